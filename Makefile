@@ -1,0 +1,38 @@
+# Every target bootstraps uv itself when it is missing: nothing has to be installed by hand.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help install run test lint format bench clean
+
+help:
+	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
+	@echo "make test   - the whole test suite on real PostgreSQL and Redis"
+	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
+
+# uv is taken from PATH when present, else installed from PyPI into a project-local venv.
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==0.13.8"
+
+install: $(UV)
+	$(UV) sync --frozen
+
+run: install
+	$(RUN) ticketing run
+
+test: install
+	$(RUN) pytest
+
+lint: install
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+format: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+clean:
+	rm -rf .data .venv .pytest_cache .mypy_cache .ruff_cache

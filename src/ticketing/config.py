@@ -1,0 +1,116 @@
+"""Every knob of the service, read once from the environment.
+
+Settings use the ``TICKETING_`` prefix, except ``DATABASE_URL`` and ``REDIS_URL`` which keep the
+names every platform already sets. In local mode (the default for ``make run`` and tests) a
+random signing secret is generated and kept in the data folder; outside local mode the service
+refuses to start with a missing or default secret or admin password.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
+LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore")
+
+    env: Literal["local", "production"] = "local"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=0, description="0 = one worker per core")
+    data_dir: Path = PROJECT_ROOT / ".data"
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "TICKETING_DATABASE_URL")
+    )
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "TICKETING_REDIS_URL"))
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 5.0
+    redis_max_connections: int = 64
+    redis_timeout_seconds: float = 1.0
+    lock_timeout_ms: int = 2000
+    statement_timeout_ms: int = 10000
+
+    jwt_secret: str = PLACEHOLDER_SECRET
+    jwt_ttl_seconds: int = 3600
+    admin_password: str = LOCAL_ADMIN_PASSWORD
+    password_hash_threads: int = 2
+
+    max_charge: int = 1_000_000
+    balance_cap: int = 100_000_000
+    max_body_bytes: int = 1024 * 1024
+    idempotency_ttl_hours: int = 24
+
+    hold_seconds: int = 300
+    max_holds_per_user: int = 4
+    queue_max_active: int = 1000
+    queue_admit_per_second: int = 200
+    queue_active_ttl_seconds: int = 600
+    queue_waiting_grace_seconds: int = 60
+    queue_retain_finished_seconds: int = 600
+    run_jobs_in_server: bool = True
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_defaults_outside_local(self) -> Settings:
+        if self.env == "local":
+            if self.jwt_secret == PLACEHOLDER_SECRET:
+                self.jwt_secret = _local_secret(self.data_dir)
+            return self
+        if self.jwt_secret == PLACEHOLDER_SECRET or len(self.jwt_secret) < 32:
+            raise ValueError("TICKETING_JWT_SECRET must be set to 32+ random characters outside local mode")
+        if self.admin_password == LOCAL_ADMIN_PASSWORD:
+            raise ValueError("TICKETING_ADMIN_PASSWORD must be changed outside local mode")
+        if not self.database_url or not self.redis_url:
+            raise ValueError("DATABASE_URL and REDIS_URL are required outside local mode")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL in the form SQLAlchemy's asyncpg dialect wants."""
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (the launcher sets it for embedded runs)")
+        return to_asyncpg_url(self.database_url)
+
+
+def to_asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+
+
+def _local_secret(data_dir: Path) -> str:
+    """One random secret per checkout, shared by every worker and CLI command of a local run."""
+    path = data_dir / "jwt-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_urlsafe(48)
+        try:
+            with path.open("x") as fh:  # exclusive create: concurrent starters agree on one value
+                fh.write(candidate)
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,43 @@
+"""Wires the services of every domain once per process. Domains reach each other only through
+the services built here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ticketing.config import Settings
+from ticketing.core.security import configure_hash_threads
+from ticketing.core.uow import UnitOfWork
+from ticketing.idempotency.service import IdempotencyService
+from ticketing.users.service import UserService
+from ticketing.wallets.service import WalletService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    idempotency: IdempotencyService
+    wallets: WalletService
+    users: UserService
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+
+def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Services:
+    configure_hash_threads(settings.password_hash_threads)
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(engine)
+
+    idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
+    wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
+    users = UserService(uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds)
+    return Services(
+        settings=settings, engine=engine, redis=redis, idempotency=idempotency, wallets=wallets, users=users
+    )

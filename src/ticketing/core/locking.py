@@ -1,0 +1,82 @@
+"""Lock policy shared by every use case.
+
+Lock order, everywhere: reservation -> seats (ascending id) -> wallet. Every row lock is taken
+inside a unit of work with a bounded wait (the connection's ``lock_timeout``, or ``NOWAIT``).
+PostgreSQL's lock-related failures become typed errors here, never a 500:
+
+- 40P01 deadlock_detected and 40001 serialization_failure: the transaction was rolled back by
+  the server; the use case may be retried as a whole (``retry_on_conflict``).
+- 55P03 lock_not_available: the wait bound was reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from ticketing.core.errors import AppError, ServiceUnavailable
+
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class TransientConflict(ServiceUnavailable):
+    """The database rolled the transaction back (deadlock or serialization failure)."""
+
+    code = "SERVICE_UNAVAILABLE"
+    title = "The request collided with another one; nothing was changed, retry"
+
+
+class LockTimeout(ServiceUnavailable):
+    title = "The resource is busy; nothing was changed, retry shortly"
+
+
+def sqlstate_of(error: BaseException) -> str | None:
+    orig = getattr(error, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None), error):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+@contextmanager
+def translate_db_errors() -> Iterator[None]:
+    """Map driver errors to typed application errors (inside repositories and the unit of work)."""
+    try:
+        yield
+    except AppError:
+        raise
+    except DBAPIError as error:
+        state = sqlstate_of(error)
+        if state in RETRYABLE_SQLSTATES:
+            raise TransientConflict(headers={"Retry-After": "1"}) from error
+        if state == LOCK_NOT_AVAILABLE:
+            raise LockTimeout(headers={"Retry-After": "1"}) from error
+        if state == "57014":  # query_canceled: statement_timeout
+            raise ServiceUnavailable("The database took too long; nothing was changed") from error
+        if isinstance(error, (OperationalError, InterfaceError)) or state is None or state.startswith("08"):
+            raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
+        raise
+    except (PoolTimeoutError, OSError, asyncio.TimeoutError) as error:
+        raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
+
+
+async def retry_on_conflict(operation: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:
+    """Run a whole use case again after a deadlock or serialization failure (bounded)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except TransientConflict:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
+    raise AssertionError("unreachable")

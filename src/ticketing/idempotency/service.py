@@ -1,0 +1,95 @@
+"""Idempotency-Key handling for money-moving requests (charges, payments).
+
+The key is scoped per user and stored in the same transaction as the money movement, so a
+retried request either sees the stored response or executes exactly once:
+
+1. ``replay`` (before any other check, outside the transaction): a stored response is returned
+   as it was, even if the queue token has since finished.
+2. ``claim`` (inside the use case's unit of work): insert the key; a concurrent request with the
+   same key waits on the unique index until the first commits, then replays its response.
+3. ``remember`` (same unit of work, before commit): store the response body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationError
+from ticketing.core.locking import LockTimeout
+from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.idempotency.repository import IdempotencyRepository, StoredResponse
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    user_id: int
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    status_code: int
+    body: bytes
+
+
+def idempotent_request(user_id: int, key: str | None, method: str, path: str, body: bytes) -> IdempotentRequest | None:
+    """``body`` should be the canonical encoding of the parsed request, so that whitespace or
+    key order do not make the same request look different."""
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
+    digest = hashlib.sha256(method.upper().encode() + b"\0" + path.encode() + b"\0" + body).hexdigest()
+    return IdempotentRequest(user_id=user_id, key=key, request_hash=digest)
+
+
+class IdempotencyService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, ttl_hours: int) -> None:
+        self._uow_factory = uow_factory
+        self.ttl = timedelta(hours=ttl_hours)
+
+    async def replay(self, request: IdempotentRequest | None) -> StoredReply | None:
+        if request is None:
+            return None
+        async with self._uow_factory() as uow:
+            stored = await IdempotencyRepository(uow.conn).find(request.user_id, request.key)
+        return self._check(request, stored) if stored else None
+
+    async def claim(self, uow: UnitOfWork, request: IdempotentRequest | None) -> StoredReply | None:
+        """Returns the stored reply when another request with this key already completed."""
+        if request is None:
+            return None
+        repo = IdempotencyRepository(uow.conn)
+        try:
+            if await repo.claim(request.user_id, request.key, request.request_hash):
+                return None
+        except LockTimeout as error:
+            raise IdempotencyKeyInUse() from error
+        stored = await repo.find(request.user_id, request.key)
+        if stored is None:  # the first request rolled back between our insert and our read
+            raise IdempotencyKeyInUse()
+        return self._check(request, stored)
+
+    async def remember(self, uow: UnitOfWork, request: IdempotentRequest | None, status_code: int, body: bytes) -> None:
+        if request is not None:
+            await IdempotencyRepository(uow.conn).store(request.user_id, request.key, status_code, body)
+
+    async def purge_expired(self) -> int:
+        async with self._uow_factory() as uow:
+            repo = IdempotencyRepository(uow.conn)
+            removed = await repo.delete_older_than(await repo.now() - self.ttl)
+            await uow.commit()
+        return removed
+
+    @staticmethod
+    def _check(request: IdempotentRequest, stored: StoredResponse) -> StoredReply:
+        if stored.request_hash != request.request_hash:
+            raise IdempotencyKeyReused()
+        if stored.status_code == 0:
+            raise IdempotencyKeyInUse()
+        return StoredReply(stored.status_code, stored.body)

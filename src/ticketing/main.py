@@ -1,0 +1,71 @@
+"""The Litestar application: ``create_app()`` wires settings, the database engine, Redis,
+services, error handlers and every domain's controllers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from ticketing.config import Settings, get_settings
+from ticketing.container import Services, build_services
+from ticketing.core.db import create_engine
+from ticketing.core.http import EXCEPTION_HANDLERS, RequestIdMiddleware, configure_logging, provide_principal
+from ticketing.core.redis import create_redis
+from ticketing.ops.controllers import OpsController
+from ticketing.users.controllers import UserController
+from ticketing.wallets.controllers import WalletController
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        redis = create_redis(settings)
+        services: Services = build_services(settings, engine, redis)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    prometheus = PrometheusConfig(app_name="ticketing", group_path=True, exclude=["/metrics"])
+
+    class MetricsController(PrometheusController):
+        path = "/metrics"
+
+    return Litestar(
+        route_handlers=[OpsController, MetricsController, UserController, WalletController],
+        lifespan=[lifespan],
+        state=_initial_state(settings),
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestIdMiddleware, prometheus.middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Concert reservation service",
+            version="1.0.0",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        debug=False,
+    )
+
+
+def _initial_state(settings: Settings) -> State:
+    return State({"settings": settings})
+
+
+def app_factory() -> Litestar:
+    """Entry point for ASGI servers (``granian --factory ticketing.main:app_factory``)."""
+    return create_app()

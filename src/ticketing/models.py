@@ -1,0 +1,10 @@
+"""Imports every model so that Alembic sees the whole schema."""
+
+from ticketing.core.db import Base
+from ticketing.idempotency.models import IdempotencyRecord
+from ticketing.users.models import User
+from ticketing.wallets.models import LedgerEntry, Wallet
+
+metadata = Base.metadata
+
+__all__ = ["IdempotencyRecord", "LedgerEntry", "User", "Wallet", "metadata"]

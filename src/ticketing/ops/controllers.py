@@ -1,0 +1,57 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from sqlalchemy import text
+
+from ticketing.core.http import problem
+
+
+class ReadyOut(msgspec.Struct):
+    status: str
+    postgres: bool
+    redis: bool
+
+
+class OpsController(Controller):
+    tags = ["operations"]
+    include_in_schema = True
+
+    @get("/healthz", summary="The process is up")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False)
+    async def openapi(self, request: Request) -> dict[str, Any]:  # type: ignore[type-arg]
+        return request.app.openapi_schema.to_schema()
+
+    @get("/readyz", summary="PostgreSQL and Redis are reachable")
+    async def readyz(self, state: State) -> Any:
+        services = state.services
+
+        async def postgres_ok() -> bool:
+            try:
+                async with asyncio.timeout(2), services.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                return True
+            except Exception:  # noqa: BLE001 - any failure means not ready
+                return False
+
+        async def redis_ok() -> bool:
+            try:
+                async with asyncio.timeout(2):
+                    return bool(await services.redis.ping())
+            except Exception:  # noqa: BLE001
+                return False
+
+        pg, rd = await asyncio.gather(postgres_ok(), redis_ok())
+        if pg and rd:
+            return ReadyOut(status="ready", postgres=pg, redis=rd)
+        failed = ", ".join(name for name, ok in (("PostgreSQL", pg), ("Redis", rd)) if not ok)
+        return problem(503, "SERVICE_UNAVAILABLE", "Not ready", f"unreachable: {failed}", postgres=pg, redis=rd)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ticketing.core.db import Base, CreatedAtMixin, IdMixin
+
+
+class User(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('fan', 'admin')", name="role_known"),
+        CheckConstraint("char_length(name) BETWEEN 3 AND 32", name="name_length"),
+        # Names are unique regardless of case so "Alice" cannot impersonate "alice".
+        Index("uq_users_lower_name", text("lower(name)"), unique=True),
+    )
+
+    name: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), server_default="fan")

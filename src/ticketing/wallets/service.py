@@ -1,0 +1,109 @@
+"""Wallet use cases (seed flows 1 and 2): balance query, charge and ledger."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ticketing.core.locking import retry_on_conflict
+from ticketing.core.pagination import decode_cursor, next_cursor
+from ticketing.core.security import Principal
+from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
+from ticketing.users.errors import UserNotFound
+from ticketing.wallets.errors import (
+    BalanceLimitExceeded,
+    InsufficientBalance,
+    InvalidAmount,
+    WalletNotFound,
+    WalletUserMismatch,
+)
+from ticketing.wallets.repository import WalletRepository, WalletRow
+from ticketing.wallets.schemas import LedgerEntryOut, LedgerPage, WalletOut
+
+
+def validate_amount(amount: object, max_amount: int) -> int:
+    # bool is an int subclass in Python; JSON true is not an amount.
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= max_amount:
+        raise InvalidAmount(f"amount must be an integer number of won from 1 to {max_amount:,}")
+    return amount
+
+
+def wallet_out(row: WalletRow) -> WalletOut:
+    return WalletOut(wallet_id=row.id, user_id=row.user_id, balance=row.balance, updated_at=row.updated_at)
+
+
+class WalletService:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, idempotency: IdempotencyService, *, max_charge: int, balance_cap: int
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._idempotency = idempotency
+        self.max_charge = max_charge
+        self.balance_cap = balance_cap
+
+    async def _check_owner(self, repo: WalletRepository, principal: Principal, wallet: WalletRow | None) -> WalletRow:
+        """The seed's order: wallet missing, then user missing, then wallet/user mismatch."""
+        if wallet is None:
+            raise WalletNotFound()
+        if wallet.user_id != principal.user_id:
+            if not await repo.user_exists(principal.user_id):
+                raise UserNotFound("The signed-in user no longer exists")
+            raise WalletUserMismatch()
+        return wallet
+
+    async def get_wallet(self, principal: Principal, wallet_id: int) -> WalletOut:
+        async with self._uow_factory() as uow:
+            repo = WalletRepository(uow.conn)
+            wallet = await self._check_owner(repo, principal, await repo.get(wallet_id))
+        return wallet_out(wallet)
+
+    async def charge(
+        self, principal: Principal, wallet_id: int, amount: object, idempotency: IdempotentRequest | None
+    ) -> StoredReply:
+        """Returns the encoded response: a replayed one for a repeated Idempotency-Key."""
+        won = validate_amount(amount, self.max_charge)
+        replay = await self._idempotency.replay(idempotency)
+        if replay is not None:
+            return replay
+
+        async def attempt() -> StoredReply:
+            async with self._uow_factory() as uow:
+                stored = await self._idempotency.claim(uow, idempotency)
+                if stored is not None:
+                    return stored
+                repo = WalletRepository(uow.conn)
+                wallet = await self._check_owner(repo, principal, await repo.lock_wallet(wallet_id))
+                if wallet.balance + won > self.balance_cap:
+                    raise BalanceLimitExceeded(
+                        f"the balance would be {wallet.balance + won:,} won; the limit is {self.balance_cap:,}"
+                    )
+                updated, _ = await repo.apply(wallet.id, won, "CHARGE", won)
+                reply = StoredReply(200, msgspec.json.encode(wallet_out(updated)))
+                await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
+                await uow.commit()
+            return reply
+
+        return await retry_on_conflict(attempt)
+
+    async def ledger(self, principal: Principal, wallet_id: int, cursor: str | None, limit: int) -> LedgerPage:
+        before = decode_cursor(cursor)
+        async with self._uow_factory() as uow:
+            repo = WalletRepository(uow.conn)
+            await self._check_owner(repo, principal, await repo.get(wallet_id))
+            rows = await repo.ledger_page(wallet_id, before, limit + 1)
+        items = [LedgerEntryOut(r.id, r.kind, r.amount, r.balance_after, r.created_at) for r in rows[:limit]]  # type: ignore[arg-type]
+        return LedgerPage(items=items, next_cursor=next_cursor([r.id for r in rows], limit))
+
+    # Used by the payments domain inside its own unit of work (lock order: ... -> wallet last).
+    async def debit_for_payment(self, uow: UnitOfWork, user_id: int, amount: int, payment_id: int) -> WalletRow:
+        repo = WalletRepository(uow.conn)
+        wallet = await repo.lock_wallet_of_user(user_id)
+        if wallet is None:
+            raise WalletNotFound()
+        if wallet.balance < amount:
+            raise InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
+        updated, _ = await repo.apply(wallet.id, -amount, "PAYMENT", amount, payment_id=payment_id)
+        return updated
+
+    async def create_wallet(self, uow: UnitOfWork, user_id: int) -> int:
+        return await WalletRepository(uow.conn).create(user_id)

@@ -1,0 +1,131 @@
+"""Test infrastructure: real PostgreSQL and a real Redis-compatible server.
+
+With DATABASE_URL / REDIS_URL set, the suite uses those servers (a fresh database is created on
+the PostgreSQL server for the session and dropped afterwards; the Redis database is flushed
+before each test). Without them it starts embedded PostgreSQL and Valkey in a temp folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from ticketing.cli import migrate
+from ticketing.config import Settings
+from ticketing.container import Services, build_services
+from ticketing.core.db import create_engine
+from ticketing.core.embedded import EmbeddedServers
+from ticketing.core.redis import create_redis
+from ticketing.main import create_app
+from ticketing.models import metadata
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str]]:
+    data_dir = Path(tempfile.mkdtemp(prefix="ticketing-test-"))
+    embedded = EmbeddedServers(data_dir, durable=False)
+    base_db, redis_url = embedded.start(os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"))
+    test_db = f"ticketing_test_{secrets.token_hex(4)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_plain(base_db))
+        try:
+            await conn.execute(f'CREATE DATABASE "{test_db}"')
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_plain(base_db))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    database_url = _with_database(_plain(base_db), test_db)
+    try:
+        migrate(database_url)
+        yield database_url, redis_url
+    finally:
+        asyncio.run(drop())
+        embedded.stop()
+        embedded.remove_data()
+
+
+@pytest.fixture
+def settings(servers: tuple[str, str], tmp_path: Path) -> Settings:
+    database_url, redis_url = servers
+    return Settings(
+        env="local",
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        jwt_secret="test-secret-" + "x" * 40,
+        db_pool_size=30,
+        db_max_overflow=80,
+        lock_timeout_ms=5000,
+        run_jobs_in_server=False,
+    )
+
+
+TABLES = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
+
+
+@pytest.fixture
+async def clean(settings: Settings) -> None:
+    """Every test starts from empty tables and an empty Redis database."""
+    engine = create_engine(settings)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    redis = create_redis(settings)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+@pytest.fixture
+async def services(settings: Settings, clean: None) -> AsyncIterator[Services]:
+    engine = create_engine(settings)
+    redis = create_redis(settings)
+    try:
+        yield build_services(settings, engine, redis)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+@pytest.fixture
+async def redis(services: Services) -> Redis:
+    return services.redis
+
+
+@pytest.fixture
+def app(settings: Settings, clean: None) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
