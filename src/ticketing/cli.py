@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 from ticketing.config import PROJECT_ROOT, Settings, get_settings
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWork
@@ -24,6 +25,7 @@ class Services:
     idempotency: IdempotencyService
     wallets: WalletService
     users: UserService
+    concerts: ConcertService
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -38,6 +40,13 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
     wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
     users = UserService(uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds)
+    concerts = ConcertService(uow_factory)
     return Services(
-        settings=settings, engine=engine, redis=redis, idempotency=idempotency, wallets=wallets, users=users
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        idempotency=idempotency,
+        wallets=wallets,
+        users=users,
+        concerts=concerts,
     )

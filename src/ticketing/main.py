@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from ticketing.concerts.controllers import AdminConcertController, ConcertController
 from ticketing.config import Settings, get_settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_engine
@@ -45,7 +46,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path = "/metrics"
 
     return Litestar(
-        route_handlers=[OpsController, MetricsController, UserController, WalletController],
+        route_handlers=[
+            OpsController,
+            MetricsController,
+            UserController,
+            WalletController,
+            ConcertController,
+            AdminConcertController,
+        ],
         lifespan=[lifespan],
         state=_initial_state(settings),
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

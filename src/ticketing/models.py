@@ -1,5 +1,6 @@
 """Imports every model so that Alembic sees the whole schema."""
 
+from ticketing.concerts.models import Concert
 from ticketing.core.db import Base
 from ticketing.idempotency.models import IdempotencyRecord
 from ticketing.users.models import User
@@ -7,4 +8,4 @@ from ticketing.wallets.models import LedgerEntry, Wallet
 
 metadata = Base.metadata
 
-__all__ = ["IdempotencyRecord", "LedgerEntry", "User", "Wallet", "metadata"]
+__all__ = ["Concert", "IdempotencyRecord", "LedgerEntry", "User", "Wallet", "metadata"]

@@ -110,7 +110,7 @@ class EmbeddedPostgres:
         try:
             pwd.getpwnam(PG_SYSTEM_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)
+            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)  # noqa: S607
         _open_traversal(self.pgdata)
         _open_traversal(_postgres_bin_dir())
         entry = pwd.getpwnam(PG_SYSTEM_USER)

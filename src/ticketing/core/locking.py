@@ -66,7 +66,7 @@ def translate_db_errors() -> Iterator[None]:
         if isinstance(error, (OperationalError, InterfaceError)) or state is None or state.startswith("08"):
             raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
         raise
-    except (PoolTimeoutError, OSError, asyncio.TimeoutError) as error:
+    except (TimeoutError, PoolTimeoutError, OSError) as error:
         raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
 
 

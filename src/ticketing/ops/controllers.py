@@ -40,14 +40,14 @@ class OpsController(Controller):
                 async with asyncio.timeout(2), services.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
                 return True
-            except Exception:  # noqa: BLE001 - any failure means not ready
+            except Exception:
                 return False
 
         async def redis_ok() -> bool:
             try:
                 async with asyncio.timeout(2):
                     return bool(await services.redis.ping())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return False
 
         pg, rd = await asyncio.gather(postgres_ok(), redis_ok())

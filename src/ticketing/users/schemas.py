@@ -29,4 +29,4 @@ class UserOut(msgspec.Struct):
 class AccessToken(msgspec.Struct):
     access_token: str
     expires_in: int
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret

@@ -1,0 +1,33 @@
+"""concerts
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-24 14:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "concerts",
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("venue", sa.String(length=200), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.CheckConstraint("char_length(title) BETWEEN 1 AND 200", name=op.f("ck_concerts_title_length")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_concerts")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("concerts")

@@ -1,0 +1,6 @@
+from ticketing.core.errors import NotFound
+
+
+class ConcertNotFound(NotFound):
+    code = "CONCERT_NOT_FOUND"
+    title = "Concert not found"

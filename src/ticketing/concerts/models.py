@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ticketing.core.db import Base, CreatedAtMixin, IdMixin
+
+
+class Concert(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "concerts"
+    __table_args__ = (CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),)
+
+    title: Mapped[str] = mapped_column(String(200))
+    venue: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)

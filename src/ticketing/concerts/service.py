@@ -1,0 +1,36 @@
+"""Concerts: the public list, and what operators create."""
+
+from __future__ import annotations
+
+from ticketing.concerts.errors import ConcertNotFound
+from ticketing.concerts.repository import ConcertRepository
+from ticketing.concerts.schemas import ConcertIn, ConcertOut
+from ticketing.core.uow import UnitOfWorkFactory
+
+
+class ConcertService:
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def create_concert(self, data: ConcertIn) -> ConcertOut:
+        async with self._uow_factory() as uow:
+            concert = await ConcertRepository(uow.conn).add(data.title, data.venue, data.description)
+            await uow.commit()
+        return concert
+
+    async def list_concerts(self) -> list[ConcertOut]:
+        async with self._uow_factory() as uow:
+            return await ConcertRepository(uow.conn).all()
+
+    async def get_concert(self, concert_id: int) -> ConcertOut:
+        async with self._uow_factory() as uow:
+            concert = await ConcertRepository(uow.conn).get(concert_id)
+        if concert is None:
+            raise ConcertNotFound()
+        return concert
+
+    async def ensure_exists(self, concert_id: int) -> None:
+        async with self._uow_factory() as uow:
+            found = await ConcertRepository(uow.conn).exists(concert_id)
+        if not found:
+            raise ConcertNotFound()
