@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from ticketing.config import PROJECT_ROOT, Settings, get_settings
+from ticketing.container import Services
 
 
 def migrate(database_url: str) -> None:
@@ -28,7 +29,7 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
-async def with_services(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
+async def with_services(settings: Settings, work: Callable[[Services], Awaitable[None]]) -> None:
     from ticketing.container import build_services
     from ticketing.core.db import create_engine
     from ticketing.core.redis import create_redis
@@ -40,6 +41,12 @@ async def with_services(settings: Settings, work: Callable[..., Awaitable[None]]
     finally:
         await redis.aclose()
         await engine.dispose()
+
+
+async def run_worker(services: Services) -> None:
+    from ticketing.core.jobs import JobRunner
+
+    await JobRunner(services.background_jobs()).run_forever()
 
 
 def load_demo(settings: Settings) -> None:
@@ -103,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("serve", help="serve the API (DATABASE_URL and REDIS_URL must point at servers)")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo-data", help="load the demo operator and fans (idempotent)")
+    commands.add_parser(
+        "worker", help="run the background jobs in this process (set TICKETING_RUN_JOBS_IN_SERVER=false)"
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
 
@@ -116,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "demo-data":
         load_demo(settings)
+        return 0
+    if args.command == "worker":
+        asyncio.run(with_services(settings, run_worker))
         return 0
     parser.error(f"unknown command {args.command}")
     return 2

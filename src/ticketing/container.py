@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
+from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWork
 from ticketing.idempotency.service import IdempotencyService
@@ -29,6 +30,12 @@ class Services:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    def background_jobs(self) -> list[PeriodicJob]:
+        """Every periodic job of every domain; run in the server or by ``ticketing worker``."""
+        return [
+            PeriodicJob("purge-idempotency-keys", 3600, self.idempotency.purge_expired),
+        ]
 
 
 def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Services:

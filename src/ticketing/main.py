@@ -18,6 +18,7 @@ from ticketing.config import Settings, get_settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_engine
 from ticketing.core.http import EXCEPTION_HANDLERS, RequestIdMiddleware, configure_logging, provide_principal
+from ticketing.core.jobs import JobRunner
 from ticketing.core.redis import create_redis
 from ticketing.ops.controllers import OpsController
 from ticketing.users.controllers import UserController
@@ -34,9 +35,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = create_redis(settings)
         services: Services = build_services(settings, engine, redis)
         app.state.services = services
+        jobs = JobRunner(services.background_jobs() if settings.run_jobs_in_server else [])
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
             await redis.aclose()
             await engine.dispose()
 
