@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, get, post
 from litestar.di import Provide
-from litestar.params import Parameter
 
 from ticketing.concerts.dependencies import provide_concert_service
 from ticketing.concerts.errors import ConcertNotFound
@@ -13,8 +10,7 @@ from ticketing.concerts.service import ConcertService
 from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
 from ticketing.core.http import require_admin
 from ticketing.core.openapi import error_responses
-
-ConcertId = Annotated[int, Parameter(gt=0, le=2**63 - 1)]
+from ticketing.core.params import PathId
 
 
 class ConcertController(Controller):
@@ -26,8 +22,8 @@ class ConcertController(Controller):
     async def list_concerts(self, concerts: ConcertService) -> list[ConcertOut]:
         return await concerts.list_concerts()
 
-    @get("/{concert_id:int}", responses=error_responses(ConcertNotFound), summary="One concert (public)")
-    async def get_concert(self, concert_id: ConcertId, concerts: ConcertService) -> ConcertOut:
+    @get("/{concert_id:str}", responses=error_responses(ConcertNotFound), summary="One concert (public)")
+    async def get_concert(self, concert_id: PathId, concerts: ConcertService) -> ConcertOut:
         return await concerts.get_concert(concert_id)
 
 

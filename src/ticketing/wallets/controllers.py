@@ -11,6 +11,7 @@ from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Una
 from ticketing.core.http import require_user
 from ticketing.core.openapi import error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.core.params import PathId
 from ticketing.core.security import Principal
 from ticketing.idempotency.service import idempotent_request
 from ticketing.users.errors import UserNotFound
@@ -19,7 +20,6 @@ from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, Wallet
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
 from ticketing.wallets.service import WalletService
 
-WalletId = Annotated[int, Parameter(gt=0, le=2**63 - 1)]
 IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False)]
 
 _OWNER_ERRORS = (Unauthenticated, WalletNotFound, UserNotFound, WalletUserMismatch)
@@ -31,12 +31,12 @@ class WalletController(Controller):
     guards = [require_user]
     dependencies = {"wallets": Provide(provide_wallet_service, sync_to_thread=False)}
 
-    @get("/{wallet_id:int}", responses=error_responses(*_OWNER_ERRORS), summary="Balance (seed flow 1)")
-    async def get_wallet(self, wallet_id: WalletId, principal: Principal, wallets: WalletService) -> WalletOut:
+    @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance (seed flow 1)")
+    async def get_wallet(self, wallet_id: PathId, principal: Principal, wallets: WalletService) -> WalletOut:
         return await wallets.get_wallet(principal, wallet_id)
 
     @post(
-        "/{wallet_id:int}/charges",
+        "/{wallet_id:str}/charges",
         status_code=200,
         responses=error_responses(
             *_OWNER_ERRORS, InvalidAmount, BalanceLimitExceeded, IdempotencyKeyReused, IdempotencyKeyInUse
@@ -46,7 +46,7 @@ class WalletController(Controller):
     async def charge(
         self,
         request: Request,  # type: ignore[type-arg]
-        wallet_id: WalletId,
+        wallet_id: PathId,
         data: ChargeIn,
         principal: Principal,
         wallets: WalletService,
@@ -58,10 +58,10 @@ class WalletController(Controller):
         reply = await wallets.charge(principal, wallet_id, data.amount, idem)
         return Response(content=reply.body, status_code=reply.status_code, media_type="application/json")
 
-    @get("/{wallet_id:int}/ledger", responses=error_responses(*_OWNER_ERRORS), summary="Ledger, newest first")
+    @get("/{wallet_id:str}/ledger", responses=error_responses(*_OWNER_ERRORS), summary="Ledger, newest first")
     async def ledger(
         self,
-        wallet_id: WalletId,
+        wallet_id: PathId,
         principal: Principal,
         wallets: WalletService,
         cursor: CursorParam = None,
