@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ticketing.config import PLACEHOLDER_SECRET, Settings, to_asyncpg_url
+
+URLS = {"database_url": "postgresql://db/x", "redis_url": "redis://r/0"}
+
+
+def test_production_refuses_the_default_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="TICKETING_JWT_SECRET"):
+        Settings(env="production", data_dir=tmp_path, admin_password="a-real-password", **URLS)
+
+
+def test_production_refuses_a_short_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="TICKETING_JWT_SECRET"):
+        Settings(env="production", data_dir=tmp_path, jwt_secret="short", admin_password="a-real-pw", **URLS)
+
+
+def test_production_refuses_the_default_admin_password(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="TICKETING_ADMIN_PASSWORD"):
+        Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, **URLS)
+
+
+def test_production_needs_both_urls(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL"):
+        Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, admin_password="a-real-pw")
+
+
+def test_production_accepts_real_secrets(tmp_path: Path) -> None:
+    settings = Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, admin_password="a-real-pw", **URLS)
+    assert settings.jwt_secret == "s" * 40
+
+
+def test_local_mode_generates_one_secret_per_data_dir(tmp_path: Path) -> None:
+    first = Settings(env="local", data_dir=tmp_path)
+    second = Settings(env="local", data_dir=tmp_path)
+    assert first.jwt_secret != PLACEHOLDER_SECRET
+    assert len(first.jwt_secret) >= 32
+    assert first.jwt_secret == second.jwt_secret  # every worker of a local run agrees
+    assert Settings(env="local", data_dir=tmp_path / "other").jwt_secret != first.jwt_secret
+
+
+def test_plain_urls_are_read_without_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h:1/d")
+    monkeypatch.setenv("REDIS_URL", "redis://h:2/0")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.async_database_url == "postgresql+asyncpg://u@h:1/d"
+    assert settings.redis_url == "redis://h:2/0"
+
+
+def test_unknown_database_scheme() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        to_asyncpg_url("mysql://x")
