@@ -45,3 +45,19 @@ async def create_user(services: Services, *, name: str | None = None, balance: i
         await uow.commit()
     principal = Principal(user_id=user_id, name=name, role=role)  # type: ignore[arg-type]
     return TestUser(user_id, name, wallet_id, services.users.issue_token(principal), principal)
+
+
+async def create_concert(services: Services, title: str = "Test concert") -> int:
+    from ticketing.concerts.schemas import ConcertIn
+
+    return (await services.concerts.create_concert(ConcertIn(title=title))).id
+
+
+async def admitted_token(services: Services, user: TestUser, concert_id: int) -> str:
+    """Join the queue and run admission ticks until this user's token is active."""
+    token, _ = await services.waiting_room.issue_token(user.principal, concert_id)
+    for _ in range(100):
+        if (await services.waiting_room.token_info(token.token)).status == "ACTIVE":
+            return token.token
+        await services.waiting_room.admit(concert_id)
+    raise AssertionError("token was not admitted")

@@ -15,6 +15,9 @@ from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWork
 from ticketing.idempotency.service import IdempotencyService
 from ticketing.users.service import UserService
+from ticketing.waiting_room.jobs import admission_job
+from ticketing.waiting_room.service import WaitingRoomService
+from ticketing.waiting_room.store import QueueStore
 from ticketing.wallets.service import WalletService
 
 
@@ -27,6 +30,7 @@ class Services:
     wallets: WalletService
     users: UserService
     concerts: ConcertService
+    waiting_room: WaitingRoomService
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -35,6 +39,7 @@ class Services:
         """Every periodic job of every domain; run in the server or by ``ticketing worker``."""
         return [
             PeriodicJob("purge-idempotency-keys", 3600, self.idempotency.purge_expired),
+            admission_job(self.waiting_room),
         ]
 
 
@@ -48,6 +53,7 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
     wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
     users = UserService(uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds)
     concerts = ConcertService(uow_factory)
+    waiting_room = WaitingRoomService(QueueStore(redis), concerts, settings)
     return Services(
         settings=settings,
         engine=engine,
@@ -56,4 +62,5 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
         wallets=wallets,
         users=users,
         concerts=concerts,
+        waiting_room=waiting_room,
     )

@@ -22,6 +22,7 @@ from ticketing.core.jobs import JobRunner
 from ticketing.core.redis import create_redis
 from ticketing.ops.controllers import OpsController
 from ticketing.users.controllers import UserController
+from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
 
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WalletController,
             ConcertController,
             AdminConcertController,
+            WaitingRoomController,
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),

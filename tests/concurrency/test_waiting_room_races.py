@@ -1,0 +1,68 @@
+"""The queue under concurrency, on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.factories import create_concert, create_user
+from ticketing.container import Services, build_services
+from ticketing.core.db import create_engine
+from ticketing.core.redis import create_redis
+
+
+async def test_1000_concurrent_issues_get_positions_1_to_1000_in_arrival_order(services: Services) -> None:
+    concert = await create_concert(services)
+    users = [await create_user(services) for _ in range(1000)]
+    issued = await asyncio.gather(*(services.waiting_room.issue_token(u.principal, concert) for u in users))
+    assert all(created for _, created in issued)
+    assert sorted(t.position for t, _ in issued if t.position) == list(range(1, 1001))
+    assert len({t.user_id for t, _ in issued}) == 1000
+    assert len({t.token for t, _ in issued}) == 1000
+    # Arrival order: the position each fan was told equals its rank by arrival sequence.
+    sequence = {
+        (member.decode() if isinstance(member, bytes) else member): score
+        for member, score in await services.redis.zrange(f"wr:{{{concert}}}:waiting", 0, -1, withscores=True)
+    }
+    by_arrival = sorted(issued, key=lambda pair: sequence[pair[0].token])
+    assert [t.position for t, _ in by_arrival] == list(range(1, 1001))
+    # Asking again, concurrently, returns each user's one live token.
+    again = await asyncio.gather(*(services.waiting_room.issue_token(u.principal, concert) for u in users[:100]))
+    assert [t.token for t, _ in again] == [t.token for t, _ in issued[:100]]
+    assert not any(created for _, created in again)
+
+
+async def test_concurrent_admitters_never_exceed_the_cap(services: Services) -> None:
+    room = services.waiting_room
+    room.settings = room.settings.model_copy(update={"queue_max_active": 50, "queue_admit_per_second": 1000})
+    concert = await create_concert(services)
+    users = [await create_user(services) for _ in range(300)]
+    tokens = [(await room.issue_token(u.principal, concert))[0].token for u in users]
+    admitted = await asyncio.gather(*(room.admit(concert) for _ in range(20)))
+    assert sum(admitted) == 50
+    statuses = await asyncio.gather(*(room.token_info(t) for t in tokens))
+    assert [s.status for s in statuses[:50]] == ["ACTIVE"] * 50  # strictly the first 50 to arrive
+    assert {s.status for s in statuses[50:]} == {"WAITING"}
+    assert (await room.stats(concert)).active == 50
+
+
+async def test_two_processes_sharing_redis_are_one_queue(services: Services) -> None:
+    engine = create_engine(services.settings)
+    redis = create_redis(services.settings)
+    other = build_services(services.settings, engine, redis)
+    try:
+        concert = await create_concert(services)
+        users = [await create_user(services) for _ in range(20)]
+        issued = await asyncio.gather(
+            *(
+                (services if i % 2 else other).waiting_room.issue_token(u.principal, concert)
+                for i, u in enumerate(users)
+            )
+        )
+        assert sorted(t.position for t, _ in issued if t.position) == list(range(1, 21))
+        # A token issued by one process is recognised by the other.
+        token = issued[0][0].token
+        assert (await services.waiting_room.token_info(token)).user.id == users[0].id
+        assert (await other.waiting_room.issue_token(users[0].principal, concert))[0].token == token
+    finally:
+        await redis.aclose()
+        await engine.dispose()
