@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from ticketing.container import Services
 from ticketing.core.security import Principal, hash_password_sync
+from ticketing.schedules.schemas import ScheduleCreatedOut
 from ticketing.users.repository import UserRepository
 from ticketing.wallets.repository import WalletRepository
 
@@ -23,6 +25,8 @@ def _password_hash() -> str:
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # a factory product, not a test class
+
     id: int
     name: str
     wallet_id: int
@@ -61,3 +65,38 @@ async def admitted_token(services: Services, user: TestUser, concert_id: int) ->
             return token.token
         await services.waiting_room.admit(concert_id)
     raise AssertionError("token was not admitted")
+
+
+async def create_schedule(
+    services: Services, concert_id: int, *, seats: int = 10, price: int = 10_000, is_open: bool = True
+) -> ScheduleCreatedOut:
+    from ticketing.schedules.schemas import ScheduleIn
+
+    now = datetime.now(UTC)
+    opens = now - timedelta(hours=1) if is_open else now + timedelta(days=1)
+    return await services.schedules.create_schedule(
+        concert_id,
+        ScheduleIn(
+            starts_at=now + timedelta(days=10),
+            reservation_opens_at=opens,
+            reservation_closes_at=now + timedelta(days=9),
+            price=price,
+            seat_count=seats,
+        ),
+    )
+
+
+async def lapse_hold(services: Services, reservation_id: int, seconds_ago: float = 1.0) -> None:
+    """Make a hold's time run out now, as if TICKETING_HOLD_SECONDS had passed."""
+    from sqlalchemy import text
+
+    async with services.uow() as uow:
+        await uow.conn.execute(
+            text(
+                "WITH r AS (UPDATE reservations SET held_until = now() - make_interval(secs => :ago) "
+                "WHERE id = :id RETURNING seat_id, held_until) "
+                "UPDATE seats SET held_until = r.held_until FROM r WHERE seats.id = r.seat_id"
+            ),
+            {"id": reservation_id, "ago": seconds_ago},
+        )
+        await uow.commit()

@@ -49,6 +49,31 @@ async def run_worker(services: Services) -> None:
     await JobRunner(services.background_jobs()).run_forever()
 
 
+async def run_admin(services: Services, args: argparse.Namespace) -> None:
+    """Operator CLI: the same services and validation as the operator endpoints."""
+    import msgspec
+
+    from ticketing.concerts.schemas import ConcertIn
+    from ticketing.schedules.schemas import ScheduleIn
+
+    if args.admin_command == "create-concert":
+        concert = msgspec.convert(
+            {"title": args.title, "venue": args.venue, "description": args.description}, ConcertIn
+        )
+        print(msgspec.json.encode(await services.concerts.create_concert(concert)).decode())
+    elif args.admin_command == "create-schedule":
+        raw = {
+            "starts_at": args.starts_at,
+            "reservation_opens_at": args.opens_at,
+            "reservation_closes_at": args.closes_at,
+            "seat_count": args.seats,
+            "price": args.price,
+        }
+        schedule = msgspec.convert(raw, ScheduleIn, strict=False)
+        created = await services.schedules.create_schedule(args.concert_id, schedule)
+        print(msgspec.json.encode({**msgspec.to_builtins(created), "seats": len(created.seats)}).decode())
+
+
 def load_demo(settings: Settings) -> None:
     from ticketing.demo import load_demo_data
 
@@ -116,22 +141,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
 
-    if args.command == "run":
-        return run(settings)
-    if args.command == "serve":
+    def serve_and_exit() -> int:
         serve(settings)
         return 0
-    if args.command == "migrate":
+
+    def migrate_and_exit() -> int:
         migrate(_require(settings.database_url, "DATABASE_URL"))
         return 0
-    if args.command == "demo-data":
+
+    def demo_and_exit() -> int:
         load_demo(settings)
         return 0
-    if args.command == "worker":
+
+    def admin_and_exit() -> int:
+        asyncio.run(with_services(settings, lambda services: run_admin(services, args)))
+        return 0
+
+    def worker_and_exit() -> int:
         asyncio.run(with_services(settings, run_worker))
         return 0
-    parser.error(f"unknown command {args.command}")
-    return 2
+
+    handlers: dict[str, Callable[[], int]] = {
+        "run": lambda: run(settings),
+        "serve": serve_and_exit,
+        "migrate": migrate_and_exit,
+        "demo-data": demo_and_exit,
+        "admin": admin_and_exit,
+        "worker": worker_and_exit,
+    }
+    return handlers[args.command]()
 
 
 def _require(value: str | None, name: str) -> str:

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
 
     hold_seconds: int = 300
     max_holds_per_user: int = 4
+    seat_lock_strategy: Literal["redis+db", "db", "conditional"] = "redis+db"
+    seat_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     queue_max_active: int = 1000
     queue_admit_per_second: int = 200
     queue_active_ttl_seconds: int = 600

@@ -14,6 +14,11 @@ from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWork
 from ticketing.idempotency.service import IdempotencyService
+from ticketing.payments.service import PaymentService
+from ticketing.reservations.jobs import hold_sweeper_job
+from ticketing.reservations.service import ReservationService
+from ticketing.reservations.store import SeatLockStore
+from ticketing.schedules.service import ScheduleService
 from ticketing.users.service import UserService
 from ticketing.waiting_room.jobs import admission_job
 from ticketing.waiting_room.service import WaitingRoomService
@@ -31,6 +36,9 @@ class Services:
     users: UserService
     concerts: ConcertService
     waiting_room: WaitingRoomService
+    schedules: ScheduleService
+    reservations: ReservationService
+    payments: PaymentService
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -40,6 +48,7 @@ class Services:
         return [
             PeriodicJob("purge-idempotency-keys", 3600, self.idempotency.purge_expired),
             admission_job(self.waiting_room),
+            hold_sweeper_job(self.reservations),
         ]
 
 
@@ -54,6 +63,17 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
     users = UserService(uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds)
     concerts = ConcertService(uow_factory)
     waiting_room = WaitingRoomService(QueueStore(redis), concerts, settings)
+    schedules = ScheduleService(uow_factory, concerts, waiting_room, settings.seat_cache_seconds)
+    reservations = ReservationService(
+        uow_factory,
+        SeatLockStore(redis),
+        waiting_room,
+        schedules,
+        strategy=settings.seat_lock_strategy,
+        hold_seconds=settings.hold_seconds,
+        max_holds_per_user=settings.max_holds_per_user,
+    )
+    payments = PaymentService(uow_factory, idempotency, waiting_room, schedules, wallets)
     return Services(
         settings=settings,
         engine=engine,
@@ -63,4 +83,7 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
         users=users,
         concerts=concerts,
         waiting_room=waiting_room,
+        schedules=schedules,
+        reservations=reservations,
+        payments=payments,
     )

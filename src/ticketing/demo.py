@@ -3,17 +3,25 @@ Loading twice changes nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import structlog
 
+from ticketing.concerts.schemas import ConcertIn
 from ticketing.container import Services
 from ticketing.core.security import Principal
 from ticketing.idempotency.service import idempotent_request
+from ticketing.schedules.schemas import ScheduleIn
 from ticketing.users.errors import UserNameTaken
 
 log = structlog.get_logger("ticketing.demo")
 
 DEMO_FAN_PASSWORD = "password123"  # noqa: S105 - documented demo credential, local runs only
 DEMO_FANS = {"alice": 500_000, "bob": 300_000, "carol": 100_000}
+DEMO_CONCERT = "IU — The Golden Hour (demo)"
+DEMO_DATES = 3
+DEMO_SEATS = 50
+DEMO_PRICE = 50_000
 
 
 async def load_demo_data(services: Services) -> None:
@@ -27,4 +35,27 @@ async def load_demo_data(services: Services) -> None:
         principal = Principal(user_id=user.id, name=user.name, role="fan")
         key = idempotent_request(user.id, "demo-initial-balance", "POST", "demo", b"")
         await services.wallets.charge(principal, user.wallet_id, balance, key)
-    log.info("demo data loaded", operator="admin", fans=list(DEMO_FANS))
+    await _demo_concert(services)
+    log.info("demo data loaded", operator="admin", fans=list(DEMO_FANS), concert=DEMO_CONCERT)
+
+
+async def _demo_concert(services: Services) -> None:
+    """A concert with several dates of 50 seats, open for reservation from now on."""
+    if any(c.title == DEMO_CONCERT for c in await services.concerts.list_concerts()):
+        return
+    concert = await services.concerts.create_concert(
+        ConcertIn(title=DEMO_CONCERT, venue="Olympic Hall, Seoul", description="Demo data of a local run")
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    for day in range(DEMO_DATES):
+        starts_at = now + timedelta(days=30 + day, hours=2)
+        await services.schedules.create_schedule(
+            concert.id,
+            ScheduleIn(
+                starts_at=starts_at,
+                reservation_opens_at=now - timedelta(hours=1),
+                reservation_closes_at=starts_at - timedelta(hours=1),
+                price=DEMO_PRICE,
+                seat_count=DEMO_SEATS,
+            ),
+        )

@@ -17,10 +17,19 @@ from ticketing.concerts.controllers import AdminConcertController, ConcertContro
 from ticketing.config import Settings, get_settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_engine
-from ticketing.core.http import EXCEPTION_HANDLERS, RequestIdMiddleware, configure_logging, provide_principal
+from ticketing.core.http import (
+    EXCEPTION_HANDLERS,
+    RequestIdMiddleware,
+    configure_logging,
+    provide_principal,
+    strict_body,
+)
 from ticketing.core.jobs import JobRunner
 from ticketing.core.redis import create_redis
 from ticketing.ops.controllers import OpsController
+from ticketing.payments.controllers import PaymentController
+from ticketing.reservations.controllers import ReservationController
+from ticketing.schedules.controllers import AdminScheduleController, ScheduleController
 from ticketing.users.controllers import UserController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
@@ -59,11 +68,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConcertController,
             AdminConcertController,
             WaitingRoomController,
+            ScheduleController,
+            AdminScheduleController,
+            ReservationController,
+            PaymentController,
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_body,
         middleware=[RequestIdMiddleware, prometheus.middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

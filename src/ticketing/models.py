@@ -3,9 +3,23 @@
 from ticketing.concerts.models import Concert
 from ticketing.core.db import Base
 from ticketing.idempotency.models import IdempotencyRecord
+from ticketing.payments.models import Payment
+from ticketing.reservations.models import Reservation
+from ticketing.schedules.models import Schedule, Seat
 from ticketing.users.models import User
 from ticketing.wallets.models import LedgerEntry, Wallet
 
 metadata = Base.metadata
 
-__all__ = ["Concert", "IdempotencyRecord", "LedgerEntry", "User", "Wallet", "metadata"]
+__all__ = [
+    "Concert",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "Payment",
+    "Reservation",
+    "Schedule",
+    "Seat",
+    "User",
+    "Wallet",
+    "metadata",
+]

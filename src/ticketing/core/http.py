@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from ticketing.core.errors import AppError, Forbidden, ServiceUnavailable, Unauthenticated
+from ticketing.core.errors import AppError, Forbidden, ServiceUnavailable, Unauthenticated, ValidationError
 from ticketing.core.redis import REDIS_FAILURES
 from ticketing.core.security import Principal, read_access_token
 
@@ -141,6 +141,36 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip()
 
 
+_strict_decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {}
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """Before-request hook: decode JSON bodies strictly ("100" and true are not integers).
+
+    Litestar converts request data leniently (it must coerce query strings); money and ids must
+    not be coerced, so every body is first decoded with msgspec's strict rules. Guards have run
+    by now, so the documented order holds: bearer 401, then validation 422.
+    """
+    field = request.route_handler.parsed_data_field
+    target = field.annotation if field is not None else None
+    if not (isinstance(target, type) and issubclass(target, msgspec.Struct)):
+        return
+    decoder = _strict_decoders.get(target)
+    if decoder is None:
+        decoder = _strict_decoders[target] = msgspec.json.Decoder(target)
+    try:
+        decoder.decode(await request.body())
+    except msgspec.ValidationError as error:
+        message, _, where = str(error).partition(" - at `")
+        field_name = where.rstrip("`").removeprefix("$.").removeprefix("$")
+        raise ValidationError(
+            f"{field_name}: {message}" if field_name else message,
+            errors=[{"field": field_name, "message": message}],
+        ) from error
+    except msgspec.DecodeError as error:
+        raise ValidationError("The body is not valid JSON", errors=[{"field": "", "message": str(error)}]) from error
+
+
 def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: a verified bearer token. Guards run before the request is validated, which gives
     the documented order of checks: bearer (401) before validation (422)."""
@@ -191,4 +221,5 @@ __all__ = [
     "provide_principal",
     "require_admin",
     "require_user",
+    "strict_body",
 ]

@@ -36,4 +36,4 @@ class LedgerEntry(IdMixin, CreatedAtMixin, Base):
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
-    payment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    payment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("payments.id"), nullable=True)

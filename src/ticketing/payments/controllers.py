@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+
+from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
+from ticketing.core.http import require_user
+from ticketing.core.openapi import error_responses
+from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.core.security import Principal
+from ticketing.idempotency.service import idempotent_request
+from ticketing.payments.dependencies import provide_payment_service
+from ticketing.payments.schemas import PaymentIn, PaymentOut, PaymentPage
+from ticketing.payments.service import PaymentService
+from ticketing.reservations.errors import (
+    ReservationExpired,
+    ReservationNotFound,
+    ReservationNotHeld,
+    ReservationUserMismatch,
+)
+from ticketing.waiting_room.controllers import QueueTokenHeader
+from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
+from ticketing.wallets.controllers import IdempotencyKey
+from ticketing.wallets.errors import InsufficientBalance
+
+
+def _created() -> ResponseSpec:
+    return ResponseSpec(data_container=PaymentOut, description="Paid", generate_examples=False)
+
+
+class PaymentController(Controller):
+    path = "/api/v1/payments"
+    tags = ["payments"]
+    guards = [require_user]
+    dependencies = {"payments": Provide(provide_payment_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        status_code=201,
+        responses={
+            201: _created(),
+            **error_responses(
+                Unauthenticated,
+                TokenInvalid,
+                TokenNotAdmitted,
+                ReservationNotFound,
+                ReservationUserMismatch,
+                ReservationExpired,
+                ReservationNotHeld,
+                InsufficientBalance,
+                IdempotencyKeyReused,
+                IdempotencyKeyInUse,
+            ),
+        },
+        summary="Pay for a held seat from the wallet (seed flow 8); send an Idempotency-Key to retry safely",
+    )
+    async def pay(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        data: PaymentIn,
+        principal: Principal,
+        payments: PaymentService,
+        x_queue_token: QueueTokenHeader = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[bytes]:
+        idem = idempotent_request(
+            principal.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
+        )
+        reply = await payments.pay(principal, x_queue_token, data.reservation_id, idem)
+        return Response(content=reply.body, status_code=reply.status_code, media_type="application/json")
+
+    @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
+    async def list_payments(
+        self,
+        principal: Principal,
+        payments: PaymentService,
+        cursor: CursorParam = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+    ) -> PaymentPage:
+        return await payments.list_payments(principal, cursor, limit)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+from litestar.di import Provide
+
+from ticketing.core.errors import Unauthenticated
+from ticketing.core.http import require_user
+from ticketing.core.openapi import error_responses
+from ticketing.core.params import PathId
+from ticketing.core.security import Principal
+from ticketing.reservations.dependencies import provide_reservation_service
+from ticketing.reservations.errors import (
+    HoldLimitReached,
+    ReservationNotFound,
+    ReservationNotHeld,
+    ReservationUserMismatch,
+    SeatNotFound,
+    SeatUnavailable,
+)
+from ticketing.reservations.schemas import HoldIn, ReservationOut
+from ticketing.reservations.service import ReservationService
+from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
+from ticketing.waiting_room.controllers import QueueTokenHeader
+from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
+
+
+class ReservationController(Controller):
+    path = "/api/v1/reservations"
+    tags = ["reservations"]
+    guards = [require_user]
+    dependencies = {"reservations": Provide(provide_reservation_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        status_code=201,
+        responses=error_responses(
+            Unauthenticated,
+            TokenInvalid,
+            TokenNotAdmitted,
+            SeatNotFound,
+            ScheduleNotFound,
+            ScheduleNotOpen,
+            SeatUnavailable,
+            HoldLimitReached,
+        ),
+        summary="Hold a seat for TICKETING_HOLD_SECONDS (seed flow 7)",
+    )
+    async def hold(
+        self,
+        data: HoldIn,
+        principal: Principal,
+        reservations: ReservationService,
+        x_queue_token: QueueTokenHeader = None,
+    ) -> ReservationOut:
+        return await reservations.hold_seat(principal, x_queue_token, data.seat_id)
+
+    @get(
+        "/{reservation_id:str}",
+        responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch),
+        summary="One of your reservations",
+    )
+    async def get_reservation(
+        self, reservation_id: PathId, principal: Principal, reservations: ReservationService
+    ) -> ReservationOut:
+        return await reservations.get_reservation(principal, reservation_id)
+
+    @delete(
+        "/{reservation_id:str}",
+        status_code=204,
+        responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
+        summary="Release a hold",
+    )
+    async def release(self, reservation_id: PathId, principal: Principal, reservations: ReservationService) -> None:
+        await reservations.release(principal, reservation_id)

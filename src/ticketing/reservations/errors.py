@@ -1,0 +1,36 @@
+from ticketing.core.errors import Conflict, Forbidden, NotFound
+
+
+class SeatNotFound(NotFound):
+    code = "SEAT_NOT_FOUND"
+    title = "Seat not found"
+
+
+class SeatUnavailable(Conflict):
+    code = "SEAT_UNAVAILABLE"
+    title = "This seat is already held or sold"
+
+
+class ReservationNotFound(NotFound):
+    code = "RESERVATION_NOT_FOUND"
+    title = "Reservation not found"
+
+
+class ReservationUserMismatch(Forbidden):
+    code = "RESERVATION_USER_MISMATCH"
+    title = "This reservation is held by another user"
+
+
+class ReservationNotHeld(Conflict):
+    code = "RESERVATION_NOT_HELD"
+    title = "This reservation is already paid, cancelled or expired"
+
+
+class ReservationExpired(Conflict):
+    code = "RESERVATION_EXPIRED"
+    title = "The hold expired before payment"
+
+
+class HoldLimitReached(Conflict):
+    code = "HOLD_LIMIT_REACHED"
+    title = "You already hold the most seats one fan may hold at once"

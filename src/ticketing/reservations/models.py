@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ticketing.core.db import Base, CreatedAtMixin, IdMixin
+
+
+class Reservation(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint("status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED')", name="status_known"),
+        CheckConstraint("price > 0", name="price_positive"),
+        # The last line of defence against a double booking: one live hold or sale per seat.
+        Index(
+            "uq_reservations_live_seat",
+            "seat_id",
+            unique=True,
+            postgresql_where=text("status IN ('HELD', 'CONFIRMED')"),
+        ),
+        Index("ix_reservations_user_id_status", "user_id", "status"),
+        Index("ix_reservations_held_until_held", "held_until", postgresql_where=text("status = 'HELD'")),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    seat_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("seats.id", ondelete="CASCADE"))
+    schedule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("schedules.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    price: Mapped[int] = mapped_column(BigInteger)
+    held_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,188 @@
+"""Races on seats and money: real transactions on separate connections, exact outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, lapse_hold
+from ticketing.container import Services
+from ticketing.core.embedded import free_port
+from ticketing.core.errors import AppError
+from ticketing.core.redis import create_redis
+from ticketing.reservations.service import ReservationService
+from ticketing.reservations.store import SeatLockStore
+
+
+async def fans_with_tokens(
+    services: Services, concert: int, count: int, balance: int = 0
+) -> list[tuple[TestUser, str]]:
+    fans = [await create_user(services, balance=balance) for _ in range(count)]
+    return [(fan, await admitted_token(services, fan, concert)) for fan in fans]
+
+
+def outcome_codes(outcomes: list[Any]) -> list[str]:
+    codes = []
+    for outcome in outcomes:
+        if isinstance(outcome, AppError):
+            assert outcome.status < 500, outcome
+            codes.append(outcome.code)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            codes.append("OK")
+    return codes
+
+
+async def live_reservations(services: Services, seat_id: int) -> int:
+    async with services.uow() as uow:
+        count = await uow.conn.scalar(
+            text("SELECT count(*) FROM reservations WHERE seat_id = :s AND status IN ('HELD', 'CONFIRMED')"),
+            {"s": seat_id},
+        )
+    return int(count or 0)
+
+
+async def race_for_one_seat(services: Services, reservations: ReservationService, racers: int = 100) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=1)
+    fans = await fans_with_tokens(services, concert, racers)
+    seat_id = schedule.seats[0].id
+    outcomes = await asyncio.gather(
+        *(reservations.hold_seat(fan.principal, token, seat_id) for fan, token in fans), return_exceptions=True
+    )
+    codes = outcome_codes(outcomes)
+    assert codes.count("OK") == 1
+    assert codes.count("SEAT_UNAVAILABLE") == racers - 1
+    assert await live_reservations(services, seat_id) == 1
+
+
+@pytest.mark.parametrize("strategy", ["redis+db", "db", "conditional"])
+async def test_100_fans_race_for_one_seat(services: Services, strategy: str) -> None:
+    services.reservations.strategy = strategy  # type: ignore[assignment]
+    await race_for_one_seat(services, services.reservations)
+
+
+async def test_with_redis_down_the_database_alone_keeps_one_winner(services: Services) -> None:
+    dead_redis = create_redis(services.settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    reservations = ReservationService(
+        services.uow,
+        SeatLockStore(dead_redis),  # the seat locks' Redis is gone; the queue's still answers
+        services.waiting_room,
+        services.schedules,
+        strategy="redis+db",
+        hold_seconds=300,
+        max_holds_per_user=4,
+    )
+    try:
+        await race_for_one_seat(services, reservations, racers=50)
+    finally:
+        await dead_redis.aclose()
+
+
+async def test_hold_cap_holds_under_concurrency(services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=10)
+    [(fan, token)] = await fans_with_tokens(services, concert, 1)
+    outcomes = await asyncio.gather(
+        *(services.reservations.hold_seat(fan.principal, token, s.id) for s in schedule.seats), return_exceptions=True
+    )
+    codes = outcome_codes(outcomes)
+    assert codes.count("OK") == 4
+    assert codes.count("HOLD_LIMIT_REACHED") == 6
+
+
+async def test_20_concurrent_payments_of_one_reservation(services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=1, price=40_000)
+    [(fan, token)] = await fans_with_tokens(services, concert, 1, balance=100_000)
+    held = await services.reservations.hold_seat(fan.principal, token, schedule.seats[0].id)
+    outcomes = await asyncio.gather(
+        *(services.payments.pay(fan.principal, token, held.id, None) for _ in range(20)), return_exceptions=True
+    )
+    codes = outcome_codes(outcomes)
+    assert codes.count("OK") == 1
+    assert set(codes) <= {"OK", "RESERVATION_NOT_HELD", "TOKEN_INVALID"}
+    async with services.uow() as uow:
+        payments = await uow.conn.scalar(text("SELECT count(*) FROM payments"))
+        balance = await uow.conn.scalar(text("SELECT balance FROM wallets WHERE id = :w"), {"w": fan.wallet_id})
+    assert payments == 1
+    assert balance == 60_000
+
+
+async def test_payment_racing_the_expiry_sweeper(services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=20, price=1_000)
+    fans = await fans_with_tokens(services, concert, 20, balance=5_000)
+    holds = [
+        await services.reservations.hold_seat(fan.principal, token, seat.id)
+        for (fan, token), seat in zip(fans, schedule.seats, strict=True)
+    ]
+    # Each hold lapses within a few milliseconds of its payment arriving, while sweepers run.
+    for held in holds:
+        await lapse_hold(services, held.id, seconds_ago=-random.uniform(0.0, 0.03))  # noqa: S311
+
+    async def pay(index: int) -> Any:
+        fan, token = fans[index]
+        await asyncio.sleep(random.uniform(0.0, 0.03))  # noqa: S311
+        return await services.payments.pay(fan.principal, token, holds[index].id, None)
+
+    async def sweep() -> None:
+        for _ in range(10):
+            await services.reservations.expire_lapsed()
+            await asyncio.sleep(0.005)
+
+    outcomes = await asyncio.gather(*(pay(i) for i in range(20)), sweep(), sweep(), return_exceptions=True)
+    codes = outcome_codes(outcomes[:20])
+    assert set(codes) <= {"OK", "RESERVATION_EXPIRED", "RESERVATION_NOT_HELD"}
+    async with services.uow() as uow:
+        rows = (
+            await uow.conn.execute(
+                text(
+                    "SELECT r.status, s.status, w.balance, "
+                    "(SELECT count(*) FROM payments p WHERE p.reservation_id = r.id) "
+                    "FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN wallets w ON w.user_id = r.user_id "
+                    "WHERE r.id = ANY(:ids) ORDER BY r.id"
+                ),
+                {"ids": [h.id for h in holds]},
+            )
+        ).all()
+    for code, (reservation, seat, balance, payments) in zip(codes, rows, strict=True):
+        if code == "OK":
+            assert (reservation, seat, balance, payments) == ("CONFIRMED", "SOLD", 4_000, 1)
+        else:  # exactly one outcome: not paid, money untouched, the seat not sold
+            assert reservation in ("HELD", "EXPIRED")
+            assert seat != "SOLD"
+            assert (balance, payments) == (5_000, 0)
+
+
+async def test_payments_and_charges_racing_on_one_wallet(services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=4, price=10_000)
+    [(fan, token)] = await fans_with_tokens(services, concert, 1, balance=25_000)
+    holds = [await services.reservations.hold_seat(fan.principal, token, s.id) for s in schedule.seats]
+    payments = [services.payments.pay(fan.principal, token, h.id, None) for h in holds]
+    charges = [services.wallets.charge(fan.principal, fan.wallet_id, 1_000, None) for _ in range(30)]
+    mixed = [*payments, *charges]
+    random.shuffle(mixed)
+    outcome_codes(await asyncio.gather(*mixed, return_exceptions=True))
+    async with services.uow() as uow:
+        balance, ledger_sum, paid = (
+            await uow.conn.execute(
+                text(
+                    "SELECT w.balance, "
+                    "(SELECT COALESCE(SUM(CASE WHEN kind = 'PAYMENT' THEN -amount ELSE amount END), 0) "
+                    " FROM ledger_entries l WHERE l.wallet_id = w.id), "
+                    "(SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.user_id = w.user_id) "
+                    "FROM wallets w WHERE w.id = :w"
+                ),
+                {"w": fan.wallet_id},
+            )
+        ).one()
+    assert balance == ledger_sum
+    assert balance == 25_000 + 30 * 1_000 - paid
+    assert balance >= 0
