@@ -11,6 +11,9 @@ from ticketing.core.uow import UnitOfWorkFactory
 class ConcertService:
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
+        # Concerts are never deleted, so "it exists" stays true: remember it (hot check of the
+        # queue and schedule endpoints). Unknown ids are not remembered.
+        self._known: set[int] = set()
 
     async def create_concert(self, data: ConcertIn) -> ConcertOut:
         async with self._uow_factory() as uow:
@@ -30,7 +33,10 @@ class ConcertService:
         return concert
 
     async def ensure_exists(self, concert_id: int) -> None:
+        if concert_id in self._known:
+            return
         async with self._uow_factory() as uow:
             found = await ConcertRepository(uow.conn).exists(concert_id)
         if not found:
             raise ConcertNotFound()
+        self._known.add(concert_id)

@@ -17,7 +17,6 @@ from ticketing.waiting_room.schemas import QueueStats, QueueTokenInfoOut, QueueT
 from ticketing.waiting_room.store import QueueStore, TokenView, concert_of
 
 Clock = Callable[[], float]
-CONCERT_CACHE_SECONDS = 30.0  # concerts are never deleted; a new one is seen within this bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,6 @@ class WaitingRoomService:
         self._concerts = concerts
         self.settings = settings
         self.clock = clock
-        self._known_concerts: dict[int, float] = {}
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -57,13 +55,6 @@ class WaitingRoomService:
     def _retain_ms(self) -> int:
         return self.settings.queue_retain_finished_seconds * 1000
 
-    async def _ensure_concert(self, concert_id: int) -> None:
-        seen = self._known_concerts.get(concert_id)
-        if seen is not None and self.clock() - seen < CONCERT_CACHE_SECONDS:
-            return
-        await self._concerts.ensure_exists(concert_id)
-        self._known_concerts[concert_id] = self.clock()
-
     def _eta_seconds(self, view: TokenView) -> int | None:
         if view.position is None:
             return None
@@ -73,7 +64,7 @@ class WaitingRoomService:
         return math.ceil(view.position / rate)
 
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
-        await self._ensure_concert(concert_id)
+        await self._concerts.ensure_exists(concert_id)
         view = await self.store.issue(
             concert_id, principal.user_id, principal.name, self._now_ms(), self._grace_ms, self._retain_ms
         )

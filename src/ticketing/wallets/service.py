@@ -41,20 +41,22 @@ class WalletService:
         self.max_charge = max_charge
         self.balance_cap = balance_cap
 
-    async def _check_owner(self, repo: WalletRepository, principal: Principal, wallet: WalletRow | None) -> WalletRow:
+    @staticmethod
+    async def _ensure_owner(repo: WalletRepository, principal: Principal, owner_id: int | None) -> None:
         """The seed's order: wallet missing, then user missing, then wallet/user mismatch."""
-        if wallet is None:
+        if owner_id is None:
             raise WalletNotFound()
-        if wallet.user_id != principal.user_id:
+        if owner_id != principal.user_id:
             if not await repo.user_exists(principal.user_id):
                 raise UserNotFound("The signed-in user no longer exists")
             raise WalletUserMismatch()
-        return wallet
 
     async def get_wallet(self, principal: Principal, wallet_id: int) -> WalletOut:
         async with self._uow_factory() as uow:
             repo = WalletRepository(uow.conn)
-            wallet = await self._check_owner(repo, principal, await repo.get(wallet_id))
+            wallet = await repo.get(wallet_id)
+            await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
+        assert wallet is not None
         return wallet_out(wallet)
 
     async def charge(
@@ -72,12 +74,14 @@ class WalletService:
                 if stored is not None:
                     return stored
                 repo = WalletRepository(uow.conn)
-                wallet = await self._check_owner(repo, principal, await repo.lock_wallet(wallet_id))
-                if wallet.balance + won > self.balance_cap:
+                outcome = await repo.charge(wallet_id, principal.user_id, won, self.balance_cap)
+                await self._ensure_owner(repo, principal, outcome.owner_id if outcome else None)
+                assert outcome is not None
+                if outcome.credited is None:
                     raise BalanceLimitExceeded(
-                        f"the balance would be {wallet.balance + won:,} won; the limit is {self.balance_cap:,}"
+                        f"the balance would be {outcome.balance_before + won:,} won; the limit is {self.balance_cap:,}"
                     )
-                updated, _ = await repo.apply(wallet.id, won, "CHARGE", won)
+                updated = outcome.credited
                 reply = StoredReply(200, msgspec.json.encode(wallet_out(updated)))
                 await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
                 await uow.commit()
@@ -89,7 +93,8 @@ class WalletService:
         before = decode_cursor(cursor)
         async with self._uow_factory() as uow:
             repo = WalletRepository(uow.conn)
-            await self._check_owner(repo, principal, await repo.get(wallet_id))
+            wallet = await repo.get(wallet_id)
+            await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
             rows = await repo.ledger_page(wallet_id, before, limit + 1)
         items = [LedgerEntryOut(r.id, r.kind, r.amount, r.balance_after, r.created_at) for r in rows[:limit]]  # type: ignore[arg-type]
         return LedgerPage(items=items, next_cursor=next_cursor([r.id for r in rows], limit))
