@@ -3,12 +3,13 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench bench-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
 	@echo "make test   - the whole test suite on real PostgreSQL and Redis"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
+	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
 
 # uv is taken from PATH when present, else installed from PyPI into a project-local venv.
 .tools/bin/uv:
@@ -29,6 +30,12 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) mypy
 	$(RUN) lint-imports
+
+bench: install
+	$(RUN) ticketing bench
+
+bench-smoke: install
+	$(RUN) ticketing bench --smoke
 
 format: install
 	$(RUN) ruff format .

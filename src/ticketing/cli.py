@@ -1,4 +1,5 @@
-"""``ticketing`` command line: run (the whole local service), serve, migrate, demo-data.
+"""``ticketing`` command line: run (the whole local service), serve, migrate, demo-data, worker,
+admin, bench, loadtest-users.
 
 ``ticketing run`` is what ``make run`` calls: it starts embedded PostgreSQL and Valkey when
 DATABASE_URL / REDIS_URL are unset, migrates, loads demo data and serves; Ctrl-C stops everything
@@ -13,7 +14,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from ticketing.config import PROJECT_ROOT, Settings, get_settings
 from ticketing.container import Services
@@ -74,6 +77,15 @@ async def run_admin(services: Services, args: argparse.Namespace) -> None:
         print(msgspec.json.encode({**msgspec.to_builtins(created), "seats": len(created.seats)}).decode())
 
 
+async def write_loadtest_users(services: Services, args: argparse.Namespace) -> None:
+    from ticketing.bench.fixtures import create_fans, write_jsonl
+
+    started = time.perf_counter()
+    fans = await create_fans(services, args.count, args.balance)
+    write_jsonl(fans, args.out)
+    print(f"{len(fans):,} fans written to {args.out} in {time.perf_counter() - started:.1f} s")
+
+
 def load_demo(settings: Settings) -> None:
     from ticketing.demo import load_demo_data
 
@@ -128,48 +140,102 @@ def run(settings: Settings) -> int:
         embedded.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticketing", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start embedded servers if needed, migrate, load demo data, serve")
     commands.add_parser("serve", help="serve the API (DATABASE_URL and REDIS_URL must point at servers)")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo-data", help="load the demo operator and fans (idempotent)")
-    commands.add_parser(
-        "worker", help="run the background jobs in this process (set TICKETING_RUN_JOBS_IN_SERVER=false)"
-    )
-    args = parser.parse_args(argv)
-    settings = get_settings()
+    commands.add_parser("worker", help="run the background jobs here (set TICKETING_RUN_JOBS_IN_SERVER=false)")
 
-    def serve_and_exit() -> int:
-        serve(settings)
-        return 0
+    admin = commands.add_parser("admin", help="operator tasks: create concerts and schedules")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    concert = admin_commands.add_parser("create-concert", help="create a concert; prints it as JSON")
+    concert.add_argument("--title", required=True)
+    concert.add_argument("--venue")
+    concert.add_argument("--description")
+    schedule = admin_commands.add_parser("create-schedule", help="create a date with seats numbered 1..N")
+    schedule.add_argument("--concert-id", type=int, required=True)
+    schedule.add_argument("--starts-at", required=True, help="ISO 8601 with offset, e.g. 2026-12-24T19:00:00+09:00")
+    schedule.add_argument("--opens-at", required=True, help="reservation window start (ISO 8601)")
+    schedule.add_argument("--closes-at", required=True, help="reservation window end (ISO 8601)")
+    schedule.add_argument("--seats", type=int, default=50)
+    schedule.add_argument("--price", type=int, required=True, help="won per seat")
 
-    def migrate_and_exit() -> int:
-        migrate(_require(settings.database_url, "DATABASE_URL"))
-        return 0
+    bench = commands.add_parser("bench", help="the flash-sale load test with invariant checks (make bench)")
+    bench.add_argument("--smoke", action="store_true", help="a run of seconds that CI uses so the bench cannot rot")
+    bench.add_argument("--duration", type=float, help="seconds per workload (default 10)")
+    bench.add_argument("--connections", type=int, help="concurrent connections (default 64)")
+    bench.add_argument("--fans", type=int, help="fans per endpoint/strategy phase (default 2000)")
+    bench.add_argument("--sale-fans", type=int, help="fans of the end-to-end flash sale (default 10000)")
+    bench.add_argument("--strategies", help="comma-separated seat lock strategies (default: all)")
 
-    def demo_and_exit() -> int:
-        load_demo(settings)
-        return 0
+    users = commands.add_parser("loadtest-users", help="bulk-create funded fans with signed access tokens (JSON lines)")
+    users.add_argument("--count", type=int, required=True)
+    users.add_argument("--balance", type=int, default=1_000_000, help="won per wallet (a CHARGE ledger row each)")
+    users.add_argument("--out", type=Path, required=True, help="output file, one JSON object per line")
+    return parser
 
-    def admin_and_exit() -> int:
-        asyncio.run(with_services(settings, lambda services: run_admin(services, args)))
-        return 0
 
-    def worker_and_exit() -> int:
-        asyncio.run(with_services(settings, run_worker))
-        return 0
+def _serve(settings: Settings, _: argparse.Namespace) -> int:
+    serve(settings)
+    return 0
 
-    handlers: dict[str, Callable[[], int]] = {
-        "run": lambda: run(settings),
-        "serve": serve_and_exit,
-        "migrate": migrate_and_exit,
-        "demo-data": demo_and_exit,
-        "admin": admin_and_exit,
-        "worker": worker_and_exit,
-    }
-    return handlers[args.command]()
+
+def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    migrate(_require(settings.database_url, "DATABASE_URL"))
+    return 0
+
+
+def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    load_demo(settings)
+    return 0
+
+
+def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(with_services(settings, lambda services: run_admin(services, args)))
+    return 0
+
+
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    asyncio.run(with_services(settings, run_worker))
+    return 0
+
+
+def _bench(_: Settings, args: argparse.Namespace) -> int:
+    from ticketing.bench.runner import BenchOptions
+    from ticketing.bench.runner import main as bench_main
+
+    options = BenchOptions.smoke() if args.smoke else BenchOptions()
+    for name in ("duration", "connections", "fans", "sale_fans"):
+        if getattr(args, name) is not None:
+            setattr(options, name, getattr(args, name))
+    if args.strategies:
+        options.strategies = tuple(s.strip() for s in args.strategies.split(","))
+    return bench_main(options)
+
+
+def _loadtest_users(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(with_services(settings, lambda services: write_loadtest_users(services, args)))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "run": lambda settings, _: run(settings),
+    "serve": _serve,
+    "migrate": _migrate,
+    "demo-data": _demo,
+    "admin": _admin,
+    "worker": _worker,
+    "bench": _bench,
+    "loadtest-users": _loadtest_users,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](get_settings(), args)
 
 
 def _require(value: str | None, name: str) -> str:

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     queue_retain_finished_seconds: int = 600
     run_jobs_in_server: bool = True
 
+    bench_endpoints: bool = False  # mount /bench/* baselines (make bench only)
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -26,6 +26,7 @@ from ticketing.core.http import (
 )
 from ticketing.core.jobs import JobRunner
 from ticketing.core.redis import create_redis
+from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import OpsController
 from ticketing.payments.controllers import PaymentController
 from ticketing.reservations.controllers import ReservationController
@@ -59,8 +60,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     class MetricsController(PrometheusController):
         path = "/metrics"
 
+    baselines = [BenchBaselineController] if settings.bench_endpoints else []
     return Litestar(
         route_handlers=[
+            *baselines,
             OpsController,
             MetricsController,
             UserController,

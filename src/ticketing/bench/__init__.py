@@ -1,0 +1,1 @@
+"""``make bench``: the flash-sale load test, its fixtures, baselines, invariants and report."""

@@ -1,0 +1,66 @@
+"""The service under test, production-style: ``ticketing serve`` (granian, one worker per core)
+as a subprocess, restarted with other settings between phases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ticketing.core.embedded import free_port
+
+HOST = "127.0.0.1"
+
+
+class ServiceUnderTest:
+    def __init__(self, database_url: str, redis_url: str, data_dir: Path) -> None:
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, **settings: object) -> None:
+        self.stop()
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "TICKETING_ENV": "local",
+            "TICKETING_DATA_DIR": str(self.data_dir),  # the same signing secret as the harness
+            "TICKETING_PORT": str(self.port),
+            "TICKETING_HOST": HOST,
+            "TICKETING_BENCH_ENDPOINTS": "true",
+            "TICKETING_LOG_LEVEL": "WARNING",
+        }
+        env.update({f"TICKETING_{key.upper()}": str(value) for key, value in settings.items()})
+        log = (self.data_dir / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ticketing.cli", "serve"], env=env, stdout=log, stderr=log, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited; see {self.data_dir / 'server.log'}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
+                    sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the service did not become ready")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process = None

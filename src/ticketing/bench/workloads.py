@@ -1,0 +1,303 @@
+"""The workloads of ``make bench``: per-endpoint closed loops, the lock-strategy runs and the
+end-to-end flash sale. Data is prepared through the service (its services in-process, or HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from ticketing.bench.client import Pool, Recorder, Response, closed_loop, encode_request
+from ticketing.bench.fixtures import LoadTestFan, create_fans
+from ticketing.concerts.schemas import ConcertIn
+from ticketing.container import Services
+from ticketing.reservations.schemas import ReservationOut
+from ticketing.schedules.schemas import ScheduleIn, ScheduleOut, SeatOut
+from ticketing.waiting_room.schemas import QueueTokenOut
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Target:
+    port: int
+    connections: int
+    duration: float
+
+    @property
+    def host_header(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> bytes:
+        return encode_request("GET", path, self.host_header, headers)
+
+    def post(self, path: str, body: object, headers: dict[str, str] | None = None) -> bytes:
+        return encode_request("POST", path, self.host_header, headers, body)
+
+    async def loop(
+        self, name: str, request: object, total: int | None = None, duration: float | None = None
+    ) -> Recorder:
+        print(f"  running {name} ({self.connections} connections) ...", flush=True)
+        recorder = await closed_loop(
+            HOST, self.port, name, self.connections, duration or self.duration, request, total=total
+        )
+        print(
+            f"  {name:<28} {recorder.throughput:>9,.0f} req/s  p99 {recorder.percentile(0.99) * 1000:7.1f} ms  "
+            f"{dict(recorder.codes)}",
+            flush=True,
+        )
+        return recorder
+
+
+def bearer(fan: LoadTestFan, queue_token: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {fan.access_token}"}
+    if queue_token:
+        headers["X-Queue-Token"] = queue_token
+    return headers
+
+
+async def create_sale(
+    services: Services, title: str, dates: int, seats: int, price: int
+) -> tuple[int, list[int], list[list[int]]]:
+    """A concert open for reservation now: (concert id, schedule ids, seat ids per schedule)."""
+    concert = await services.concerts.create_concert(ConcertIn(title=title))
+    now = datetime.now(UTC)
+    schedules, seat_ids = [], []
+    for day in range(dates):
+        created = await services.schedules.create_schedule(
+            concert.id,
+            ScheduleIn(
+                starts_at=now + timedelta(days=10 + day),
+                reservation_opens_at=now - timedelta(minutes=5),
+                reservation_closes_at=now + timedelta(days=9),
+                price=price,
+                seat_count=seats,
+            ),
+        )
+        schedules.append(created.id)
+        seat_ids.append([seat.id for seat in created.seats])
+    return concert.id, schedules, seat_ids
+
+
+async def admitted_tokens(target: Target, pool: Pool, fans: list[LoadTestFan], concert_id: int) -> list[str]:
+    """Join the queue for every fan (through the API) and wait until all are admitted."""
+    raws = [target.post(f"/api/v1/concerts/{concert_id}/queue/tokens", None, bearer(f)) for f in fans]
+    responses = await asyncio.gather(*(pool.send(raw) for raw in raws))
+    tokens = []
+    for response in responses:
+        body = response.json()
+        assert isinstance(body, dict) and "token" in body, response.body
+        tokens.append(str(body["token"]))
+    pending = list(range(len(tokens)))
+    deadline = time.monotonic() + 60
+    while pending and time.monotonic() < deadline:
+        polls = await asyncio.gather(
+            *(pool.send(target.get("/api/v1/queue/tokens/me", {"X-Queue-Token": tokens[i]})) for i in pending)
+        )
+        pending = [i for i, r in zip(pending, polls, strict=True) if _status_of(r) != "ACTIVE"]
+        if pending:
+            await asyncio.sleep(0.2)
+    if pending:
+        raise RuntimeError(f"{len(pending)} fans were not admitted within 60 s")
+    return tokens
+
+
+def _status_of(response: Response) -> str:
+    body = response.json()
+    return str(body.get("status")) if isinstance(body, dict) else ""
+
+
+async def endpoint_workloads(services: Services, target: Target, fans_count: int) -> list[Recorder]:
+    """Per-endpoint figures: token issue and poll, dates, seats, charges."""
+    fans = await create_fans(services, fans_count, balance=1_000_000)
+    concert_id, schedules, _ = await create_sale(services, "bench: endpoints", dates=3, seats=50, price=10_000)
+    results = [
+        await target.loop(
+            "token issue",
+            lambda i: target.post(f"/api/v1/concerts/{concert_id}/queue/tokens", None, bearer(fans[i % len(fans)])),
+        )
+    ]
+    pool = Pool(HOST, target.port, min(64, target.connections))
+    await pool.open()
+    tokens = await admitted_tokens(target, pool, fans, concert_id)
+    pool.close()
+    polls = [target.get("/api/v1/queue/tokens/me", {"X-Queue-Token": t}) for t in tokens]
+    results.append(await target.loop("token poll", lambda i: polls[i % len(polls)]))
+    dates = [
+        target.get(f"/api/v1/concerts/{concert_id}/schedules", bearer(f, t)) for f, t in zip(fans, tokens, strict=True)
+    ]
+    results.append(await target.loop("open dates", lambda i: dates[i % len(dates)]))
+    seat_lists = [
+        target.get(f"/api/v1/schedules/{schedules[i % 3]}/seats", bearer(f, t))
+        for i, (f, t) in enumerate(zip(fans, tokens, strict=True))
+    ]
+    results.append(await target.loop("seat list", lambda i: seat_lists[i % len(seat_lists)]))
+    charges = [target.post(f"/api/v1/wallets/{f.wallet_id}/charges", {"amount": 1}, bearer(f)) for f in fans]
+    results.append(await target.loop("charge (distinct wallets)", lambda i: charges[i % len(charges)]))
+    results.append(await target.loop("charge (one hot wallet)", lambda i: charges[0]))
+    return results
+
+
+async def strategy_workloads(
+    services: Services, target: Target, fans_count: int, strategy: str
+) -> tuple[Recorder, Recorder]:
+    """Hold under contention (many fans, 50 seats) and payment of prepared holds."""
+    fans = await create_fans(services, fans_count, balance=1_000_000)
+    concert_id, _, seat_ids = await create_sale(
+        services, f"bench: {strategy}", dates=2, seats=max(50, fans_count), price=10_000
+    )
+    pool = Pool(HOST, target.port, min(64, target.connections))
+    await pool.open()
+    tokens = await admitted_tokens(target, pool, fans, concert_id)
+    race_seats = seat_ids[0][:50]
+    rng = random.Random(7)
+    holds = [
+        target.post("/api/v1/reservations", {"seat_id": rng.choice(race_seats)}, bearer(f, t))
+        for f, t in zip(fans, tokens, strict=True)
+    ]
+    hold = await target.loop(f"hold race [{strategy}]", lambda i: holds[i % len(holds)])
+
+    # Payment: each fan holds one seat of the second date, then all pay at once.
+    prepared = await asyncio.gather(
+        *(
+            pool.send(target.post("/api/v1/reservations", {"seat_id": seat}, bearer(f, t)))
+            for f, t, seat in zip(fans, tokens, seat_ids[1], strict=False)
+        )
+    )
+    pool.close()
+    payable = []
+    for fan, token, response in zip(fans, tokens, prepared, strict=False):
+        body = response.json()
+        if response.status == 201 and isinstance(body, dict):
+            payable.append(target.post("/api/v1/payments", {"reservation_id": body["id"]}, bearer(fan, token)))
+    payment = await target.loop(
+        f"payment [{strategy}]", lambda i: payable[i], total=len(payable), duration=max(60.0, target.duration)
+    )
+    return hold, payment
+
+
+@dataclass
+class SaleOutcome:
+    fans: int
+    seats: int
+    bought: int = 0
+    abandoned: int = 0
+    sold_out_seen: int = 0
+    gave_up: int = 0
+    seconds: float = 0.0
+    steps: dict[str, Recorder] = field(default_factory=dict)
+
+
+class FlashSale:
+    """N fans arrive at once: queue, get admitted, choose a seat, hold (retrying on conflict),
+    pay or abandon (one in ten), until the concert is sold out."""
+
+    def __init__(self, target: Target, concert_id: int, outcome: SaleOutcome, time_limit: float) -> None:
+        self.target = target
+        self.concert_id = concert_id
+        self.outcome = outcome
+        self.steps = outcome.steps
+        self.pool = Pool(HOST, target.port, target.connections)
+        self.rng = random.Random(11)
+        self.started = time.perf_counter()
+        self.deadline = self.started + time_limit
+
+    async def run(self, fans: list[LoadTestFan]) -> None:
+        await self.pool.open()
+        ticker = asyncio.create_task(self._progress())
+        try:
+            await asyncio.gather(*(self.journey(fan) for fan in fans))
+        finally:
+            ticker.cancel()
+            self.pool.close()
+
+    async def _progress(self) -> None:
+        while True:
+            await asyncio.sleep(2)
+            o = self.outcome
+            print(
+                f"    {time.perf_counter() - self.started:5.1f}s  bought {o.bought}  told sold out "
+                f"{o.sold_out_seen}  abandoned {o.abandoned}  gave up {o.gave_up}",
+                flush=True,
+            )
+
+    async def journey(self, fan: LoadTestFan) -> None:
+        target, steps = self.target, self.steps
+        joined = await self.pool.send(
+            target.post(f"/api/v1/concerts/{self.concert_id}/queue/tokens", None, bearer(fan)), steps["join"]
+        )
+        if joined.status not in (200, 201):
+            self.outcome.gave_up += 1
+            return
+        ticket = msgspec.json.decode(joined.body, type=QueueTokenOut)
+        token, status = ticket.token, str(ticket.status)
+        while status == "WAITING" and time.perf_counter() < self.deadline:
+            await asyncio.sleep(0.5 + self.rng.random() * 0.5)
+            polled = await self.pool.send(
+                target.get("/api/v1/queue/tokens/me", {"X-Queue-Token": token}), steps["poll"]
+            )
+            status = _status_of(polled) if polled.status == 200 else "GONE"
+        if status == "SOLD_OUT":
+            self.outcome.sold_out_seen += 1
+        elif status == "ACTIVE":
+            await self.buy_a_seat(fan, token)
+        else:
+            self.outcome.gave_up += 1
+
+    async def buy_a_seat(self, fan: LoadTestFan, token: str) -> None:
+        target, steps, headers = self.target, self.steps, bearer(fan, token)
+        for _ in range(5):
+            listed = await self.pool.send(
+                target.get(f"/api/v1/concerts/{self.concert_id}/schedules", headers), steps["dates"]
+            )
+            schedules = msgspec.json.decode(listed.body, type=list[ScheduleOut]) if listed.status == 200 else []
+            if not schedules:
+                self.outcome.sold_out_seen += 1
+                return
+            schedule = self.rng.choice(schedules)
+            page = await self.pool.send(target.get(f"/api/v1/schedules/{schedule.id}/seats", headers), steps["seats"])
+            seats = msgspec.json.decode(page.body, type=list[SeatOut]) if page.status == 200 else []
+            free = [seat for seat in seats if seat.available]
+            if not free:
+                continue
+            held = await self.pool.send(
+                target.post("/api/v1/reservations", {"seat_id": self.rng.choice(free).id}, headers), steps["hold"]
+            )
+            if held.status != 201:
+                continue  # someone was faster: choose again
+            if self.rng.random() < 0.1:
+                self.outcome.abandoned += 1  # walks away; the hold runs out and the seat returns
+                return
+            reservation = msgspec.json.decode(held.body, type=ReservationOut)
+            paid = await self.pool.send(
+                target.post(
+                    "/api/v1/payments",
+                    {"reservation_id": reservation.id},
+                    {**headers, "Idempotency-Key": f"sale-{fan.id}"},
+                ),
+                steps["pay"],
+            )
+            if paid.status == 201:
+                self.outcome.bought += 1
+            return
+        self.outcome.gave_up += 1
+
+
+async def flash_sale(
+    services: Services, target: Target, fans_count: int, dates: int, seats: int, time_limit: float
+) -> SaleOutcome:
+    fans = await create_fans(services, fans_count, balance=200_000)
+    concert_id, _, _ = await create_sale(services, "bench: flash sale", dates=dates, seats=seats, price=50_000)
+    outcome = SaleOutcome(fans=fans_count, seats=dates * seats)
+    outcome.steps = {name: Recorder(name) for name in ("join", "poll", "dates", "seats", "hold", "pay")}
+    print(f"  running flash sale: {fans_count:,} fans for {dates * seats} seats ...", flush=True)
+    sale = FlashSale(target, concert_id, outcome, time_limit)
+    await sale.run(fans)
+    outcome.seconds = time.perf_counter() - sale.started
+    for recorder in outcome.steps.values():
+        recorder.finished = outcome.seconds
+    return outcome

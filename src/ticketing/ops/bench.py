@@ -1,0 +1,28 @@
+"""Baseline endpoints for ``make bench``: the same server stack doing (almost) nothing, one
+PostgreSQL query, or one Redis command. Mounted only with TICKETING_BENCH_ENDPOINTS=true."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from sqlalchemy import text
+
+
+class BenchBaselineController(Controller):
+    path = "/bench"
+    tags = ["benchmark baselines"]
+    include_in_schema = False
+
+    @get("/constant")
+    async def constant(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/pg")
+    async def one_query(self, state: State) -> dict[str, int]:
+        async with state.services.engine.connect() as conn:
+            value = (await conn.execute(text("SELECT 1"))).scalar_one()
+        return {"value": int(value)}
+
+    @get("/redis")
+    async def one_command(self, state: State) -> dict[str, bool]:
+        return {"pong": bool(await state.services.redis.ping())}
