@@ -1,7 +1,10 @@
 """Seat holds (seed flow 7), their release and their expiry.
 
-Lock order, shared with payments: reservation -> seat -> wallet. A hold takes, in order:
-1. (strategy ``redis+db``) the Redis simple lock of the seat: losers fail fast with 409;
+Lock order, shared with payments: reservation -> seat -> wallet. A hold
+0. reads the seat without a lock: a seat already held or sold answers 409 at once;
+1. (strategy ``redis+db``) takes the Redis simple lock of the seat: concurrent contenders fail
+   fast with 409;
+then, in one transaction:
 2. the user's advisory lock (per-user hold cap);
 3. the lapsed hold of the seat, if any (UPDATE ... EXPIRED: locks that reservation row);
 4. the seat row (``FOR UPDATE``; or a conditional UPDATE for ``conditional``);
@@ -74,16 +77,18 @@ class ReservationService:
 
     async def hold_seat(self, principal: Principal, queue_token: str | None, seat_id: int) -> ReservationOut:
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        seat = await self._read_seat(seat_id)
+        await self._schedules.open_schedule(seat.schedule_id, admitted)
+        if not seat.free:
+            # The losers of a race learn it from one read, before any lock; a seat that looks
+            # free is checked again under the locks below.
+            raise SeatUnavailable()
         owner = await self._take_redis_lock(seat_id) if self.strategy == "redis+db" else None
         try:
 
             async def attempt() -> ReservationOut:
                 async with self._uow_factory() as uow:
                     repo = ReservationRepository(uow.conn)
-                    seat = await repo.read_seat(seat_id)
-                    if seat is None:
-                        raise SeatNotFound()
-                    await self._schedules.open_schedule(seat.schedule_id, admitted)
                     await repo.lock_user_holds(principal.user_id)
                     if await repo.count_live_holds(principal.user_id) >= self.max_holds_per_user:
                         raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
@@ -100,6 +105,13 @@ class ReservationService:
         finally:
             if owner is not None:
                 await self._release_redis_lock(seat_id, owner)
+
+    async def _read_seat(self, seat_id: int) -> SeatRow:
+        async with self._uow_factory() as uow:
+            seat = await ReservationRepository(uow.conn).read_seat(seat_id)
+        if seat is None:
+            raise SeatNotFound()
+        return seat
 
     async def _claim(self, repo: ReservationRepository, seat_id: int) -> SeatRow:
         if self.strategy == "conditional":
