@@ -223,7 +223,8 @@ async def _run_phases(
         "## Flash sale",
         "",
         f"{sale.fans:,} fans arrived at once for {sale.seats} seats. In {sale.seconds:,.1f} s: {sale.bought} bought a "
-        f"seat, {sale.abandoned} abandoned a hold, {sale.sold_out_seen} were told the sale was sold out, "
+        f"seat, {sale.abandoned} abandoned a hold, {sale.sold_out_seen} found no seat left "
+        "(SOLD_OUT, or every remaining seat held), "
         f"{sale.gave_up} gave up (time limit or no seat after 5 tries).",
         "",
         table([(r, None) for r in sale.steps.values() if r.count]),
