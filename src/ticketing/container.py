@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.jobs import PeriodicJob
@@ -39,6 +40,7 @@ class Services:
     schedules: ScheduleService
     reservations: ReservationService
     payments: PaymentService
+    admin: AdminService
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -86,4 +88,5 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
         schedules=schedules,
         reservations=reservations,
         payments=payments,
+        admin=AdminService(concerts, schedules, waiting_room),
     )

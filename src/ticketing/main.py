@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
 from ticketing.config import Settings, get_settings
 from ticketing.container import Services, build_services
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminScheduleController,
             ReservationController,
             PaymentController,
+            AdminDashboardController,
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),

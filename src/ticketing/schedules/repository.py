@@ -3,12 +3,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, exists, func, insert, literal, select
+from sqlalchemy import BigInteger, Integer, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ticketing.core.locking import translate_db_errors
 from ticketing.schedules.models import Schedule, Seat, seat_is_free
-from ticketing.schedules.schemas import ScheduleOut, SeatBrief, SeatOut
+from ticketing.schedules.schemas import ScheduleOut, ScheduleSales, SeatBrief, SeatOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,27 @@ class ScheduleRepository:
         with translate_db_errors():
             rows = (await self.conn.execute(stmt)).all()
         return [SeatOut(*row) for row in rows]
+
+    async def sales(self, concert_id: int) -> list[ScheduleSales]:
+        """Seats available / held / sold and revenue per schedule, for the operator dashboard."""
+        free = seat_is_free()
+        stmt = (
+            select(
+                Schedule.id,
+                Schedule.starts_at,
+                func.count(Seat.id).filter(free),
+                func.count(Seat.id).filter(Seat.status == "HELD", ~free),
+                func.count(Seat.id).filter(Seat.status == "SOLD"),
+                func.coalesce(func.sum(Seat.price).filter(Seat.status == "SOLD"), 0).cast(BigInteger),
+            )
+            .join(Seat, Seat.schedule_id == Schedule.id)
+            .where(Schedule.concert_id == concert_id)
+            .group_by(Schedule.id)
+            .order_by(Schedule.starts_at, Schedule.id)
+        )
+        with translate_db_errors():
+            rows = (await self.conn.execute(stmt)).all()
+        return [ScheduleSales(*row) for row in rows]
 
     async def concert_sold_out(self, concert_id: int) -> bool:
         unsold = (

@@ -47,3 +47,12 @@ class SeatOut(msgspec.Struct):
     number: int
     price: int
     available: bool
+
+
+class ScheduleSales(msgspec.Struct):
+    schedule_id: int
+    starts_at: datetime
+    available: int
+    held: int
+    sold: int
+    revenue: int

@@ -19,7 +19,7 @@ from ticketing.concerts.service import ConcertService
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.repository import ScheduleRepository, ScheduleRow
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn
+from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleSales
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
@@ -114,6 +114,11 @@ class ScheduleService:
         meta = self._meta.get(schedule_id)
         if meta is not None:
             self._open_lists.pop(meta[1].concert_id, None)
+
+    async def sales(self, concert_id: int) -> list[ScheduleSales]:
+        await self._concerts.ensure_exists(concert_id)
+        async with self._uow_factory() as uow:
+            return await ScheduleRepository(uow.conn).sales(concert_id)
 
     async def concert_sold_out(self, concert_id: int) -> bool:
         async with self._uow_factory() as uow:
