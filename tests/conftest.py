@@ -82,8 +82,10 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Settings:
         redis_url=redis_url,
         data_dir=tmp_path,
         jwt_secret="test-secret-" + "x" * 40,
-        db_pool_size=30,
-        db_max_overflow=80,
+        # Races wait for a pooled connection rather than open one each: a stock PostgreSQL allows
+        # only 100 clients, shared with every other engine of the test session.
+        db_pool_size=20,
+        db_max_overflow=20,
         lock_timeout_ms=5000,
         run_jobs_in_server=False,
     )

@@ -35,6 +35,7 @@ from ticketing.schedules.controllers import AdminScheduleController, ScheduleCon
 from ticketing.users.controllers import UserController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
+from ticketing.web.controllers import page, static_files
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ReservationController,
             PaymentController,
             AdminDashboardController,
+            page,
+            static_files,
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),

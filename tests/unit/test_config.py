@@ -25,7 +25,9 @@ def test_production_refuses_the_default_admin_password(tmp_path: Path) -> None:
         Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, **URLS)
 
 
-def test_production_needs_both_urls(tmp_path: Path) -> None:
+def test_production_needs_both_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(ValidationError, match="DATABASE_URL"):
         Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, admin_password="a-real-pw")
 

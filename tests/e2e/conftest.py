@@ -1,0 +1,78 @@
+"""Browser tests: the real service (granian, in a subprocess) on the test servers, driven by
+Playwright in Debian's Chromium. Run with ``make test-e2e``; a failing test leaves a screenshot
+in ``test-results/``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from ticketing.bench.server import HOST, ServiceUnderTest
+from ticketing.config import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RESULTS = Path(__file__).resolve().parents[2] / "test-results"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def start_service(settings: Settings, clean: None) -> Iterator[Any]:
+    """Start the service with the given settings; returns its base URL."""
+    services: list[ServiceUnderTest] = []
+
+    def start(**overrides: object) -> str:
+        service = ServiceUnderTest(settings.database_url or "", settings.redis_url or "", settings.data_dir)
+        service.start(queue_admit_per_second=1000, **overrides)
+        services.append(service)
+        return f"http://{HOST}:{service.port}"
+
+    yield start
+    for service in services:
+        service.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        await instance.close()
+
+
+@pytest.fixture
+async def new_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    contexts: list[tuple[BrowserContext, Page]] = []
+
+    async def open_page() -> Page:
+        context = await browser.new_context(viewport={"width": 420, "height": 900})
+        page = await context.new_page()
+        page.set_default_timeout(15_000)
+        contexts.append((context, page))
+        return page
+
+    yield open_page
+    failed = getattr(request.node, "report_call", None)
+    for index, (context, page) in enumerate(contexts):
+        if failed is not None and failed.failed:
+            RESULTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(RESULTS / f"{request.node.name}-{index}.png"), full_page=True)
+        await context.close()
