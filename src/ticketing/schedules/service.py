@@ -11,6 +11,7 @@ hold and payment paths always decide on the database).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -87,25 +88,28 @@ class ScheduleService:
         admitted = await self._waiting_room.require_admitted(queue_token, user_id)
         await self._concerts.ensure_exists(concert_id)
         admitted.ensure_concert(concert_id)
-        cached = self._open_lists.get(concert_id)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
-            return cached[1]
-        async with self._uow_factory() as uow:
-            schedules = await ScheduleRepository(uow.conn).open_with_seats_left(concert_id)
-        body = msgspec.json.encode(schedules)
-        self._open_lists[concert_id] = (time.monotonic(), body)
-        return body
+        return await self._fresh_enough(
+            self._open_lists, concert_id, lambda repo: repo.open_with_seats_left(concert_id)
+        )
 
     async def seats(self, user_id: int, queue_token: str | None, schedule_id: int) -> bytes:
         admitted = await self._waiting_room.require_admitted(queue_token, user_id)
         await self.open_schedule(schedule_id, admitted)
-        cached = self._seat_pages.get(schedule_id)
+        return await self._fresh_enough(self._seat_pages, schedule_id, lambda repo: repo.seats(schedule_id))
+
+    async def _fresh_enough(
+        self,
+        cache: dict[int, tuple[float, bytes]],
+        key: int,
+        read: Callable[[ScheduleRepository], Awaitable[Sequence[msgspec.Struct]]],
+    ) -> bytes:
+        """The encoded answer, read again once it is older than ``cache_seconds``."""
+        cached = cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
         async with self._uow_factory() as uow:
-            seats = await ScheduleRepository(uow.conn).seats(schedule_id)
-        body = msgspec.json.encode(seats)
-        self._seat_pages[schedule_id] = (time.monotonic(), body)
+            body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
+        cache[key] = (time.monotonic(), body)
         return body
 
     def invalidate(self, schedule_id: int) -> None:
