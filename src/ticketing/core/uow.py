@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
@@ -21,8 +22,12 @@ AfterCommit = Callable[[], Awaitable[object]]
 
 
 class UnitOfWork:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``read_only=True``: one autocommit connection for reads that need no transaction — each
+    statement is then one round trip, without the BEGIN and ROLLBACK around it."""
+
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self.read_only = read_only
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._after_commit: list[AfterCommit] = []
@@ -36,7 +41,10 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         with translate_db_errors():
             self._conn = await self._engine.connect()
-            self._tx = await self._conn.begin()
+            if self.read_only:
+                await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                self._tx = await self._conn.begin()
         self._after_commit = []
         return self
 
@@ -53,6 +61,8 @@ class UnitOfWork:
                 await conn.close()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work has nothing to commit")
         if self._tx is None:
             raise RuntimeError("the unit of work is not open")
         with translate_db_errors():
@@ -68,4 +78,5 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...

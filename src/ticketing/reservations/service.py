@@ -107,7 +107,7 @@ class ReservationService:
                 await self._release_redis_lock(seat_id, owner)
 
     async def _read_seat(self, seat_id: int) -> SeatRow:
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(read_only=True) as uow:
             seat = await ReservationRepository(uow.conn).read_seat(seat_id)
         if seat is None:
             raise SeatNotFound()
@@ -145,7 +145,7 @@ class ReservationService:
             log.warning("seat lock not released: Redis unavailable; it expires by itself", extra={"seat": seat_id})
 
     async def get_reservation(self, principal: Principal, reservation_id: int) -> ReservationOut:
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(read_only=True) as uow:
             row = await ReservationRepository(uow.conn).get(reservation_id)
         return reservation_out(self._owned(row, principal))
 

@@ -52,7 +52,7 @@ class WalletService:
             raise WalletUserMismatch()
 
     async def get_wallet(self, principal: Principal, wallet_id: int) -> WalletOut:
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(read_only=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
             await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
@@ -91,7 +91,7 @@ class WalletService:
 
     async def ledger(self, principal: Principal, wallet_id: int, cursor: str | None, limit: int) -> LedgerPage:
         before = decode_cursor(cursor)
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(read_only=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
             await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
