@@ -113,6 +113,9 @@ async def test_a_fan_buys_a_seat_end_to_end(client: Client, services: Services) 
     ledger = (await client.get(f"/api/v1/wallets/{fan.wallet_id}/ledger", headers=fan.headers)).json()
     assert ledger["items"][0]["kind"] == "PAYMENT"
     assert ledger["items"][0]["amount"] == 30_000
+    listed = (await client.get("/api/v1/reservations", headers=fan.headers)).json()
+    assert [(r["id"], r["status"]) for r in listed["items"]] == [(reservation["id"], "CONFIRMED")]
+    assert (await client.get("/api/v1/reservations", headers=rival.headers)).json()["items"] == []
     mine = (await client.get("/api/v1/payments", headers=fan.headers)).json()
     assert [p["id"] for p in mine["items"]] == [payment["id"]]
     assert mine["next_cursor"] is None

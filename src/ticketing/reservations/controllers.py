@@ -6,6 +6,7 @@ from litestar.di import Provide
 from ticketing.core.errors import Unauthenticated
 from ticketing.core.http import require_user
 from ticketing.core.openapi import error_responses
+from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
 from ticketing.core.security import Principal
 from ticketing.reservations.dependencies import provide_reservation_service
@@ -17,7 +18,7 @@ from ticketing.reservations.errors import (
     SeatNotFound,
     SeatUnavailable,
 )
-from ticketing.reservations.schemas import HoldIn, ReservationOut
+from ticketing.reservations.schemas import HoldIn, ReservationOut, ReservationPage
 from ticketing.reservations.service import ReservationService
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.waiting_room.controllers import QueueTokenHeader
@@ -53,6 +54,16 @@ class ReservationController(Controller):
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut:
         return await reservations.hold_seat(principal, x_queue_token, data.seat_id)
+
+    @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
+    async def list_reservations(
+        self,
+        principal: Principal,
+        reservations: ReservationService,
+        cursor: CursorParam = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+    ) -> ReservationPage:
+        return await reservations.list_reservations(principal, cursor, limit)
 
     @get(
         "/{reservation_id:str}",

@@ -169,6 +169,18 @@ class ReservationRepository:
             row = (await self.conn.execute(stmt)).first()
         return ReservationRow(*row) if row else None
 
+    async def page_of_user(self, user_id: int, before_id: int | None, limit: int) -> list[ReservationRow]:
+        stmt = (
+            select(*_reservation_columns)
+            .join(Seat, Seat.id == Reservation.seat_id)
+            .where(Reservation.user_id == user_id)
+        )
+        if before_id is not None:
+            stmt = stmt.where(Reservation.id < before_id)
+        with translate_db_errors():
+            rows = (await self.conn.execute(stmt.order_by(Reservation.id.desc()).limit(limit))).all()
+        return [ReservationRow(*row) for row in rows]
+
     async def cancel(self, reservation: ReservationRow) -> None:
         with translate_db_errors():
             await self.conn.execute(

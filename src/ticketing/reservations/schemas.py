@@ -23,3 +23,8 @@ class ReservationOut(msgspec.Struct):
     price: int
     held_until: datetime
     seat_number: int
+
+
+class ReservationPage(msgspec.Struct):
+    items: list[ReservationOut]
+    next_cursor: str | None

@@ -20,6 +20,7 @@ from typing import Literal
 
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.locking import retry_on_conflict
+from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.reservations.errors import (
@@ -31,7 +32,7 @@ from ticketing.reservations.errors import (
     SeatUnavailable,
 )
 from ticketing.reservations.repository import ReservationRepository, ReservationRow, SeatRow
-from ticketing.reservations.schemas import ReservationOut
+from ticketing.reservations.schemas import ReservationOut, ReservationPage
 from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.service import ScheduleService
 from ticketing.waiting_room.service import WaitingRoomService
@@ -148,6 +149,14 @@ class ReservationService:
         async with self._uow_factory(read_only=True) as uow:
             row = await ReservationRepository(uow.conn).get(reservation_id)
         return reservation_out(self._owned(row, principal))
+
+    async def list_reservations(self, principal: Principal, cursor: str | None, limit: int) -> ReservationPage:
+        before = decode_cursor(cursor)
+        async with self._uow_factory(read_only=True) as uow:
+            rows = await ReservationRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
+        return ReservationPage(
+            items=[reservation_out(r) for r in rows[:limit]], next_cursor=next_cursor([r.id for r in rows], limit)
+        )
 
     async def release(self, principal: Principal, reservation_id: int) -> None:
         async def attempt() -> int:

@@ -314,15 +314,18 @@ async function walletPage() {
   if (!requireSignIn()) return;
   document.title = "My wallet and tickets";
   const user = session.user;
-  const [wallet, ledger, payments] = await Promise.all([
+  const [wallet, ledger, payments, reservations] = await Promise.all([
     api("GET", `/api/v1/wallets/${user.wallet_id}`),
     api("GET", `/api/v1/wallets/${user.wallet_id}/ledger?limit=20`),
     api("GET", "/api/v1/payments?limit=50"),
+    api("GET", "/api/v1/reservations?limit=50"),
   ]);
   app.innerHTML = `<h1>My wallet &amp; tickets</h1>
     <div class="card"><p>Balance</p><p class="big" id="balance">${won(wallet.balance)}</p>
       <form id="charge"><label>Charge (won) <input name="amount" type="number" min="1" max="1000000" step="1" required></label>
       <button type="submit">Charge</button></form></div>
+    <div class="card"><h2>My reservations</h2>${reservations.items.length ? `<table><tr><th>#</th><th>Seat</th><th>Status</th><th class="num">Price</th><th>Held until</th></tr>${reservations.items.map((r) =>
+      `<tr><td>${r.id}</td><td>${r.seat_number}</td><td>${r.status}</td><td class="num">${won(r.price)}</td><td>${r.status === "HELD" ? when(r.held_until) : ""}</td></tr>`).join("")}</table>` : '<p class="muted">No reservations yet.</p>'}</div>
     <div class="card"><h2>My payments</h2>${payments.items.length ? `<table><tr><th>Reservation</th><th class="num">Amount</th><th>Paid</th></tr>${payments.items.map((p) =>
       `<tr><td>#${p.reservation_id}</td><td class="num">${won(p.amount)}</td><td>${when(p.paid_at)}</td></tr>`).join("")}</table>` : '<p class="muted">No tickets yet.</p>'}</div>
     <div class="card"><h2>Wallet history</h2><table><tr><th>What</th><th class="num">Amount</th><th class="num">Balance after</th><th>When</th></tr>${ledger.items.map((e) =>
