@@ -42,8 +42,8 @@ class Services:
     payments: PaymentService
     admin: AdminService
 
-    def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, read_only=read_only)
+    def uow(self, *, autocommit: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, autocommit=autocommit)
 
     def background_jobs(self) -> list[PeriodicJob]:
         """Every periodic job of every domain; run in the server or by ``ticketing worker``."""
@@ -57,8 +57,8 @@ class Services:
 def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Services:
     configure_hash_threads(settings.password_hash_threads)
 
-    def uow_factory(*, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(engine, read_only=read_only)
+    def uow_factory(*, autocommit: bool = False) -> UnitOfWork:
+        return UnitOfWork(engine, autocommit=autocommit)
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
     wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)

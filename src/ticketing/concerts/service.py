@@ -22,11 +22,11 @@ class ConcertService:
         return concert
 
     async def list_concerts(self) -> list[ConcertOut]:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             return await ConcertRepository(uow.conn).all()
 
     async def get_concert(self, concert_id: int) -> ConcertOut:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             concert = await ConcertRepository(uow.conn).get(concert_id)
         if concert is None:
             raise ConcertNotFound()
@@ -35,7 +35,7 @@ class ConcertService:
     async def ensure_exists(self, concert_id: int) -> None:
         if concert_id in self._known:
             return
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             found = await ConcertRepository(uow.conn).exists(concert_id)
         if not found:
             raise ConcertNotFound()

@@ -22,12 +22,13 @@ AfterCommit = Callable[[], Awaitable[object]]
 
 
 class UnitOfWork:
-    """``read_only=True``: one autocommit connection for reads that need no transaction — each
-    statement is then one round trip, without the BEGIN and ROLLBACK around it."""
+    """``autocommit=True``: each statement is its own transaction, one round trip without a
+    BEGIN and a COMMIT/ROLLBACK around it — for reads, and for a write that is one statement
+    (its row locks are then released inside the server, with no client round trip held open)."""
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
+    def __init__(self, engine: AsyncEngine, *, autocommit: bool = False) -> None:
         self._engine = engine
-        self.read_only = read_only
+        self.autocommit = autocommit
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._after_commit: list[AfterCommit] = []
@@ -41,7 +42,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         with translate_db_errors():
             self._conn = await self._engine.connect()
-            if self.read_only:
+            if self.autocommit:
                 await self._conn.execution_options(isolation_level="AUTOCOMMIT")
             else:
                 self._tx = await self._conn.begin()
@@ -61,8 +62,8 @@ class UnitOfWork:
                 await conn.close()
 
     async def commit(self) -> None:
-        if self.read_only:
-            raise RuntimeError("a read-only unit of work has nothing to commit")
+        if self.autocommit:
+            raise RuntimeError("an autocommit unit of work has no transaction to commit")
         if self._tx is None:
             raise RuntimeError("the unit of work is not open")
         with translate_db_errors():
@@ -79,4 +80,4 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+    def __call__(self, *, autocommit: bool = False) -> UnitOfWork: ...

@@ -56,7 +56,7 @@ class IdempotencyService:
     async def replay(self, request: IdempotentRequest | None) -> StoredReply | None:
         if request is None:
             return None
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             stored = await IdempotencyRepository(uow.conn).find(request.user_id, request.key)
         return self._check(request, stored) if stored else None
 

@@ -19,7 +19,7 @@ class BenchBaselineController(Controller):
 
     @get("/pg")
     async def one_query(self, state: State) -> dict[str, int]:
-        async with state.services.uow(read_only=True) as uow:  # the read path every service uses
+        async with state.services.uow(autocommit=True) as uow:  # the read path every service uses
             value = (await uow.conn.execute(text("SELECT 1"))).scalar_one()
         return {"value": int(value)}
 

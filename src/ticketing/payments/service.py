@@ -93,7 +93,7 @@ class PaymentService:
 
     async def _why_not_confirmed(self, reservation_id: int) -> Exception:
         """The optimistic confirm lost: read the reservation again (committed state) to say why."""
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             now = await ReservationRepository(uow.conn).now()
             row = await ReservationRepository(uow.conn).get(reservation_id)
         if row is not None and row.status == "HELD" and row.held_until <= now:
@@ -108,6 +108,6 @@ class PaymentService:
 
     async def list_payments(self, principal: Principal, cursor: str | None, limit: int) -> PaymentPage:
         before = decode_cursor(cursor)
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             rows = await PaymentRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
         return PaymentPage(items=rows[:limit], next_cursor=next_cursor([r.id for r in rows], limit))

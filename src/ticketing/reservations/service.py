@@ -108,7 +108,7 @@ class ReservationService:
                 await self._release_redis_lock(seat_id, owner)
 
     async def _read_seat(self, seat_id: int) -> SeatRow:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             seat = await ReservationRepository(uow.conn).read_seat(seat_id)
         if seat is None:
             raise SeatNotFound()
@@ -146,13 +146,13 @@ class ReservationService:
             log.warning("seat lock not released: Redis unavailable; it expires by itself", extra={"seat": seat_id})
 
     async def get_reservation(self, principal: Principal, reservation_id: int) -> ReservationOut:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             row = await ReservationRepository(uow.conn).get(reservation_id)
         return reservation_out(self._owned(row, principal))
 
     async def list_reservations(self, principal: Principal, cursor: str | None, limit: int) -> ReservationPage:
         before = decode_cursor(cursor)
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             rows = await ReservationRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
         return ReservationPage(
             items=[reservation_out(r) for r in rows[:limit]], next_cursor=next_cursor([r.id for r in rows], limit)

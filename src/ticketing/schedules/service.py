@@ -65,7 +65,7 @@ class ScheduleService:
         cached = self._meta.get(schedule_id)
         if cached is not None and time.monotonic() - cached[0] < SCHEDULE_META_SECONDS:
             return cached[1]
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             row = await ScheduleRepository(uow.conn).get(schedule_id)
         if row is None:
             raise ScheduleNotFound()
@@ -107,7 +107,7 @@ class ScheduleService:
         cached = cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
         cache[key] = (time.monotonic(), body)
         return body
@@ -121,11 +121,11 @@ class ScheduleService:
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         await self._concerts.ensure_exists(concert_id)
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).sales(concert_id)
 
     async def concert_sold_out(self, concert_id: int) -> bool:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).concert_sold_out(concert_id)
 
     async def now(self, uow: UnitOfWork) -> datetime:

@@ -29,7 +29,7 @@ class UserService:
         return UserOut(id=user_id, name=name, wallet_id=wallet_id)
 
     async def sign_in(self, name: str, password: str) -> AccessToken:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_name(name)
         # Unknown name and wrong password answer alike, after the same amount of work.
         if not await verify_password(user.password_hash if user else None, password) or user is None:
@@ -41,14 +41,14 @@ class UserService:
         return issue_access_token(principal, secret=self._jwt_secret, ttl_seconds=self._jwt_ttl)
 
     async def me(self, principal: Principal) -> UserOut:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_id(principal.user_id)
         if user is None:
             raise UserNotFound("The signed-in user no longer exists")
         return UserOut(id=user.id, name=user.name, wallet_id=user.wallet_id)
 
     async def get_user(self, user_id: int) -> UserOut:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_id(user_id)
         if user is None:
             raise UserNotFound()
@@ -56,7 +56,7 @@ class UserService:
 
     async def ensure_operator(self, name: str, password: str) -> UserOut:
         """Create the operator account, or reset its password and role (local runs, demo data)."""
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             existing = await UserRepository(uow.conn).by_name(name)
         if existing is None:
             return await self.sign_up(name, password, role="admin")

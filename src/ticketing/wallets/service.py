@@ -52,7 +52,7 @@ class WalletService:
             raise WalletUserMismatch()
 
     async def get_wallet(self, principal: Principal, wallet_id: int) -> WalletOut:
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
             await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
@@ -69,7 +69,9 @@ class WalletService:
             return replay
 
         async def attempt() -> StoredReply:
-            async with self._uow_factory() as uow:
+            # Without an Idempotency-Key the charge is one statement: run it as its own
+            # transaction, so the hot wallet's row lock is held for that statement only.
+            async with self._uow_factory(autocommit=idempotency is None) as uow:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored
@@ -83,15 +85,16 @@ class WalletService:
                     )
                 updated = outcome.credited
                 reply = StoredReply(200, msgspec.json.encode(wallet_out(updated)))
-                await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
-                await uow.commit()
+                if idempotency is not None:
+                    await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
+                    await uow.commit()
             return reply
 
         return await retry_on_conflict(attempt)
 
     async def ledger(self, principal: Principal, wallet_id: int, cursor: str | None, limit: int) -> LedgerPage:
         before = decode_cursor(cursor)
-        async with self._uow_factory(read_only=True) as uow:
+        async with self._uow_factory(autocommit=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
             await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
