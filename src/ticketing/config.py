@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     hold_seconds: int = 300
     max_holds_per_user: int = 4
-    seat_lock_strategy: Literal["redis+db", "db", "conditional"] = "redis+db"
+    seat_lock_strategy: Literal["redis+db", "db", "conditional", "optimistic", "redis", "none"] = "redis+db"
     seat_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     queue_max_active: int = 1000
     queue_admit_per_second: int = 200
@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_defaults_outside_local(self) -> Settings:
+        if self.seat_lock_strategy == "none" and not self.bench_endpoints:
+            raise ValueError(
+                "TICKETING_SEAT_LOCK_STRATEGY=none is for benchmarks only (TICKETING_BENCH_ENDPOINTS=true)"
+            )
         if self.env == "local":
             if self.jwt_secret == PLACEHOLDER_SECRET:
                 self.jwt_secret = _local_secret(self.data_dir)

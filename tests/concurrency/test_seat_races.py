@@ -61,9 +61,15 @@ async def race_for_one_seat(services: Services, reservations: ReservationService
     assert await live_reservations(services, seat_id) == 1
 
 
-@pytest.mark.parametrize("strategy", ["redis+db", "db", "conditional"])
+@pytest.mark.parametrize("strategy", ["redis+db", "db", "conditional", "optimistic", "redis"])
 async def test_100_fans_race_for_one_seat(services: Services, strategy: str) -> None:
     services.reservations.strategy = strategy  # type: ignore[assignment]
+    await race_for_one_seat(services, services.reservations)
+
+
+async def test_without_any_lock_the_unique_index_still_stops_a_double_booking(services: Services) -> None:
+    """Strategy ``none`` (benchmarks only): nothing but the partial unique index between racers."""
+    services.reservations.strategy = "none"
     await race_for_one_seat(services, services.reservations)
 
 

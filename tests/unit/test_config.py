@@ -57,3 +57,9 @@ def test_plain_urls_are_read_without_prefix(tmp_path: Path, monkeypatch: pytest.
 def test_unknown_database_scheme() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         to_asyncpg_url("mysql://x")
+
+
+def test_the_lockless_strategy_is_refused_outside_benchmarks(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="benchmarks only"):
+        Settings(env="local", data_dir=tmp_path, seat_lock_strategy="none")
+    assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy="none", bench_endpoints=True)

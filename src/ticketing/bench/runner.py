@@ -30,7 +30,7 @@ from ticketing.core.db import create_engine
 from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
 from ticketing.core.redis import create_redis
 
-STRATEGIES = ("redis+db", "db", "conditional")
+STRATEGIES = ("redis+db", "db", "conditional", "optimistic", "redis", "none")
 
 
 @dataclass

@@ -114,6 +114,18 @@ class ReservationRepository:
             row = (await self.conn.execute(stmt)).first()
         return SeatRow(*tuple(row)) if row else None
 
+    async def claim_seat_if_unchanged(self, seat: SeatRow, hold: timedelta) -> SeatRow | None:
+        """The optimistic strategy: write only if the seat's version is still the one we read."""
+        stmt = (
+            update(Seat)
+            .where(Seat.id == seat.id, Seat.version == seat.version)
+            .values(status="HELD", held_until=func.now() + hold, version=Seat.version + 1)
+            .returning(*_seat_columns)
+        )
+        with translate_db_errors():
+            row = (await self.conn.execute(stmt)).first()
+        return SeatRow(*tuple(row)) if row else None
+
     async def mark_seat_held(self, seat_id: int, hold: timedelta) -> SeatRow:
         stmt = (
             update(Seat)

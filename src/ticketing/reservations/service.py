@@ -39,7 +39,8 @@ from ticketing.waiting_room.service import WaitingRoomService
 
 log = logging.getLogger(__name__)
 
-SeatLockStrategy = Literal["redis+db", "db", "conditional"]
+SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none"]
+REDIS_LOCKED = ("redis+db", "redis")
 SEAT_LOCK_TTL_MS = 5000  # longer than any hold transaction (bounded by lock and statement timeouts)
 
 
@@ -84,7 +85,7 @@ class ReservationService:
             # The losers of a race learn it from one read, before any lock; a seat that looks
             # free is checked again under the locks below.
             raise SeatUnavailable()
-        owner = await self._take_redis_lock(seat_id) if self.strategy == "redis+db" else None
+        owner = await self._take_redis_lock(seat_id) if self.strategy in REDIS_LOCKED else None
         try:
 
             async def attempt() -> ReservationOut:
@@ -117,15 +118,20 @@ class ReservationService:
     async def _claim(self, repo: ReservationRepository, seat_id: int) -> SeatRow:
         if self.strategy == "conditional":
             claimed = await repo.claim_seat_if_free(seat_id, self.hold)
-            if claimed is None:
-                raise SeatUnavailable()
-            return claimed
-        seat = await repo.lock_seat(seat_id)
-        if seat is None:
-            raise SeatNotFound()
-        if not seat.free:
+        elif self.strategy == "optimistic":
+            read = await repo.read_seat(seat_id)
+            claimed = await repo.claim_seat_if_unchanged(read, self.hold) if read and read.free else None
+        elif self.strategy in ("redis", "none"):
+            # No database lock: only the Redis lock (``redis``) or nothing at all (``none``, for
+            # the benchmark) stands before the partial unique index.
+            read = await repo.read_seat(seat_id)
+            claimed = await repo.mark_seat_held(seat_id, self.hold) if read and read.free else None
+        else:
+            locked = await repo.lock_seat(seat_id)
+            claimed = await repo.mark_seat_held(seat_id, self.hold) if locked and locked.free else None
+        if claimed is None:
             raise SeatUnavailable()
-        return await repo.mark_seat_held(seat_id, self.hold)
+        return claimed
 
     async def _take_redis_lock(self, seat_id: int) -> str | None:
         """Fail fast when another request holds the seat's lock. With Redis down the database
@@ -133,6 +139,8 @@ class ReservationService:
         try:
             owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
         except ServiceUnavailable:
+            if self.strategy == "redis":
+                raise  # the Redis lock is this strategy's only guard
             log.warning("seat lock skipped: Redis unavailable; the database decides alone", extra={"seat": seat_id})
             return None
         if owner is None:
