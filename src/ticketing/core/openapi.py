@@ -20,6 +20,12 @@ class Problem(msgspec.Struct):
     detail: str
 
 
+def body_of(schema: object, description: str = "OK") -> ResponseSpec:
+    """Document the success body of a handler that returns pre-encoded JSON bytes (a cached or
+    stored idempotent response), whose shape Litestar cannot infer from the return type."""
+    return ResponseSpec(data_container=schema, description=description, generate_examples=False)
+
+
 def error_responses(*errors: type[AppError]) -> dict[int, ResponseSpec]:
     by_status: dict[int, list[str]] = defaultdict(list)
     for error in errors:

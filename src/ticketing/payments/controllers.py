@@ -3,11 +3,10 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.openapi.datastructures import ResponseSpec
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
 from ticketing.core.http import require_user
-from ticketing.core.openapi import error_responses
+from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.security import Principal
 from ticketing.idempotency.service import idempotent_request
@@ -26,10 +25,6 @@ from ticketing.wallets.controllers import IdempotencyKey
 from ticketing.wallets.errors import InsufficientBalance
 
 
-def _created() -> ResponseSpec:
-    return ResponseSpec(data_container=PaymentOut, description="Paid", generate_examples=False)
-
-
 class PaymentController(Controller):
     path = "/api/v1/payments"
     tags = ["payments"]
@@ -40,7 +35,7 @@ class PaymentController(Controller):
         "/",
         status_code=201,
         responses={
-            201: _created(),
+            201: body_of(PaymentOut, "Paid"),
             **error_responses(
                 Unauthenticated,
                 TokenInvalid,

@@ -94,8 +94,9 @@ class PaymentService:
     async def _why_not_confirmed(self, reservation_id: int) -> Exception:
         """The optimistic confirm lost: read the reservation again (committed state) to say why."""
         async with self._uow_factory(autocommit=True) as uow:
-            now = await ReservationRepository(uow.conn).now()
-            row = await ReservationRepository(uow.conn).get(reservation_id)
+            repo = ReservationRepository(uow.conn)
+            now = await repo.now()
+            row = await repo.get(reservation_id)
         if row is not None and row.status == "HELD" and row.held_until <= now:
             return ReservationExpired()
         return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper

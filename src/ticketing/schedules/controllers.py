@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
-from litestar.openapi.datastructures import ResponseSpec
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
 from ticketing.core.http import require_admin, require_user
-from ticketing.core.openapi import error_responses
+from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.params import PathId
 from ticketing.core.security import Principal
 from ticketing.schedules.dependencies import provide_schedule_service
@@ -20,11 +19,6 @@ from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 _TOKEN_ERRORS = (Unauthenticated, TokenInvalid, TokenNotAdmitted)
 
 
-def _json_of(schema: object) -> ResponseSpec:
-    """These endpoints return pre-encoded (cached) JSON; document the shape they carry."""
-    return ResponseSpec(data_container=schema, description="OK", generate_examples=False)
-
-
 class ScheduleController(Controller):
     path = "/api/v1"
     tags = ["schedules and seats"]
@@ -34,7 +28,7 @@ class ScheduleController(Controller):
     @get(
         "/concerts/{concert_id:str}/schedules",
         responses={
-            200: _json_of(list[ScheduleOut]),
+            200: body_of(list[ScheduleOut]),
             **error_responses(*_TOKEN_ERRORS, ConcertNotFound),
         },
         summary="Dates open for reservation with seats left (seed flow 5)",
@@ -52,7 +46,7 @@ class ScheduleController(Controller):
     @get(
         "/schedules/{schedule_id:str}/seats",
         responses={
-            200: _json_of(list[SeatOut]),
+            200: body_of(list[SeatOut]),
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
         },
         summary="Every seat of a schedule, each marked available or not (seed flow 6)",

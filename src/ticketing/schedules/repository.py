@@ -132,7 +132,3 @@ class ScheduleRepository:
             has_seats = bool(await self.conn.scalar(select(exists(any_seat))))
             has_unsold = bool(await self.conn.scalar(select(exists(unsold))))
         return has_seats and not has_unsold
-
-    async def now(self) -> datetime:
-        with translate_db_errors():
-            return (await self.conn.execute(select(func.now()))).scalar_one()

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from ticketing.concerts.service import ConcertService
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.repository import ScheduleRepository, ScheduleRow
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleSales
@@ -127,6 +127,3 @@ class ScheduleService:
     async def concert_sold_out(self, concert_id: int) -> bool:
         async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).concert_sold_out(concert_id)
-
-    async def now(self, uow: UnitOfWork) -> datetime:
-        return await ScheduleRepository(uow.conn).now()

@@ -47,13 +47,6 @@ class UserService:
             raise UserNotFound("The signed-in user no longer exists")
         return UserOut(id=user.id, name=user.name, wallet_id=user.wallet_id)
 
-    async def get_user(self, user_id: int) -> UserOut:
-        async with self._uow_factory(autocommit=True) as uow:
-            user = await UserRepository(uow.conn).by_id(user_id)
-        if user is None:
-            raise UserNotFound()
-        return UserOut(id=user.id, name=user.name, wallet_id=user.wallet_id)
-
     async def ensure_operator(self, name: str, password: str) -> UserOut:
         """Create the operator account, or reset its password and role (local runs, demo data)."""
         async with self._uow_factory(autocommit=True) as uow:
