@@ -20,12 +20,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
-from sqlalchemy import text
 
 from ticketing.cli import migrate
 from ticketing.config import Settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_engine
+from ticketing.core.db import create_pool
 from ticketing.core.embedded import EmbeddedServers
 from ticketing.core.redis import create_redis
 from ticketing.main import create_app
@@ -83,9 +82,8 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         jwt_secret="test-secret-" + "x" * 40,
         # Races wait for a pooled connection rather than open one each: a stock PostgreSQL allows
-        # only 100 clients, shared with every other engine of the test session.
-        db_pool_size=20,
-        db_max_overflow=20,
+        # only 100 clients, shared with every other pool of the test session.
+        db_pool_size=30,
         lock_timeout_ms=5000,
         run_jobs_in_server=False,
     )
@@ -97,10 +95,11 @@ TABLES = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
 @pytest.fixture
 async def clean(settings: Settings) -> None:
     """Every test starts from empty tables and an empty Redis database."""
-    engine = create_engine(settings)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+    conn = await asyncpg.connect(settings.database_dsn)
+    try:
+        await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
     redis = create_redis(settings)
     await redis.flushdb()
     await redis.aclose()
@@ -108,13 +107,13 @@ async def clean(settings: Settings) -> None:
 
 @pytest.fixture
 async def services(settings: Settings, clean: None) -> AsyncIterator[Services]:
-    engine = create_engine(settings)
+    pool = await create_pool(settings)
     redis = create_redis(settings)
     try:
-        yield build_services(settings, engine, redis)
+        yield build_services(settings, pool, redis)
     finally:
         await redis.aclose()
-        await engine.dispose()
+        await pool.close()
 
 
 @pytest.fixture

@@ -88,15 +88,12 @@ async def create_schedule(
 
 async def lapse_hold(services: Services, reservation_id: int, seconds_ago: float = 1.0) -> None:
     """Make a hold's time run out now, as if TICKETING_HOLD_SECONDS had passed."""
-    from sqlalchemy import text
-
     async with services.uow() as uow:
         await uow.conn.execute(
-            text(
-                "WITH r AS (UPDATE reservations SET held_until = now() - make_interval(secs => :ago) "
-                "WHERE id = :id RETURNING seat_id, held_until) "
-                "UPDATE seats SET held_until = r.held_until FROM r WHERE seats.id = r.seat_id"
-            ),
-            {"id": reservation_id, "ago": seconds_ago},
+            "WITH r AS (UPDATE reservations SET held_until = now() - make_interval(secs => $2) "
+            "WHERE id = $1 RETURNING seat_id, held_until) "
+            "UPDATE seats SET held_until = r.held_until FROM r WHERE seats.id = r.seat_id",
+            reservation_id,
+            seconds_ago,
         )
         await uow.commit()

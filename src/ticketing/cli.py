@@ -34,16 +34,16 @@ def migrate(database_url: str) -> None:
 
 async def with_services(settings: Settings, work: Callable[[Services], Awaitable[None]]) -> None:
     from ticketing.container import build_services
-    from ticketing.core.db import create_engine
+    from ticketing.core.db import create_pool
     from ticketing.core.redis import create_redis
 
-    engine = create_engine(settings)
+    pool = await create_pool(settings)
     redis = create_redis(settings)
     try:
-        await work(build_services(settings, engine, redis))
+        await work(build_services(settings, pool, redis))
     finally:
         await redis.aclose()
-        await engine.dispose()
+        await pool.close()
 
 
 async def run_worker(services: Services) -> None:

@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "TICKETING_REDIS_URL"))
     db_pool_size: int = 40
-    db_max_overflow: int = 0  # overflow connections are opened and closed per burst: a fork each on the server
     db_pool_timeout_seconds: float = 5.0
     redis_max_connections: int = 64
     redis_timeout_seconds: float = 1.0
@@ -88,18 +87,24 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def async_database_url(self) -> str:
-        """The URL in the form SQLAlchemy's asyncpg dialect wants."""
+    def database_dsn(self) -> str:
+        """The URL in the form asyncpg wants."""
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set (the launcher sets it for embedded runs)")
-        return to_asyncpg_url(self.database_url)
+        return to_plain_url(self.database_url)
+
+
+def to_plain_url(url: str) -> str:
+    """``postgresql://…`` for asyncpg; SQLAlchemy's ``postgresql+asyncpg://`` is accepted too."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
 
 
 def to_asyncpg_url(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+    """The form SQLAlchemy's asyncpg dialect wants (Alembic's migrations)."""
+    return "postgresql+asyncpg://" + to_plain_url(url).removeprefix("postgresql://")
 
 
 def _local_secret(data_dir: Path) -> str:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
+from ticketing.core.db import Pool
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import configure_hash_threads
-from ticketing.core.uow import UnitOfWork
+from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.idempotency.service import IdempotencyService
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.jobs import hold_sweeper_job
@@ -30,8 +30,9 @@ from ticketing.wallets.service import WalletService
 @dataclass
 class Services:
     settings: Settings
-    engine: AsyncEngine
+    pool: Pool
     redis: Redis
+    uow: UnitOfWorkFactory
     idempotency: IdempotencyService
     wallets: WalletService
     users: UserService
@@ -42,9 +43,6 @@ class Services:
     payments: PaymentService
     admin: AdminService
 
-    def uow(self, *, autocommit: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, autocommit=autocommit)
-
     def background_jobs(self) -> list[PeriodicJob]:
         """Every periodic job of every domain; run in the server or by ``ticketing worker``."""
         return [
@@ -54,11 +52,9 @@ class Services:
         ]
 
 
-def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Services:
+def build_services(settings: Settings, pool: Pool, redis: Redis) -> Services:
     configure_hash_threads(settings.password_hash_threads)
-
-    def uow_factory(*, autocommit: bool = False) -> UnitOfWork:
-        return UnitOfWork(engine, autocommit=autocommit)
+    uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
     wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
@@ -78,8 +74,9 @@ def build_services(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ser
     payments = PaymentService(uow_factory, idempotency, waiting_room, schedules, wallets)
     return Services(
         settings=settings,
-        engine=engine,
+        pool=pool,
         redis=redis,
+        uow=uow_factory,
         idempotency=idempotency,
         wallets=wallets,
         users=users,

@@ -1,4 +1,4 @@
-"""The Litestar application: ``create_app()`` wires settings, the database engine, Redis,
+"""The Litestar application: ``create_app()`` wires settings, the database pool, Redis,
 services, error handlers and every domain's controllers."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
 from ticketing.config import Settings, get_settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_engine
+from ticketing.core.db import create_pool
 from ticketing.core.http import (
     EXCEPTION_HANDLERS,
     RequestIdMiddleware,
@@ -44,9 +44,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        pool = await create_pool(settings)
         redis = create_redis(settings)
-        services: Services = build_services(settings, engine, redis)
+        services: Services = build_services(settings, pool, redis)
         app.state.services = services
         jobs = JobRunner(services.background_jobs() if settings.run_jobs_in_server else [])
         jobs.start()
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await jobs.stop()
             await redis.aclose()
-            await engine.dispose()
+            await pool.close()
 
     prometheus = PrometheusConfig(app_name="ticketing", group_path=True, exclude=["/metrics"])
 

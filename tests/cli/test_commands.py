@@ -8,11 +8,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from sqlalchemy import text
 
 from ticketing.cli import main
 from ticketing.config import Settings
 from ticketing.container import Services
+from ticketing.core.db import required
 from ticketing.core.security import read_access_token
 
 
@@ -62,12 +62,10 @@ async def test_loadtest_users_are_funded_with_ledger_rows_and_valid_tokens(
     assert principal is not None
     assert principal.user_id == lines[0]["id"]
     async with services.uow() as uow:
-        wallets, balances, ledger = (
-            await uow.conn.execute(
-                text(
-                    "SELECT count(*), sum(balance), (SELECT sum(amount) FROM ledger_entries WHERE kind = 'CHARGE') "
-                    "FROM wallets"
-                )
+        wallets, balances, ledger = required(
+            await uow.conn.fetchrow(
+                "SELECT count(*), sum(balance), (SELECT sum(amount) FROM ledger_entries WHERE kind = 'CHARGE') "
+                "FROM wallets"
             )
-        ).one()
+        )
     assert (wallets, balances, ledger) == (500, 500 * 12_345, 500 * 12_345)

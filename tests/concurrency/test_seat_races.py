@@ -7,10 +7,10 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, lapse_hold
 from ticketing.container import Services
+from ticketing.core.db import required
 from ticketing.core.embedded import free_port
 from ticketing.core.errors import AppError
 from ticketing.core.redis import create_redis
@@ -40,9 +40,8 @@ def outcome_codes(outcomes: list[Any]) -> list[str]:
 
 async def live_reservations(services: Services, seat_id: int) -> int:
     async with services.uow() as uow:
-        count = await uow.conn.scalar(
-            text("SELECT count(*) FROM reservations WHERE seat_id = :s AND status IN ('HELD', 'CONFIRMED')"),
-            {"s": seat_id},
+        count = await uow.conn.fetchval(
+            "SELECT count(*) FROM reservations WHERE seat_id = $1 AND status IN ('HELD', 'CONFIRMED')", seat_id
         )
     return int(count or 0)
 
@@ -114,8 +113,8 @@ async def test_20_concurrent_payments_of_one_reservation(services: Services) -> 
     assert codes.count("OK") == 1
     assert set(codes) <= {"OK", "RESERVATION_NOT_HELD", "TOKEN_INVALID"}
     async with services.uow() as uow:
-        payments = await uow.conn.scalar(text("SELECT count(*) FROM payments"))
-        balance = await uow.conn.scalar(text("SELECT balance FROM wallets WHERE id = :w"), {"w": fan.wallet_id})
+        payments = await uow.conn.fetchval("SELECT count(*) FROM payments")
+        balance = await uow.conn.fetchval("SELECT balance FROM wallets WHERE id = $1", fan.wallet_id)
     assert payments == 1
     assert balance == 60_000
 
@@ -146,17 +145,13 @@ async def test_payment_racing_the_expiry_sweeper(services: Services) -> None:
     codes = outcome_codes(outcomes[:20])
     assert set(codes) <= {"OK", "RESERVATION_EXPIRED", "RESERVATION_NOT_HELD"}
     async with services.uow() as uow:
-        rows = (
-            await uow.conn.execute(
-                text(
-                    "SELECT r.status, s.status, w.balance, "
-                    "(SELECT count(*) FROM payments p WHERE p.reservation_id = r.id) "
-                    "FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN wallets w ON w.user_id = r.user_id "
-                    "WHERE r.id = ANY(:ids) ORDER BY r.id"
-                ),
-                {"ids": [h.id for h in holds]},
-            )
-        ).all()
+        rows = await uow.conn.fetch(
+            "SELECT r.status, s.status, w.balance, "
+            "(SELECT count(*) FROM payments p WHERE p.reservation_id = r.id) "
+            "FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN wallets w ON w.user_id = r.user_id "
+            "WHERE r.id = ANY($1::bigint[]) ORDER BY r.id",
+            [h.id for h in holds],
+        )
     for code, (reservation, seat, balance, payments) in zip(codes, rows, strict=True):
         if code == "OK":
             assert (reservation, seat, balance, payments) == ("CONFIRMED", "SOLD", 4_000, 1)
@@ -177,18 +172,16 @@ async def test_payments_and_charges_racing_on_one_wallet(services: Services) -> 
     random.shuffle(mixed)
     outcome_codes(await asyncio.gather(*mixed, return_exceptions=True))
     async with services.uow() as uow:
-        balance, ledger_sum, paid = (
-            await uow.conn.execute(
-                text(
-                    "SELECT w.balance, "
-                    "(SELECT COALESCE(SUM(CASE WHEN kind = 'PAYMENT' THEN -amount ELSE amount END), 0) "
-                    " FROM ledger_entries l WHERE l.wallet_id = w.id), "
-                    "(SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.user_id = w.user_id) "
-                    "FROM wallets w WHERE w.id = :w"
-                ),
-                {"w": fan.wallet_id},
+        balance, ledger_sum, paid = required(
+            await uow.conn.fetchrow(
+                "SELECT w.balance, "
+                "(SELECT COALESCE(SUM(CASE WHEN kind = 'PAYMENT' THEN -amount ELSE amount END), 0) "
+                " FROM ledger_entries l WHERE l.wallet_id = w.id), "
+                "(SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.user_id = w.user_id) "
+                "FROM wallets w WHERE w.id = $1",
+                fan.wallet_id,
             )
-        ).one()
+        )
     assert balance == ledger_sum
     assert balance == 25_000 + 30 * 1_000 - paid
     assert balance >= 0

@@ -6,38 +6,33 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+import asyncpg
 
 from tests.factories import create_concert, create_schedule
 from ticketing.container import Services
-from ticketing.core.locking import sqlstate_of
 
 
 async def test_two_shared_locks_upgraded_to_writes_deadlock(services: Services) -> None:
     concert = await create_concert(services)
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
-    first, second = await services.engine.connect(), await services.engine.connect()
-    try:
-        for conn in (first, second):
-            await conn.begin()
-            await conn.execute(text("SELECT id FROM seats WHERE id = :id FOR SHARE"), {"id": seat_id})
+    async with services.pool.acquire() as first, services.pool.acquire() as second:
+        transactions = [first.transaction(), second.transaction()]
+        for conn, tx in zip((first, second), transactions, strict=True):
+            await tx.start()
+            await conn.execute("SELECT id FROM seats WHERE id = $1 FOR SHARE", seat_id)
 
-        async def upgrade(conn: object) -> str:
+        async def upgrade(
+            conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], tx: asyncpg.transaction.Transaction
+        ) -> str:
             try:
-                await conn.execute(  # type: ignore[attr-defined]
-                    text("UPDATE seats SET status = 'HELD', held_until = now() WHERE id = :id"), {"id": seat_id}
-                )
-                await conn.commit()  # type: ignore[attr-defined]
+                await conn.execute("UPDATE seats SET status = 'HELD', held_until = now() WHERE id = $1", seat_id)
+                await tx.commit()
                 return "committed"
-            except DBAPIError as error:
-                await conn.rollback()  # type: ignore[attr-defined]
-                return sqlstate_of(error) or "unknown"
+            except asyncpg.PostgresError as error:
+                await tx.rollback()
+                return error.sqlstate or "unknown"
 
-        outcomes = sorted(await asyncio.gather(upgrade(first), upgrade(second)))
-    finally:
-        await first.close()
-        await second.close()
+        outcomes = sorted(await asyncio.gather(upgrade(first, transactions[0]), upgrade(second, transactions[1])))
     # Each waits for the other's shared lock; PostgreSQL's deadlock detector kills one.
     assert outcomes == ["40P01", "committed"]
 
@@ -47,18 +42,14 @@ async def test_exclusive_locks_queue_instead_of_deadlocking(services: Services) 
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
 
     async def hold() -> str:
-        async with services.engine.connect() as conn:
-            await conn.begin()
-            await conn.execute(text("SELECT id FROM seats WHERE id = :id FOR UPDATE"), {"id": seat_id})
+        async with services.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT id FROM seats WHERE id = $1 FOR UPDATE", seat_id)
             await asyncio.sleep(0.05)  # both are inside the critical section window
-            result = await conn.execute(
-                text(
-                    "UPDATE seats SET status = 'HELD', held_until = now() + interval '5 minutes' "
-                    "WHERE id = :id AND status = 'AVAILABLE'"
-                ),
-                {"id": seat_id},
+            status = await conn.execute(
+                "UPDATE seats SET status = 'HELD', held_until = now() + interval '5 minutes' "
+                "WHERE id = $1 AND status = 'AVAILABLE'",
+                seat_id,
             )
-            await conn.commit()
-            return "held" if result.rowcount == 1 else "refused"
+        return "held" if status == "UPDATE 1" else "refused"
 
     assert sorted(await asyncio.gather(hold(), hold())) == ["held", "refused"]

@@ -6,7 +6,7 @@ import asyncio
 
 from tests.factories import create_concert, create_user
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_engine
+from ticketing.core.db import create_pool
 from ticketing.core.redis import create_redis
 
 
@@ -17,7 +17,7 @@ async def test_1000_concurrent_issues_get_positions_1_to_1000_in_arrival_order(s
     # longer than the production 1 s bound, which is about outages, not what this test is about.
     patient = services.settings.model_copy(update={"redis_timeout_seconds": 30.0})
     redis = create_redis(patient)
-    room = build_services(patient, services.engine, redis).waiting_room
+    room = build_services(patient, services.pool, redis).waiting_room
     try:
         issued = await asyncio.gather(*(room.issue_token(u.principal, concert) for u in users))
     finally:
@@ -54,9 +54,9 @@ async def test_concurrent_admitters_never_exceed_the_cap(services: Services) -> 
 
 
 async def test_two_processes_sharing_redis_are_one_queue(services: Services) -> None:
-    engine = create_engine(services.settings)
+    pool = await create_pool(services.settings.model_copy(update={"db_pool_size": 4}))
     redis = create_redis(services.settings)
-    other = build_services(services.settings, engine, redis)
+    other = build_services(services.settings, pool, redis)
     try:
         concert = await create_concert(services)
         users = [await create_user(services) for _ in range(20)]
@@ -73,4 +73,4 @@ async def test_two_processes_sharing_redis_are_one_queue(services: Services) -> 
         assert (await other.waiting_room.issue_token(users[0].principal, concert))[0].token == token
     finally:
         await redis.aclose()
-        await engine.dispose()
+        await pool.close()

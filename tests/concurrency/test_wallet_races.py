@@ -22,14 +22,9 @@ async def test_100_concurrent_charges_on_one_wallet(services: Services) -> None:
     expected = sum(100 + i for i in range(100))
     assert await balance_of(services, user.wallet_id) == (expected, 100)
     async with services.uow() as uow:
-        from sqlalchemy import text
-
-        rows = (
-            await uow.conn.execute(
-                text("SELECT amount, balance_after FROM ledger_entries WHERE wallet_id = :w ORDER BY id"),
-                {"w": user.wallet_id},
-            )
-        ).all()
+        rows = await uow.conn.fetch(
+            "SELECT amount, balance_after FROM ledger_entries WHERE wallet_id = $1 ORDER BY id", user.wallet_id
+        )
     running = 0
     for amount, balance_after in rows:  # every ledger row saw the balance left by the one before it
         running += amount

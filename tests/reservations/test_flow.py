@@ -178,9 +178,7 @@ async def test_hold_errors_change_nothing(client: Client, services: Services) ->
     assert first.status_code == 201
     assert_problem(await hold(client, fan, token, schedule.seats[0].id), 409, "SEAT_UNAVAILABLE")
     async with services.uow() as uow:
-        from sqlalchemy import text
-
-        count = await uow.conn.scalar(text("SELECT count(*) FROM reservations"))
+        count = await uow.conn.fetchval("SELECT count(*) FROM reservations")
     assert count == 1
 
 

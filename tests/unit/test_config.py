@@ -50,7 +50,8 @@ def test_plain_urls_are_read_without_prefix(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("DATABASE_URL", "postgres://u@h:1/d")
     monkeypatch.setenv("REDIS_URL", "redis://h:2/0")
     settings = Settings(data_dir=tmp_path)
-    assert settings.async_database_url == "postgresql+asyncpg://u@h:1/d"
+    assert settings.database_dsn == "postgresql://u@h:1/d"
+    assert to_asyncpg_url(settings.database_dsn) == "postgresql+asyncpg://u@h:1/d"
     assert settings.redis_url == "redis://h:2/0"
 
 

@@ -17,18 +17,13 @@ Client = AsyncTestClient[Litestar]
 
 async def balance_of(services: Services, wallet_id: int) -> tuple[int, int]:
     """(balance, number of ledger rows), read straight from the database."""
-    from sqlalchemy import text
-
     async with services.uow() as uow:
-        row = (
-            await uow.conn.execute(
-                text(
-                    "SELECT w.balance, (SELECT count(*) FROM ledger_entries l WHERE l.wallet_id = w.id) "
-                    "FROM wallets w WHERE w.id = :id"
-                ),
-                {"id": wallet_id},
-            )
-        ).one()
+        row = await uow.conn.fetchrow(
+            "SELECT w.balance, (SELECT count(*) FROM ledger_entries l WHERE l.wallet_id = w.id) "
+            "FROM wallets w WHERE w.id = $1",
+            wallet_id,
+        )
+    assert row is not None
     return int(row[0]), int(row[1])
 
 
@@ -104,12 +99,10 @@ async def test_cross_user_matrix_is_forbidden_and_changes_nothing(client: Client
 
 
 async def test_token_of_a_deleted_user(client: Client, services: Services) -> None:
-    from sqlalchemy import text
-
     owner = await create_user(services)
     ghost = await create_user(services)
     async with services.uow() as uow:
-        await uow.conn.execute(text("DELETE FROM users WHERE id = :id"), {"id": ghost.id})
+        await uow.conn.execute("DELETE FROM users WHERE id = $1", ghost.id)
         await uow.commit()
     assert_problem(await client.get(f"/api/v1/wallets/{owner.wallet_id}", headers=ghost.headers), 404, "USER_NOT_FOUND")
     assert_problem(await client.get("/api/v1/users/me", headers=ghost.headers), 404, "USER_NOT_FOUND")

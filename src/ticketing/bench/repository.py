@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 
 
@@ -18,52 +16,39 @@ class FanRow:
 
 
 class BenchRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def bulk_create_fans(self, prefix: str, count: int, balance: int, password_hash: str) -> list[FanRow]:
         """Users, wallets and (for a balance) the CHARGE ledger rows, in three set-based
         statements: 100,000 fans take seconds, not 100,000 sign-ups."""
         with translate_db_errors():
-            users = (
-                await self.conn.execute(
-                    text(
-                        "INSERT INTO users (name, password_hash, role) "
-                        "SELECT :prefix || lpad(n::text, 7, '0'), :hash, 'fan' FROM generate_series(1, :count) n "
-                        "RETURNING id, name"
-                    ),
-                    {"prefix": prefix, "hash": password_hash, "count": count},
-                )
-            ).all()
-            ids = [row[0] for row in users]
-            wallets = (
-                await self.conn.execute(
-                    text(
-                        "INSERT INTO wallets (user_id, balance) SELECT unnest(CAST(:ids AS bigint[])), :balance "
-                        "RETURNING id, user_id"
-                    ),
-                    {"ids": ids, "balance": balance},
-                )
-            ).all()
+            users = await self.conn.fetch(
+                "INSERT INTO users (name, password_hash, role) "
+                "SELECT $1 || lpad(n::text, 7, '0'), $2, 'fan' FROM generate_series(1, $3::int) n RETURNING id, name",
+                prefix,
+                password_hash,
+                count,
+            )
+            wallets = await self.conn.fetch(
+                "INSERT INTO wallets (user_id, balance) SELECT unnest($1::bigint[]), $2 RETURNING id, user_id",
+                [row[0] for row in users],
+                balance,
+            )
             if balance > 0:
                 await self.conn.execute(
-                    text(
-                        "INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after) "
-                        "SELECT unnest(CAST(:wallets AS bigint[])), 'CHARGE', :balance, :balance"
-                    ),
-                    {"wallets": [row[0] for row in wallets], "balance": balance},
+                    "INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after) "
+                    "SELECT unnest($1::bigint[]), 'CHARGE', $2::bigint, $2::bigint",
+                    [row[0] for row in wallets],
+                    balance,
                 )
         wallet_of = {user_id: wallet_id for wallet_id, user_id in wallets}
         return [FanRow(user_id, name, wallet_of[user_id]) for user_id, name in users]
 
     async def deadlocks(self) -> int:
         with translate_db_errors():
-            return int(
-                await self.conn.scalar(
-                    text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
-                )
-                or 0
-            )
+            sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            return int(await self.conn.fetchval(sql) or 0)
 
     async def invariant_violations(self) -> dict[str, int]:
         """Each value must be 0."""
@@ -100,5 +85,5 @@ class BenchRepository:
         results = {}
         with translate_db_errors():
             for name, sql in checks.items():
-                results[name] = int(await self.conn.scalar(text(sql)) or 0)
+                results[name] = int(await self.conn.fetchval(sql) or 0)
         return results

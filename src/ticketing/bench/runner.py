@@ -26,7 +26,7 @@ from ticketing.bench.workloads import Target, endpoint_workloads, flash_sale, st
 from ticketing.cli import migrate
 from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_engine
+from ticketing.core.db import create_pool
 from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
 from ticketing.core.redis import create_redis
 
@@ -108,10 +108,11 @@ async def run_bench(options: BenchOptions) -> int:
     database_url = await _fresh_database(base_db)
     print(f"bench: PostgreSQL {database_url}  Redis {redis_url}  ({os.cpu_count()} cores)", flush=True)
     await asyncio.to_thread(migrate, database_url)  # alembic runs its own event loop
-    settings = Settings(env="local", database_url=database_url, redis_url=redis_url, data_dir=work_dir)
-    engine, redis = create_engine(settings), create_redis(settings)
+    # The runner's own connections only prepare data and check invariants.
+    settings = Settings(env="local", database_url=database_url, redis_url=redis_url, data_dir=work_dir, db_pool_size=4)
+    pool, redis = await create_pool(settings), create_redis(settings)
     await redis.flushdb()  # queue keys are per concert id, and ids restart in the fresh database
-    services = build_services(settings, engine, redis)
+    services = build_services(settings, pool, redis)
     service = ServiceUnderTest(database_url, redis_url, work_dir)
     lines: list[str] = []
     try:
@@ -119,7 +120,7 @@ async def run_bench(options: BenchOptions) -> int:
     finally:
         service.stop()
         await redis.aclose()
-        await engine.dispose()
+        await pool.close()
         embedded.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
     report = out_dir / "report.md"

@@ -1,34 +1,31 @@
 from __future__ import annotations
 
-from sqlalchemy import exists, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from ticketing.concerts.models import Concert
 from ticketing.concerts.schemas import ConcertOut
+from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 
-_columns = (Concert.id, Concert.title, Concert.venue, Concert.description)
+COLUMNS = "id, title, venue, description"
 
 
 class ConcertRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, title: str, venue: str | None, description: str | None) -> ConcertOut:
-        stmt = insert(Concert).values(title=title, venue=venue, description=description).returning(*_columns)
+        sql = f"INSERT INTO concerts (title, venue, description) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
         with translate_db_errors():
-            return ConcertOut(*(await self.conn.execute(stmt)).one())
+            return ConcertOut(*required(await self.conn.fetchrow(sql, title, venue, description)))
 
     async def get(self, concert_id: int) -> ConcertOut | None:
         with translate_db_errors():
-            row = (await self.conn.execute(select(*_columns).where(Concert.id == concert_id))).first()
+            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM concerts WHERE id = $1", concert_id)
         return ConcertOut(*row) if row else None
 
     async def exists(self, concert_id: int) -> bool:
         with translate_db_errors():
-            return bool(await self.conn.scalar(select(exists().where(Concert.id == concert_id))))
+            return bool(await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)", concert_id))
 
     async def all(self) -> list[ConcertOut]:
         with translate_db_errors():
-            rows = (await self.conn.execute(select(*_columns).order_by(Concert.id))).all()
+            rows = await self.conn.fetch(f"SELECT {COLUMNS} FROM concerts ORDER BY id")
         return [ConcertOut(*row) for row in rows]

@@ -1,16 +1,26 @@
-"""Schema base and engine. Models are declared with SQLAlchemy's ORM for Alembic, but the
-repositories run Core statements on an ``AsyncConnection``: at ORM cost per row the framework
-stops mattering on the hot reads of a sale."""
+"""Schema base and connection pool.
+
+Models are declared with SQLAlchemy's ORM for Alembic (the schema and its migrations live in
+one place), but at run time the repositories send SQL straight to an asyncpg pool: measured
+on a 2-core machine, a unit of work running ``SELECT 1`` costs about 250 µs of CPU through
+SQLAlchemy's async engine and about 80 µs on asyncpg — and CPU is what a sale runs out of.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import asyncpg
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import BigInteger, DateTime, MetaData, func
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ticketing.config import Settings
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -19,6 +29,17 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# What repositories receive: one asyncpg connection (pooled or not), in a transaction or not.
+# (asyncpg's classes are generic only in its stubs.)
+if TYPE_CHECKING:
+    Connection: TypeAlias = PoolConnectionProxy[Record] | asyncpg.Connection[Record]
+    Pool: TypeAlias = asyncpg.Pool[Record]
+    _Connection: TypeAlias = asyncpg.Connection[Record]
+else:
+    Connection = PoolConnectionProxy | asyncpg.Connection
+    Pool = asyncpg.Pool
+    _Connection = asyncpg.Connection
 
 
 class Base(DeclarativeBase):
@@ -33,21 +54,44 @@ class CreatedAtMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
-        settings.async_database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=False,
-        connect_args={
-            "server_settings": {
-                "application_name": "ticketing",
-                "statement_timeout": str(settings.statement_timeout_ms),
-                "lock_timeout": str(settings.lock_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-                "timezone": "UTC",
-            },
-            "command_timeout": settings.statement_timeout_ms / 1000 + 5,
+class _PooledConnection(_Connection):
+    """Released connections skip asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL): one round trip per request saved. Safe because the session never changes —
+    settings are fixed at connect, advisory locks are transaction-scoped, nothing LISTENs —
+    and an open transaction is still rolled back on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "server_settings": {
+            "application_name": "ticketing",
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "lock_timeout": str(settings.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": "60000",
+            "timezone": "UTC",
         },
-    )
+        "command_timeout": settings.statement_timeout_ms / 1000 + 5,
+    }
+
+
+def required(row: Record | None) -> Record:
+    """The row of a statement that always returns one (INSERT/UPDATE … RETURNING of a known row)."""
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
+async def create_pool(settings: Settings) -> Pool:
+    """One pool per process. All connections are opened up front: a connection opened during
+    a burst costs the server a fork at the worst moment. A database that is down at start does
+    not stop the process: the pool then opens connections on demand, requests answer 503 and
+    /readyz says why until it is back."""
+    options = {"max_size": settings.db_pool_size, "connection_class": _PooledConnection, **connect_options(settings)}
+    try:
+        return await asyncpg.create_pool(settings.database_dsn, min_size=settings.db_pool_size, **options)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        log.warning("PostgreSQL is unreachable at start (%s); connecting on demand", error)
+        return await asyncpg.create_pool(settings.database_dsn, min_size=0, **options)

@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+import asyncpg
 
 from ticketing.core.errors import AppError, ServiceUnavailable
 
@@ -39,34 +38,31 @@ class LockTimeout(ServiceUnavailable):
     title = "The resource is busy; nothing was changed, retry shortly"
 
 
-def sqlstate_of(error: BaseException) -> str | None:
-    orig = getattr(error, "orig", None)
-    for candidate in (orig, getattr(orig, "__cause__", None), error):
-        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(state, str):
-            return state
-    return None
+# SQLSTATE classes that mean the server or the connection is gone or refusing work:
+# 08 connection exception, 53 insufficient resources, 57P operator intervention.
+UNAVAILABLE_PREFIXES = ("08", "53", "57P")
 
 
 @contextmanager
 def translate_db_errors() -> Iterator[None]:
-    """Map driver errors to typed application errors (inside repositories and the unit of work)."""
+    """Map driver errors to typed application errors (inside repositories and the unit of work).
+    Constraint violations pass through for the repository that expects them to name them."""
     try:
         yield
     except AppError:
         raise
-    except DBAPIError as error:
-        state = sqlstate_of(error)
+    except asyncpg.PostgresError as error:
+        state = error.sqlstate
         if state in RETRYABLE_SQLSTATES:
             raise TransientConflict(headers={"Retry-After": "1"}) from error
         if state == LOCK_NOT_AVAILABLE:
             raise LockTimeout(headers={"Retry-After": "1"}) from error
         if state == "57014":  # query_canceled: statement_timeout
             raise ServiceUnavailable("The database took too long; nothing was changed") from error
-        if isinstance(error, (OperationalError, InterfaceError)) or state is None or state.startswith("08"):
+        if state is None or state.startswith(UNAVAILABLE_PREFIXES):
             raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
         raise
-    except (TimeoutError, PoolTimeoutError, OSError) as error:
+    except (asyncpg.InterfaceError, TimeoutError, OSError) as error:
         raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
 
 

@@ -16,10 +16,15 @@ CursorParam = Annotated[str | None, Parameter(query="cursor", required=False, ma
 LimitParam = Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT)]
 
 
-def decode_cursor(cursor: str | None) -> int | None:
+# Ids are bigint: the first page is "every id below the largest one".
+FIRST_PAGE = 2**63 - 1
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The id every item of the page is below (``FIRST_PAGE`` without a cursor)."""
     if cursor is None or cursor == "":
-        return None
-    if not cursor.isdigit() or int(cursor) <= 0:
+        return FIRST_PAGE
+    if not cursor.isdigit() or not 0 < int(cursor) <= FIRST_PAGE:
         raise ValidationError("cursor: not a cursor returned by this endpoint")
     return int(cursor)
 

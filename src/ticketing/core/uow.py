@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 
+from ticketing.core.db import Pool
 from ticketing.core.locking import translate_db_errors
 
 log = logging.getLogger(__name__)
@@ -26,26 +28,32 @@ class UnitOfWork:
     BEGIN and a COMMIT/ROLLBACK around it — for reads, and for a write that is one statement
     (its row locks are then released inside the server, with no client round trip held open)."""
 
-    def __init__(self, engine: AsyncEngine, *, autocommit: bool = False) -> None:
-        self._engine = engine
+    def __init__(self, pool: Pool, *, autocommit: bool = False, acquire_timeout: float | None = None) -> None:
+        self._pool = pool
         self.autocommit = autocommit
-        self._conn: AsyncConnection | None = None
-        self._tx: AsyncTransaction | None = None
+        self._acquire_timeout = acquire_timeout
+        self._conn: PoolConnectionProxy[Record] | None = None
+        self._tx: Any = None  # asyncpg's Transaction while one is open
         self._after_commit: list[AfterCommit] = []
 
     @property
-    def conn(self) -> AsyncConnection:
+    def conn(self) -> PoolConnectionProxy[Record]:
         if self._conn is None:
             raise RuntimeError("the unit of work is not open: use `async with uow:`")
         return self._conn
 
     async def __aenter__(self) -> UnitOfWork:
         with translate_db_errors():
-            self._conn = await self._engine.connect()
-            if self.autocommit:
-                await self._conn.execution_options(isolation_level="AUTOCOMMIT")
-            else:
-                self._tx = await self._conn.begin()
+            conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            try:
+                if not self.autocommit:
+                    tx = conn.transaction()
+                    await tx.start()
+                    self._tx = tx
+            except BaseException:
+                await self._pool.release(conn)
+                raise
+        self._conn = conn
         self._after_commit = []
         return self
 
@@ -55,19 +63,21 @@ class UnitOfWork:
         conn, tx = self._conn, self._tx
         self._conn = self._tx = None
         try:
-            if tx is not None and tx.is_active:
-                await tx.rollback()
+            if tx is not None:
+                with translate_db_errors():
+                    await tx.rollback()
         finally:
             if conn is not None:
-                await conn.close()
+                await self._pool.release(conn)
 
     async def commit(self) -> None:
         if self.autocommit:
             raise RuntimeError("an autocommit unit of work has no transaction to commit")
         if self._tx is None:
             raise RuntimeError("the unit of work is not open")
+        tx, self._tx = self._tx, None
         with translate_db_errors():
-            await self._tx.commit()
+            await tx.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             try:
@@ -81,3 +91,10 @@ class UnitOfWork:
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, autocommit: bool = False) -> UnitOfWork: ...
+
+
+def unit_of_work_factory(pool: Pool, *, acquire_timeout: float | None = None) -> UnitOfWorkFactory:
+    def make(*, autocommit: bool = False) -> UnitOfWork:
+        return UnitOfWork(pool, autocommit=autocommit, acquire_timeout=acquire_timeout)
+
+    return make

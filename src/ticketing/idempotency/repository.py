@@ -3,12 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
-from ticketing.idempotency.models import IdempotencyRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,44 +15,37 @@ class StoredResponse:
 
 
 class IdempotencyRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def find(self, user_id: int, key: str) -> StoredResponse | None:
-        stmt = select(
-            IdempotencyRecord.request_hash, IdempotencyRecord.status_code, IdempotencyRecord.response_body
-        ).where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
+        sql = "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2"
         with translate_db_errors():
-            row = (await self.conn.execute(stmt)).first()
+            row = await self.conn.fetchrow(sql, user_id, key)
         return StoredResponse(row[0], row[1], bytes(row[2])) if row else None
 
     async def claim(self, user_id: int, key: str, request_hash: str) -> bool:
         """Insert a placeholder row for the key. A concurrent transaction claiming the same key
         waits on the unique index until this one commits or rolls back, so exactly one request
         executes; returns False when another transaction already stored the key."""
-        stmt = (
-            insert(IdempotencyRecord)
-            .values(user_id=user_id, key=key, request_hash=request_hash, status_code=0, response_body=b"")
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(IdempotencyRecord.user_id)
+        sql = (
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response_body) "
+            "VALUES ($1, $2, $3, 0, '') ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id"
         )
         with translate_db_errors():
-            return (await self.conn.execute(stmt)).first() is not None
+            return await self.conn.fetchval(sql, user_id, key, request_hash) is not None
 
     async def store(self, user_id: int, key: str, status_code: int, body: bytes) -> None:
-        stmt = (
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
-            .values(status_code=status_code, response_body=body)
-        )
+        sql = "UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE user_id = $1 AND key = $2"
         with translate_db_errors():
-            await self.conn.execute(stmt)
+            await self.conn.execute(sql, user_id, key, status_code, body)
 
     async def delete_older_than(self, cutoff: datetime) -> int:
         with translate_db_errors():
-            result = await self.conn.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-        return int(result.rowcount or 0)
+            status = await self.conn.execute("DELETE FROM idempotency_keys WHERE created_at < $1", cutoff)
+        return int(status.split()[-1])  # the command tag: "DELETE <count>"
 
     async def now(self) -> datetime:
         with translate_db_errors():
-            return (await self.conn.execute(select(func.now()))).scalar_one()
+            value: datetime = await self.conn.fetchval("SELECT now()")
+        return value

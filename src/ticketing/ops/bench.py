@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from sqlalchemy import text
 
 
 class BenchBaselineController(Controller):
@@ -20,7 +19,7 @@ class BenchBaselineController(Controller):
     @get("/pg")
     async def one_query(self, state: State) -> dict[str, int]:
         async with state.services.uow(autocommit=True) as uow:  # the read path every service uses
-            value = (await uow.conn.execute(text("SELECT 1"))).scalar_one()
+            value = await uow.conn.fetchval("SELECT 1")
         return {"value": int(value)}
 
     @get("/redis")

@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, get
 from litestar.datastructures import State
-from sqlalchemy import text
 
 from ticketing.core.http import problem
 
@@ -37,8 +36,8 @@ class OpsController(Controller):
 
         async def postgres_ok() -> bool:
             try:
-                async with asyncio.timeout(2), services.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+                async with asyncio.timeout(2), services.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
                 return True
             except Exception:
                 return False

@@ -3,14 +3,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
+from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.reservations.errors import SeatUnavailable
-from ticketing.reservations.models import Reservation
-from ticketing.schedules.models import Seat, seat_is_free
+from ticketing.schedules.models import SEAT_IS_FREE
 
 # Advisory lock keys live in their own range so they never collide with another use.
 USER_HOLDS_LOCK_BASE = 1 << 48
@@ -48,31 +46,24 @@ class ExpiredHold:
     schedule_id: int
 
 
-_seat_columns = (
-    Seat.id,
-    Seat.schedule_id,
-    Seat.number,
-    Seat.price,
-    Seat.status,
-    Seat.held_until,
-    Seat.version,
-    seat_is_free().label("free"),
+SEAT_COLUMNS = (
+    "seats.id, seats.schedule_id, seats.number, seats.price, seats.status, seats.held_until, seats.version, "
+    f"{SEAT_IS_FREE} AS free"
 )
-_reservation_columns = (
-    Reservation.id,
-    Reservation.seat_id,
-    Reservation.schedule_id,
-    Reservation.user_id,
-    Reservation.status,
-    Reservation.price,
-    Reservation.held_until,
-    Reservation.version,
-    Seat.number,
+RESERVATION_COLUMNS = (
+    "reservations.id, reservations.seat_id, reservations.schedule_id, reservations.user_id, reservations.status, "
+    "reservations.price, reservations.held_until, reservations.version, seats.number"
 )
+HOLD_SEAT = "status = 'HELD', held_until = now() + $2::interval, version = seats.version + 1"
+FREE_SEAT = "status = 'AVAILABLE', held_until = NULL, version = seats.version + 1"
+
+
+def _seat(row: asyncpg.Record | None) -> SeatRow | None:
+    return SeatRow(*row) if row is not None else None
 
 
 class ReservationRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     # -- holds -------------------------------------------------------------------------------
@@ -81,187 +72,130 @@ class ReservationRepository:
         """Serialise one user's holds (transaction-scoped advisory lock) so the per-user cap
         holds under concurrency. Taken first: user -> seat -> wallet."""
         with translate_db_errors():
-            await self.conn.execute(select(func.pg_advisory_xact_lock(USER_HOLDS_LOCK_BASE + user_id)))
+            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", USER_HOLDS_LOCK_BASE + user_id)
 
     async def count_live_holds(self, user_id: int) -> int:
-        stmt = select(func.count()).where(
-            Reservation.user_id == user_id, Reservation.status == "HELD", Reservation.held_until > func.now()
-        )
+        sql = "SELECT count(*) FROM reservations WHERE user_id = $1 AND status = 'HELD' AND held_until > now()"
         with translate_db_errors():
-            return int(await self.conn.scalar(stmt) or 0)
+            return int(await self.conn.fetchval(sql, user_id))
 
     async def read_seat(self, seat_id: int) -> SeatRow | None:
         with translate_db_errors():
-            row = (await self.conn.execute(select(*_seat_columns).where(Seat.id == seat_id))).first()
-        return SeatRow(*row) if row else None
+            return _seat(await self.conn.fetchrow(f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1", seat_id))
 
     async def lock_seat(self, seat_id: int) -> SeatRow | None:
         """X-lock the seat row (FOR UPDATE, bounded by lock_timeout). Never FOR SHARE: a shared
         lock later upgraded to a write deadlocks two holders of the same seat (the seed's warning)."""
+        sql = f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1 FOR UPDATE"
         with translate_db_errors():
-            row = (await self.conn.execute(select(*_seat_columns).where(Seat.id == seat_id).with_for_update())).first()
-        return SeatRow(*row) if row else None
+            return _seat(await self.conn.fetchrow(sql, seat_id))
 
     async def claim_seat_if_free(self, seat_id: int, hold: timedelta) -> SeatRow | None:
         """The conditional strategy: one UPDATE that only succeeds on a free seat."""
-        stmt = (
-            update(Seat)
-            .where(Seat.id == seat_id, seat_is_free())
-            .values(status="HELD", held_until=func.now() + hold, version=Seat.version + 1)
-            .returning(*_seat_columns)
-        )
+        sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 AND {SEAT_IS_FREE} RETURNING {SEAT_COLUMNS}"
         with translate_db_errors():
-            row = (await self.conn.execute(stmt)).first()
-        return SeatRow(*tuple(row)) if row else None
+            return _seat(await self.conn.fetchrow(sql, seat_id, hold))
 
     async def claim_seat_if_unchanged(self, seat: SeatRow, hold: timedelta) -> SeatRow | None:
         """The optimistic strategy: write only if the seat's version is still the one we read."""
-        stmt = (
-            update(Seat)
-            .where(Seat.id == seat.id, Seat.version == seat.version)
-            .values(status="HELD", held_until=func.now() + hold, version=Seat.version + 1)
-            .returning(*_seat_columns)
-        )
+        sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 AND version = $3 RETURNING {SEAT_COLUMNS}"
         with translate_db_errors():
-            row = (await self.conn.execute(stmt)).first()
-        return SeatRow(*tuple(row)) if row else None
+            return _seat(await self.conn.fetchrow(sql, seat.id, hold, seat.version))
 
     async def mark_seat_held(self, seat_id: int, hold: timedelta) -> SeatRow:
-        stmt = (
-            update(Seat)
-            .where(Seat.id == seat_id)
-            .values(status="HELD", held_until=func.now() + hold, version=Seat.version + 1)
-            .returning(*_seat_columns)
-        )
+        sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 RETURNING {SEAT_COLUMNS}"
         with translate_db_errors():
-            return SeatRow(*tuple((await self.conn.execute(stmt)).one()))
+            return SeatRow(*required(await self.conn.fetchrow(sql, seat_id, hold)))
 
     async def expire_lapsed_hold(self, seat_id: int) -> None:
         """A hold whose time ran out frees its seat for the next hold at once, sweeper or not."""
-        stmt = (
-            update(Reservation)
-            .where(Reservation.seat_id == seat_id, Reservation.status == "HELD", Reservation.held_until <= func.now())
-            .values(status="EXPIRED", version=Reservation.version + 1, updated_at=func.now())
+        sql = (
+            "UPDATE reservations SET status = 'EXPIRED', version = version + 1, updated_at = now() "
+            "WHERE seat_id = $1 AND status = 'HELD' AND held_until <= now()"
         )
         with translate_db_errors():
-            await self.conn.execute(stmt)
+            await self.conn.execute(sql, seat_id)
 
     async def insert_hold(self, user_id: int, seat: SeatRow) -> int:
         assert seat.held_until is not None
-        stmt = (
-            insert(Reservation)
-            .values(
-                user_id=user_id,
-                seat_id=seat.id,
-                schedule_id=seat.schedule_id,
-                status="HELD",
-                price=seat.price,
-                held_until=seat.held_until,
-            )
-            .returning(Reservation.id)
+        sql = (
+            "INSERT INTO reservations (user_id, seat_id, schedule_id, status, price, held_until) "
+            "VALUES ($1, $2, $3, 'HELD', $4, $5) RETURNING id"
         )
         with translate_db_errors():
             try:
-                async with self.conn.begin_nested():
-                    return int((await self.conn.execute(stmt)).scalar_one())
-            except IntegrityError as error:  # the partial unique index caught a double booking
+                async with self.conn.transaction():  # a savepoint: the caller's transaction survives
+                    return int(
+                        await self.conn.fetchval(sql, user_id, seat.id, seat.schedule_id, seat.price, seat.held_until)
+                    )
+            except asyncpg.UniqueViolationError as error:  # the partial unique index caught a double booking
                 raise SeatUnavailable() from error
 
     # -- reservations ------------------------------------------------------------------------
 
     async def get(self, reservation_id: int, *, for_update: bool = False) -> ReservationRow | None:
-        stmt = (
-            select(*_reservation_columns)
-            .join(Seat, Seat.id == Reservation.seat_id)
-            .where(Reservation.id == reservation_id)
+        sql = (
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations JOIN seats ON seats.id = reservations.seat_id "
+            f"WHERE reservations.id = $1{' FOR UPDATE OF reservations' if for_update else ''}"
         )
-        if for_update:
-            stmt = stmt.with_for_update(of=Reservation)
         with translate_db_errors():
-            row = (await self.conn.execute(stmt)).first()
+            row = await self.conn.fetchrow(sql, reservation_id)
         return ReservationRow(*row) if row else None
 
-    async def page_of_user(self, user_id: int, before_id: int | None, limit: int) -> list[ReservationRow]:
-        stmt = (
-            select(*_reservation_columns)
-            .join(Seat, Seat.id == Reservation.seat_id)
-            .where(Reservation.user_id == user_id)
+    async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[ReservationRow]:
+        sql = (
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations JOIN seats ON seats.id = reservations.seat_id "
+            "WHERE reservations.user_id = $1 AND reservations.id < $2 "
+            "ORDER BY reservations.id DESC LIMIT $3"
         )
-        if before_id is not None:
-            stmt = stmt.where(Reservation.id < before_id)
         with translate_db_errors():
-            rows = (await self.conn.execute(stmt.order_by(Reservation.id.desc()).limit(limit))).all()
+            rows = await self.conn.fetch(sql, user_id, before_id, limit)
         return [ReservationRow(*row) for row in rows]
 
     async def cancel(self, reservation: ReservationRow) -> None:
         with translate_db_errors():
             await self.conn.execute(
-                update(Reservation)
-                .where(Reservation.id == reservation.id)
-                .values(status="CANCELLED", version=Reservation.version + 1, updated_at=func.now())
+                "UPDATE reservations SET status = 'CANCELLED', version = version + 1, updated_at = now() WHERE id = $1",
+                reservation.id,
             )
             await self.conn.execute(
-                update(Seat)
-                .where(Seat.id == reservation.seat_id, Seat.status == "HELD")
-                .values(status="AVAILABLE", held_until=None, version=Seat.version + 1)
+                f"UPDATE seats SET {FREE_SEAT} WHERE id = $1 AND status = 'HELD'", reservation.seat_id
             )
 
     async def confirm(self, reservation: ReservationRow) -> bool:
         """Optimistic: succeeds only if nobody changed the reservation since we read it and the
         hold is still live. The losing side of a race sees 0 rows and re-reads."""
-        stmt = (
-            update(Reservation)
-            .where(
-                Reservation.id == reservation.id,
-                Reservation.version == reservation.version,
-                Reservation.status == "HELD",
-                Reservation.held_until > func.now(),
-            )
-            .values(status="CONFIRMED", version=Reservation.version + 1, updated_at=func.now())
-            .returning(Reservation.id)
+        sql = (
+            "UPDATE reservations SET status = 'CONFIRMED', version = version + 1, updated_at = now() "
+            "WHERE id = $1 AND version = $2 AND status = 'HELD' AND held_until > now() RETURNING id"
         )
         with translate_db_errors():
-            return (await self.conn.execute(stmt)).first() is not None
+            return await self.conn.fetchval(sql, reservation.id, reservation.version) is not None
 
     async def sell_seat(self, seat_id: int) -> None:
+        sql = "UPDATE seats SET status = 'SOLD', held_until = NULL, version = version + 1 WHERE id = $1"
         with translate_db_errors():
-            await self.conn.execute(
-                update(Seat).where(Seat.id == seat_id).values(status="SOLD", held_until=None, version=Seat.version + 1)
-            )
+            await self.conn.execute(sql, seat_id)
 
     async def now(self) -> datetime:
         with translate_db_errors():
-            return (await self.conn.execute(select(func.now()))).scalar_one()
+            value: datetime = await self.conn.fetchval("SELECT now()")
+        return value
 
     # -- sweeper -----------------------------------------------------------------------------
 
     async def expire_lapsed_batch(self, limit: int) -> list[ExpiredHold]:
         """Mark up to ``limit`` lapsed holds EXPIRED and free their seats. SKIP LOCKED: a hold
         being paid right now is left to the payment, and many sweepers never block each other."""
-        lapsed = (
-            select(Reservation.id)
-            .where(Reservation.status == "HELD", Reservation.held_until <= func.now())
-            .order_by(Reservation.held_until)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
+        expire = (
+            "UPDATE reservations SET status = 'EXPIRED', version = version + 1, updated_at = now() "
+            "WHERE id IN (SELECT id FROM reservations WHERE status = 'HELD' AND held_until <= now() "
+            "             ORDER BY held_until LIMIT $1 FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, seat_id, schedule_id"
         )
-        stmt = (
-            update(Reservation)
-            .where(Reservation.id.in_(lapsed))
-            .values(status="EXPIRED", version=Reservation.version + 1, updated_at=func.now())
-            .returning(Reservation.id, Reservation.seat_id, Reservation.schedule_id)
-        )
+        free = f"UPDATE seats SET {FREE_SEAT} WHERE id = ANY($1::bigint[]) AND status = 'HELD' AND held_until <= now()"
         with translate_db_errors():
-            expired = [ExpiredHold(*row) for row in (await self.conn.execute(stmt)).all()]
+            expired = [ExpiredHold(*row) for row in await self.conn.fetch(expire, limit)]
             if expired:
-                await self.conn.execute(
-                    update(Seat)
-                    .where(
-                        Seat.id.in_([e.seat_id for e in expired]),
-                        Seat.status == "HELD",
-                        Seat.held_until <= func.now(),
-                    )
-                    .values(status="AVAILABLE", held_until=None, version=Seat.version + 1)
-                )
+                await self.conn.execute(free, [e.seat_id for e in expired])
         return expired

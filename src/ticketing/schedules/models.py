@@ -5,16 +5,12 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
-    and_,
-    func,
-    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,6 +56,6 @@ class Seat(IdMixin, Base):
     version: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
-def seat_is_free() -> ColumnElement[bool]:
-    """Nobody holds or bought the seat — or its hold has run out (as of the transaction's now())."""
-    return or_(Seat.status == "AVAILABLE", and_(Seat.status == "HELD", Seat.held_until <= func.now()))
+# Nobody holds or bought the seat — or its hold has run out (as of the transaction's now()).
+# A SQL fragment over the ``seats`` table, shared by every query that asks "is it free?".
+SEAT_IS_FREE = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= now()))"

@@ -3,11 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, exists, func, insert, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.schedules.models import Schedule, Seat, seat_is_free
+from ticketing.schedules.models import SEAT_IS_FREE
 from ticketing.schedules.schemas import ScheduleOut, ScheduleSales, SeatBrief, SeatOut
 
 
@@ -23,112 +21,79 @@ class ScheduleRow:
         return self.reservation_opens_at <= now < self.reservation_closes_at
 
 
-_schedule_columns = (
-    Schedule.id,
-    Schedule.concert_id,
-    Schedule.starts_at,
-    Schedule.reservation_opens_at,
-    Schedule.reservation_closes_at,
+SCHEDULE_COLUMNS = (
+    "schedules.id, schedules.concert_id, schedules.starts_at, "
+    "schedules.reservation_opens_at, schedules.reservation_closes_at"
 )
 
 
 class ScheduleRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, concert_id: int, starts_at: datetime, opens_at: datetime, closes_at: datetime) -> ScheduleRow:
-        stmt = (
-            insert(Schedule)
-            .values(
-                concert_id=concert_id,
-                starts_at=starts_at,
-                reservation_opens_at=opens_at,
-                reservation_closes_at=closes_at,
-            )
-            .returning(*_schedule_columns)
+        sql = (
+            "INSERT INTO schedules (concert_id, starts_at, reservation_opens_at, reservation_closes_at) "
+            f"VALUES ($1, $2, $3, $4) RETURNING {SCHEDULE_COLUMNS}"
         )
         with translate_db_errors():
-            return ScheduleRow(*(await self.conn.execute(stmt)).one())
+            return ScheduleRow(*required(await self.conn.fetchrow(sql, concert_id, starts_at, opens_at, closes_at)))
 
     async def add_seats(self, schedule_id: int, seat_count: int, price: int) -> list[SeatBrief]:
         """Seats 1..seat_count in one statement (generate_series), whatever the count."""
-        numbers = select(func.generate_series(1, seat_count).label("number")).subquery()
-        stmt = (
-            insert(Seat)
-            .from_select(
-                ["schedule_id", "number", "price"],
-                select(literal(schedule_id), numbers.c.number.cast(Integer), literal(price)),
-            )
-            .returning(Seat.id, Seat.number, Seat.price)
+        sql = (
+            "INSERT INTO seats (schedule_id, number, price) SELECT $1, n, $3 FROM generate_series(1, $2::int) n "
+            "RETURNING id, number, price"
         )
         with translate_db_errors():
-            rows = (await self.conn.execute(stmt)).all()
+            rows = await self.conn.fetch(sql, schedule_id, seat_count, price)
         return sorted((SeatBrief(*row) for row in rows), key=lambda seat: seat.number)
 
     async def get(self, schedule_id: int) -> ScheduleRow | None:
         with translate_db_errors():
-            row = (await self.conn.execute(select(*_schedule_columns).where(Schedule.id == schedule_id))).first()
+            row = await self.conn.fetchrow(f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1", schedule_id)
         return ScheduleRow(*row) if row else None
 
     async def open_with_seats_left(self, concert_id: int) -> list[ScheduleOut]:
-        available = func.count().filter(seat_is_free())
-        stmt = (
-            select(*_schedule_columns, available)
-            .join(Seat, Seat.schedule_id == Schedule.id)
-            .where(
-                Schedule.concert_id == concert_id,
-                Schedule.reservation_opens_at <= func.now(),
-                Schedule.reservation_closes_at > func.now(),
-            )
-            .group_by(Schedule.id)
-            .having(available > 0)
-            .order_by(Schedule.starts_at, Schedule.id)
+        sql = (
+            f"SELECT {SCHEDULE_COLUMNS}, count(*) FILTER (WHERE {SEAT_IS_FREE}) AS available "
+            "FROM schedules JOIN seats ON seats.schedule_id = schedules.id "
+            "WHERE schedules.concert_id = $1 AND schedules.reservation_opens_at <= now() "
+            "  AND schedules.reservation_closes_at > now() "
+            f"GROUP BY schedules.id HAVING count(*) FILTER (WHERE {SEAT_IS_FREE}) > 0 "
+            "ORDER BY schedules.starts_at, schedules.id"
         )
         with translate_db_errors():
-            rows = (await self.conn.execute(stmt)).all()
+            rows = await self.conn.fetch(sql, concert_id)
         return [ScheduleOut(*row) for row in rows]
 
     async def seats(self, schedule_id: int) -> list[SeatOut]:
-        stmt = (
-            select(Seat.id, Seat.schedule_id, Seat.number, Seat.price, seat_is_free())
-            .where(Seat.schedule_id == schedule_id)
-            .order_by(Seat.number)
-        )
+        sql = f"SELECT id, schedule_id, number, price, {SEAT_IS_FREE} FROM seats WHERE schedule_id = $1 ORDER BY number"
         with translate_db_errors():
-            rows = (await self.conn.execute(stmt)).all()
+            rows = await self.conn.fetch(sql, schedule_id)
         return [SeatOut(*row) for row in rows]
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         """Seats available / held / sold and revenue per schedule, for the operator dashboard."""
-        free = seat_is_free()
-        stmt = (
-            select(
-                Schedule.id,
-                Schedule.starts_at,
-                func.count(Seat.id).filter(free),
-                func.count(Seat.id).filter(Seat.status == "HELD", ~free),
-                func.count(Seat.id).filter(Seat.status == "SOLD"),
-                func.coalesce(func.sum(Seat.price).filter(Seat.status == "SOLD"), 0).cast(BigInteger),
-            )
-            .join(Seat, Seat.schedule_id == Schedule.id)
-            .where(Schedule.concert_id == concert_id)
-            .group_by(Schedule.id)
-            .order_by(Schedule.starts_at, Schedule.id)
+        sql = (
+            "SELECT schedules.id, schedules.starts_at, "
+            f"  count(*) FILTER (WHERE {SEAT_IS_FREE}), "
+            f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
+            "  count(*) FILTER (WHERE seats.status = 'SOLD'), "
+            "  COALESCE(sum(seats.price) FILTER (WHERE seats.status = 'SOLD'), 0)::bigint "
+            "FROM schedules JOIN seats ON seats.schedule_id = schedules.id "
+            "WHERE schedules.concert_id = $1 GROUP BY schedules.id ORDER BY schedules.starts_at, schedules.id"
         )
         with translate_db_errors():
-            rows = (await self.conn.execute(stmt)).all()
+            rows = await self.conn.fetch(sql, concert_id)
         return [ScheduleSales(*row) for row in rows]
 
     async def concert_sold_out(self, concert_id: int) -> bool:
-        unsold = (
-            select(Seat.id)
-            .join(Schedule, Schedule.id == Seat.schedule_id)
-            .where(Schedule.concert_id == concert_id, Seat.status != "SOLD")
+        """The concert has seats and none of them is unsold: one round trip, and each EXISTS
+        stops at the first row it finds."""
+        of_concert = (
+            "SELECT 1 FROM seats JOIN schedules ON schedules.id = seats.schedule_id WHERE schedules.concert_id = $1"
         )
-        any_seat = (
-            select(Seat.id).join(Schedule, Schedule.id == Seat.schedule_id).where(Schedule.concert_id == concert_id)
-        )
+        sql = f"SELECT EXISTS ({of_concert}) AND NOT EXISTS ({of_concert} AND seats.status <> 'SOLD')"
         with translate_db_errors():
-            has_seats = bool(await self.conn.scalar(select(exists(any_seat))))
-            has_unsold = bool(await self.conn.scalar(select(exists(unsold))))
-        return has_seats and not has_unsold
+            return bool(await self.conn.fetchval(sql, concert_id))

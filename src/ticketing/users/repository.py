@@ -2,14 +2,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
+from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 from ticketing.users.errors import UserNameTaken
-from ticketing.users.models import User
-from ticketing.wallets.models import Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,42 +18,36 @@ class UserRecord:
     wallet_id: int
 
 
-_user_columns = (User.id, User.name, User.role, User.password_hash, Wallet.id.label("wallet_id"))
+USER_WITH_WALLET = (
+    "SELECT users.id, users.name, users.role, users.password_hash, wallets.id AS wallet_id "
+    "FROM users JOIN wallets ON wallets.user_id = users.id"
+)
 
 
 class UserRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, name: str, password_hash: str, role: str = "fan") -> int:
+        sql = "INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3) RETURNING id"
         with translate_db_errors():
             try:
-                async with self.conn.begin_nested():
-                    return int(
-                        await self.conn.scalar(
-                            insert(User).values(name=name, password_hash=password_hash, role=role).returning(User.id)
-                        )
-                        or 0
-                    )
-            except IntegrityError as error:
+                async with self.conn.transaction():  # a savepoint: the caller's transaction survives
+                    return int(await self.conn.fetchval(sql, name, password_hash, role))
+            except asyncpg.UniqueViolationError as error:
                 raise UserNameTaken(f"The name {name!r} is already taken") from error
 
     async def by_name(self, name: str) -> UserRecord | None:
-        stmt = (
-            select(*_user_columns).join(Wallet, Wallet.user_id == User.id).where(func.lower(User.name) == name.lower())
-        )
         with translate_db_errors():
-            row = (await self.conn.execute(stmt)).first()
+            row = await self.conn.fetchrow(f"{USER_WITH_WALLET} WHERE lower(users.name) = $1", name.lower())
         return UserRecord(*row) if row else None
 
     async def by_id(self, user_id: int) -> UserRecord | None:
-        stmt = select(*_user_columns).join(Wallet, Wallet.user_id == User.id).where(User.id == user_id)
         with translate_db_errors():
-            row = (await self.conn.execute(stmt)).first()
+            row = await self.conn.fetchrow(f"{USER_WITH_WALLET} WHERE users.id = $1", user_id)
         return UserRecord(*row) if row else None
 
     async def set_password_and_role(self, user_id: int, password_hash: str, role: str) -> None:
+        sql = "UPDATE users SET password_hash = $2, role = $3 WHERE id = $1"
         with translate_db_errors():
-            await self.conn.execute(
-                update(User).where(User.id == user_id).values(password_hash=password_hash, role=role)
-            )
+            await self.conn.execute(sql, user_id, password_hash, role)
