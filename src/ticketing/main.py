@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
@@ -20,7 +20,7 @@ from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.http import (
     EXCEPTION_HANDLERS,
-    RequestIdMiddleware,
+    RequestContextMiddleware,
     configure_logging,
     provide_principal,
     strict_body,
@@ -57,8 +57,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             await pool.close()
 
-    prometheus = PrometheusConfig(app_name="ticketing", group_path=True, exclude=["/metrics"])
-
     class MetricsController(PrometheusController):
         path = "/metrics"
 
@@ -86,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_body,
-        middleware=[RequestIdMiddleware, prometheus.middleware],
+        middleware=[RequestContextMiddleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Concert reservation service",

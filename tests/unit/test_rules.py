@@ -35,6 +35,17 @@ def test_access_tokens_round_trip_and_expire() -> None:
     assert read_access_token("garbage", secret="k" * 40) is None
 
 
+def test_a_remembered_token_still_expires() -> None:
+    principal = Principal(user_id=8, name="fan", role="fan")
+    token = issue_access_token(principal, secret="k" * 40, ttl_seconds=60, now=time.time() - 58)  # 1-2 s left
+    assert read_access_token(token, secret="k" * 40) == principal  # verified, then remembered
+    assert read_access_token(token, secret="k" * 40) == principal
+    assert read_access_token(token, secret="other" * 10) is None  # remembered per secret
+    expires_at = int(time.time() - 58) + 60
+    time.sleep(max(0.0, expires_at - time.time()) + 0.05)
+    assert read_access_token(token, secret="k" * 40) is None
+
+
 def test_idempotency_hash_covers_method_path_and_body() -> None:
     base = idempotent_request(1, "k", "POST", "/a", b"{}")
     assert base is not None

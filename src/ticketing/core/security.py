@@ -83,12 +83,31 @@ def issue_access_token(principal: Principal, *, secret: str, ttl_seconds: int, n
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+# Verified tokens, remembered until they expire: a fan sends the same token on every request of
+# a sale, and an HS256 check costs ~30 µs of CPU that the same string cannot change the outcome
+# of. Bounded: the oldest half is dropped when full.
+_VERIFIED_MAX = 100_000
+_verified: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+
 def read_access_token(token: str, *, secret: str) -> Principal | None:
+    key = (secret, token)
+    cached = _verified.get(key)
+    if cached is not None:
+        if cached[1] > time.time():
+            return cached[0]
+        del _verified[key]
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
         role = claims.get("role", "fan")
         if role not in ("fan", "admin"):
             return None
-        return Principal(user_id=int(claims["sub"]), name=str(claims.get("name", "")), role=role)
+        principal = Principal(user_id=int(claims["sub"]), name=str(claims.get("name", "")), role=role)
+        expires_at = float(claims["exp"])
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
+    if len(_verified) >= _VERIFIED_MAX:
+        for stale in list(_verified)[: _VERIFIED_MAX // 2]:
+            del _verified[stale]
+    _verified[key] = (principal, expires_at)
+    return principal
