@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
@@ -22,7 +21,6 @@ from ticketing.core.http import (
     EXCEPTION_HANDLERS,
     RequestContextMiddleware,
     configure_logging,
-    provide_principal,
     strict_body,
 )
 from ticketing.core.jobs import JobRunner
@@ -81,7 +79,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),
-        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_body,
         middleware=[RequestContextMiddleware],

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import Provide
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
-from ticketing.core.http import require_user
+from ticketing.core.http import AuthedRequest, require_user
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.security import Principal
 from ticketing.idempotency.service import idempotent_request
 from ticketing.payments.dependencies import provide_payment_service
 from ticketing.payments.schemas import PaymentIn, PaymentOut, PaymentPage
@@ -53,25 +52,24 @@ class PaymentController(Controller):
     )
     async def pay(
         self,
-        request: Request,  # type: ignore[type-arg]
         data: PaymentIn,
-        principal: Principal,
+        request: AuthedRequest,
         payments: PaymentService,
         x_queue_token: QueueTokenHeader = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         idem = idempotent_request(
-            principal.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
+            request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await payments.pay(principal, x_queue_token, data.reservation_id, idem)
+        reply = await payments.pay(request.user, x_queue_token, data.reservation_id, idem)
         return Response(content=reply.body, status_code=reply.status_code, media_type="application/json")
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
     async def list_payments(
         self,
-        principal: Principal,
+        request: AuthedRequest,
         payments: PaymentService,
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> PaymentPage:
-        return await payments.list_payments(principal, cursor, limit)
+        return await payments.list_payments(request.user, cursor, limit)

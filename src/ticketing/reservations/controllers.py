@@ -4,11 +4,10 @@ from litestar import Controller, delete, get, post
 from litestar.di import Provide
 
 from ticketing.core.errors import Unauthenticated
-from ticketing.core.http import require_user
+from ticketing.core.http import AuthedRequest, require_user
 from ticketing.core.openapi import error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
-from ticketing.core.security import Principal
 from ticketing.reservations.dependencies import provide_reservation_service
 from ticketing.reservations.errors import (
     HoldLimitReached,
@@ -49,21 +48,21 @@ class ReservationController(Controller):
     async def hold(
         self,
         data: HoldIn,
-        principal: Principal,
+        request: AuthedRequest,
         reservations: ReservationService,
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut:
-        return await reservations.hold_seat(principal, x_queue_token, data.seat_id)
+        return await reservations.hold_seat(request.user, x_queue_token, data.seat_id)
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
     async def list_reservations(
         self,
-        principal: Principal,
+        request: AuthedRequest,
         reservations: ReservationService,
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> ReservationPage:
-        return await reservations.list_reservations(principal, cursor, limit)
+        return await reservations.list_reservations(request.user, cursor, limit)
 
     @get(
         "/{reservation_id:str}",
@@ -71,9 +70,9 @@ class ReservationController(Controller):
         summary="One of your reservations",
     )
     async def get_reservation(
-        self, reservation_id: PathId, principal: Principal, reservations: ReservationService
+        self, reservation_id: PathId, request: AuthedRequest, reservations: ReservationService
     ) -> ReservationOut:
-        return await reservations.get_reservation(principal, reservation_id)
+        return await reservations.get_reservation(request.user, reservation_id)
 
     @delete(
         "/{reservation_id:str}",
@@ -81,5 +80,5 @@ class ReservationController(Controller):
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
     )
-    async def release(self, reservation_id: PathId, principal: Principal, reservations: ReservationService) -> None:
-        await reservations.release(principal, reservation_id)
+    async def release(self, reservation_id: PathId, request: AuthedRequest, reservations: ReservationService) -> None:
+        await reservations.release(request.user, reservation_id)

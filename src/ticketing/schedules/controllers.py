@@ -5,10 +5,9 @@ from litestar.di import Provide
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
-from ticketing.core.http import require_admin, require_user
+from ticketing.core.http import AuthedRequest, require_admin, require_user
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.params import PathId
-from ticketing.core.security import Principal
 from ticketing.schedules.dependencies import provide_schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
@@ -36,11 +35,11 @@ class ScheduleController(Controller):
     async def open_schedules(
         self,
         concert_id: PathId,
-        principal: Principal,
+        request: AuthedRequest,
         schedules: ScheduleService,
         x_queue_token: QueueTokenHeader = None,
     ) -> Response[bytes]:
-        body = await schedules.open_schedules(principal.user_id, x_queue_token, concert_id)
+        body = await schedules.open_schedules(request.user.user_id, x_queue_token, concert_id)
         return Response(body, media_type="application/json")
 
     @get(
@@ -54,11 +53,11 @@ class ScheduleController(Controller):
     async def seats(
         self,
         schedule_id: PathId,
-        principal: Principal,
+        request: AuthedRequest,
         schedules: ScheduleService,
         x_queue_token: QueueTokenHeader = None,
     ) -> Response[bytes]:
-        body = await schedules.seats(principal.user_id, x_queue_token, schedule_id)
+        body = await schedules.seats(request.user.user_id, x_queue_token, schedule_id)
         return Response(body, media_type="application/json")
 
 

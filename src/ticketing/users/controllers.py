@@ -4,9 +4,8 @@ from litestar import Controller, get, post
 from litestar.di import Provide
 
 from ticketing.core.errors import Unauthenticated, ValidationError
-from ticketing.core.http import require_user
+from ticketing.core.http import AuthedRequest, require_user
 from ticketing.core.openapi import error_responses
-from ticketing.core.security import Principal
 from ticketing.users.dependencies import provide_user_service
 from ticketing.users.errors import UserNameTaken, UserNotFound
 from ticketing.users.schemas import AccessToken, SignIn, SignUp, UserOut
@@ -42,5 +41,5 @@ class UserController(Controller):
         responses=error_responses(Unauthenticated, UserNotFound),
         summary="The signed-in user",
     )
-    async def me(self, principal: Principal, users: UserService) -> UserOut:
-        return await users.me(principal)
+    async def me(self, request: AuthedRequest, users: UserService) -> UserOut:
+        return await users.me(request.user)

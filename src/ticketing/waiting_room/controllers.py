@@ -8,10 +8,9 @@ from litestar.params import Parameter
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import ServiceUnavailable, Unauthenticated
-from ticketing.core.http import require_user
+from ticketing.core.http import AuthedRequest, require_user
 from ticketing.core.openapi import error_responses
 from ticketing.core.params import PathId
-from ticketing.core.security import Principal
 from ticketing.waiting_room.dependencies import provide_waiting_room
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import QueueTokenInfoOut, QueueTokenOut
@@ -33,9 +32,9 @@ class WaitingRoomController(Controller):
         summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have",
     )
     async def issue_token(
-        self, concert_id: PathId, principal: Principal, waiting_room: WaitingRoomService
+        self, concert_id: PathId, request: AuthedRequest, waiting_room: WaitingRoomService
     ) -> Response[QueueTokenOut]:
-        token, created = await waiting_room.issue_token(principal, concert_id)
+        token, created = await waiting_room.issue_token(request.user, concert_id)
         return Response(token, status_code=201 if created else 200)
 
     @get(
