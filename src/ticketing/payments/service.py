@@ -2,11 +2,13 @@
 
 One transaction, locks in the shared order reservation -> seat -> wallet:
 1. an optimistic confirm of the reservation (``UPDATE ... WHERE version = read version AND
-   status = 'HELD' AND held_until > now()``): of racing payers, and of a payer racing the expiry
-   sweeper, exactly one wins; the others see 0 rows and learn why from a re-read;
-2. the seat becomes SOLD;
-3. the wallet is X-locked (``FOR UPDATE``), debited, and a PAYMENT ledger row written;
-4. the payment row (UNIQUE per reservation) and the stored Idempotency-Key response.
+   status = 'HELD' AND held_until > now()``) and, in the same statement, the seat becomes SOLD:
+   of racing payers, and of a payer racing the expiry sweeper, exactly one wins; the others see
+   0 rows and learn why from a re-read;
+2. the payment row (UNIQUE per reservation);
+3. the wallet is debited by an UPDATE that X-locks it and checks the balance on the latest
+   version, and the PAYMENT ledger row is written — one statement;
+4. the stored Idempotency-Key response.
 After commit the fan's queue token is finished (their place goes to the next fan) and, when the
 concert has no unsold seat left, the waiting room stops admitting.
 """
@@ -76,9 +78,8 @@ class PaymentService:
                     raise ReservationUserMismatch()
                 if row.status != "HELD":
                     raise ReservationNotHeld()
-                if not await reservations.confirm(row):
+                if not await reservations.confirm_and_sell(row):
                     raise await self._why_not_confirmed(reservation_id)
-                await reservations.sell_seat(row.seat_id)
                 payment = await PaymentRepository(uow.conn).add(row.id, principal.user_id, row.price)
                 await self._wallets.debit_for_payment(uow, principal.user_id, row.price, payment.id)
                 reply = StoredReply(201, msgspec.json.encode(payment))

@@ -116,20 +116,26 @@ class ReservationRepository:
         with translate_db_errors():
             await self.conn.execute(sql, seat_id)
 
-    async def insert_hold(self, user_id: int, seat: SeatRow) -> int:
+    async def insert_hold(self, user_id: int, seat: SeatRow) -> ReservationRow:
+        """The new HELD reservation. A double booking that got past every lock is refused by the
+        partial unique index: the statement fails, and with it the caller's transaction."""
         assert seat.held_until is not None
         sql = (
             "INSERT INTO reservations (user_id, seat_id, schedule_id, status, price, held_until) "
-            "VALUES ($1, $2, $3, 'HELD', $4, $5) RETURNING id"
+            "VALUES ($1, $2, $3, 'HELD', $4, $5) "
+            "RETURNING id, seat_id, schedule_id, user_id, status, price, held_until, version"
         )
         with translate_db_errors():
             try:
-                async with self.conn.transaction():  # a savepoint: the caller's transaction survives
-                    return int(
-                        await self.conn.fetchval(sql, user_id, seat.id, seat.schedule_id, seat.price, seat.held_until)
-                    )
-            except asyncpg.UniqueViolationError as error:  # the partial unique index caught a double booking
+                row = required(
+                    await self.conn.fetchrow(sql, user_id, seat.id, seat.schedule_id, seat.price, seat.held_until)
+                )
+            except asyncpg.UniqueViolationError as error:
                 raise SeatUnavailable() from error
+        reservation_id, seat_id, schedule_id, owner, status, price, held_until, version = row
+        return ReservationRow(
+            reservation_id, seat_id, schedule_id, owner, status, price, held_until, version, seat.number
+        )
 
     # -- reservations ------------------------------------------------------------------------
 
@@ -162,20 +168,21 @@ class ReservationRepository:
                 f"UPDATE seats SET {FREE_SEAT} WHERE id = $1 AND status = 'HELD'", reservation.seat_id
             )
 
-    async def confirm(self, reservation: ReservationRow) -> bool:
-        """Optimistic: succeeds only if nobody changed the reservation since we read it and the
-        hold is still live. The losing side of a race sees 0 rows and re-reads."""
+    async def confirm_and_sell(self, reservation: ReservationRow) -> bool:
+        """Confirm the reservation and mark its seat SOLD, in one statement and in the lock order
+        reservation -> seat (the seat row is reached through what the confirm returns).
+        Optimistic: succeeds only if nobody changed the reservation since we read it and the hold
+        is still live. The losing side of a race sees 0 rows and re-reads."""
         sql = (
-            "UPDATE reservations SET status = 'CONFIRMED', version = version + 1, updated_at = now() "
-            "WHERE id = $1 AND version = $2 AND status = 'HELD' AND held_until > now() RETURNING id"
+            "WITH confirmed AS ("
+            "  UPDATE reservations SET status = 'CONFIRMED', version = version + 1, updated_at = now() "
+            "  WHERE id = $1 AND version = $2 AND status = 'HELD' AND held_until > now() RETURNING seat_id"
+            ") "
+            "UPDATE seats SET status = 'SOLD', held_until = NULL, version = seats.version + 1 "
+            "FROM confirmed WHERE seats.id = confirmed.seat_id RETURNING seats.id"
         )
         with translate_db_errors():
             return await self.conn.fetchval(sql, reservation.id, reservation.version) is not None
-
-    async def sell_seat(self, seat_id: int) -> None:
-        sql = "UPDATE seats SET status = 'SOLD', held_until = NULL, version = version + 1 WHERE id = $1"
-        with translate_db_errors():
-            await self.conn.execute(sql, seat_id)
 
     async def now(self) -> datetime:
         with translate_db_errors():

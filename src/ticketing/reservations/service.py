@@ -96,10 +96,8 @@ class ReservationService:
                         raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
                     await repo.expire_lapsed_hold(seat_id)
                     held = await self._claim(repo, seat_id)
-                    reservation_id = await repo.insert_hold(principal.user_id, held)
-                    row = await repo.get(reservation_id)
+                    row = await repo.insert_hold(principal.user_id, held)
                     await uow.commit()
-                assert row is not None
                 self._schedules.invalidate(row.schedule_id)
                 return reservation_out(row)
 

@@ -31,9 +31,8 @@ class UserRepository:
     async def add(self, name: str, password_hash: str, role: str = "fan") -> int:
         sql = "INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3) RETURNING id"
         with translate_db_errors():
-            try:
-                async with self.conn.transaction():  # a savepoint: the caller's transaction survives
-                    return int(await self.conn.fetchval(sql, name, password_hash, role))
+            try:  # a taken name fails the statement, and with it the caller's transaction
+                return int(await self.conn.fetchval(sql, name, password_hash, role))
             except asyncpg.UniqueViolationError as error:
                 raise UserNameTaken(f"The name {name!r} is already taken") from error
 

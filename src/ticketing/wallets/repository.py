@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketing.core.db import Connection, required
+from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 
 
@@ -54,6 +54,24 @@ FROM locked LEFT JOIN credited ON true
 """
 
 
+# The debit of a payment, in one statement: the UPDATE X-locks the wallet row (its WHERE is
+# checked again on the latest version after a wait, so two payments never spend one balance
+# twice) and the ledger row is written from what it returns. The CHECK constraint on the
+# balance stays the backstop.
+DEBIT = """
+WITH debited AS (
+    UPDATE wallets SET balance = balance - $2::bigint, version = version + 1, updated_at = now()
+    WHERE user_id = $1 AND balance >= $2::bigint
+    RETURNING id, balance
+), entry AS (
+    INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after, payment_id)
+    SELECT id, 'PAYMENT', $2::bigint, balance, $3 FROM debited
+    RETURNING id
+)
+SELECT balance FROM debited
+"""
+
+
 class WalletRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -67,8 +85,8 @@ class WalletRepository:
             row = await self.conn.fetchrow(f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = $1", wallet_id)
         return WalletRow(*row) if row else None
 
-    async def lock_wallet_of_user(self, user_id: int) -> WalletRow | None:
-        sql = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE user_id = $1 FOR UPDATE"
+    async def wallet_of_user(self, user_id: int) -> WalletRow | None:
+        sql = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE user_id = $1"
         with translate_db_errors():
             row = await self.conn.fetchrow(sql, user_id)
         return WalletRow(*row) if row else None
@@ -77,23 +95,12 @@ class WalletRepository:
         with translate_db_errors():
             return bool(await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id))
 
-    async def apply(
-        self, wallet_id: int, delta: int, kind: str, amount: int, payment_id: int | None = None
-    ) -> tuple[WalletRow, int]:
-        """Change the balance of a wallet locked by this transaction and write its ledger row.
-        The CHECK constraint on the balance is the backstop for a bug upstream."""
-        update = (
-            "UPDATE wallets SET balance = balance + $2, version = version + 1, updated_at = now() "
-            f"WHERE id = $1 RETURNING {WALLET_COLUMNS}"
-        )
-        entry = (
-            "INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after, payment_id) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING id"
-        )
+    async def debit_for_payment(self, user_id: int, amount: int, payment_id: int) -> int | None:
+        """Debit the user's wallet and write its PAYMENT ledger row in one statement (see
+        ``DEBIT``); the new balance, or None when there is no wallet or too little money."""
         with translate_db_errors():
-            wallet = WalletRow(*required(await self.conn.fetchrow(update, wallet_id, delta)))
-            entry_id = await self.conn.fetchval(entry, wallet_id, kind, amount, wallet.balance, payment_id)
-        return wallet, int(entry_id)
+            balance = await self.conn.fetchval(DEBIT, user_id, amount, payment_id)
+        return int(balance) if balance is not None else None
 
     async def charge(self, wallet_id: int, user_id: int, amount: int, cap: int) -> ChargeOutcome | None:
         """Credit ``amount`` unless the wallet is not ``user_id``'s or the cap would be passed

@@ -103,15 +103,17 @@ class WalletService:
         return LedgerPage(items=items, next_cursor=next_cursor([r.id for r in rows], limit))
 
     # Used by the payments domain inside its own unit of work (lock order: ... -> wallet last).
-    async def debit_for_payment(self, uow: UnitOfWork, user_id: int, amount: int, payment_id: int) -> WalletRow:
+    async def debit_for_payment(self, uow: UnitOfWork, user_id: int, amount: int, payment_id: int) -> int:
+        """The new balance. Refused (nothing debited; the caller's transaction must roll back)
+        without a wallet or with too little money."""
         repo = WalletRepository(uow.conn)
-        wallet = await repo.lock_wallet_of_user(user_id)
+        balance = await repo.debit_for_payment(user_id, amount, payment_id)
+        if balance is not None:
+            return balance
+        wallet = await repo.wallet_of_user(user_id)
         if wallet is None:
             raise WalletNotFound()
-        if wallet.balance < amount:
-            raise InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
-        updated, _ = await repo.apply(wallet.id, -amount, "PAYMENT", amount, payment_id=payment_id)
-        return updated
+        raise InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
 
     async def create_wallet(self, uow: UnitOfWork, user_id: int) -> int:
         return await WalletRepository(uow.conn).create(user_id)
