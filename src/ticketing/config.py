@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "TICKETING_DATABASE_URL")
     )
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "TICKETING_REDIS_URL"))
-    db_pool_size: int = 40
+    db_pool_size: int = 10
     db_pool_timeout_seconds: float = 5.0
     redis_max_connections: int = 64
     redis_timeout_seconds: float = 1.0

@@ -3,6 +3,7 @@ services, error handlers and every domain's controllers."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,6 +49,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.services = services
         jobs = JobRunner(services.background_jobs() if settings.run_jobs_in_server else [])
         jobs.start()
+        # Everything built so far lives as long as the process: move it out of the collector's
+        # sight, so that full collections under load scan only per-request garbage (shorter
+        # pauses, which show up as p99).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
