@@ -45,7 +45,7 @@ async def create_user(services: Services, *, name: str | None = None, balance: i
         wallets = WalletRepository(uow.conn)
         wallet_id = await wallets.create(user_id)
         if balance:
-            await wallets.charge(wallet_id, user_id, balance, cap=balance)
+            await wallets.charge(wallet_id, user_id, [balance], cap=balance)
         await uow.commit()
     principal = Principal(user_id=user_id, name=name, role=role)  # type: ignore[arg-type]
     return TestUser(user_id, name, wallet_id, services.users.issue_token(principal), principal)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -29,6 +30,24 @@ async def test_100_concurrent_charges_on_one_wallet(services: Services) -> None:
     for amount, balance_after in rows:  # every ledger row saw the balance left by the one before it
         running += amount
         assert balance_after == running
+    # Each caller is told the balance its own charge left: exactly the ledger's, one each.
+    answers = [msgspec.json.decode(r.body) for r in results]
+    assert sorted(a["balance"] for a in answers) == [balance_after for _, balance_after in rows]
+    # Concurrent charges of one wallet were batched (one row lock and one commit per batch).
+    assert len({a["updated_at"] for a in answers}) < len(answers)
+
+
+async def test_a_batch_that_would_pass_the_cap_is_judged_charge_by_charge(services: Services) -> None:
+    cap = services.settings.balance_cap
+    user = await create_user(services, balance=cap - 1000)
+    amounts = [600, 300, 500, 100, 200]  # alone, in this order: 600 and 300 fit, 500 not, 100 fits, 200 not
+    outcomes = await asyncio.gather(
+        *(services.wallets.charge(user.principal, user.wallet_id, a, None) for a in amounts),
+        return_exceptions=True,
+    )
+    codes = [getattr(o, "code", "OK") for o in outcomes]
+    assert codes == ["OK", "OK", "BALANCE_LIMIT_EXCEEDED", "OK", "BALANCE_LIMIT_EXCEEDED"]
+    assert await balance_of(services, user.wallet_id) == (cap, 4)
 
 
 async def test_50_concurrent_requests_with_one_idempotency_key_charge_once(services: Services) -> None:

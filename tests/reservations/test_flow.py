@@ -230,6 +230,20 @@ async def test_payment_errors_change_nothing(client: Client, services: Services)
     assert_problem(await pay(fan, token, theirs), 403, "RESERVATION_USER_MISMATCH")
     assert_problem(await pay(poor, poor_token, theirs), 409, "INSUFFICIENT_BALANCE")
     assert_problem(await pay(poor, "bogus", theirs), 401, "TOKEN_INVALID")
+    walletless = await create_user(services)
+    walletless_token = await admitted_token(services, walletless, concert)
+    async with services.uow() as uow:
+        await uow.conn.execute("DELETE FROM wallets WHERE id = $1", walletless.wallet_id)
+        await uow.commit()
+    unpaid = (await hold(client, walletless, walletless_token, schedule.seats[3].id)).json()["id"]
+    assert_problem(await pay(walletless, walletless_token, unpaid), 404, "WALLET_NOT_FOUND")
+    async with services.uow() as uow:  # a refused debit leaves the holds as they were
+        states = await uow.conn.fetch(
+            "SELECT r.status, s.status FROM reservations r JOIN seats s ON s.id = r.seat_id "
+            "WHERE r.id = ANY($1::bigint[]) ORDER BY r.id",
+            [theirs, unpaid],
+        )
+    assert [tuple(row) for row in states] == [("HELD", "HELD"), ("HELD", "HELD")]
 
     await lapse_hold(services, mine)
     assert_problem(await pay(fan, token, mine), 409, "RESERVATION_EXPIRED")

@@ -1,16 +1,13 @@
 """Payment of a held seat (seed flow 8).
 
-One transaction, locks in the shared order reservation -> seat -> wallet:
-1. an optimistic confirm of the reservation (``UPDATE ... WHERE version = read version AND
-   status = 'HELD' AND held_until > now()``) and, in the same statement, the seat becomes SOLD:
-   of racing payers, and of a payer racing the expiry sweeper, exactly one wins; the others see
-   0 rows and learn why from a re-read;
-2. the payment row (UNIQUE per reservation);
-3. the wallet is debited by an UPDATE that X-locks it and checks the balance on the latest
-   version, and the PAYMENT ledger row is written — one statement;
-4. the stored Idempotency-Key response.
-After commit the fan's queue token is finished (their place goes to the next fan) and, when the
-concert has no unsold seat left, the waiting room stops admitting.
+One statement (``PaymentRepository.settle``) locks reservation -> seat -> wallet in the shared
+order, debits the wallet if it covers the price and, only then, confirms the reservation, sells
+the seat and writes the payment and its ledger row. Without an Idempotency-Key that statement is
+its own transaction, so its row locks are held for one statement and its commit; with a key, the
+key's row and the stored response join it in one transaction. Of racing payers, and of a payer
+racing the expiry sweeper, exactly one wins; the others find nothing payable and learn why from
+a re-read. After commit the fan's queue token is finished (their place goes to the next fan)
+and, when the concert has no unsold seat left, the waiting room stops admitting.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import msgspec
 from ticketing.core.locking import retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
 from ticketing.payments.repository import PaymentRepository
 from ticketing.payments.schemas import PaymentPage
@@ -32,7 +29,7 @@ from ticketing.reservations.errors import (
 )
 from ticketing.reservations.repository import ReservationRepository
 from ticketing.schedules.service import ScheduleService
-from ticketing.waiting_room.service import WaitingRoomService
+from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 from ticketing.wallets.service import WalletService
 
 
@@ -64,41 +61,42 @@ class PaymentService:
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
 
         async def attempt() -> tuple[StoredReply, int | None]:
-            async with self._uow_factory() as uow:
+            async with self._uow_factory(autocommit=idempotency is None) as uow:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored, None
-                reservations = ReservationRepository(uow.conn)
-                row = await reservations.get(reservation_id)
-                if row is None:
-                    raise ReservationNotFound()
-                schedule = await self._schedules.schedule(row.schedule_id)
-                admitted.ensure_concert(schedule.concert_id)
-                if row.user_id != principal.user_id:
-                    raise ReservationUserMismatch()
-                if row.status != "HELD":
-                    raise ReservationNotHeld()
-                if not await reservations.confirm_and_sell(row):
-                    raise await self._why_not_confirmed(reservation_id)
-                payment = await PaymentRepository(uow.conn).add(row.id, principal.user_id, row.price)
-                await self._wallets.debit_for_payment(uow, principal.user_id, row.price, payment.id)
-                reply = StoredReply(201, msgspec.json.encode(payment))
-                await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
-                await uow.commit()
-            return reply, row.schedule_id
+                settled = await PaymentRepository(uow.conn).settle(
+                    reservation_id, principal.user_id, admitted.concert_id
+                )
+                if settled is None:
+                    raise await self._why_not_payable(uow, reservation_id, principal.user_id, admitted)
+                if settled.payment is None:
+                    raise await self._wallets.why_not_debited(uow, principal.user_id, settled.price)
+                reply = StoredReply(201, msgspec.json.encode(settled.payment))
+                if idempotency is not None:
+                    await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
+                    await uow.commit()
+            return reply, settled.schedule_id
 
         reply, schedule_id = await retry_on_conflict(attempt)
         if schedule_id is not None:
             await self._after_payment(admitted.token, admitted.concert_id, schedule_id)
         return reply
 
-    async def _why_not_confirmed(self, reservation_id: int) -> Exception:
-        """The optimistic confirm lost: read the reservation again (committed state) to say why."""
-        async with self._uow_factory(autocommit=True) as uow:
-            repo = ReservationRepository(uow.conn)
-            now = await repo.now()
-            row = await repo.get(reservation_id)
-        if row is not None and row.status == "HELD" and row.held_until <= now:
+    async def _why_not_payable(
+        self, uow: UnitOfWork, reservation_id: int, user_id: int, admitted: AdmittedToken
+    ) -> Exception:
+        """Nothing was payable: read the reservation again (latest committed state) to say why,
+        in the order of the checks a fan would expect."""
+        repo = ReservationRepository(uow.conn)
+        row = await repo.get(reservation_id)
+        if row is None:
+            return ReservationNotFound()
+        schedule = await self._schedules.schedule(row.schedule_id)
+        admitted.ensure_concert(schedule.concert_id)
+        if row.user_id != user_id:
+            return ReservationUserMismatch()
+        if row.status == "HELD" and row.held_until <= await repo.now():
             return ReservationExpired()
         return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper
 

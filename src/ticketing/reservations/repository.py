@@ -168,22 +168,6 @@ class ReservationRepository:
                 f"UPDATE seats SET {FREE_SEAT} WHERE id = $1 AND status = 'HELD'", reservation.seat_id
             )
 
-    async def confirm_and_sell(self, reservation: ReservationRow) -> bool:
-        """Confirm the reservation and mark its seat SOLD, in one statement and in the lock order
-        reservation -> seat (the seat row is reached through what the confirm returns).
-        Optimistic: succeeds only if nobody changed the reservation since we read it and the hold
-        is still live. The losing side of a race sees 0 rows and re-reads."""
-        sql = (
-            "WITH confirmed AS ("
-            "  UPDATE reservations SET status = 'CONFIRMED', version = version + 1, updated_at = now() "
-            "  WHERE id = $1 AND version = $2 AND status = 'HELD' AND held_until > now() RETURNING seat_id"
-            ") "
-            "UPDATE seats SET status = 'SOLD', held_until = NULL, version = seats.version + 1 "
-            "FROM confirmed WHERE seats.id = confirmed.seat_id RETURNING seats.id"
-        )
-        with translate_db_errors():
-            return await self.conn.fetchval(sql, reservation.id, reservation.version) is not None
-
     async def now(self) -> datetime:
         with translate_db_errors():
             value: datetime = await self.conn.fetchval("SELECT now()")

@@ -28,47 +28,36 @@ class LedgerRow:
 class ChargeOutcome:
     owner_id: int
     balance_before: int
-    credited: WalletRow | None  # None: refused (another user's wallet, or over the cap)
+    updated_at: datetime | None  # None: refused (another user's wallet, or over the cap)
 
 
 WALLET_COLUMNS = "wallets.id, wallets.user_id, wallets.balance, wallets.updated_at"
 
-# Lock, credit and write the ledger row in ONE statement: the wallet row is X-locked (FOR UPDATE)
+# Lock, credit and write the ledger rows in ONE statement: the wallet row is X-locked (FOR UPDATE)
 # only from this statement to the commit that follows, with no round trip in between — the lock
-# hold time decides the throughput of one hot wallet.
+# hold time decides the throughput of one hot wallet. Several amounts (a batch of concurrent
+# charges) are credited all or none; each gets its own ledger row, in order, with the balance
+# it left behind.
 CHARGE = """
 WITH locked AS (
     SELECT id, user_id, balance FROM wallets WHERE id = $1 FOR UPDATE
+), items AS (
+    SELECT n, amount, sum(amount) OVER (ORDER BY n)::bigint AS running
+    FROM unnest($3::bigint[]) WITH ORDINALITY AS item(amount, n)
+), total AS (
+    SELECT sum(amount)::bigint AS amount FROM items
 ), credited AS (
-    UPDATE wallets SET balance = wallets.balance + $3::bigint, version = wallets.version + 1, updated_at = now()
-    FROM locked
-    WHERE wallets.id = locked.id AND locked.user_id = $2 AND locked.balance + $3::bigint <= $4::bigint
-    RETURNING wallets.id, wallets.user_id, wallets.balance, wallets.updated_at
-), entry AS (
+    UPDATE wallets SET balance = wallets.balance + total.amount, version = wallets.version + 1, updated_at = now()
+    FROM locked, total
+    WHERE wallets.id = locked.id AND locked.user_id = $2 AND locked.balance + total.amount <= $4::bigint
+    RETURNING wallets.id, wallets.updated_at
+), entries AS (
     INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after)
-    SELECT id, 'CHARGE', $3::bigint, balance FROM credited
+    SELECT credited.id, 'CHARGE', items.amount, locked.balance + items.running
+    FROM credited, locked, items ORDER BY items.n
     RETURNING id
 )
-SELECT locked.user_id, locked.balance, credited.balance, credited.updated_at
-FROM locked LEFT JOIN credited ON true
-"""
-
-
-# The debit of a payment, in one statement: the UPDATE X-locks the wallet row (its WHERE is
-# checked again on the latest version after a wait, so two payments never spend one balance
-# twice) and the ledger row is written from what it returns. The CHECK constraint on the
-# balance stays the backstop.
-DEBIT = """
-WITH debited AS (
-    UPDATE wallets SET balance = balance - $2::bigint, version = version + 1, updated_at = now()
-    WHERE user_id = $1 AND balance >= $2::bigint
-    RETURNING id, balance
-), entry AS (
-    INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after, payment_id)
-    SELECT id, 'PAYMENT', $2::bigint, balance, $3 FROM debited
-    RETURNING id
-)
-SELECT balance FROM debited
+SELECT locked.user_id, locked.balance, credited.updated_at FROM locked LEFT JOIN credited ON true
 """
 
 
@@ -95,23 +84,12 @@ class WalletRepository:
         with translate_db_errors():
             return bool(await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id))
 
-    async def debit_for_payment(self, user_id: int, amount: int, payment_id: int) -> int | None:
-        """Debit the user's wallet and write its PAYMENT ledger row in one statement (see
-        ``DEBIT``); the new balance, or None when there is no wallet or too little money."""
+    async def charge(self, wallet_id: int, user_id: int, amounts: list[int], cap: int) -> ChargeOutcome | None:
+        """Credit every amount, or none when the wallet is not ``user_id``'s or the cap would be
+        passed (see ``CHARGE``). None: no such wallet."""
         with translate_db_errors():
-            balance = await self.conn.fetchval(DEBIT, user_id, amount, payment_id)
-        return int(balance) if balance is not None else None
-
-    async def charge(self, wallet_id: int, user_id: int, amount: int, cap: int) -> ChargeOutcome | None:
-        """Credit ``amount`` unless the wallet is not ``user_id``'s or the cap would be passed
-        (see ``CHARGE``). None: no such wallet."""
-        with translate_db_errors():
-            row = await self.conn.fetchrow(CHARGE, wallet_id, user_id, amount, cap)
-        if row is None:
-            return None
-        owner, before, after, updated_at = row
-        credited = WalletRow(wallet_id, owner, after, updated_at) if after is not None else None
-        return ChargeOutcome(owner_id=owner, balance_before=before, credited=credited)
+            row = await self.conn.fetchrow(CHARGE, wallet_id, user_id, amounts, cap)
+        return ChargeOutcome(*row) if row is not None else None
 
     async def ledger_page(self, wallet_id: int, before_id: int, limit: int) -> list[LedgerRow]:
         sql = (

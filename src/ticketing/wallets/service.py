@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import msgspec
 
+from ticketing.core.coalesce import Coalescer
 from ticketing.core.locking import retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
@@ -40,14 +43,16 @@ class WalletService:
         self._idempotency = idempotency
         self.max_charge = max_charge
         self.balance_cap = balance_cap
+        # Charges without an Idempotency-Key, batched per (wallet, caller): see core/coalesce.py.
+        self._charges: Coalescer[tuple[int, int], int, WalletRow] = Coalescer(self._charge_batch)
 
     @staticmethod
-    async def _ensure_owner(repo: WalletRepository, principal: Principal, owner_id: int | None) -> None:
+    async def _ensure_owner(repo: WalletRepository, user_id: int, owner_id: int | None) -> None:
         """The seed's order: wallet missing, then user missing, then wallet/user mismatch."""
         if owner_id is None:
             raise WalletNotFound()
-        if owner_id != principal.user_id:
-            if not await repo.user_exists(principal.user_id):
+        if owner_id != user_id:
+            if not await repo.user_exists(user_id):
                 raise UserNotFound("The signed-in user no longer exists")
             raise WalletUserMismatch()
 
@@ -55,7 +60,7 @@ class WalletService:
         async with self._uow_factory(autocommit=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
-            await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
+            await self._ensure_owner(repo, principal.user_id, wallet.user_id if wallet else None)
         assert wallet is not None
         return wallet_out(wallet)
 
@@ -68,52 +73,79 @@ class WalletService:
         if replay is not None:
             return replay
 
+        if idempotency is None:
+            updated = await self._charges.submit((wallet_id, principal.user_id), won)
+            return StoredReply(200, msgspec.json.encode(wallet_out(updated)))
+
         async def attempt() -> StoredReply:
-            # Without an Idempotency-Key the charge is one statement: run it as its own
-            # transaction, so the hot wallet's row lock is held for that statement only.
-            async with self._uow_factory(autocommit=idempotency is None) as uow:
+            async with self._uow_factory() as uow:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored
-                repo = WalletRepository(uow.conn)
-                outcome = await repo.charge(wallet_id, principal.user_id, won, self.balance_cap)
-                await self._ensure_owner(repo, principal, outcome.owner_id if outcome else None)
-                assert outcome is not None
-                if outcome.credited is None:
-                    raise BalanceLimitExceeded(
-                        f"the balance would be {outcome.balance_before + won:,} won; the limit is {self.balance_cap:,}"
-                    )
-                updated = outcome.credited
+                [updated] = await self._credit(uow, wallet_id, principal.user_id, [won])
                 reply = StoredReply(200, msgspec.json.encode(wallet_out(updated)))
-                if idempotency is not None:
-                    await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
-                    await uow.commit()
+                await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
+                await uow.commit()
             return reply
 
         return await retry_on_conflict(attempt)
+
+    async def _credit(self, uow: UnitOfWork, wallet_id: int, user_id: int, amounts: list[int]) -> list[WalletRow]:
+        """Credit every amount, or none: the wallet as each amount left it, in order."""
+        repo = WalletRepository(uow.conn)
+        outcome = await repo.charge(wallet_id, user_id, amounts, self.balance_cap)
+        await self._ensure_owner(repo, user_id, outcome.owner_id if outcome else None)
+        assert outcome is not None
+        if outcome.updated_at is None:
+            raise BalanceLimitExceeded(
+                f"the balance would be {outcome.balance_before + sum(amounts):,} won; the limit is {self.balance_cap:,}"
+            )
+        balances = accumulate(amounts, initial=outcome.balance_before)
+        next(balances)
+        return [WalletRow(wallet_id, user_id, balance, outcome.updated_at) for balance in balances]
+
+    async def _credit_alone(self, wallet_id: int, user_id: int, amounts: list[int]) -> list[WalletRow]:
+        """One statement as its own transaction, so the hot wallet's row lock is held for that
+        statement only."""
+
+        async def attempt() -> list[WalletRow]:
+            async with self._uow_factory(autocommit=True) as uow:
+                return await self._credit(uow, wallet_id, user_id, amounts)
+
+        return await retry_on_conflict(attempt)
+
+    async def _charge_batch(self, key: tuple[int, int], amounts: list[int]) -> list[WalletRow | BaseException]:
+        wallet_id, user_id = key
+        try:
+            return list(await self._credit_alone(wallet_id, user_id, amounts))
+        except BalanceLimitExceeded as error:
+            if len(amounts) == 1:
+                return [error]
+        # Together they would pass the cap: judge each one alone, in arrival order.
+        outcomes: list[WalletRow | BaseException] = []
+        for amount in amounts:
+            try:
+                outcomes.extend(await self._credit_alone(wallet_id, user_id, [amount]))
+            except Exception as error:  # this charge's own answer; the ones before it stand
+                outcomes.append(error)
+        return outcomes
 
     async def ledger(self, principal: Principal, wallet_id: int, cursor: str | None, limit: int) -> LedgerPage:
         before = decode_cursor(cursor)
         async with self._uow_factory(autocommit=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
-            await self._ensure_owner(repo, principal, wallet.user_id if wallet else None)
+            await self._ensure_owner(repo, principal.user_id, wallet.user_id if wallet else None)
             rows = await repo.ledger_page(wallet_id, before, limit + 1)
         items = [LedgerEntryOut(r.id, r.kind, r.amount, r.balance_after, r.created_at) for r in rows[:limit]]  # type: ignore[arg-type]
         return LedgerPage(items=items, next_cursor=next_cursor([r.id for r in rows], limit))
 
-    # Used by the payments domain inside its own unit of work (lock order: ... -> wallet last).
-    async def debit_for_payment(self, uow: UnitOfWork, user_id: int, amount: int, payment_id: int) -> int:
-        """The new balance. Refused (nothing debited; the caller's transaction must roll back)
-        without a wallet or with too little money."""
-        repo = WalletRepository(uow.conn)
-        balance = await repo.debit_for_payment(user_id, amount, payment_id)
-        if balance is not None:
-            return balance
-        wallet = await repo.wallet_of_user(user_id)
+    # Used by the payments domain, in its own unit of work, after its debit found nothing to take.
+    async def why_not_debited(self, uow: UnitOfWork, user_id: int, amount: int) -> Exception:
+        wallet = await WalletRepository(uow.conn).wallet_of_user(user_id)
         if wallet is None:
-            raise WalletNotFound()
-        raise InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
+            return WalletNotFound()
+        return InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
 
     async def create_wallet(self, uow: UnitOfWork, user_id: int) -> int:
         return await WalletRepository(uow.conn).create(user_id)
