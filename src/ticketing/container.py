@@ -21,7 +21,7 @@ from ticketing.reservations.service import ReservationService
 from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.service import ScheduleService
 from ticketing.users.service import UserService
-from ticketing.waiting_room.jobs import admission_job
+from ticketing.waiting_room.jobs import admission_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
 from ticketing.waiting_room.store import QueueStore
 from ticketing.wallets.service import WalletService
@@ -48,6 +48,7 @@ class Services:
         return [
             PeriodicJob("purge-idempotency-keys", 3600, self.idempotency.purge_expired),
             admission_job(self.waiting_room),
+            sold_out_job(self.waiting_room, self.schedules.concert_sold_out),
             hold_sweeper_job(self.reservations),
         ]
 

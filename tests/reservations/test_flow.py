@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.factories import (
 from tests.users.test_controllers import assert_problem
 from tests.wallets.test_controllers import balance_of
 from ticketing.container import Services
+from ticketing.waiting_room.jobs import sold_out_job
 
 Client = AsyncTestClient[Litestar]
 
@@ -303,6 +305,49 @@ async def test_selling_the_last_seat_closes_the_queue(client: Client, services: 
     assert paid.status_code == 201
     assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"
     assert await services.waiting_room.admit(concert) == 0
+    await create_schedule(services, concert, seats=1)  # the operator adds a date: the queue reopens
+    assert (await services.waiting_room.token_info(waiting.token)).status == "WAITING"
+    assert await services.waiting_room.admit(concert) == 1
+
+
+async def test_two_last_payments_at_once_still_close_the_queue(services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=2)
+    fans = [await create_user(services, balance=50_000) for _ in range(2)]
+    tokens = [await admitted_token(services, fan, concert) for fan in fans]
+    holds = [
+        await services.reservations.hold_seat(fan.principal, token, seat.id)
+        for fan, token, seat in zip(fans, tokens, schedule.seats, strict=True)
+    ]
+    waiter = await create_user(services)
+    waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
+    await asyncio.gather(
+        *(
+            services.payments.pay(fan.principal, token, held.id, None)
+            for fan, token, held in zip(fans, tokens, holds, strict=True)
+        )
+    )
+    assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"
+
+
+async def test_the_sold_out_job_catches_a_sale_the_payments_missed(services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=2)
+    waiter = await create_user(services)
+    waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
+    job = sold_out_job(services.waiting_room, services.schedules.concert_sold_out)
+
+    async def sell_behind_the_payments_back(seat_id: int) -> None:
+        async with services.uow() as uow:
+            await uow.conn.execute("UPDATE seats SET status = 'SOLD' WHERE id = $1", seat_id)
+            await uow.commit()
+
+    await sell_behind_the_payments_back(schedule.seats[0].id)
+    await job.run()
+    assert (await services.waiting_room.token_info(waiting.token)).status == "WAITING"
+    await sell_behind_the_payments_back(schedule.seats[1].id)
+    await job.run()
+    assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"
 
 
 async def test_operator_schedule_validation(client: Client, services: Services) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 from ticketing.payments.schemas import PaymentOut
+from ticketing.schedules.models import SEAT_IS_FREE, SEATS_OF_SCHEDULE
 
 COLUMNS = "id, reservation_id, user_id, amount, paid_at"
 
@@ -23,6 +24,8 @@ COLUMNS = "id, reservation_id, user_id, amount, paid_at"
 #                reservation) and its PAYMENT ledger row.
 # No row: nothing payable (the caller says why from a re-read). A row without a payment: the
 # wallet is missing or short, and nothing was changed. The CHECK on the balance is the backstop.
+# ``no_free_seat_left``: as of this statement no other seat of the concert is free (each one is
+# sold or held) — the sign that this payment may have sold the concert out.
 SETTLE = f"""
 WITH reservation AS (
     SELECT reservations.id, reservations.seat_id, reservations.schedule_id, reservations.price
@@ -55,8 +58,14 @@ WITH reservation AS (
     SELECT debited.id, 'PAYMENT', paid.amount, debited.balance, paid.id FROM debited, paid
     RETURNING id
 )
-SELECT reservation.schedule_id, reservation.price, paid.id, paid.reservation_id, paid.user_id, paid.amount,
-    paid.paid_at
+SELECT reservation.schedule_id, reservation.price,
+    NOT EXISTS (
+        SELECT 1 FROM schedules CROSS JOIN LATERAL (
+            SELECT 1 {SEATS_OF_SCHEDULE} AND seats.id <> reservation.seat_id AND {SEAT_IS_FREE} LIMIT 1
+        ) free
+        WHERE schedules.concert_id = $3
+    ),
+    paid.id, paid.reservation_id, paid.user_id, paid.amount, paid.paid_at
 FROM reservation LEFT JOIN paid ON true
 """
 
@@ -65,6 +74,7 @@ FROM reservation LEFT JOIN paid ON true
 class Settlement:
     schedule_id: int
     price: int
+    no_free_seat_left: bool
     payment: PaymentOut | None  # None: the wallet is missing or short; nothing was changed
 
 
@@ -79,8 +89,9 @@ class PaymentRepository:
             row = await self.conn.fetchrow(SETTLE, reservation_id, user_id, concert_id)
         if row is None:
             return None
-        schedule_id, price, payment_id, *payment = row
-        return Settlement(schedule_id, price, PaymentOut(payment_id, *payment) if payment_id is not None else None)
+        schedule_id, price, no_free_seat_left, payment_id, *payment = row
+        payment_out = PaymentOut(payment_id, *payment) if payment_id is not None else None
+        return Settlement(schedule_id, price, no_free_seat_left, payment_out)
 
     async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[PaymentOut]:
         sql = f"SELECT {COLUMNS} FROM payments WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"

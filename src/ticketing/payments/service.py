@@ -19,7 +19,7 @@ from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
-from ticketing.payments.repository import PaymentRepository
+from ticketing.payments.repository import PaymentRepository, Settlement
 from ticketing.payments.schemas import PaymentPage
 from ticketing.reservations.errors import (
     ReservationExpired,
@@ -60,7 +60,7 @@ class PaymentService:
             return replay  # as it was, even if the queue token has finished since
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
 
-        async def attempt() -> tuple[StoredReply, int | None]:
+        async def attempt() -> tuple[StoredReply, Settlement | None]:
             async with self._uow_factory(autocommit=idempotency is None) as uow:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
@@ -76,11 +76,11 @@ class PaymentService:
                 if idempotency is not None:
                     await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
                     await uow.commit()
-            return reply, settled.schedule_id
+            return reply, settled
 
-        reply, schedule_id = await retry_on_conflict(attempt)
-        if schedule_id is not None:
-            await self._after_payment(admitted.token, admitted.concert_id, schedule_id)
+        reply, settled = await retry_on_conflict(attempt)
+        if settled is not None:
+            await self._after_payment(admitted, settled)
         return reply
 
     async def _why_not_payable(
@@ -100,11 +100,15 @@ class PaymentService:
             return ReservationExpired()
         return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper
 
-    async def _after_payment(self, queue_token: str, concert_id: int, schedule_id: int) -> None:
-        self._schedules.invalidate(schedule_id)
-        await self._waiting_room.finish(queue_token)
-        if await self._schedules.concert_sold_out(concert_id):
-            await self._waiting_room.mark_sold_out(concert_id)
+    async def _after_payment(self, admitted: AdmittedToken, settled: Settlement) -> None:
+        self._schedules.invalidate(settled.schedule_id)
+        await self._waiting_room.finish(admitted.token)
+        # The exact check (after our commit, so it sees every sale committed before ours), only
+        # when this payment saw no free seat left: that spares every other payment a round trip.
+        # A seat this payment saw free may still be held and paid before it commits, and that
+        # payer may check before we commit: then the sold-out job catches it within a second.
+        if settled.no_free_seat_left and await self._schedules.concert_sold_out(admitted.concert_id):
+            await self._waiting_room.mark_sold_out(admitted.concert_id)
 
     async def list_payments(self, principal: Principal, cursor: str | None, limit: int) -> PaymentPage:
         before = decode_cursor(cursor)

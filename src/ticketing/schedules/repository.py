@@ -5,7 +5,7 @@ from datetime import datetime
 
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.schedules.models import SEAT_IS_FREE
+from ticketing.schedules.models import SEAT_IS_FREE, SEATS_OF_SCHEDULE
 from ticketing.schedules.schemas import ScheduleOut, ScheduleSales, SeatBrief, SeatOut
 
 
@@ -56,11 +56,10 @@ class ScheduleRepository:
 
     async def open_with_seats_left(self, concert_id: int) -> list[ScheduleOut]:
         sql = (
-            f"SELECT {SCHEDULE_COLUMNS}, count(*) FILTER (WHERE {SEAT_IS_FREE}) AS available "
-            "FROM schedules JOIN seats ON seats.schedule_id = schedules.id "
+            f"SELECT {SCHEDULE_COLUMNS}, free.available FROM schedules "
+            f"CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}) AS available {SEATS_OF_SCHEDULE}) free "
             "WHERE schedules.concert_id = $1 AND schedules.reservation_opens_at <= now() "
-            "  AND schedules.reservation_closes_at > now() "
-            f"GROUP BY schedules.id HAVING count(*) FILTER (WHERE {SEAT_IS_FREE}) > 0 "
+            "  AND schedules.reservation_closes_at > now() AND free.available > 0 "
             "ORDER BY schedules.starts_at, schedules.id"
         )
         with translate_db_errors():
@@ -76,24 +75,26 @@ class ScheduleRepository:
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         """Seats available / held / sold and revenue per schedule, for the operator dashboard."""
         sql = (
-            "SELECT schedules.id, schedules.starts_at, "
-            f"  count(*) FILTER (WHERE {SEAT_IS_FREE}), "
+            "SELECT schedules.id, schedules.starts_at, counts.* FROM schedules CROSS JOIN LATERAL ("
+            f"  SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}), "
             f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
             "  count(*) FILTER (WHERE seats.status = 'SOLD'), "
             "  COALESCE(sum(seats.price) FILTER (WHERE seats.status = 'SOLD'), 0)::bigint "
-            "FROM schedules JOIN seats ON seats.schedule_id = schedules.id "
-            "WHERE schedules.concert_id = $1 GROUP BY schedules.id ORDER BY schedules.starts_at, schedules.id"
+            f"  {SEATS_OF_SCHEDULE}) counts "
+            "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id"
         )
         with translate_db_errors():
             rows = await self.conn.fetch(sql, concert_id)
         return [ScheduleSales(*row) for row in rows]
 
     async def concert_sold_out(self, concert_id: int) -> bool:
-        """The concert has seats and none of them is unsold: one round trip, and each EXISTS
-        stops at the first row it finds."""
-        of_concert = (
-            "SELECT 1 FROM seats JOIN schedules ON schedules.id = seats.schedule_id WHERE schedules.concert_id = $1"
+        """The concert has dates (each has seats) and no unsold seat: one round trip; the search
+        for an unsold seat stops at the first it finds."""
+        sql = (
+            "SELECT EXISTS (SELECT 1 FROM schedules WHERE concert_id = $1) AND NOT EXISTS ("
+            "  SELECT 1 FROM schedules CROSS JOIN LATERAL "
+            f"  (SELECT 1 {SEATS_OF_SCHEDULE} AND seats.status <> 'SOLD' LIMIT 1) unsold "
+            "  WHERE schedules.concert_id = $1)"
         )
-        sql = f"SELECT EXISTS ({of_concert}) AND NOT EXISTS ({of_concert} AND seats.status <> 'SOLD')"
         with translate_db_errors():
             return bool(await self.conn.fetchval(sql, concert_id))

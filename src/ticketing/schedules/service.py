@@ -52,6 +52,7 @@ class ScheduleService:
             seats = await repo.add_seats(schedule.id, data.seat_count, data.price)
             await uow.commit()
         self._open_lists.pop(concert_id, None)
+        await self._waiting_room.clear_sold_out(concert_id)  # a new date has seats: admit again
         return ScheduleCreatedOut(
             id=schedule.id,
             concert_id=schedule.concert_id,

@@ -5,12 +5,14 @@ sliding window in Redis, so even two admitters could not exceed the configured r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from ticketing.core.jobs import PeriodicJob
 from ticketing.waiting_room.service import WaitingRoomService
 
 TICK_SECONDS = 0.1
 LEASE_MS = 2000
+SOLD_OUT_CHECK_SECONDS = 1.0
 
 
 def admission_job(waiting_room: WaitingRoomService) -> PeriodicJob:
@@ -22,3 +24,17 @@ def admission_job(waiting_room: WaitingRoomService) -> PeriodicJob:
                 await waiting_room.admit(concert_id)
 
     return PeriodicJob("queue-admission", TICK_SECONDS, tick)
+
+
+def sold_out_job(waiting_room: WaitingRoomService, concert_sold_out: Callable[[int], Awaitable[bool]]) -> PeriodicJob:
+    """The safety net of the sold-out flag. Payments set it when they sell the last seat, but two
+    last payments committing at once can each miss it; this finds it within a second. Only
+    concerts with fans waiting are checked: the flag only matters to them."""
+
+    async def check() -> None:
+        for concert_id in await waiting_room.store.concerts():
+            stats = await waiting_room.stats(concert_id)
+            if stats.waiting and not stats.sold_out and await concert_sold_out(concert_id):
+                await waiting_room.mark_sold_out(concert_id)
+
+    return PeriodicJob("sold-out-check", SOLD_OUT_CHECK_SECONDS, check)

@@ -21,6 +21,7 @@ The token itself is ``<concert_id>.<192 random bits>``, so a token alone locates
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ from redis.asyncio import Redis
 from ticketing.core.redis import translate_redis_errors
 
 CONCERTS_KEY = "wr:concerts"
+# ``wr:concerts`` lives outside the concert's hash slot, so adding to it is a second round trip:
+# each process does it at most this often per concert (often enough to survive a Redis restart).
+REGISTER_EVERY_SECONDS = 5.0
 
 _VIEW = """
 local function view(p, tok, now)
@@ -264,6 +268,7 @@ class QueueStore:
         self._finish = redis.register_script(_FINISH)
         self._admit = redis.register_script(_ADMIT)
         self._lease = redis.register_script(_LEASE)
+        self._registered: dict[int, float] = {}  # concert id -> when this process last added it
 
     async def issue(
         self, concert_id: int, user_id: int, name: str, now_ms: int, grace_ms: int, retain_ms: int
@@ -273,10 +278,17 @@ class QueueStore:
             raw = await self._issue(
                 keys=[p + "waiting"], args=[p, user_id, name, new_token(concert_id), now_ms, grace_ms, retain_ms]
             )
-            await self.redis.sadd(CONCERTS_KEY, concert_id)
+            await self._register(concert_id)
         view = _view(raw)
         assert view is not None
         return view
+
+    async def _register(self, concert_id: int) -> None:
+        """Make the concert known to the admission job (see ``REGISTER_EVERY_SECONDS``)."""
+        now = time.monotonic()
+        if now - self._registered.get(concert_id, -REGISTER_EVERY_SECONDS) >= REGISTER_EVERY_SECONDS:
+            await self.redis.sadd(CONCERTS_KEY, concert_id)
+            self._registered[concert_id] = now
 
     async def info(self, token: str, now_ms: int, grace_ms: int, retain_ms: int) -> TokenView | None:
         concert_id = concert_of(token)
