@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 from ticketing.payments.schemas import PaymentOut
-from ticketing.schedules.models import SEAT_IS_FREE, SEATS_OF_SCHEDULE
+from ticketing.schedules.models import SEATS_OF_SCHEDULE
 
 COLUMNS = "id, reservation_id, user_id, amount, paid_at"
 
@@ -24,8 +24,9 @@ COLUMNS = "id, reservation_id, user_id, amount, paid_at"
 #                reservation) and its PAYMENT ledger row.
 # No row: nothing payable (the caller says why from a re-read). A row without a payment: the
 # wallet is missing or short, and nothing was changed. The CHECK on the balance is the backstop.
-# ``no_free_seat_left``: as of this statement no other seat of the concert is free (each one is
-# sold or held) — the sign that this payment may have sold the concert out.
+# ``last_unsold_seat``: as of this statement every other seat of the concert is sold — this
+# payment may have sold the concert out. (The search stops at the first unsold seat it finds,
+# so it is cheap until the very end of a sale.)
 SETTLE = f"""
 WITH reservation AS (
     SELECT reservations.id, reservations.seat_id, reservations.schedule_id, reservations.price
@@ -61,8 +62,8 @@ WITH reservation AS (
 SELECT reservation.schedule_id, reservation.price,
     NOT EXISTS (
         SELECT 1 FROM schedules CROSS JOIN LATERAL (
-            SELECT 1 {SEATS_OF_SCHEDULE} AND seats.id <> reservation.seat_id AND {SEAT_IS_FREE} LIMIT 1
-        ) free
+            SELECT 1 {SEATS_OF_SCHEDULE} AND seats.id <> reservation.seat_id AND seats.status <> 'SOLD' LIMIT 1
+        ) unsold
         WHERE schedules.concert_id = $3
     ),
     paid.id, paid.reservation_id, paid.user_id, paid.amount, paid.paid_at
@@ -74,7 +75,7 @@ FROM reservation LEFT JOIN paid ON true
 class Settlement:
     schedule_id: int
     price: int
-    no_free_seat_left: bool
+    last_unsold_seat: bool
     payment: PaymentOut | None  # None: the wallet is missing or short; nothing was changed
 
 
@@ -89,9 +90,9 @@ class PaymentRepository:
             row = await self.conn.fetchrow(SETTLE, reservation_id, user_id, concert_id)
         if row is None:
             return None
-        schedule_id, price, no_free_seat_left, payment_id, *payment = row
+        schedule_id, price, last_unsold_seat, payment_id, *payment = row
         payment_out = PaymentOut(payment_id, *payment) if payment_id is not None else None
-        return Settlement(schedule_id, price, no_free_seat_left, payment_out)
+        return Settlement(schedule_id, price, last_unsold_seat, payment_out)
 
     async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[PaymentOut]:
         sql = f"SELECT {COLUMNS} FROM payments WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"

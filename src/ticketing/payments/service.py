@@ -104,10 +104,10 @@ class PaymentService:
         self._schedules.invalidate(settled.schedule_id)
         await self._waiting_room.finish(admitted.token)
         # The exact check (after our commit, so it sees every sale committed before ours), only
-        # when this payment saw no free seat left: that spares every other payment a round trip.
-        # A seat this payment saw free may still be held and paid before it commits, and that
-        # payer may check before we commit: then the sold-out job catches it within a second.
-        if settled.no_free_seat_left and await self._schedules.concert_sold_out(admitted.concert_id):
+        # when this payment saw every other seat sold: that spares every other payment a round
+        # trip. The last two payments committing at once each see the other's seat unsold: the
+        # waiting room's sold-out job catches that within a second.
+        if settled.last_unsold_seat and await self._schedules.concert_sold_out(admitted.concert_id):
             await self._waiting_room.mark_sold_out(admitted.concert_id)
 
     async def list_payments(self, principal: Principal, cursor: str | None, limit: int) -> PaymentPage:
