@@ -93,22 +93,36 @@ def load_demo(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
+    import shutil
+    import tempfile
+
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
+    # /metrics sums every worker (prometheus_client's multiprocess mode: each worker writes its
+    # counters to files in this folder), instead of answering with whichever worker it reached.
+    # Set before the workers import prometheus_client; a folder we made is removed at exit.
+    own_metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_metrics_dir = tempfile.mkdtemp(prefix="ticketing-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     workers = settings.workers or os.cpu_count() or 1
-    Granian(
-        "ticketing.main:app_factory",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        backlog=2048,
-        log_access=False,
-        respawn_failed_workers=True,
-    ).serve()
+    try:
+        Granian(
+            "ticketing.main:app_factory",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop,
+            backlog=2048,
+            log_access=False,
+            respawn_failed_workers=True,
+        ).serve()
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
 def run(settings: Settings) -> int:
