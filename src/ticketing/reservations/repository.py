@@ -35,7 +35,6 @@ class ReservationRow:
     status: str
     price: int
     held_until: datetime
-    version: int
     seat_number: int
 
 
@@ -52,7 +51,7 @@ SEAT_COLUMNS = (
 )
 RESERVATION_COLUMNS = (
     "reservations.id, reservations.seat_id, reservations.schedule_id, reservations.user_id, reservations.status, "
-    "reservations.price, reservations.held_until, reservations.version, seats.number"
+    "reservations.price, reservations.held_until, seats.number"
 )
 HOLD_SEAT = "status = 'HELD', held_until = now() + $2::interval, version = seats.version + 1"
 FREE_SEAT = "status = 'AVAILABLE', held_until = NULL, version = seats.version + 1"
@@ -123,7 +122,7 @@ class ReservationRepository:
         sql = (
             "INSERT INTO reservations (user_id, seat_id, schedule_id, status, price, held_until) "
             "VALUES ($1, $2, $3, 'HELD', $4, $5) "
-            "RETURNING id, seat_id, schedule_id, user_id, status, price, held_until, version"
+            "RETURNING id, seat_id, schedule_id, user_id, status, price, held_until"
         )
         with translate_db_errors():
             try:
@@ -132,10 +131,8 @@ class ReservationRepository:
                 )
             except asyncpg.UniqueViolationError as error:
                 raise SeatUnavailable() from error
-        reservation_id, seat_id, schedule_id, owner, status, price, held_until, version = row
-        return ReservationRow(
-            reservation_id, seat_id, schedule_id, owner, status, price, held_until, version, seat.number
-        )
+        reservation_id, seat_id, schedule_id, owner, status, price, held_until = row
+        return ReservationRow(reservation_id, seat_id, schedule_id, owner, status, price, held_until, seat.number)
 
     # -- reservations ------------------------------------------------------------------------
 
