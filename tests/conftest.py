@@ -3,6 +3,13 @@
 With DATABASE_URL / REDIS_URL set, the suite uses those servers (a fresh database is created on
 the PostgreSQL server for the session and dropped afterwards; the Redis database is flushed
 before each test). Without them it starts embedded PostgreSQL and Valkey in a temp folder.
+
+Tests that must hold on a Redis Cluster too take the ``wr_*`` fixtures (``wr_settings``,
+``wr_services``, ``wr_redis``, ``wr_app``, ``wr_client``): they run once on the single node above
+(id ``single``) and once on a real 3-master Valkey cluster (id ``cluster``, marker
+``redis_cluster``). The cluster is always started from the embedded Valkey binary, whatever
+REDIS_URL says, once per session and only if some selected test asks for it
+(``redis_cluster_url``); ``pytest -m "not redis_cluster"`` skips it.
 """
 
 from __future__ import annotations
@@ -19,14 +26,14 @@ import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
 
+from tests.cluster_support import flush_all
 from ticketing.cli import migrate
 from ticketing.config import Settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
-from ticketing.core.embedded import EmbeddedServers
-from ticketing.core.redis import create_redis
+from ticketing.core.embedded import EmbeddedServers, EmbeddedValkeyCluster
+from ticketing.core.redis import RedisClient, create_redis
 from ticketing.main import create_app
 from ticketing.models import metadata
 
@@ -86,23 +93,32 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Settings:
         db_pool_size=30,
         lock_timeout_ms=5000,
         run_jobs_in_server=False,
+        # Every read of a queue syncs the process's view first, so a test sees each change at once;
+        # tests of the staleness bound set their own value.
+        queue_snapshot_seconds=0,
     )
 
 
 TABLES = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
 
 
-@pytest.fixture
-async def clean(settings: Settings) -> None:
-    """Every test starts from empty tables and an empty Redis database."""
+async def _empty(settings: Settings) -> None:
     conn = await asyncpg.connect(settings.database_dsn)
     try:
         await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
     redis = create_redis(settings)
-    await redis.flushdb()
-    await redis.aclose()
+    try:
+        await flush_all(redis)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def clean(settings: Settings) -> None:
+    """Every test starts from empty tables and an empty Redis database."""
+    await _empty(settings)
 
 
 @pytest.fixture
@@ -117,7 +133,7 @@ async def services(settings: Settings, clean: None) -> AsyncIterator[Services]:
 
 
 @pytest.fixture
-async def redis(services: Services) -> Redis:
+async def redis(services: Services) -> RedisClient:
     return services.redis
 
 
@@ -129,4 +145,72 @@ def app(settings: Settings, clean: None) -> Litestar:
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+# --- Redis Cluster, and fixtures that run a test on both Redis backends -------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "redis_cluster: runs on the 3-master Valkey cluster (started on demand)")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedValkeyCluster]:
+    """A real 3-master Valkey cluster from the embedded binary (about 3 s to start: a new master
+    waits 2 s before it takes writes), started on first use and stopped when the session ends."""
+    cluster = EmbeddedValkeyCluster(Path(tempfile.mkdtemp(prefix="ticketing-cluster-")), masters=3)
+    cluster.start()  # on failure: stopped, logs kept in the folder
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.remove_data()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: EmbeddedValkeyCluster) -> str:
+    """``redis+cluster://127.0.0.1:<port>/0`` of the session's cluster."""
+    return redis_cluster.url
+
+
+@pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)])
+def wr_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """``settings`` on each Redis backend in turn: ``single`` (the session's server) and
+    ``cluster`` (the 3-master cluster, started only when this id is selected)."""
+    if request.param == "single":
+        return settings
+    return settings.model_copy(update={"redis_url": request.getfixturevalue("redis_cluster_url")})
+
+
+@pytest.fixture
+async def wr_clean(wr_settings: Settings) -> None:
+    """``clean`` for the backend under test: empty tables, every primary flushed."""
+    await _empty(wr_settings)
+
+
+@pytest.fixture
+async def wr_services(wr_settings: Settings, wr_clean: None) -> AsyncIterator[Services]:
+    pool = await create_pool(wr_settings)
+    redis = create_redis(wr_settings)
+    try:
+        yield build_services(wr_settings, pool, redis)
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+@pytest.fixture
+async def wr_redis(wr_services: Services) -> RedisClient:
+    return wr_services.redis
+
+
+@pytest.fixture
+def wr_app(wr_settings: Settings, wr_clean: None) -> Litestar:
+    return create_app(wr_settings)
+
+
+@pytest.fixture
+async def wr_client(wr_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=wr_app) as test_client:
         yield test_client

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     queue_active_ttl_seconds: int = 600
     queue_waiting_grace_seconds: int = 60
     queue_retain_finished_seconds: int = 600
+    # How far behind Redis a process's view of a queue may be (polls and the date/seat guards
+    # answer from it); API.md allows 1 s for a finished token to be refused by the reads.
+    queue_snapshot_seconds: float = Field(default=0.1, ge=0, le=1.0)
     run_jobs_in_server: bool = True
 
     bench_endpoints: bool = False  # mount /bench/* baselines (make bench only)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.db import Pool
 from ticketing.core.jobs import PeriodicJob
+from ticketing.core.redis import RedisClient
 from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.idempotency.service import IdempotencyService
@@ -31,7 +30,7 @@ from ticketing.wallets.service import WalletService
 class Services:
     settings: Settings
     pool: Pool
-    redis: Redis
+    redis: RedisClient
     uow: UnitOfWorkFactory
     idempotency: IdempotencyService
     wallets: WalletService
@@ -43,6 +42,10 @@ class Services:
     payments: PaymentService
     admin: AdminService
 
+    def server_jobs(self) -> list[PeriodicJob]:
+        """What every server process runs for itself (its own in-process state)."""
+        return [self.waiting_room.sync_job()]
+
     def background_jobs(self) -> list[PeriodicJob]:
         """Every periodic job of every domain; run in the server or by ``ticketing worker``."""
         return [
@@ -53,7 +56,7 @@ class Services:
         ]
 
 
-def build_services(settings: Settings, pool: Pool, redis: Redis) -> Services:
+def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Services:
     configure_hash_threads(settings.password_hash_threads)
     uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
 

@@ -76,7 +76,7 @@ async def test_admission_respects_cap_rate_and_arrival_order(services: Services)
     assert statuses == ["ACTIVE", "ACTIVE", "ACTIVE", "WAITING", "WAITING", "WAITING"]
     assert [(await room.token_info(t)).position for t in tokens[3:]] == [1, 2, 3]
 
-    await room.finish(tokens[0])  # DONE frees its place at once
+    await room.finish(await room.require_admitted(tokens[0], users[0].id))  # DONE frees its place at once
     assert (await room.token_info(tokens[0])).status == "DONE"
     clock.advance(1.0)
     assert await room.admit(concert) == 1
@@ -116,6 +116,7 @@ async def test_silent_waiters_are_dropped_and_positions_stay_honest(services: Se
     for _ in range(3):
         clock.advance(25)
         await room.token_info(tp)  # keeps polling within the grace period
+        await room.views.sync(concert)  # the poll's heartbeat goes to Redis with the next sync
         await room.admit(concert)
     assert (await room.token_info(ts)).status == "EXPIRED"
     info = await room.token_info(tp)
@@ -124,16 +125,21 @@ async def test_silent_waiters_are_dropped_and_positions_stay_honest(services: Se
 
 
 async def test_finished_tokens_are_retained_then_forgotten(services: Services) -> None:
-    room, _ = configure(services, queue_retain_finished_seconds=600)
+    room, clock = configure(services, queue_retain_finished_seconds=600)
     concert = await create_concert(services)
     user = await create_user(services)
     token = await admitted_token(services, user, concert)
-    await room.finish(token)
-    await room.finish(token)  # idempotent
+    admitted = await room.require_admitted(token, user.id)
+    await room.finish(admitted)
+    await room.finish(admitted)  # idempotent
     assert (await room.token_info(token)).status == "DONE"
     assert await code_of(room.require_admitted(token, user.id)) == (401, "TOKEN_INVALID")
-    await services.redis.delete(f"wr:{{{concert}}}:t:{token}")  # what the retention TTL does
+    assert await code_of(room.require_pass(token, user.id)) == (401, "TOKEN_INVALID")
+    # Forgotten once the admission is older than the active TTL + the retention.
+    clock.advance(services.settings.queue_active_ttl_seconds + 600 + 1)
+    await room.admit(concert)
     assert await code_of(room.token_info(token)) == (401, "TOKEN_INVALID")
+    assert await services.redis.hlen(f"wr:{{{concert}}}:tok") == 0
 
 
 async def test_guard_outcomes(services: Services) -> None:
@@ -153,10 +159,14 @@ async def test_guard_outcomes(services: Services) -> None:
     assert await code_of(room.require_admitted("", owner.id)) == (401, "TOKEN_INVALID")
     assert await code_of(room.require_admitted("garbage", owner.id)) == (401, "TOKEN_INVALID")
     assert await code_of(room.require_admitted(f"{concert}.{'x' * 32}", owner.id)) == (401, "TOKEN_INVALID")
+    assert await code_of(room.require_pass(waiting, waiter.id)) == (403, "TOKEN_NOT_ADMITTED")
+    assert await code_of(room.require_pass(active, stranger.id)) == (403, "TOKEN_INVALID")
+    assert (await room.require_pass(active, owner.id)).concert_id == concert
     assert await code_of(room.require_admitted(waiting, waiter.id)) == (403, "TOKEN_NOT_ADMITTED")
     assert await code_of(room.require_admitted(active, stranger.id)) == (403, "TOKEN_INVALID")
-    await room.finish(active)
+    await room.finish(admitted)
     assert await code_of(room.require_admitted(active, owner.id)) == (401, "TOKEN_INVALID")
+    assert await code_of(room.require_pass(active, owner.id)) == (401, "TOKEN_INVALID")
 
 
 async def test_sold_out_stops_admission_and_tells_waiters(services: Services) -> None:

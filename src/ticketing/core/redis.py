@@ -1,38 +1,155 @@
-"""The Redis client. A ``BlockingConnectionPool`` waits (bounded) for a free connection instead
-of failing under load, and every call has a socket timeout so a slow or dead Redis turns into a
-503 within a bounded time instead of a hang."""
+"""The Redis client: one Redis / Valkey server, or a Redis Cluster, chosen by ``REDIS_URL``.
+
+- ``redis://host:6379/0`` (``rediss://`` for TLS): one server, any database number.
+- ``redis+cluster://host:6379`` (``rediss+cluster://`` for TLS): a Redis Cluster. The host is any
+  one node; the client reads the slot map from it (``CLUSTER SLOTS``) and sends each command to
+  the node that owns its key. Only database 0 exists in a cluster (no path, or ``/0``). User,
+  password and query options are those of ``redis://`` URLs: the scheme is the only difference.
+
+Both clients keep the same bounds. At most ``TICKETING_REDIS_MAX_CONNECTIONS`` calls are in flight
+per process; a call that finds them all busy waits at most ``TICKETING_REDIS_TIMEOUT_SECONDS``
+for a turn instead of failing under load (single node: a ``BlockingConnectionPool``; cluster:
+redis-py keeps a pool per node that fails at once when full, so :class:`BoundedRedisCluster` queues
+the calls in front of it). Connecting and every reply are bounded by the same timeout, and
+nothing is retried behind the caller's back: a slow or dead Redis is a 503 (see
+``translate_redis_errors``) within a bounded time instead of a hang. A cluster client still
+follows MOVED / ASK redirections, and re-reads the slot map on the call after a failure.
+
+In a cluster, keys that one script or one transaction touches must share a slot: give them one
+hash tag (``wr:{42}:waiting``, ``wr:{42}:active``) and pass at least one of them in ``keys=``,
+which is what routes the call to the right node.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeAlias
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
+from redis.typing import EncodableT
 
 from ticketing.config import Settings
 from ticketing.core.errors import ServiceUnavailable
 
+RedisClient: TypeAlias = Redis | RedisCluster
+"""What the stores take: every command they use exists on both clients."""
 
-def create_redis(settings: Settings) -> Redis:
+CLUSTER_SCHEME = "redis+cluster"
+_CLUSTER_SCHEMES = {f"{CLUSTER_SCHEME}://": "redis://", "rediss+cluster://": "rediss://"}
+
+
+def cluster_url(url: str) -> str | None:
+    """The ``redis://`` form of a ``redis+cluster://`` URL (what redis-py parses); None for others."""
+    for prefix, plain in _CLUSTER_SCHEMES.items():
+        if url.startswith(prefix):
+            return plain + url[len(prefix) :]
+    return None
+
+
+def create_redis(settings: Settings) -> RedisClient:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set (the launcher sets it for embedded runs)")
+    timeout = settings.redis_timeout_seconds
+    common: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 0,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": False,
+    }
+    plain = cluster_url(settings.redis_url)
+    if plain is not None:
+        return BoundedRedisCluster.from_url(
+            plain, max_connections=settings.redis_max_connections, turn_timeout=timeout, **common
+        )
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_timeout_seconds,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-        health_check_interval=0,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=False,
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=timeout, **common
     )
     return Redis(connection_pool=pool)
 
 
-REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, ConnectionError, TimeoutError, OSError)
+_HAS_TURN: ContextVar[bool] = ContextVar("redis_cluster_has_turn", default=False)
+
+
+class BoundedRedisCluster(RedisCluster):
+    """A ``RedisCluster`` whose calls wait (bounded) for one of ``max_connections`` turns.
+
+    redis-py's asyncio cluster client raises ``MaxConnectionsError`` as soon as a node's pool is
+    full. Here every command and every pipeline first takes a turn (at most ``max_connections`` at
+    once per client, so no node's pool can overflow), waiting at most ``turn_timeout`` for it;
+    a call made while holding a turn (redis-py re-sending a redirected pipeline command) reuses it.
+    """
+
+    def __init__(self, *args: Any, turn_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = asyncio.Semaphore(int(kwargs.get("max_connections", 100)))
+        self._turn_timeout = turn_timeout
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if _HAS_TURN.get():
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._turn_timeout):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise redis_errors.ConnectionError("No Redis cluster connection available.") from None
+        held = _HAS_TURN.set(True)
+        try:
+            yield
+        finally:
+            _HAS_TURN.reset(held)
+            self._turns.release()
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)
+
+    async def initialize(
+        self,
+        additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+        last_failed_node_name: str | None = None,
+    ) -> RedisCluster:
+        """Reading the slot map fails with a plain ``RedisClusterException`` when no node answers
+        (or the answers do not cover every slot): a connection failure here, like any other."""
+        try:
+            return await super().initialize(additional_startup_nodes_info, last_failed_node_name)
+        except redis_errors.RedisClusterException as error:
+            raise redis_errors.ConnectionError(f"Redis Cluster unavailable: {error}") from error
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            raise redis_errors.RedisClusterException("shard_hint is deprecated in cluster mode")
+        # redis-py's own ClusterPipeline is abstract to mypy (CommandsProtocol declares an
+        # ``_event_dispatcher`` that pipelines never set); nothing abstract is called.
+        return _BoundedClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _BoundedClusterPipeline(ClusterPipeline):
+    cluster_client: BoundedRedisCluster
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        async with self.cluster_client.turn():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+REDIS_FAILURES = (
+    redis_errors.ConnectionError,  # includes a cluster node pool's MaxConnectionsError
+    redis_errors.TimeoutError,
+    redis_errors.ClusterError,  # CLUSTERDOWN, MASTERDOWN, too many redirections
+    redis_errors.SlotNotCoveredError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
 
 
 @contextmanager

@@ -102,7 +102,7 @@ class PaymentService:
 
     async def _after_payment(self, admitted: AdmittedToken, settled: Settlement) -> None:
         self._schedules.invalidate(settled.schedule_id)
-        await self._waiting_room.finish(admitted.token)
+        await self._waiting_room.finish(admitted)
         # The exact check (after our commit, so it sees every sale committed before ours), only
         # when this payment saw every other seat sold: that spares every other payment a round
         # trip. The last two payments committing at once each see the other's seat unsold: the

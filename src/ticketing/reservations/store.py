@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import secrets
 
-from redis.asyncio import Redis
-
-from ticketing.core.redis import translate_redis_errors
+from ticketing.core.redis import RedisClient, translate_redis_errors
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -21,7 +19,7 @@ def seat_lock_key(seat_id: int) -> str:
 
 
 class SeatLockStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._release = redis.register_script(_RELEASE)
 

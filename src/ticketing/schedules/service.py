@@ -86,7 +86,7 @@ class ScheduleService:
         return schedule
 
     async def open_schedules(self, user_id: int, queue_token: str | None, concert_id: int) -> bytes:
-        admitted = await self._waiting_room.require_admitted(queue_token, user_id)
+        admitted = await self._waiting_room.require_pass(queue_token, user_id)
         await self._concerts.ensure_exists(concert_id)
         admitted.ensure_concert(concert_id)
         return await self._fresh_enough(
@@ -94,7 +94,7 @@ class ScheduleService:
         )
 
     async def seats(self, user_id: int, queue_token: str | None, schedule_id: int) -> bytes:
-        admitted = await self._waiting_room.require_admitted(queue_token, user_id)
+        admitted = await self._waiting_room.require_pass(queue_token, user_id)
         await self.open_schedule(schedule_id, admitted)
         return await self._fresh_enough(self._seat_pages, schedule_id, lambda repo: repo.seats(schedule_id))
 

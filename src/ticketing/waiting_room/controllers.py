@@ -15,8 +15,9 @@ from ticketing.waiting_room.dependencies import provide_waiting_room
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import QueueTokenInfoOut, QueueTokenOut
 from ticketing.waiting_room.service import WaitingRoomService
+from ticketing.waiting_room.tokens import MAX_TOKEN_LENGTH
 
-QueueTokenHeader = Annotated[str | None, Parameter(header="X-Queue-Token", required=False, max_length=128)]
+QueueTokenHeader = Annotated[str | None, Parameter(header="X-Queue-Token", required=False, max_length=MAX_TOKEN_LENGTH)]
 
 
 class WaitingRoomController(Controller):

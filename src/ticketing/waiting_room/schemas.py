@@ -16,6 +16,7 @@ class QueueTokenOut(msgspec.Struct):
     position: int | None
     eta_seconds: int | None
     expires_at: datetime
+    poll_after_ms: int
 
 
 class TokenUser(msgspec.Struct):
@@ -32,6 +33,7 @@ class QueueTokenInfoOut(msgspec.Struct):
     eta_seconds: int | None
     expires_at: datetime
     remaining_seconds: int
+    poll_after_ms: int
 
 
 class QueueStats(msgspec.Struct):

@@ -1,9 +1,19 @@
-"""The waiting room (seed flows 3 and 4): fair FIFO queue per concert, admission control, live
-position and ETA, and the guard of every seat and payment endpoint."""
+"""The waiting room (seed flows 3 and 4): a fair FIFO queue per concert, admission control, live
+position and ETA, and the guards of the seat and payment endpoints.
+
+A serving counter with signed tokens (the design of AWS's Virtual Waiting Room and Queue-it): a
+join takes an arrival number in Redis and gets a signed token that carries it; the admitter
+advances "admitted up to" over the oldest waiters. The hot reads never go to Redis: a poll and
+the guard of the date and seat lists verify the token's signature and compare its number with
+the process's view of the queue (``snapshot.py``, at most ``queue_snapshot_seconds`` old). The
+write guard (holds, payments) checks the token's record in Redis, so a finished token is refused
+there at once.
+"""
 
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,12 +21,19 @@ from datetime import UTC, datetime
 
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
+from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.schemas import QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
-from ticketing.waiting_room.store import QueueStore, TokenView, concert_of
+from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
+from ticketing.waiting_room.store import QueueStore
+from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
 
 Clock = Callable[[], float]
+
+NEAR_FRONT_POLL_MS = 1000  # the shortest poll interval: the fans about to be admitted
+ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only refreshes the timer
+ETA_WINDOW_MS = 10_000  # the achieved admission rate is measured over this window
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +41,7 @@ class AdmittedToken:
     token: str
     concert_id: int
     user_id: int
+    seq: int
     expires_at: datetime
 
     def ensure_concert(self, concert_id: int) -> None:
@@ -43,6 +61,8 @@ class WaitingRoomService:
         self._concerts = concerts
         self.settings = settings
         self.clock = clock
+        self.codec = QueueTokenCodec(settings.jwt_secret)
+        self.views = QueueViews(store)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -52,70 +72,134 @@ class WaitingRoomService:
         return self.settings.queue_waiting_grace_seconds * 1000
 
     @property
+    def _ttl_ms(self) -> int:
+        return self.settings.queue_active_ttl_seconds * 1000
+
+    @property
     def _retain_ms(self) -> int:
         return self.settings.queue_retain_finished_seconds * 1000
 
-    def _eta_seconds(self, view: TokenView) -> int | None:
-        if view.position is None:
-            return None
-        # The rate actually achieved over the last 10 s; before any admission, the configured one.
-        achieved = view.admitted_last_10s / 10
-        rate = achieved if achieved > 0 else float(self.settings.queue_admit_per_second)
-        return math.ceil(view.position / rate)
+    def _rate(self, view: QueueView | None, now_ms: int) -> float:
+        """Admissions per second actually achieved lately; before any, the configured rate."""
+        achieved = view.admitted_since(now_ms - ETA_WINDOW_MS) / (ETA_WINDOW_MS / 1000) if view else 0.0
+        return achieved if achieved > 0 else float(self.settings.queue_admit_per_second)
+
+    def poll_after_ms(self, status: str, position: int | None, rate: float, seq: int) -> int:
+        """When to ask again. A waiter polls about five times over their expected wait: every
+        second near the front, at most every third of the grace period far back (so two lost
+        polls in a row still do not get a fan dropped). Spread by ±10 % per token, so fans who
+        joined together do not poll in waves. 10^6 waiters at the default 200 admissions/s and
+        60 s grace cost about 53,000 polls/s, all answered in-process (see the README)."""
+        longest = max(NEAR_FRONT_POLL_MS, self._grace_ms // 3)
+        if status == "WAITING" and position is not None:
+            base = min(max(position / rate * 1000 / 5, NEAR_FRONT_POLL_MS), longest)
+        elif status == "ACTIVE":
+            base = min(ACTIVE_POLL_MS, longest)
+        else:  # finished, expired or sold out: nothing to hurry for
+            base = longest
+        spread = 0.9 + 0.2 * ((seq * 2654435761) % 1000) / 1000
+        return max(NEAR_FRONT_POLL_MS // 2, int(base * spread))
+
+    def _eta_seconds(self, position: int | None, rate: float) -> int | None:
+        return None if position is None else math.ceil(position / rate)
 
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
         await self._concerts.ensure_exists(concert_id)
-        view = await self.store.issue(
-            concert_id, principal.user_id, principal.name, self._now_ms(), self._grace_ms, self._retain_ms
-        )
-        out = QueueTokenOut(
-            token=view.token,
-            concert_id=concert_id,
-            user_id=view.user_id,
-            status=view.status,  # type: ignore[arg-type]
-            position=view.position,
-            eta_seconds=self._eta_seconds(view),
-            expires_at=_at(view.deadline_ms),
-        )
-        return out, view.created
-
-    async def token_info(self, token: str | None) -> QueueTokenInfoOut:
-        if not token:
-            raise TokenInvalid("The X-Queue-Token header is required")
         now = self._now_ms()
-        view = await self.store.info(token, now, self._grace_ms, self._retain_ms)
-        concert_id = concert_of(token)
-        if view is None or concert_id is None:
-            raise TokenInvalid("Unknown or no longer retained queue token")
-        return QueueTokenInfoOut(
-            token=view.token,
+        joined = await self.store.issue(concert_id, principal.user_id, now, secrets.token_hex(4))
+        token = self.codec.encode(
+            concert_id, joined.epoch, joined.seq, principal.user_id, joined.issued_at_ms // 1000, principal.name
+        )
+        rate = self._rate(self.views.cached(concert_id), now)
+        out = QueueTokenOut(
+            token=token,
             concert_id=concert_id,
-            user=TokenUser(id=view.user_id, name=view.name),
-            status=view.status,  # type: ignore[arg-type]
-            position=view.position,
-            eta_seconds=self._eta_seconds(view),
-            expires_at=_at(view.deadline_ms),
-            remaining_seconds=max(0, (view.deadline_ms - now) // 1000) if view.status in ("WAITING", "ACTIVE") else 0,
+            user_id=principal.user_id,
+            status=joined.status,  # type: ignore[arg-type]
+            position=joined.position,
+            eta_seconds=self._eta_seconds(joined.position, rate),
+            expires_at=_at(joined.deadline_ms if joined.status == "ACTIVE" else now + self._grace_ms),
+            poll_after_ms=self.poll_after_ms(joined.status, joined.position, rate, joined.seq),
+        )
+        return out, joined.created
+
+    async def _standing(self, token: QueueToken, now_ms: int) -> tuple[Standing, QueueView]:
+        view = await self.views.get(token.concert_id, self.settings.queue_snapshot_seconds)
+        standing = None
+        if view.epoch == token.epoch:  # another epoch: a queue Redis lost, the numbers mean nothing now
+            standing = view.standing(token.seq, now_ms, self._ttl_ms, self._retain_ms)
+        if standing is None:
+            raise TokenInvalid("Unknown or no longer retained queue token")
+        return standing, view
+
+    async def token_info(self, raw: str | None) -> QueueTokenInfoOut:
+        """The poll: answered from this process's view of the queue, no Redis round trip (the
+        waiter's heartbeat goes to Redis with the view's next sync)."""
+        if not raw:
+            raise TokenInvalid("The X-Queue-Token header is required")
+        token = self.codec.decode(raw)
+        if token is None:
+            raise TokenInvalid("Unknown or no longer retained queue token")
+        now = self._now_ms()
+        standing, view = await self._standing(token, now)
+        if standing.status in ("WAITING", "SOLD_OUT"):  # written with the view's next sync
+            self.views.heartbeat(token.concert_id, token.seq, now)
+        rate = self._rate(view, now)
+        position = standing.position if standing.status == "WAITING" else None
+        if standing.status == "WAITING":
+            deadline, remaining = now + self._grace_ms, self._grace_ms // 1000
+        elif standing.status == "ACTIVE" and standing.deadline_ms is not None:
+            deadline, remaining = standing.deadline_ms, max(0, (standing.deadline_ms - now) // 1000)
+        else:
+            deadline, remaining = standing.deadline_ms or now, 0
+        return QueueTokenInfoOut(
+            token=raw,
+            concert_id=token.concert_id,
+            user=TokenUser(id=token.user_id, name=token.name),
+            status=standing.status,  # type: ignore[arg-type]
+            position=position,
+            eta_seconds=self._eta_seconds(position, rate),
+            expires_at=_at(deadline),
+            remaining_seconds=remaining,
+            poll_after_ms=self.poll_after_ms(standing.status, position, rate, token.seq),
         )
 
-    async def require_admitted(self, token: str | None, user_id: int) -> AdmittedToken:
-        """The guard of the seat and payment endpoints: one Redis round trip."""
-        if not token:
+    def _decode_for(self, raw: str | None, user_id: int) -> QueueToken:
+        if not raw:
             raise TokenInvalid("The X-Queue-Token header is required")
-        peek = await self.store.peek(token)
-        concert_id = concert_of(token)
-        if peek is None or concert_id is None:
+        token = self.codec.decode(raw)
+        if token is None:
             raise TokenInvalid("Unknown or expired queue token")
-        if peek.user_id != user_id:
+        if token.user_id != user_id:
             raise TokenForbidden("This queue token belongs to another user")
-        if peek.status == "WAITING":
-            raise TokenNotAdmitted()
-        if peek.status != "ACTIVE" or peek.deadline_ms <= self._now_ms():
-            raise TokenInvalid("This queue token has expired or is finished")
-        return AdmittedToken(token=token, concert_id=concert_id, user_id=user_id, expires_at=_at(peek.deadline_ms))
+        return token
 
-    async def finish(self, token: str) -> None:
-        await self.store.finish(token, self._retain_ms)
+    async def require_pass(self, raw: str | None, user_id: int) -> AdmittedToken:
+        """The guard of the date and seat lists: signature and this process's view of the
+        queue, no Redis round trip. A finished token is refused within the view's age."""
+        token = self._decode_for(raw, user_id)
+        standing, _ = await self._standing(token, self._now_ms())
+        if standing.status in ("WAITING", "SOLD_OUT"):
+            raise TokenNotAdmitted()
+        if standing.status != "ACTIVE" or standing.deadline_ms is None:
+            raise TokenInvalid("This queue token has expired or is finished")
+        return AdmittedToken(raw or "", token.concert_id, user_id, token.seq, _at(standing.deadline_ms))
+
+    async def require_admitted(self, raw: str | None, user_id: int) -> AdmittedToken:
+        """The guard of holds and payments: the token's record in Redis (one round trip), so a
+        paid or expired token is refused at once."""
+        token = self._decode_for(raw, user_id)
+        record = await self.store.peek(token.concert_id, token.seq)
+        if record.epoch != token.epoch or not record.status or record.user_id != token.user_id:
+            raise TokenInvalid("Unknown or expired queue token")
+        if record.status == "W":
+            raise TokenNotAdmitted()
+        if record.status != "A" or record.deadline_ms <= self._now_ms():
+            raise TokenInvalid("This queue token has expired or is finished")
+        return AdmittedToken(raw or "", token.concert_id, user_id, token.seq, _at(record.deadline_ms))
+
+    async def finish(self, admitted: AdmittedToken) -> None:
+        await self.store.finish(admitted.concert_id, admitted.seq)
 
     async def mark_sold_out(self, concert_id: int) -> None:
         await self.store.set_sold_out(concert_id, True)
@@ -133,7 +217,7 @@ class WaitingRoomService:
                 self._now_ms(),
                 max_active=self.settings.queue_max_active,
                 rate=self.settings.queue_admit_per_second,
-                ttl_ms=self.settings.queue_active_ttl_seconds * 1000,
+                ttl_ms=self._ttl_ms,
                 grace_ms=self._grace_ms,
                 retain_ms=self._retain_ms,
                 batch=batch,
@@ -151,3 +235,9 @@ class WaitingRoomService:
             admission_rate_per_second=recent / 10,
             sold_out=sold_out,
         )
+
+    def sync_job(self) -> PeriodicJob:
+        """Keeps this process's queue views fresh; runs in every server process (not a
+        background job of ``ticketing worker``: the views are the server's own)."""
+        max_age = self.settings.queue_snapshot_seconds
+        return PeriodicJob("queue-views", max(0.02, max_age / 2), lambda: self.views.sync_in_use(max_age))

@@ -1,191 +1,288 @@
 """The waiting room's Redis layout and every Redis command it sends.
 
-All keys of one concert share the hash tag ``{<concert_id>}`` so that a Redis Cluster keeps them
-in one slot and each Lua script stays atomic there. Per concert, prefix ``wr:{c}:``:
+The queue is a serving counter: a join takes an arrival number (``INCR``), the admitter advances
+"admitted up to" over the oldest waiters, and every change a reader needs is appended to a
+per-concert event stream that each server process tails into an in-process snapshot
+(``snapshot.py``). Polls and the read guards answer from that snapshot; only joins, admissions,
+payments' "finish" and the write guards touch Redis.
 
-- ``seq``            INCR counter: arrival order
-- ``waiting``        ZSET token -> arrival seq (position = ZRANK + 1, O(log n))
-- ``seen``           ZSET token -> last poll (ms), to drop waiters who stopped polling
-- ``active``         ZSET token -> active expiry (ms)
-- ``adm``            ZSET token -> admission time (ms), last 60 s: rate limit and achieved rate
-- ``user:<id>``      STRING -> the user's live token (one per user per concert)
-- ``t:<token>``      HASH u (user id), n (name), s (status), x (deadline ms: active expiry, or
-                     the time a silent waiter is dropped); expires when no longer needed
-- ``soldout``        flag: no admissions, waiting fans are told SOLD_OUT
-- ``lease``          the admitter's lease (one admitter per concert across processes)
+Every key of one concert shares the hash tag ``{<concert_id>}`` and every script declares all of
+them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``wr:{c}:`` +
+
+- ``epoch``    one generation of this queue (a random id set by the first join; it is in every
+               token, so tokens of a queue Redis lost read as unknown)
+- ``seq``      INCR counter: arrival numbers
+- ``waiting``  ZSET seq -> seq: the waiters (position = ZRANK + 1)
+- ``seen``     ZSET seq -> last poll (ms), written in batches by the server processes; waiters
+               silent for the grace period are dropped
+- ``active``   ZSET seq -> end of the admission (ms)
+- ``adm``      ZSET seq -> admission time (ms) over the last minute: the rate window
+- ``tok``      HASH seq -> "<status> <user>[ <active until ms>]"; status W(aiting), A(ctive),
+               D(one: paid), E(xpired: admission ran out, or a silent waiter dropped)
+- ``users``    HASH user -> "<seq>:<issued at ms>" of the user's live token (one per concert)
+- ``soldout``  flag: no admissions, waiters are told SOLD_OUT
+- ``upto``     the highest arrival number admitted so far (the serving counter)
+- ``admitted`` how many were admitted in all (for the achieved rate)
+- ``steps``    ZSET "<upto>:<admitted>" -> time (ms): each admission tick, kept for
+               active TTL + retention (a token's admission time, hence its deadline)
+- ``gone``     ZSET seq -> seq: waiters dropped before their turn
+- ``done``     ZSET seq -> seq: tokens finished by a payment
+- ``floor``    arrival numbers at or below it are forgotten (their steps were pruned)
+- ``log``      STREAM of changes for the snapshots: a(dmitted) t u n, g(one) s, d(one) s,
+               s(old out) v, f(loor) u; each entry carries ``i``, a gap-free counter (``logn``)
+- ``lease``    the admitter's lease (one admitter per concert across processes)
 
 ``wr:concerts`` (a SET of concert ids with a queue) lets the admission job find the queues.
-The token itself is ``<concert_id>.<192 random bits>``, so a token alone locates its keys.
 """
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
-from ticketing.core.redis import translate_redis_errors
+from ticketing.core.redis import RedisClient, translate_redis_errors
 
 CONCERTS_KEY = "wr:concerts"
 # ``wr:concerts`` lives outside the concert's hash slot, so adding to it is a second round trip:
 # each process does it at most this often per concert (often enough to survive a Redis restart).
 REGISTER_EVERY_SECONDS = 5.0
+# Stream entries kept per concert. A snapshot more than a few seconds behind re-reads the whole
+# state instead of the stream (a gap in ``i`` tells it), so this only bounds memory.
+LOG_MAX_ENTRIES = 100_000
+# Seqs forgotten per admission tick at most (bounds the tick's work; the rest goes next tick).
+PRUNE_BATCH = 20_000
 
-_VIEW = """
-local function view(p, tok, now)
-  local h = p .. 't:' .. tok
-  local f = redis.call('HMGET', h, 's', 'u', 'n', 'x')
-  if not f[1] then return false end
-  local st = f[1]
-  local pos = -1
-  if st == 'WAITING' then
-    local r = redis.call('ZRANK', p .. 'waiting', tok)
-    if r then pos = r + 1 end
-    if redis.call('EXISTS', p .. 'soldout') == 1 then st = 'SOLD_OUT' end
-  elseif st == 'ACTIVE' and tonumber(f[4]) <= now then
-    st = 'EXPIRED'
-  end
-  local recent = redis.call('ZCOUNT', p .. 'adm', now - 10000, '+inf')
-  return {tok, st, pos, f[2], f[3], f[4], recent}
-end
-local function forget_user(p, tok, user)
-  if user and redis.call('GET', p .. 'user:' .. user) == tok then
-    redis.call('DEL', p .. 'user:' .. user)
-  end
+KEY_NAMES = (
+    "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
+    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn",
+)  # fmt: skip
+
+# ``#!lua`` (Redis 7+, Valkey): the server itself refuses a key outside the script's slot.
+_PRELUDE = (
+    "#!lua\nlocal K = {}\n"
+    + "".join(f"K['{name}'] = KEYS[{i}]\n" for i, name in enumerate(KEY_NAMES, start=1))
+    + f"""
+local function emit(fields)
+  local i = redis.call('INCR', K.logn)
+  table.insert(fields, 'i')
+  table.insert(fields, i)
+  redis.call('XADD', K.log, 'MAXLEN', '~', {LOG_MAX_ENTRIES}, '*', unpack(fields))
 end
 """
-
-_ISSUE = (
-    _VIEW
     + """
-local p, user, name, newtok = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, grace, retain = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local ptr = p .. 'user:' .. user
-local existing = redis.call('GET', ptr)
-if existing then
-  local h = p .. 't:' .. existing
-  local f = redis.call('HMGET', h, 's', 'x')
-  if f[1] == 'WAITING' then
-    redis.call('ZADD', p .. 'seen', now, existing)
-    redis.call('HSET', h, 'x', now + grace)
-    redis.call('PEXPIRE', h, grace + retain)
-    local v = view(p, existing, now)
-    table.insert(v, 0)
-    return v
-  elseif f[1] == 'ACTIVE' and tonumber(f[2]) > now then
-    local v = view(p, existing, now)
-    table.insert(v, 0)
-    return v
+local function forget_user(user, seq)
+  local mine = redis.call('HGET', K.users, user)
+  if mine and string.match(mine, '^(%d+):') == tostring(seq) then
+    redis.call('HDEL', K.users, user)
   end
 end
-local seq = redis.call('INCR', p .. 'seq')
-local h = p .. 't:' .. newtok
-redis.call('HSET', h, 'u', user, 'n', name, 's', 'WAITING', 'x', now + grace)
-redis.call('PEXPIRE', h, grace + retain)
-redis.call('ZADD', p .. 'waiting', seq, newtok)
-redis.call('ZADD', p .. 'seen', now, newtok)
-redis.call('SET', ptr, newtok)
-local v = view(p, newtok, now)
-table.insert(v, 1)
-return v
+local function write_seen(from)
+  for i = from, #ARGV, 200 do
+    local args = {}
+    for j = i, math.min(i + 199, #ARGV) do table.insert(args, ARGV[j]) end
+    redis.call('ZADD', K.seen, 'XX', unpack(args))
+  end
+end
+local function rank(seq)
+  local r = redis.call('ZRANK', K.waiting, seq)
+  if r then return r + 1 end
+  return 0
+end
 """
 )
 
-_INFO = (
-    _VIEW
+_ISSUE = (
+    _PRELUDE
     + """
-local p, tok = ARGV[1], ARGV[2]
-local now, grace, retain = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local h = p .. 't:' .. tok
-if redis.call('HGET', h, 's') == 'WAITING' and redis.call('ZSCORE', p .. 'seen', tok) then
-  redis.call('ZADD', p .. 'seen', now, tok)
-  redis.call('HSET', h, 'x', now + grace)
-  redis.call('PEXPIRE', h, grace + retain)
+local user, now, new_epoch = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local epoch = redis.call('GET', K.epoch)
+if not epoch then
+  epoch = new_epoch
+  redis.call('SET', K.epoch, epoch)
 end
-return view(p, tok, now)
+local mine = redis.call('HGET', K.users, user)
+if mine then
+  local seq, issued = string.match(mine, '^(%d+):(%d+)$')
+  local rec = redis.call('HGET', K.tok, seq)
+  if rec then
+    local st = string.sub(rec, 1, 1)
+    if st == 'W' then
+      redis.call('ZADD', K.seen, 'XX', now, seq)
+      return {0, seq, issued, 'W', rank(seq), epoch, 0}
+    elseif st == 'A' then
+      local deadline = tonumber(string.match(rec, '^A %d+ (%d+)$'))
+      if deadline > now then return {0, seq, issued, 'A', 0, epoch, deadline} end
+    end
+  end
+end
+local seq = redis.call('INCR', K.seq)
+redis.call('HSET', K.tok, seq, 'W ' .. user)
+redis.call('ZADD', K.waiting, seq, seq)
+redis.call('ZADD', K.seen, now, seq)
+redis.call('HSET', K.users, user, seq .. ':' .. now)
+return {1, seq, now, 'W', rank(seq), epoch, 0}
 """
 )
 
 _FINISH = (
-    _VIEW
+    _PRELUDE
     + """
-local p, tok, retain = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local h = p .. 't:' .. tok
-local f = redis.call('HMGET', h, 's', 'u')
-if not f[1] then return 0 end
-if f[1] ~= 'DONE' then
-  redis.call('HSET', h, 's', 'DONE')
-  redis.call('PEXPIRE', h, retain)
-end
-redis.call('ZREM', p .. 'active', tok)
-redis.call('ZREM', p .. 'waiting', tok)
-redis.call('ZREM', p .. 'seen', tok)
-forget_user(p, tok, f[2])
+local seq = ARGV[1]
+local rec = redis.call('HGET', K.tok, seq)
+if not rec then return 0 end
+local st, user = string.match(rec, '^(%a) (%d+)')
+if st == 'D' then return 1 end
+redis.call('HSET', K.tok, seq, 'D ' .. user)
+redis.call('ZREM', K.active, seq)
+redis.call('ZREM', K.waiting, seq)
+redis.call('ZREM', K.seen, seq)
+redis.call('ZADD', K.done, seq, seq)
+forget_user(user, seq)
+emit({'k', 'd', 's', seq})
 return 1
 """
 )
 
-# One admission tick: expire active tokens past their life, drop waiters who stopped polling,
-# then admit the oldest waiters while (a) fewer than max_active are active and (b) fewer than
-# `rate` were admitted in the last 1000 ms (a sliding window, so no second ever exceeds it).
+# One admission tick: expire admissions past their life, drop waiters who stopped polling, forget
+# what is older than TTL + retention, then admit the oldest waiters while (a) fewer than
+# max_active are active and (b) fewer than `rate` were admitted in the last 1000 ms (a sliding
+# window, so no second ever exceeds it).
 _ADMIT = (
-    _VIEW
-    + """
-local p = ARGV[1]
-local now, max_active, rate = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local ttl, grace, retain, batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local expired = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', now, 'LIMIT', 0, 1000)
-for _, t in ipairs(expired) do
-  local h = p .. 't:' .. t
-  if redis.call('HGET', h, 's') == 'ACTIVE' then
-    redis.call('HSET', h, 's', 'EXPIRED')
-    redis.call('PEXPIRE', h, retain)
+    _PRELUDE
+    + f"""
+local now, max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, grace, retain, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local function finish_as(seq, expected, status)
+  local rec = redis.call('HGET', K.tok, seq)
+  if rec and string.sub(rec, 1, 1) == expected then
+    local user = string.match(rec, '^%a (%d+)')
+    redis.call('HSET', K.tok, seq, status .. ' ' .. user)
+    forget_user(user, seq)
   end
-  forget_user(p, t, redis.call('HGET', h, 'u'))
-  redis.call('ZREM', p .. 'active', t)
 end
-local silent = redis.call('ZRANGEBYSCORE', p .. 'seen', '-inf', now - grace, 'LIMIT', 0, 1000)
-for _, t in ipairs(silent) do
-  local h = p .. 't:' .. t
-  if redis.call('HGET', h, 's') == 'WAITING' then
-    redis.call('HSET', h, 's', 'EXPIRED')
-    redis.call('PEXPIRE', h, retain)
+local expired = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, 1000)
+for _, s in ipairs(expired) do
+  finish_as(s, 'A', 'E')
+  redis.call('ZREM', K.active, s)
+end
+local silent = redis.call('ZRANGEBYSCORE', K.seen, '-inf', now - grace, 'LIMIT', 0, 1000)
+for _, s in ipairs(silent) do
+  finish_as(s, 'W', 'E')
+  redis.call('ZREM', K.waiting, s)
+  redis.call('ZREM', K.seen, s)
+  redis.call('ZADD', K.gone, s, s)
+end
+if #silent > 0 then emit({{'k', 'g', 's', table.concat(silent, ',')}}) end
+local old = redis.call('ZRANGEBYSCORE', K.steps, '-inf', now - ttl - retain, 'LIMIT', 0, 100)
+if #old > 0 then
+  local floor = tonumber(redis.call('GET', K.floor) or '0')
+  local target = floor
+  for _, m in ipairs(old) do
+    local u = tonumber(string.match(m, '^(%d+):'))
+    if u > target then target = u end
   end
-  forget_user(p, t, redis.call('HGET', h, 'u'))
-  redis.call('ZREM', p .. 'waiting', t)
-  redis.call('ZREM', p .. 'seen', t)
+  target = math.min(target, floor + {PRUNE_BATCH})
+  for s = floor + 1, target do redis.call('HDEL', K.tok, s) end
+  for _, m in ipairs(old) do
+    if tonumber(string.match(m, '^(%d+):')) <= target then redis.call('ZREM', K.steps, m) end
+  end
+  redis.call('ZREMRANGEBYSCORE', K.gone, '-inf', target)
+  redis.call('ZREMRANGEBYSCORE', K.done, '-inf', target)
+  redis.call('SET', K.floor, target)
+  emit({{'k', 'f', 'u', target}})
 end
-redis.call('ZREMRANGEBYSCORE', p .. 'adm', '-inf', now - 60000)
-if redis.call('EXISTS', p .. 'soldout') == 1 then return {0, #expired, #silent} end
-local free = max_active - redis.call('ZCARD', p .. 'active')
-local allowance = rate - redis.call('ZCOUNT', p .. 'adm', now - 999, '+inf')
+redis.call('ZREMRANGEBYSCORE', K.adm, '-inf', now - 60000)
+if redis.call('EXISTS', K.soldout) == 1 then return {{0, #expired, #silent}} end
+local free = max_active - redis.call('ZCARD', K.active)
+local allowance = rate - redis.call('ZCOUNT', K.adm, now - 999, '+inf')
 local n = math.min(free, allowance, batch)
-local admitted = 0
+local admitted, top = 0, 0
 while n > 0 do
-  local popped = redis.call('ZPOPMIN', p .. 'waiting', n)
+  local popped = redis.call('ZPOPMIN', K.waiting, n)
   if #popped == 0 then break end
   for i = 1, #popped, 2 do
-    local t = popped[i]
-    local h = p .. 't:' .. t
-    redis.call('ZREM', p .. 'seen', t)
-    if redis.call('HGET', h, 's') == 'WAITING' then
-      redis.call('HSET', h, 's', 'ACTIVE', 'x', now + ttl)
-      redis.call('PEXPIRE', h, ttl + retain)
-      redis.call('ZADD', p .. 'active', now + ttl, t)
-      redis.call('ZADD', p .. 'adm', now, t)
+    local s = popped[i]
+    redis.call('ZREM', K.seen, s)
+    local rec = redis.call('HGET', K.tok, s)
+    if rec and string.sub(rec, 1, 1) == 'W' then
+      redis.call('HSET', K.tok, s, 'A ' .. string.match(rec, '^W (%d+)') .. ' ' .. (now + ttl))
+      redis.call('ZADD', K.active, now + ttl, s)
+      redis.call('ZADD', K.adm, now, s)
       admitted = admitted + 1
       n = n - 1
     end
+    if tonumber(s) > top then top = tonumber(s) end
   end
 end
-return {admitted, #expired, #silent}
+if top > 0 then
+  local upto = math.max(tonumber(redis.call('GET', K.upto) or '0'), top)
+  redis.call('SET', K.upto, upto)
+  local total = redis.call('INCRBY', K.admitted, admitted)
+  redis.call('ZADD', K.steps, now, upto .. ':' .. total)
+  emit({{'k', 'a', 't', now, 'u', upto, 'n', total}})
+end
+return {{admitted, #expired, #silent}}
 """
 )
 
-_LEASE = """
+_SOLD_OUT = (
+    _PRELUDE
+    + """
+local flag = ARGV[1]
+local was = redis.call('EXISTS', K.soldout)
+if flag == '1' then redis.call('SET', K.soldout, 1) else redis.call('DEL', K.soldout) end
+if (flag == '1') ~= (was == 1) then emit({'k', 's', 'v', flag}) end
+return 1
+"""
+)
+
+# A process's first look at a queue (or after it fell behind the stream): write its waiters'
+# last-poll times (ARGV: time, seq, ...; only those still waiting: XX), then the whole state and
+# the stream position it corresponds to, in one atomic read.
+_SNAPSHOT = (
+    _PRELUDE
+    + """
+write_seen(1)
+local last = redis.call('XREVRANGE', K.log, '+', '-', 'COUNT', 1)
+local last_id = '0-0'
+if #last > 0 then last_id = last[1][1] end
+return {
+  redis.call('GET', K.epoch) or '',
+  redis.call('EXISTS', K.soldout),
+  redis.call('GET', K.upto) or '0',
+  redis.call('GET', K.floor) or '0',
+  redis.call('ZRANGE', K.steps, 0, -1, 'WITHSCORES'),
+  redis.call('ZRANGE', K.gone, 0, -1),
+  redis.call('ZRANGE', K.done, 0, -1),
+  redis.call('GET', K.logn) or '0',
+  last_id,
+}
+"""
+)
+
+# A process catching up: write its waiters' last-poll times as above, then read the changes
+# since its position in the stream.
+_SYNC = (
+    _PRELUDE
+    + """
+local last_id, count = ARGV[1], tonumber(ARGV[2])
+write_seen(3)
+return {redis.call('GET', K.epoch) or '', redis.call('XRANGE', K.log, '(' .. last_id, '+', 'COUNT', count)}
+"""
+)
+
+# The write guard's read: the queue's epoch and the token's record, in one round trip.
+_PEEK = (
+    _PRELUDE
+    + """
+return {redis.call('GET', K.epoch) or '', redis.call('HGET', K.tok, ARGV[1]) or ''}
+"""
+)
+
+_LEASE = """#!lua
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -203,32 +300,39 @@ def concert_prefix(concert_id: int) -> str:
     return f"wr:{{{concert_id}}}:"
 
 
-def new_token(concert_id: int) -> str:
-    return f"{concert_id}.{secrets.token_urlsafe(24)}"
+def concert_keys(concert_id: int) -> list[str]:
+    prefix = concert_prefix(concert_id)
+    return [prefix + name for name in KEY_NAMES]
 
 
-def concert_of(token: str) -> int | None:
-    head, dot, tail = token.partition(".")
-    if not dot or not head.isdigit() or len(tail) < 16 or len(token) > 80:
-        return None
-    return int(head)
+def _pairs(seen: dict[int, int]) -> list[int]:
+    """ZADD's argument order: score (the poll's time), member (the seq)."""
+    return [value for seq, at_ms in seen.items() for value in (at_ms, seq)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
-class TokenView:
-    token: str
-    status: str
+class Joined:
+    """A join's answer: the fan's live token (new or the one they already had)."""
+
+    created: bool
+    seq: int
+    issued_at_ms: int
+    status: str  # "WAITING" | "ACTIVE"
     position: int | None
-    user_id: int
-    name: str
+    epoch: str
     deadline_ms: int
-    admitted_last_10s: int
-    created: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class TokenPeek:
-    status: str
+class TokenRecord:
+    """The write guard's view of one token, straight from Redis."""
+
+    epoch: str
+    status: str  # W, A, D, E; "" when Redis has no record
     user_id: int
     deadline_ms: int
 
@@ -240,48 +344,72 @@ class AdmissionTick:
     dropped: int
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+@dataclass(frozen=True, slots=True)
+class FullState:
+    epoch: str
+    sold_out: bool
+    upto: int
+    floor: int
+    steps: list[tuple[int, int, int]]  # (time ms, upto, admitted in all), oldest first
+    gone: list[int]
+    done: list[int]
+    log_index: int
+    last_id: str
 
 
-def _view(raw: Any) -> TokenView | None:
-    if not raw:
-        return None
-    token, status, position, user, name, deadline, recent = (_text(v) for v in raw[:7])
-    return TokenView(
-        token=token,
-        status=status,
-        position=int(position) if int(position) > 0 else None,
-        user_id=int(user),
-        name=name,
-        deadline_ms=int(float(deadline)),
-        admitted_last_10s=int(recent),
-        created=len(raw) > 7 and int(raw[7]) == 1,
-    )
+Event = tuple[str, dict[str, str]]  # (stream id, fields)
+
+_STATUS = {"W": "WAITING", "A": "ACTIVE"}
 
 
 class QueueStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
-        self._issue = redis.register_script(_ISSUE)
-        self._info = redis.register_script(_INFO)
-        self._finish = redis.register_script(_FINISH)
-        self._admit = redis.register_script(_ADMIT)
-        self._lease = redis.register_script(_LEASE)
+        self._sources: list[str] = []
+        self._loaded = False
+        self._loading = asyncio.Lock()
+        self._issue = self._script(_ISSUE)
+        self._finish = self._script(_FINISH)
+        self._admit = self._script(_ADMIT)
+        self._sold_out = self._script(_SOLD_OUT)
+        self._snapshot = self._script(_SNAPSHOT)
+        self._sync = self._script(_SYNC)
+        self._peek = self._script(_PEEK)
+        self._lease = self._script(_LEASE)
         self._registered: dict[int, float] = {}  # concert id -> when this process last added it
 
-    async def issue(
-        self, concert_id: int, user_id: int, name: str, now_ms: int, grace_ms: int, retain_ms: int
-    ) -> TokenView:
-        p = concert_prefix(concert_id)
+    def _script(self, source: str) -> Callable[..., Awaitable[Any]]:
+        """A script whose first call loads every script once. Without that, a burst of first
+        calls each get NOSCRIPT and each load it again: on a Redis Cluster, a thousand at once
+        made the nodes drop connections."""
+        script = self.redis.register_script(source)
+        self._sources.append(source)
+
+        async def call(keys: list[str], args: Sequence[str | int] = ()) -> Any:
+            if not self._loaded:
+                async with self._loading:
+                    if not self._loaded:
+                        for text in self._sources:
+                            await self.redis.script_load(text)
+                        self._loaded = True
+            return await script(keys=keys, args=args)
+
+        return call
+
+    async def issue(self, concert_id: int, user_id: int, now_ms: int, new_epoch: str) -> Joined:
         with translate_redis_errors():
-            raw = await self._issue(
-                keys=[p + "waiting"], args=[p, user_id, name, new_token(concert_id), now_ms, grace_ms, retain_ms]
-            )
+            raw = await self._issue(keys=concert_keys(concert_id), args=[user_id, now_ms, new_epoch])
             await self._register(concert_id)
-        view = _view(raw)
-        assert view is not None
-        return view
+        created, seq, issued, status, position, epoch, deadline = raw
+        return Joined(
+            created=int(created) == 1,
+            seq=int(seq),
+            issued_at_ms=int(issued),
+            status=_STATUS[_text(status)],
+            position=int(position) or None,
+            epoch=_text(epoch),
+            deadline_ms=int(deadline),
+        )
 
     async def _register(self, concert_id: int) -> None:
         """Make the concert known to the admission job (see ``REGISTER_EVERY_SECONDS``)."""
@@ -290,32 +418,18 @@ class QueueStore:
             await self.redis.sadd(CONCERTS_KEY, concert_id)
             self._registered[concert_id] = now
 
-    async def info(self, token: str, now_ms: int, grace_ms: int, retain_ms: int) -> TokenView | None:
-        concert_id = concert_of(token)
-        if concert_id is None:
-            return None
-        p = concert_prefix(concert_id)
+    async def peek(self, concert_id: int, seq: int) -> TokenRecord:
         with translate_redis_errors():
-            return _view(await self._info(keys=[p + "waiting"], args=[p, token, now_ms, grace_ms, retain_ms]))
+            epoch, record = await self._peek(keys=concert_keys(concert_id), args=[seq])
+        fields = _text(record).split(" ")
+        if len(fields) < 2:
+            return TokenRecord(_text(epoch), "", 0, 0)
+        deadline = int(fields[2]) if len(fields) > 2 else 0
+        return TokenRecord(_text(epoch), fields[0], int(fields[1]), deadline)
 
-    async def peek(self, token: str) -> TokenPeek | None:
-        """The guard's read: one HMGET, no script, no write."""
-        concert_id = concert_of(token)
-        if concert_id is None:
-            return None
+    async def finish(self, concert_id: int, seq: int) -> bool:
         with translate_redis_errors():
-            status, user, deadline = await self.redis.hmget(f"{concert_prefix(concert_id)}t:{token}", "s", "u", "x")
-        if status is None or user is None:
-            return None
-        return TokenPeek(_text(status), int(user), int(float(_text(deadline or b"0"))))
-
-    async def finish(self, token: str, retain_ms: int) -> bool:
-        concert_id = concert_of(token)
-        if concert_id is None:
-            return False
-        p = concert_prefix(concert_id)
-        with translate_redis_errors():
-            return bool(await self._finish(keys=[p + "waiting"], args=[p, token, retain_ms]))
+            return bool(await self._finish(keys=concert_keys(concert_id), args=[seq]))
 
     async def admit(
         self,
@@ -329,25 +443,54 @@ class QueueStore:
         retain_ms: int,
         batch: int,
     ) -> AdmissionTick:
-        p = concert_prefix(concert_id)
         with translate_redis_errors():
             admitted, expired, dropped = await self._admit(
-                keys=[p + "waiting"], args=[p, now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch]
+                keys=concert_keys(concert_id), args=[now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch]
             )
         return AdmissionTick(int(admitted), int(expired), int(dropped))
+
+    async def set_sold_out(self, concert_id: int, sold_out: bool) -> None:
+        with translate_redis_errors():
+            await self._sold_out(keys=concert_keys(concert_id), args=["1" if sold_out else "0"])
+
+    async def full_state(self, concert_id: int, seen: dict[int, int]) -> FullState:
+        """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
+        with translate_redis_errors():
+            raw = await self._snapshot(keys=concert_keys(concert_id), args=_pairs(seen))
+        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id = raw
+        parsed_steps = []
+        for member, score in zip(steps[::2], steps[1::2], strict=True):
+            step_upto, _, total = _text(member).partition(":")
+            parsed_steps.append((int(float(score)), int(step_upto), int(total)))
+        return FullState(
+            epoch=_text(epoch),
+            sold_out=int(sold_out) == 1,
+            upto=int(upto),
+            floor=int(floor),
+            steps=parsed_steps,
+            gone=[int(s) for s in gone],
+            done=[int(s) for s in done],
+            log_index=int(log_index),
+            last_id=_text(last_id),
+        )
+
+    async def changes(
+        self, concert_id: int, after_id: str, seen: dict[int, int], count: int = 5000
+    ) -> tuple[str, list[Event]]:
+        """Write the waiters' last-poll times and read the stream after ``after_id``:
+        (the queue's epoch, [(entry id, fields)])."""
+        with translate_redis_errors():
+            epoch, entries = await self._sync(keys=concert_keys(concert_id), args=[after_id, count, *_pairs(seen)])
+        events = []
+        for entry_id, flat in entries:
+            values = [_text(v) for v in flat]
+            events.append((_text(entry_id), dict(zip(values[::2], values[1::2], strict=True))))
+        return _text(epoch), events
 
     async def concerts(self) -> list[int]:
         with translate_redis_errors():
             members = await self.redis.smembers(CONCERTS_KEY)
         return sorted(int(_text(m)) for m in members)
-
-    async def set_sold_out(self, concert_id: int, sold_out: bool) -> None:
-        key = concert_prefix(concert_id) + "soldout"
-        with translate_redis_errors():
-            if sold_out:
-                await self.redis.set(key, 1)
-            else:
-                await self.redis.delete(key)
 
     async def take_lease(self, concert_id: int, owner: str, ttl_ms: int) -> bool:
         """Take or renew the admitter lease; only its owner renews it."""

@@ -206,7 +206,9 @@ function waitInQueue(concertId, token, firstPosition) {
         <p>Your position: <span class="big" id="position">${info.position.toLocaleString()}</span></p>
         <p class="muted">Estimated wait: <span id="eta">${formatSeconds(info.eta_seconds)}</span>. Keep this page open: we let you in automatically.</p>
         <div class="progress" aria-label="progress"><div style="width:${done}%"></div></div>`;
-      delay = Math.min(5000, info.position > 1000 ? 4000 : 1500);
+      // The service says when to ask again (short near the front, longer far back), so that a
+      // million waiting fans make a bounded number of requests.
+      delay = info.poll_after_ms || 2000;
       setTimeout(poll, delay);
     } catch (error) {
       if (error.code === "TOKEN_INVALID") { session.setQueueToken(concertId, null); }

@@ -1,0 +1,248 @@
+"""Each server process's copy of the queues' counters: what lets a poll, and the guard of the
+date and seat lists, answer without a Redis round trip.
+
+A ``QueueView`` holds, per concert, the serving counter (``upto``), the admission steps of the
+last active-TTL + retention (so a token's admission time, hence its deadline), the waiters who
+left before their turn, the tokens finished by a payment and the sold-out flag. It is built once
+from the whole state in Redis and then kept current from the concert's change stream
+(``store.py``): a sync is one script call that also writes this process's batch of waiter
+heartbeats. ``QueueViews`` syncs a view when it is older than ``max_age`` (one caller at a time;
+the others wait for that sync rather than sending their own), and a background job keeps the
+views of concerts in use younger than that, so requests rarely wait at all.
+
+Answers are at most ``max_age`` behind Redis (0.1 s by default): API.md allows a finished token
+to be refused by the reads within 1 s. When Redis cannot be reached, a view up to
+``STALE_LIMIT_SECONDS`` old is still used; older than that, the reads answer 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ticketing.core.errors import ServiceUnavailable
+from ticketing.waiting_room.store import Event, FullState, QueueStore
+
+STALE_LIMIT_SECONDS = 1.0
+# A view not synced for this long may have missed trimmed stream entries: read the whole state.
+RESYNC_AFTER_SECONDS = 10.0
+# Views of concerts nobody asked about for this long stop being synced (and are dropped).
+IDLE_SECONDS = 30.0
+# A sync that returned this many entries reads on at once: there may be more.
+SYNC_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One token's standing in its queue, as far as this process knows."""
+
+    status: str  # WAITING, ACTIVE, DONE, EXPIRED, SOLD_OUT
+    position: int | None
+    deadline_ms: int | None
+
+
+@dataclass
+class QueueView:
+    epoch: str
+    sold_out: bool
+    upto: int
+    floor: int
+    log_index: int
+    last_id: str
+    synced_at: float  # monotonic
+    step_times: list[int] = field(default_factory=list)
+    step_uptos: list[int] = field(default_factory=list)
+    step_totals: list[int] = field(default_factory=list)
+    gone: set[int] = field(default_factory=set)
+    gone_waiting: list[int] = field(default_factory=list)  # sorted gone seqs above upto (positions)
+    done: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, state: FullState, now: float) -> QueueView:
+        view = cls(
+            epoch=state.epoch,
+            sold_out=state.sold_out,
+            upto=state.upto,
+            floor=state.floor,
+            log_index=state.log_index,
+            last_id=state.last_id,
+            synced_at=now,
+            gone=set(state.gone),
+            done=set(state.done),
+        )
+        for at, upto, total in state.steps:
+            view._add_step(at, upto, total)
+        view.gone_waiting = sorted(s for s in view.gone if s > view.upto)
+        return view
+
+    def _add_step(self, at: int, upto: int, total: int) -> None:
+        self.step_times.append(at)
+        self.step_uptos.append(upto)
+        self.step_totals.append(total)
+
+    def apply(self, events: list[Event]) -> bool:
+        """Apply stream entries in order; False when one is missing (the caller re-reads all)."""
+        for entry_id, fields in events:
+            index = int(fields.get("i", "0"))
+            if index != self.log_index + 1:
+                return False
+            self.log_index = index
+            self.last_id = entry_id
+            kind = fields.get("k")
+            if kind == "a":
+                self._add_step(int(fields["t"]), int(fields["u"]), int(fields["n"]))
+                self.upto = int(fields["u"])
+                del self.gone_waiting[: bisect_right(self.gone_waiting, self.upto)]
+            elif kind == "g":
+                for seq in map(int, fields["s"].split(",")):
+                    self.gone.add(seq)
+                    if seq > self.upto:
+                        insort(self.gone_waiting, seq)
+            elif kind == "d":
+                self.done.add(int(fields["s"]))
+            elif kind == "s":
+                self.sold_out = fields["v"] == "1"
+            elif kind == "f":
+                self._forget_up_to(int(fields["u"]))
+        return True
+
+    def _forget_up_to(self, floor: int) -> None:
+        self.floor = floor
+        cut = bisect_right(self.step_uptos, floor)
+        del self.step_times[:cut], self.step_uptos[:cut], self.step_totals[:cut]
+        self.gone = {s for s in self.gone if s > floor}
+        self.done = {s for s in self.done if s > floor}
+
+    def admitted_since(self, since_ms: int) -> int:
+        """How many were admitted after ``since_ms`` (the achieved rate, for ETAs)."""
+        if not self.step_totals:
+            return 0
+        before = bisect_right(self.step_times, since_ms) - 1
+        # No step before the window: every retained step is in it (all of them, if none was
+        # forgotten; else the oldest one's own admissions are left out, a small undercount).
+        base = self.step_totals[before] if before >= 0 else (0 if self.floor == 0 else self.step_totals[0])
+        return self.step_totals[-1] - base
+
+    def standing(  # noqa: PLR0911 - one return per status reads best
+        self, seq: int, now_ms: int, ttl_ms: int, retain_ms: int
+    ) -> Standing | None:
+        """None: this queue does not know the token (any more)."""
+        if seq <= self.floor:
+            return None
+        if seq > self.upto:
+            if seq in self.gone:
+                return Standing("EXPIRED", None, None)
+            left = bisect_left(self.gone_waiting, seq)  # waiters ahead who left
+            return Standing("SOLD_OUT" if self.sold_out else "WAITING", seq - self.upto - left, None)
+        if seq in self.gone:
+            return Standing("EXPIRED", None, None)
+        step = bisect_left(self.step_uptos, seq)
+        if step == len(self.step_uptos):  # cannot happen while upto is the last step's upto
+            return None
+        deadline = self.step_times[step] + ttl_ms
+        if seq in self.done:
+            return Standing("DONE", None, deadline)
+        if deadline > now_ms:
+            return Standing("ACTIVE", None, deadline)
+        if deadline + retain_ms > now_ms:
+            return Standing("EXPIRED", None, deadline)
+        return None
+
+
+class QueueViews:
+    """The process's views, one per concert, and the waiter heartbeats waiting to be written."""
+
+    def __init__(self, store: QueueStore, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self._monotonic = monotonic
+        self._views: dict[int, QueueView] = {}
+        self._syncing: dict[int, asyncio.Future[QueueView]] = {}
+        self._used: dict[int, float] = {}
+        self._heartbeats: dict[int, dict[int, int]] = {}
+
+    def cached(self, concert_id: int) -> QueueView | None:
+        """The view as it is, without a sync (the background job will keep it fresh from now)."""
+        self._used[concert_id] = self._monotonic()
+        return self._views.get(concert_id)
+
+    async def get(self, concert_id: int, max_age: float) -> QueueView:
+        """The concert's view, synced first if it is older than ``max_age`` seconds."""
+        now = self._monotonic()
+        self._used[concert_id] = now
+        view = self._views.get(concert_id)
+        if view is not None and now - view.synced_at <= max_age:
+            return view
+        try:
+            return await self.sync(concert_id)
+        except ServiceUnavailable:
+            if view is not None and now - view.synced_at <= STALE_LIMIT_SECONDS:
+                return view
+            raise
+
+    def heartbeat(self, concert_id: int, seq: int, at_ms: int) -> None:
+        """A waiter polled: written to Redis with this concert's next sync."""
+        self._heartbeats.setdefault(concert_id, {})[seq] = at_ms
+
+    async def sync(self, concert_id: int) -> QueueView:
+        """Bring the concert's view up to date; concurrent callers share one sync."""
+        running = self._syncing.get(concert_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[QueueView] = asyncio.get_running_loop().create_future()
+        self._syncing[concert_id] = future
+        try:
+            view = await self._sync(concert_id)
+            future.set_result(view)
+            return view
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: a failure nobody else awaited is not logged as lost
+            raise
+        finally:
+            del self._syncing[concert_id]
+
+    async def _sync(self, concert_id: int) -> QueueView:
+        view = self._views.get(concert_id)
+        beats = self._heartbeats.pop(concert_id, {})
+        try:
+            while True:
+                started = self._monotonic()
+                if view is None or started - view.synced_at > RESYNC_AFTER_SECONDS:
+                    state = await self.store.full_state(concert_id, beats)
+                    beats = {}
+                    view = QueueView.of(state, started)
+                    self._views[concert_id] = view
+                    return view
+                epoch, events = await self.store.changes(concert_id, view.last_id, beats, count=SYNC_BATCH)
+                beats = {}
+                if epoch != view.epoch or not view.apply(events):
+                    view = None  # Redis lost or trimmed what this view was built on: read it all
+                    continue
+                view.synced_at = started
+                if len(events) < SYNC_BATCH:
+                    return view
+        except BaseException:
+            if beats:  # not written: keep them for the next sync
+                self._heartbeats.setdefault(concert_id, {}).update(beats)
+            raise
+
+    async def sync_in_use(self, max_age: float) -> None:
+        """The background job: sync every concert asked about lately, forget the others."""
+        now = self._monotonic()
+        for concert_id, used in list(self._used.items()):
+            if now - used > IDLE_SECONDS:
+                del self._used[concert_id]
+                self._views.pop(concert_id, None)
+                continue
+            view = self._views.get(concert_id)
+            if view is None or now - view.synced_at >= max_age / 2 or concert_id in self._heartbeats:
+                # On failure the reads answer from the last view for a moment, then 503.
+                with contextlib.suppress(ServiceUnavailable):
+                    await self.sync(concert_id)
