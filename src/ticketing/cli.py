@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--fans", type=int, help="fans per endpoint/strategy phase (default 2000)")
     bench.add_argument("--sale-fans", type=int, help="fans of the end-to-end flash sale (default 10000)")
     bench.add_argument("--strategies", help="comma-separated seat lock strategies (default: all)")
+    bench.add_argument(
+        "--issue-fans", type=int, help="new fans for token issue, one per request (default 1.5 x duration x 10,000)"
+    )
 
     users = commands.add_parser("loadtest-users", help="bulk-create funded fans with signed access tokens (JSON lines)")
     users.add_argument("--count", type=int, required=True)
@@ -222,7 +225,7 @@ def _bench(_: Settings, args: argparse.Namespace) -> int:
     from ticketing.bench.runner import main as bench_main
 
     options = BenchOptions.smoke() if args.smoke else BenchOptions()
-    for name in ("duration", "connections", "fans", "sale_fans"):
+    for name in ("duration", "connections", "fans", "sale_fans", "issue_fans"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if args.strategies:

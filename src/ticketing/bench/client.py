@@ -87,13 +87,14 @@ class Connection:
 
 @dataclass
 class Recorder:
-    """Every request's end time, latency and outcome code, for tables and plots."""
+    """Every request's end time, latency, status and outcome code, for tables and plots."""
 
     name: str
     started: float = field(default_factory=time.perf_counter)
     ends: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     codes: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
     server_errors: int = 0
     finished: float = 0.0
 
@@ -102,6 +103,7 @@ class Recorder:
         self.ends.append(now - self.started)
         self.latencies.append(now - began)
         self.codes[response.code] += 1
+        self.statuses[response.status] += 1
         if response.status >= 500:
             self.server_errors += 1
 

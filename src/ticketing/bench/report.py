@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticketing.bench.client import Recorder
+from ticketing.bench.loadgen import LoadResult
 
 
 def row(recorder: Recorder, baseline: Recorder | None) -> str:
@@ -28,6 +29,88 @@ TABLE_HEAD = (
 
 def table(rows: Sequence[tuple[Recorder, Recorder | None]]) -> str:
     return "\n".join([TABLE_HEAD, *(row(r, b) for r, b in rows)])
+
+
+def ratio(result: LoadResult, floor: LoadResult) -> float:
+    return result.throughput / floor.throughput if floor.throughput else 0.0
+
+
+def verdict(result: LoadResult, floor: LoadResult, target: float, p99_limit: float) -> tuple[bool, str]:
+    """PASS needs all three: the ratio to the floor, p99 within the limit, and no error at all."""
+    reasons = []
+    if ratio(result, floor) < target:
+        reasons.append(f"{ratio(result, floor):.2f} x F_http < {target:.2f}")
+    if result.p99 > p99_limit:
+        reasons.append(f"p99 {result.p99 * 1000:.1f} ms > {p99_limit * 1000:.0f} ms")
+    if result.errors:
+        reasons.append(f"errors: {result.describe_errors()}")
+    return not reasons, "; ".join(reasons)
+
+
+def read_path_table(
+    results: Sequence[LoadResult], floor: LoadResult, targets: dict[str, float], p99_limit: float
+) -> str:
+    lines = [
+        "| workload | req/s | p99 ms | errors | x F_http | target | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        target = targets[result.name]
+        passed, why = verdict(result, floor, target, p99_limit)
+        lines.append(
+            f"| {result.name} | {result.throughput:,.0f} | {result.p99 * 1000:.1f} | {result.errors:,} | "
+            f"{ratio(result, floor):.2f} | ≥ {target:.2f} | {'PASS' if passed else f'**SHORT** ({why})'} |"
+        )
+    return "\n".join(lines)
+
+
+def load_table(rows: Sequence[tuple[LoadResult, LoadResult | None]], floor: LoadResult) -> str:
+    """Every wrk-driven (or fallback) workload in detail, with the generator's own CPU time."""
+    lines = [
+        "| workload | generator | requests | distinct requests | req/s | p50 ms | p99 ms | answers other than 2xx "
+        "| x F_http | vs baseline | generator CPU µs/req |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|",
+    ]
+    for result, baseline in rows:
+        versus = (
+            f"{result.throughput / baseline.throughput:.2f} of {baseline.name}"
+            if baseline and baseline.throughput
+            else "—"
+        )
+        cpu = result.cpu_per_request_us
+        lines.append(
+            f"| {result.name} | {result.generator} | {result.requests:,} | {result.distinct:,} | "
+            f"{result.throughput:,.0f} | {result.p50 * 1000:.1f} | {result.p99 * 1000:.1f} | "
+            f"{result.describe_errors()} | {ratio(result, floor):.2f} | {versus} | "
+            f"{'—' if cpu is None else f'{cpu:.1f}'} |"
+        )
+    return "\n".join(lines)
+
+
+def generator_line(floor: LoadResult, python_floor: LoadResult | None, cores: int) -> str:
+    """How much of the machine the load generator took, and how far the Python client gets."""
+
+    def cost(result: LoadResult) -> str:
+        if result.cpu_seconds is None or not result.seconds:
+            return ""
+        share = result.cpu_seconds / result.seconds
+        return (
+            f", using {result.cpu_per_request_us:.1f} µs of CPU per request "
+            f"({share:.2f} of a core, {share / cores:.0%} of the machine's {cores} cores)"
+        )
+
+    text = f"Generator: {floor.generator} reached F_http = {floor.throughput:,.0f} req/s on the floor{cost(floor)}."
+    if python_floor is not None and python_floor is not floor:
+        text += (
+            f" The Python client reached {python_floor.throughput:,.0f} req/s on the same floor"
+            f"{cost(python_floor)}: {ratio(python_floor, floor):.2f} of {floor.generator}'s rate."
+        )
+    if floor.generator != "wrk":
+        text += (
+            " **wrk was not installed: every ratio to F_http is bounded by the Python load generator, "
+            "not by the service.**"
+        )
+    return text
 
 
 def plots(recorders: Sequence[Recorder], out_dir: Path) -> list[Path]:

@@ -1,11 +1,13 @@
-"""The workloads of ``make bench``: per-endpoint closed loops, the lock-strategy runs and the
-end-to-end flash sale. Data is prepared through the service (its services in-process, or HTTP)."""
+"""The workloads of ``make bench``: per-endpoint closed loops (lists of pre-built requests, driven
+by wrk), the lock-strategy runs and the end-to-end flash sale (the Python client: they act on
+answers). Data is prepared through the service (its services in-process, or HTTP)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +15,7 @@ import msgspec
 
 from ticketing.bench.client import Pool, Recorder, Response, closed_loop, encode_request
 from ticketing.bench.fixtures import LoadTestFan, create_fans
+from ticketing.bench.loadgen import Generator, LoadResult, PythonClient
 from ticketing.concerts.schemas import ConcertIn
 from ticketing.container import Services
 from ticketing.reservations.schemas import ReservationOut
@@ -22,11 +25,23 @@ from ticketing.waiting_room.schemas import QueueTokenOut
 HOST = "127.0.0.1"
 
 
+# The read path's targets, as ratios to the floor F_http measured in the same run.
+READ_PATH_TARGETS: dict[str, float] = {
+    "healthz": 0.80,
+    "token poll": 0.60,
+    "open dates": 0.50,
+    "seat list": 0.50,
+    "token issue": 0.25,
+}
+READ_PATH_P99_LIMIT = 0.050  # seconds
+
+
 @dataclass
 class Target:
     port: int
     connections: int
     duration: float
+    generator: Generator = field(default_factory=PythonClient)
 
     @property
     def host_header(self) -> str:
@@ -51,6 +66,28 @@ class Target:
             flush=True,
         )
         return recorder
+
+    async def warm_up(self, requests: Sequence[bytes], seconds: float = 2.0) -> None:
+        """Load right after a server start, not recorded. The server answers its readiness probe
+        as soon as one worker is up; keep-alive connections opened while another worker still
+        loads the app would all stay on the first one for the whole measurement."""
+        print(f"  warming up ({seconds:g} s, not recorded) ...", flush=True)
+        await self.generator.run("warm-up", self.port, requests, seconds, self.connections)
+
+    async def drive(self, name: str, requests: Sequence[bytes]) -> LoadResult:
+        """A closed loop over a list of pre-built requests, by this target's generator."""
+        print(
+            f"  running {name} ({self.generator.label}, {self.connections} connections, "
+            f"{len(requests):,} distinct requests) ...",
+            flush=True,
+        )
+        result = await self.generator.run(name, self.port, requests, self.duration, self.connections)
+        print(
+            f"  {name:<28} {result.throughput:>9,.0f} req/s  p99 {result.p99 * 1000:7.1f} ms  "
+            f"statuses {dict(sorted(result.statuses.items()))}  socket errors {result.socket_errors}",
+            flush=True,
+        )
+        return result
 
 
 def bearer(fan: LoadTestFan, queue_token: str | None = None) -> dict[str, str]:
@@ -111,35 +148,60 @@ def _status_of(response: Response) -> str:
     return str(body.get("status")) if isinstance(body, dict) else ""
 
 
-async def endpoint_workloads(services: Services, target: Target, fans_count: int) -> list[Recorder]:
-    """Per-endpoint figures: token issue and poll, dates, seats, charges."""
+def issue_fans_for(duration: float) -> int:
+    """Enough fans for one new fan per token-issue request: 1.5 x duration x 10,000 req/s."""
+    return int(1.5 * max(1, round(duration)) * 10_000)
+
+
+@dataclass
+class EndpointResults:
+    read_path: list[LoadResult]  # the names of READ_PATH_TARGETS, in that order
+    charges: list[LoadResult]
+
+
+async def endpoint_workloads(services: Services, target: Target, fans_count: int, issue_fans: int) -> EndpointResults:
+    """Per-endpoint figures: healthz, token poll, dates, seats, token issue (the read path, against
+    the floor) and charges. Every queue token is a real one, issued and admitted through the API."""
     fans = await create_fans(services, fans_count, balance=1_000_000)
     concert_id, schedules, _ = await create_sale(services, "bench: endpoints", dates=3, seats=50, price=10_000)
-    results = [
-        await target.loop(
-            "token issue",
-            lambda i: target.post(f"/api/v1/concerts/{concert_id}/queue/tokens", None, bearer(fans[i % len(fans)])),
-        )
-    ]
+    read = {"healthz": await target.drive("healthz", [target.get("/healthz")])}
     pool = Pool(HOST, target.port, min(64, target.connections))
     await pool.open()
     tokens = await admitted_tokens(target, pool, fans, concert_id)
     pool.close()
     polls = [target.get("/api/v1/queue/tokens/me", {"X-Queue-Token": t}) for t in tokens]
-    results.append(await target.loop("token poll", lambda i: polls[i % len(polls)]))
+    read["token poll"] = await target.drive("token poll", polls)
     dates = [
         target.get(f"/api/v1/concerts/{concert_id}/schedules", bearer(f, t)) for f, t in zip(fans, tokens, strict=True)
     ]
-    results.append(await target.loop("open dates", lambda i: dates[i % len(dates)]))
+    read["open dates"] = await target.drive("open dates", dates)
     seat_lists = [
         target.get(f"/api/v1/schedules/{schedules[i % 3]}/seats", bearer(f, t))
         for i, (f, t) in enumerate(zip(fans, tokens, strict=True))
     ]
-    results.append(await target.loop("seat list", lambda i: seat_lists[i % len(seat_lists)]))
+    read["seat list"] = await target.drive("seat list", seat_lists)
     charges = [target.post(f"/api/v1/wallets/{f.wallet_id}/charges", {"amount": 1}, bearer(f)) for f in fans]
-    results.append(await target.loop("charge (distinct wallets)", lambda i: charges[i % len(charges)]))
-    results.append(await target.loop("charge (one hot wallet)", lambda i: charges[0]))
-    return results
+    charge_results = [
+        await target.drive("charge (distinct wallets)", charges),
+        await target.drive("charge (one hot wallet)", charges[:1]),
+    ]
+
+    # Token issue last (its queue is another concert's): one new fan per request, so that every
+    # answer is a 201 with a new token, not the 200 of a fan's live one.
+    started = time.perf_counter()
+    issuers = await create_fans(services, issue_fans, balance=0)
+    issue_concert, _, _ = await create_sale(services, "bench: token issue", dates=1, seats=50, price=10_000)
+    print(f"  {issue_fans:,} fans for token issue created in {time.perf_counter() - started:.1f} s", flush=True)
+    issue_path = f"/api/v1/concerts/{issue_concert}/queue/tokens"
+    issue = await target.drive("token issue", [target.post(issue_path, None, bearer(f)) for f in issuers])
+    if issue.requests > issue_fans:
+        print(
+            f"  note: token issue sent {issue.requests:,} requests for {issue_fans:,} fans: "
+            f"{issue.requests - issue_fans:,} went to fans who already had a token (raise --issue-fans)",
+            flush=True,
+        )
+    read["token issue"] = issue
+    return EndpointResults([read[name] for name in READ_PATH_TARGETS], charge_results)
 
 
 async def strategy_workloads(
