@@ -27,6 +27,7 @@ VERSION = "q1"
 _SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
 MAX_TOKEN_LENGTH = 256  # far above the longest token this module makes (< 150 characters)
 _MAX_NUMBER_DIGITS = 19  # ids and counters are PostgreSQL bigint / Redis 64-bit integers
+_VERIFIED_MAX = 100_000  # verified tokens remembered per process (about 30 MB at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class QueueTokenCodec:
         # A key of its own, so a queue token can never be replayed as anything else signed with
         # the service's secret (access tokens) and the other way round.
         self._key = hmac.new(secret.encode(), b"ticketing queue token v1", hashlib.sha256).digest()
+        self._verified: dict[str, QueueToken] = {}
 
     def _sign(self, body: str) -> str:
         digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:16]
@@ -63,8 +65,23 @@ class QueueTokenCodec:
         return f"{body}.{self._sign(body)}"
 
     def decode(self, raw: str | None) -> QueueToken | None:
-        """The token's fields if it is well formed and its signature holds, else None."""
-        if not raw or len(raw) > MAX_TOKEN_LENGTH or not raw.isascii():
+        """The token's fields if it is well formed and its signature holds, else None. A fan
+        sends the same token with every poll and page: verified ones are remembered (bounded)."""
+        if not raw or len(raw) > MAX_TOKEN_LENGTH:
+            return None
+        known = self._verified.get(raw)
+        if known is not None:
+            return known
+        token = self._verify(raw)
+        if token is not None:
+            if len(self._verified) >= _VERIFIED_MAX:
+                for stale in list(self._verified)[: _VERIFIED_MAX // 2]:  # the oldest half
+                    del self._verified[stale]
+            self._verified[raw] = token
+        return token
+
+    def _verify(self, raw: str) -> QueueToken | None:
+        if not raw.isascii():
             return None
         body, dot, signature = raw.rpartition(".")
         if not dot or len(signature) != _SIGNATURE_CHARS:
