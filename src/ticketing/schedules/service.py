@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from ticketing.concerts.service import ConcertService
+from ticketing.core.singleflight import SingleFlight
 from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.repository import ScheduleRepository, ScheduleRow
@@ -41,6 +42,7 @@ class ScheduleService:
         self._meta: dict[int, tuple[float, ScheduleRow]] = {}
         self._seat_pages: dict[int, tuple[float, bytes]] = {}
         self._open_lists: dict[int, tuple[float, bytes]] = {}
+        self._reads: SingleFlight[tuple[int, int], bytes] = SingleFlight()
 
     async def create_schedule(self, concert_id: int, data: ScheduleIn) -> ScheduleCreatedOut:
         if not data.reservation_opens_at < data.reservation_closes_at <= data.starts_at:
@@ -104,14 +106,21 @@ class ScheduleService:
         key: int,
         read: Callable[[ScheduleRepository], Awaitable[Sequence[msgspec.Struct]]],
     ) -> bytes:
-        """The encoded answer, read again once it is older than ``cache_seconds``."""
+        """The encoded answer, read again once it is older than ``cache_seconds``. One read at a
+        time per entry: the requests that find it stale meanwhile wait for that read instead of
+        sending their own (under load, dozens arrive in the millisecond a read takes)."""
         cached = cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
-        async with self._uow_factory(autocommit=True) as uow:
-            body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
-        cache[key] = (time.monotonic(), body)
-        return body
+
+        async def read_now() -> bytes:
+            started = time.monotonic()  # the answer is as old as the moment the read began
+            async with self._uow_factory(autocommit=True) as uow:
+                body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
+            cache[key] = (started, body)
+            return body
+
+        return await self._reads.run((id(cache), key), read_now)
 
     def invalidate(self, schedule_id: int) -> None:
         """Called after a hold, payment, release or expiry in this process."""

@@ -17,7 +17,6 @@ to be refused by the reads within 1 s. When Redis cannot be reached, a view up t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from bisect import bisect_left, bisect_right, insort
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ticketing.core.errors import ServiceUnavailable
+from ticketing.core.singleflight import SingleFlight
 from ticketing.waiting_room.store import Event, FullState, QueueStore
 
 STALE_LIMIT_SECONDS = 1.0
@@ -160,7 +160,7 @@ class QueueViews:
         self.store = store
         self._monotonic = monotonic
         self._views: dict[int, QueueView] = {}
-        self._syncing: dict[int, asyncio.Future[QueueView]] = {}
+        self._syncs: SingleFlight[int, QueueView] = SingleFlight()
         self._used: dict[int, float] = {}
         self._heartbeats: dict[int, dict[int, int]] = {}
 
@@ -189,24 +189,7 @@ class QueueViews:
 
     async def sync(self, concert_id: int) -> QueueView:
         """Bring the concert's view up to date; concurrent callers share one sync."""
-        running = self._syncing.get(concert_id)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[QueueView] = asyncio.get_running_loop().create_future()
-        self._syncing[concert_id] = future
-        try:
-            view = await self._sync(concert_id)
-            future.set_result(view)
-            return view
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved: a failure nobody else awaited is not logged as lost
-            raise
-        finally:
-            del self._syncing[concert_id]
+        return await self._syncs.run(concert_id, lambda: self._sync(concert_id))
 
     async def _sync(self, concert_id: int) -> QueueView:
         view = self._views.get(concert_id)
