@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from litestar import Litestar, get
 
-from ticketing.core.embedded import free_port
+from ticketing.bench.server import HOST, ServedProcess
 
-HOST = "127.0.0.1"
 PATH = "/"
 
 
@@ -60,54 +55,16 @@ def default_workers() -> int:
     return int(os.environ.get("TICKETING_WORKERS") or 0) or os.cpu_count() or 1
 
 
-class FloorServer:
+class FloorServer(ServedProcess):
     """The bare app in a subprocess on a free port, like ``bench/server.py`` for the service."""
 
     def __init__(self, log_dir: Path, workers: int | None = None) -> None:
-        self.log_dir = log_dir
+        super().__init__("floor", log_dir, PATH)
         self.workers = workers or default_workers()
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.stop()
-        log = (self.log_dir / "floor.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ticketing.bench.floor_app",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-            ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the floor app exited; see {self.log_dir / 'floor.log'}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
-                    sock.sendall(f"GET {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the floor app did not become ready")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.process = None
+        argv = [sys.executable, "-m", "ticketing.bench.floor_app", "--port", str(self.port)]
+        self.launch([*argv, "--workers", str(self.workers)])
 
 
 def main(argv: list[str] | None = None) -> None:

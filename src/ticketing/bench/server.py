@@ -16,16 +16,56 @@ from ticketing.core.embedded import free_port
 HOST = "127.0.0.1"
 
 
-class ServiceUnderTest:
-    def __init__(self, database_url: str, redis_url: str, data_dir: Path) -> None:
-        self.database_url = database_url
-        self.redis_url = redis_url
-        self.data_dir = data_dir
+class ServedProcess:
+    """A server of the bench in its own process group on a free port: started (and restarted)
+    with a command line and environment, ready once ``ready_path`` answers 200, stopped with
+    SIGINT (then SIGKILL). Its output goes to ``<log_dir>/<name>.log``."""
+
+    def __init__(self, name: str, log_dir: Path, ready_path: str) -> None:
+        self.name = name
+        self.log_dir = log_dir
+        self.ready_path = ready_path
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, **settings: object) -> None:
+    def launch(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.stop()
+        log_file = self.log_dir / f"{self.name}.log"
+        log = log_file.open("ab")
+        self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=log, start_new_session=True)
+        probe = f"GET {self.ready_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the {self.name} exited; see {log_file}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
+                    sock.sendall(probe)
+                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the {self.name} did not become ready")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process = None
+
+
+class ServiceUnderTest(ServedProcess):
+    def __init__(self, database_url: str, redis_url: str, data_dir: Path) -> None:
+        super().__init__("server", data_dir, "/readyz")
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+
+    def start(self, **settings: object) -> None:
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -38,29 +78,4 @@ class ServiceUnderTest:
             "TICKETING_LOG_LEVEL": "WARNING",
         }
         env.update({f"TICKETING_{key.upper()}": str(value) for key, value in settings.items()})
-        log = (self.data_dir / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ticketing.cli", "serve"], env=env, stdout=log, stderr=log, start_new_session=True
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited; see {self.data_dir / 'server.log'}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
-                    sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the service did not become ready")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.process = None
+        self.launch([sys.executable, "-m", "ticketing.cli", "serve"], env)

@@ -38,6 +38,7 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -300,7 +301,10 @@ def concert_prefix(concert_id: int) -> str:
     return f"wr:{{{concert_id}}}:"
 
 
+@functools.lru_cache(maxsize=4096)
 def concert_keys(concert_id: int) -> list[str]:
+    """Every key of the concert's queue, in ``KEY_NAMES`` order (the scripts' ``KEYS``); made
+    once per concert (callers never mutate the list)."""
     prefix = concert_prefix(concert_id)
     return [prefix + name for name in KEY_NAMES]
 
