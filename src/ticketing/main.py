@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = create_redis(settings)
         services: Services = build_services(settings, pool, redis)
         app.state.services = services
-        jobs = JobRunner(services.background_jobs() if settings.run_jobs_in_server else [])
+        jobs = JobRunner(services.server_jobs() + (services.background_jobs() if settings.run_jobs_in_server else []))
         jobs.start()
         # Everything built so far lives as long as the process: move it out of the collector's
         # sight, so that full collections under load scan only per-request garbage (shorter
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path = "/metrics"
 
     baselines = [BenchBaselineController] if settings.bench_endpoints else []
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *baselines,
             OpsController,
@@ -87,7 +87,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=_initial_state(settings),
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_body,
-        middleware=[RequestContextMiddleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Concert reservation service",
@@ -97,6 +96,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    # Around the whole application rather than as route middleware (see RequestContextMiddleware).
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app
 
 
 def _initial_state(settings: Settings) -> State:

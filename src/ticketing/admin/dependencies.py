@@ -1,7 +1,11 @@
-from litestar.datastructures import State
+from typing import Any
+
+from litestar.connection import ASGIConnection
 
 from ticketing.admin.service import AdminService
 
 
-def provide_admin_service(state: State) -> AdminService:
-    return state.services.admin  # type: ignore[no-any-return]
+def admin_service(connection: ASGIConnection[Any, Any, Any, Any]) -> AdminService:
+    """The process's AdminService (built once in the lifespan), read from the app state by the
+    handler itself rather than injected with ``Provide``: see ``ticketing.core.http``."""
+    return connection.app.state.services.admin  # type: ignore[no-any-return]

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
-from litestar.di import Provide
 
-from ticketing.concerts.dependencies import provide_concert_service
+from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
-from ticketing.concerts.service import ConcertService
 from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
-from ticketing.core.http import require_admin
+from ticketing.core.http import AppRequest, AuthedRequest, admin_checks
 from ticketing.core.openapi import error_responses
 from ticketing.core.params import PathId
 
@@ -16,23 +14,21 @@ from ticketing.core.params import PathId
 class ConcertController(Controller):
     path = "/api/v1/concerts"
     tags = ["concerts"]
-    dependencies = {"concerts": Provide(provide_concert_service, sync_to_thread=False)}
 
     @get("/", summary="Every concert, ordered by id (public)")
-    async def list_concerts(self, concerts: ConcertService) -> list[ConcertOut]:
-        return await concerts.list_concerts()
+    async def list_concerts(self, request: AppRequest) -> list[ConcertOut]:
+        return await concert_service(request).list_concerts()
 
     @get("/{concert_id:str}", responses=error_responses(ConcertNotFound), summary="One concert (public)")
-    async def get_concert(self, concert_id: PathId, concerts: ConcertService) -> ConcertOut:
-        return await concerts.get_concert(concert_id)
+    async def get_concert(self, concert_id: PathId, request: AppRequest) -> ConcertOut:
+        return await concert_service(request).get_concert(concert_id)
 
 
 class AdminConcertController(Controller):
     path = "/api/v1/admin/concerts"
     tags = ["operators"]
-    guards = [require_admin]
-    dependencies = {"concerts": Provide(provide_concert_service, sync_to_thread=False)}
+    before_request = staticmethod(admin_checks)
 
     @post("/", status_code=201, responses=error_responses(Unauthenticated, Forbidden, ValidationError))
-    async def create_concert(self, data: ConcertIn, concerts: ConcertService) -> ConcertOut:
-        return await concerts.create_concert(data)
+    async def create_concert(self, data: ConcertIn, request: AuthedRequest) -> ConcertOut:
+        return await concert_service(request).create_concert(data)

@@ -1,7 +1,11 @@
-from litestar.datastructures import State
+from typing import Any
+
+from litestar.connection import ASGIConnection
 
 from ticketing.concerts.service import ConcertService
 
 
-def provide_concert_service(state: State) -> ConcertService:
-    return state.services.concerts  # type: ignore[no-any-return]
+def concert_service(connection: ASGIConnection[Any, Any, Any, Any]) -> ConcertService:
+    """The process's ConcertService (built once in the lifespan), read from the app state by the
+    handler itself rather than injected with ``Provide``: see ``ticketing.core.http``."""
+    return connection.app.state.services.concerts  # type: ignore[no-any-return]

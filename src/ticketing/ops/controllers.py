@@ -9,7 +9,10 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.datastructures import State
 
-from ticketing.core.http import problem
+from ticketing.core.http import JsonBytes, problem
+from ticketing.core.openapi import body_of
+
+_HEALTHY = msgspec.json.encode({"status": "ok"})
 
 
 class ReadyOut(msgspec.Struct):
@@ -22,9 +25,9 @@ class OpsController(Controller):
     tags = ["operations"]
     include_in_schema = True
 
-    @get("/healthz", summary="The process is up")
-    async def healthz(self) -> dict[str, str]:
-        return {"status": "ok"}
+    @get("/healthz", summary="The process is up", responses={200: body_of(dict[str, str])})
+    async def healthz(self) -> JsonBytes:
+        return JsonBytes(_HEALTHY)  # encoded once: load balancers call this all day
 
     @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False)
     async def openapi(self, request: Request) -> dict[str, Any]:  # type: ignore[type-arg]

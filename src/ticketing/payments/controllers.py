@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Response, get, post
-from litestar.di import Provide
+from litestar import Controller, get, post
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
-from ticketing.core.http import AuthedRequest, require_user
+from ticketing.core.http import AuthedRequest, JsonBytes, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.idempotency.service import idempotent_request
-from ticketing.payments.dependencies import provide_payment_service
+from ticketing.payments.dependencies import payment_service
 from ticketing.payments.schemas import PaymentIn, PaymentOut, PaymentPage
-from ticketing.payments.service import PaymentService
 from ticketing.reservations.errors import (
     ReservationExpired,
     ReservationNotFound,
@@ -27,8 +25,7 @@ from ticketing.wallets.errors import InsufficientBalance
 class PaymentController(Controller):
     path = "/api/v1/payments"
     tags = ["payments"]
-    guards = [require_user]
-    dependencies = {"payments": Provide(provide_payment_service, sync_to_thread=False)}
+    before_request = staticmethod(user_checks)
 
     @post(
         "/",
@@ -54,22 +51,20 @@ class PaymentController(Controller):
         self,
         data: PaymentIn,
         request: AuthedRequest,
-        payments: PaymentService,
         x_queue_token: QueueTokenHeader = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> JsonBytes:
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await payments.pay(request.user, x_queue_token, data.reservation_id, idem)
-        return Response(content=reply.body, status_code=reply.status_code, media_type="application/json")
+        reply = await payment_service(request).pay(request.user, x_queue_token, data.reservation_id, idem)
+        return JsonBytes(reply.body, reply.status_code)
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
     async def list_payments(
         self,
         request: AuthedRequest,
-        payments: PaymentService,
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> PaymentPage:
-        return await payments.list_payments(request.user, cursor, limit)
+        return await payment_service(request).list_payments(request.user, cursor, limit)

@@ -1,7 +1,11 @@
-from litestar.datastructures import State
+from typing import Any
+
+from litestar.connection import ASGIConnection
 
 from ticketing.payments.service import PaymentService
 
 
-def provide_payment_service(state: State) -> PaymentService:
-    return state.services.payments  # type: ignore[no-any-return]
+def payment_service(connection: ASGIConnection[Any, Any, Any, Any]) -> PaymentService:
+    """The process's PaymentService (built once in the lifespan), read from the app state by the
+    handler itself rather than injected with ``Provide``: see ``ticketing.core.http``."""
+    return connection.app.state.services.payments  # type: ignore[no-any-return]

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post
-from litestar.di import Provide
 
 from ticketing.core.errors import Unauthenticated
-from ticketing.core.http import AuthedRequest, require_user
+from ticketing.core.http import AuthedRequest, user_checks
 from ticketing.core.openapi import error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
-from ticketing.reservations.dependencies import provide_reservation_service
+from ticketing.reservations.dependencies import reservation_service
 from ticketing.reservations.errors import (
     HoldLimitReached,
     ReservationNotFound,
@@ -18,7 +17,6 @@ from ticketing.reservations.errors import (
     SeatUnavailable,
 )
 from ticketing.reservations.schemas import HoldIn, ReservationOut, ReservationPage
-from ticketing.reservations.service import ReservationService
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.waiting_room.controllers import QueueTokenHeader
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
@@ -27,8 +25,7 @@ from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 class ReservationController(Controller):
     path = "/api/v1/reservations"
     tags = ["reservations"]
-    guards = [require_user]
-    dependencies = {"reservations": Provide(provide_reservation_service, sync_to_thread=False)}
+    before_request = staticmethod(user_checks)
 
     @post(
         "/",
@@ -49,30 +46,26 @@ class ReservationController(Controller):
         self,
         data: HoldIn,
         request: AuthedRequest,
-        reservations: ReservationService,
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut:
-        return await reservations.hold_seat(request.user, x_queue_token, data.seat_id)
+        return await reservation_service(request).hold_seat(request.user, x_queue_token, data.seat_id)
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
     async def list_reservations(
         self,
         request: AuthedRequest,
-        reservations: ReservationService,
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> ReservationPage:
-        return await reservations.list_reservations(request.user, cursor, limit)
+        return await reservation_service(request).list_reservations(request.user, cursor, limit)
 
     @get(
         "/{reservation_id:str}",
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch),
         summary="One of your reservations",
     )
-    async def get_reservation(
-        self, reservation_id: PathId, request: AuthedRequest, reservations: ReservationService
-    ) -> ReservationOut:
-        return await reservations.get_reservation(request.user, reservation_id)
+    async def get_reservation(self, reservation_id: PathId, request: AuthedRequest) -> ReservationOut:
+        return await reservation_service(request).get_reservation(request.user, reservation_id)
 
     @delete(
         "/{reservation_id:str}",
@@ -80,5 +73,5 @@ class ReservationController(Controller):
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
     )
-    async def release(self, reservation_id: PathId, request: AuthedRequest, reservations: ReservationService) -> None:
-        await reservations.release(request.user, reservation_id)
+    async def release(self, reservation_id: PathId, request: AuthedRequest) -> None:
+        await reservation_service(request).release(request.user, reservation_id)

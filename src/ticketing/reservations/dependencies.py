@@ -1,7 +1,11 @@
-from litestar.datastructures import State
+from typing import Any
+
+from litestar.connection import ASGIConnection
 
 from ticketing.reservations.service import ReservationService
 
 
-def provide_reservation_service(state: State) -> ReservationService:
-    return state.services.reservations  # type: ignore[no-any-return]
+def reservation_service(connection: ASGIConnection[Any, Any, Any, Any]) -> ReservationService:
+    """The process's ReservationService (built once in the lifespan), read from the app state by the
+    handler itself rather than injected with ``Provide``: see ``ticketing.core.http``."""
+    return connection.app.state.services.reservations  # type: ignore[no-any-return]

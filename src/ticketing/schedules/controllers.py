@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-from litestar import Controller, Response, get, post
-from litestar.di import Provide
+from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
-from ticketing.core.http import AuthedRequest, require_admin, require_user
+from ticketing.core.http import AuthedRequest, JsonBytes, admin_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.params import PathId
-from ticketing.schedules.dependencies import provide_schedule_service
+from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
-from ticketing.schedules.service import ScheduleService
 from ticketing.waiting_room.controllers import QueueTokenHeader
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
@@ -21,8 +19,7 @@ _TOKEN_ERRORS = (Unauthenticated, TokenInvalid, TokenNotAdmitted)
 class ScheduleController(Controller):
     path = "/api/v1"
     tags = ["schedules and seats"]
-    guards = [require_user]
-    dependencies = {"schedules": Provide(provide_schedule_service, sync_to_thread=False)}
+    before_request = staticmethod(user_checks)
 
     @get(
         "/concerts/{concert_id:str}/schedules",
@@ -33,14 +30,10 @@ class ScheduleController(Controller):
         summary="Dates open for reservation with seats left (seed flow 5)",
     )
     async def open_schedules(
-        self,
-        concert_id: PathId,
-        request: AuthedRequest,
-        schedules: ScheduleService,
-        x_queue_token: QueueTokenHeader = None,
-    ) -> Response[bytes]:
-        body = await schedules.open_schedules(request.user.user_id, x_queue_token, concert_id)
-        return Response(body, media_type="application/json")
+        self, concert_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
+    ) -> JsonBytes:
+        schedules = schedule_service(request)
+        return JsonBytes(await schedules.open_schedules(request.user.user_id, x_queue_token, concert_id))
 
     @get(
         "/schedules/{schedule_id:str}/seats",
@@ -51,21 +44,16 @@ class ScheduleController(Controller):
         summary="Every seat of a schedule, each marked available or not (seed flow 6)",
     )
     async def seats(
-        self,
-        schedule_id: PathId,
-        request: AuthedRequest,
-        schedules: ScheduleService,
-        x_queue_token: QueueTokenHeader = None,
-    ) -> Response[bytes]:
-        body = await schedules.seats(request.user.user_id, x_queue_token, schedule_id)
-        return Response(body, media_type="application/json")
+        self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
+    ) -> JsonBytes:
+        schedules = schedule_service(request)
+        return JsonBytes(await schedules.seats(request.user.user_id, x_queue_token, schedule_id))
 
 
 class AdminScheduleController(Controller):
     path = "/api/v1/admin/concerts"
     tags = ["operators"]
-    guards = [require_admin]
-    dependencies = {"schedules": Provide(provide_schedule_service, sync_to_thread=False)}
+    before_request = staticmethod(admin_checks)
 
     @post(
         "/{concert_id:str}/schedules",
@@ -73,7 +61,5 @@ class AdminScheduleController(Controller):
         responses=error_responses(Unauthenticated, Forbidden, ValidationError, ConcertNotFound),
         summary="Create a schedule with seats numbered 1..seat_count",
     )
-    async def create_schedule(
-        self, concert_id: PathId, data: ScheduleIn, schedules: ScheduleService
-    ) -> ScheduleCreatedOut:
-        return await schedules.create_schedule(concert_id, data)
+    async def create_schedule(self, concert_id: PathId, data: ScheduleIn, request: AuthedRequest) -> ScheduleCreatedOut:
+        return await schedule_service(request).create_schedule(concert_id, data)

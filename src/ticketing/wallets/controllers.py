@@ -3,21 +3,19 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, get, post
-from litestar.di import Provide
+from litestar import Controller, get, post
 from litestar.params import Parameter
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
-from ticketing.core.http import AuthedRequest, require_user
-from ticketing.core.openapi import error_responses
+from ticketing.core.http import AuthedRequest, JsonBytes, user_checks
+from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
 from ticketing.idempotency.service import idempotent_request
 from ticketing.users.errors import UserNotFound
-from ticketing.wallets.dependencies import provide_wallet_service
+from ticketing.wallets.dependencies import wallet_service
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
-from ticketing.wallets.service import WalletService
 
 IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False)]
 
@@ -27,19 +25,21 @@ _OWNER_ERRORS = (Unauthenticated, WalletNotFound, UserNotFound, WalletUserMismat
 class WalletController(Controller):
     path = "/api/v1/wallets"
     tags = ["wallets"]
-    guards = [require_user]
-    dependencies = {"wallets": Provide(provide_wallet_service, sync_to_thread=False)}
+    before_request = staticmethod(user_checks)
 
     @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance (seed flow 1)")
-    async def get_wallet(self, wallet_id: PathId, request: AuthedRequest, wallets: WalletService) -> WalletOut:
-        return await wallets.get_wallet(request.user, wallet_id)
+    async def get_wallet(self, wallet_id: PathId, request: AuthedRequest) -> WalletOut:
+        return await wallet_service(request).get_wallet(request.user, wallet_id)
 
     @post(
         "/{wallet_id:str}/charges",
         status_code=200,
-        responses=error_responses(
-            *_OWNER_ERRORS, InvalidAmount, BalanceLimitExceeded, IdempotencyKeyReused, IdempotencyKeyInUse
-        ),
+        responses={
+            200: body_of(WalletOut),
+            **error_responses(
+                *_OWNER_ERRORS, InvalidAmount, BalanceLimitExceeded, IdempotencyKeyReused, IdempotencyKeyInUse
+            ),
+        },
         summary="Charge the wallet (seed flow 2); send an Idempotency-Key to retry safely",
     )
     async def charge(
@@ -47,22 +47,20 @@ class WalletController(Controller):
         wallet_id: PathId,
         data: ChargeIn,
         request: AuthedRequest,
-        wallets: WalletService,
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> JsonBytes:
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await wallets.charge(request.user, wallet_id, data.amount, idem)
-        return Response(content=reply.body, status_code=reply.status_code, media_type="application/json")
+        reply = await wallet_service(request).charge(request.user, wallet_id, data.amount, idem)
+        return JsonBytes(reply.body, reply.status_code)
 
     @get("/{wallet_id:str}/ledger", responses=error_responses(*_OWNER_ERRORS), summary="Ledger, newest first")
     async def ledger(
         self,
         wallet_id: PathId,
         request: AuthedRequest,
-        wallets: WalletService,
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> LedgerPage:
-        return await wallets.ledger(request.user, wallet_id, cursor, limit)
+        return await wallet_service(request).ledger(request.user, wallet_id, cursor, limit)

@@ -1,7 +1,11 @@
-from litestar.datastructures import State
+from typing import Any
+
+from litestar.connection import ASGIConnection
 
 from ticketing.wallets.service import WalletService
 
 
-def provide_wallet_service(state: State) -> WalletService:
-    return state.services.wallets  # type: ignore[no-any-return]
+def wallet_service(connection: ASGIConnection[Any, Any, Any, Any]) -> WalletService:
+    """The process's WalletService (built once in the lifespan), read from the app state by the
+    handler itself rather than injected with ``Provide``: see ``ticketing.core.http``."""
+    return connection.app.state.services.wallets  # type: ignore[no-any-return]
