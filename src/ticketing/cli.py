@@ -96,8 +96,7 @@ def serve(settings: Settings) -> None:
     import shutil
     import tempfile
 
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from ticketing.core.serving import default_workers, serve_asgi
 
     # /metrics sums every worker (prometheus_client's multiprocess mode: each worker writes its
     # counters to files in this folder), instead of answering with whichever worker it reached.
@@ -106,20 +105,8 @@ def serve(settings: Settings) -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         own_metrics_dir = tempfile.mkdtemp(prefix="ticketing-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
-    workers = settings.workers or os.cpu_count() or 1
     try:
-        Granian(
-            "ticketing.main:app_factory",
-            factory=True,
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=workers,
-            loop=Loops.uvloop,
-            backlog=2048,
-            log_access=False,
-            respawn_failed_workers=True,
-        ).serve()
+        serve_asgi("ticketing.main:app_factory", settings.host, settings.port, default_workers(settings.workers))
     finally:
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from litestar import Litestar, get
 
 from ticketing.bench.server import HOST, ServedProcess
+from ticketing.core import serving
 
 PATH = "/"
 
@@ -30,29 +31,9 @@ def app_factory() -> Litestar:
     return Litestar(route_handlers=[floor], openapi_config=None)
 
 
-def serve(host: str, port: int, workers: int) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-
-    # The options of ``ticketing serve`` (cli.py), less what only the service needs (its factory,
-    # the multiprocess metrics folder).
-    Granian(
-        "ticketing.bench.floor_app:app_factory",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        backlog=2048,
-        log_access=False,
-        respawn_failed_workers=True,
-    ).serve()
-
-
 def default_workers() -> int:
-    """What ``ticketing serve`` uses when TICKETING_WORKERS is unset: one worker per core."""
-    return int(os.environ.get("TICKETING_WORKERS") or 0) or os.cpu_count() or 1
+    """What ``ticketing serve`` uses: TICKETING_WORKERS, or one worker per core."""
+    return serving.default_workers(int(os.environ.get("TICKETING_WORKERS") or 0))
 
 
 class FloorServer(ServedProcess):
@@ -73,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.workers)
+    serving.serve_asgi("ticketing.bench.floor_app:app_factory", args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":
