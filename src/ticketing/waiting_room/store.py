@@ -58,14 +58,14 @@ PRUNE_BATCH = 20_000
 
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
-    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn",
+    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease",
 )  # fmt: skip
 
-# ``#!lua`` (Redis 7+, Valkey): the server itself refuses a key outside the script's slot.
-_PRELUDE = (
-    "#!lua\nlocal K = {}\n"
-    + "".join(f"K['{name}'] = KEYS[{i}]\n" for i, name in enumerate(KEY_NAMES, start=1))
-    + f"""
+# The helpers every script may call; each script declares only the keys it uses (``KEYS``), and
+# ``K.<name>`` maps those names to them. A helper whose keys a script does not declare is never
+# called by that script.
+_HELPERS = (
+    f"""
 local function emit(fields)
   local i = redis.call('INCR', K.logn)
   table.insert(fields, 'i')
@@ -95,9 +95,25 @@ end
 """
 )
 
-_ISSUE = (
-    _PRELUDE
-    + """
+
+@dataclass(frozen=True, slots=True)
+class _Lua:
+    keys: tuple[str, ...]  # the names (``KEY_NAMES``) of the keys the script uses, in KEYS order
+    source: str
+
+
+def _lua(keys: str, body: str) -> _Lua:
+    """A script over the named keys. ``#!lua`` (Redis 7+, Valkey): the server itself refuses a key
+    outside the script's slot, so an undeclared key of another concert could not slip through."""
+    names = tuple(keys.split())
+    assert set(names) <= set(KEY_NAMES), names
+    mapping = "".join(f"K['{name}'] = KEYS[{i}]\n" for i, name in enumerate(names, start=1))
+    return _Lua(names, "#!lua\nlocal K = {}\n" + mapping + _HELPERS + body)
+
+
+_ISSUE = _lua(
+    "epoch users tok seen waiting seq",
+    """
 local user, now, new_epoch = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local epoch = redis.call('GET', K.epoch)
 if not epoch then
@@ -125,12 +141,12 @@ redis.call('ZADD', K.waiting, seq, seq)
 redis.call('ZADD', K.seen, now, seq)
 redis.call('HSET', K.users, user, seq .. ':' .. now)
 return {1, seq, now, 'W', rank(seq), epoch, 0}
-"""
+""",
 )
 
-_FINISH = (
-    _PRELUDE
-    + """
+_FINISH = _lua(
+    "tok active waiting seen done users log logn",
+    """
 local seq = ARGV[1]
 local rec = redis.call('HGET', K.tok, seq)
 if not rec then return 0 end
@@ -144,16 +160,16 @@ redis.call('ZADD', K.done, seq, seq)
 forget_user(user, seq)
 emit({'k', 'd', 's', seq})
 return 1
-"""
+""",
 )
 
 # One admission tick: expire admissions past their life, drop waiters who stopped polling, forget
 # what is older than TTL + retention, then admit the oldest waiters while (a) fewer than
 # max_active are active and (b) fewer than `rate` were admitted in the last 1000 ms (a sliding
 # window, so no second ever exceeds it).
-_ADMIT = (
-    _PRELUDE
-    + f"""
+_ADMIT = _lua(
+    "active tok users seen waiting gone log logn steps floor done adm soldout upto admitted",
+    f"""
 local now, max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, grace, retain, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local function finish_as(seq, expected, status)
@@ -226,26 +242,26 @@ if top > 0 then
   emit({{'k', 'a', 't', now, 'u', upto, 'n', total}})
 end
 return {{admitted, #expired, #silent}}
-"""
+""",
 )
 
-_SOLD_OUT = (
-    _PRELUDE
-    + """
+_SOLD_OUT = _lua(
+    "soldout log logn",
+    """
 local flag = ARGV[1]
 local was = redis.call('EXISTS', K.soldout)
 if flag == '1' then redis.call('SET', K.soldout, 1) else redis.call('DEL', K.soldout) end
 if (flag == '1') ~= (was == 1) then emit({'k', 's', 'v', flag}) end
 return 1
-"""
+""",
 )
 
 # A process's first look at a queue (or after it fell behind the stream): write its waiters'
 # last-poll times (ARGV: time, seq, ...; only those still waiting: XX), then the whole state and
 # the stream position it corresponds to, in one atomic read.
-_SNAPSHOT = (
-    _PRELUDE
-    + """
+_SNAPSHOT = _lua(
+    "seen log epoch soldout upto floor steps gone done logn",
+    """
 write_seen(1)
 local last = redis.call('XREVRANGE', K.log, '+', '-', 'COUNT', 1)
 local last_id = '0-0'
@@ -261,40 +277,43 @@ return {
   redis.call('GET', K.logn) or '0',
   last_id,
 }
-"""
+""",
 )
 
 # A process catching up: write its waiters' last-poll times as above, then read the changes
 # since its position in the stream.
-_SYNC = (
-    _PRELUDE
-    + """
+_SYNC = _lua(
+    "seen epoch log",
+    """
 local last_id, count = ARGV[1], tonumber(ARGV[2])
 write_seen(3)
 return {redis.call('GET', K.epoch) or '', redis.call('XRANGE', K.log, '(' .. last_id, '+', 'COUNT', count)}
-"""
+""",
 )
 
 # The write guard's read: the queue's epoch and the token's record, in one round trip.
-_PEEK = (
-    _PRELUDE
-    + """
+_PEEK = _lua(
+    "epoch tok",
+    """
 return {redis.call('GET', K.epoch) or '', redis.call('HGET', K.tok, ARGV[1]) or ''}
-"""
+""",
 )
 
-_LEASE = """#!lua
-local current = redis.call('GET', KEYS[1])
+_LEASE = _lua(
+    "lease",
+    """
+local current = redis.call('GET', K.lease)
 if current == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', K.lease, ARGV[2])
   return 1
 end
 if not current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', K.lease, ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0
-"""
+""",
+)
 
 
 def concert_prefix(concert_id: int) -> str:
@@ -302,11 +321,11 @@ def concert_prefix(concert_id: int) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def concert_keys(concert_id: int) -> list[str]:
-    """Every key of the concert's queue, in ``KEY_NAMES`` order (the scripts' ``KEYS``); made
-    once per concert (callers never mutate the list)."""
+def concert_keys(concert_id: int, names: tuple[str, ...] = KEY_NAMES) -> list[str]:
+    """The named keys of the concert's queue (a script's ``KEYS``), made once per concert and
+    script (callers never mutate the list)."""
     prefix = concert_prefix(concert_id)
-    return [prefix + name for name in KEY_NAMES]
+    return [prefix + name for name in names]
 
 
 def _pairs(seen: dict[int, int]) -> list[int]:
@@ -382,27 +401,27 @@ class QueueStore:
         self._lease = self._script(_LEASE)
         self._registered: dict[int, float] = {}  # concert id -> when this process last added it
 
-    def _script(self, source: str) -> Callable[..., Awaitable[Any]]:
-        """A script whose first call loads every script once. Without that, a burst of first
-        calls each get NOSCRIPT and each load it again: on a Redis Cluster, a thousand at once
-        made the nodes drop connections."""
-        script = self.redis.register_script(source)
-        self._sources.append(source)
+    def _script(self, lua: _Lua) -> Callable[[int, Sequence[str | int]], Awaitable[Any]]:
+        """The script, run on one concert's keys. Its first call loads every script once: without
+        that, a burst of first calls each get NOSCRIPT and each load it again (on a Redis Cluster,
+        a thousand at once made the nodes drop connections)."""
+        script = self.redis.register_script(lua.source)
+        self._sources.append(lua.source)
 
-        async def call(keys: list[str], args: Sequence[str | int] = ()) -> Any:
+        async def call(concert_id: int, args: Sequence[str | int] = ()) -> Any:
             if not self._loaded:
                 async with self._loading:
                     if not self._loaded:
                         for text in self._sources:
                             await self.redis.script_load(text)
                         self._loaded = True
-            return await script(keys=keys, args=args)
+            return await script(keys=concert_keys(concert_id, lua.keys), args=args)
 
         return call
 
     async def issue(self, concert_id: int, user_id: int, now_ms: int, new_epoch: str) -> Joined:
         with translate_redis_errors():
-            raw = await self._issue(keys=concert_keys(concert_id), args=[user_id, now_ms, new_epoch])
+            raw = await self._issue(concert_id, [user_id, now_ms, new_epoch])
             await self._register(concert_id)
         created, seq, issued, status, position, epoch, deadline = raw
         return Joined(
@@ -424,7 +443,7 @@ class QueueStore:
 
     async def peek(self, concert_id: int, seq: int) -> TokenRecord:
         with translate_redis_errors():
-            epoch, record = await self._peek(keys=concert_keys(concert_id), args=[seq])
+            epoch, record = await self._peek(concert_id, [seq])
         fields = _text(record).split(" ")
         if len(fields) < 2:
             return TokenRecord(_text(epoch), "", 0, 0)
@@ -433,7 +452,7 @@ class QueueStore:
 
     async def finish(self, concert_id: int, seq: int) -> bool:
         with translate_redis_errors():
-            return bool(await self._finish(keys=concert_keys(concert_id), args=[seq]))
+            return bool(await self._finish(concert_id, [seq]))
 
     async def admit(
         self,
@@ -449,18 +468,18 @@ class QueueStore:
     ) -> AdmissionTick:
         with translate_redis_errors():
             admitted, expired, dropped = await self._admit(
-                keys=concert_keys(concert_id), args=[now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch]
+                concert_id, [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch]
             )
         return AdmissionTick(int(admitted), int(expired), int(dropped))
 
     async def set_sold_out(self, concert_id: int, sold_out: bool) -> None:
         with translate_redis_errors():
-            await self._sold_out(keys=concert_keys(concert_id), args=["1" if sold_out else "0"])
+            await self._sold_out(concert_id, ["1" if sold_out else "0"])
 
     async def full_state(self, concert_id: int, seen: dict[int, int]) -> FullState:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
         with translate_redis_errors():
-            raw = await self._snapshot(keys=concert_keys(concert_id), args=_pairs(seen))
+            raw = await self._snapshot(concert_id, _pairs(seen))
         epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id = raw
         parsed_steps = []
         for member, score in zip(steps[::2], steps[1::2], strict=True):
@@ -484,7 +503,7 @@ class QueueStore:
         """Write the waiters' last-poll times and read the stream after ``after_id``:
         (the queue's epoch, [(entry id, fields)])."""
         with translate_redis_errors():
-            epoch, entries = await self._sync(keys=concert_keys(concert_id), args=[after_id, count, *_pairs(seen)])
+            epoch, entries = await self._sync(concert_id, [after_id, count, *_pairs(seen)])
         events = []
         for entry_id, flat in entries:
             values = [_text(v) for v in flat]
@@ -499,7 +518,7 @@ class QueueStore:
     async def take_lease(self, concert_id: int, owner: str, ttl_ms: int) -> bool:
         """Take or renew the admitter lease; only its owner renews it."""
         with translate_redis_errors():
-            return bool(await self._lease(keys=[concert_prefix(concert_id) + "lease"], args=[owner, ttl_ms]))
+            return bool(await self._lease(concert_id, [owner, ttl_ms]))
 
     async def stats(self, concert_id: int, now_ms: int) -> tuple[int, int, int, int, bool]:
         p = concert_prefix(concert_id)
