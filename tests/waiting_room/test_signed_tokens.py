@@ -162,3 +162,27 @@ async def test_a_queue_redis_lost_reads_as_unknown(services: Services) -> None:
     assert fresh.split(".")[3] == token.split(".")[3] == "1"
     assert await code_of(room.token_info(token)) == (401, "TOKEN_INVALID")
     assert (await room.token_info(fresh)).user.id == other.id
+
+
+async def test_concurrent_joins_go_to_redis_in_batches_in_arrival_order(services: Services, monkeypatch: Any) -> None:
+    room, _ = configure(services)
+    concert = await create_concert(services)
+    fans = [await create_user(services) for _ in range(201)]
+    await room.issue_token(fans.pop().principal, concert)  # the concert is known: no other await
+    calls: list[int] = []
+    issue = room.store.issue
+
+    async def counted(concert_id: int, joins: Any, new_epoch: str) -> Any:
+        calls.append(len(joins))
+        return await issue(concert_id, joins, new_epoch)
+
+    monkeypatch.setattr(room.store, "issue", counted)
+    joined = await asyncio.gather(*(room.issue_token(f.principal, concert) for f in fans))
+    assert sum(calls) == 200
+    assert len(calls) < 200  # batched: the first join went alone, the rest queued behind it
+    assert max(calls) <= 100  # the batch bound
+    # Arrival order within and across batches: the n-th caller got the n-th place.
+    assert [token.position for token, _ in joined] == list(range(2, 202))
+    assert all(created for _, created in joined)
+    again = await asyncio.gather(*(room.issue_token(f.principal, concert) for f in fans[:50]))
+    assert [t.token for t, _ in again] == [t.token for t, _ in joined[:50]]

@@ -67,7 +67,7 @@ async def measure(redis_url: str, sizes: list[int], ops: int) -> list[tuple[int,
                     args=[first, min(20_000, size + 1 - first), now],
                 )
             started = time.perf_counter()
-            joined = [await store.issue(concert_id, 2_000_000_000 + i, now, "unused") for i in range(ops)]
+            joined = [(await store.issue(concert_id, [(2_000_000_000 + i, now)], "unused"))[0] for i in range(ops)]
             issue_us = (time.perf_counter() - started) / ops * 1e6
             tokens = [
                 codec.encode(concert_id, j.epoch, j.seq, 2_000_000_000 + i, now // 1000, "probe")

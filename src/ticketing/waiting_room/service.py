@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
+from ticketing.core.coalesce import Coalescer
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.schemas import QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
 from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
-from ticketing.waiting_room.store import QueueStore
+from ticketing.waiting_room.store import Joined, QueueStore
 from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
 
 Clock = Callable[[], float]
@@ -34,6 +35,7 @@ Clock = Callable[[], float]
 NEAR_FRONT_POLL_MS = 1000  # the shortest poll interval: the fans about to be admitted
 ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only refreshes the timer
 ETA_WINDOW_MS = 10_000  # the achieved admission rate is measured over this window
+JOIN_BATCH = 100  # joins per script call at most (bounds how long one call holds Redis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,12 @@ class WaitingRoomService:
         self.clock = clock
         self.codec = QueueTokenCodec(settings.jwt_secret)
         self.views = QueueViews(store)
+        # Joins of one concert that arrive while its previous batch is in Redis go together, in
+        # arrival order, as one script call (the first join of an idle queue goes at once).
+        self._joins: Coalescer[int, tuple[int, int], Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
+
+    async def _join_batch(self, concert_id: int, joins: list[tuple[int, int]]) -> list[Joined | BaseException]:
+        return list(await self.store.issue(concert_id, joins, secrets.token_hex(4)))
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -106,7 +114,7 @@ class WaitingRoomService:
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
         await self._concerts.ensure_exists(concert_id)
         now = self._now_ms()
-        joined = await self.store.issue(concert_id, principal.user_id, now, secrets.token_hex(4))
+        joined = await self._joins.submit(concert_id, (principal.user_id, now))
         token = self.codec.encode(
             concert_id, joined.epoch, joined.seq, principal.user_id, joined.issued_at_ms // 1000, principal.name
         )

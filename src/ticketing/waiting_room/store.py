@@ -111,36 +111,45 @@ def _lua(keys: str, body: str) -> _Lua:
     return _Lua(names, "#!lua\nlocal K = {}\n" + mapping + _HELPERS + body)
 
 
+# Joins, several at once (ARGV: new epoch, then user and time per join, in arrival order): each
+# gets the user's live token, or a new arrival number at the back of the line. One script call
+# per batch: under load the per-command cost of the client is paid once for many joins.
 _ISSUE = _lua(
     "epoch users tok seen waiting seq",
     """
-local user, now, new_epoch = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local epoch = redis.call('GET', K.epoch)
 if not epoch then
-  epoch = new_epoch
+  epoch = ARGV[1]
   redis.call('SET', K.epoch, epoch)
 end
-local mine = redis.call('HGET', K.users, user)
-if mine then
-  local seq, issued = string.match(mine, '^(%d+):(%d+)$')
-  local rec = redis.call('HGET', K.tok, seq)
-  if rec then
-    local st = string.sub(rec, 1, 1)
-    if st == 'W' then
-      redis.call('ZADD', K.seen, 'XX', now, seq)
-      return {0, seq, issued, 'W', rank(seq), epoch, 0}
-    elseif st == 'A' then
-      local deadline = tonumber(string.match(rec, '^A %d+ (%d+)$'))
-      if deadline > now then return {0, seq, issued, 'A', 0, epoch, deadline} end
+local function join(user, now)
+  local mine = redis.call('HGET', K.users, user)
+  if mine then
+    local seq, issued = string.match(mine, '^(%d+):(%d+)$')
+    local rec = redis.call('HGET', K.tok, seq)
+    if rec then
+      local st = string.sub(rec, 1, 1)
+      if st == 'W' then
+        redis.call('ZADD', K.seen, 'XX', now, seq)
+        return {0, seq, issued, 'W', rank(seq), 0}
+      elseif st == 'A' then
+        local deadline = tonumber(string.match(rec, '^A %d+ (%d+)$'))
+        if deadline > now then return {0, seq, issued, 'A', 0, deadline} end
+      end
     end
   end
+  local seq = redis.call('INCR', K.seq)
+  redis.call('HSET', K.tok, seq, 'W ' .. user)
+  redis.call('ZADD', K.waiting, seq, seq)
+  redis.call('ZADD', K.seen, now, seq)
+  redis.call('HSET', K.users, user, seq .. ':' .. now)
+  return {1, seq, now, 'W', rank(seq), 0}
 end
-local seq = redis.call('INCR', K.seq)
-redis.call('HSET', K.tok, seq, 'W ' .. user)
-redis.call('ZADD', K.waiting, seq, seq)
-redis.call('ZADD', K.seen, now, seq)
-redis.call('HSET', K.users, user, seq .. ':' .. now)
-return {1, seq, now, 'W', rank(seq), epoch, 0}
+local out = {epoch}
+for i = 2, #ARGV, 2 do
+  for _, value in ipairs(join(ARGV[i], tonumber(ARGV[i + 1]))) do table.insert(out, value) end
+end
+return out
 """,
 )
 
@@ -419,20 +428,28 @@ class QueueStore:
 
         return call
 
-    async def issue(self, concert_id: int, user_id: int, now_ms: int, new_epoch: str) -> Joined:
+    async def issue(self, concert_id: int, joins: Sequence[tuple[int, int]], new_epoch: str) -> list[Joined]:
+        """Joins of one concert's queue, (user id, time ms) each, in arrival order: one answer
+        each, in the same order. ``new_epoch`` starts the queue's generation if it has none."""
+        args: list[str | int] = [new_epoch]
+        for user_id, now_ms in joins:
+            args += [user_id, now_ms]
         with translate_redis_errors():
-            raw = await self._issue(concert_id, [user_id, now_ms, new_epoch])
+            raw = await self._issue(concert_id, args)
             await self._register(concert_id)
-        created, seq, issued, status, position, epoch, deadline = raw
-        return Joined(
-            created=int(created) == 1,
-            seq=int(seq),
-            issued_at_ms=int(issued),
-            status=_STATUS[_text(status)],
-            position=int(position) or None,
-            epoch=_text(epoch),
-            deadline_ms=int(deadline),
-        )
+        epoch = _text(raw[0])
+        return [
+            Joined(
+                created=int(created) == 1,
+                seq=int(seq),
+                issued_at_ms=int(issued),
+                status=_STATUS[_text(status)],
+                position=int(position) or None,
+                epoch=epoch,
+                deadline_ms=int(deadline),
+            )
+            for created, seq, issued, status, position, deadline in zip(*[iter(raw[1:])] * 6, strict=True)
+        ]
 
     async def _register(self, concert_id: int) -> None:
         """Make the concert known to the admission job (see ``REGISTER_EVERY_SECONDS``)."""
