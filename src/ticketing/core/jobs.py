@@ -50,6 +50,7 @@ class JobRunner:
     async def _loop(job: PeriodicJob) -> None:
         # Spread the first run so that many processes started together do not fire in step.
         await asyncio.sleep(random.uniform(0, job.interval_seconds))  # noqa: S311 - jitter, not crypto
+        task = asyncio.current_task()
         while True:
             try:
                 await job.run()
@@ -57,4 +58,9 @@ class JobRunner:
                 raise
             except Exception:  # a failing job is logged and retried on its next tick, never fatal
                 log.exception("background job failed", job=job.name)
+            if task is not None and task.cancelling():
+                # Stopped while the job ran, but something on the way turned the cancellation
+                # into an error (a client library's own timeout firing at the same moment can):
+                # stop anyway, or ``stop()`` would wait for this loop forever.
+                raise asyncio.CancelledError
             await asyncio.sleep(job.interval_seconds)

@@ -248,4 +248,4 @@ class WaitingRoomService:
         """Keeps this process's queue views fresh; runs in every server process (not a
         background job of ``ticketing worker``: the views are the server's own)."""
         max_age = self.settings.queue_snapshot_seconds
-        return PeriodicJob("queue-views", max(0.02, max_age / 2), lambda: self.views.sync_in_use(max_age))
+        return PeriodicJob("queue-views", max(0.05, max_age / 2), lambda: self.views.sync_in_use(max_age))

@@ -1,0 +1,41 @@
+"""The job runner stops its jobs even when a job's library turns a cancellation into an error."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ticketing.core.jobs import JobRunner, PeriodicJob
+
+
+async def test_stop_ends_a_job_whose_run_swallowed_the_cancellation() -> None:
+    started = asyncio.Event()
+
+    async def swallowing() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:  # what a client library's racing timeout can do
+            raise ConnectionError("turned into an error") from None
+
+    runner = JobRunner([PeriodicJob("swallower", 0.01, swallowing)])
+    runner.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(runner.stop(), 5)  # before the fix: waited forever
+
+
+async def test_a_failing_job_is_retried_on_its_next_tick() -> None:
+    calls = 0
+
+    async def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("down")
+
+    runner = JobRunner([PeriodicJob("failing", 0.01, failing)])
+    runner.start()
+    for _ in range(200):
+        if calls >= 3:
+            break
+        await asyncio.sleep(0.01)
+    await runner.stop()
+    assert calls >= 3
