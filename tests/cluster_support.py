@@ -4,9 +4,29 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from ticketing.config import Settings
 from ticketing.core.redis import RedisClient
+
+# The parameters of a ``settings`` fixture that runs tests on each Redis backend: ``single`` (the
+# session's server) and ``cluster`` (the 3-master cluster, started only when this id is selected;
+# marker ``redis_cluster``, so ``pytest -m "not redis_cluster"`` skips it).
+REDIS_BACKENDS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)]
+
+
+def settings_on_backend(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The body of such a fixture: a folder's or module's own ``settings`` that overrides the
+    session-wide one, so that ``clean``, ``services``, ``app`` and ``client`` follow it::
+
+        @pytest.fixture(params=REDIS_BACKENDS)
+        def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+            return settings_on_backend(request, settings)
+    """
+    if request.param == "single":
+        return settings
+    return settings.model_copy(update={"redis_url": request.getfixturevalue("redis_cluster_url")})
 
 
 async def flush_all(redis: RedisClient) -> None:

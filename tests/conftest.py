@@ -4,12 +4,12 @@ With DATABASE_URL / REDIS_URL set, the suite uses those servers (a fresh databas
 the PostgreSQL server for the session and dropped afterwards; the Redis database is flushed
 before each test). Without them it starts embedded PostgreSQL and Valkey in a temp folder.
 
-Tests that must hold on a Redis Cluster too take the ``wr_*`` fixtures (``wr_settings``,
-``wr_services``, ``wr_redis``, ``wr_app``, ``wr_client``): they run once on the single node above
-(id ``single``) and once on a real 3-master Valkey cluster (id ``cluster``, marker
-``redis_cluster``). The cluster is always started from the embedded Valkey binary, whatever
-REDIS_URL says, once per session and only if some selected test asks for it
-(``redis_cluster_url``); ``pytest -m "not redis_cluster"`` skips it.
+Tests that must hold on a Redis Cluster too override ``settings`` in their folder or module with
+``tests.cluster_support.REDIS_BACKENDS`` (the waiting room does): every fixture built on
+``settings`` then runs once on the single node above (id ``single``) and once on a real 3-master
+Valkey cluster (id ``cluster``, marker ``redis_cluster``). The cluster is always started from the
+embedded Valkey binary, whatever REDIS_URL says, once per session and only if some selected test
+asks for it (``redis_cluster_url``); ``pytest -m "not redis_cluster"`` skips it.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield test_client
 
 
-# --- Redis Cluster, and fixtures that run a test on both Redis backends -------------------------
+# --- Redis Cluster (see tests/cluster_support.py for running a test on both backends) ---------
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -172,45 +172,3 @@ def redis_cluster() -> Iterator[EmbeddedValkeyCluster]:
 def redis_cluster_url(redis_cluster: EmbeddedValkeyCluster) -> str:
     """``redis+cluster://127.0.0.1:<port>/0`` of the session's cluster."""
     return redis_cluster.url
-
-
-@pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)])
-def wr_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
-    """``settings`` on each Redis backend in turn: ``single`` (the session's server) and
-    ``cluster`` (the 3-master cluster, started only when this id is selected)."""
-    if request.param == "single":
-        return settings
-    return settings.model_copy(update={"redis_url": request.getfixturevalue("redis_cluster_url")})
-
-
-@pytest.fixture
-async def wr_clean(wr_settings: Settings) -> None:
-    """``clean`` for the backend under test: empty tables, every primary flushed."""
-    await _empty(wr_settings)
-
-
-@pytest.fixture
-async def wr_services(wr_settings: Settings, wr_clean: None) -> AsyncIterator[Services]:
-    pool = await create_pool(wr_settings)
-    redis = create_redis(wr_settings)
-    try:
-        yield build_services(wr_settings, pool, redis)
-    finally:
-        await redis.aclose()
-        await pool.close()
-
-
-@pytest.fixture
-async def wr_redis(wr_services: Services) -> RedisClient:
-    return wr_services.redis
-
-
-@pytest.fixture
-def wr_app(wr_settings: Settings, wr_clean: None) -> Litestar:
-    return create_app(wr_settings)
-
-
-@pytest.fixture
-async def wr_client(wr_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=wr_app) as test_client:
-        yield test_client

@@ -12,15 +12,12 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from tests.cluster_support import flush_all, tag_on_node
 from ticketing.config import Settings
-from ticketing.container import Services
 from ticketing.core.embedded import CLUSTER_SLOTS, EmbeddedValkeyCluster, free_port
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.redis import BoundedRedisCluster, cluster_url, create_redis
@@ -248,15 +245,3 @@ async def test_a_hung_node_is_a_quick_503_and_the_others_keep_serving(
         assert await store.acquire(on_victim[2], 5000) is not None  # back: reconnects by itself
     finally:
         await client.aclose()
-
-
-async def test_the_wr_fixtures_run_a_test_on_each_backend(
-    request: pytest.FixtureRequest, wr_services: Services, wr_client: AsyncTestClient[Litestar]
-) -> None:
-    backend = request.node.callspec.params["wr_settings"]
-    assert backend in {"single", "cluster"}
-    assert isinstance(wr_services.redis, RedisCluster) is (backend == "cluster")
-    assert await wr_services.redis.dbsize() == 0  # wr_clean flushed every primary
-    assert await SeatLockStore(wr_services.redis).acquire(1, 5000) is not None
-    ready = await wr_client.get("/readyz")
-    assert ready.status_code == 200, ready.text

@@ -6,16 +6,18 @@ import asyncio
 
 import pytest
 
+from tests.cluster_support import REDIS_BACKENDS, settings_on_backend
 from tests.factories import create_concert, create_user
+from ticketing.config import Settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.redis import create_redis
 
 
-@pytest.fixture
-def services(wr_services: Services) -> Services:
-    """On the single server and on a 3-master Redis Cluster (tests/conftest.py)."""
-    return wr_services
+@pytest.fixture(params=REDIS_BACKENDS)
+def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """On the single server and on a 3-master Redis Cluster (tests/cluster_support.py)."""
+    return settings_on_backend(request, settings)
 
 
 async def test_1000_concurrent_issues_get_positions_1_to_1000_in_arrival_order(services: Services) -> None:
