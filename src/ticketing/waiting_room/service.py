@@ -143,11 +143,7 @@ class WaitingRoomService:
     async def token_info(self, raw: str | None) -> QueueTokenInfoOut:
         """The poll: answered from this process's view of the queue, no Redis round trip (the
         waiter's heartbeat goes to Redis with the view's next sync)."""
-        if not raw:
-            raise TokenInvalid("The X-Queue-Token header is required")
-        token = self.codec.decode(raw)
-        if token is None:
-            raise TokenInvalid("Unknown or no longer retained queue token")
+        token = self._decode(raw)
         now = self._now_ms()
         standing, view = await self._standing(token, now)
         if standing.status in ("WAITING", "SOLD_OUT"):  # written with the view's next sync
@@ -161,7 +157,7 @@ class WaitingRoomService:
         else:
             deadline, remaining = standing.deadline_ms or now, 0
         return QueueTokenInfoOut(
-            token=raw,
+            token=token.raw,
             concert_id=token.concert_id,
             user=TokenUser(id=token.user_id, name=token.name),
             status=standing.status,  # type: ignore[arg-type]
@@ -172,12 +168,16 @@ class WaitingRoomService:
             poll_after_ms=self.poll_after_ms(standing.status, position, rate, token.seq),
         )
 
-    def _decode_for(self, raw: str | None, user_id: int) -> QueueToken:
+    def _decode(self, raw: str | None) -> QueueToken:
         if not raw:
             raise TokenInvalid("The X-Queue-Token header is required")
         token = self.codec.decode(raw)
         if token is None:
             raise TokenInvalid("Unknown or expired queue token")
+        return token
+
+    def _decode_for(self, raw: str | None, user_id: int) -> QueueToken:
+        token = self._decode(raw)
         if token.user_id != user_id:
             raise TokenForbidden("This queue token belongs to another user")
         return token
@@ -191,7 +191,7 @@ class WaitingRoomService:
             raise TokenNotAdmitted()
         if standing.status != "ACTIVE" or standing.deadline_ms is None:
             raise TokenInvalid("This queue token has expired or is finished")
-        return AdmittedToken(raw or "", token.concert_id, user_id, token.seq, _at(standing.deadline_ms))
+        return AdmittedToken(token.raw, token.concert_id, user_id, token.seq, _at(standing.deadline_ms))
 
     async def require_admitted(self, raw: str | None, user_id: int) -> AdmittedToken:
         """The guard of holds and payments: the token's record in Redis (one round trip), so a
@@ -204,7 +204,7 @@ class WaitingRoomService:
             raise TokenNotAdmitted()
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
-        return AdmittedToken(raw or "", token.concert_id, user_id, token.seq, _at(record.deadline_ms))
+        return AdmittedToken(token.raw, token.concert_id, user_id, token.seq, _at(record.deadline_ms))
 
     async def finish(self, admitted: AdmittedToken) -> None:
         await self.store.finish(admitted.concert_id, admitted.seq)
