@@ -6,6 +6,7 @@ import asyncio
 import random
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, lapse_hold
@@ -14,6 +15,8 @@ from ticketing.core.db import required
 from ticketing.core.embedded import free_port
 from ticketing.core.errors import AppError
 from ticketing.core.redis import create_redis
+from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply, idempotent_request
+from ticketing.payments.service import PaymentService
 from ticketing.reservations.service import ReservationService
 from ticketing.reservations.store import SeatLockStore
 
@@ -117,6 +120,40 @@ async def test_20_concurrent_payments_of_one_reservation(services: Services) -> 
         balance = await uow.conn.fetchval("SELECT balance FROM wallets WHERE id = $1", fan.wallet_id)
     assert payments == 1
     assert balance == 60_000
+
+
+class SlowReplay(IdempotencyService):
+    """A replay whose "nothing stored" answer arrives late: meanwhile the first request with the
+    key commits its payment and finishes the queue token (what a twin on a busy server sees)."""
+
+    async def replay(self, request: IdempotentRequest | None) -> StoredReply | None:
+        found = await super().replay(request)
+        await asyncio.sleep(0.1)
+        return found
+
+
+async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(services: Services) -> None:
+    """Twins of one payment (one Idempotency-Key, as a client retrying a lost answer sends) all get
+    the first one's 201, also a twin that reaches the queue-token check after the first payment
+    finished the token: API.md puts the replay before that check."""
+    late = PaymentService(
+        services.uow, SlowReplay(services.uow, 24), services.waiting_room, services.schedules, services.wallets
+    )
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=3, price=1_000)
+    fans = await fans_with_tokens(services, concert, 3, balance=5_000)
+    for (fan, token), seat in zip(fans, schedule.seats, strict=True):
+        held = await services.reservations.hold_seat(fan.principal, token, seat.id)
+        body = msgspec.json.encode({"reservation_id": held.id})
+        key = idempotent_request(fan.id, f"pay-{held.id}", "POST", "/api/v1/payments", body)
+        first, *twins = await asyncio.gather(
+            services.payments.pay(fan.principal, token, held.id, key),
+            *(late.pay(fan.principal, token, held.id, key) for _ in range(3)),
+        )
+        assert first.status_code == 201
+        assert all(twin == first for twin in twins)
+    async with services.uow() as uow:
+        assert await uow.conn.fetchval("SELECT count(*) FROM payments") == 3
 
 
 async def test_payment_racing_the_expiry_sweeper(services: Services) -> None:

@@ -29,6 +29,7 @@ from ticketing.reservations.errors import (
 )
 from ticketing.reservations.repository import ReservationRepository
 from ticketing.schedules.service import ScheduleService
+from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 from ticketing.wallets.service import WalletService
 
@@ -58,7 +59,16 @@ class PaymentService:
         replay = await self._idempotency.replay(idempotency)
         if replay is not None:
             return replay  # as it was, even if the queue token has finished since
-        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        try:
+            admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        except TokenInvalid:
+            # A twin sent with the same key may have paid, and finished the token, since our
+            # replay looked: its answer is committed before the token is finished, so a second
+            # look finds it. A client retrying a lost answer learns that it paid.
+            replay = await self._idempotency.replay(idempotency)
+            if replay is not None:
+                return replay
+            raise
 
         async def attempt() -> tuple[StoredReply, Settlement | None]:
             async with self._uow_factory(autocommit=idempotency is None) as uow:
@@ -96,7 +106,7 @@ class PaymentService:
         admitted.ensure_concert(schedule.concert_id)
         if row.user_id != user_id:
             return ReservationUserMismatch()
-        if row.status == "HELD" and row.held_until <= await repo.now():
+        if row.lapsed:
             return ReservationExpired()
         return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper
 
