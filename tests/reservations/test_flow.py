@@ -279,6 +279,28 @@ async def test_an_expired_hold_frees_the_seat_at_once(client: Client, services: 
     assert old["status"] == "EXPIRED"
 
 
+async def test_a_lapsed_hold_reads_expired_before_any_sweeper(client: Client, services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=2)
+    fan = await create_user(services)
+    token = await admitted_token(services, fan, concert)
+    lapsed = (await hold(client, fan, token, schedule.seats[0].id)).json()["id"]
+    live = (await hold(client, fan, token, schedule.seats[1].id)).json()["id"]
+    await lapse_hold(services, lapsed)
+
+    one = await client.get(f"/api/v1/reservations/{lapsed}", headers=fan.headers)
+    assert one.status_code == 200 and one.json()["status"] == "EXPIRED"
+    listed = (await client.get("/api/v1/reservations", headers=fan.headers)).json()["items"]
+    assert [(r["id"], r["status"]) for r in listed] == [(live, "HELD"), (lapsed, "EXPIRED")]
+    # Releasing it is refused like releasing any hold that is over, and writes nothing.
+    assert_problem(
+        await client.delete(f"/api/v1/reservations/{lapsed}", headers=fan.headers), 409, "RESERVATION_NOT_HELD"
+    )
+    async with services.uow() as uow:
+        stored = await uow.conn.fetchval("SELECT status FROM reservations WHERE id = $1", lapsed)
+    assert stored == "HELD"  # nothing swept it: the reading alone says EXPIRED
+
+
 async def test_sweeper_expires_lapsed_holds(services: Services) -> None:
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=3)

@@ -36,6 +36,13 @@ class ReservationRow:
     price: int
     held_until: datetime
     seat_number: int
+    lapsed: bool = False  # HELD, but ``held_until`` has passed (as of the statement's now())
+
+    @property
+    def shown_status(self) -> str:
+        """What a fan sees: a lapsed hold is EXPIRED at once, whether or not a sweeper or the
+        seat's next hold has written that yet."""
+        return "EXPIRED" if self.lapsed else self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,8 @@ SEAT_COLUMNS = (
 )
 RESERVATION_COLUMNS = (
     "reservations.id, reservations.seat_id, reservations.schedule_id, reservations.user_id, reservations.status, "
-    "reservations.price, reservations.held_until, seats.number"
+    "reservations.price, reservations.held_until, seats.number, "
+    "(reservations.status = 'HELD' AND reservations.held_until <= now()) AS lapsed"
 )
 HOLD_SEAT = "status = 'HELD', held_until = now() + $2::interval, version = seats.version + 1"
 FREE_SEAT = "status = 'AVAILABLE', held_until = NULL, version = seats.version + 1"
@@ -164,11 +172,6 @@ class ReservationRepository:
             await self.conn.execute(
                 f"UPDATE seats SET {FREE_SEAT} WHERE id = $1 AND status = 'HELD'", reservation.seat_id
             )
-
-    async def now(self) -> datetime:
-        with translate_db_errors():
-            value: datetime = await self.conn.fetchval("SELECT now()")
-        return value
 
     # -- sweeper -----------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ def reservation_out(row: ReservationRow) -> ReservationOut:
         seat_id=row.seat_id,
         schedule_id=row.schedule_id,
         user_id=row.user_id,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.shown_status,  # type: ignore[arg-type]
         price=row.price,
         held_until=row.held_until,
         seat_number=row.seat_number,
@@ -169,7 +169,7 @@ class ReservationService:
             async with self._uow_factory() as uow:
                 repo = ReservationRepository(uow.conn)
                 row = self._owned(await repo.get(reservation_id, for_update=True), principal)
-                if row.status != "HELD":
+                if row.status != "HELD" or row.lapsed:
                     raise ReservationNotHeld()
                 await repo.cancel(row)
                 await uow.commit()
