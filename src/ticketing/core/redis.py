@@ -10,10 +10,17 @@ Both clients keep the same bounds. At most ``TICKETING_REDIS_MAX_CONNECTIONS`` c
 per process; a call that finds them all busy waits at most ``TICKETING_REDIS_TIMEOUT_SECONDS``
 for a turn instead of failing under load (single node: a ``BlockingConnectionPool``; cluster:
 redis-py keeps a pool per node that fails at once when full, so :class:`BoundedRedisCluster` queues
-the calls in front of it). Connecting and every reply are bounded by the same timeout, and
-nothing is retried behind the caller's back: a slow or dead Redis is a 503 (see
-``translate_redis_errors``) within a bounded time instead of a hang. A cluster client still
-follows MOVED / ASK redirections, and re-reads the slot map on the call after a failure.
+the calls in front of it). Connecting and every reply are bounded by the same timeout, so a slow
+or dead Redis is a 503 (see ``translate_redis_errors``) within a bounded time instead of a hang.
+
+A call that fails with a *connection* error is sent once more, on a new connection: after Redis
+restarts, every pooled connection is dead, and without that retry each of them would fail one
+request (a trail of stray 503s for minutes after the outage). A timeout is not retried (the
+single-node client; redis-py's cluster client retries its own error list once, timeouts included),
+so a slow Redis still answers within the bound. Every script is safe to send twice: a join
+returns the fan's existing token, the other scripts set state rather than add to it. A cluster
+client also follows MOVED / ASK redirections, and re-reads the slot map on the call after a
+failure.
 
 In a cluster, keys that one script or one transaction touches must share a slot: give them one
 hash tag (``wr:{42}:waiting``, ``wr:{42}:active``) and pass at least one of them in ``keys=``,
@@ -61,7 +68,7 @@ def create_redis(settings: Settings) -> RedisClient:
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 0,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": Retry(NoBackoff(), 1, supported_errors=(redis_errors.ConnectionError,)),
         "decode_responses": False,
     }
     plain = cluster_url(settings.redis_url)
