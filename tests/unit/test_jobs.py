@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+import structlog
 
 from ticketing.core.jobs import JobRunner, PeriodicJob
 
@@ -39,3 +42,36 @@ async def test_a_failing_job_is_retried_on_its_next_tick() -> None:
         await asyncio.sleep(0.01)
     await runner.stop()
     assert calls >= 3
+
+
+async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() -> None:
+    """Ticking every 10 ms through an outage used to log a traceback per tick."""
+    calls, down = 0, True
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        if down:
+            raise ConnectionError("Redis is down")
+
+    runner = JobRunner([PeriodicJob("flaky", 0.01, flaky)])
+    with structlog.testing.capture_logs() as logs:
+        runner.start()
+        await wait_until(lambda: calls >= 20)
+        down = False
+        await wait_until(lambda: any(e["event"] == "background job recovered" for e in logs))
+        await runner.stop()
+    events = [(e["event"], e["log_level"]) for e in logs]
+    assert events == [
+        ("background job failing; retried every tick, logged again when it recovers", "error"),
+        ("background job recovered", "warning"),
+    ]
+    assert logs[1]["failed_runs"] >= 20
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in 5 s")
