@@ -2,8 +2,8 @@
 admin, bench, loadtest-users.
 
 ``ticketing run`` is what ``make run`` calls: it starts embedded PostgreSQL and Valkey when
-DATABASE_URL / REDIS_URL are unset, migrates, loads demo data and serves; Ctrl-C stops everything
-it started.
+DATABASE_URL / REDIS_URL are unset, migrates, loads demo data and serves; Ctrl-C, SIGTERM or
+SIGHUP stop everything it started.
 """
 
 from __future__ import annotations
@@ -112,32 +112,49 @@ def serve(settings: Settings) -> None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGHUP reached ``ticketing run``: stop like Ctrl-C does."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
 def run(settings: Settings) -> int:
-    """Start (embedded) servers, migrate, load demo data, serve until Ctrl-C, stop what we started."""
+    """Start (embedded) servers, migrate, load demo data, serve until stopped, stop what we started.
+
+    Ctrl-C (SIGINT), SIGTERM (systemd, a container runtime, a CI runner) and SIGHUP (the terminal
+    closed) all stop the server, then the embedded servers; a second signal during that shutdown
+    is ignored rather than leaving the embedded servers behind with a traceback."""
     from ticketing.core.embedded import EmbeddedServers
 
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
     embedded = EmbeddedServers(settings.data_dir)
-    database_url, redis_url = embedded.start(settings.database_url, settings.redis_url)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    if embedded.postgres or embedded.redis:
-        print(f"embedded servers: {database_url}  {redis_url}  (data in {settings.data_dir})", flush=True)
     server: subprocess.Popen[bytes] | None = None
     try:
+        database_url, redis_url = embedded.start(settings.database_url, settings.redis_url)
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        if embedded.postgres or embedded.redis:
+            print(f"embedded servers: {database_url}  {redis_url}  (data in {settings.data_dir})", flush=True)
         local = settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
         migrate(database_url)
         load_demo(local)
         print(f"serving on http://{settings.host}:{settings.port}  (API docs: /docs)", flush=True)
         server = subprocess.Popen([sys.executable, "-m", "ticketing.cli", "serve"], env=env)
         return server.wait()
-    except KeyboardInterrupt:
-        if server is not None:
-            server.send_signal(signal.SIGINT)
+    except (KeyboardInterrupt, _Stop):
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        if server is not None and server.poll() is None:
+            server.send_signal(signal.SIGINT)  # granian's graceful shutdown
             try:
                 server.wait(15)
             except subprocess.TimeoutExpired:
                 server.kill()
-        return 0
-    finally:
+                server.wait()
         embedded.stop()
 
 
