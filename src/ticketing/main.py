@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around the whole application rather than as route middleware (see RequestContextMiddleware).
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.request_deadline_seconds)
     return app
 
 

@@ -6,7 +6,8 @@ goes at once (no added latency), and under load each round trip carries everythi
 behind it. A hot row's lock is then taken once per batch instead of once per request, so the
 row stops serialising the whole service behind its commit (one WAL flush per batch).
 
-Batches are per process; processes still serialise on the row lock, batch against batch.
+Batches are per process; processes still serialise on the row lock, batch against batch. A batch
+runs outside the deadline of the request that happened to start it (it serves many).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from ticketing.core import deadline
 
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the item type
@@ -36,7 +39,7 @@ class Coalescer(Generic[K, I, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued.setdefault(key, []).append((item, future))
         if key not in self._draining:
-            self._draining[key] = asyncio.create_task(self._drain(key))
+            self._draining[key] = asyncio.create_task(self._drain(key), context=deadline.unbounded())
         return await future
 
     async def _drain(self, key: K) -> None:
@@ -59,4 +62,4 @@ class Coalescer(Generic[K, I, R]):
         finally:
             del self._draining[key]
             if key in self._queued:  # only if the loop above broke off: never strand a waiter
-                self._draining[key] = asyncio.create_task(self._drain(key))
+                self._draining[key] = asyncio.create_task(self._drain(key), context=deadline.unbounded())

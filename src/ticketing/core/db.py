@@ -70,7 +70,8 @@ def connect_options(settings: Settings) -> dict[str, Any]:
             "application_name": "ticketing",
             "statement_timeout": str(settings.statement_timeout_ms),
             "lock_timeout": str(settings.lock_timeout_ms),
-            "idle_in_transaction_session_timeout": "60000",
+            # A transaction left idle this long belongs to a stalled request past its deadline.
+            "idle_in_transaction_session_timeout": str(int(settings.request_deadline_seconds * 1000)),
             "timezone": "UTC",
         },
         "command_timeout": settings.statement_timeout_ms / 1000 + 5,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticketing.core import deadline
 from ticketing.core.errors import AppError, Forbidden, ServiceUnavailable, Unauthenticated, ValidationError
 from ticketing.core.metrics import record_request
 from ticketing.core.redis import REDIS_FAILURES
@@ -139,16 +141,17 @@ del _tokens
 
 class RequestContextMiddleware:
     """Per request: takes ``X-Request-ID`` from the caller (or makes one), binds it to every log
-    line and echoes it on the response, and records the route's count and latency for
-    Prometheus.
+    line and echoes it on the response, starts the request's deadline (``core/deadline.py``), and
+    records the route's count and latency for Prometheus.
 
     Wraps the whole Litestar application (``create_app`` puts it around ``app.asgi_handler``),
     not each route: Litestar wraps every route that has middleware in a second exception-handling
     layer with its own ``send`` wrapper, a cost on every request. Out here it also stamps the
     answers the router gives itself (404, 405)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, deadline_seconds: float = math.inf) -> None:
         self.app = app
+        self.deadline_seconds = deadline_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -166,6 +169,7 @@ class RequestContextMiddleware:
             request_id = _request_ids.next()
             header = request_id.encode()
         _REQUEST_ID.set(request_id)
+        deadline.start(self.deadline_seconds)
         status = 500  # an exception that escaped every handler
 
         async def send_with_id(message: Message) -> None:

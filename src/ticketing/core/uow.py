@@ -8,6 +8,7 @@ queue token changes) are registered with ``on_commit`` and run after the commit 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
+from ticketing.core import deadline
 from ticketing.core.db import Pool
 from ticketing.core.locking import translate_db_errors
 
@@ -43,8 +45,10 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> UnitOfWork:
+        deadline.ensure_time_left()
+        timeout = min(self._acquire_timeout or math.inf, deadline.remaining())
         with translate_db_errors():
-            conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            conn = await self._pool.acquire(timeout=None if timeout == math.inf else timeout)
             try:
                 if not self.autocommit:
                     tx = conn.transaction()
@@ -75,6 +79,7 @@ class UnitOfWork:
             raise RuntimeError("an autocommit unit of work has no transaction to commit")
         if self._tx is None:
             raise RuntimeError("the unit of work is not open")
+        deadline.ensure_time_left()  # past it, the caller's ``async with`` rolls back
         tx, self._tx = self._tx, None
         with translate_db_errors():
             await tx.commit()
