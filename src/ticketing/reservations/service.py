@@ -15,7 +15,7 @@ backs all of this up.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from ticketing.core.errors import ServiceUnavailable
@@ -150,6 +150,12 @@ class ReservationService:
             await self._seat_locks.release(seat_id, owner)
         except ServiceUnavailable:
             log.warning("seat lock not released: Redis unavailable; it expires by itself", extra={"seat": seat_id})
+
+    async def live_hold_until(self, user_id: int, concert_id: int) -> datetime | None:
+        """When the user's latest live hold in the concert ends (the waiting room's proof of
+        admission for a token of a queue Redis lost); None without one."""
+        async with self._uow_factory(autocommit=True) as uow:
+            return await ReservationRepository(uow.conn).live_hold_until(user_id, concert_id)
 
     async def get_reservation(self, principal: Principal, reservation_id: int) -> ReservationOut:
         async with self._uow_factory(autocommit=True) as uow:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,12 +38,18 @@ ETA_WINDOW_MS = 10_000  # the achieved admission rate is measured over this wind
 JOIN_BATCH = 100  # joins per script call at most (bounds how long one call holds Redis)
 
 
+# The end of the user's latest live hold in the concert, if any (user id, concert id): after
+# Redis lost a queue, a fan holding a seat was admitted, and the hold proves it.
+HoldLookup = Callable[[int, int], Awaitable[datetime | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class AdmittedToken:
     token: str
     concert_id: int
     user_id: int
     seq: int
+    epoch: str
     expires_at: datetime
 
     def ensure_concert(self, concert_id: int) -> None:
@@ -57,10 +63,17 @@ def _at(ms: int) -> datetime:
 
 class WaitingRoomService:
     def __init__(
-        self, store: QueueStore, concerts: ConcertService, settings: Settings, clock: Clock = time.time
+        self,
+        store: QueueStore,
+        concerts: ConcertService,
+        settings: Settings,
+        clock: Clock = time.time,
+        *,
+        live_hold_until: HoldLookup | None = None,
     ) -> None:
         self.store = store
         self._concerts = concerts
+        self._live_hold_until = live_hold_until
         self.settings = settings
         self.clock = clock
         self.codec = QueueTokenCodec(settings.jwt_secret)
@@ -131,21 +144,24 @@ class WaitingRoomService:
         )
         return out, joined.created
 
-    async def _standing(self, token: QueueToken, now_ms: int) -> tuple[Standing, QueueView]:
-        view = await self.views.get(token.concert_id, self.settings.queue_snapshot_seconds)
+    async def _view(self, token: QueueToken) -> QueueView:
+        return await self.views.get(token.concert_id, self.settings.queue_snapshot_seconds)
+
+    def _standing(self, view: QueueView, token: QueueToken, now_ms: int) -> Standing:
         standing = None
         if view.epoch == token.epoch:  # another epoch: a queue Redis lost, the numbers mean nothing now
             standing = view.standing(token.seq, now_ms, self._ttl_ms, self._retain_ms)
         if standing is None:
             raise TokenInvalid("Unknown or no longer retained queue token")
-        return standing, view
+        return standing
 
     async def token_info(self, raw: str | None) -> QueueTokenInfoOut:
         """The poll: answered from this process's view of the queue, no Redis round trip (the
         waiter's heartbeat goes to Redis with the view's next sync)."""
         token = self._decode(raw)
         now = self._now_ms()
-        standing, view = await self._standing(token, now)
+        view = await self._view(token)
+        standing = self._standing(view, token, now)
         if standing.status in ("WAITING", "SOLD_OUT"):  # written with the view's next sync
             self.views.heartbeat(token.concert_id, token.seq, now)
         rate = self._rate(view, now)
@@ -186,28 +202,50 @@ class WaitingRoomService:
         """The guard of the date and seat lists: signature and this process's view of the
         queue, no Redis round trip. A finished token is refused within the view's age."""
         token = self._decode_for(raw, user_id)
-        standing, _ = await self._standing(token, self._now_ms())
+        view = await self._view(token)
+        if view.epoch != token.epoch:
+            return await self._orphan(token)
+        standing = self._standing(view, token, self._now_ms())
         if standing.status in ("WAITING", "SOLD_OUT"):
             raise TokenNotAdmitted()
         if standing.status != "ACTIVE" or standing.deadline_ms is None:
             raise TokenInvalid("This queue token has expired or is finished")
-        return AdmittedToken(token.raw, token.concert_id, user_id, token.seq, _at(standing.deadline_ms))
+        return self._admitted(token, _at(standing.deadline_ms))
 
     async def require_admitted(self, raw: str | None, user_id: int) -> AdmittedToken:
         """The guard of holds and payments: the token's record in Redis (one round trip), so a
         paid or expired token is refused at once."""
         token = self._decode_for(raw, user_id)
-        record = await self.store.peek(token.concert_id, token.seq)
-        if record.epoch != token.epoch or not record.status or record.user_id != token.user_id:
+        record = await self.store.peek(token.concert_id, token.seq, token.epoch)
+        if record.epoch != token.epoch:
+            if record.orphan_finished:
+                raise TokenInvalid("This queue token is finished")
+            return await self._orphan(token)
+        if not record.status or record.user_id != token.user_id:
             raise TokenInvalid("Unknown or expired queue token")
         if record.status == "W":
             raise TokenNotAdmitted()
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
-        return AdmittedToken(token.raw, token.concert_id, user_id, token.seq, _at(record.deadline_ms))
+        return self._admitted(token, _at(record.deadline_ms))
+
+    async def _orphan(self, token: QueueToken) -> AdmittedToken:
+        """A token of a queue Redis no longer has (lost with its data, or never restored): its
+        number means nothing in the current queue. It still proves who it was issued to and for
+        which concert, and a live hold of that fan in that concert proves they were admitted:
+        such a fan can go on (read, hold, pay) until the payment finishes the token or the hold
+        ends. Anyone else queues again."""
+        hold_until = await self._live_hold_until(token.user_id, token.concert_id) if self._live_hold_until else None
+        if hold_until is None:
+            raise TokenInvalid("Unknown or expired queue token (the queue was reset: join it again)")
+        return self._admitted(token, hold_until)
+
+    @staticmethod
+    def _admitted(token: QueueToken, expires_at: datetime) -> AdmittedToken:
+        return AdmittedToken(token.raw, token.concert_id, token.user_id, token.seq, token.epoch, expires_at)
 
     async def finish(self, admitted: AdmittedToken) -> None:
-        await self.store.finish(admitted.concert_id, admitted.seq)
+        await self.store.finish(admitted.concert_id, admitted.seq, admitted.epoch, self._retain_ms)
 
     async def mark_sold_out(self, concert_id: int) -> None:
         await self.store.set_sold_out(concert_id, True)

@@ -31,6 +31,9 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 - ``log``      STREAM of changes for the snapshots: a(dmitted) t u n, g(one) s, d(one) s,
                s(old out) v, f(loor) u; each entry carries ``i``, a gap-free counter (``logn``)
 - ``lease``    the admitter's lease (one admitter per concert across processes)
+- ``orphans``  SET "<epoch>.<seq>" of tokens of a lost queue (an earlier epoch) that a payment
+               finished: such a token is honoured while its fan holds a seat (the hold proves
+               the admission), once; kept for the retention period
 
 ``wr:concerts`` (a SET of concert ids with a queue) lets the admission job find the queues.
 """
@@ -58,7 +61,7 @@ PRUNE_BATCH = 20_000
 
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
-    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease",
+    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease", "orphans",
 )  # fmt: skip
 
 # The helpers every script may call; each script declares only the keys it uses (``KEYS``), and
@@ -153,10 +156,17 @@ return out
 """,
 )
 
+# A payment finished the token (ARGV: seq, the token's epoch, retention ms). A token of a lost
+# queue is only remembered as finished: its number means another fan's token in this epoch.
 _FINISH = _lua(
-    "tok active waiting seen done users log logn",
+    "epoch orphans tok active waiting seen done users log logn",
     """
-local seq = ARGV[1]
+local seq, epoch = ARGV[1], ARGV[2]
+if redis.call('GET', K.epoch) ~= epoch then
+  redis.call('SADD', K.orphans, epoch .. '.' .. seq)
+  redis.call('PEXPIRE', K.orphans, ARGV[3])
+  return 1
+end
 local rec = redis.call('HGET', K.tok, seq)
 if not rec then return 0 end
 local st, user = string.match(rec, '^(%a) (%d+)')
@@ -300,11 +310,16 @@ return {redis.call('GET', K.epoch) or '', redis.call('XRANGE', K.log, '(' .. las
 """,
 )
 
-# The write guard's read: the queue's epoch and the token's record, in one round trip.
+# The write guard's read, in one round trip: the queue's epoch, the token's record, and whether
+# the token (of a lost queue) was finished as an orphan (ARGV: seq, "<token epoch>.<seq>").
 _PEEK = _lua(
-    "epoch tok",
+    "epoch tok orphans",
     """
-return {redis.call('GET', K.epoch) or '', redis.call('HGET', K.tok, ARGV[1]) or ''}
+return {
+  redis.call('GET', K.epoch) or '',
+  redis.call('HGET', K.tok, ARGV[1]) or '',
+  redis.call('SISMEMBER', K.orphans, ARGV[2]),
+}
 """,
 )
 
@@ -363,10 +378,11 @@ class Joined:
 class TokenRecord:
     """The write guard's view of one token, straight from Redis."""
 
-    epoch: str
+    epoch: str  # the queue's current epoch ("" when Redis has no queue)
     status: str  # W, A, D, E; "" when Redis has no record
     user_id: int
     deadline_ms: int
+    orphan_finished: bool  # a token of a lost queue that a payment already finished
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,18 +474,19 @@ class QueueStore:
             await self.redis.sadd(CONCERTS_KEY, concert_id)
             self._registered[concert_id] = now
 
-    async def peek(self, concert_id: int, seq: int) -> TokenRecord:
+    async def peek(self, concert_id: int, seq: int, token_epoch: str) -> TokenRecord:
         with translate_redis_errors():
-            epoch, record = await self._peek(concert_id, [seq])
+            epoch, record, orphan_finished = await self._peek(concert_id, [seq, f"{token_epoch}.{seq}"])
         fields = _text(record).split(" ")
+        finished = int(orphan_finished) == 1
         if len(fields) < 2:
-            return TokenRecord(_text(epoch), "", 0, 0)
+            return TokenRecord(_text(epoch), "", 0, 0, finished)
         deadline = int(fields[2]) if len(fields) > 2 else 0
-        return TokenRecord(_text(epoch), fields[0], int(fields[1]), deadline)
+        return TokenRecord(_text(epoch), fields[0], int(fields[1]), deadline, finished)
 
-    async def finish(self, concert_id: int, seq: int) -> bool:
+    async def finish(self, concert_id: int, seq: int, token_epoch: str, retain_ms: int) -> bool:
         with translate_redis_errors():
-            return bool(await self._finish(concert_id, [seq]))
+            return bool(await self._finish(concert_id, [seq, token_epoch, retain_ms]))
 
     async def admit(
         self,
