@@ -17,9 +17,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ticketing.config import PROJECT_ROOT, Settings, get_settings
-from ticketing.container import Services
+
+if TYPE_CHECKING:  # the services pull in the whole application: imported only by the commands that use them
+    from ticketing.container import Services
 
 
 def migrate(database_url: str) -> None:

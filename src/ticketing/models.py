@@ -1,7 +1,7 @@
 """Imports every model so that Alembic sees the whole schema."""
 
 from ticketing.concerts.models import Concert
-from ticketing.core.db import Base
+from ticketing.core.orm import Base
 from ticketing.idempotency.models import IdempotencyRecord
 from ticketing.payments.models import Payment
 from ticketing.reservations.models import Reservation

@@ -1,34 +1,18 @@
-"""Schema base and connection pool.
-
-Models are declared with SQLAlchemy's ORM for Alembic (the schema and its migrations live in
-one place), but at run time the repositories send SQL straight to an asyncpg pool: measured
-on a 2-core machine, a unit of work running ``SELECT 1`` costs about 250 µs of CPU through
-SQLAlchemy's async engine and about 80 µs on asyncpg — and CPU is what a sale runs out of.
-"""
+"""The connection pool: at run time the repositories send SQL straight to asyncpg (the schema's
+SQLAlchemy models, for Alembic, are in ``core/orm.py`` and never imported by the service)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import BigInteger, DateTime, MetaData, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ticketing.config import Settings
 
 log = logging.getLogger(__name__)
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 # What repositories receive: one asyncpg connection (pooled or not), in a transaction or not.
 # (asyncpg's classes are generic only in its stubs.)
@@ -40,18 +24,6 @@ else:
     Connection = PoolConnectionProxy | asyncpg.Connection
     Pool = asyncpg.Pool
     _Connection = asyncpg.Connection
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class IdMixin:
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-
-
-class CreatedAtMixin:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class _PooledConnection(_Connection):

@@ -7,6 +7,7 @@ the event loop, and a burst of sign-ins queues there instead of starving every o
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ Role = Literal["fan", "admin"]
 
 _hasher = PasswordHasher()
 _executor: ThreadPoolExecutor | None = None
-_DUMMY_HASH = _hasher.hash("timing-equaliser-for-unknown-users")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: one argon2 hash costs every process's start-up ~0.1 s."""
+    return _hasher.hash("timing-equaliser-for-unknown-users")
 
 
 def configure_hash_threads(threads: int) -> None:
@@ -46,7 +52,7 @@ async def hash_password(password: str) -> str:
 def _verify(stored_hash: str | None, password: str) -> bool:
     try:
         # An unknown user still pays for one verification, so timing does not reveal names.
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.db import Base, IdMixin
+from ticketing.core.orm import Base, IdMixin
 
 
 class Payment(IdMixin, Base):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 from ticketing.payments.schemas import PaymentOut
-from ticketing.schedules.models import SEATS_OF_SCHEDULE
+from ticketing.schedules.seat_sql import SEATS_OF_SCHEDULE
 
 COLUMNS = "id, reservation_id, user_id, amount, paid_at"
 

@@ -8,7 +8,7 @@ import asyncpg
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.reservations.errors import SeatUnavailable
-from ticketing.schedules.models import SEAT_IS_FREE
+from ticketing.schedules.seat_sql import SEAT_IS_FREE
 
 # Advisory lock keys live in their own range so they never collide with another use.
 USER_HOLDS_LOCK_BASE = 1 << 48

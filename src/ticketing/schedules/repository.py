@@ -5,8 +5,8 @@ from datetime import datetime
 
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.schedules.models import SEAT_IS_FREE, SEATS_OF_SCHEDULE
 from ticketing.schedules.schemas import ScheduleOut, ScheduleSales, SeatBrief, SeatOut
+from ticketing.schedules.seat_sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.db import Base, CreatedAtMixin, IdMixin
+from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
 
 # The database's own ceiling on a balance; TICKETING_BALANCE_CAP may only be lower.
 BALANCE_CAP = 100_000_000
