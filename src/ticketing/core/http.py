@@ -27,7 +27,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from ticketing.core import deadline
 from ticketing.core.errors import AppError, Forbidden, ServiceUnavailable, Unauthenticated, ValidationError
 from ticketing.core.metrics import record_request
-from ticketing.core.redis import REDIS_FAILURES
+from ticketing.core.redis import is_redis_failure
 from ticketing.core.security import Principal, read_access_token
 
 log = structlog.get_logger("ticketing.http")
@@ -98,7 +98,7 @@ def _validation_detail(exc: HTTPException) -> str:
 
 
 def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    if isinstance(exc, REDIS_FAILURES):
+    if is_redis_failure(exc):
         return app_error_handler(_, ServiceUnavailable("The queue store is unavailable; nothing was changed"))
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "INTERNAL_ERROR", "Internal error", "An unexpected error happened; it has been logged")

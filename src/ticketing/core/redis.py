@@ -159,10 +159,23 @@ REDIS_FAILURES = (
 )
 
 
+# uvloop reports a write to a transport that the peer has just reset as a RuntimeError, not a
+# ConnectionError ("unable to perform operation on <TCPTransport closed=True …>; the handler is
+# closed"), and redis-py lets it through; seen while Redis connections were being reset.
+_CLOSED_TRANSPORT = "the handler is closed"
+
+
+def is_redis_failure(error: BaseException) -> bool:
+    """Redis unreachable, slow or gone mid-call: a 503, never a 500."""
+    return isinstance(error, REDIS_FAILURES) or (isinstance(error, RuntimeError) and _CLOSED_TRANSPORT in str(error))
+
+
 @contextmanager
 def translate_redis_errors() -> Iterator[None]:
     """Used by the stores: an unreachable or slow Redis is a 503, never a 500 or a hang."""
     try:
         yield
-    except REDIS_FAILURES as error:
-        raise ServiceUnavailable("The queue store is unavailable; nothing was changed") from error
+    except Exception as error:
+        if is_redis_failure(error):
+            raise ServiceUnavailable("The queue store is unavailable; nothing was changed") from error
+        raise
