@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 10000
     # No work starts and nothing commits after this; a worker stalled inside a transaction has it
     # rolled back by PostgreSQL after the same time (see core/deadline.py).
-    request_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
+    request_deadline_seconds: float = Field(default=5.0, gt=0, le=300)
 
     jwt_secret: str = PLACEHOLDER_SECRET
     jwt_ttl_seconds: int = 3600

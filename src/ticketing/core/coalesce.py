@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from ticketing.core import deadline
+from ticketing.core.errors import ServiceUnavailable
 
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the item type
@@ -50,6 +51,12 @@ class Coalescer(Generic[K, I, R]):
                     self._queued[key] = rest
                 try:
                     outcomes = await self._flush(key, [item for item, _ in batch])
+                except ServiceUnavailable as error:
+                    # The dependency is down: everything queued behind this batch would fail the
+                    # same way, one bounded timeout after another (a join at the back of a few
+                    # hundred waited past its client's patience). They all learn it now.
+                    batch += self._queued.pop(key, [])
+                    outcomes = [error] * len(batch)
                 except Exception as error:  # the whole batch failed: nothing of it was applied
                     outcomes = [error] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
