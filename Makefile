@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-e2e lint format bench bench-smoke clean
+.PHONY: help install run test test-e2e lint format bench bench-smoke chaos chaos-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
@@ -11,6 +11,7 @@ help:
 	@echo "make test-e2e - browser tests (Playwright driving Debian's Chromium)"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
 	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
+	@echo "make chaos  - fault injection (killed processes, lost Redis, crashed PostgreSQL, ...), report in bench/results/"
 
 # uv is taken from PATH when present, else installed from PyPI into a project-local venv.
 .tools/bin/uv:
@@ -46,6 +47,14 @@ bench: install
 bench-smoke: install
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(RUN) ticketing bench --smoke
+
+# Fault injection: its own PostgreSQL, Valkey and service behind TCP proxies of its own, one fault
+# per scenario under load; report in bench/results/chaos-<timestamp>.md. Fails only on correctness.
+chaos: install
+	$(RUN) python -m chaos
+
+chaos-smoke: install
+	$(RUN) python -m chaos --smoke
 
 format: install
 	$(RUN) ruff format .

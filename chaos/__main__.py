@@ -1,0 +1,154 @@
+"""``python -m chaos`` (``make chaos``) / ``python -m chaos --smoke`` (``make chaos-smoke``, CI).
+
+Starts its own PostgreSQL and Valkey, migrates, starts the service as in production behind the
+faulty proxies, runs each scenario, writes ``bench/results/chaos-<timestamp>.md`` and exits
+non-zero on a correctness failure (or a harness error), never on a slow recovery. Everything it
+started is stopped on exit, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from chaos.phase import PhaseOptions, ScenarioResult, check_lapsed_holds, heal, run_phase
+from chaos.report import render
+from chaos.scenarios import ALL, SMOKE_KEYS, Scenario, by_key
+from chaos.stack import STOP_GRACE_SECONDS, Stack
+from ticketing.cli import migrate
+from ticketing.config import PROJECT_ROOT, Settings
+
+SEATS = 300
+
+
+def service_settings(hold_seconds: int) -> dict[str, str]:
+    """The service's knobs for the run: short holds so that abandoned holds lapse within a
+    phase, and a queue that admits steadily (the sale, not the admission rate, is under test)."""
+    return {
+        "TICKETING_HOLD_SECONDS": str(hold_seconds),
+        "TICKETING_QUEUE_MAX_ACTIVE": "150",
+        "TICKETING_QUEUE_ADMIT_PER_SECOND": "100",
+        "TICKETING_QUEUE_ACTIVE_TTL_SECONDS": "120",
+    }
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--smoke", action="store_true", help="CI: fewer fans, short phases, 4 scenarios")
+    parser.add_argument("--scenarios", help=f"comma-separated, from: {', '.join(s.key for s in ALL)}")
+    parser.add_argument("--fans", type=int, help="fans per scenario (default 300; smoke 100)")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
+    return parser.parse_args(argv)
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    # SIGTERM ends the run like Ctrl-C does: the finally blocks stop everything we started.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], hold_seconds: int) -> tuple[str, bool]:
+    started = time.monotonic()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # Inside the loop, SIGTERM cancels the run: the finally below stops the service first.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    print(f"chaos: starting PostgreSQL and Valkey in {stack.work_dir}", flush=True)
+    await asyncio.to_thread(stack.start_servers)
+    await stack.start_proxies()
+    await asyncio.to_thread(migrate, stack.direct_database_url)  # alembic runs its own event loop
+    settings = Settings(
+        env="local",
+        database_url=stack.direct_database_url,
+        redis_url=stack.direct_redis_url,
+        data_dir=stack.service_data,
+        db_pool_size=2,
+    )
+    stack.launch_service()
+    await stack.wait_ready()
+    results: list[ScenarioResult] = []
+    violations: dict[str, int] = {}
+    shutdown: list[str] = []
+    try:
+        for scenario in scenarios:
+            print(f"chaos: scenario {scenario.key} ({scenario.title}) ...", flush=True)
+            result, violations = await run_phase(stack, settings, options, scenario, violations)
+            results.append(result)
+            print(f"  {len(result.journal.answers):,} answers, {result.journal.bought} bought", flush=True)
+        await heal(stack, [])
+        await check_lapsed_holds(stack, results, hold_seconds)
+    finally:
+        print("chaos: stopping the service (SIGTERM, as a supervisor would)", flush=True)
+        left = await stack.stop_service()
+        shutdown += [f"pid {p.pid} still running {STOP_GRACE_SECONDS:.0f} s after SIGTERM" for p in left]
+        for proxy in stack.proxies:
+            await proxy.stop()
+    await asyncio.to_thread(stack.close)
+    shutdown += [f"pid {p.pid} {' '.join(p.cmdline()[:3])}" for p in stack.leftovers()]
+    preamble = [
+        f"{datetime.now(UTC).isoformat(timespec='seconds')}, {os.cpu_count()} cores. Own PostgreSQL and Valkey "
+        f"behind the harness's TCP proxies; `ticketing serve` (2 granian workers, jobs off) plus `ticketing worker`. "
+        f"Per scenario: a new concert of {SEATS} seats, {options.fans} fans arriving over the phase; "
+        f"{options.pre:g} s of load, the fault ({options.fault:g} s unless stated), at least "
+        f"{options.recovery:g} s of recovery. Holds last {hold_seconds} s; client timeout 10 s. "
+        f"Total {time.monotonic() - started:.0f} s.",
+        "",
+        "Targets: 0 invariant violations, 0 answers 500, 0 same-key answers that differ and 0 processes left "
+        "behind are correctness (**FAIL** fails the run); recovery ≤ 5 s after a dependency returns (≤ 10 s "
+        "after a full restart) and 0 hung requests are measurements (**SHORT** is reported, the run does not "
+        "fail). A 503 SERVICE_UNAVAILABLE during a fault and a 409 SEAT_UNAVAILABLE are normal answers.",
+    ]
+    return render("Fault injection report", preamble, results, shutdown)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    keys = args.scenarios.split(",") if args.scenarios else list(SMOKE_KEYS if args.smoke else [s.key for s in ALL])
+    scenarios = by_key([k.strip() for k in keys])
+    if args.smoke:
+        options = PhaseOptions(fans=args.fans or 100, seats=SEATS, pre=3, fault=3, recovery=4)
+        hold_seconds = 8
+    else:
+        options = PhaseOptions(fans=args.fans or 300, seats=SEATS, pre=6, fault=5, recovery=12)
+        hold_seconds = 20
+    signal.signal(signal.SIGTERM, _terminate)
+    work_dir = Path(tempfile.mkdtemp(prefix="ticketing-chaos-"))
+    stack = Stack(work_dir, service_settings(hold_seconds))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    logs = args.out / f"chaos-{stamp}-logs"
+    try:
+        report, correct = asyncio.run(run(stack, options, scenarios, hold_seconds))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("chaos: interrupted; everything it started is being stopped", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        stack.close()
+        stack.keep_logs(logs)
+        stack.discard()
+    path = args.out / f"chaos-{stamp}.md"
+    report += f"\nService and server logs of this run: `{logs.name}/` beside this report.\n"
+    path.write_text(report)
+    print(report, flush=True)
+    print(f"report: {_shown(path)}  logs: {_shown(logs)}", flush=True)
+    return 0 if correct else 1
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""One scenario: a phase of load with its fault in the middle and a recovery window after, then
+the checks (database invariants, replies to payment keys, lapsed holds, processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import httpx
+
+from chaos.checks import database_verdict, expired_holds_read_held, prepare_sale
+from chaos.fans import CLIENT_TIMEOUT, Fan, Sale
+from chaos.journal import Journal, told_otherwise, twins_disagree
+from chaos.scenarios import FaultContext, Scenario
+from chaos.stack import HOST, Stack
+from ticketing.bench.fixtures import LoadTestFan
+from ticketing.config import Settings
+
+WORKERS = 2
+
+
+@dataclass
+class PhaseOptions:
+    fans: int
+    seats: int
+    pre: float  # seconds of load before the fault
+    fault: float  # seconds the fault lasts (unless the scenario says otherwise)
+    recovery: float  # seconds of load after the fault, at least the target + 1
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    journal: Journal = field(default_factory=Journal)
+    notes: list[str] = field(default_factory=list)
+    fault_start: float = 0.0  # seconds from the phase start
+    fault_end: float = 0.0
+    new_violations: dict[str, int] = field(default_factory=dict)
+    deadlocks: int = 0
+    ghost_holds: int = 0  # holds in the database that no fan was told about
+    expired_checked: int = 0
+    expired_read_held: int = 0
+    twin_groups: int = 0
+    twin_mismatches: list[str] = field(default_factory=list)
+    told_otherwise: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    log_lines: int = 0
+    harness_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    loop_lag: float = 0.0  # the harness's worst event-loop delay during the phase, seconds
+    fans: dict[int, LoadTestFan] = field(default_factory=dict)
+
+
+async def heal(stack: Stack, notes: list[str]) -> None:
+    """Before a phase: every proxy clean, both servers up, the service ready with its workers."""
+    for proxy in stack.proxies:
+        proxy.heal()
+    if stack.redis.process is None or stack.redis.process.poll() is not None:
+        await asyncio.to_thread(stack.restart_redis)
+    if stack.postgres.process is None or stack.postgres.process.poll() is not None:
+        await asyncio.to_thread(stack.restart_postgres)
+    if stack.serve is None or stack.serve.poll() is not None or stack.worker is None or stack.worker.poll() is not None:
+        await stack.kill_service()
+        stack.launch_service()
+        notes.append("the service was not running at the phase start: restarted")
+    await stack.wait_ready()
+    for _ in range(150):  # granian respawns a killed worker within seconds
+        if len(stack.granian_workers()) >= WORKERS:
+            break
+        await asyncio.sleep(0.2)
+    if len(stack.granian_workers()) < WORKERS:
+        notes.append(f"only {len(stack.granian_workers())} of {WORKERS} granian workers at the phase start")
+
+
+async def _watch_loop_lag(samples: list[float]) -> None:
+    """How late this process's event loop runs. The fans and the proxies share it: if it lags,
+    a "hung" request or a slow recovery could be the harness's own doing, and the report says so."""
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(0.1)
+        samples.append(time.monotonic() - started - 0.1)
+
+
+def _log_lines(stack: Stack) -> int:
+    total = 0
+    for name in ("serve.log", "worker.log"):
+        path = stack.logs / name
+        if path.exists():
+            with path.open("rb") as fh:
+                total += sum(1 for _ in fh)
+    return total
+
+
+async def run_phase(
+    stack: Stack, settings: Settings, options: PhaseOptions, scenario: Scenario, violations_before: dict[str, int]
+) -> tuple[ScenarioResult, dict[str, int]]:
+    result = ScenarioResult(scenario)
+    await heal(stack, result.notes)
+    fixture = await prepare_sale(settings, f"chaos: {scenario.key}", options.fans, options.seats)
+    before = await database_verdict(settings, fixture.schedule_id)
+    logs_before = _log_lines(stack)
+    fault_seconds = scenario.fault_seconds or options.fault
+    # Room past the target, so that a slow recovery is measured rather than cut off.
+    recovery = max(options.recovery, (scenario.recovery_target or 0) + 5)
+    rng = random.Random(zlib.crc32(scenario.key.encode()))  # the same arrivals run after run
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    # httpx's own timeouts sit above the fan's, so that a slow answer is always our "hung".
+    timeout = httpx.Timeout(CLIENT_TIMEOUT + 5)
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{stack.port}", limits=limits, timeout=timeout) as http:
+        lag_samples: list[float] = []
+        lag = asyncio.create_task(_watch_loop_lag(lag_samples))
+        t0 = time.monotonic()
+        sale = Sale(http, result.journal, fixture.concert_id, t0, t0 + 3600, twin_share=scenario.twin_share)
+        arrivals = options.pre + fault_seconds + recovery / 2
+        tasks = [
+            asyncio.create_task(Fan(sale, fan, rng.randrange(1 << 30)).journey(rng.uniform(0, arrivals)))
+            for fan in fixture.fans
+        ]
+        try:
+            await asyncio.sleep(options.pre)
+            result.fault_start = time.monotonic() - t0
+            ctx = FaultContext(stack, fault_seconds, result.notes)
+            try:
+                fault_end = await scenario.inject(ctx)
+            except Exception as error:  # reported, and the phase still ends and is checked
+                fault_end = time.monotonic()
+                result.harness_errors.append(f"fault injection failed: {error!r}")
+            result.fault_end = fault_end - t0
+            sale.deadline = max(fault_end + recovery, time.monotonic() + 1)
+            await asyncio.sleep(max(0.0, sale.deadline - time.monotonic()))
+            # Requests in flight at the deadline still get their answer (or time out).
+            _, pending = await asyncio.wait(tasks, timeout=CLIENT_TIMEOUT + 3)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    result.harness_errors.append(f"fan crashed: {task.exception()!r}")
+            result.seconds = time.monotonic() - t0
+            for job in ctx.background:
+                try:
+                    await job
+                except Exception as error:
+                    result.harness_errors.append(f"during the fault: {error!r}")
+            result.loop_lag = max(lag_samples, default=0.0)
+        finally:
+            # Also on Ctrl-C / SIGTERM: no fan outlives its phase's HTTP client.
+            lag.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    result.fans = {fan.id: fan for fan in fixture.fans}
+    return await _verdict(
+        stack, settings, result, fixture.schedule_id, before.deadlocks, violations_before, logs_before
+    )
+
+
+async def _verdict(
+    stack: Stack,
+    settings: Settings,
+    result: ScenarioResult,
+    schedule_id: int,
+    deadlocks_before: int,
+    violations_before: dict[str, int],
+    logs_before: int,
+) -> tuple[ScenarioResult, dict[str, int]]:
+    """After the phase: the database, the answers to payment keys, the processes, the logs."""
+    await heal(stack, result.notes)  # the checks need both servers (the fault is over)
+    after = await database_verdict(settings, schedule_id)
+    result.deadlocks = max(0, after.deadlocks - deadlocks_before)  # a crash resets the statistics
+    result.new_violations = {
+        name: value - violations_before.get(name, 0)
+        for name, value in after.violations.items()
+        if value != violations_before.get(name, 0)
+    }
+    result.ghost_holds = len(after.reservation_ids - result.journal.received_reservations)
+    _judge_keys(result, after.confirmed_ids)
+    result.orphans = [f"pid {p.pid} {' '.join(p.cmdline()[:4])}" for p in stack.orphans()]
+    result.log_lines = _log_lines(stack) - logs_before
+    return result, after.violations
+
+
+def _judge_keys(result: ScenarioResult, confirmed: set[int]) -> None:
+    lost_tokens = result.scenario.loses_tokens
+    result.twin_groups = len(result.journal.twins)
+    for group in result.journal.twins:
+        if twins_disagree(group, lost_tokens):
+            answers = ", ".join(a.describe() for a in group.answers)
+            result.twin_mismatches.append(f"fan {group.fan_id} key {group.key}: {answers}")
+    for trail in result.journal.trails:
+        if told_otherwise(trail, trail.reservation_id in confirmed, lost_tokens):
+            answers = ", ".join(a.describe() for a in trail.answers)
+            result.told_otherwise.append(f"fan {trail.fan_id} reservation {trail.reservation_id} paid, told: {answers}")
+
+
+async def check_lapsed_holds(stack: Stack, results: list[ScenarioResult], hold_seconds: int) -> None:
+    """At the end of the run, once every hold the fans walked away from has lapsed (the last
+    phase's may need a few more seconds), read each one back through the API."""
+    latest = max((held_until for r in results for _, _, held_until in r.journal.abandoned), default=0.0)
+    wait = min(float(hold_seconds), latest + 1.5 - time.time())
+    if wait > 0:
+        await asyncio.sleep(wait)
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{stack.port}", timeout=CLIENT_TIMEOUT) as http:
+        for result in results:
+            result.expired_checked, result.expired_read_held = await expired_holds_read_held(
+                http, result.fans, result.journal.abandoned
+            )
