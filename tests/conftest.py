@@ -96,6 +96,8 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Settings:
         # Every read of a queue syncs the process's view first, so a test sees each change at once;
         # tests of the staleness bound set their own value.
         queue_snapshot_seconds=0,
+        max_holds_per_address=0,  # every test client is one address; tests of the cap set their own
+        rate_limits_enabled=False,  # one test client address; tests/test_rate_limits.py proves the limits
     )
 
 

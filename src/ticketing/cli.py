@@ -89,7 +89,14 @@ async def write_loadtest_users(services: Services, args: argparse.Namespace) -> 
     print(f"{len(fans):,} fans written to {args.out} in {time.perf_counter() - started:.1f} s")
 
 
+DEMO_REFUSED = "ticketing demo-data: refused, TICKETING_ENV is production; demo accounts are for local runs only"
+
+
 def load_demo(settings: Settings) -> None:
+    # Demo fans are funded and share a published password: never in a real deployment (this
+    # covers `ticketing run` too, should it be started with TICKETING_ENV=production).
+    if settings.env != "local":
+        raise SystemExit(DEMO_REFUSED)
     from ticketing.demo import load_demo_data
 
     asyncio.run(with_services(settings, load_demo_data))
@@ -213,6 +220,9 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.env != "local":
+        print(DEMO_REFUSED, file=sys.stderr)
+        return 2
     load_demo(settings)
     return 0
 

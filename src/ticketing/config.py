@@ -8,13 +8,15 @@ refuses to start with a missing or default secret or admin password.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
 LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
@@ -23,7 +25,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore")
+    # hide_input_in_errors: a refused start-up must not print the values it was given (pydantic
+    # echoes them, which showed the tail of TICKETING_JWT_SECRET); every message names the setting.
+    model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["local", "production"] = "local"
     host: str = "127.0.0.1"
@@ -70,9 +74,69 @@ class Settings(BaseSettings):
     run_jobs_in_server: bool = True
 
     bench_endpoints: bool = False  # mount /bench/* baselines (make bench only)
+    # GET /metrics needs "Authorization: Bearer <this>" when set; unset, production serves it to
+    # direct loopback clients only (ops/controllers.py), local mode to anyone.
+    metrics_token: str = ""
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    # --- Abuse limits (issue 12; README "Rate limits") ------------------------------------------
+    # Each limit is in the `limits` library's notation: "10/minute", several tiers joined with
+    # ";" ("5/5 minutes;20/hour"), "" for none. Counted per account and per client address in
+    # Redis (sliding windows, shared by every process); over a limit: 429 with Retry-After.
+    rate_limits_enabled: bool = True  # the harnesses that drive hundreds of fans from 127.0.0.1 switch it off
+    # Proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated); the client
+    # is then the right-most address in it that is not one of them. Empty: the socket peer.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rate_limit_sign_in_per_account: str = "10/minute"
+    rate_limit_sign_in_per_address: str = "10/minute"
+    # Back-off after failed sign-ins of one account (unknown names alike): each tier reached
+    # refuses further attempts, without hashing, until its window frees a slot, so the wait grows.
+    rate_limit_sign_in_failures: str = "5/5 minutes;20/hour"
+    rate_limit_sign_up_per_account: str = "5/minute"
+    rate_limit_sign_up_per_address: str = "20/hour"
+    rate_limit_queue_join_per_account: str = "30/minute"
+    rate_limit_queue_join_per_address: str = "300/minute"
+    rate_limit_hold_per_account: str = "60/minute"
+    rate_limit_hold_per_address: str = "600/minute"
+    # Sign-ins and sign-ups waiting for a hashing thread, per process; beyond it: 503 at once.
+    password_hash_queue: int = Field(default=4, ge=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator(
+        "rate_limit_sign_in_per_account",
+        "rate_limit_sign_in_per_address",
+        "rate_limit_sign_in_failures",
+        "rate_limit_sign_up_per_account",
+        "rate_limit_sign_up_per_address",
+        "rate_limit_queue_join_per_account",
+        "rate_limit_queue_join_per_address",
+        "rate_limit_hold_per_account",
+        "rate_limit_hold_per_address",
+    )
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            parse_many(value)  # a typo refuses start-up instead of disabling a limit
+        return value
+
+    # Anti-hoarding (issue 12): live holds of one schedule from one client address, whatever the
+    # accounts behind it; 0 = off. 8 lets a family or an office behind one NAT buy together.
+    max_holds_per_address: int = Field(default=8, ge=0)
 
     @model_validator(mode="after")
     def _refuse_defaults_outside_local(self) -> Settings:
@@ -105,7 +169,8 @@ def to_plain_url(url: str) -> str:
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql://" + url[len(prefix) :]
-    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+    # Not the URL, nor a part of it: it may carry the database password.
+    raise ValueError("DATABASE_URL: unsupported scheme (expected postgresql://)")
 
 
 def to_asyncpg_url(url: str) -> str:

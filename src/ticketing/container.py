@@ -10,6 +10,7 @@ from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.db import Pool
 from ticketing.core.jobs import PeriodicJob
+from ticketing.core.ratelimit import RateLimiter
 from ticketing.core.redis import RedisClient
 from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
@@ -41,6 +42,7 @@ class Services:
     reservations: ReservationService
     payments: PaymentService
     admin: AdminService
+    rate_limits: RateLimiter
 
     def server_jobs(self) -> list[PeriodicJob]:
         """What every server process runs for itself (its own in-process state)."""
@@ -57,12 +59,15 @@ class Services:
 
 
 def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Services:
-    configure_hash_threads(settings.password_hash_threads)
+    configure_hash_threads(settings.password_hash_threads, settings.password_hash_queue)
+    rate_limits = RateLimiter(redis, settings)
     uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
     wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
-    users = UserService(uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds)
+    users = UserService(
+        uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds, limiter=rate_limits
+    )
     concerts = ConcertService(uow_factory)
     # After a Redis loss, a fan's live hold proves their admission (bound late: reservations
     # are built on the waiting room).
@@ -81,6 +86,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         strategy=settings.seat_lock_strategy,
         hold_seconds=settings.hold_seconds,
         max_holds_per_user=settings.max_holds_per_user,
+        max_holds_per_address=settings.max_holds_per_address,
     )
     payments = PaymentService(uow_factory, idempotency, waiting_room, schedules, wallets)
     return Services(
@@ -96,5 +102,6 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         schedules=schedules,
         reservations=reservations,
         payments=payments,
-        admin=AdminService(concerts, schedules, waiting_room),
+        admin=AdminService(concerts, schedules, waiting_room, reservations),
+        rate_limits=rate_limits,
     )

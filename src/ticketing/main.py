@@ -10,8 +10,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusController
 
 from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
@@ -27,14 +25,14 @@ from ticketing.core.http import (
 from ticketing.core.jobs import JobRunner
 from ticketing.core.redis import create_redis
 from ticketing.ops.bench import BenchBaselineController
-from ticketing.ops.controllers import OpsController
+from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
 from ticketing.reservations.controllers import ReservationController
 from ticketing.schedules.controllers import AdminScheduleController, ScheduleController
 from ticketing.users.controllers import UserController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
-from ticketing.web.controllers import page, static_files
+from ticketing.web.controllers import LocalSwaggerRenderPlugin, page, static_files, swagger_ui_files
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -61,9 +59,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             await pool.close()
 
-    class MetricsController(PrometheusController):
-        path = "/metrics"
-
     baselines = [BenchBaselineController] if settings.bench_endpoints else []
     app = Litestar(
         route_handlers=[
@@ -82,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminDashboardController,
             page,
             static_files,
+            swagger_ui_files,
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),
@@ -92,11 +88,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Concert reservation service",
             version="1.0.0",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[LocalSwaggerRenderPlugin("Concert reservation service")],
         ),
         debug=False,
     )
-    # Around the whole application rather than as route middleware (see RequestContextMiddleware).
+    # Around the whole application rather than as route middleware (see RequestContextMiddleware);
+    # it also adds the security headers (core/headers.py).
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.request_deadline_seconds)
     return app
 

@@ -60,12 +60,24 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def new_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """Opens pages; every test fails if a page broke the Content-Security-Policy (the browser
+    logs each refused script, style or handler to the console) or raised an uncaught error."""
     contexts: list[tuple[BrowserContext, Page]] = []
+    problems: list[str] = []
 
     async def open_page() -> Page:
         context = await browser.new_context(viewport={"width": 420, "height": 900})
         page = await context.new_page()
         page.set_default_timeout(15_000)
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(f"console: {message.text}")
+                if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
         contexts.append((context, page))
         return page
 
@@ -76,3 +88,4 @@ async def new_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIte
             RESULTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(RESULTS / f"{request.node.name}-{index}.png"), full_page=True)
         await context.close()
+    assert not problems, problems

@@ -70,7 +70,8 @@ async def test_sign_up_validation(client: Client) -> None:
         {"name": 123, "password": "password1"},
     ):
         assert_problem(await client.post("/api/v1/users", json=body), 422, "VALIDATION_ERROR")
-    assert_problem(await client.post("/api/v1/users", content=b"{not json"), 422, "VALIDATION_ERROR")
+    not_json = await client.post("/api/v1/users", content=b"{not json", headers={"content-type": "application/json"})
+    assert_problem(not_json, 422, "VALIDATION_ERROR")
 
 
 async def test_me_requires_a_valid_bearer(client: Client) -> None:

@@ -60,7 +60,8 @@ async def test_malformed_charge_bodies(client: Client, services: Services) -> No
     url = f"/api/v1/wallets/{user.wallet_id}/charges"
     assert_problem(await client.post(url, json={}, headers=user.headers), 422, "VALIDATION_ERROR")
     assert_problem(await client.post(url, json={"amount": 1, "x": 2}, headers=user.headers), 422, "VALIDATION_ERROR")
-    assert_problem(await client.post(url, content=b"[1,", headers=user.headers), 422, "VALIDATION_ERROR")
+    json_headers = {**user.headers, "content-type": "application/json"}
+    assert_problem(await client.post(url, content=b"[1,", headers=json_headers), 422, "VALIDATION_ERROR")
     assert_problem(await client.post(url, json=[1], headers=user.headers), 422, "VALIDATION_ERROR")
     assert await balance_of(services, user.wallet_id) == (0, 0)
 
@@ -138,7 +139,9 @@ async def test_idempotent_charge_replays_the_same_response(client: Client, servi
     url = f"/api/v1/wallets/{user.wallet_id}/charges"
     headers = {**user.headers, "Idempotency-Key": "charge-1"}
     first = await client.post(url, json={"amount": 300}, headers=headers)
-    second = await client.post(url, content=b'{ "amount" : 300 }', headers=headers)
+    second = await client.post(
+        url, content=b'{ "amount" : 300 }', headers={**headers, "content-type": "application/json"}
+    )
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
     assert await balance_of(services, user.wallet_id) == (300, 1)

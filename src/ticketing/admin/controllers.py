@@ -19,7 +19,7 @@ class AdminDashboardController(Controller):
     @get(
         "/{concert_id:str}/dashboard",
         responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
-        summary="Live sale figures: queue, seats available / held / sold per date, revenue",
+        summary="Live sale figures: queue, seats available / held / sold per date, revenue, top holders",
     )
     async def dashboard(self, concert_id: PathId, request: AuthedRequest) -> SaleDashboard:
         return await admin_service(request).dashboard(concert_id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import msgspec
 
 from ticketing.concerts.schemas import ConcertOut
+from ticketing.reservations.schemas import TopHolders
 from ticketing.schedules.schemas import ScheduleSales
 from ticketing.waiting_room.schemas import QueueStats
 
@@ -15,3 +16,4 @@ class SaleDashboard(msgspec.Struct):
     seats_held: int
     seats_sold: int
     revenue: int
+    top_holders: TopHolders

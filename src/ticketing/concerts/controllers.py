@@ -5,7 +5,7 @@ from litestar import Controller, get, post
 from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
-from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
+from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import AppRequest, AuthedRequest, admin_checks
 from ticketing.core.openapi import error_responses
 from ticketing.core.params import PathId
@@ -29,6 +29,10 @@ class AdminConcertController(Controller):
     tags = ["operators"]
     before_request = staticmethod(admin_checks)
 
-    @post("/", status_code=201, responses=error_responses(Unauthenticated, Forbidden, ValidationError))
+    @post(
+        "/",
+        status_code=201,
+        responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType),
+    )
     async def create_concert(self, data: ConcertIn, request: AuthedRequest) -> ConcertOut:
         return await concert_service(request).create_concert(data)

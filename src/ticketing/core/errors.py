@@ -61,6 +61,12 @@ class PayloadTooLarge(AppError):
     title = "Request body too large"
 
 
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    title = "The body must be JSON (Content-Type: application/json)"
+
+
 class RateLimited(AppError):
     status = 429
     code = "RATE_LIMITED"

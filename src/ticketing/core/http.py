@@ -5,9 +5,11 @@ response for pre-encoded JSON."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -25,7 +27,15 @@ from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticketing.core import deadline
-from ticketing.core.errors import AppError, Forbidden, ServiceUnavailable, Unauthenticated, ValidationError
+from ticketing.core.errors import (
+    AppError,
+    Forbidden,
+    ServiceUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from ticketing.core.headers import security_headers
 from ticketing.core.metrics import record_request
 from ticketing.core.redis import is_redis_failure
 from ticketing.core.security import Principal, read_access_token
@@ -40,6 +50,7 @@ _TITLES_BY_STATUS: dict[int, tuple[str, str]] = {
     404: ("NOT_FOUND", "Not found"),
     405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
     413: ("PAYLOAD_TOO_LARGE", "Request body too large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "The body must be JSON (Content-Type: application/json)"),
     422: ("VALIDATION_ERROR", "The request is not valid"),
     429: ("RATE_LIMITED", "Too many requests"),
     503: ("SERVICE_UNAVAILABLE", "A dependency is unavailable; nothing was changed"),
@@ -153,6 +164,9 @@ class _RequestIds:
 
 
 _request_ids = _RequestIds()
+# A caller's request id is echoed in a response header and written to every log line: visible
+# ASCII only (a control or non-ASCII byte is no valid header value, and forges log lines).
+_REQUEST_ID_FORMAT = re.compile(rb"[\x21-\x7e]+")
 os.register_at_fork(after_in_child=_request_ids.reset)
 
 # structlog's own context variable for ``request_id`` (what ``bind_contextvars`` sets), set
@@ -166,8 +180,9 @@ del _tokens
 
 class RequestContextMiddleware:
     """Per request: takes ``X-Request-ID`` from the caller (or makes one), binds it to every log
-    line and echoes it on the response, starts the request's deadline (``core/deadline.py``), and
-    records the route's count and latency for Prometheus.
+    line and echoes it on the response with the security headers (``core/headers.py``), starts the
+    request's deadline (``core/deadline.py``), and records the route's count and latency for
+    Prometheus.
 
     Wraps the whole Litestar application (``create_app`` puts it around ``app.asgi_handler``),
     not each route: Litestar wraps every route that has middleware in a second exception-handling
@@ -188,7 +203,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 header = value[:64]
                 break
-        if header:
+        if header and _REQUEST_ID_FORMAT.fullmatch(header):
             request_id = header.decode("latin-1")
         else:
             request_id = _request_ids.next()
@@ -196,6 +211,7 @@ class RequestContextMiddleware:
         _REQUEST_ID.set(request_id)
         deadline.start(self.deadline_seconds)
         status = 500  # an exception that escaped every handler
+        extra = ((b"x-request-id", header), *security_headers(scope["path"]))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -203,9 +219,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = message.get("headers")
                 if isinstance(headers, list):
-                    headers.append((b"x-request-id", header))
+                    headers.extend(extra)
                 else:
-                    message["headers"] = [*(headers or ()), (b"x-request-id", header)]
+                    message["headers"] = [*(headers or ()), *extra]
             await send(message)
 
         try:
@@ -268,8 +284,10 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
     """Decode a JSON body strictly ("100" and true are not integers).
 
     Litestar converts request data leniently (it must coerce query strings); money and ids must
-    not be coerced, so every body is first decoded with msgspec's strict rules. A handler without
-    a body (every GET) costs one dictionary look-up.
+    not be coerced, so every body is first decoded with msgspec's strict rules. Only JSON is
+    taken (415 for another or a missing content type: Litestar would parse ``text/plain`` as
+    JSON), and no object may repeat a key (422). A handler without a body (every GET) costs one
+    dictionary look-up.
     """
     handler = request.scope["route_handler"]
     decoder = handler.opt.get(_DECODER, _UNSEEN)
@@ -277,8 +295,11 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         decoder = handler.opt[_DECODER] = _body_decoder(handler)
     if decoder is None:
         return
+    body = await request.body()
+    if not _is_json(_content_type(request.scope["headers"]), body):
+        raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json")
     try:
-        decoder.decode(await request.body())
+        decoder.decode(body)
     except msgspec.ValidationError as error:
         message, _, where = str(error).partition(" - at `")
         field_name = where.rstrip("`").removeprefix("$.").removeprefix("$")
@@ -286,8 +307,52 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
             f"{field_name}: {message}" if field_name else message,
             errors=[{"field": field_name, "message": message}],
         ) from error
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec raises the latter for invalid UTF-8
         raise ValidationError("The body is not valid JSON", errors=[{"field": "", "message": str(error)}]) from error
+    # msgspec (like most parsers) lets the last of two equal keys win: {"amount":1,"amount":5}
+    # charged 5 while a proxy or log that reads the first saw 1. A second parse that sees every
+    # pair, only of bodies msgspec accepted (small: the limit is TICKETING_MAX_BODY_BYTES).
+    try:
+        json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as error:
+        raise ValidationError(
+            f"{error.key}: appears more than once in an object", errors=[{"field": error.key, "message": str(error)}]
+        ) from None
+
+
+def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if name == b"content-type":
+            return value
+    return None
+
+
+def _is_json(content_type: bytes | None, body: bytes) -> bool:
+    """``application/json`` or ``application/*+json`` (parameters such as charset aside); an empty
+    body without a type is left to the decoder (a 422 saying the body is missing)."""
+    if content_type is None:
+        return not body
+    media_type = content_type.partition(b";")[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__("appears more than once in an object")
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
 
 
 _DECODER = "ticketing.strict_body_decoder"  # kept in the handler's own ``opt`` mapping
@@ -308,9 +373,26 @@ async def user_checks(request: Request[Any, Any, Any]) -> None:
     await strict_body(request)
 
 
+async def _current_account(request: Request[Any, Any, Any]) -> Principal:
+    """The bearer checked against its account (``UserService.current``, one primary-key read):
+    401 once revoked by a sign-out or a password change; the role is the account's, not the token's."""
+    principal: Principal = await request.app.state.services.users.current(_authenticate(request))
+    request.scope["user"] = principal
+    return principal
+
+
+async def account_checks(request: Request[Any, Any, Any]) -> None:
+    """Before-request hook of writes (charges, holds, payments, sign-out, password change): a
+    verified bearer token that has not been revoked (401), then a strict body (422). The hot reads
+    keep ``user_checks``: no database read, a revoked token reads until it expires."""
+    await _current_account(request)
+    await strict_body(request)
+
+
 async def admin_checks(request: Request[Any, Any, Any]) -> None:
-    """Before-request hook: a verified bearer token of an operator (401, 403), then a strict body."""
-    if not _authenticate(request).is_admin:
+    """Before-request hook: a bearer token not revoked, of an account that is an operator now
+    (401, 403), then a strict body."""
+    if not (await _current_account(request)).is_admin:
         raise Forbidden("This needs an operator account")
     await strict_body(request)
 
@@ -353,7 +435,9 @@ def configure_logging(level: str, json_logs: bool) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping().get(level.upper(), 20)),
-        cache_logger_on_first_use=True,
+        # Not cached: nothing logs on the hot path (a request logs only when it fails), and a
+        # cached logger would slip past structlog.testing.capture_logs in the tests.
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -366,6 +450,7 @@ __all__ = [
     "JsonBytes",
     "MediaType",
     "RequestContextMiddleware",
+    "account_checks",
     "admin_checks",
     "configure_logging",
     "problem",

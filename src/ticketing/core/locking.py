@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import asyncpg
+import structlog
 
-from ticketing.core.errors import AppError, ServiceUnavailable
+from ticketing.core.errors import AppError, ServiceUnavailable, ValidationError
+
+log = structlog.get_logger("ticketing.db")
 
 T = TypeVar("T")
 
@@ -37,6 +40,12 @@ class TransientConflict(ServiceUnavailable):
 class LockTimeout(ServiceUnavailable):
     title = "The resource is busy; nothing was changed, retry shortly"
 
+
+# Data the database cannot store: 22P05 untranslatable_character, 22021 character_not_in_repertoire
+# (a NUL or invalid byte sequence), 22003 numeric_value_out_of_range, and 22000 data_exception,
+# which asyncpg raises itself for an argument it cannot encode (an int beyond bigint). Request
+# validation refuses such input first; this backstop answers 422 for any field it misses.
+UNSTORABLE_INPUT_SQLSTATES = frozenset({"22P05", "22021", "22003", "22000"})
 
 # SQLSTATE classes that mean the server or the connection is gone or refusing work:
 # 08 connection exception, 53 insufficient resources, 57P operator intervention.
@@ -61,6 +70,12 @@ def translate_db_errors() -> Iterator[None]:
             raise ServiceUnavailable("The database took too long; nothing was changed") from error
         if state is None or state.startswith(UNAVAILABLE_PREFIXES):
             raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
+        if state in UNSTORABLE_INPUT_SQLSTATES:
+            # Logged: the schema or parser that let this through needs the same rule.
+            log.warning("input refused by the database", sqlstate=state, error=str(error))
+            raise ValidationError(
+                "A value of the request cannot be stored (a control character or out of range)"
+            ) from error
         raise
     except (asyncpg.InterfaceError, TimeoutError, OSError) as error:
         raise ServiceUnavailable("The database is unavailable; nothing was changed") from error

@@ -8,6 +8,7 @@ from typing import Annotated
 from litestar.params import Parameter
 
 from ticketing.core.errors import ValidationError
+from ticketing.core.text import MAX_ID, positive_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -17,16 +18,17 @@ LimitParam = Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT)]
 
 
 # Ids are bigint: the first page is "every id below the largest one".
-FIRST_PAGE = 2**63 - 1
+FIRST_PAGE = MAX_ID
 
 
 def decode_cursor(cursor: str | None) -> int:
     """The id every item of the page is below (``FIRST_PAGE`` without a cursor)."""
     if cursor is None or cursor == "":
         return FIRST_PAGE
-    if not cursor.isdigit() or not 0 < int(cursor) <= FIRST_PAGE:
+    before = positive_id(cursor)
+    if before is None:
         raise ValidationError("cursor: not a cursor returned by this endpoint")
-    return int(cursor)
+    return before
 
 
 def next_cursor(ids: list[int], limit: int) -> str | None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
-from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
-from ticketing.core.http import AuthedRequest, JsonBytes, user_checks
+from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
+from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.idempotency.service import idempotent_request
@@ -30,6 +30,7 @@ class PaymentController(Controller):
     @post(
         "/",
         status_code=201,
+        before_request=account_checks,
         responses={
             201: body_of(PaymentOut, "Paid"),
             **error_responses(
@@ -41,6 +42,7 @@ class PaymentController(Controller):
                 ReservationExpired,
                 ReservationNotHeld,
                 InsufficientBalance,
+                UnsupportedMediaType,
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
             ),

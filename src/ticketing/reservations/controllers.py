@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post
 
-from ticketing.core.errors import Unauthenticated
-from ticketing.core.http import AuthedRequest, user_checks
+from ticketing.core.errors import Unauthenticated, UnsupportedMediaType
+from ticketing.core.http import AuthedRequest, account_checks, user_checks
 from ticketing.core.openapi import error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
+from ticketing.core.ratelimit import client_address, enforce
 from ticketing.reservations.dependencies import reservation_service
 from ticketing.reservations.errors import (
     HoldLimitReached,
@@ -30,6 +31,7 @@ class ReservationController(Controller):
     @post(
         "/",
         status_code=201,
+        before_request=account_checks,
         responses=error_responses(
             Unauthenticated,
             TokenInvalid,
@@ -39,6 +41,7 @@ class ReservationController(Controller):
             ScheduleNotOpen,
             SeatUnavailable,
             HoldLimitReached,
+            UnsupportedMediaType,
         ),
         summary="Hold a seat for TICKETING_HOLD_SECONDS (seed flow 7)",
     )
@@ -48,7 +51,15 @@ class ReservationController(Controller):
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut:
-        return await reservation_service(request).hold_seat(request.user, x_queue_token, data.seat_id)
+        await enforce(request, "hold", account=str(request.user.user_id))
+        return await reservation_service(request).hold_seat(
+            # The per-address hold cap counts the address the rate limits count (forwarded by a
+            # trusted proxy, IPv6 per /64).
+            request.user,
+            x_queue_token,
+            data.seat_id,
+            client_address=client_address(request),
+        )
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
     async def list_reservations(
@@ -70,6 +81,7 @@ class ReservationController(Controller):
     @delete(
         "/{reservation_id:str}",
         status_code=204,
+        before_request=account_checks,
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
     )

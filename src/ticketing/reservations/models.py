@@ -22,6 +22,12 @@ class Reservation(IdMixin, CreatedAtMixin, Base):
         ),
         Index("ix_reservations_user_id_status", "user_id", "status"),
         Index("ix_reservations_held_until_held", "held_until", postgresql_where=text("status = 'HELD'")),
+        Index(
+            "ix_reservations_schedule_id_client_address_held",
+            "schedule_id",
+            "client_address",
+            postgresql_where=text("status = 'HELD'"),
+        ),
     )
 
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
@@ -30,5 +36,8 @@ class Reservation(IdMixin, CreatedAtMixin, Base):
     status: Mapped[str] = mapped_column(String(16))
     price: Mapped[int] = mapped_column(BigInteger)
     held_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Who asked for the hold, as the service saw them (the per-address hold cap and the operators'
+    # top holders); NULL for holds made before it was recorded.
+    client_address: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -8,10 +8,15 @@ import asyncpg
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.reservations.errors import SeatUnavailable
+from ticketing.reservations.schemas import AccountHolds, AddressHolds
 from ticketing.schedules.seat_sql import SEAT_IS_FREE
 
 # Advisory lock keys live in their own range so they never collide with another use.
 USER_HOLDS_LOCK_BASE = 1 << 48
+# The per-address locks use PostgreSQL's two-key form, a key space apart from the one-key locks
+# above: this constant (ASCII "ADDR") and a hash of (schedule, address). Two pairs that share a
+# hash only wait for each other, a cost and never a wrong count.
+ADDRESS_HOLDS_LOCK_SPACE = 0x41444452
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,44 @@ class ReservationRepository:
         with translate_db_errors():
             return int(await self.conn.fetchval(sql, user_id))
 
+    async def lock_address_holds(self, schedule_id: int, address: str) -> None:
+        """Serialise the holds of one date from one client address (per-address cap), whatever
+        the accounts. Taken after the user's lock and before the seat: user -> address -> seat."""
+        sql = "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))"
+        with translate_db_errors():
+            await self.conn.execute(sql, ADDRESS_HOLDS_LOCK_SPACE, f"{schedule_id}/{address}")
+
+    async def count_live_holds_from(self, schedule_id: int, address: str) -> int:
+        sql = (
+            "SELECT count(*) FROM reservations WHERE schedule_id = $1 AND client_address = $2 "
+            "AND status = 'HELD' AND held_until > now()"
+        )
+        with translate_db_errors():
+            return int(await self.conn.fetchval(sql, schedule_id, address))
+
+    async def top_addresses(self, concert_id: int, limit: int) -> list[AddressHolds]:
+        sql = (
+            "SELECT r.schedule_id, r.client_address, count(*) AS holds, count(DISTINCT r.user_id) AS accounts "
+            "FROM reservations r JOIN schedules s ON s.id = r.schedule_id "
+            "WHERE s.concert_id = $1 AND r.status = 'HELD' AND r.held_until > now() AND r.client_address IS NOT NULL "
+            "GROUP BY r.schedule_id, r.client_address ORDER BY holds DESC, accounts DESC, r.schedule_id, "
+            "r.client_address LIMIT $2"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id, limit)
+        return [AddressHolds(schedule_id=r[0], address=r[1], holds=r[2], accounts=r[3]) for r in rows]
+
+    async def top_accounts(self, concert_id: int, limit: int) -> list[AccountHolds]:
+        sql = (
+            "SELECT r.user_id, u.name, count(*) AS holds "
+            "FROM reservations r JOIN schedules s ON s.id = r.schedule_id JOIN users u ON u.id = r.user_id "
+            "WHERE s.concert_id = $1 AND r.status = 'HELD' AND r.held_until > now() "
+            "GROUP BY r.user_id, u.name ORDER BY holds DESC, r.user_id LIMIT $2"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id, limit)
+        return [AccountHolds(user_id=r[0], name=r[1], holds=r[2]) for r in rows]
+
     async def live_hold_until(self, user_id: int, concert_id: int) -> datetime | None:
         """When the user's latest live hold in the concert ends; None without one."""
         sql = (
@@ -135,19 +178,21 @@ class ReservationRepository:
         with translate_db_errors():
             await self.conn.execute(sql, seat_id)
 
-    async def insert_hold(self, user_id: int, seat: SeatRow) -> ReservationRow:
+    async def insert_hold(self, user_id: int, seat: SeatRow, client_address: str | None = None) -> ReservationRow:
         """The new HELD reservation. A double booking that got past every lock is refused by the
         partial unique index: the statement fails, and with it the caller's transaction."""
         assert seat.held_until is not None
         sql = (
-            "INSERT INTO reservations (user_id, seat_id, schedule_id, status, price, held_until) "
-            "VALUES ($1, $2, $3, 'HELD', $4, $5) "
+            "INSERT INTO reservations (user_id, seat_id, schedule_id, status, price, held_until, client_address) "
+            "VALUES ($1, $2, $3, 'HELD', $4, $5, $6) "
             "RETURNING id, seat_id, schedule_id, user_id, status, price, held_until"
         )
         with translate_db_errors():
             try:
                 row = required(
-                    await self.conn.fetchrow(sql, user_id, seat.id, seat.schedule_id, seat.price, seat.held_until)
+                    await self.conn.fetchrow(
+                        sql, user_id, seat.id, seat.schedule_id, seat.price, seat.held_until, client_address
+                    )
                 )
             except asyncpg.UniqueViolationError as error:
                 raise SeatUnavailable() from error

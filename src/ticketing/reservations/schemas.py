@@ -28,3 +28,25 @@ class ReservationOut(msgspec.Struct):
 class ReservationPage(msgspec.Struct):
     items: list[ReservationOut]
     next_cursor: str | None
+
+
+class AddressHolds(msgspec.Struct):
+    """Live holds of one date from one client address (what the per-address cap counts)."""
+
+    schedule_id: int
+    address: str
+    holds: int
+    accounts: int  # distinct accounts behind the address: many with few holds each is the hoarding pattern
+
+
+class AccountHolds(msgspec.Struct):
+    user_id: int
+    name: str
+    holds: int
+
+
+class TopHolders(msgspec.Struct):
+    """Who holds the most seats of a concert right now (live holds only), most first."""
+
+    addresses: list[AddressHolds]
+    accounts: list[AccountHolds]

@@ -6,6 +6,8 @@ Lock order, shared with payments: reservation -> seat -> wallet. A hold
    fast with 409;
 then, in one transaction:
 2. the user's advisory lock (per-user hold cap);
+2b. with TICKETING_MAX_HOLDS_PER_ADDRESS, the advisory lock of (schedule, client address): the
+   per-address cap against throwaway accounts (always after the user's lock, so never a cycle);
 3. the lapsed hold of the seat, if any (UPDATE ... EXPIRED: locks that reservation row);
 4. the seat row (``FOR UPDATE``; or a conditional UPDATE for ``conditional``);
 and writes the reservation. The partial unique index (one HELD/CONFIRMED reservation per seat)
@@ -32,7 +34,7 @@ from ticketing.reservations.errors import (
     SeatUnavailable,
 )
 from ticketing.reservations.repository import ReservationRepository, ReservationRow, SeatRow
-from ticketing.reservations.schemas import ReservationOut, ReservationPage
+from ticketing.reservations.schemas import ReservationOut, ReservationPage, TopHolders
 from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.service import ScheduleService
 from ticketing.waiting_room.service import WaitingRoomService
@@ -68,6 +70,7 @@ class ReservationService:
         strategy: SeatLockStrategy,
         hold_seconds: int,
         max_holds_per_user: int,
+        max_holds_per_address: int = 0,
     ) -> None:
         self._uow_factory = uow_factory
         self._seat_locks = seat_locks
@@ -76,8 +79,11 @@ class ReservationService:
         self.strategy = strategy
         self.hold = timedelta(seconds=hold_seconds)
         self.max_holds_per_user = max_holds_per_user
+        self.max_holds_per_address = max_holds_per_address
 
-    async def hold_seat(self, principal: Principal, queue_token: str | None, seat_id: int) -> ReservationOut:
+    async def hold_seat(
+        self, principal: Principal, queue_token: str | None, seat_id: int, *, client_address: str | None = None
+    ) -> ReservationOut:
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
         seat = await self._read_seat(seat_id)
         await self._schedules.open_schedule(seat.schedule_id, admitted)
@@ -94,9 +100,11 @@ class ReservationService:
                     await repo.lock_user_holds(principal.user_id)
                     if await repo.count_live_holds(principal.user_id) >= self.max_holds_per_user:
                         raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
+                    if self.max_holds_per_address and client_address is not None:
+                        await self._check_address_cap(repo, seat.schedule_id, client_address)
                     await repo.expire_lapsed_hold(seat_id)
                     held = await self._claim(repo, seat_id)
-                    row = await repo.insert_hold(principal.user_id, held)
+                    row = await repo.insert_hold(principal.user_id, held, client_address)
                     await uow.commit()
                 self._schedules.invalidate(row.schedule_id)
                 return reservation_out(row)
@@ -105,6 +113,22 @@ class ReservationService:
         finally:
             if owner is not None:
                 await self._release_redis_lock(seat_id, owner)
+
+    async def _check_address_cap(self, repo: ReservationRepository, schedule_id: int, address: str) -> None:
+        await repo.lock_address_holds(schedule_id, address)
+        if await repo.count_live_holds_from(schedule_id, address) >= self.max_holds_per_address:
+            raise HoldLimitReached(
+                f"at most {self.max_holds_per_address} seats of one date may be held at once from one network "
+                "address, whatever the accounts; pay for or release a hold first"
+            )
+
+    async def top_holders(self, concert_id: int, limit: int = 10) -> TopHolders:
+        """The operators' view of hoarding: the addresses and accounts with the most live holds."""
+        async with self._uow_factory(autocommit=True) as uow:
+            repo = ReservationRepository(uow.conn)
+            addresses = await repo.top_addresses(concert_id, limit)
+            accounts = await repo.top_accounts(concert_id, limit)
+        return TopHolders(addresses=addresses, accounts=accounts)
 
     async def _read_seat(self, seat_id: int) -> SeatRow:
         async with self._uow_factory(autocommit=True) as uow:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import Forbidden, Unauthenticated, ValidationError
+from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import AuthedRequest, JsonBytes, admin_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.params import PathId
@@ -58,7 +58,7 @@ class AdminScheduleController(Controller):
     @post(
         "/{concert_id:str}/schedules",
         status_code=201,
-        responses=error_responses(Unauthenticated, Forbidden, ValidationError, ConcertNotFound),
+        responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound),
         summary="Create a schedule with seats numbered 1..seat_count",
     )
     async def create_schedule(self, concert_id: PathId, data: ScheduleIn, request: AuthedRequest) -> ScheduleCreatedOut:

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 MAX_PRICE = 10_000_000
+# Dates of a sale, bounded: at the ends of the calendar asyncpg reads 0001-01-01 back as a naive
+# datetime.min (comparisons with it were a 500) and hold or refund arithmetic overflows.
+EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -15,6 +19,11 @@ class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
     reservation_closes_at: AwareDatetime
     price: Annotated[int, msgspec.Meta(ge=1, le=MAX_PRICE)]
     seat_count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 50
+
+    def __post_init__(self) -> None:  # a ValueError here is a msgspec.ValidationError: 422
+        for name in ("starts_at", "reservation_opens_at", "reservation_closes_at"):
+            if not EARLIEST_DATE <= getattr(self, name) < LATEST_DATE:
+                raise ValueError(f"{name} must be in the years 2000 to 2099")
 
 
 class SeatBrief(msgspec.Struct):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Index, String, text
+from sqlalchemy import CheckConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
@@ -18,3 +18,6 @@ class User(IdMixin, CreatedAtMixin, Base):
     name: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), server_default="fan")
+    # Carried in every access token (claim ``ver``); sign-out and a password change bump it, which
+    # revokes every token issued before (checked on writes and operator endpoints).
+    token_version: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -16,10 +16,19 @@ class UserRecord:
     role: str
     password_hash: str
     wallet_id: int
+    token_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What an access token is checked against where it matters: its version and the role."""
+
+    role: str
+    token_version: int
 
 
 USER_WITH_WALLET = (
-    "SELECT users.id, users.name, users.role, users.password_hash, wallets.id AS wallet_id "
+    "SELECT users.id, users.name, users.role, users.password_hash, wallets.id AS wallet_id, users.token_version "
     "FROM users JOIN wallets ON wallets.user_id = users.id"
 )
 
@@ -46,7 +55,39 @@ class UserRepository:
             row = await self.conn.fetchrow(f"{USER_WITH_WALLET} WHERE users.id = $1", user_id)
         return UserRecord(*row) if row else None
 
+    async def account_state(self, user_id: int) -> AccountState | None:
+        """One primary-key read: the check of a token on writes and operator endpoints."""
+        with translate_db_errors():
+            row = await self.conn.fetchrow("SELECT role, token_version FROM users WHERE id = $1", user_id)
+        return AccountState(row[0], row[1]) if row else None
+
+    async def revoke_tokens(self, user_id: int) -> int | None:
+        """Bump the token version (every token issued before stops working); the new version."""
+        sql = "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version"
+        with translate_db_errors():
+            value = await self.conn.fetchval(sql, user_id)
+        return int(value) if value is not None else None
+
+    async def change_password(self, user_id: int, password_hash: str, token_version: int) -> int | None:
+        """Set the password and revoke every token, only if the caller's token is still the
+        current version (a sign-out racing the change wins); the new version, or None."""
+        sql = (
+            "UPDATE users SET password_hash = $2, token_version = token_version + 1 "
+            "WHERE id = $1 AND token_version = $3 RETURNING token_version"
+        )
+        with translate_db_errors():
+            value = await self.conn.fetchval(sql, user_id, password_hash, token_version)
+        return int(value) if value is not None else None
+
     async def set_password_and_role(self, user_id: int, password_hash: str, role: str) -> None:
-        sql = "UPDATE users SET password_hash = $2, role = $3 WHERE id = $1"
+        """A reset by the operator's command: revokes the account's tokens, as a change does."""
+        sql = "UPDATE users SET password_hash = $2, role = $3, token_version = token_version + 1 WHERE id = $1"
         with translate_db_errors():
             await self.conn.execute(sql, user_id, password_hash, role)
+
+    async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        """The same password, hashed with today's parameters (after a sign-in): not a password
+        change, so no token is revoked; skipped if the password changed meanwhile."""
+        sql = "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2"
+        with translate_db_errors():
+            await self.conn.execute(sql, user_id, old_hash, new_hash)

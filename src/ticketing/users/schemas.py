@@ -4,10 +4,20 @@ from typing import Annotated, Literal
 
 import msgspec
 
-NAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}$"
+from ticketing.core.text import plain_text
+
+# A full match: ``\Z``, not ``$`` (msgspec searches, and ``$`` also matches before a final
+# newline, which let "alice\n" sign up beside "alice").
+NAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}\Z"
 
 UserName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, description="3-32 letters, digits, _ . -")]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+Password = Annotated[
+    str, plain_text(min_length=8, max_length=128, description="8-128 characters, no control characters")
+]
+# What sign-in and the current password accept: no control characters (a NUL in the name reached
+# PostgreSQL, which refuses it), otherwise anything, so that a wrong one answers 401.
+_AnyName = Annotated[str, plain_text(max_length=64)]
+_AnyPassword = Annotated[str, plain_text(max_length=128)]
 
 
 class SignUp(msgspec.Struct, forbid_unknown_fields=True):
@@ -16,8 +26,13 @@ class SignUp(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SignIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(max_length=64)]
-    password: Annotated[str, msgspec.Meta(max_length=128)]
+    name: _AnyName
+    password: _AnyPassword
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: _AnyPassword
+    new_password: Password
 
 
 class UserOut(msgspec.Struct):

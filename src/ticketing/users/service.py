@@ -1,21 +1,48 @@
-"""Sign-up, sign-in and the caller's profile."""
+"""Sign-up, sign-in, sign-out, password change and the caller's profile.
+
+Revocation: every access token carries its account's token version (claim ``ver``). Sign-out
+and a password change bump the account's version, so every token issued before stops working
+where ``current`` is checked: writes and operator endpoints (one primary-key read each). The hot
+reads (queue poll, dates, seat map) trust the token's signature until it expires
+(TICKETING_JWT_TTL_SECONDS), so a revoked token can still read for at most that long.
+"""
 
 from __future__ import annotations
 
-from ticketing.core.errors import Unauthenticated
-from ticketing.core.security import Principal, hash_password, issue_access_token, verify_password
+import contextlib
+import dataclasses
+
+from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
+from ticketing.core.ratelimit import RateLimiter, account_key
+from ticketing.core.security import (
+    Principal,
+    Role,
+    hash_password,
+    issue_access_token,
+    verify_password,
+    verify_password_for_sign_in,
+)
 from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.users.errors import UserNotFound
 from ticketing.users.repository import UserRepository
 from ticketing.users.schemas import AccessToken, UserOut
 from ticketing.wallets.service import WalletService
 
+FAILED_SIGN_INS = "sign-in-failures"
+
 
 class UserService:
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, wallets: WalletService, *, jwt_secret: str, jwt_ttl: int
+        self,
+        uow_factory: UnitOfWorkFactory,
+        wallets: WalletService,
+        *,
+        jwt_secret: str,
+        jwt_ttl: int,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        self._limiter = limiter  # the failed-sign-in back-off (None: no back-off)
         self._wallets = wallets
         self._jwt_secret = jwt_secret
         self._jwt_ttl = jwt_ttl
@@ -29,13 +56,67 @@ class UserService:
         return UserOut(id=user_id, name=name, wallet_id=wallet_id)
 
     async def sign_in(self, name: str, password: str) -> AccessToken:
+        # The back-off is keyed by the name as typed, whether or not it exists, and is checked
+        # before the database is read: a known and an unknown name are refused alike, unhashed.
+        account, limiter = account_key(name), self._limiter
+        if limiter is not None:
+            wait = await limiter.blocked_for(FAILED_SIGN_INS, limiter.sign_in_failures, account)
+            if wait is not None:
+                raise RateLimited(
+                    f"Too many failed sign-ins for this account; try again in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
         async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_name(name)
         # Unknown name and wrong password answer alike, after the same amount of work.
-        if not await verify_password(user.password_hash if user else None, password) or user is None:
+        right, upgraded_hash = await verify_password_for_sign_in(user.password_hash if user else None, password)
+        if not right or user is None:
+            if limiter is not None:
+                await limiter.record(FAILED_SIGN_INS, limiter.sign_in_failures, account)
             raise Unauthenticated("Unknown name or wrong password")
-        principal = Principal(user_id=user.id, name=user.name, role=user.role)  # type: ignore[arg-type]
+        if upgraded_hash is not None:
+            # The password was right: a failed upgrade must not fail the sign-in (the next one retries).
+            with contextlib.suppress(ServiceUnavailable):
+                async with self._uow_factory() as uow:
+                    await UserRepository(uow.conn).upgrade_password_hash(user.id, user.password_hash, upgraded_hash)
+                    await uow.commit()
+        principal = Principal(user_id=user.id, name=user.name, role=user.role, token_version=user.token_version)  # type: ignore[arg-type]
         return AccessToken(access_token=self.issue_token(principal), expires_in=self._jwt_ttl)
+
+    async def current(self, principal: Principal) -> Principal:
+        """The caller as the database knows them now: 401 for a revoked token (an older token
+        version) or a deleted account; the role is the account's, not the token's, so an
+        operator demoted in the database loses the operator endpoints at once."""
+        async with self._uow_factory(autocommit=True) as uow:
+            state = await UserRepository(uow.conn).account_state(principal.user_id)
+        if state is None or state.token_version != principal.token_version:
+            raise Unauthenticated("This access token has been revoked (signed out or password changed); sign in again")
+        if state.role == principal.role:
+            return principal
+        role: Role = "admin" if state.role == "admin" else "fan"
+        return dataclasses.replace(principal, role=role)
+
+    async def sign_out(self, principal: Principal) -> None:
+        """Revoke every access token of the account issued before now (every device)."""
+        async with self._uow_factory() as uow:
+            await UserRepository(uow.conn).revoke_tokens(principal.user_id)
+            await uow.commit()
+
+    async def change_password(self, principal: Principal, current_password: str, new_password: str) -> AccessToken:
+        """Check the current password (401 if wrong, nothing changed), set the new one and revoke
+        every token issued before; answers a fresh token so this client stays signed in."""
+        async with self._uow_factory(autocommit=True) as uow:
+            user = await UserRepository(uow.conn).by_id(principal.user_id)
+        if user is None or not await verify_password(user.password_hash, current_password):
+            raise Unauthenticated("The current password is wrong")
+        password_hash = await hash_password(new_password)
+        async with self._uow_factory() as uow:
+            version = await UserRepository(uow.conn).change_password(user.id, password_hash, principal.token_version)
+            if version is None:  # revoked while the hash was computed: this token may not change it
+                raise Unauthenticated("This access token has been revoked; sign in again")
+            await uow.commit()
+        fresh = dataclasses.replace(principal, token_version=version)
+        return AccessToken(access_token=self.issue_token(fresh), expires_in=self._jwt_ttl)
 
     def issue_token(self, principal: Principal) -> str:
         return issue_access_token(principal, secret=self._jwt_secret, ttl_seconds=self._jwt_ttl)

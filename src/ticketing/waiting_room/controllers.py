@@ -11,6 +11,7 @@ from ticketing.core.errors import ServiceUnavailable, Unauthenticated
 from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.params import PathId
+from ticketing.core.ratelimit import enforce
 from ticketing.waiting_room.dependencies import waiting_room_service
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import QueueTokenInfoOut, QueueTokenOut
@@ -35,6 +36,7 @@ class WaitingRoomController(Controller):
         summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have",
     )
     async def issue_token(self, concert_id: PathId, request: AuthedRequest) -> JsonBytes:
+        await enforce(request, "queue_join", account=str(request.user.user_id))
         token, created = await waiting_room_service(request).issue_token(request.user, concert_id)
         return JsonBytes(msgspec.json.encode(token), status_code=201 if created else 200)
 

@@ -23,10 +23,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from ticketing.core.text import positive_id
+
 VERSION = "q1"
 _SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
 MAX_TOKEN_LENGTH = 256  # far above the longest token this module makes (< 150 characters)
-_MAX_NUMBER_DIGITS = 19  # ids and counters are PostgreSQL bigint / Redis 64-bit integers
 _VERIFIED_MAX = 100_000  # verified tokens remembered per process (about 30 MB at most)
 
 
@@ -39,14 +40,6 @@ class QueueToken:
     issued_at: int
     name: str
     raw: str
-
-
-def _number(text: str) -> int | None:
-    # isdigit() alone accepts "²" and other non-ASCII digits that int() then refuses.
-    if not text or len(text) > _MAX_NUMBER_DIGITS or not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    return value if 0 < value < 2**63 else None
 
 
 class QueueTokenCodec:
@@ -92,8 +85,9 @@ class QueueTokenCodec:
         if len(parts) != 7 or parts[0] != VERSION:
             return None
         _, concert, epoch, seq, user, issued_at, name = parts
-        concert_id, seq_number, user_id = _number(concert), _number(seq), _number(user)
-        issued = _number(issued_at)
+        # Ids and counters are PostgreSQL bigint / Redis 64-bit integers, in ASCII digits.
+        concert_id, seq_number, user_id = positive_id(concert), positive_id(seq), positive_id(user)
+        issued = positive_id(issued_at)
         if concert_id is None or seq_number is None or user_id is None or issued is None or not epoch or not name:
             return None
         return QueueToken(concert_id, epoch, seq_number, user_id, issued, name, raw)

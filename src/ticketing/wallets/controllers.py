@@ -6,8 +6,8 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
-from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated
-from ticketing.core.http import AuthedRequest, JsonBytes, user_checks
+from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
+from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
@@ -34,10 +34,16 @@ class WalletController(Controller):
     @post(
         "/{wallet_id:str}/charges",
         status_code=200,
+        before_request=account_checks,
         responses={
             200: body_of(WalletOut),
             **error_responses(
-                *_OWNER_ERRORS, InvalidAmount, BalanceLimitExceeded, IdempotencyKeyReused, IdempotencyKeyInUse
+                *_OWNER_ERRORS,
+                InvalidAmount,
+                BalanceLimitExceeded,
+                IdempotencyKeyReused,
+                IdempotencyKeyInUse,
+                UnsupportedMediaType,
             ),
         },
         summary="Charge the wallet (seed flow 2); send an Idempotency-Key to retry safely",

@@ -1,11 +1,19 @@
 """Pages for fans and operators. Every page path answers the same small HTML shell;
-``/static/app.js`` draws the view of the path from the JSON API (no external CDN, no build step)."""
+``/static/app.js`` draws the view of the path from the JSON API (no external CDN, no build step).
+
+The API docs (``/docs``) are Swagger UI served from this origin: its assets come from the
+``swagger-ui-py`` package (``/static/swagger-ui/``), so ``/docs`` works offline, pulls nothing
+from a CDN and runs under the same script policy as the pages (``core/headers.py``)."""
 
 from __future__ import annotations
 
+import html
+import importlib.util
 from pathlib import Path
+from typing import Any
 
-from litestar import MediaType, Response, get
+from litestar import MediaType, Request, Response, get
+from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -28,3 +36,42 @@ async def page() -> Response[bytes]:
 
 
 static_files = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
+
+
+def _swagger_ui_dir() -> Path:
+    # Located without importing the package: its __init__ loads web-framework adapters we never use.
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the swagger-ui-py package is missing (uv sync)")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+SWAGGER_UI_PATH = "/static/swagger-ui"
+swagger_ui_files = create_static_files_router(
+    path=SWAGGER_UI_PATH, directories=[_swagger_ui_dir()], include_in_schema=False, name="swagger_ui"
+)
+
+
+class LocalSwaggerRenderPlugin(OpenAPIRenderPlugin):
+    """Swagger UI from this origin. The page is constant (``docs.js`` fetches the schema from
+    ``/docs/openapi.json``), so it is built once; no inline script, no OAuth2 redirect page (the
+    API has no OAuth2 flow)."""
+
+    def __init__(self, title: str, path: str = "/") -> None:
+        super().__init__(path=path, favicon='<link rel="icon" href="data:,">', style="")
+        self._page = (
+            "<!doctype html>"
+            '<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title>{self.favicon}"
+            f'<link rel="stylesheet" href="{SWAGGER_UI_PATH}/swagger-ui.css">'
+            "</head><body>"
+            '<div id="swagger-ui"></div>'
+            f'<script src="{SWAGGER_UI_PATH}/swagger-ui-bundle.js"></script>'
+            f'<script src="{SWAGGER_UI_PATH}/swagger-ui-standalone-preset.js"></script>'
+            '<script src="/static/docs.js"></script>'
+            "</body></html>"
+        ).encode()
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return self._page

@@ -104,6 +104,18 @@ function renderNav() {
   if (out) out.onclick = (e) => { e.preventDefault(); session.clear(); location.href = "/"; };
 }
 
+// Where to go after signing in: a path of this site only. `next` comes from the URL, which anyone
+// can link to: `javascript:…` would run script with the fan's token, `//other.site` or
+// `/\other.site` would send the fan away (browsers read both as another host).
+function safeNext(next) {
+  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
+  try {
+    const url = new URL(next, location.origin);
+    // The parser drops tabs and newlines, so "/\t/x" becomes "//x": check what it resolved to.
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+  } catch (error) { return "/"; }
+}
+
 function requireSignIn() {
   if (session.token) return true;
   location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
@@ -139,7 +151,7 @@ function accountPage(kind) {
     try {
       if (signup) await api("POST", "/api/v1/users", { body: { name, password } });
       await signIn(name, password);
-      location.href = new URLSearchParams(location.search).get("next") || "/";
+      location.assign(safeNext(new URLSearchParams(location.search).get("next")));
     } catch (error) { showError(error); }
   };
 }
@@ -197,7 +209,8 @@ function waitInQueue(concertId, token, firstPosition) {
       }
       if (info.status !== "WAITING") {
         session.setQueueToken(concertId, null);
-        step.innerHTML = `<p>${MESSAGES.TOKEN_INVALID}</p><button onclick="location.reload()">Join again</button>`;
+        step.innerHTML = `<p>${MESSAGES.TOKEN_INVALID}</p><button id="rejoin">Join again</button>`;
+        document.getElementById("rejoin").addEventListener("click", () => location.reload());
         return;
       }
       start = Math.max(start || info.position, info.position);
@@ -205,7 +218,9 @@ function waitInQueue(concertId, token, firstPosition) {
       step.innerHTML = `<h2>You are in the waiting room</h2>
         <p>Your position: <span class="big" id="position">${info.position.toLocaleString()}</span></p>
         <p class="muted">Estimated wait: <span id="eta">${formatSeconds(info.eta_seconds)}</span>. Keep this page open: we let you in automatically.</p>
-        <div class="progress" aria-label="progress"><div style="width:${done}%"></div></div>`;
+        <div class="progress" aria-label="progress"><div></div></div>`;
+      // Set through the DOM: the Content-Security-Policy refuses inline style attributes.
+      step.querySelector(".progress > div").style.width = `${done}%`;
       // The service says when to ask again (short near the front, longer far back), so that a
       // million waiting fans make a bounded number of requests.
       delay = info.poll_after_ms || 2000;

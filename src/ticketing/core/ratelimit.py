@@ -1,0 +1,242 @@
+"""Rate limits per account and per client address, and the sign-in failure back-off.
+
+Counters live in Redis, shared by every process, as the `limits` library's sliding-window
+counters (one Lua call per limit checked; two for a refusal, to read when it frees). Every limit
+is a setting in that library's notation (``TICKETING_RATE_LIMIT_*``); the README lists them.
+
+Only the writes that cost something are limited: sign-in (an argon2 hash), sign-up, queue-token
+issue and holds. The hot reads (token poll, dates, seats) never reach this module.
+
+**Redis down: fail open.** A limit check that cannot reach Redis lets the request through and logs
+the outage once (then skips the checks for ``OUTAGE_SKIP_SECONDS``, so requests do not each wait
+for a dead Redis). Sign-in and holds work without Redis (README: "Faults"), and a limiter outage
+must not take them down with it; sign-in keeps its process-local bound meanwhile (the hashing
+queue in ``core/security.py``), and queue-token issue answers 503 by itself without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import RedisClusterStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from litestar.connection import ASGIConnection
+from redis.asyncio import Redis
+
+from ticketing.config import Settings
+from ticketing.core.errors import RateLimited
+from ticketing.core.redis import RedisClient, cluster_url, is_redis_failure
+
+log = structlog.get_logger("ticketing.ratelimit")
+
+OUTAGE_SKIP_SECONDS = 2.0
+KEY_PREFIX = "rl"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+RuleName = Literal["sign_in", "sign_up", "queue_join", "hold"]
+
+
+def limits_of(notation: str) -> tuple[RateLimitItem, ...]:
+    """``"5/minute;20/hour"`` -> its tiers; ``""`` -> none (the limit is off)."""
+    return tuple(parse_many(notation)) if notation.strip() else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """The limits of one action, by account and by client address."""
+
+    name: str
+    per_account: tuple[RateLimitItem, ...]
+    per_address: tuple[RateLimitItem, ...]
+
+
+# --- The client address -----------------------------------------------------------------------
+
+
+class ClientAddress:
+    """Who the client is, for the per-address limits: the socket peer, or, when the peer is a
+    trusted proxy, the right-most address of ``X-Forwarded-For`` that is not a trusted proxy
+    (every proxy appends its own peer, so the entries left of the first untrusted one may be
+    forged by the client). IPv6 clients are counted per /64: one subscriber gets a whole /64."""
+
+    def __init__(self, trusted: Iterable[str]) -> None:
+        self._trusted: tuple[Network, ...] = tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def of(self, scope: Any) -> str:
+        client = scope.get("client")
+        peer = str(client[0]) if client else "unknown"
+        if self._trusted and self._is_trusted(peer):
+            forwarded = [
+                part.strip()
+                for name, value in scope["headers"]
+                if name == b"x-forwarded-for"
+                for part in value.decode("latin-1").split(",")
+            ]
+            for hop in reversed(forwarded):
+                if hop and not self._is_trusted(hop):
+                    return _bucket(hop)
+        return _bucket(peer)
+
+
+def _bucket(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]  # not an address (a test client's name, or junk a proxy passed on)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def account_key(name: str) -> str:
+    """A fixed-size, Redis-safe key for a name as the client typed it (case-folded as the users
+    table compares names); sign-in names may hold any character."""
+    return hashlib.blake2b(name.lower().encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+# --- The limiter ------------------------------------------------------------------------------
+
+
+def _storage(redis: RedisClient, settings: Settings) -> Storage:
+    """The `limits` Redis storage on the service's own connection pool (same bound and timeouts)
+    for one server; on a cluster, `limits`' own cluster client with the same timeouts."""
+    options: dict[str, Any] = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+    }
+    plain = cluster_url(settings.redis_url or "")
+    if plain is not None:
+        return RedisClusterStorage(
+            "async+" + plain.replace("redis://", "redis+cluster://", 1).replace("rediss://", "rediss+cluster://", 1),
+            implementation="redispy",
+            key_prefix=KEY_PREFIX,
+            **options,
+        )
+    assert isinstance(redis, Redis)
+    # `limits` documents the pool option (it builds its client on it) but types options as scalars.
+    shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
+    return RedisStorage("async+redis://", implementation="redispy", key_prefix=KEY_PREFIX, **shared)
+
+
+class RateLimiter:
+    def __init__(self, redis: RedisClient, settings: Settings) -> None:
+        self.enabled = settings.rate_limits_enabled
+        self.client_address = ClientAddress(settings.trusted_proxies)
+        self._limiter = SlidingWindowCounterRateLimiter(_storage(redis, settings))
+        self._skip_until = 0.0
+        s = settings
+        self.sign_in = Rule(
+            "sign-in", limits_of(s.rate_limit_sign_in_per_account), limits_of(s.rate_limit_sign_in_per_address)
+        )
+        self.sign_up = Rule(
+            "sign-up", limits_of(s.rate_limit_sign_up_per_account), limits_of(s.rate_limit_sign_up_per_address)
+        )
+        self.queue_join = Rule(
+            "queue-join",
+            limits_of(s.rate_limit_queue_join_per_account),
+            limits_of(s.rate_limit_queue_join_per_address),
+        )
+        self.hold = Rule("hold", limits_of(s.rate_limit_hold_per_account), limits_of(s.rate_limit_hold_per_address))
+        self.rules: dict[RuleName, Rule] = {
+            "sign_in": self.sign_in,
+            "sign_up": self.sign_up,
+            "queue_join": self.queue_join,
+            "hold": self.hold,
+        }
+        self.sign_in_failures = limits_of(s.rate_limit_sign_in_failures)
+
+    # Every call below fails open (see the module docstring).
+
+    def _available(self) -> bool:
+        return self.enabled and time.monotonic() >= self._skip_until
+
+    def _outage(self, error: BaseException) -> None:
+        if time.monotonic() >= self._skip_until:
+            log.warning("rate limits skipped: Redis unavailable", cause=repr(error), skip_seconds=OUTAGE_SKIP_SECONDS)
+        self._skip_until = time.monotonic() + OUTAGE_SKIP_SECONDS
+
+    async def hit(self, rule: Rule, *, account: str | None, address: str) -> None:
+        """Count one request of ``rule`` against the account (if known) and the address; raise
+        429 with Retry-After when one of them is over its limit."""
+        if not self._available():
+            return
+        checks: list[tuple[RateLimitItem, str]] = [(item, f"addr:{address}") for item in rule.per_address]
+        if account is not None:
+            checks += [(item, f"acct:{account}") for item in rule.per_account]
+        if not checks:
+            return
+        try:
+            allowed = await asyncio.gather(*(self._limiter.hit(item, rule.name, who) for item, who in checks))
+            refused = [check for check, ok in zip(checks, allowed, strict=True) if not ok]
+            if refused:
+                wait = await self._retry_after(rule.name, refused)
+        except Exception as error:
+            if not is_redis_failure(error):
+                raise
+            self._outage(error)
+            return
+        if refused:
+            raise RateLimited(
+                f"Too many {rule.name} requests; try again in {wait} s", headers={"Retry-After": str(wait)}
+            )
+
+    async def blocked_for(self, namespace: str, items: Sequence[RateLimitItem], who: str) -> int | None:
+        """Seconds until ``who`` may try again when a tier of ``items`` is used up, else None
+        (reads only: nothing is counted)."""
+        if not items or not self._available():
+            return None
+        try:
+            free = await asyncio.gather(*(self._limiter.test(item, namespace, who) for item in items))
+            used_up = [(item, who) for item, ok in zip(items, free, strict=True) if not ok]
+            return await self._retry_after(namespace, used_up) if used_up else None
+        except Exception as error:
+            if not is_redis_failure(error):
+                raise
+            self._outage(error)
+            return None
+
+    async def record(self, namespace: str, items: Sequence[RateLimitItem], who: str) -> None:
+        """Count one event (a failed sign-in) in every tier of ``items``."""
+        if not items or not self._available():
+            return
+        try:
+            await asyncio.gather(*(self._limiter.hit(item, namespace, who) for item in items))
+        except Exception as error:
+            if not is_redis_failure(error):
+                raise
+            self._outage(error)
+
+    async def _retry_after(self, namespace: str, refused: Sequence[tuple[RateLimitItem, str]]) -> int:
+        stats = await asyncio.gather(*(self._limiter.get_window_stats(item, namespace, who) for item, who in refused))
+        now = time.time()
+        return max(1, *(math.ceil(s.reset_time - now) for s in stats))
+
+
+async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: RuleName, *, account: str | None) -> None:
+    """The hook of a limited endpoint: count this request against ``account`` (a user id, or
+    :func:`account_key` of a typed name) and the client's address; 429 with Retry-After when over."""
+    limiter: RateLimiter = connection.app.state.services.rate_limits
+    if limiter.enabled:
+        await limiter.hit(limiter.rules[rule], account=account, address=limiter.client_address.of(connection.scope))
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The client's address as the per-address limits count it (``TICKETING_TRUSTED_PROXIES``)."""
+    limiter: RateLimiter = connection.app.state.services.rate_limits
+    return limiter.client_address.of(connection.scope)

@@ -1,0 +1,347 @@
+"""Issue 12: rate limits per account and per client address (sign-in, sign-up, queue-token issue,
+holds), the failed-sign-in back-off, the bounded hashing queue and the argon2 profile, over HTTP.
+
+Every limit is proven with low settings (the ``settings`` fixture below); a refusal is a 429
+``RATE_LIMITED`` with ``Retry-After`` that changed nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.factories import admitted_token, create_concert, create_schedule, create_user
+from tests.users.test_controllers import assert_problem
+from ticketing.config import Settings
+from ticketing.container import Services
+from ticketing.core import security
+from ticketing.core.embedded import free_port
+from ticketing.core.ratelimit import ClientAddress
+from ticketing.main import create_app
+from ticketing.users.repository import UserRepository
+
+Client = AsyncTestClient[Litestar]
+
+NO_LIMITS = {
+    "rate_limit_sign_in_per_account": "",
+    "rate_limit_sign_in_per_address": "",
+    "rate_limit_sign_in_failures": "",
+    "rate_limit_sign_up_per_account": "",
+    "rate_limit_sign_up_per_address": "",
+    "rate_limit_queue_join_per_account": "",
+    "rate_limit_queue_join_per_address": "",
+    "rate_limit_hold_per_account": "",
+    "rate_limit_hold_per_address": "",
+}
+
+
+def limited(settings: Settings, **limits: Any) -> Settings:
+    """The test settings with the limits on: only those named, all others off."""
+    return settings.model_copy(update={"rate_limits_enabled": True, **NO_LIMITS, **limits})
+
+
+@pytest.fixture
+def limits(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """What a test limits (given with ``pytest.mark.parametrize(..., indirect=True)``)."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def settings(settings: Settings, limits: dict[str, Any]) -> Settings:
+    return limited(settings, **limits)
+
+
+def assert_limited(response: Any) -> int:
+    assert_problem(response, 429, "RATE_LIMITED")
+    retry_after = int(response.headers["retry-after"])
+    assert retry_after >= 1
+    return retry_after
+
+
+def sign_in(client: Client, name: str, password: str, **headers: str) -> Any:
+    return client.post("/api/v1/auth/token", json={"name": name, "password": password}, headers=headers)
+
+
+def with_limits(**values: Any) -> Any:
+    return pytest.mark.parametrize("limits", [values], indirect=True, ids=[""])
+
+
+# --- sign-in and sign-up ----------------------------------------------------------------------
+
+
+@with_limits(rate_limit_sign_in_per_address="3/minute")
+async def test_sign_in_per_address(client: Client) -> None:
+    await client.post("/api/v1/users", json={"name": "fan.a", "password": "password-a"})
+    for name in ("x1", "x2", "fan.a"):
+        assert (await sign_in(client, name, "wrong-one")).status_code == 401
+    # The right password, from the same address: refused before any work.
+    assert_limited(await sign_in(client, "fan.a", "password-a"))
+
+
+@with_limits(rate_limit_sign_in_per_account="2/minute")
+async def test_sign_in_per_account_whatever_the_case(client: Client) -> None:
+    await client.post("/api/v1/users", json={"name": "fan.b", "password": "password-b"})
+    assert (await sign_in(client, "fan.b", "password-b")).status_code == 200
+    assert (await sign_in(client, "FAN.B", "password-b")).status_code == 200
+    assert_limited(await sign_in(client, "Fan.B", "password-b"))
+    # Another account from the same address is not affected.
+    assert (await sign_in(client, "someone.else", "nope-nope")).status_code == 401
+
+
+@with_limits(rate_limit_sign_up_per_address="2/minute")
+async def test_sign_up_per_address_creates_nothing_when_refused(client: Client, services: Services) -> None:
+    for name in ("new.one", "new.two"):
+        assert (await client.post("/api/v1/users", json={"name": name, "password": "password-1"})).status_code == 201
+    assert_limited(await client.post("/api/v1/users", json={"name": "new.three", "password": "password-1"}))
+    async with services.uow() as uow:
+        assert await UserRepository(uow.conn).by_name("new.three") is None
+
+
+@with_limits(rate_limit_sign_up_per_account="1/minute")
+async def test_sign_up_per_name(client: Client) -> None:
+    assert (await client.post("/api/v1/users", json={"name": "taken", "password": "password-1"})).status_code == 201
+    # Probing the name again is limited (before the 409 that would tell it is taken).
+    assert_limited(await client.post("/api/v1/users", json={"name": "TAKEN", "password": "password-1"}))
+
+
+# --- the client address -----------------------------------------------------------------------
+
+
+def behind(app: Litestar, peer: str) -> None:
+    """Every request of the test client arrives from ``peer`` (a proxy, or a direct client)."""
+    inner = app.asgi_handler
+
+    async def from_peer(scope: Any, receive: Any, send: Any) -> None:
+        scope["client"] = (peer, 40000)
+        await inner(scope, receive, send)
+
+    app.asgi_handler = from_peer
+
+
+@with_limits(rate_limit_sign_in_per_address="2/minute", trusted_proxies=["10.0.0.0/8"])
+async def test_behind_a_trusted_proxy_the_forwarded_address_counts(app: Litestar, client: Client) -> None:
+    behind(app, "10.1.2.3")
+    fan = {"X-Forwarded-For": "203.0.113.5"}
+    assert (await sign_in(client, "someone", "nope-nope", **fan)).status_code == 401
+    # A forged entry left of the address the proxy appended changes nothing: still 203.0.113.5.
+    forged = {"X-Forwarded-For": "198.51.100.1, 203.0.113.5, 10.9.9.9"}
+    assert (await sign_in(client, "someone", "nope-nope", **forged)).status_code == 401
+    assert_limited(await sign_in(client, "someone", "nope-nope", **fan))
+    # Another client behind the same proxy has its own count.
+    assert (await sign_in(client, "someone", "nope-nope", **{"X-Forwarded-For": "203.0.113.6"})).status_code == 401
+
+
+@with_limits(rate_limit_sign_in_per_address="2/minute", trusted_proxies=["10.0.0.0/8"])
+async def test_an_untrusted_peer_cannot_choose_its_address(app: Litestar, client: Client) -> None:
+    behind(app, "192.0.2.7")
+    for n in range(2):
+        headers = {"X-Forwarded-For": f"203.0.113.{n}"}
+        assert (await sign_in(client, "someone", "nope-nope", **headers)).status_code == 401
+    assert_limited(await sign_in(client, "someone", "nope-nope", **{"X-Forwarded-For": "203.0.113.99"}))
+
+
+def test_client_address_rules() -> None:
+    def scope(peer: str, *forwarded: bytes) -> dict[str, Any]:
+        return {"client": (peer, 1), "headers": [(b"x-forwarded-for", value) for value in forwarded]}
+
+    direct = ClientAddress([])
+    assert direct.of(scope("192.0.2.1", b"203.0.113.5")) == "192.0.2.1"  # no trusted proxy: the peer
+    proxied = ClientAddress(["127.0.0.1", "10.0.0.0/8"])
+    assert proxied.of(scope("127.0.0.1", b"203.0.113.5, 10.0.0.2")) == "203.0.113.5"
+    assert proxied.of(scope("127.0.0.1", b"1.1.1.1", b"203.0.113.5")) == "203.0.113.5"  # several headers
+    assert proxied.of(scope("127.0.0.1")) == "127.0.0.1"  # nothing forwarded: the proxy itself
+    assert proxied.of(scope("127.0.0.1", b"10.0.0.3")) == "127.0.0.1"
+    # IPv6 clients count per /64 (a subscriber's whole prefix).
+    assert direct.of(scope("2001:db8:1:2:aaaa::1")) == direct.of(scope("2001:db8:1:2:bbbb::9")) == "2001:db8:1:2::/64"
+    assert direct.of({"client": None, "headers": []}) == "unknown"
+
+
+# --- the failed-sign-in back-off ----------------------------------------------------------------
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords hashed by sign-ins."""
+    seen: list[str] = []
+    real = security.verify_password_for_sign_in
+
+    async def counted(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+        seen.append(password)
+        return await real(stored_hash, password)
+
+    monkeypatch.setattr("ticketing.users.service.verify_password_for_sign_in", counted)
+    return seen
+
+
+@with_limits(rate_limit_sign_in_failures="3/minute;10/hour")
+async def test_back_off_after_failed_sign_ins_known_and_unknown_alike(client: Client, verifications: list[str]) -> None:
+    await client.post("/api/v1/users", json={"name": "victim", "password": "the-password"})
+    for name in ("victim", "no.such.fan"):
+        for _ in range(3):
+            assert_problem(await sign_in(client, name, "guess-guess"), 401, "UNAUTHENTICATED")
+    hashed = len(verifications)
+    refused = [await sign_in(client, name, "guess-guess") for name in ("victim", "no.such.fan")]
+    waits = [assert_limited(response) for response in refused]
+    assert refused[0].json()["detail"].split(";")[0] == refused[1].json()["detail"].split(";")[0]
+    assert all(1 <= wait <= 60 for wait in waits)
+    # Even the right password waits (and nothing was hashed for any refused attempt).
+    assert_limited(await sign_in(client, "victim", "the-password"))
+    assert len(verifications) == hashed
+    # Other accounts are unaffected.
+    await client.post("/api/v1/users", json={"name": "bystander", "password": "the-password"})
+    assert (await sign_in(client, "bystander", "the-password")).status_code == 200
+
+
+@with_limits(rate_limit_sign_in_failures="2/minute")
+async def test_successful_sign_ins_do_not_count(client: Client) -> None:
+    await client.post("/api/v1/users", json={"name": "regular", "password": "the-password"})
+    for _ in range(4):
+        assert (await sign_in(client, "regular", "the-password")).status_code == 200
+
+
+# --- queue-token issue and holds ----------------------------------------------------------------
+
+
+@with_limits(rate_limit_queue_join_per_account="2/minute")
+async def test_queue_join_per_account(client: Client, services: Services) -> None:
+    fan = await create_user(services)
+    concerts = [await create_concert(services, f"c{n}") for n in range(3)]
+    for concert in concerts[:2]:
+        joined = await client.post(f"/api/v1/concerts/{concert}/queue/tokens", headers=fan.headers)
+        assert joined.status_code == 201, joined.text
+    assert_limited(await client.post(f"/api/v1/concerts/{concerts[2]}/queue/tokens", headers=fan.headers))
+    # Refused: no token was issued, the fan's first join of that concert is still a new one.
+    _, created = await services.waiting_room.issue_token(fan.principal, concerts[2])
+    assert created
+
+
+@with_limits(rate_limit_queue_join_per_address="2/minute")
+async def test_queue_join_per_address(client: Client, services: Services) -> None:
+    concert = await create_concert(services)
+    fans = [await create_user(services) for _ in range(3)]
+    for fan in fans[:2]:
+        assert (await client.post(f"/api/v1/concerts/{concert}/queue/tokens", headers=fan.headers)).status_code == 201
+    assert_limited(await client.post(f"/api/v1/concerts/{concert}/queue/tokens", headers=fans[2].headers))
+    _, created = await services.waiting_room.issue_token(fans[2].principal, concert)
+    assert created
+
+
+async def _hold(client: Client, headers: dict[str, str], seat_id: int) -> Any:
+    return await client.post("/api/v1/reservations", json={"seat_id": seat_id}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"rate_limit_hold_per_account": "1/minute"}, {"rate_limit_hold_per_address": "1/minute"}],
+    indirect=True,
+    ids=["per-account", "per-address"],
+)
+async def test_holds_limited_and_a_refused_hold_holds_nothing(client: Client, services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=3)
+    fan = await create_user(services)
+    token = await admitted_token(services, fan, concert)
+    headers = {**fan.headers, "X-Queue-Token": token}
+    seats = [seat.id for seat in schedule.seats]
+    assert (await _hold(client, headers, seats[0])).status_code == 201
+    assert_limited(await _hold(client, headers, seats[1]))
+    listed = await client.get(f"/api/v1/schedules/{schedule.id}/seats", headers=headers)
+    available = {seat["id"]: seat["available"] for seat in listed.json()}
+    assert available == {seats[0]: False, seats[1]: True, seats[2]: True}
+    mine = await client.get("/api/v1/reservations", headers=fan.headers)
+    assert [r["seat_id"] for r in mine.json()["items"]] == [seats[0]]
+
+
+# --- Redis down: fail open ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def client_without_redis(settings: Settings) -> AsyncIterator[Client]:
+    """The service with every limit on and its Redis unreachable (the database is up)."""
+    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_timeout_seconds": 0.2})
+    async with AsyncTestClient(app=create_app(dead)) as test_client:
+        yield test_client
+
+
+@with_limits(
+    rate_limit_sign_in_per_account="1/minute",
+    rate_limit_sign_in_per_address="1/minute",
+    rate_limit_sign_in_failures="1/minute",
+    rate_limit_sign_up_per_account="1/minute",
+    rate_limit_sign_up_per_address="1/minute",
+)
+async def test_limits_fail_open_when_redis_is_down(client_without_redis: Client, clean: None) -> None:
+    client = client_without_redis
+    created = await client.post("/api/v1/users", json={"name": "no.redis", "password": "the-password"})
+    assert created.status_code == 201, created.text
+    for _ in range(3):
+        assert (await sign_in(client, "no.redis", "wrong-wrong")).status_code == 401
+    assert (await sign_in(client, "no.redis", "the-password")).status_code == 200
+
+
+# --- hashing: the bounded queue and the profile -------------------------------------------------
+
+
+@pytest.fixture
+def blocked_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Sign-in hashes wait until the returned function is called (so the pool stays full)."""
+    gate = threading.Event()
+    real = security._verify_and_upgrade
+
+    def slow(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+        gate.wait(10)
+        return real(stored_hash, password)
+
+    monkeypatch.setattr(security, "_verify_and_upgrade", slow)
+    yield gate.set
+    gate.set()  # a failed test must not leave the pool blocked for the next one
+
+
+@with_limits(password_hash_queue=1)
+async def test_a_full_hashing_queue_answers_503_at_once(
+    client: Client, services: Services, blocked_hashing: Callable[[], None]
+) -> None:
+    fan = await create_user(services)
+    stored = security.hash_password_sync("correct-horse-battery")
+    # Sign-ins already hashing or waiting fill the pool's threads and its waiting room of one (made
+    # here: the test client runs one request at a time).
+    capacity = security._threads + 1
+    busy = [security._on_hashing_thread(security._verify_and_upgrade, stored, "x") for _ in range(capacity)]
+    refused = await sign_in(client, fan.name, "correct-horse-battery")
+    assert_problem(refused, 503, "SERVICE_UNAVAILABLE")
+    assert int(refused.headers["retry-after"]) >= 1
+    blocked_hashing()
+    await asyncio.gather(*busy)
+    assert security._in_flight == 0
+    assert (await sign_in(client, fan.name, "correct-horse-battery")).status_code == 200
+
+
+async def test_new_hashes_are_owasp_argon2id_and_old_ones_are_upgraded_on_sign_in(
+    client: Client, services: Services
+) -> None:
+    created = await client.post("/api/v1/users", json={"name": "fresh", "password": "the-password"})
+    assert created.status_code == 201
+    async with services.uow() as uow:
+        fresh = await UserRepository(uow.conn).by_name("fresh")
+    assert fresh is not None and fresh.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+    old_hash = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("old-password")
+    async with services.uow() as uow:
+        user_id = await UserRepository(uow.conn).add("veteran", old_hash)
+        await services.wallets.create_wallet(uow, user_id)
+        await uow.commit()
+    before = await sign_in(client, "veteran", "old-password")
+    assert before.status_code == 200
+    async with services.uow() as uow:
+        upgraded = await UserRepository(uow.conn).by_id(user_id)
+    assert upgraded is not None and upgraded.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    # The same password still works, and the upgrade revoked nothing.
+    assert (await sign_in(client, "veteran", "old-password")).status_code == 200
+    me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {before.json()['access_token']}"})
+    assert me.status_code == 200
