@@ -4,8 +4,6 @@ faulty proxies): fixtures before a phase, the database's verdict after it."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,25 +13,10 @@ from ticketing.bench.fixtures import LoadTestFan, create_fans
 from ticketing.bench.repository import BenchRepository
 from ticketing.bench.workloads import create_sale
 from ticketing.config import Settings
-from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.redis import create_redis
+from ticketing.container import open_services
 
 FAN_BALANCE = 1_000_000
 PRICE = 50_000
-
-
-@asynccontextmanager
-async def services_for(settings: Settings) -> AsyncIterator[Services]:
-    """Fresh connections for each use: a pool kept across a PostgreSQL crash would hand out
-    dead connections and make the harness, not the service, fail."""
-    pool = await create_pool(settings)
-    redis = create_redis(settings)
-    try:
-        yield build_services(settings, pool, redis)
-    finally:
-        await redis.aclose()
-        await pool.close()
 
 
 @dataclass
@@ -45,7 +28,9 @@ class SaleFixture:
 
 async def prepare_sale(settings: Settings, title: str, fans: int, seats: int) -> SaleFixture:
     """One concert with one date open for reservation now, and funded fans with access tokens."""
-    async with services_for(settings) as services:
+    # Fresh connections for each use (here and below): a pool kept across a PostgreSQL crash
+    # would hand out dead connections and make the harness, not the service, fail.
+    async with open_services(settings) as services:
         concert_id, schedules, _ = await create_sale(services, title, dates=1, seats=seats, price=PRICE)
         people = await create_fans(services, fans, FAN_BALANCE, prefix=f"ch{secrets.token_hex(3)}_")
     return SaleFixture(concert_id, schedules[0], people)
@@ -60,7 +45,7 @@ class DatabaseVerdict:
 
 
 async def database_verdict(settings: Settings, schedule_id: int) -> DatabaseVerdict:
-    async with services_for(settings) as services, services.uow(autocommit=True) as uow:
+    async with open_services(settings) as services, services.uow(autocommit=True) as uow:
         repo = BenchRepository(uow.conn)
         rows = await uow.conn.fetch("SELECT id, status FROM reservations WHERE schedule_id = $1", schedule_id)
         return DatabaseVerdict(

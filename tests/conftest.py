@@ -30,8 +30,7 @@ from litestar.testing import AsyncTestClient
 from tests.cluster_support import flush_all
 from ticketing.cli import migrate
 from ticketing.config import Settings
-from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
+from ticketing.container import Services, open_services
 from ticketing.core.embedded import EmbeddedServers, EmbeddedValkeyCluster
 from ticketing.core.redis import RedisClient, create_redis
 from ticketing.main import create_app
@@ -125,13 +124,8 @@ async def clean(settings: Settings) -> None:
 
 @pytest.fixture
 async def services(settings: Settings, clean: None) -> AsyncIterator[Services]:
-    pool = await create_pool(settings)
-    redis = create_redis(settings)
-    try:
-        yield build_services(settings, pool, redis)
-    finally:
-        await redis.aclose()
-        await pool.close()
+    async with open_services(settings) as services:
+        yield services
 
 
 @pytest.fixture

@@ -36,17 +36,10 @@ def migrate(database_url: str) -> None:
 
 
 async def with_services(settings: Settings, work: Callable[[Services], Awaitable[None]]) -> None:
-    from ticketing.container import build_services
-    from ticketing.core.db import create_pool
-    from ticketing.core.redis import create_redis
+    from ticketing.container import open_services
 
-    pool = await create_pool(settings)
-    redis = create_redis(settings)
-    try:
-        await work(build_services(settings, pool, redis))
-    finally:
-        await redis.aclose()
-        await pool.close()
+    async with open_services(settings) as services:
+        await work(services)
 
 
 async def run_worker(services: Services) -> None:

@@ -3,15 +3,17 @@ the services built here."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
-from ticketing.core.db import Pool
+from ticketing.core.db import Pool, create_pool
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.ratelimit import RateLimiter
-from ticketing.core.redis import RedisClient
+from ticketing.core.redis import RedisClient, create_redis
 from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.idempotency.service import IdempotencyService
@@ -105,3 +107,16 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         admin=AdminService(concerts, schedules, waiting_room, reservations),
         rate_limits=rate_limits,
     )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """A connection pool, a Redis client and the services built on them, closed on exit: the
+    server's lifespan, the CLI commands, the tests and the fault-injection harness all start so."""
+    pool = await create_pool(settings)
+    redis = create_redis(settings)
+    try:
+        yield build_services(settings, pool, redis)
+    finally:
+        await redis.aclose()
+        await pool.close()

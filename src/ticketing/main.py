@@ -14,8 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
 from ticketing.config import Settings, get_settings
-from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
+from ticketing.container import open_services
 from ticketing.core.http import (
     EXCEPTION_HANDLERS,
     RequestContextMiddleware,
@@ -23,7 +22,6 @@ from ticketing.core.http import (
     strict_body,
 )
 from ticketing.core.jobs import JobRunner
-from ticketing.core.redis import create_redis
 from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
@@ -41,23 +39,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await create_pool(settings)
-        redis = create_redis(settings)
-        services: Services = build_services(settings, pool, redis)
-        app.state.services = services
-        jobs = JobRunner(services.server_jobs() + (services.background_jobs() if settings.run_jobs_in_server else []))
-        jobs.start()
-        # Everything built so far lives as long as the process: move it out of the collector's
-        # sight, so that full collections under load scan only per-request garbage (shorter
-        # pauses, which show up as p99).
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            await jobs.stop()
-            await redis.aclose()
-            await pool.close()
+        async with open_services(settings) as services:
+            app.state.services = services
+            jobs = JobRunner(
+                services.server_jobs() + (services.background_jobs() if settings.run_jobs_in_server else [])
+            )
+            jobs.start()
+            # Everything built so far lives as long as the process: move it out of the collector's
+            # sight, so that full collections under load scan only per-request garbage (shorter
+            # pauses, which show up as p99).
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                await jobs.stop()
 
     baselines = [BenchBaselineController] if settings.bench_endpoints else []
     app = Litestar(

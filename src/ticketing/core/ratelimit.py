@@ -245,12 +245,16 @@ class RateLimiter:
         return max(1, *(math.ceil(s.reset_time - now) for s in stats))
 
 
-async def enforce(connection: ASGIConnection[Any, Any, Any, Any], rule: RuleName, *, account: str | None) -> None:
+async def enforce(
+    connection: ASGIConnection[Any, Any, Any, Any], rule: RuleName, *, account: str | None, address: str | None = None
+) -> None:
     """The hook of a limited endpoint: count this request against ``account`` (a user id, or
-    :func:`account_key` of a typed name) and the client's address; 429 with Retry-After when over."""
+    :func:`account_key` of a typed name) and the client's address (``address`` when the caller
+    already has it from :func:`client_address`); 429 with Retry-After when over."""
     limiter: RateLimiter = connection.app.state.services.rate_limits
     if limiter.enabled:
-        await limiter.hit(limiter.rules[rule], account=account, address=limiter.client_address.of(connection.scope))
+        where = address if address is not None else limiter.client_address.of(connection.scope)
+        await limiter.hit(limiter.rules[rule], account=account, address=where)
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

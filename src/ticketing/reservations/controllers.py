@@ -51,14 +51,12 @@ class ReservationController(Controller):
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut:
-        await enforce(request, "hold", account=str(request.user.user_id))
+        # The per-address hold cap counts the address the rate limits count (forwarded by a
+        # trusted proxy, IPv6 per /64).
+        address = client_address(request)
+        await enforce(request, "hold", account=str(request.user.user_id), address=address)
         return await reservation_service(request).hold_seat(
-            # The per-address hold cap counts the address the rate limits count (forwarded by a
-            # trusted proxy, IPv6 per /64).
-            request.user,
-            x_queue_token,
-            data.seat_id,
-            client_address=client_address(request),
+            request.user, x_queue_token, data.seat_id, client_address=address
         )
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
