@@ -3,11 +3,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-e2e lint format bench bench-smoke chaos chaos-smoke clean
+.PHONY: help install run test test-api test-e2e lint format bench bench-smoke chaos chaos-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
 	@echo "make test   - the whole test suite on real PostgreSQL and Redis"
+	@echo "make test-api - schemathesis against the live service: it answers as its OpenAPI document says"
 	@echo "make test-e2e - browser tests (Playwright driving Debian's Chromium)"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
 	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
@@ -27,6 +28,11 @@ run: install
 test: install
 	$(RUN) pytest -m "not e2e"
 
+# The API contract: `ticketing serve` on the test servers (embedded, or DATABASE_URL / REDIS_URL)
+# with the demo data, then schemathesis against its /openapi.json (tests/contract/, about a minute).
+test-api: install
+	$(RUN) pytest -m contract -s tests/contract
+
 # Browser tests: Debian's Chromium (installed here when missing; never a downloaded browser build).
 test-e2e: install
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
@@ -42,11 +48,11 @@ lint: install
 # back to its Python client and says that the ratios are then bounded by the generator.
 bench: install
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(RUN) ticketing bench
+	$(RUN) python -m bench
 
 bench-smoke: install
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(RUN) ticketing bench --smoke
+	$(RUN) python -m bench --smoke
 
 # Fault injection: its own PostgreSQL, Valkey and service behind TCP proxies of its own, one fault
 # per scenario under load; report in bench/results/chaos-<timestamp>.md. Fails only on correctness.

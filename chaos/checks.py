@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
+from bench.fixtures import LoadTestFan, create_fans
+from bench.repository import BenchRepository
+from bench.workloads import create_sale
 
-from ticketing.bench.fixtures import LoadTestFan, create_fans
-from ticketing.bench.repository import BenchRepository
-from ticketing.bench.workloads import create_sale
 from ticketing.config import Settings
 from ticketing.container import open_services
 

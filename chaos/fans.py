@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 import msgspec
+from bench.fixtures import LoadTestFan
 
 from chaos.journal import HUNG, NETWORK, Answer, Journal, KeyAnswer, PaymentTrail, TwinGroup, is_transient
-from ticketing.bench.fixtures import LoadTestFan
 
 CLIENT_TIMEOUT = 10.0
 TWINS = 5

@@ -10,13 +10,13 @@ import zlib
 from dataclasses import dataclass, field
 
 import httpx
+from bench.fixtures import LoadTestFan
 
 from chaos.checks import database_verdict, expired_holds_read_held, prepare_sale
 from chaos.fans import CLIENT_TIMEOUT, Fan, Sale
 from chaos.journal import Journal, told_otherwise, twins_disagree
 from chaos.scenarios import FaultContext, Scenario
 from chaos.stack import HOST, Stack
-from ticketing.bench.fixtures import LoadTestFan
 from ticketing.config import Settings
 
 WORKERS = 2

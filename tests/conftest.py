@@ -168,3 +168,17 @@ def redis_cluster() -> Iterator[EmbeddedValkeyCluster]:
 def redis_cluster_url(redis_cluster: EmbeddedValkeyCluster) -> str:
     """``redis+cluster://127.0.0.1:<port>/0`` of the session's cluster."""
     return redis_cluster.url
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test servers' settings in the environment, for commands that read their own settings."""
+    from ticketing.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("REDIS_URL", settings.redis_url or "")
+    monkeypatch.setenv("TICKETING_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("TICKETING_JWT_SECRET", settings.jwt_secret)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

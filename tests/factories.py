@@ -7,8 +7,10 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from ticketing.container import Services
+from ticketing.core.errors import AppError
 from ticketing.core.security import Principal, hash_password_sync
 from ticketing.schedules.schemas import ScheduleCreatedOut
 from ticketing.users.repository import UserRepository
@@ -97,3 +99,23 @@ async def lapse_hold(services: Services, reservation_id: int, seconds_ago: float
             seconds_ago,
         )
         await uow.commit()
+
+
+async def fans_with_tokens(
+    services: Services, concert: int, count: int, balance: int = 0
+) -> list[tuple[TestUser, str]]:
+    fans = [await create_user(services, balance=balance) for _ in range(count)]
+    return [(fan, await admitted_token(services, fan, concert)) for fan in fans]
+
+
+def outcome_codes(outcomes: list[Any]) -> list[str]:
+    codes = []
+    for outcome in outcomes:
+        if isinstance(outcome, AppError):
+            assert outcome.status < 500, outcome
+            codes.append(outcome.code)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            codes.append("OK")
+    return codes

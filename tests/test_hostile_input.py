@@ -117,8 +117,8 @@ async def test_a_cursor_that_is_not_ascii_digits_within_bigint_is_422(client: Cl
 
 async def test_an_id_in_a_path_beyond_bigint_or_not_ascii_is_422(client: Client, services: Services) -> None:
     user = await create_user(services)
-    # "1.0" is left out: Litestar's lenient path conversion reads it as 1 (an alias, not a 500).
-    for id_ in [*(n for n in NON_ASCII_NUMBERS if n != "1.0"), str(2**64)]:
+    # "1.0" too: Litestar's lenient conversion read it as 1 (tests/test_openapi_document.py).
+    for id_ in [*NON_ASCII_NUMBERS, str(2**64)]:
         for path in [f"/api/v1/wallets/{id_}", f"/api/v1/reservations/{id_}"]:
             assert_problem(await client.get(path, headers=user.headers), 422, "VALIDATION_ERROR")
 

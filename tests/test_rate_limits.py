@@ -1,5 +1,7 @@
 """Issue 12: rate limits per account and per client address (sign-in, sign-up, queue-token issue,
-holds), the failed-sign-in back-off, the bounded hashing queue and the argon2 profile, over HTTP.
+holds), the failed-sign-in back-off, the hashing queue (a share per address, fair turns, a slow
+lane for wrong passwords, a bounded waiting room), the hold of early retries, and the argon2
+profile, over HTTP.
 
 Every limit is proven with low settings (the ``settings`` fixture below); a refusal is a 429
 ``RATE_LIMITED`` with ``Retry-After`` that changed nothing."""
@@ -8,21 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import admitted_token, create_concert, create_schedule, create_user
+from tests.cluster_support import flush_all
+from tests.factories import PASSWORD, admitted_token, create_concert, create_schedule, create_user
 from tests.users.test_controllers import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.core import security
 from ticketing.core.embedded import free_port
-from ticketing.core.ratelimit import ClientAddress
+from ticketing.core.hashing import password_checks
+from ticketing.core.ratelimit import PACE_MAX_SECONDS, ClientAddress
 from ticketing.main import create_app
 from ticketing.users.repository import UserRepository
 
@@ -171,9 +176,9 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = security.verify_password_for_sign_in
 
-    async def counted(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+    async def counted(stored_hash: str | None, password: str, *, client: str) -> tuple[bool, str | None]:
         seen.append(password)
-        return await real(stored_hash, password)
+        return await real(stored_hash, password, client=client)
 
     monkeypatch.setattr("ticketing.users.service.verify_password_for_sign_in", counted)
     return seen
@@ -288,38 +293,226 @@ async def test_limits_fail_open_when_redis_is_down(client_without_redis: Client,
 # --- hashing: the bounded queue and the profile -------------------------------------------------
 
 
+class HashingGate:
+    """Sign-in hashes wait while the gate is closed (so a test can fill the hashing thread and
+    its queue), and the passwords are recorded in the order the hashing thread took them."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.order: list[str] = []
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def verify(self, real: Callable[[str | None, str], tuple[bool, str | None]]) -> Any:
+        def gated(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+            self.order.append(password)
+            self._open.wait(10)
+            return real(stored_hash, password)
+
+        return gated
+
+
 @pytest.fixture
-def blocked_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
-    """Sign-in hashes wait until the returned function is called (so the pool stays full)."""
-    gate = threading.Event()
-    real = security._verify_and_upgrade
-
-    def slow(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
-        gate.wait(10)
-        return real(stored_hash, password)
-
-    monkeypatch.setattr(security, "_verify_and_upgrade", slow)
-    yield gate.set
-    gate.set()  # a failed test must not leave the pool blocked for the next one
+def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[HashingGate]:
+    gate = HashingGate()
+    monkeypatch.setattr(security, "_verify_and_upgrade", gate.verify(security._verify_and_upgrade))
+    yield gate
+    gate.open()  # a failed test must not leave the hashing thread blocked for the next one
 
 
-@with_limits(password_hash_queue=1)
-async def test_a_full_hashing_queue_answers_503_at_once(
-    client: Client, services: Services, blocked_hashing: Callable[[], None]
+@pytest.fixture
+async def http(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app served in the test's own event loop, its lifespan entered here, behind a trusted
+    proxy at 10.0.0.1: requests run concurrently and the hashing queue's state is the test's to
+    read (the Litestar test client runs each request to its end on an event loop of its own)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:  # the lifespan enters and exits in one task (anyio's rule)
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    serving = asyncio.ensure_future(serve())
+    await asyncio.wait([serving, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        serving.result()  # the start-up failed: raise its error
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:
+        yield http
+    stop.set()
+    await serving
+
+
+def signing_in(http: httpx.AsyncClient, name: str, password: str, address: str) -> Awaitable[httpx.Response]:
+    """A sign-in from ``address`` (the X-Forwarded-For the trusted proxy passes on)."""
+    return http.post(
+        "/api/v1/auth/token", json={"name": name, "password": password}, headers={"X-Forwarded-For": address}
+    )
+
+
+@pytest.fixture
+def holds(app: Litestar, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The holds of early retries (``RateLimiter.pace``), recorded instead of waited for."""
+    seen: list[float] = []
+
+    async def hold(seconds: float) -> None:
+        seen.append(seconds)
+
+    monkeypatch.setattr(app.state.services.rate_limits, "_sleep", hold)
+    return seen
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Yield to the event loop until ``condition`` holds (requests in flight reach their state);
+    fails the test if it never does."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the requests never reached the expected state")
+
+
+A, B, C = "203.0.113.1", "203.0.113.2", "203.0.113.3"
+PROXIED = {"trusted_proxies": ["10.0.0.0/8"]}
+
+
+@with_limits(password_hash_per_address=1, **PROXIED)
+async def test_an_address_over_its_share_gets_429_while_another_signs_in(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
 ) -> None:
-    fan = await create_user(services)
-    stored = security.hash_password_sync("correct-horse-battery")
-    # Sign-ins already hashing or waiting fill the pool's threads and its waiting room of one (made
-    # here: the test client runs one request at a time).
-    capacity = security._threads + 1
-    busy = [security._on_hashing_thread(security._verify_and_upgrade, stored, "x") for _ in range(capacity)]
-    refused = await sign_in(client, fan.name, "correct-horse-battery")
-    assert_problem(refused, 503, "SERVICE_UNAVAILABLE")
-    assert int(refused.headers["retry-after"]) >= 1
-    blocked_hashing()
-    await asyncio.gather(*busy)
-    assert security._in_flight == 0
-    assert (await sign_in(client, fan.name, "correct-horse-battery")).status_code == 200
+    fan_a, fan_b = await create_user(services), await create_user(services)
+    gate.close()
+    first = asyncio.ensure_future(signing_in(http, fan_a.name, PASSWORD, A))
+    await until(lambda: password_checks.counts() == (1, 0))  # A's sign-in is hashing
+    # A's share (one check at a time) is taken: its next sign-in, and any other password check,
+    # is refused at once, before any work.
+    assert_limited(await signing_in(http, fan_a.name, PASSWORD, A))
+    change = {"current_password": PASSWORD, "new_password": "another-password"}
+    assert_limited(
+        await http.put("/api/v1/users/me/password", json=change, headers={**fan_a.headers, "X-Forwarded-For": A})
+    )
+    # B is admitted: its hash waits for the thread.
+    second = asyncio.ensure_future(signing_in(http, fan_b.name, PASSWORD, B))
+    await until(lambda: password_checks.counts() == (1, 1))
+    gate.open()
+    assert (await first).status_code == 200
+    assert (await second).status_code == 200
+    assert gate.order == [PASSWORD, PASSWORD]  # the refused requests hashed nothing
+    # Its share free again, A signs in.
+    assert (await signing_in(http, fan_a.name, PASSWORD, A)).status_code == 200
+
+
+@with_limits(password_hash_per_address=2, **PROXIED)
+async def test_an_address_that_sent_a_wrong_password_waits_behind_the_others(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    fan_a, fan_b, fan_c = [await create_user(services) for _ in range(3)]
+    gate.close()
+    # A's first guess holds the hashing thread; its second, and then B's sign-in, wait in turn.
+    first_guess = asyncio.ensure_future(signing_in(http, fan_a.name, "guess-one", A))
+    await until(lambda: password_checks.counts() == (1, 0))
+    second_guess = asyncio.ensure_future(signing_in(http, fan_a.name, "guess-two", A))
+    await until(lambda: password_checks.counts() == (1, 1))
+    fan = asyncio.ensure_future(signing_in(http, fan_b.name, PASSWORD, B))
+    await until(lambda: password_checks.counts() == (1, 2))
+    gate.open()
+    # The first guess failed: A's waiting guess moved to the slow lane, and B, who came after it,
+    # was hashed first.
+    assert (await fan).status_code == 200
+    assert [(await guess).status_code for guess in (first_guess, second_guess)] == [401, 401]
+    assert gate.order == ["guess-one", PASSWORD, "guess-two"]
+    # From now on A waits behind C, whatever their order of arrival.
+    gate.close()
+    del gate.order[:]
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    third_guess = asyncio.ensure_future(signing_in(http, fan_a.name, "guess-three", A))
+    await until(lambda: password_checks.counts() == (1, 1))
+    later = asyncio.ensure_future(signing_in(http, fan_b.name, PASSWORD, B))
+    await until(lambda: password_checks.counts() == (1, 2))
+    gate.open()
+    assert [(await r).status_code for r in (running, later, third_guess)] == [200, 200, 401]
+    assert gate.order == [PASSWORD, PASSWORD, "guess-three"]
+    assert password_checks.counts() == (0, 0)
+
+
+@with_limits(password_hash_queue=2, **PROXIED)
+async def test_a_second_waiting_hash_of_an_address_gives_way_to_a_fan_when_the_queue_is_full(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    fan_a, fan_b, fan_c = [await create_user(services) for _ in range(3)]
+    gate.close()
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    first = asyncio.ensure_future(signing_in(http, fan_a.name, PASSWORD, A))
+    await until(lambda: password_checks.counts() == (1, 1))
+    second = asyncio.ensure_future(signing_in(http, "nobody.here", "a-second", A))
+    await until(lambda: password_checks.counts() == (1, 2))  # full; no password of A was wrong yet
+    # A's second waiting hash is in the slow lane: B's sign-in takes its place.
+    fan = asyncio.ensure_future(signing_in(http, fan_b.name, PASSWORD, B))
+    assert_problem(await second, 503, "SERVICE_UNAVAILABLE")
+    gate.open()
+    assert [(await r).status_code for r in (running, first, fan)] == [200, 200, 200]
+    assert gate.order == [PASSWORD] * 3
+
+
+@with_limits(password_hash_queue=1, **PROXIED)
+async def test_a_full_queue_refuses_with_503_and_makes_room_for_a_fan_by_refusing_a_guesser(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    fan_a, fan_b, fan_c = [await create_user(services) for _ in range(3)]
+    assert_problem(await signing_in(http, fan_a.name, "guess-one", A), 401, "UNAUTHENTICATED")
+    gate.close()
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    guessing = asyncio.ensure_future(signing_in(http, fan_a.name, "guess-two", A))
+    await until(lambda: password_checks.counts() == (1, 1))  # the waiting room (one place) is full
+    # Another guess of the slow lane finds no room: 503 at once.
+    full = await signing_in(http, "nobody.here", "guess-three", A)
+    assert_problem(full, 503, "SERVICE_UNAVAILABLE")
+    assert full.headers["retry-after"] == "1"
+    # A fan of the fast lane takes the guesser's place; the guesser is answered 503.
+    fan = asyncio.ensure_future(signing_in(http, fan_b.name, PASSWORD, B))
+    bumped = await guessing
+    assert_problem(bumped, 503, "SERVICE_UNAVAILABLE")
+    assert bumped.headers["retry-after"] == "1"
+    assert password_checks.counts() == (1, 1)
+    # A second fan finds the room full of fans: 503 at once, nobody bumped.
+    assert_problem(await signing_in(http, fan_c.name, PASSWORD, C), 503, "SERVICE_UNAVAILABLE")
+    gate.open()
+    assert (await running).status_code == 200
+    assert (await fan).status_code == 200
+    assert gate.order == ["guess-one", PASSWORD, PASSWORD]
+    assert password_checks.counts() == (0, 0)
+
+
+@with_limits(rate_limit_sign_in_per_address="4/minute", rate_limit_sign_in_per_account="2/minute", **PROXIED)
+async def test_a_client_back_before_its_retry_after_is_held_and_refusals_are_remembered(
+    http: httpx.AsyncClient, services: Services, holds: list[float]
+) -> None:
+    for name in ("x1", "x2", "x3", "x4"):
+        assert (await signing_in(http, name, "guess-guess", A)).status_code == 401
+    wait = assert_limited(await signing_in(http, "x5", "guess-guess", A))
+    assert holds == []  # nobody was early yet
+    # Back at once: held (at most PACE_MAX_SECONDS, never beyond its Retry-After), then refused
+    # as usual, by the process's memory of the refusal: Redis no longer knows it.
+    await flush_all(services.redis)
+    again = await signing_in(http, "x6", "guess-guess", A)
+    assert_limited(again)
+    assert len(holds) == 1 and 0 < holds[0] <= min(wait, PACE_MAX_SECONDS)
+    # Another address is neither held nor refused.
+    assert (await signing_in(http, "x7", "guess-guess", B)).status_code == 401
+    # An account over its own limit does not hold its address (a NAT's other fans).
+    for _ in range(2):
+        assert (await signing_in(http, "shared", "guess-guess", C)).status_code == 401
+    assert_limited(await signing_in(http, "shared", "guess-guess", C))
+    assert (await signing_in(http, "other.fan", "guess-guess", C)).status_code == 401
+    assert len(holds) == 1
 
 
 async def test_new_hashes_are_owasp_argon2id_and_old_ones_are_upgraded_on_sign_in(

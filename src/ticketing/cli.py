@@ -1,5 +1,5 @@
 """``ticketing`` command line: run (the whole local service), serve, migrate, demo-data, worker,
-admin, bench, loadtest-users.
+admin. (The load test is a package of its own: ``python -m bench``, ``make bench``.)
 
 ``ticketing run`` is what ``make run`` calls: it starts embedded PostgreSQL and Valkey when
 DATABASE_URL / REDIS_URL are unset, migrates, loads demo data and serves; Ctrl-C, SIGTERM or
@@ -14,9 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ticketing.config import PROJECT_ROOT, Settings, get_settings
@@ -71,15 +69,6 @@ async def run_admin(services: Services, args: argparse.Namespace) -> None:
         schedule = msgspec.convert(raw, ScheduleIn, strict=False)
         created = await services.schedules.create_schedule(args.concert_id, schedule)
         print(msgspec.json.encode({**msgspec.to_builtins(created), "seats": len(created.seats)}).decode())
-
-
-async def write_loadtest_users(services: Services, args: argparse.Namespace) -> None:
-    from ticketing.bench.fixtures import create_fans, write_jsonl
-
-    started = time.perf_counter()
-    fans = await create_fans(services, args.count, args.balance)
-    write_jsonl(fans, args.out)
-    print(f"{len(fans):,} fans written to {args.out} in {time.perf_counter() - started:.1f} s")
 
 
 DEMO_REFUSED = "ticketing demo-data: refused, TICKETING_ENV is production; demo accounts are for local runs only"
@@ -184,21 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--seats", type=int, default=50)
     schedule.add_argument("--price", type=int, required=True, help="won per seat")
 
-    bench = commands.add_parser("bench", help="the flash-sale load test with invariant checks (make bench)")
-    bench.add_argument("--smoke", action="store_true", help="a run of seconds that CI uses so the bench cannot rot")
-    bench.add_argument("--duration", type=float, help="seconds per workload (default 10)")
-    bench.add_argument("--connections", type=int, help="concurrent connections (default 64)")
-    bench.add_argument("--fans", type=int, help="fans per endpoint/strategy phase (default 2000)")
-    bench.add_argument("--sale-fans", type=int, help="fans of the end-to-end flash sale (default 10000)")
-    bench.add_argument("--strategies", help="comma-separated seat lock strategies (default: all)")
-    bench.add_argument(
-        "--issue-fans", type=int, help="new fans for token issue, one per request (default 1.5 x duration x 10,000)"
-    )
-
-    users = commands.add_parser("loadtest-users", help="bulk-create funded fans with signed access tokens (JSON lines)")
-    users.add_argument("--count", type=int, required=True)
-    users.add_argument("--balance", type=int, default=1_000_000, help="won per wallet (a CHARGE ledger row each)")
-    users.add_argument("--out", type=Path, required=True, help="output file, one JSON object per line")
     return parser
 
 
@@ -221,30 +195,23 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _admin(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(with_services(settings, lambda services: run_admin(services, args)))
+    import msgspec
+
+    from ticketing.core.errors import AppError
+
+    try:
+        asyncio.run(with_services(settings, lambda services: run_admin(services, args)))
+    except msgspec.ValidationError as error:  # what the endpoint answers with 422, said plainly
+        print(f"invalid input: {error}", file=sys.stderr)
+        return 2
+    except AppError as error:
+        print(f"refused ({error.code}): {error.detail}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
     asyncio.run(with_services(settings, run_worker))
-    return 0
-
-
-def _bench(_: Settings, args: argparse.Namespace) -> int:
-    from ticketing.bench.runner import BenchOptions
-    from ticketing.bench.runner import main as bench_main
-
-    options = BenchOptions.smoke() if args.smoke else BenchOptions()
-    for name in ("duration", "connections", "fans", "sale_fans", "issue_fans"):
-        if getattr(args, name) is not None:
-            setattr(options, name, getattr(args, name))
-    if args.strategies:
-        options.strategies = tuple(s.strip() for s in args.strategies.split(","))
-    return bench_main(options)
-
-
-def _loadtest_users(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(with_services(settings, lambda services: write_loadtest_users(services, args)))
     return 0
 
 
@@ -255,8 +222,6 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "demo-data": _demo,
     "admin": _admin,
     "worker": _worker,
-    "bench": _bench,
-    "loadtest-users": _loadtest_users,
 }
 
 

@@ -18,6 +18,8 @@ from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ticketing.core.locking import SeatLockStrategy
+
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
 LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
 
@@ -52,7 +54,10 @@ class Settings(BaseSettings):
     jwt_secret: str = PLACEHOLDER_SECRET
     jwt_ttl_seconds: int = 3600
     admin_password: str = LOCAL_ADMIN_PASSWORD
-    password_hash_threads: int = 2
+    # Password hashing (core/hashing.py): argon2 threads per process, run this many nice values
+    # below the event loop (Linux), so the rest of the API comes first.
+    password_hash_threads: int = Field(default=1, ge=1)
+    password_hash_nice: int = Field(default=5, ge=0, le=19)
 
     max_charge: int = 1_000_000
     balance_cap: int = 100_000_000
@@ -61,7 +66,12 @@ class Settings(BaseSettings):
 
     hold_seconds: int = 300
     max_holds_per_user: int = 4
-    seat_lock_strategy: Literal["redis+db", "db", "conditional", "optimistic", "redis", "none"] = "redis+db"
+    # Seats one hold may take at once (all or nothing, one date): Korean box offices sell up to
+    # four per person. The per-fan cap above counts seats, so it must be at least this.
+    max_seats_per_hold: int = Field(default=4, ge=1, le=20)
+    # Refunds (POST /payments/{id}/refund) close this many hours before the date starts.
+    refund_cutoff_hours: int = Field(default=24, ge=0, le=24 * 365)
+    seat_lock_strategy: SeatLockStrategy = "redis+db"
     seat_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     queue_max_active: int = 1000
     queue_admit_per_second: int = 200
@@ -101,7 +111,10 @@ class Settings(BaseSettings):
     rate_limit_hold_per_account: str = "60/minute"
     rate_limit_hold_per_address: str = "600/minute"
     # Sign-ins and sign-ups waiting for a hashing thread, per process; beyond it: 503 at once.
-    password_hash_queue: int = Field(default=4, ge=0)
+    password_hash_queue: int = Field(default=16, ge=0)
+    # Password checks (sign-in, sign-up, password change) of one client address in progress at
+    # once, per process; one more: 429 at once. Off (like every limit) with rate_limits_enabled.
+    password_hash_per_address: int = Field(default=2, ge=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

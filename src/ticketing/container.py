@@ -11,10 +11,10 @@ from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.db import Pool, create_pool
+from ticketing.core.hashing import password_checks
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.ratelimit import RateLimiter
 from ticketing.core.redis import RedisClient, create_redis
-from ticketing.core.security import configure_hash_threads
 from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.idempotency.service import IdempotencyService
 from ticketing.payments.service import PaymentService
@@ -22,6 +22,7 @@ from ticketing.reservations.jobs import hold_sweeper_job
 from ticketing.reservations.service import ReservationService
 from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.service import ScheduleService
+from ticketing.tickets.service import TicketService
 from ticketing.users.service import UserService
 from ticketing.waiting_room.jobs import admission_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
@@ -43,6 +44,7 @@ class Services:
     schedules: ScheduleService
     reservations: ReservationService
     payments: PaymentService
+    tickets: TicketService
     admin: AdminService
     rate_limits: RateLimiter
 
@@ -61,21 +63,33 @@ class Services:
 
 
 def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Services:
-    configure_hash_threads(settings.password_hash_threads, settings.password_hash_queue)
+    password_checks.configure(
+        threads=settings.password_hash_threads,
+        queue=settings.password_hash_queue,
+        per_address=settings.password_hash_per_address if settings.rate_limits_enabled else 0,
+        nice=settings.password_hash_nice,
+    )
     rate_limits = RateLimiter(redis, settings)
     uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
-    wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
+    wallets = WalletService(
+        uow_factory,
+        idempotency,
+        lambda user_id: users.ensure_exists(user_id),  # noqa: PLW0108 - bound late: users build on wallets
+        max_charge=settings.max_charge,
+        balance_cap=settings.balance_cap,
+    )
     users = UserService(
         uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds, limiter=rate_limits
     )
     concerts = ConcertService(uow_factory)
-    # After a Redis loss, a fan's live hold proves their admission (bound late: reservations
-    # are built on the waiting room).
+    # Bound late, because schedules and reservations are built on the waiting room: the sale's
+    # opening (fair start) comes from the schedules, and after a Redis loss a fan's live hold
+    # proves their admission.
     waiting_room = WaitingRoomService(
         QueueStore(redis),
-        concerts,
+        lambda concert_id: schedules.sale_opens_at(concert_id),  # noqa: PLW0108
         settings,
         live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
     )
@@ -85,12 +99,25 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         SeatLockStore(redis),
         waiting_room,
         schedules,
+        users,
         strategy=settings.seat_lock_strategy,
         hold_seconds=settings.hold_seconds,
         max_holds_per_user=settings.max_holds_per_user,
         max_holds_per_address=settings.max_holds_per_address,
+        max_seats_per_hold=settings.max_seats_per_hold,
     )
-    payments = PaymentService(uow_factory, idempotency, waiting_room, schedules, wallets)
+    tickets = TicketService(uow_factory, concerts, schedules)
+    payments = PaymentService(
+        uow_factory,
+        idempotency,
+        waiting_room,
+        schedules,
+        reservations,
+        wallets,
+        max_reservations=settings.max_holds_per_user,
+        tickets=tickets,
+        refund_cutoff_hours=settings.refund_cutoff_hours,
+    )
     return Services(
         settings=settings,
         pool=pool,
@@ -104,6 +131,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         schedules=schedules,
         reservations=reservations,
         payments=payments,
+        tickets=tickets,
         admin=AdminService(concerts, schedules, waiting_room, reservations),
         rate_limits=rate_limits,
     )

@@ -18,15 +18,18 @@ from ticketing.container import open_services
 from ticketing.core.http import (
     EXCEPTION_HANDLERS,
     RequestContextMiddleware,
+    answer_options_with_every_method,
     configure_logging,
     strict_body,
 )
 from ticketing.core.jobs import JobRunner
+from ticketing.core.openapi import CompletedJsonRenderPlugin
 from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
 from ticketing.reservations.controllers import ReservationController
 from ticketing.schedules.controllers import AdminScheduleController, ScheduleController
+from ticketing.tickets.controllers import AdminCheckInController, TicketController
 from ticketing.users.controllers import UserController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
@@ -70,7 +73,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminScheduleController,
             ReservationController,
             PaymentController,
+            TicketController,
             AdminDashboardController,
+            AdminCheckInController,
             page,
             static_files,
             swagger_ui_files,
@@ -84,13 +89,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Concert reservation service",
             version="1.0.0",
             path="/docs",
-            render_plugins=[LocalSwaggerRenderPlugin("Concert reservation service")],
+            # /docs/openapi.json serves the completed document, as /openapi.json does (core/openapi.py).
+            render_plugins=[LocalSwaggerRenderPlugin("Concert reservation service"), CompletedJsonRenderPlugin()],
         ),
         debug=False,
     )
     # Around the whole application rather than as route middleware (see RequestContextMiddleware);
     # it also adds the security headers (core/headers.py).
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.request_deadline_seconds)
+    answer_options_with_every_method(app)
     return app
 
 

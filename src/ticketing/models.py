@@ -6,6 +6,7 @@ from ticketing.idempotency.models import IdempotencyRecord
 from ticketing.payments.models import Payment
 from ticketing.reservations.models import Reservation
 from ticketing.schedules.models import Schedule, Seat
+from ticketing.tickets.models import Ticket
 from ticketing.users.models import User
 from ticketing.wallets.models import LedgerEntry, Wallet
 
@@ -19,6 +20,7 @@ __all__ = [
     "Reservation",
     "Schedule",
     "Seat",
+    "Ticket",
     "User",
     "Wallet",
     "metadata",

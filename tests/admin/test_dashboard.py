@@ -18,7 +18,7 @@ async def test_dashboard_counts_seats_queue_and_revenue(client: AsyncTestClient[
     token = await admitted_token(services, fan, concert)
     sold = await services.reservations.hold_seat(fan.principal, token, first.seats[0].id)
     await services.reservations.hold_seat(fan.principal, token, first.seats[1].id)
-    await services.payments.pay(fan.principal, token, sold.id, None)
+    await services.payments.pay(fan.principal, token, [sold.id], None)
     await services.waiting_room.issue_token(waiter.principal, concert)
 
     url = f"/api/v1/admin/concerts/{concert}/dashboard"

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from ticketing.bench.client import encode_request
-from ticketing.bench.floor_app import PATH, FloorServer
-from ticketing.bench.loadgen import Generator, LoadResult, PythonClient, Wrk
-from ticketing.bench.report import read_path_table, verdict
+from bench.client import encode_request
+from bench.floor_app import PATH, FloorServer
+from bench.loadgen import Generator, LoadResult, PythonClient, Wrk
+from bench.report import read_path_table, verdict
 
 
 def result(rps: float, p99: float = 0.01, statuses: dict[int, int] | None = None, sockets: int = 0) -> LoadResult:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import httpx
+from bench.server import HOST, ServiceUnderTest
 
-from ticketing.bench.server import HOST, ServiceUnderTest
 from ticketing.config import Settings
 
 

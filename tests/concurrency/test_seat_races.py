@@ -9,36 +9,21 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, lapse_hold
+from tests.factories import (
+    create_concert,
+    create_schedule,
+    fans_with_tokens,
+    lapse_hold,
+    outcome_codes,
+)
 from ticketing.container import Services
 from ticketing.core.db import required
 from ticketing.core.embedded import free_port
-from ticketing.core.errors import AppError
 from ticketing.core.redis import create_redis
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply, idempotent_request
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.service import ReservationService
 from ticketing.reservations.store import SeatLockStore
-
-
-async def fans_with_tokens(
-    services: Services, concert: int, count: int, balance: int = 0
-) -> list[tuple[TestUser, str]]:
-    fans = [await create_user(services, balance=balance) for _ in range(count)]
-    return [(fan, await admitted_token(services, fan, concert)) for fan in fans]
-
-
-def outcome_codes(outcomes: list[Any]) -> list[str]:
-    codes = []
-    for outcome in outcomes:
-        if isinstance(outcome, AppError):
-            assert outcome.status < 500, outcome
-            codes.append(outcome.code)
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            codes.append("OK")
-    return codes
 
 
 async def live_reservations(services: Services, seat_id: int) -> int:
@@ -82,6 +67,7 @@ async def test_with_redis_down_the_database_alone_keeps_one_winner(services: Ser
         SeatLockStore(dead_redis),  # the seat locks' Redis is gone; the queue's still answers
         services.waiting_room,
         services.schedules,
+        services.users,
         strategy="redis+db",
         hold_seconds=300,
         max_holds_per_user=4,
@@ -110,7 +96,7 @@ async def test_20_concurrent_payments_of_one_reservation(services: Services) -> 
     [(fan, token)] = await fans_with_tokens(services, concert, 1, balance=100_000)
     held = await services.reservations.hold_seat(fan.principal, token, schedule.seats[0].id)
     outcomes = await asyncio.gather(
-        *(services.payments.pay(fan.principal, token, held.id, None) for _ in range(20)), return_exceptions=True
+        *(services.payments.pay(fan.principal, token, [held.id], None) for _ in range(20)), return_exceptions=True
     )
     codes = outcome_codes(outcomes)
     assert codes.count("OK") == 1
@@ -137,7 +123,12 @@ async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(
     the first one's 201, also a twin that reaches the queue-token check after the first payment
     finished the token: API.md puts the replay before that check."""
     late = PaymentService(
-        services.uow, SlowReplay(services.uow, 24), services.waiting_room, services.schedules, services.wallets
+        services.uow,
+        SlowReplay(services.uow, 24),
+        services.waiting_room,
+        services.schedules,
+        services.reservations,
+        services.wallets,
     )
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=3, price=1_000)
@@ -147,8 +138,8 @@ async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(
         body = msgspec.json.encode({"reservation_id": held.id})
         key = idempotent_request(fan.id, f"pay-{held.id}", "POST", "/api/v1/payments", body)
         first, *twins = await asyncio.gather(
-            services.payments.pay(fan.principal, token, held.id, key),
-            *(late.pay(fan.principal, token, held.id, key) for _ in range(3)),
+            services.payments.pay(fan.principal, token, [held.id], key),
+            *(late.pay(fan.principal, token, [held.id], key) for _ in range(3)),
         )
         assert first.status_code == 201
         assert all(twin == first for twin in twins)
@@ -171,7 +162,7 @@ async def test_payment_racing_the_expiry_sweeper(services: Services) -> None:
     async def pay(index: int) -> Any:
         fan, token = fans[index]
         await asyncio.sleep(random.uniform(0.0, 0.03))  # noqa: S311
-        return await services.payments.pay(fan.principal, token, holds[index].id, None)
+        return await services.payments.pay(fan.principal, token, [holds[index].id], None)
 
     async def sweep() -> None:
         for _ in range(10):
@@ -203,7 +194,7 @@ async def test_payments_and_charges_racing_on_one_wallet(services: Services) -> 
     schedule = await create_schedule(services, concert, seats=4, price=10_000)
     [(fan, token)] = await fans_with_tokens(services, concert, 1, balance=25_000)
     holds = [await services.reservations.hold_seat(fan.principal, token, s.id) for s in schedule.seats]
-    payments = [services.payments.pay(fan.principal, token, h.id, None) for h in holds]
+    payments = [services.payments.pay(fan.principal, token, [h.id], None) for h in holds]
     charges = [services.wallets.charge(fan.principal, fan.wallet_id, 1_000, None) for _ in range(30)]
     mixed = [*payments, *charges]
     random.shuffle(mixed)

@@ -5,36 +5,35 @@ FOR UPDATE (see docs/locking.md)."""
 from __future__ import annotations
 
 import asyncio
-
-import asyncpg
+from datetime import timedelta
 
 from tests.factories import create_concert, create_schedule
 from ticketing.container import Services
+from ticketing.core.locking import TransientConflict
+from ticketing.schedules.repository import SeatRepository
+
+HOLD = timedelta(minutes=5)
 
 
 async def test_two_shared_locks_upgraded_to_writes_deadlock(services: Services) -> None:
     concert = await create_concert(services)
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
-    async with services.pool.acquire() as first, services.pool.acquire() as second:
-        transactions = [first.transaction(), second.transaction()]
-        for conn, tx in zip((first, second), transactions, strict=True):
-            await tx.start()
-            await conn.execute("SELECT id FROM seats WHERE id = $1 FOR SHARE", seat_id)
+    both_locked = asyncio.Barrier(2)
 
-        async def upgrade(
-            conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], tx: asyncpg.transaction.Transaction
-        ) -> str:
+    async def shared_then_write() -> str:
+        async with services.uow() as uow:
+            seats = SeatRepository(uow.conn)
+            await seats.lock_shared(seat_id)
+            await both_locked.wait()  # each now holds a shared lock the other's write must wait for
             try:
-                await conn.execute("UPDATE seats SET status = 'HELD', held_until = now() WHERE id = $1", seat_id)
-                await tx.commit()
-                return "committed"
-            except asyncpg.PostgresError as error:
-                await tx.rollback()
-                return error.sqlstate or "unknown"
+                await seats.mark_held(seat_id, HOLD)
+            except TransientConflict:  # 40P01, translated by the repository
+                return "deadlock"
+            await uow.commit()
+            return "committed"
 
-        outcomes = sorted(await asyncio.gather(upgrade(first, transactions[0]), upgrade(second, transactions[1])))
     # Each waits for the other's shared lock; PostgreSQL's deadlock detector kills one.
-    assert outcomes == ["40P01", "committed"]
+    assert sorted(await asyncio.gather(shared_then_write(), shared_then_write())) == ["committed", "deadlock"]
 
 
 async def test_exclusive_locks_queue_instead_of_deadlocking(services: Services) -> None:
@@ -42,14 +41,14 @@ async def test_exclusive_locks_queue_instead_of_deadlocking(services: Services) 
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
 
     async def hold() -> str:
-        async with services.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT id FROM seats WHERE id = $1 FOR UPDATE", seat_id)
+        async with services.uow() as uow:
+            seats = SeatRepository(uow.conn)
+            seat = await seats.lock(seat_id)
             await asyncio.sleep(0.05)  # both are inside the critical section window
-            status = await conn.execute(
-                "UPDATE seats SET status = 'HELD', held_until = now() + interval '5 minutes' "
-                "WHERE id = $1 AND status = 'AVAILABLE'",
-                seat_id,
-            )
-        return "held" if status == "UPDATE 1" else "refused"
+            if seat is None or not seat.free:
+                return "refused"
+            await seats.mark_held(seat_id, HOLD)
+            await uow.commit()
+        return "held"
 
     assert sorted(await asyncio.gather(hold(), hold())) == ["held", "refused"]

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.server import HOST, ServiceUnderTest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from ticketing.bench.server import HOST, ServiceUnderTest
 from ticketing.config import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -65,8 +65,9 @@ async def new_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIte
     contexts: list[tuple[BrowserContext, Page]] = []
     problems: list[str] = []
 
-    async def open_page() -> Page:
-        context = await browser.new_context(viewport={"width": 420, "height": 900})
+    async def open_page(**context_options: Any) -> Page:
+        """``context_options`` go to ``Browser.new_context`` (e.g. ``timezone_id``)."""
+        context = await browser.new_context(viewport={"width": 420, "height": 900}, **context_options)
         page = await context.new_page()
         page.set_default_timeout(15_000)
         page.on(

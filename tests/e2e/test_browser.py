@@ -1,5 +1,6 @@
 """A fan's journey, a race for one seat, a hold running out, and an operator's sale — in a real
-browser against the real service."""
+browser against the real service. The pages speak Korean unless asked otherwise
+(test_box_office.py switches to English)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,13 @@ import re
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
+from tests.e2e.pages import charge, hold_seats, reach_seat_map, sign_up
 from tests.factories import PASSWORD, create_concert, create_schedule, create_user
 from ticketing.container import Services
 
 pytestmark = pytest.mark.e2e
-
-
-async def sign_up(page: Page, base: str, name: str, password: str = "a-good-password") -> None:
-    await page.goto(f"{base}/signup")
-    await page.fill("input[name=name]", name)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await expect(page.locator("#nav")).to_contain_text(name)
-
-
-async def charge(page: Page, base: str, amount: int) -> None:
-    await page.goto(f"{base}/me")
-    await page.fill("input[name=amount]", str(amount))
-    await page.click("#charge button[type=submit]")
-    await expect(page.locator("#balance")).to_contain_text(f"{amount:,}")
-
-
-async def reach_seat_map(page: Page, base: str, concert_id: int) -> None:
-    await page.goto(f"{base}/concerts/{concert_id}")
-    await page.click("#join")
-    await page.click("[data-schedule] >> nth=0")  # waits until admitted and the dates are shown
-    await expect(page.locator(".seat").first).to_be_visible()
 
 
 async def test_a_fan_buys_a_seat_from_sign_up_to_payment(start_service: Any, new_page: Any, services: Services) -> None:
@@ -46,15 +26,15 @@ async def test_a_fan_buys_a_seat_from_sign_up_to_payment(start_service: Any, new
     await sign_up(page, base, "browser.fan")
     await charge(page, base, 100_000)
     await page.goto(base)
-    await page.click("text=Get tickets")
+    await page.click(f'a[href="/concerts/{concert}"]:has-text("예매하기")')
     await page.click("#join")
     await page.click("[data-schedule] >> nth=0")
-    await page.click('.seat[data-number="7"]')
-    await expect(page.locator("#hold-title")).to_have_text("Seat 7 is held for you")
+    await hold_seats(page, 7)
+    await expect(page.locator("#hold-title")).to_have_text("7번 좌석을 잡아 두었습니다")
     await expect(page.locator("#countdown")).to_have_text(re.compile(r"0[45]:\d\d"))
     await page.click("#pay")
-    await expect(page.locator("#confirmation")).to_contain_text("Seat 7")
-    await expect(page.locator("#balance")).to_contain_text("70,000")
+    await expect(page.locator("#confirmation")).to_contain_text("7번 좌석, ₩30,000")
+    await expect(page.locator("#balance")).to_contain_text("₩70,000")
 
     await page.goto(f"{base}/me")
     await expect(page.locator("table").first).to_contain_text("30,000")
@@ -70,11 +50,16 @@ async def test_two_fans_race_for_one_seat(start_service: Any, new_page: Any, ser
     await reach_seat_map(first, base, concert)
     await reach_seat_map(second, base, concert)
 
-    await first.click('.seat[data-number="3"]')
-    await expect(first.locator("#hold-title")).to_have_text("Seat 3 is held for you")
-    await second.click('.seat[data-number="3"]')  # its map still shows seat 3 as free
-    await expect(second.locator("#flash")).to_contain_text("this seat was just taken")
+    await second.click('.seat[data-number="3"]')  # picked while still free
+    await expect(second.locator('.seat[data-number="3"]')).to_have_class(re.compile("picked"))
+    await hold_seats(first, 3)
+    await expect(first.locator("#hold-title")).to_have_text("3번 좌석을 잡아 두었습니다")
+    await second.click("#hold")  # the map may or may not have caught up: the hold says
+    await expect(second.locator("#flash")).to_contain_text("방금 다른 분이 잡은 좌석이 있습니다: 3번 좌석")
+    await expect(second.locator("#flash")).to_have_attribute("data-code", "SEAT_UNAVAILABLE")
     await expect(second.locator('.seat[data-number="3"]')).to_have_class(re.compile("taken"))
+    await expect(second.locator('.seat[data-number="3"]')).not_to_have_class(re.compile("picked"))
+    await expect(second.locator("#hold")).to_be_disabled()  # nothing left picked
 
 
 async def test_the_hold_counts_down_and_expires(start_service: Any, new_page: Any, services: Services) -> None:
@@ -84,9 +69,9 @@ async def test_the_hold_counts_down_and_expires(start_service: Any, new_page: An
     page = await new_page()
     await sign_up(page, base, "slow.fan")
     await reach_seat_map(page, base, concert)
-    await page.click('.seat[data-number="1"]')
+    await hold_seats(page, 1)
     await expect(page.locator("#countdown")).to_have_text(re.compile(r"00:0[1-4]"))
-    await expect(page.locator("#hold-title")).to_have_text("Your hold expired", timeout=10_000)
+    await expect(page.locator("#hold-title")).to_have_text("선점 시간이 끝났습니다", timeout=10_000)
     await page.click("#again")
     await page.click("[data-schedule] >> nth=0")
     await expect(page.locator('.seat[data-number="1"]')).not_to_have_class(re.compile("taken"))
@@ -102,14 +87,14 @@ async def test_an_operator_sets_up_a_concert_and_watches_it(
     await page.fill("input[name=name]", admin.name)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
-    await page.click("text=Operator")
+    await page.click('#nav a[href="/admin"]')
     await page.fill("#concert input[name=title]", "Operator's gala")
     await page.click("#concert button[type=submit]")
-    await expect(page.locator("#flash")).to_contain_text("created")
+    await expect(page.locator("#flash")).to_have_text("공연을 만들었습니다: Operator's gala")
     await page.select_option("#schedule select[name=concert]", label="Operator's gala")
     await page.fill("#schedule input[name=seat_count]", "12")
     await page.click("#schedule button[type=submit]")
-    await expect(page.locator("#flash")).to_contain_text("12 seats")
+    await expect(page.locator("#flash")).to_contain_text("12석")
     await page.click('a:has-text("Operator\'s gala")')
     await expect(page.locator("#available")).to_have_text("12")
     await expect(page.locator("#sold")).to_have_text("0")

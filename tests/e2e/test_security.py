@@ -55,7 +55,7 @@ async def test_a_hostile_next_neither_runs_script_nor_leaves_the_site(
         dialogs = await sign_in_with_next(page, base, fan.name, next_value)
         assert dialogs == [], next_value
         assert await page.evaluate("window.__pwned") is None, next_value
-        await expect(page.locator("h1")).to_have_text("Concerts")
+        await expect(page.locator("h1")).to_have_text("공연")
 
 
 async def test_a_path_of_the_site_is_followed_after_sign_in(

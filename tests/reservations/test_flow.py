@@ -345,7 +345,7 @@ async def test_the_last_two_payments_at_once_close_the_queue_within_a_job_tick(s
     waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
     await asyncio.gather(
         *(
-            services.payments.pay(fan.principal, token, held.id, None)
+            services.payments.pay(fan.principal, token, [held.id], None)
             for fan, token, held in zip(fans, tokens, holds, strict=True)
         )
     )

@@ -13,8 +13,15 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.concurrency.test_seat_races import outcome_codes
-from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, lapse_hold
+from tests.factories import (
+    TestUser,
+    admitted_token,
+    create_concert,
+    create_schedule,
+    create_user,
+    lapse_hold,
+    outcome_codes,
+)
 from tests.users.test_controllers import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services

@@ -172,9 +172,9 @@ async def test_concurrent_joins_go_to_redis_in_batches_in_arrival_order(services
     calls: list[int] = []
     issue = room.store.issue
 
-    async def counted(concert_id: int, joins: Any, new_epoch: str) -> Any:
+    async def counted(concert_id: int, joins: Any, new_epoch: str, **options: Any) -> Any:
         calls.append(len(joins))
-        return await issue(concert_id, joins, new_epoch)
+        return await issue(concert_id, joins, new_epoch, **options)
 
     monkeypatch.setattr(room.store, "issue", counted)
     joined = await asyncio.gather(*(room.issue_token(f.principal, concert) for f in fans))

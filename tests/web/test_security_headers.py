@@ -10,6 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.users.test_controllers import assert_problem
+from ticketing.config import Settings
+from ticketing.main import create_app
 from ticketing.web.controllers import STATIC_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -85,8 +87,21 @@ async def test_the_api_docs_are_served_from_this_origin(client: Client) -> None:
 
 def test_the_pages_have_no_inline_script_style_or_handler() -> None:
     shell = (STATIC_DIR / "shell.html").read_text()
-    script = (STATIC_DIR / "app.js").read_text()
+    scripts = [(STATIC_DIR / name).read_text() for name in ("app.js", "i18n.js")]
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", shell)
-    for text in (shell, script):
+    for text in (shell, *scripts):
         assert not re.search(r"""\son[a-z]+\s*=\s*["'`$]""", text), "an inline event handler"
         assert not re.search(r"""\sstyle\s*=\s*["'`$]""", text), "an inline style attribute"
+
+
+async def test_every_page_path_carries_the_seats_per_hold_setting(settings: Settings, clean: None) -> None:
+    """The seat map caps a fan's picks at TICKETING_MAX_SEATS_PER_HOLD, which reaches the pages in
+    the shell (a <meta>: the policy allows no inline script)."""
+    app = create_app(settings.model_copy(update={"max_seats_per_hold": 3}))
+    async with AsyncTestClient(app=app) as client:
+        for path in ("/", "/tickets", "/door", "/concerts/1", "/admin/concerts/1"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            assert '<meta name="max-seats-per-hold" content="3">' in response.text, path
+            assert '<script src="/static/i18n.js"></script>' in response.text, path
+        assert (await client.get("/static/i18n.js")).status_code == 200

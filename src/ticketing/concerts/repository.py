@@ -21,6 +21,11 @@ class ConcertRepository:
             row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM concerts WHERE id = $1", concert_id)
         return ConcertOut(*row) if row else None
 
+    async def many(self, concert_ids: list[int]) -> list[ConcertOut]:
+        with translate_db_errors():
+            rows = await self.conn.fetch(f"SELECT {COLUMNS} FROM concerts WHERE id = ANY($1::bigint[])", concert_ids)
+        return [ConcertOut(*row) for row in rows]
+
     async def exists(self, concert_id: int) -> bool:
         with translate_db_errors():
             return bool(await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)", concert_id))

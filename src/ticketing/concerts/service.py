@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.repository import ConcertRepository
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
@@ -31,6 +33,12 @@ class ConcertService:
         if concert is None:
             raise ConcertNotFound()
         return concert
+
+    async def get_concerts(self, concert_ids: Iterable[int]) -> dict[int, ConcertOut]:
+        """The concerts among ``concert_ids`` that exist, by id (one read for a page of tickets)."""
+        async with self._uow_factory(autocommit=True) as uow:
+            concerts = await ConcertRepository(uow.conn).many(sorted(set(concert_ids)))
+        return {concert.id: concert for concert in concerts}
 
     async def ensure_exists(self, concert_id: int) -> None:
         if concert_id in self._known:

@@ -73,6 +73,11 @@ class RateLimited(AppError):
     title = "Too many requests"
 
 
+class AddressRateLimited(RateLimited):
+    """A limit of the client's address, not of an account: the password endpoints hold that
+    address's early retries (``core/ratelimit.py``, ``paced``)."""
+
+
 class ServiceUnavailable(AppError):
     status = 503
     code = "SERVICE_UNAVAILABLE"

@@ -1,6 +1,7 @@
 """HTTP plumbing shared by every domain: problem+json rendering of every error, request ids and
-per-route metrics, the before-request checks (bearer token, strict JSON bodies) and a lean
-response for pre-encoded JSON."""
+per-route metrics, the before-request checks (bearer token, strict JSON bodies, canonical
+integers in paths and query strings), ``OPTIONS`` answers and a lean response for pre-encoded
+JSON."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Litestar, MediaType, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.enums import ScopeType
@@ -24,6 +25,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response.base import ASGIResponse
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticketing.core import deadline
@@ -37,6 +39,7 @@ from ticketing.core.errors import (
 )
 from ticketing.core.headers import security_headers
 from ticketing.core.metrics import record_request
+from ticketing.core.params import CANONICAL, canonical_positive_int
 from ticketing.core.redis import is_redis_failure
 from ticketing.core.security import Principal, read_access_token
 
@@ -281,18 +284,26 @@ def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
 
 
 async def strict_body(request: Request[Any, Any, Any]) -> None:
-    """Decode a JSON body strictly ("100" and true are not integers).
+    """Read what the client wrote strictly, before Litestar's lenient conversion.
 
-    Litestar converts request data leniently (it must coerce query strings); money and ids must
-    not be coerced, so every body is first decoded with msgspec's strict rules. Only JSON is
-    taken (415 for another or a missing content type: Litestar would parse ``text/plain`` as
-    JSON), and no object may repeat a key (422). A handler without a body (every GET) costs one
-    dictionary look-up.
+    - Integers in the path or query string (ids, ``limit``) must be canonical decimal: Litestar
+      reads "1.0" and "1e0" as 1 (``core/params.py``).
+    - A JSON body is decoded with msgspec's strict rules ("100" and true are not integers).
+      Litestar converts request data leniently (it must coerce query strings); money and ids
+      must not be coerced. Only JSON is taken (415 for another or a missing content type:
+      Litestar would parse ``text/plain`` as JSON), and no object may repeat a key (422).
+
+    A handler with neither costs one dictionary look-up.
     """
     handler = request.scope["route_handler"]
-    decoder = handler.opt.get(_DECODER, _UNSEEN)
-    if decoder is _UNSEEN:  # the first request of this handler: remember its decoder, or None
-        decoder = handler.opt[_DECODER] = _body_decoder(handler)
+    checks = handler.opt.get(_CHECKS, _UNSEEN)
+    if checks is _UNSEEN:  # the first request of this handler: remember what it needs checked, or None
+        checks = handler.opt[_CHECKS] = _request_checks(handler, path_params=request.scope["path_params"])
+    if checks is None:
+        return
+    decoder, integers = checks
+    if integers:
+        _check_canonical_integers(request, integers)
     if decoder is None:
         return
     body = await request.body()
@@ -355,16 +366,52 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-_DECODER = "ticketing.strict_body_decoder"  # kept in the handler's own ``opt`` mapping
+_CHECKS = "ticketing.strict_request_checks"  # kept in the handler's own ``opt`` mapping
 _UNSEEN: Any = object()
 
+# Where each canonical integer of a handler is read: ("path", name) or ("query", key).
+_IntegerSources = tuple[tuple[str, str], ...]
 
-def _body_decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
-    field = handler.parsed_data_field if isinstance(handler, HTTPRouteHandler) else None
+
+def _request_checks(
+    handler: BaseRouteHandler, path_params: dict[str, Any]
+) -> tuple[msgspec.json.Decoder[Any] | None, _IntegerSources] | None:
+    if not isinstance(handler, HTTPRouteHandler):
+        return None
+    decoder = _body_decoder(handler)
+    integers = _canonical_integer_sources(handler, path_params)
+    return (decoder, integers) if decoder is not None or integers else None
+
+
+def _body_decoder(handler: HTTPRouteHandler) -> msgspec.json.Decoder[Any] | None:
+    field = handler.parsed_data_field
     target = field.annotation if field is not None else None
     if not (isinstance(target, type) and issubclass(target, msgspec.Struct)):
         return None
     return msgspec.json.Decoder(target)
+
+
+def _canonical_integer_sources(handler: HTTPRouteHandler, path_params: dict[str, Any]) -> _IntegerSources:
+    """The marked parameters of ``handler``: a path parameter (every request of a handler has
+    the same path parameters) or else a query parameter (its ``query=`` key or its own name)."""
+    sources: list[tuple[str, str]] = []
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        if CANONICAL not in field.metadata:
+            continue
+        if name in path_params:
+            sources.append(("path", name))
+        else:
+            sources.append(("query", getattr(field.kwarg_definition, "query", None) or name))
+    return tuple(sources)
+
+
+def _check_canonical_integers(request: Request[Any, Any, Any], sources: _IntegerSources) -> None:
+    for where, name in sources:
+        texts = [request.scope["path_params"][name]] if where == "path" else request.query_params.getall(name, [])
+        for text in texts:
+            if not isinstance(text, str) or canonical_positive_int(text) is None:
+                message = "must be a positive integer in canonical decimal form (digits only, no sign or leading zero)"
+                raise ValidationError(f"{name}: {message}", errors=[{"field": name, "message": message}])
 
 
 async def user_checks(request: Request[Any, Any, Any]) -> None:
@@ -395,6 +442,32 @@ async def admin_checks(request: Request[Any, Any, Any]) -> None:
     if not (await _current_account(request)).is_admin:
         raise Forbidden("This needs an operator account")
     await strict_body(request)
+
+
+def answer_options_with_every_method(app: Litestar) -> None:
+    """``OPTIONS`` on any API path answers 204 with ``Allow`` naming every method of the path, and
+    needs no bearer token (a CORS preflight never carries one).
+
+    Litestar adds an ``OPTIONS`` handler to each route it builds, listing the methods of that
+    route; a path whose handlers are registered in two steps gets a second route that keeps the
+    first one's ``OPTIONS`` handler, which then left out the later methods (``/api/v1/auth/token``
+    answered ``Allow: OPTIONS, POST`` without DELETE). And that handler inherits its controller's
+    before-request hook, so it asked for a bearer token (401). Each such handler gets a hook of
+    its own that answers from the finished route; called once, when the app is built."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        allow = ", ".join(sorted(route.methods))
+        for handler in route.route_handlers:
+            if handler.http_methods == {"OPTIONS"} and handler.handler_name == "options_handler":
+                handler.before_request = _allow_answer(allow)
+
+
+def _allow_answer(allow: str) -> Callable[[Request[Any, Any, Any]], Awaitable[Response[None]]]:
+    async def answer(_: Request[Any, Any, Any]) -> Response[None]:
+        return Response(content=None, status_code=204, headers={"Allow": allow})
+
+    return answer
 
 
 class JsonBytes(ASGIResponse):
@@ -452,6 +525,7 @@ __all__ = [
     "RequestContextMiddleware",
     "account_checks",
     "admin_checks",
+    "answer_options_with_every_method",
     "configure_logging",
     "problem",
     "strict_body",

@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import asyncpg
 import structlog
@@ -25,6 +25,13 @@ from ticketing.core.errors import AppError, ServiceUnavailable, ValidationError
 log = structlog.get_logger("ticketing.db")
 
 T = TypeVar("T")
+
+# How a hold takes its seat (the lock study, docs/locking.md): ``redis+db`` (the default: a Redis
+# lock turns contenders away, then the row lock) and ``db`` (row lock only) are for production;
+# ``conditional`` (one conditional UPDATE), ``optimistic`` (version check), ``redis`` (Redis lock
+# only) and ``none`` (no lock: only the unique index stands) exist to be measured.
+SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none"]
+SEAT_LOCK_STRATEGIES: tuple[SeatLockStrategy, ...] = get_args(SeatLockStrategy)
 
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 LOCK_NOT_AVAILABLE = "55P03"

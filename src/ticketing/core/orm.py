@@ -4,7 +4,7 @@ pool (``core/db.py``): measured on a 2-core machine, a unit of work running ``SE
 about 250 µs of CPU through SQLAlchemy's async engine and about 80 µs on asyncpg, and CPU is
 what a sale runs out of. The service never imports this module (nor SQLAlchemy: a second of
 every worker's start-up on a busy machine); the SQL fragments repositories share live in plain
-modules (``schedules/seat_sql.py``).
+modules (``<domain>/sql.py``, each exported by the owner of its tables).
 """
 
 from __future__ import annotations

@@ -8,13 +8,25 @@ from typing import Annotated
 from litestar.params import Parameter
 
 from ticketing.core.errors import ValidationError
-from ticketing.core.text import MAX_ID, positive_id
+from ticketing.core.params import CANONICAL, canonical_positive_int
+from ticketing.core.text import MAX_ID
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
-CursorParam = Annotated[str | None, Parameter(query="cursor", required=False, max_length=32)]
-LimitParam = Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT)]
+# A cursor is the id this endpoint returned in ``next_cursor``: canonical digits (core/params.py).
+CursorParam = Annotated[
+    str | None,
+    Parameter(
+        query="cursor",
+        required=False,
+        max_length=19,
+        pattern=r"^([1-9][0-9]*)?\Z",
+        description="The next_cursor of the previous page (empty or absent: the first page)",
+    ),
+]
+# "limit=1.0" or "limit=01" is refused like any non-canonical integer (core/params.py).
+LimitParam = Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT), CANONICAL]
 
 
 # Ids are bigint: the first page is "every id below the largest one".
@@ -25,7 +37,7 @@ def decode_cursor(cursor: str | None) -> int:
     """The id every item of the page is below (``FIRST_PAGE`` without a cursor)."""
     if cursor is None or cursor == "":
         return FIRST_PAGE
-    before = positive_id(cursor)
+    before = canonical_positive_int(cursor)
     if before is None:
         raise ValidationError("cursor: not a cursor returned by this endpoint")
     return before

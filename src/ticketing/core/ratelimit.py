@@ -8,6 +8,13 @@ is a setting in that library's notation (``TICKETING_RATE_LIMIT_*``); the README
 Only the writes that cost something are limited: sign-in (an argon2 hash), sign-up, queue-token
 issue and holds. The hot reads (token poll, dates, seats) never reach this module.
 
+Two process-local memories keep a flood's refusals cheap: what Redis refused is refused again
+without a round trip until its Retry-After, and a client address refused by a limit of the address
+(or its hashing share, ``core/hashing.py``) that comes back before its Retry-After is held until
+then, at most ``PACE_MAX_SECONDS``, before it is answered (``paced``): 64 connections looping on
+429s then cost a sleeping task each every 2 s instead of ~1,600 answers a second, and the rest of
+the API keeps the CPU (`make bench`, sign-in flood).
+
 **Redis down: fail open.** A limit check that cannot reach Redis lets the request through and logs
 the outage once (then skips the checks for ``OUTAGE_SKIP_SECONDS``, so requests do not each wait
 for a dead Redis). Sign-in and holds work without Redis (README: "Faults"), and a limiter outage
@@ -22,7 +29,8 @@ import hashlib
 import ipaddress
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,13 +42,18 @@ from litestar.connection import ASGIConnection
 from redis.asyncio import Redis
 
 from ticketing.config import Settings
-from ticketing.core.errors import RateLimited
+from ticketing.core.errors import AddressRateLimited, RateLimited
 from ticketing.core.redis import RedisClient, cluster_url, is_redis_failure
 
 log = structlog.get_logger("ticketing.ratelimit")
 
 OUTAGE_SKIP_SECONDS = 2.0
 KEY_PREFIX = "rl"
+# A client told to retry later that comes back earlier is held this long at most (then answered
+# as usual): under the request deadline (5 s), long enough that a loop ignoring Retry-After sends
+# one request per connection every 2 s instead of thousands a second (see ``pace``).
+PACE_MAX_SECONDS = 2.0
+_REMEMBERED_MAX = 100_000  # refusals remembered per process (expired ones go first when full)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 RuleName = Literal["sign_in", "sign_up", "queue_join", "hold"]
@@ -170,6 +183,13 @@ class RateLimiter:
             "hold": self.hold,
         }
         self.sign_in_failures = limits_of(s.rate_limit_sign_in_failures)
+        # What Redis refused, until when (monotonic), per (rule or namespace, who): asked again
+        # before then, the answer is the same 429 without a round trip (a refused hit is not
+        # counted by `limits` either), so a flood's refusals cost no Redis call.
+        self._refused_until: dict[tuple[str, str], float] = {}
+        # When each client address was told to come back (an address's 429, with Retry-After).
+        self._retry_at: dict[str, float] = {}
+        self._sleep = asyncio.sleep  # the hold of ``pace`` (tests record it instead of waiting)
 
     # Every call below fails open (see the module docstring).
 
@@ -184,43 +204,55 @@ class RateLimiter:
     async def hit(self, rule: Rule, *, account: str | None, address: str) -> None:
         """Count one request of ``rule`` against the account (if known) and the address; raise
         429 with Retry-After when one of them is over its limit."""
-        if not self._available():
-            return
         checks: list[tuple[RateLimitItem, str]] = [(item, f"addr:{address}") for item in rule.per_address]
         if account is not None:
             checks += [(item, f"acct:{account}") for item in rule.per_account]
-        if not checks:
+        if not checks or not self.enabled:
+            return
+        if not rule.in_process:
+            known = self._still_refused(rule.name, {who for _, who in checks})
+            if known is not None:
+                wait, by_address = known
+                raise _refusal(rule, wait, by_address)
+        if not self._available():
             return
         limiter = self._in_process if rule.in_process else self._limiter
         try:
             allowed = await asyncio.gather(*(limiter.hit(item, rule.name, who) for item, who in checks))
             refused = [check for check, ok in zip(checks, allowed, strict=True) if not ok]
             if refused:
-                wait = await self._retry_after(rule.name, refused, limiter)
+                waits = await self._waits(rule.name, refused, limiter)
         except Exception as error:
             if not is_redis_failure(error):
                 raise
             self._outage(error)
             return
         if refused:
-            raise RateLimited(
-                f"Too many {rule.name} requests; try again in {wait} s", headers={"Retry-After": str(wait)}
-            )
+            if not rule.in_process:
+                self._remember_refusals(rule.name, refused, waits)
+            raise _refusal(rule, max(waits), any(who.startswith("addr:") for _, who in refused))
 
     async def blocked_for(self, namespace: str, items: Sequence[RateLimitItem], who: str) -> int | None:
         """Seconds until ``who`` may try again when a tier of ``items`` is used up, else None
         (reads only: nothing is counted)."""
-        if not items or not self._available():
+        if not items or not self.enabled:
             return None
+        known = self._still_refused(namespace, {who})
+        if known is not None or not self._available():
+            return known[0] if known else None
         try:
             free = await asyncio.gather(*(self._limiter.test(item, namespace, who) for item in items))
             used_up = [(item, who) for item, ok in zip(items, free, strict=True) if not ok]
-            return await self._retry_after(namespace, used_up) if used_up else None
+            waits = await self._waits(namespace, used_up) if used_up else []
         except Exception as error:
             if not is_redis_failure(error):
                 raise
             self._outage(error)
             return None
+        if not waits:
+            return None
+        self._remember_refusals(namespace, used_up, waits)
+        return max(waits)
 
     async def record(self, namespace: str, items: Sequence[RateLimitItem], who: str) -> None:
         """Count one event (a failed sign-in) in every tier of ``items``."""
@@ -233,16 +265,83 @@ class RateLimiter:
                 raise
             self._outage(error)
 
-    async def _retry_after(
+    async def _waits(
         self,
         namespace: str,
         refused: Sequence[tuple[RateLimitItem, str]],
         limiter: SlidingWindowCounterRateLimiter | None = None,
-    ) -> int:
+    ) -> list[int]:
+        """Whole seconds (at least 1) until each refused (tier, who) frees a slot."""
         counter = limiter or self._limiter
         stats = await asyncio.gather(*(counter.get_window_stats(item, namespace, who) for item, who in refused))
         now = time.time()
-        return max(1, *(math.ceil(s.reset_time - now) for s in stats))
+        return [max(1, math.ceil(s.reset_time - now)) for s in stats]
+
+    # --- Refusals remembered in the process ---------------------------------------------------
+
+    def _remember_refusals(
+        self, namespace: str, refused: Sequence[tuple[RateLimitItem, str]], waits: Sequence[int]
+    ) -> None:
+        now = time.monotonic()
+        _make_room(self._refused_until, now)
+        for (_, who), wait in zip(refused, waits, strict=True):
+            key = (namespace, who)
+            self._refused_until[key] = max(self._refused_until.get(key, 0.0), now + wait)
+
+    def _still_refused(self, namespace: str, whos: set[str]) -> tuple[int, bool] | None:
+        """(seconds left, whether an address is refused) of refusals of ``whos`` that Redis
+        answered earlier and that still hold, else None."""
+        now, left, by_address = time.monotonic(), 0.0, False
+        for who in whos:
+            until = self._refused_until.get((namespace, who))
+            if until is None:
+                continue
+            if until > now:
+                left, by_address = max(left, until - now), by_address or who.startswith("addr:")
+            else:
+                del self._refused_until[(namespace, who)]
+        return (math.ceil(left), by_address) if left else None
+
+    async def pace(self, address: str) -> None:
+        """Hold a request from ``address`` when it was told to retry later (Retry-After) and came
+        back earlier: until then, at most ``PACE_MAX_SECONDS``; then it is answered as usual. A
+        client honouring Retry-After never waits here; one that loops on the refusals costs a
+        sleeping task instead of a request's work each time, and leaves the CPU to the rest of the
+        API (`make bench`, sign-in flood)."""
+        if not self.enabled:
+            return
+        retry_at = self._retry_at.get(address)
+        if retry_at is None:
+            return
+        early = retry_at - time.monotonic()
+        if early <= 0:
+            self._retry_at.pop(address, None)
+            return
+        await self._sleep(min(early, PACE_MAX_SECONDS))
+
+    def told_to_retry(self, address: str, retry_after: str | None) -> None:
+        """``address`` was refused (a limit of the address) with this Retry-After (whole seconds)."""
+        if not self.enabled or retry_after is None or not retry_after.isdigit():
+            return
+        now = time.monotonic()
+        _make_room(self._retry_at, now)
+        self._retry_at[address] = max(self._retry_at.get(address, 0.0), now + int(retry_after))
+
+
+def _refusal(rule: Rule, wait: int, by_address: bool) -> RateLimited:
+    error = AddressRateLimited if by_address else RateLimited
+    return error(f"Too many {rule.name} requests; try again in {wait} s", headers={"Retry-After": str(wait)})
+
+
+def _make_room(deadlines: dict[Any, float], now: float) -> None:
+    """Keep a per-process map of deadlines bounded: when full, drop the past ones, then the oldest."""
+    if len(deadlines) < _REMEMBERED_MAX:
+        return
+    for key in [key for key, until in deadlines.items() if until <= now]:
+        del deadlines[key]
+    if len(deadlines) >= _REMEMBERED_MAX:
+        for key in list(deadlines)[: _REMEMBERED_MAX // 2]:
+            del deadlines[key]
 
 
 async def enforce(
@@ -261,3 +360,18 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The client's address as the per-address limits count it (``TICKETING_TRUSTED_PROXIES``)."""
     limiter: RateLimiter = connection.app.state.services.rate_limits
     return limiter.client_address.of(connection.scope)
+
+
+@asynccontextmanager
+async def paced(connection: ASGIConnection[Any, Any, Any, Any], address: str) -> AsyncIterator[None]:
+    """Around a limited request: held first if ``address`` came back before its Retry-After
+    (:meth:`RateLimiter.pace`); a refusal of the address (a limit or share of the address, not of
+    an account: one fan over their own limit must not slow everyone behind the same NAT) raised
+    inside is remembered."""
+    limiter: RateLimiter = connection.app.state.services.rate_limits
+    await limiter.pace(address)
+    try:
+        yield
+    except AddressRateLimited as refusal:
+        limiter.told_to_retry(address, refusal.headers.get("Retry-After"))
+        raise

@@ -1,43 +1,44 @@
 """Passwords (argon2id) and access tokens (JWT, HS256).
 
-Passwords use argon2id at OWASP's minimum profile (m = 19 MiB, t = 2, p = 1): about 36 ms of one
-core, ~28 hashes per second per core measured here (the library's default, t = 3, 64 MiB, p = 4,
-was ~4 per second per core, and 16 clients guessing passwords queued a fan's sign-in for
-seconds). Older hashes still verify, and are rehashed to this profile on the next sign-in.
+Passwords use argon2id at OWASP's minimum profile (m = 19 MiB, t = 2, p = 1): ~20 ms of one core,
+**~50 verifications per second per core** measured on the 2-core machine (one thread, a quiet
+moment: 50 and 48; `make bench` measures and prints it before its sign-in flood: 46.6 to 54.1 in
+seven runs).
+The library's default (t = 3, 64 MiB, p = 4) managed ~4 per second per core, and 16 clients
+guessing passwords queued a fan's sign-in for seconds. Older hashes still verify, and are rehashed
+to this profile on the next sign-in.
 
-A hash runs in a small capped thread pool so it never blocks the event loop, and at most
-``TICKETING_PASSWORD_HASH_QUEUE`` hashes wait for it per process: beyond that a sign-in (or
-sign-up) answers 503 with Retry-After at once, instead of queueing for seconds behind a flood.
+Hashes run off the event loop, on the low-priority threads of ``core/hashing.py``, shared fairly
+among client addresses (a share per address, round-robin turns, a slow lane for addresses that
+sent wrong passwords, a bounded waiting room answering 503 at once): ``client`` below is the
+caller's address.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ticketing.core.errors import ServiceUnavailable
+from ticketing.core.hashing import LOCAL, password_checks
 from ticketing.core.text import positive_id
 
 Role = Literal["fan", "admin"]
-_T = TypeVar("_T")
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19456 KiB, t=2, p=1.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-_executor: ThreadPoolExecutor | None = None
-_threads = 2
-_max_in_flight = 2 + 4  # hashing threads + waiting room, set by configure_hash_threads
-_in_flight = 0  # read and changed on the event loop only
-HASH_BUSY_RETRY_AFTER = "1"
+HASH_PROFILE = "argon2id, m = 19 MiB, t = 2, p = 1"
+
+
+def password_hasher() -> PasswordHasher:
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+_hasher = password_hasher()
 
 
 @functools.cache
@@ -46,55 +47,13 @@ def _dummy_hash() -> str:
     return _hasher.hash("timing-equaliser-for-unknown-users")
 
 
-def configure_hash_threads(threads: int, queue: int = 4) -> None:
-    global _executor, _threads, _max_in_flight  # noqa: PLW0603 - one pool per process, sized at start-up
-    if _executor is None:
-        _threads = max(1, threads)
-        _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="argon2")
-    _max_in_flight = _threads + max(0, queue)
-
-
-def _pool() -> ThreadPoolExecutor:
-    if _executor is None:  # a caller that never configured it (a CLI command, a test)
-        configure_hash_threads(_threads, _max_in_flight - _threads)
-    assert _executor is not None
-    return _executor
-
-
 def hash_password_sync(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _on_hashing_thread(work: Callable[..., _T], *args: object) -> Awaitable[_T]:
-    """Run ``work`` on the hashing pool, or refuse at once (503) when the pool's waiting room is
-    full: a flood of sign-ins then costs each a quick refusal, and a fan waits behind at most
-    the queue's length, not behind every guess in flight."""
-    global _in_flight  # noqa: PLW0603 - one counter per process, touched on the event loop only
-    pool = _pool()
-    if _in_flight >= _max_in_flight:
-        raise ServiceUnavailable(
-            "Too many sign-ins at once; try again shortly", headers={"Retry-After": HASH_BUSY_RETRY_AFTER}
-        )
-    loop = asyncio.get_running_loop()
-    _in_flight += 1
-    work_done = pool.submit(work, *args)
-
-    def release() -> None:
-        global _in_flight  # noqa: PLW0603
-        _in_flight -= 1
-
-    def finished(_: object) -> None:  # on the hashing thread
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing left to count
-            loop.call_soon_threadsafe(release)
-
-    # Released when the hash finishes, not when its caller stops waiting: a cancelled request
-    # leaves its hash running on the pool, and it still takes a place until then.
-    work_done.add_done_callback(finished)
-    return asyncio.wrap_future(work_done, loop=loop)
-
-
-async def hash_password(password: str) -> str:
-    return await _on_hashing_thread(_hasher.hash, password)
+async def hash_password(password: str, *, client: str = LOCAL) -> str:
+    """``client``: the caller's address, whose turn and share of the hashing threads it takes."""
+    return await password_checks.run(client, functools.partial(_hasher.hash, password))
 
 
 def _verify(stored_hash: str | None, password: str) -> bool:
@@ -110,17 +69,25 @@ def _verify_and_upgrade(stored_hash: str | None, password: str) -> tuple[bool, s
         return False, None
     assert stored_hash is not None
     # A hash made with older parameters is replaced while the password is at hand (one more
-    # hash, once per account, on the same thread and in the same place of the queue).
+    # hash, once per account, on the same thread and in the same turn).
     return True, _hasher.hash(password) if _hasher.check_needs_rehash(stored_hash) else None
 
 
-async def verify_password(stored_hash: str | None, password: str) -> bool:
-    return await _on_hashing_thread(_verify, stored_hash, password)
+async def verify_password(stored_hash: str | None, password: str, *, client: str = LOCAL) -> bool:
+    """A wrong password moves ``client`` to the hashing queue's slow lane."""
+    return await password_checks.run(
+        client, functools.partial(_verify, stored_hash, password), wrong=lambda right: not right
+    )
 
 
-async def verify_password_for_sign_in(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
-    """(password right, a new hash to store when the stored one has outdated parameters)."""
-    return await _on_hashing_thread(_verify_and_upgrade, stored_hash, password)
+async def verify_password_for_sign_in(
+    stored_hash: str | None, password: str, *, client: str = LOCAL
+) -> tuple[bool, str | None]:
+    """(password right, a new hash to store when the stored one has outdated parameters). A wrong
+    password (or an unknown name) moves ``client`` to the hashing queue's slow lane."""
+    return await password_checks.run(
+        client, functools.partial(_verify_and_upgrade, stored_hash, password), wrong=lambda outcome: not outcome[0]
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,14 @@
 
 ``async with uow: ...; await uow.commit()`` — anything not committed is rolled back when the
 block exits. Side effects that must not happen for a rolled-back transaction (Redis writes,
-queue token changes) are registered with ``on_commit`` and run after the commit succeeded.
+queue token changes, cache invalidation) are written by the use case after its ``async with``
+block, where the commit has succeeded: e.g. ``PaymentService.pay`` finishes the queue token only
+after the payment committed.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -19,10 +19,6 @@ from asyncpg.pool import PoolConnectionProxy
 from ticketing.core import deadline
 from ticketing.core.db import Pool
 from ticketing.core.locking import translate_db_errors
-
-log = logging.getLogger(__name__)
-
-AfterCommit = Callable[[], Awaitable[object]]
 
 
 class UnitOfWork:
@@ -36,7 +32,6 @@ class UnitOfWork:
         self._acquire_timeout = acquire_timeout
         self._conn: PoolConnectionProxy[Record] | None = None
         self._tx: Any = None  # asyncpg's Transaction while one is open
-        self._after_commit: list[AfterCommit] = []
 
     @property
     def conn(self) -> PoolConnectionProxy[Record]:
@@ -58,7 +53,6 @@ class UnitOfWork:
                 await self._pool.release(conn)
                 raise
         self._conn = conn
-        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -83,15 +77,6 @@ class UnitOfWork:
         tx, self._tx = self._tx, None
         with translate_db_errors():
             await tx.commit()
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            try:
-                await callback()
-            except Exception:  # the transaction is committed; a side effect must not turn it into an error
-                log.exception("after-commit callback failed")
-
-    def on_commit(self, callback: AfterCommit) -> None:
-        self._after_commit.append(callback)
 
 
 class UnitOfWorkFactory(Protocol):

@@ -13,15 +13,19 @@ retried request either sees the stored response or executes exactly once:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationError
 from ticketing.core.locking import LockTimeout
+from ticketing.core.params import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.repository import IdempotencyRepository, StoredResponse
 
-MAX_KEY_LENGTH = 255
+# The header parameter (core.params.IdempotencyKeyHeader) refuses a malformed key before the
+# request is looked at; this check keeps the service safe for any other caller.
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,10 @@ def idempotent_request(user_id: int, key: str | None, method: str, path: str, bo
     key order do not make the same request look different."""
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationError(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
+    if _KEY.match(key) is None:
+        raise ValidationError(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters (no space)"
+        )
     digest = hashlib.sha256(method.upper().encode() + b"\0" + path.encode() + b"\0" + body).hexdigest()
     return IdempotentRequest(user_id=user_id, key=key, request_hash=digest)
 

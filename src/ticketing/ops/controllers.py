@@ -1,4 +1,6 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+"""Operations endpoints: liveness (``/healthz``), readiness (``/readyz``: PostgreSQL and Redis
+answer), the OpenAPI document (``/openapi.json``) and Prometheus metrics (``/metrics``, for a
+bearer TICKETING_METRICS_TOKEN or, without one, loopback clients and local mode)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
 from litestar.types import Scope
 
-from ticketing.core.errors import Forbidden, Unauthenticated
+from ticketing.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from ticketing.core.http import JsonBytes, problem
-from ticketing.core.openapi import body_of, error_responses
+from ticketing.core.openapi import body_of, error_responses, openapi_json
 
 _HEALTHY = msgspec.json.encode({"status": "ok"})
 
@@ -37,10 +39,15 @@ class OpsController(Controller):
         return JsonBytes(_HEALTHY)  # encoded once: load balancers call this all day
 
     @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False)
-    async def openapi(self, request: Request) -> dict[str, Any]:  # type: ignore[type-arg]
-        return request.app.openapi_schema.to_schema()
+    async def openapi(self, request: Request) -> JsonBytes:  # type: ignore[type-arg]
+        return JsonBytes(openapi_json(request.app))  # the completed document (core/openapi.py)
 
-    @get("/readyz", summary="PostgreSQL and Redis are reachable")
+    @get(
+        "/readyz",
+        summary="PostgreSQL and Redis are reachable",
+        # The 503 problem also says which: {"postgres": bool, "redis": bool}.
+        responses={200: body_of(ReadyOut), **error_responses(ServiceUnavailable)},
+    )
     async def readyz(self, state: State) -> Any:
         services = state.services
 

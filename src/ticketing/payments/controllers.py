@@ -7,18 +7,24 @@ from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Una
 from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.core.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
 from ticketing.idempotency.service import idempotent_request
 from ticketing.payments.dependencies import payment_service
-from ticketing.payments.schemas import PaymentIn, PaymentOut, PaymentPage
+from ticketing.payments.errors import (
+    PaymentAlreadyRefunded,
+    PaymentNotFound,
+    PaymentUserMismatch,
+    RefundWindowClosed,
+)
+from ticketing.payments.schemas import PaymentIn, PaymentList, PaymentOut, PaymentPage, RefundOut
 from ticketing.reservations.errors import (
     ReservationExpired,
     ReservationNotFound,
     ReservationNotHeld,
     ReservationUserMismatch,
 )
-from ticketing.waiting_room.controllers import QueueTokenHeader
+from ticketing.tickets.errors import TicketAlreadyUsed
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
-from ticketing.wallets.controllers import IdempotencyKey
 from ticketing.wallets.errors import InsufficientBalance
 
 
@@ -32,7 +38,7 @@ class PaymentController(Controller):
         status_code=201,
         before_request=account_checks,
         responses={
-            201: body_of(PaymentOut, "Paid"),
+            201: body_of(PaymentOut | PaymentList, "Paid: the payment, or {items} for reservation_ids"),
             **error_responses(
                 Unauthenticated,
                 TokenInvalid,
@@ -54,12 +60,12 @@ class PaymentController(Controller):
         data: PaymentIn,
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> JsonBytes:
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await payment_service(request).pay(request.user, x_queue_token, data.reservation_id, idem)
+        reply = await payment_service(request).pay(request.user, x_queue_token, data.ids, idem, several=data.several)
         return JsonBytes(reply.body, reply.status_code)
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
@@ -70,3 +76,30 @@ class PaymentController(Controller):
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> PaymentPage:
         return await payment_service(request).list_payments(request.user, cursor, limit)
+
+    @post(
+        "/{payment_id:str}/refund",
+        status_code=200,
+        before_request=account_checks,
+        responses={
+            200: body_of(RefundOut, "Refunded: the wallet credited (ledger kind REFUND), the seat on sale again"),
+            **error_responses(
+                Unauthenticated,
+                PaymentNotFound,
+                PaymentUserMismatch,
+                PaymentAlreadyRefunded,
+                RefundWindowClosed,
+                TicketAlreadyUsed,
+                IdempotencyKeyReused,
+                IdempotencyKeyInUse,
+            ),
+        },
+        summary="Refund one of your payments until TICKETING_REFUND_CUTOFF_HOURS before the date starts; "
+        "send an Idempotency-Key to retry safely",
+    )
+    async def refund(
+        self, payment_id: PathId, request: AuthedRequest, idempotency_key: IdempotencyKeyHeader = None
+    ) -> JsonBytes:
+        idem = idempotent_request(request.user.user_id, idempotency_key, "POST", request.url.path, b"")
+        reply = await payment_service(request).refund(request.user, payment_id, idem)
+        return JsonBytes(reply.body, reply.status_code)

@@ -1,101 +1,112 @@
-"""Payments, and the one statement that settles a payment across the reservation, seat, wallet
-and ledger tables (seed flow 8): the only SQL of this domain that writes other domains' tables,
-because doing it in one statement is what keeps every row lock short."""
+"""The ``payments`` table, and the one statement that settles a payment across the reservation,
+seat, wallet, ledger and ticket tables (seed flow 8). The statement is composed from fragments
+that each table's owner exports (``reservations/sql.py``, ``schedules/sql.py``, ``wallets/sql.py``,
+``tickets/sql.py``): this domain writes only its own ``payments`` row. One statement is what
+keeps every row lock short, and what makes a paid reservation always have its ticket."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ticketing.core.db import Connection
+from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.payments.schemas import PaymentOut
-from ticketing.schedules.seat_sql import SEATS_OF_SCHEDULE
+from ticketing.payments.schemas import PaymentOut, RefundOut
+from ticketing.reservations import sql as reservations_sql
+from ticketing.schedules import sql as seats_sql
+from ticketing.tickets import sql as tickets_sql
+from ticketing.wallets import sql as wallets_sql
 
-COLUMNS = "id, reservation_id, user_id, amount, paid_at"
+COLUMNS = "id, reservation_id, user_id, amount, paid_at, status"
 
-# Locks in the shared order reservation -> seat -> wallet, each data change chained to the one
-# before it so that nothing is written unless everything can be:
-#   reservation  the caller's live HELD hold of this concert, X-locked (a racing payer or the
-#                expiry sweeper waits, then finds it no longer HELD: exactly one of them wins);
-#   seat         its seat, X-locked;
-#   debited      the wallet, debited only if the balance covers the price (checked again on the
-#                latest version after a wait, so two payments never spend one balance twice);
-#   confirmed, sold, paid, entry  only from a debit: CONFIRMED, SOLD, the payment row (UNIQUE per
-#                reservation) and its PAYMENT ledger row.
-# No row: nothing payable (the caller says why from a re-read). A row without a payment: the
-# wallet is missing or short, and nothing was changed. The CHECK on the balance is the backstop.
-# ``last_unsold_seat``: as of this statement every other seat of the concert is sold — this
-# payment may have sold the concert out. (The search stops at the first unsold seat it finds,
-# so it is cheap until the very end of a sale.)
+# Parameters: $1 the reservation ids (bigint[], distinct), $2 payer, $3 concert. All or nothing.
+# Locks in the shared order reservations -> seats (each by ascending id) -> wallet, each data
+# change chained to the one before it so that nothing is written unless everything can be:
+#   reservation  the caller's live HELD holds of this concert among $1, X-locked (a racing payer or
+#                the expiry sweeper waits, then finds them no longer HELD: exactly one wins);
+#   seat         their seats, X-locked;
+#   debited      the wallet, debited by the total only if every reservation of $1 is payable and
+#                the balance covers the total;
+#   confirmed, sold, paid, entry, ticket  only from a debit: CONFIRMED, SOLD, the payment rows
+#                (UNIQUE per reservation), their PAYMENT ledger rows and their tickets (UNIQUE per
+#                payment).
+# The rows: each payable reservation, with its payment when the debit happened. Fewer rows than
+# ids: something is not payable (the caller says why from a re-read); rows without payments: the
+# wallet is missing or short. Either way nothing was changed. The CHECK on the balance is the
+# backstop. The last column: as of this statement every other seat of the concert is sold — this
+# payment may have sold the concert out.
 SETTLE = f"""
-WITH reservation AS (
-    SELECT reservations.id, reservations.seat_id, reservations.schedule_id, reservations.price
-    FROM reservations JOIN schedules ON schedules.id = reservations.schedule_id
-    WHERE reservations.id = $1 AND reservations.user_id = $2 AND schedules.concert_id = $3
-      AND reservations.status = 'HELD' AND reservations.held_until > now()
-    FOR UPDATE OF reservations
-), seat AS (
-    SELECT seats.id FROM seats JOIN reservation ON seats.id = reservation.seat_id FOR UPDATE OF seats
-), debited AS (
-    UPDATE wallets SET balance = wallets.balance - reservation.price, version = wallets.version + 1,
-        updated_at = now()
-    FROM reservation, seat
-    WHERE wallets.user_id = $2 AND wallets.balance >= reservation.price
-    RETURNING wallets.id, wallets.balance
-), confirmed AS (
-    UPDATE reservations SET status = 'CONFIRMED', version = reservations.version + 1, updated_at = now()
-    FROM debited WHERE reservations.id = $1
-    RETURNING reservations.id, reservations.seat_id, reservations.price
-), sold AS (
-    UPDATE seats SET status = 'SOLD', held_until = NULL, version = seats.version + 1
-    FROM confirmed WHERE seats.id = confirmed.seat_id
-    RETURNING seats.id
+WITH reservation AS ({reservations_sql.live_holds_for_update("$1", "$2", seats_sql.schedules_of_concert("$3"))}
+), seat AS ({seats_sql.lock_seat_of("reservation")}
+), total AS (
+    SELECT count(*) AS holds, sum(reservation.price)::bigint AS price,
+        (SELECT count(*) FROM seat) AS seats
+    FROM reservation
+), payable AS (
+    SELECT total.price FROM total WHERE total.holds = cardinality($1::bigint[]) AND total.seats = total.holds
+), debited AS ({wallets_sql.debit("$2", "payable.price", "payable")}
+), confirmed AS ({reservations_sql.confirm("reservation", "debited")}
+), sold AS ({seats_sql.sell_seat_of("confirmed")}
 ), paid AS (
     INSERT INTO payments (reservation_id, user_id, amount)
-    SELECT confirmed.id, $2, confirmed.price FROM confirmed, sold
+    SELECT confirmed.id, $2, confirmed.price FROM confirmed ORDER BY confirmed.id
     RETURNING {COLUMNS}
-), entry AS (
-    INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after, payment_id)
-    SELECT debited.id, 'PAYMENT', paid.amount, debited.balance, paid.id FROM debited, paid
-    RETURNING id
+), entry AS ({wallets_sql.payment_entries("debited", "(SELECT price FROM payable)", "paid")}
+), ticket AS ({tickets_sql.issue_for("paid", "reservation", "$3")}
 )
-SELECT reservation.schedule_id, reservation.price,
-    NOT EXISTS (
-        SELECT 1 FROM schedules CROSS JOIN LATERAL (
-            SELECT 1 {SEATS_OF_SCHEDULE} AND seats.id <> reservation.seat_id AND seats.status <> 'SOLD' LIMIT 1
-        ) unsold
-        WHERE schedules.concert_id = $3
-    ),
-    paid.id, paid.reservation_id, paid.user_id, paid.amount, paid.paid_at
-FROM reservation LEFT JOIN paid ON true
+SELECT reservation.id, reservation.schedule_id, reservation.price,
+    {seats_sql.all_sold_but("$3", "SELECT seat_id FROM reservation")},
+    paid.id, paid.reservation_id, paid.user_id, paid.amount, paid.paid_at, paid.status
+FROM reservation LEFT JOIN paid ON paid.reservation_id = reservation.id
+ORDER BY reservation.id
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    schedule_id: int
-    price: int
-    last_unsold_seat: bool
-    payment: PaymentOut | None  # None: the wallet is missing or short; nothing was changed
+    reservation_ids: list[int]  # the payable ones among those asked for
+    schedule_ids: list[int]
+    price: int  # of the payable ones together
+    last_unsold_seats: bool
+    payments: list[PaymentOut]  # empty: nothing was paid
 
 
 class PaymentRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def settle(self, reservation_id: int, user_id: int, concert_id: int) -> Settlement | None:
-        """Pay the reservation in one statement (see ``SETTLE``). None: the caller has no live
-        hold with this id for this concert."""
+    async def settle(self, reservation_ids: list[int], user_id: int, concert_id: int) -> Settlement:
+        """Pay the reservations in one statement, all or none (see ``SETTLE``)."""
         with translate_db_errors():
-            row = await self.conn.fetchrow(SETTLE, reservation_id, user_id, concert_id)
-        if row is None:
-            return None
-        schedule_id, price, last_unsold_seat, payment_id, *payment = row
-        payment_out = PaymentOut(payment_id, *payment) if payment_id is not None else None
-        return Settlement(schedule_id, price, last_unsold_seat, payment_out)
+            rows = await self.conn.fetch(SETTLE, reservation_ids, user_id, concert_id)
+        payments = [PaymentOut(row[4], *row[5:]) for row in rows if row[4] is not None]
+        return Settlement(
+            reservation_ids=[row[0] for row in rows],
+            schedule_ids=sorted({row[1] for row in rows}),
+            price=sum(row[2] for row in rows),
+            last_unsold_seats=bool(rows) and rows[0][3],
+            payments=payments if len(payments) == len(reservation_ids) else [],
+        )
 
     async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[PaymentOut]:
         sql = f"SELECT {COLUMNS} FROM payments WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         with translate_db_errors():
             rows = await self.conn.fetch(sql, user_id, before_id, limit)
         return [PaymentOut(*row) for row in rows]
+
+    # -- refunds ---------------------------------------------------------------------------------
+
+    async def lock(self, payment_id: int) -> PaymentOut | None:
+        """The payment, X-locked: first in a refund's lock order (payment -> ticket -> reservation
+        -> seat -> wallet). A second refund of it waits here, then finds it REFUNDED."""
+        with translate_db_errors():
+            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE", payment_id)
+        return PaymentOut(*row) if row else None
+
+    async def mark_refunded(self, payment_id: int) -> RefundOut:
+        """PAID -> REFUNDED, now (the caller holds the row's lock and checked it is PAID)."""
+        sql = (
+            "UPDATE payments SET status = 'REFUNDED', refunded_at = now() WHERE id = $1 AND status = 'PAID' "
+            f"RETURNING {COLUMNS}, refunded_at"
+        )
+        with translate_db_errors():
+            return RefundOut(*required(await self.conn.fetchrow(sql, payment_id)))

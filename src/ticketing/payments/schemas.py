@@ -1,15 +1,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from ticketing.core.openapi import exactly_one_of
 from ticketing.core.params import MAX_ID
+
+ReservationId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+MAX_RESERVATIONS_PER_REQUEST = 20  # what a request may name; TICKETING_MAX_HOLDS_PER_USER is what is paid
 
 
 class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
-    reservation_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+    """One reservation (``reservation_id``, answered with the payment) or several (``reservation_ids``,
+    answered with ``{items}``, all or nothing): exactly one of the two."""
+
+    __openapi_extra__: ClassVar[dict[str, Any]] = exactly_one_of("reservation_id", "reservation_ids")
+    reservation_id: ReservationId | None = None
+    reservation_ids: (
+        Annotated[list[ReservationId], msgspec.Meta(min_length=1, max_length=MAX_RESERVATIONS_PER_REQUEST)] | None
+    ) = None
+
+    def __post_init__(self) -> None:  # a ValueError here is a msgspec.ValidationError: 422
+        if (self.reservation_id is None) == (self.reservation_ids is None):
+            raise ValueError("send exactly one of reservation_id and reservation_ids")
+
+    @property
+    def several(self) -> bool:
+        return self.reservation_ids is not None
+
+    @property
+    def ids(self) -> list[int]:
+        return self.reservation_ids if self.reservation_ids is not None else [self.reservation_id or 0]
+
+
+# REFUNDED: POST /payments/{id}/refund gave the amount back (ledger kind REFUND).
+PaymentStatus = Literal["PAID", "REFUNDED"]
 
 
 class PaymentOut(msgspec.Struct):
@@ -18,6 +45,25 @@ class PaymentOut(msgspec.Struct):
     user_id: int
     amount: int
     paid_at: datetime
+    status: PaymentStatus
+
+
+class RefundOut(msgspec.Struct):
+    """A refunded payment: the payment object with ``status: REFUNDED`` and when."""
+
+    id: int
+    reservation_id: int
+    user_id: int
+    amount: int
+    paid_at: datetime
+    status: Literal["REFUNDED"]
+    refunded_at: datetime
+
+
+class PaymentList(msgspec.Struct):
+    """The payments of one request that paid several reservations, in the order asked for."""
+
+    items: list[PaymentOut]
 
 
 class PaymentPage(msgspec.Struct):

@@ -12,26 +12,35 @@ and, when the concert has no unsold seat left, the waiting room stops admitting.
 
 from __future__ import annotations
 
-import msgspec
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+import msgspec
+import structlog
+
+from ticketing.core.errors import ServiceUnavailable, ValidationError
 from ticketing.core.locking import retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
-from ticketing.payments.repository import PaymentRepository, Settlement
-from ticketing.payments.schemas import PaymentPage
-from ticketing.reservations.errors import (
-    ReservationExpired,
-    ReservationNotFound,
-    ReservationNotHeld,
-    ReservationUserMismatch,
+from ticketing.payments.errors import (
+    PaymentAlreadyRefunded,
+    PaymentNotFound,
+    PaymentUserMismatch,
+    RefundWindowClosed,
 )
-from ticketing.reservations.repository import ReservationRepository
+from ticketing.payments.repository import PaymentRepository, Settlement
+from ticketing.payments.schemas import PaymentList, PaymentPage
+from ticketing.reservations.service import ReservationService
 from ticketing.schedules.service import ScheduleService
+from ticketing.tickets.schemas import TicketRow
+from ticketing.tickets.service import TicketService
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 from ticketing.wallets.service import WalletService
+
+log = structlog.get_logger("ticketing.payments")
 
 
 class PaymentService:
@@ -41,21 +50,35 @@ class PaymentService:
         idempotency: IdempotencyService,
         waiting_room: WaitingRoomService,
         schedules: ScheduleService,
+        reservations: ReservationService,
         wallets: WalletService,
+        *,
+        max_reservations: int = 4,
+        tickets: TicketService | None = None,
+        refund_cutoff_hours: int = 24,
     ) -> None:
         self._uow_factory = uow_factory
         self._idempotency = idempotency
         self._waiting_room = waiting_room
         self._schedules = schedules
+        self._reservations = reservations
         self._wallets = wallets
+        self.max_reservations = max_reservations
+        self._tickets = tickets
+        self.refund_cutoff = timedelta(hours=refund_cutoff_hours)
 
     async def pay(
         self,
         principal: Principal,
         queue_token: str | None,
-        reservation_id: int,
+        reservation_ids: Sequence[int],
         idempotency: IdempotentRequest | None,
+        *,
+        several: bool = False,
     ) -> StoredReply:
+        """Pay the reservations, all or none. ``several``: the answer is ``{items: [...]}`` (the
+        request named ``reservation_ids``), else the one payment."""
+        wanted = self._valid_selection(reservation_ids)
         replay = await self._idempotency.replay(idempotency)
         if replay is not None:
             return replay  # as it was, even if the queue token has finished since
@@ -71,18 +94,22 @@ class PaymentService:
             raise
 
         async def attempt() -> tuple[StoredReply, Settlement | None]:
+            # Without a key the one statement is its own transaction (its row locks last one
+            # statement); with a key, the key's row and stored answer join it in one transaction.
             async with self._uow_factory(autocommit=idempotency is None) as uow:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored, None
-                settled = await PaymentRepository(uow.conn).settle(
-                    reservation_id, principal.user_id, admitted.concert_id
-                )
-                if settled is None:
-                    raise await self._why_not_payable(uow, reservation_id, principal.user_id, admitted)
-                if settled.payment is None:
+                settled = await PaymentRepository(uow.conn).settle(wanted, principal.user_id, admitted.concert_id)
+                if len(settled.reservation_ids) < len(wanted):
+                    missing = next(r for r in reservation_ids if r not in settled.reservation_ids)
+                    raise await self._reservations.why_not_payable(uow, missing, principal.user_id, admitted)
+                if not settled.payments:
                     raise await self._wallets.why_not_debited(uow, principal.user_id, settled.price)
-                reply = StoredReply(201, msgspec.json.encode(settled.payment))
+                by_reservation = {payment.reservation_id: payment for payment in settled.payments}
+                payments = [by_reservation[r] for r in reservation_ids]
+                body = msgspec.json.encode(PaymentList(items=payments) if several else payments[0])
+                reply = StoredReply(201, body)
                 if idempotency is not None:
                     await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
                     await uow.commit()
@@ -93,31 +120,23 @@ class PaymentService:
             await self._after_payment(admitted, settled)
         return reply
 
-    async def _why_not_payable(
-        self, uow: UnitOfWork, reservation_id: int, user_id: int, admitted: AdmittedToken
-    ) -> Exception:
-        """Nothing was payable: read the reservation again (latest committed state) to say why,
-        in the order of the checks a fan would expect."""
-        repo = ReservationRepository(uow.conn)
-        row = await repo.get(reservation_id)
-        if row is None:
-            return ReservationNotFound()
-        schedule = await self._schedules.schedule(row.schedule_id)
-        admitted.ensure_concert(schedule.concert_id)
-        if row.user_id != user_id:
-            return ReservationUserMismatch()
-        if row.lapsed:
-            return ReservationExpired()
-        return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper
+    def _valid_selection(self, reservation_ids: Sequence[int]) -> list[int]:
+        wanted = sorted(set(reservation_ids))
+        if len(wanted) != len(reservation_ids):
+            raise ValidationError("reservation_ids must be distinct")
+        if not 1 <= len(wanted) <= self.max_reservations:
+            raise ValidationError(f"one payment pays 1 to {self.max_reservations} reservations")
+        return wanted
 
     async def _after_payment(self, admitted: AdmittedToken, settled: Settlement) -> None:
-        self._schedules.invalidate(settled.schedule_id)
+        for schedule_id in settled.schedule_ids:
+            self._schedules.invalidate(schedule_id)
         await self._waiting_room.finish(admitted)
         # The exact check (after our commit, so it sees every sale committed before ours), only
         # when this payment saw every other seat sold: that spares every other payment a round
         # trip. The last two payments committing at once each see the other's seat unsold: the
         # waiting room's sold-out job catches that within a second.
-        if settled.last_unsold_seat and await self._schedules.concert_sold_out(admitted.concert_id):
+        if settled.last_unsold_seats and await self._schedules.concert_sold_out(admitted.concert_id):
             await self._waiting_room.mark_sold_out(admitted.concert_id)
 
     async def list_payments(self, principal: Principal, cursor: str | None, limit: int) -> PaymentPage:
@@ -125,3 +144,66 @@ class PaymentService:
         async with self._uow_factory(autocommit=True) as uow:
             rows = await PaymentRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
         return PaymentPage(items=rows[:limit], next_cursor=next_cursor([r.id for r in rows], limit))
+
+    # -- refunds ---------------------------------------------------------------------------------
+
+    async def refund(self, principal: Principal, payment_id: int, idempotency: IdempotentRequest | None) -> StoredReply:
+        """Give a payment back (API.md "Box office"), in ONE transaction, locks in the order
+        payment -> ticket -> reservation -> seat -> wallet: the payment row is locked (a second
+        refund waits, then finds it REFUNDED: exactly one credit), the ticket voided by a
+        conditional write (a racing check-in and this refund: exactly one wins), the cut-off
+        checked, the reservation REFUNDED, the seat on sale again, the wallet credited with a
+        REFUND ledger row, the payment REFUNDED. After commit the seat caches are dropped and a
+        sold-out waiting room reopens. With an Idempotency-Key, its stored answer commits with the
+        refund (as a payment's does)."""
+        if self._tickets is None:
+            raise RuntimeError("PaymentService was built without the tickets domain: refunds need it")
+        tickets = self._tickets
+        replay = await self._idempotency.replay(idempotency)
+        if replay is not None:
+            return replay
+
+        async def attempt() -> tuple[StoredReply, TicketRow | None]:
+            async with self._uow_factory() as uow:
+                stored = await self._idempotency.claim(uow, idempotency)
+                if stored is not None:
+                    return stored, None
+                payments = PaymentRepository(uow.conn)
+                payment = await payments.lock(payment_id)
+                if payment is None:
+                    raise PaymentNotFound()
+                if payment.user_id != principal.user_id:
+                    raise PaymentUserMismatch()
+                if payment.status == "REFUNDED":
+                    raise PaymentAlreadyRefunded()
+                ticket = await tickets.void_for_refund(uow, payment.id)  # TICKET_ALREADY_USED once checked in
+                schedule = await self._schedules.schedule(ticket.schedule_id, uow)
+                closes_at = schedule.starts_at - self.refund_cutoff
+                if datetime.now(UTC) >= closes_at:
+                    raise RefundWindowClosed(
+                        f"refunds of this date closed at {closes_at.isoformat()}, "
+                        f"{self.refund_cutoff.total_seconds() / 3600:g} hours before it starts",
+                        refunds_closed_at=closes_at,
+                    )
+                seat_id = await self._reservations.refund(uow, payment.reservation_id)
+                await self._schedules.resell_seats(uow, [seat_id])
+                await self._wallets.credit_refund(uow, payment.user_id, payment.amount, payment.id)
+                refunded = await payments.mark_refunded(payment.id)
+                reply = StoredReply(200, msgspec.json.encode(refunded))
+                await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
+                await uow.commit()
+            return reply, ticket
+
+        reply, ticket = await retry_on_conflict(attempt)
+        if ticket is not None:
+            await self._after_refund(ticket)
+        return reply
+
+    async def _after_refund(self, ticket: TicketRow) -> None:
+        self._schedules.invalidate(ticket.schedule_id)
+        # The refund is committed: a Redis failure now must not turn its answer into an error. The
+        # sold-out job reopens the queue within a second once Redis answers (waiting_room/jobs.py).
+        try:
+            await self._waiting_room.clear_sold_out(ticket.concert_id)
+        except ServiceUnavailable:
+            log.warning("sold-out flag not cleared after a refund: Redis unavailable", concert=ticket.concert_id)

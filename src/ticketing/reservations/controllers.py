@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post
 
-from ticketing.core.errors import Unauthenticated, UnsupportedMediaType
+from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
 from ticketing.core.http import AuthedRequest, account_checks, user_checks
-from ticketing.core.openapi import error_responses
+from ticketing.core.openapi import Link, error_responses, linked
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import PathId
+from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.core.ratelimit import client_address, enforce
 from ticketing.reservations.dependencies import reservation_service
 from ticketing.reservations.errors import (
@@ -17,9 +17,8 @@ from ticketing.reservations.errors import (
     SeatNotFound,
     SeatUnavailable,
 )
-from ticketing.reservations.schemas import HoldIn, ReservationOut, ReservationPage
+from ticketing.reservations.schemas import HoldIn, ReservationList, ReservationOut, ReservationPage
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
-from ticketing.waiting_room.controllers import QueueTokenHeader
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
 
@@ -42,22 +41,50 @@ class ReservationController(Controller):
             SeatUnavailable,
             HoldLimitReached,
             UnsupportedMediaType,
+            RateLimited,
         ),
         summary="Hold a seat for TICKETING_HOLD_SECONDS (seed flow 7)",
+        # What a fan does next with the hold (followed by schemathesis' stateful phase, make test-api).
+        opt=linked(
+            Link(
+                "PayForTheHold",
+                "POST",
+                "/api/v1/payments",
+                # The whole body: the one reservation, and no list of them (a client that fills a
+                # generated body from the link gets exactly one of the two, as PaymentIn requires).
+                request_body={"reservation_id": "$response.body#/id", "reservation_ids": None},
+                description="Pay for the seat just held",
+            ),
+            Link(
+                "ReadTheHold",
+                "GET",
+                "/api/v1/reservations/{reservation_id}",
+                parameters={"reservation_id": "$response.body#/id"},
+            ),
+            Link(
+                "ReleaseTheHold",
+                "DELETE",
+                "/api/v1/reservations/{reservation_id}",
+                parameters={"reservation_id": "$response.body#/id"},
+            ),
+        ),
     )
     async def hold(
         self,
         data: HoldIn,
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
-    ) -> ReservationOut:
+    ) -> ReservationOut | ReservationList:
         # The per-address hold cap counts the address the rate limits count (forwarded by a
         # trusted proxy, IPv6 per /64).
         address = client_address(request)
         await enforce(request, "hold", account=str(request.user.user_id), address=address)
-        return await reservation_service(request).hold_seat(
-            request.user, x_queue_token, data.seat_id, client_address=address
-        )
+        service = reservation_service(request)
+        if data.seat_ids is not None:
+            held = await service.hold_seats(request.user, x_queue_token, data.seat_ids, client_address=address)
+            return ReservationList(items=held)
+        assert data.seat_id is not None  # HoldIn takes exactly one of the two
+        return await service.hold_seat(request.user, x_queue_token, data.seat_id, client_address=address)
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
     async def list_reservations(
@@ -82,6 +109,7 @@ class ReservationController(Controller):
         before_request=account_checks,
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
+        description="The reservation stays: it reads with status CANCELLED afterwards (API.md).",
     )
     async def release(self, reservation_id: PathId, request: AuthedRequest) -> None:
         await reservation_service(request).release(request.user, reservation_id)

@@ -1,4 +1,6 @@
-from ticketing.core.errors import Conflict, Forbidden, NotFound
+from collections.abc import Sequence
+
+from ticketing.core.errors import Conflict, Forbidden, NotFound, ValidationError
 
 
 class SeatNotFound(NotFound):
@@ -9,6 +11,17 @@ class SeatNotFound(NotFound):
 class SeatUnavailable(Conflict):
     code = "SEAT_UNAVAILABLE"
     title = "This seat is already held or sold"
+
+
+def seats_unavailable(seat_ids: Sequence[int]) -> SeatUnavailable:
+    """The answer naming the taken seats of a hold (``unavailable_seat_ids``); nothing was held."""
+    ids = sorted(seat_ids)
+    noun = "seat is" if len(ids) == 1 else "seats are"
+    return SeatUnavailable(f"{len(ids)} {noun} already held or sold; nothing was held", unavailable_seat_ids=ids)
+
+
+class InvalidSeatSelection(ValidationError):
+    title = "The seats asked for cannot be held together"
 
 
 class ReservationNotFound(NotFound):

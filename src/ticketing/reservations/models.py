@@ -11,7 +11,7 @@ from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
 class Reservation(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "reservations"
     __table_args__ = (
-        CheckConstraint("status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED')", name="status_known"),
+        CheckConstraint("status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED', 'REFUNDED')", name="status_known"),
         CheckConstraint("price > 0", name="price_positive"),
         # The last line of defence against a double booking: one live hold or sale per seat.
         Index(
@@ -32,6 +32,8 @@ class Reservation(IdMixin, CreatedAtMixin, Base):
 
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     seat_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("seats.id", ondelete="CASCADE"))
+    # Copied from the seat at hold time, like the price: a reservation is read without the seats table.
+    seat_number: Mapped[int] = mapped_column(Integer)
     schedule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("schedules.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16))
     price: Mapped[int] = mapped_column(BigInteger)
@@ -39,5 +41,4 @@ class Reservation(IdMixin, CreatedAtMixin, Base):
     # Who asked for the hold, as the service saw them (the per-address hold cap and the operators'
     # top holders); NULL for holds made before it was recorded.
     client_address: Mapped[str | None] = mapped_column(String(64))
-    version: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

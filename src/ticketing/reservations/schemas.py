@@ -1,17 +1,34 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from ticketing.core.openapi import exactly_one_of
 from ticketing.core.params import MAX_ID
 
-ReservationStatus = Literal["HELD", "CONFIRMED", "EXPIRED", "CANCELLED"]
+# REFUNDED: paid, then the payment was refunded (POST /payments/{id}/refund); the seat is on sale again.
+ReservationStatus = Literal["HELD", "CONFIRMED", "EXPIRED", "CANCELLED", "REFUNDED"]
+
+
+SeatId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+# The most seats a request may name; the setting TICKETING_MAX_SEATS_PER_HOLD (default 4, at most
+# this) is what the service allows.
+MAX_SEATS_PER_REQUEST = 20
 
 
 class HoldIn(msgspec.Struct, forbid_unknown_fields=True):
-    seat_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+    """One seat (``seat_id``, answered with the reservation) or several of one date at once
+    (``seat_ids``, answered with ``{items}``, all or nothing): exactly one of the two."""
+
+    __openapi_extra__: ClassVar[dict[str, Any]] = exactly_one_of("seat_id", "seat_ids")
+    seat_id: SeatId | None = None
+    seat_ids: Annotated[list[SeatId], msgspec.Meta(min_length=1, max_length=MAX_SEATS_PER_REQUEST)] | None = None
+
+    def __post_init__(self) -> None:  # a ValueError here is a msgspec.ValidationError: 422
+        if (self.seat_id is None) == (self.seat_ids is None):
+            raise ValueError("send exactly one of seat_id and seat_ids")
 
 
 class ReservationOut(msgspec.Struct):
@@ -23,6 +40,12 @@ class ReservationOut(msgspec.Struct):
     price: int
     held_until: datetime
     seat_number: int
+
+
+class ReservationList(msgspec.Struct):
+    """The reservations of one hold of several seats, in the order asked for."""
+
+    items: list[ReservationOut]
 
 
 class ReservationPage(msgspec.Struct):

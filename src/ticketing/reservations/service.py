@@ -17,31 +17,34 @@ backs all of this up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Literal
 
 from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.locking import retry_on_conflict
+from ticketing.core.locking import SeatLockStrategy, retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.reservations.errors import (
     HoldLimitReached,
+    InvalidSeatSelection,
+    ReservationExpired,
     ReservationNotFound,
     ReservationNotHeld,
     ReservationUserMismatch,
     SeatNotFound,
-    SeatUnavailable,
+    seats_unavailable,
 )
-from ticketing.reservations.repository import ReservationRepository, ReservationRow, SeatRow
-from ticketing.reservations.schemas import ReservationOut, ReservationPage, TopHolders
+from ticketing.reservations.repository import ReservationRepository, ReservationRow
+from ticketing.reservations.schemas import AccountHolds, ReservationOut, ReservationPage, TopHolders
 from ticketing.reservations.store import SeatLockStore
+from ticketing.schedules.schemas import SeatRow
 from ticketing.schedules.service import ScheduleService
-from ticketing.waiting_room.service import WaitingRoomService
+from ticketing.users.service import UserService
+from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 log = logging.getLogger(__name__)
 
-SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none"]
 REDIS_LOCKED = ("redis+db", "redis")
 SEAT_LOCK_TTL_MS = 5000  # longer than any hold transaction (bounded by lock and statement timeouts)
 
@@ -66,57 +69,101 @@ class ReservationService:
         seat_locks: SeatLockStore,
         waiting_room: WaitingRoomService,
         schedules: ScheduleService,
+        users: UserService,
         *,
         strategy: SeatLockStrategy,
         hold_seconds: int,
         max_holds_per_user: int,
         max_holds_per_address: int = 0,
+        max_seats_per_hold: int = 4,
     ) -> None:
         self._uow_factory = uow_factory
         self._seat_locks = seat_locks
         self._waiting_room = waiting_room
         self._schedules = schedules
+        self._users = users
         self.strategy = strategy
         self.hold = timedelta(seconds=hold_seconds)
         self.max_holds_per_user = max_holds_per_user
         self.max_holds_per_address = max_holds_per_address
+        self.max_seats_per_hold = max_seats_per_hold
 
     async def hold_seat(
         self, principal: Principal, queue_token: str | None, seat_id: int, *, client_address: str | None = None
     ) -> ReservationOut:
+        [held] = await self.hold_seats(principal, queue_token, [seat_id], client_address=client_address)
+        return held
+
+    async def hold_seats(
+        self,
+        principal: Principal,
+        queue_token: str | None,
+        seat_ids: Sequence[int],
+        *,
+        client_address: str | None = None,
+    ) -> list[ReservationOut]:
+        """Hold every seat or none (seats of one date, at most ``max_seats_per_hold``). Seats are
+        locked in ascending id order — Redis locks and row locks alike — so two holds of
+        overlapping sets wait for each other instead of deadlocking. The answer is in the order
+        asked for."""
+        wanted = self._valid_selection(seat_ids)
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
-        seat = await self._read_seat(seat_id)
-        await self._schedules.open_schedule(seat.schedule_id, admitted)
-        if not seat.free:
-            # The losers of a race learn it from one read, before any lock; a seat that looks
-            # free is checked again under the locks below.
-            raise SeatUnavailable()
-        owner = await self._take_redis_lock(seat_id) if self.strategy in REDIS_LOCKED else None
+        seats = await self._read_seats(wanted)
+        await self._schedules.open_schedule(seats[0].schedule_id, admitted)
+        taken = [seat.id for seat in seats if not seat.free]
+        if taken:
+            # The losers of a race learn it from one read, before any lock; seats that look
+            # free are checked again under the locks below.
+            raise seats_unavailable(taken)
+        owners = await self._take_redis_locks(wanted) if self.strategy in REDIS_LOCKED else {}
         try:
 
-            async def attempt() -> ReservationOut:
+            async def attempt() -> list[ReservationOut]:
                 async with self._uow_factory() as uow:
                     repo = ReservationRepository(uow.conn)
                     await repo.lock_user_holds(principal.user_id)
-                    if await repo.count_live_holds(principal.user_id) >= self.max_holds_per_user:
+                    if await repo.count_live_holds(principal.user_id) + len(wanted) > self.max_holds_per_user:
                         raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
                     if self.max_holds_per_address and client_address is not None:
-                        await self._check_address_cap(repo, seat.schedule_id, client_address)
-                    await repo.expire_lapsed_hold(seat_id)
-                    held = await self._claim(repo, seat_id)
-                    row = await repo.insert_hold(principal.user_id, held, client_address)
+                        await self._check_address_cap(repo, seats[0].schedule_id, client_address, len(wanted))
+                    await repo.expire_lapsed_holds(wanted)
+                    held: list[SeatRow] = []
+                    for seat_id in wanted:  # ascending: the shared lock order of seats
+                        seat = await self._schedules.take_seat(uow, seat_id, self.hold, self.strategy)
+                        if seat is not None:
+                            held.append(seat)
+                    if len(held) < len(wanted):
+                        raise seats_unavailable(sorted(set(wanted) - {seat.id for seat in held}))
+                    rows = await repo.insert_holds(principal.user_id, held, client_address)
                     await uow.commit()
-                self._schedules.invalidate(row.schedule_id)
-                return reservation_out(row)
+                self._schedules.invalidate(rows[0].schedule_id)
+                by_seat = {row.seat_id: reservation_out(row) for row in rows}
+                return [by_seat[seat_id] for seat_id in seat_ids]
 
             return await retry_on_conflict(attempt)
         finally:
-            if owner is not None:
-                await self._release_redis_lock(seat_id, owner)
+            await self._release_redis_locks(owners)
 
-    async def _check_address_cap(self, repo: ReservationRepository, schedule_id: int, address: str) -> None:
+    def _valid_selection(self, seat_ids: Sequence[int]) -> list[int]:
+        wanted = sorted(set(seat_ids))
+        if len(wanted) != len(seat_ids):
+            raise InvalidSeatSelection("seat_ids must be distinct")
+        if not 1 <= len(wanted) <= self.max_seats_per_hold:
+            raise InvalidSeatSelection(f"one hold takes 1 to {self.max_seats_per_hold} seats")
+        return wanted
+
+    async def _read_seats(self, seat_ids: list[int]) -> list[SeatRow]:
+        seats = await self._schedules.read_seats(seat_ids)
+        missing = sorted(set(seat_ids) - {seat.id for seat in seats})
+        if missing:
+            raise SeatNotFound(f"no such seat: {', '.join(map(str, missing))}", missing_seat_ids=missing)
+        if len({seat.schedule_id for seat in seats}) > 1:
+            raise InvalidSeatSelection("the seats of one hold must all be of one date (schedule)")
+        return seats
+
+    async def _check_address_cap(self, repo: ReservationRepository, schedule_id: int, address: str, seats: int) -> None:
         await repo.lock_address_holds(schedule_id, address)
-        if await repo.count_live_holds_from(schedule_id, address) >= self.max_holds_per_address:
+        if await repo.count_live_holds_from(schedule_id, address) + seats > self.max_holds_per_address:
             raise HoldLimitReached(
                 f"at most {self.max_holds_per_address} seats of one date may be held at once from one network "
                 "address, whatever the accounts; pay for or release a hold first"
@@ -124,50 +171,43 @@ class ReservationService:
 
     async def top_holders(self, concert_id: int, limit: int = 10) -> TopHolders:
         """The operators' view of hoarding: the addresses and accounts with the most live holds."""
+        schedule_ids = await self._schedules.schedule_ids(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
             repo = ReservationRepository(uow.conn)
-            addresses = await repo.top_addresses(concert_id, limit)
-            accounts = await repo.top_accounts(concert_id, limit)
-        return TopHolders(addresses=addresses, accounts=accounts)
+            addresses = await repo.top_addresses(schedule_ids, limit)
+            accounts = await repo.top_accounts(schedule_ids, limit)
+        names = await self._users.names({user_id for user_id, _ in accounts})
+        return TopHolders(
+            addresses=addresses,
+            accounts=[AccountHolds(user_id=u, name=names.get(u, ""), holds=holds) for u, holds in accounts],
+        )
 
-    async def _read_seat(self, seat_id: int) -> SeatRow:
-        async with self._uow_factory(autocommit=True) as uow:
-            seat = await ReservationRepository(uow.conn).read_seat(seat_id)
-        if seat is None:
-            raise SeatNotFound()
-        return seat
-
-    async def _claim(self, repo: ReservationRepository, seat_id: int) -> SeatRow:
-        if self.strategy == "conditional":
-            claimed = await repo.claim_seat_if_free(seat_id, self.hold)
-        elif self.strategy == "optimistic":
-            read = await repo.read_seat(seat_id)
-            claimed = await repo.claim_seat_if_unchanged(read, self.hold) if read and read.free else None
-        elif self.strategy in ("redis", "none"):
-            # No database lock: only the Redis lock (``redis``) or nothing at all (``none``, for
-            # the benchmark) stands before the partial unique index.
-            read = await repo.read_seat(seat_id)
-            claimed = await repo.mark_seat_held(seat_id, self.hold) if read and read.free else None
-        else:
-            locked = await repo.lock_seat(seat_id)
-            claimed = await repo.mark_seat_held(seat_id, self.hold) if locked and locked.free else None
-        if claimed is None:
-            raise SeatUnavailable()
-        return claimed
-
-    async def _take_redis_lock(self, seat_id: int) -> str | None:
-        """Fail fast when another request holds the seat's lock. With Redis down the database
-        path alone stays correct, so the lock is skipped rather than failing the hold."""
+    async def _take_redis_locks(self, seat_ids: list[int]) -> dict[int, str]:
+        """The seats' Redis locks ({seat: owner value}), taken in ascending id order; fail fast
+        (409, the locks taken so far released) when another request holds one. With Redis down
+        the database path alone stays correct, so the locks are skipped rather than failing."""
+        owners: dict[int, str] = {}
         try:
-            owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
-        except ServiceUnavailable:
-            if self.strategy == "redis":
-                raise  # the Redis lock is this strategy's only guard
-            log.warning("seat lock skipped: Redis unavailable; the database decides alone", extra={"seat": seat_id})
-            return None
-        if owner is None:
-            raise SeatUnavailable()
-        return owner
+            for seat_id in seat_ids:
+                try:
+                    owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
+                except ServiceUnavailable:
+                    if self.strategy == "redis":
+                        raise  # the Redis lock is this strategy's only guard
+                    log.warning("seat locks skipped: Redis unavailable; the database decides alone")
+                    await self._release_redis_locks(owners)
+                    return {}
+                if owner is None:
+                    raise seats_unavailable([seat_id])
+                owners[seat_id] = owner
+        except BaseException:
+            await self._release_redis_locks(owners)
+            raise
+        return owners
+
+    async def _release_redis_locks(self, owners: dict[int, str]) -> None:
+        for seat_id, owner in owners.items():
+            await self._release_redis_lock(seat_id, owner)
 
     async def _release_redis_lock(self, seat_id: int, owner: str) -> None:
         try:
@@ -178,8 +218,35 @@ class ReservationService:
     async def live_hold_until(self, user_id: int, concert_id: int) -> datetime | None:
         """When the user's latest live hold in the concert ends (the waiting room's proof of
         admission for a token of a queue Redis lost); None without one."""
+        schedule_ids = await self._schedules.schedule_ids(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            return await ReservationRepository(uow.conn).live_hold_until(user_id, concert_id)
+            return await ReservationRepository(uow.conn).live_hold_until(user_id, schedule_ids)
+
+    async def why_not_payable(
+        self, uow: UnitOfWork, reservation_id: int, user_id: int, admitted: AdmittedToken
+    ) -> Exception:
+        """A payment found nothing payable: read the reservation again (latest committed state,
+        in the payment's unit of work) to say why, in the order of the checks a fan expects."""
+        row = await ReservationRepository(uow.conn).get(reservation_id)
+        if row is None:
+            return ReservationNotFound()
+        schedule = await self._schedules.schedule(row.schedule_id)
+        admitted.ensure_concert(schedule.concert_id)
+        if row.user_id != user_id:
+            return ReservationUserMismatch()
+        if row.lapsed:
+            return ReservationExpired()
+        return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper
+
+    # Used by the payments domain, in the refund's unit of work.
+    @staticmethod
+    async def refund(uow: UnitOfWork, reservation_id: int) -> int:
+        """Mark a paid (CONFIRMED) reservation REFUNDED; returns its seat's id. The caller puts
+        the seat back on sale in the same transaction."""
+        seat_id = await ReservationRepository(uow.conn).refund(reservation_id)
+        if seat_id is None:  # a PAID payment's reservation is CONFIRMED (bench invariants)
+            raise RuntimeError(f"reservation {reservation_id} of a paid payment is not CONFIRMED")
+        return seat_id
 
     async def get_reservation(self, principal: Principal, reservation_id: int) -> ReservationOut:
         async with self._uow_factory(autocommit=True) as uow:
@@ -201,7 +268,8 @@ class ReservationService:
                 row = self._owned(await repo.get(reservation_id, for_update=True), principal)
                 if row.status != "HELD" or row.lapsed:
                     raise ReservationNotHeld()
-                await repo.cancel(row)
+                await repo.cancel(row.id)
+                await self._schedules.free_seats(uow, [row.seat_id])
                 await uow.commit()
             return row.schedule_id
 
@@ -211,6 +279,7 @@ class ReservationService:
         """The sweeper: one batch per call, safe in many processes at once (SKIP LOCKED)."""
         async with self._uow_factory() as uow:
             expired = await ReservationRepository(uow.conn).expire_lapsed_batch(batch)
+            await self._schedules.free_seats(uow, [e.seat_id for e in expired], lapsed_only=True)
             await uow.commit()
         for schedule_id in {e.schedule_id for e in expired}:
             self._schedules.invalidate(schedule_id)

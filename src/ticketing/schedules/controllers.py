@@ -6,11 +6,10 @@ from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import AuthedRequest, JsonBytes, admin_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.params import PathId
+from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
-from ticketing.waiting_room.controllers import QueueTokenHeader
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
 _TOKEN_ERRORS = (Unauthenticated, TokenInvalid, TokenNotAdmitted)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
 
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+# The years a date may be in (see below), stated in the OpenAPI document as a pattern.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"pattern": "^20[0-9]{2}-"})]
 MAX_PRICE = 10_000_000
 # Dates of a sale, bounded: at the ends of the calendar asyncpg reads 0001-01-01 back as a naive
 # datetime.min (comparisons with it were a 500) and hold or refund arithmetic overflows.
@@ -65,3 +67,17 @@ class ScheduleSales(msgspec.Struct):
     held: int
     sold: int
     revenue: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRow:
+    """A seat as the hold path sees it (other domains get it from ``ScheduleService``)."""
+
+    id: int
+    schedule_id: int
+    number: int
+    price: int
+    status: str
+    held_until: datetime | None
+    version: int
+    free: bool  # available, or held with a lapsed hold (as of the transaction's now())

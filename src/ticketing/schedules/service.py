@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from ticketing.concerts.service import ConcertService
+from ticketing.core.locking import SeatLockStrategy
 from ticketing.core.singleflight import SingleFlight
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
-from ticketing.schedules.repository import ScheduleRepository, ScheduleRow
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleSales
+from ticketing.schedules.repository import ScheduleRepository, ScheduleRow, SeatRepository
+from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleSales, SeatRow
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
+# How long a process trusts the sale opening it read. Dates are never edited or deleted, so an
+# opening only ever moves earlier (a date that opens sooner is added): a process may learn of
+# that this much later; the queue keeps the earliest opening any process told it.
+OPENING_CACHE_SECONDS = 5.0
 
 
 class ScheduleService:
@@ -43,6 +48,8 @@ class ScheduleService:
         self._seat_pages: dict[int, tuple[float, bytes]] = {}
         self._open_lists: dict[int, tuple[float, bytes]] = {}
         self._reads: SingleFlight[tuple[int, int], bytes] = SingleFlight()
+        self._openings: dict[int, tuple[float, datetime | None]] = {}  # concert -> (read at, opening)
+        self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
 
     async def create_schedule(self, concert_id: int, data: ScheduleIn) -> ScheduleCreatedOut:
         if not data.reservation_opens_at < data.reservation_closes_at <= data.starts_at:
@@ -54,6 +61,7 @@ class ScheduleService:
             seats = await repo.add_seats(schedule.id, data.seat_count, data.price)
             await uow.commit()
         self._open_lists.pop(concert_id, None)
+        self._openings.pop(concert_id, None)
         await self._waiting_room.clear_sold_out(concert_id)  # a new date has seats: admit again
         return ScheduleCreatedOut(
             id=schedule.id,
@@ -64,12 +72,18 @@ class ScheduleService:
             seats=seats,
         )
 
-    async def schedule(self, schedule_id: int) -> ScheduleRow:
+    async def schedule(self, schedule_id: int, uow: UnitOfWork | None = None) -> ScheduleRow:
+        """The schedule (remembered for ``SCHEDULE_META_SECONDS``). ``uow``: read through the
+        caller's unit of work, when the caller holds a connection (a refund's transaction) rather
+        than take a second one from the pool."""
         cached = self._meta.get(schedule_id)
         if cached is not None and time.monotonic() - cached[0] < SCHEDULE_META_SECONDS:
             return cached[1]
-        async with self._uow_factory(autocommit=True) as uow:
+        if uow is not None:
             row = await ScheduleRepository(uow.conn).get(schedule_id)
+        else:
+            async with self._uow_factory(autocommit=True) as own:
+                row = await ScheduleRepository(own.conn).get(schedule_id)
         if row is None:
             raise ScheduleNotFound()
         self._meta[schedule_id] = (time.monotonic(), row)
@@ -128,6 +142,71 @@ class ScheduleService:
         meta = self._meta.get(schedule_id)
         if meta is not None:
             self._open_lists.pop(meta[1].concert_id, None)
+
+    async def sale_opens_at(self, concert_id: int) -> datetime | None:
+        """When the concert's sale opens: the earliest ``reservation_opens_at`` of its dates
+        (None: no dates yet). ConcertNotFound for an unknown concert. Read once per
+        ``OPENING_CACHE_SECONDS`` per process (the hot path of a queue join), one read at a time."""
+        cached = self._openings.get(concert_id)
+        if cached is not None and time.monotonic() - cached[0] < OPENING_CACHE_SECONDS:
+            return cached[1]
+
+        async def read() -> datetime | None:
+            started = time.monotonic()
+            await self._concerts.ensure_exists(concert_id)
+            async with self._uow_factory(autocommit=True) as uow:
+                opens_at = await ScheduleRepository(uow.conn).earliest_opening(concert_id)
+            self._openings[concert_id] = (started, opens_at)
+            return opens_at
+
+        return await self._opening_reads.run(concert_id, read)
+
+    async def schedule_ids(self, concert_id: int) -> list[int]:
+        """The ids of the concert's dates (for other domains' reads by concert)."""
+        async with self._uow_factory(autocommit=True) as uow:
+            return await ScheduleRepository(uow.conn).ids_of_concert(concert_id)
+
+    # -- seats, for the hold path (reservations) in the caller's unit of work ------------------
+
+    async def read_seats(self, seat_ids: Sequence[int]) -> list[SeatRow]:
+        """The seats that exist, by ascending id, without a lock (a hold's first look: a taken
+        seat answers 409 at once)."""
+        async with self._uow_factory(autocommit=True) as uow:
+            seats = SeatRepository(uow.conn)
+            if len(seat_ids) == 1:
+                seat = await seats.read(seat_ids[0])
+                return [seat] if seat is not None else []
+            return await seats.read_many(seat_ids)
+
+    @staticmethod
+    async def take_seat(uow: UnitOfWork, seat_id: int, hold: timedelta, strategy: SeatLockStrategy) -> SeatRow | None:
+        """Mark the seat HELD for ``hold`` if it is free, by the strategy's kind of lock; None
+        when it is not free. The caller's transaction commits or rolls back the change."""
+        seats = SeatRepository(uow.conn)
+        if strategy == "conditional":
+            return await seats.claim_if_free(seat_id, hold)
+        if strategy == "optimistic":
+            read = await seats.read(seat_id)
+            return await seats.claim_if_unchanged(read, hold) if read and read.free else None
+        if strategy in ("redis", "none"):
+            # No database lock: only the Redis lock (``redis``) or nothing at all (``none``, for
+            # the benchmark) stands before the partial unique index.
+            read = await seats.read(seat_id)
+        else:
+            read = await seats.lock(seat_id)
+        return await seats.mark_held(seat_id, hold) if read and read.free else None
+
+    @staticmethod
+    async def free_seats(uow: UnitOfWork, seat_ids: Sequence[int], *, lapsed_only: bool = False) -> None:
+        """Put the seats of released (or, ``lapsed_only``, expired) holds back on sale."""
+        if seat_ids:
+            await SeatRepository(uow.conn).free_held(seat_ids, lapsed_only=lapsed_only)
+
+    @staticmethod
+    async def resell_seats(uow: UnitOfWork, seat_ids: Sequence[int]) -> int:
+        """Put sold seats back on sale (a refund, in its transaction); the caller invalidates the
+        seat caches after its commit. Returns how many were sold."""
+        return await SeatRepository(uow.conn).free_sold(seat_ids) if seat_ids else 0
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         await self._concerts.ensure_exists(concert_id)

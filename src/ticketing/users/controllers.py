@@ -1,14 +1,36 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from litestar import Controller, delete, get, post, put
 
-from ticketing.core.errors import Unauthenticated, UnsupportedMediaType, ValidationError
+from ticketing.core.errors import (
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from ticketing.core.hashing import password_checks
 from ticketing.core.http import AppRequest, AuthedRequest, account_checks, user_checks
 from ticketing.core.openapi import error_responses
-from ticketing.core.ratelimit import account_key, enforce
+from ticketing.core.ratelimit import account_key, client_address, enforce, paced
 from ticketing.users.dependencies import user_service
 from ticketing.users.errors import UserNameTaken, UserNotFound
 from ticketing.users.schemas import AccessToken, PasswordChange, SignIn, SignUp, UserOut
+
+
+@asynccontextmanager
+async def password_check(request: AppRequest) -> AsyncIterator[str]:
+    """Around every request that hashes a password (sign-in, sign-up, password change), before any
+    other work: a client back before its Retry-After is held (``paced``), then the request takes
+    one of its address's places in the hashing share (429 at once when it has none left, see
+    ``core/hashing.py``). Yields the client address, whose turn the hash takes."""
+    address = client_address(request)
+    async with paced(request, address):
+        with password_checks.share(address):
+            yield address
 
 
 class UserController(Controller):
@@ -18,22 +40,28 @@ class UserController(Controller):
     @post(
         "/users",
         status_code=201,
-        responses=error_responses(ValidationError, UnsupportedMediaType, UserNameTaken),
+        responses=error_responses(
+            ValidationError, UnsupportedMediaType, UserNameTaken, RateLimited, ServiceUnavailable
+        ),
         summary="Sign up (creates the user's wallet with balance 0)",
     )
     async def sign_up(self, data: SignUp, request: AppRequest) -> UserOut:
-        await enforce(request, "sign_up", account=account_key(data.name))
-        return await user_service(request).sign_up(data.name, data.password)
+        async with password_check(request) as address:
+            await enforce(request, "sign_up", account=account_key(data.name), address=address)
+            return await user_service(request).sign_up(data.name, data.password, client=address)
 
     @post(
         "/auth/token",
         status_code=200,
-        responses=error_responses(ValidationError, UnsupportedMediaType, Unauthenticated),
+        responses=error_responses(
+            ValidationError, UnsupportedMediaType, Unauthenticated, RateLimited, ServiceUnavailable
+        ),
         summary="Sign in: returns a bearer access token",
     )
     async def sign_in(self, data: SignIn, request: AppRequest) -> AccessToken:
-        await enforce(request, "sign_in", account=account_key(data.name))
-        return await user_service(request).sign_in(data.name, data.password)
+        async with password_check(request) as address:
+            await enforce(request, "sign_in", account=account_key(data.name), address=address)
+            return await user_service(request).sign_in(data.name, data.password, client=address)
 
     @delete(
         "/auth/token",
@@ -49,12 +77,17 @@ class UserController(Controller):
         "/users/me/password",
         status_code=200,
         before_request=account_checks,
-        responses=error_responses(Unauthenticated, ValidationError, UnsupportedMediaType),
+        responses=error_responses(
+            Unauthenticated, ValidationError, UnsupportedMediaType, RateLimited, ServiceUnavailable
+        ),
         summary="Change the password (401 if the current one is wrong): revokes every access token "
         "issued before, answers a new one",
     )
     async def change_password(self, data: PasswordChange, request: AuthedRequest) -> AccessToken:
-        return await user_service(request).change_password(request.user, data.current_password, data.new_password)
+        async with password_check(request) as address:
+            return await user_service(request).change_password(
+                request.user, data.current_password, data.new_password, client=address
+            )
 
     @get(
         "/users/me",

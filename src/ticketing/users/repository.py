@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import asyncpg
@@ -15,7 +16,6 @@ class UserRecord:
     name: str
     role: str
     password_hash: str
-    wallet_id: int
     token_version: int
 
 
@@ -27,10 +27,7 @@ class AccountState:
     token_version: int
 
 
-USER_WITH_WALLET = (
-    "SELECT users.id, users.name, users.role, users.password_hash, wallets.id AS wallet_id, users.token_version "
-    "FROM users JOIN wallets ON wallets.user_id = users.id"
-)
+USER_COLUMNS = "SELECT users.id, users.name, users.role, users.password_hash, users.token_version FROM users"
 
 
 class UserRepository:
@@ -47,13 +44,30 @@ class UserRepository:
 
     async def by_name(self, name: str) -> UserRecord | None:
         with translate_db_errors():
-            row = await self.conn.fetchrow(f"{USER_WITH_WALLET} WHERE lower(users.name) = $1", name.lower())
+            row = await self.conn.fetchrow(f"{USER_COLUMNS} WHERE lower(users.name) = $1", name.lower())
         return UserRecord(*row) if row else None
 
     async def by_id(self, user_id: int) -> UserRecord | None:
         with translate_db_errors():
-            row = await self.conn.fetchrow(f"{USER_WITH_WALLET} WHERE users.id = $1", user_id)
+            row = await self.conn.fetchrow(f"{USER_COLUMNS} WHERE users.id = $1", user_id)
         return UserRecord(*row) if row else None
+
+    async def add_many(self, prefix: str, count: int, password_hash: str) -> list[tuple[int, str]]:
+        """Fans ``<prefix>0000001`` .. in one set-based statement: (id, name) of each."""
+        sql = (
+            "INSERT INTO users (name, password_hash, role) "
+            "SELECT $1 || lpad(n::text, 7, '0'), $2, 'fan' FROM generate_series(1, $3::int) n RETURNING id, name"
+        )
+        with translate_db_errors():
+            try:
+                return [(row[0], row[1]) for row in await self.conn.fetch(sql, prefix, password_hash, count)]
+            except asyncpg.UniqueViolationError as error:
+                raise UserNameTaken(f"Names starting with {prefix!r} are already taken") from error
+
+    async def names(self, user_ids: Collection[int]) -> dict[int, str]:
+        sql = "SELECT id, name FROM users WHERE id = ANY($1::bigint[])"
+        with translate_db_errors():
+            return {row[0]: row[1] for row in await self.conn.fetch(sql, list(user_ids))}
 
     async def account_state(self, user_id: int) -> AccountState | None:
         """One primary-key read: the check of a token on writes and operator endpoints."""

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import secrets
+from collections.abc import Collection
 
 from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
+from ticketing.core.hashing import LOCAL
 from ticketing.core.ratelimit import RateLimiter, account_key
 from ticketing.core.security import (
     Principal,
@@ -47,15 +50,16 @@ class UserService:
         self._jwt_secret = jwt_secret
         self._jwt_ttl = jwt_ttl
 
-    async def sign_up(self, name: str, password: str, role: str = "fan") -> UserOut:
-        password_hash = await hash_password(password)
+    async def sign_up(self, name: str, password: str, role: str = "fan", *, client: str = LOCAL) -> UserOut:
+        """``client``: the caller's address, whose turn the hash takes (``core/hashing.py``)."""
+        password_hash = await hash_password(password, client=client)
         async with self._uow_factory() as uow:
             user_id = await UserRepository(uow.conn).add(name, password_hash, role)
             wallet_id = await self._wallets.create_wallet(uow, user_id)
             await uow.commit()
         return UserOut(id=user_id, name=name, wallet_id=wallet_id)
 
-    async def sign_in(self, name: str, password: str) -> AccessToken:
+    async def sign_in(self, name: str, password: str, *, client: str = LOCAL) -> AccessToken:
         # The back-off is keyed by the name as typed, whether or not it exists, and is checked
         # before the database is read: a known and an unknown name are refused alike, unhashed.
         account, limiter = account_key(name), self._limiter
@@ -69,7 +73,9 @@ class UserService:
         async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_name(name)
         # Unknown name and wrong password answer alike, after the same amount of work.
-        right, upgraded_hash = await verify_password_for_sign_in(user.password_hash if user else None, password)
+        right, upgraded_hash = await verify_password_for_sign_in(
+            user.password_hash if user else None, password, client=client
+        )
         if not right or user is None:
             if limiter is not None:
                 await limiter.record(FAILED_SIGN_INS, limiter.sign_in_failures, account)
@@ -102,14 +108,16 @@ class UserService:
             await UserRepository(uow.conn).revoke_tokens(principal.user_id)
             await uow.commit()
 
-    async def change_password(self, principal: Principal, current_password: str, new_password: str) -> AccessToken:
+    async def change_password(
+        self, principal: Principal, current_password: str, new_password: str, *, client: str = LOCAL
+    ) -> AccessToken:
         """Check the current password (401 if wrong, nothing changed), set the new one and revoke
         every token issued before; answers a fresh token so this client stays signed in."""
         async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_id(principal.user_id)
-        if user is None or not await verify_password(user.password_hash, current_password):
+        if user is None or not await verify_password(user.password_hash, current_password, client=client):
             raise Unauthenticated("The current password is wrong")
-        password_hash = await hash_password(new_password)
+        password_hash = await hash_password(new_password, client=client)
         async with self._uow_factory() as uow:
             version = await UserRepository(uow.conn).change_password(user.id, password_hash, principal.token_version)
             if version is None:  # revoked while the hash was computed: this token may not change it
@@ -126,7 +134,29 @@ class UserService:
             user = await UserRepository(uow.conn).by_id(principal.user_id)
         if user is None:
             raise UserNotFound("The signed-in user no longer exists")
-        return UserOut(id=user.id, name=user.name, wallet_id=user.wallet_id)
+        return UserOut(id=user.id, name=user.name, wallet_id=await self._wallets.wallet_id_of(user.id))
+
+    async def create_fans_in_bulk(self, prefix: str, count: int, balance: int) -> list[UserOut]:
+        """``count`` fans with funded wallets in a few set-based statements, for load tests: one
+        unguessable password hash for all (nobody signs in with it; tokens are issued directly)."""
+        password_hash = await hash_password(secrets.token_urlsafe(16))
+        async with self._uow_factory() as uow:
+            users = await UserRepository(uow.conn).add_many(prefix, count, password_hash)
+            wallet_of = await self._wallets.create_funded_wallets(uow, [user_id for user_id, _ in users], balance)
+            await uow.commit()
+        return [UserOut(id=user_id, name=name, wallet_id=wallet_of[user_id]) for user_id, name in users]
+
+    async def names(self, user_ids: Collection[int]) -> dict[int, str]:
+        """Account names by id (for other domains' views, e.g. the operators' top holders)."""
+        if not user_ids:
+            return {}
+        async with self._uow_factory(autocommit=True) as uow:
+            return await UserRepository(uow.conn).names(user_ids)
+
+    async def ensure_exists(self, user_id: int) -> None:
+        async with self._uow_factory(autocommit=True) as uow:
+            if await UserRepository(uow.conn).account_state(user_id) is None:
+                raise UserNotFound("The signed-in user no longer exists")
 
     async def ensure_operator(self, name: str, password: str) -> UserOut:
         """Create the operator account, or reset its password and role (local runs, demo data)."""
@@ -139,4 +169,4 @@ class UserService:
             async with self._uow_factory() as uow:
                 await UserRepository(uow.conn).set_password_and_role(existing.id, password_hash, "admin")
                 await uow.commit()
-        return UserOut(id=existing.id, name=existing.name, wallet_id=existing.wallet_id)
+        return UserOut(id=existing.id, name=existing.name, wallet_id=await self._wallets.wallet_id_of(existing.id))

@@ -1,23 +1,17 @@
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
 
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import ServiceUnavailable, Unauthenticated
+from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, user_checks
 from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.params import PathId
+from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.core.ratelimit import enforce
 from ticketing.waiting_room.dependencies import waiting_room_service
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import QueueTokenInfoOut, QueueTokenOut
-from ticketing.waiting_room.tokens import MAX_TOKEN_LENGTH
-
-QueueTokenHeader = Annotated[str | None, Parameter(header="X-Queue-Token", required=False, max_length=MAX_TOKEN_LENGTH)]
 
 
 class WaitingRoomController(Controller):
@@ -31,7 +25,7 @@ class WaitingRoomController(Controller):
         responses={
             201: body_of(QueueTokenOut),
             200: body_of(QueueTokenOut, "The live token you already have"),
-            **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable),
+            **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable, RateLimited),
         },
         summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have",
     )

@@ -29,12 +29,16 @@ def admission_job(waiting_room: WaitingRoomService) -> PeriodicJob:
 def sold_out_job(waiting_room: WaitingRoomService, concert_sold_out: Callable[[int], Awaitable[bool]]) -> PeriodicJob:
     """The safety net of the sold-out flag. Payments set it when they sell the last seat, but two
     last payments committing at once can each miss it; this finds it within a second. Only
-    concerts with fans waiting are checked: the flag only matters to them."""
+    concerts with fans waiting are checked: the flag only matters to them. The other way too: a
+    refund puts a seat back on sale and clears the flag after its commit; if Redis failed just
+    then, this reopens the queue once it answers."""
 
     async def check() -> None:
         for concert_id in await waiting_room.store.concerts():
             stats = await waiting_room.stats(concert_id)
             if stats.waiting and not stats.sold_out and await concert_sold_out(concert_id):
                 await waiting_room.mark_sold_out(concert_id)
+            elif stats.sold_out and not await concert_sold_out(concert_id):
+                await waiting_room.clear_sold_out(concert_id)
 
     return PeriodicJob("sold-out-check", SOLD_OUT_CHECK_SECONDS, check)

@@ -17,6 +17,11 @@ class QueueTokenOut(msgspec.Struct):
     eta_seconds: int | None
     expires_at: datetime
     poll_after_ms: int
+    # Fair start (additive to API.md): the sale's opening when the queue has a pre-queue (null: a
+    # plain first-come queue), and whether the token waits for the draw at that opening, in which
+    # case ``position`` is the pre-queue's size (the worst place the draw can give).
+    sale_opens_at: datetime | None = None
+    pre_queue: bool = False
 
 
 class TokenUser(msgspec.Struct):
@@ -34,6 +39,8 @@ class QueueTokenInfoOut(msgspec.Struct):
     expires_at: datetime
     remaining_seconds: int
     poll_after_ms: int
+    sale_opens_at: datetime | None = None  # as in QueueTokenOut
+    pre_queue: bool = False
 
 
 class QueueStats(msgspec.Struct):

@@ -8,6 +8,12 @@ the guard of the date and seat lists verify the token's signature and compare it
 the process's view of the queue (``snapshot.py``, at most ``queue_snapshot_seconds`` old). The
 write guard (holds, payments) checks the token's record in Redis, so a finished token is refused
 there at once.
+
+Fair start (``fair_start.py``): a join passes the concert's sale opening (the earliest
+``reservation_opens_at`` of its dates, from the schedules service, cached per process) to the
+queue. The fans who join before it form a pre-queue: nobody is admitted before the opening, and
+at the opening their order is drawn at random; those who join after it come after all of them,
+first come, first served. A concert that is already open (or has no dates) is a plain FIFO queue.
 """
 
 from __future__ import annotations
@@ -19,12 +25,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.coalesce import Coalescer
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
+from ticketing.waiting_room.fair_start import new_draw_key
 from ticketing.waiting_room.schemas import QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
 from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
 from ticketing.waiting_room.store import Joined, QueueStore
@@ -36,11 +42,17 @@ NEAR_FRONT_POLL_MS = 1000  # the shortest poll interval: the fans about to be ad
 ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only refreshes the timer
 ETA_WINDOW_MS = 10_000  # the achieved admission rate is measured over this window
 JOIN_BATCH = 100  # joins per script call at most (bounds how long one call holds Redis)
+# Before the opening a pre-queued fan asks again at least this often (the pre-queue's size, an
+# opening moved earlier), and else once, at their own moment of the first minutes after it.
+PRE_QUEUE_POLL_MS = 60_000
 
 
 # The end of the user's latest live hold in the concert, if any (user id, concert id): after
 # Redis lost a queue, a fan holding a seat was admitted, and the hold proves it.
 HoldLookup = Callable[[int, int], Awaitable[datetime | None]]
+# When a concert's sale opens (the earliest opening of its dates; None: no dates yet), raising
+# ConcertNotFound for an unknown concert: the schedules domain's answer (it builds on this one).
+OpeningLookup = Callable[[int], Awaitable[datetime | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +62,6 @@ class AdmittedToken:
     user_id: int
     seq: int
     epoch: str
-    expires_at: datetime
 
     def ensure_concert(self, concert_id: int) -> None:
         if concert_id != self.concert_id:
@@ -61,29 +72,50 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def _ms(moment: datetime | None) -> int:
+    return 0 if moment is None else int(moment.timestamp() * 1000)
+
+
+def _spread(seq: int) -> float:
+    """A token's own fraction of [0, 1), evenly spread over consecutive arrival numbers (Knuth's
+    multiplicative hash): what staggers the polls of fans who joined together."""
+    return ((seq * 2654435761) % 1000) / 1000
+
+
 class WaitingRoomService:
     def __init__(
         self,
         store: QueueStore,
-        concerts: ConcertService,
+        sale_opens_at: OpeningLookup,
         settings: Settings,
         clock: Clock = time.time,
         *,
         live_hold_until: HoldLookup | None = None,
     ) -> None:
         self.store = store
-        self._concerts = concerts
+        self._sale_opens_at = sale_opens_at
         self._live_hold_until = live_hold_until
         self.settings = settings
         self.clock = clock
         self.codec = QueueTokenCodec(settings.jwt_secret)
         self.views = QueueViews(store)
+        # The secret of a pre-queue's draw, offered with every join batch and admission tick
+        # (replaced by tests that assert an exact order).
+        self.new_draw_key: Callable[[], str] = new_draw_key
         # Joins of one concert that arrive while its previous batch is in Redis go together, in
         # arrival order, as one script call (the first join of an idle queue goes at once).
-        self._joins: Coalescer[int, tuple[int, int], Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
+        self._joins: Coalescer[int, tuple[int, int, int], Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
 
-    async def _join_batch(self, concert_id: int, joins: list[tuple[int, int]]) -> list[Joined | BaseException]:
-        return list(await self.store.issue(concert_id, joins, secrets.token_hex(4)))
+    async def _join_batch(self, concert_id: int, joins: list[tuple[int, int, int]]) -> list[Joined | BaseException]:
+        """(user id, time ms, the sale's opening ms or 0) each: the earliest opening any of them
+        knew goes with the batch (dates are only added, so an opening only moves earlier)."""
+        opens_ms = min((opens for _, _, opens in joins if opens), default=0)
+        pairs = [(user_id, now_ms) for user_id, now_ms, _ in joins]
+        return list(
+            await self.store.issue(
+                concert_id, pairs, secrets.token_hex(4), opens_ms=opens_ms, draw_key=self.new_draw_key()
+            )
+        )
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -118,29 +150,50 @@ class WaitingRoomService:
             base = min(ACTIVE_POLL_MS, longest)
         else:  # finished, expired or sold out: nothing to hurry for
             base = longest
-        spread = 0.9 + 0.2 * ((seq * 2654435761) % 1000) / 1000
+        spread = 0.9 + 0.2 * _spread(seq)
         return max(NEAR_FRONT_POLL_MS // 2, int(base * spread))
 
-    def _eta_seconds(self, position: int | None, rate: float) -> int | None:
-        return None if position is None else math.ceil(position / rate)
+    def pre_queue_poll_after_ms(self, seq: int, now_ms: int, opens_ms: int) -> int:
+        """When a fan waiting for the draw asks again: at their own moment of the first third
+        of the grace period after the opening (the spread of ``_spread``, so that a million
+        pre-queued fans wake up like the far-back waiters of a running queue, about as many per
+        second, and none is dropped for not polling: drops wait a full grace period after the
+        opening), and at least every ``PRE_QUEUE_POLL_MS`` until then."""
+        longest = max(NEAR_FRONT_POLL_MS, self._grace_ms // 3)
+        wake_at = opens_ms + int(longest * _spread(seq))
+        spread = 0.9 + 0.2 * _spread(seq)
+        return max(NEAR_FRONT_POLL_MS // 2, min(wake_at - now_ms, int(PRE_QUEUE_POLL_MS * spread)))
+
+    def _eta_seconds(self, position: int | None, rate: float, opens_in_ms: int = 0) -> int | None:
+        return None if position is None else math.ceil(max(0, opens_in_ms) / 1000 + position / rate)
 
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
-        await self._concerts.ensure_exists(concert_id)
+        opens_ms = _ms(await self._sale_opens_at(concert_id))  # also: 404 for an unknown concert
         now = self._now_ms()
-        joined = await self._joins.submit(concert_id, (principal.user_id, now))
+        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms))
         token = self.codec.encode(
             concert_id, joined.epoch, joined.seq, principal.user_id, joined.issued_at_ms // 1000, principal.name
         )
         rate = self._rate(self.views.cached(concert_id), now)
+        if joined.pre_queue:
+            opens_in = joined.sale_opens_ms - now
+            expires_ms = max(now, joined.sale_opens_ms) + self._grace_ms
+            poll_after = self.pre_queue_poll_after_ms(joined.seq, now, joined.sale_opens_ms)
+        else:
+            opens_in = 0
+            expires_ms = joined.deadline_ms if joined.status == "ACTIVE" else now + self._grace_ms
+            poll_after = self.poll_after_ms(joined.status, joined.position, rate, joined.seq)
         out = QueueTokenOut(
             token=token,
             concert_id=concert_id,
             user_id=principal.user_id,
             status=joined.status,  # type: ignore[arg-type]
             position=joined.position,
-            eta_seconds=self._eta_seconds(joined.position, rate),
-            expires_at=_at(joined.deadline_ms if joined.status == "ACTIVE" else now + self._grace_ms),
-            poll_after_ms=self.poll_after_ms(joined.status, joined.position, rate, joined.seq),
+            eta_seconds=self._eta_seconds(joined.position, rate, opens_in),
+            expires_at=_at(expires_ms),
+            poll_after_ms=poll_after,
+            sale_opens_at=_at(joined.sale_opens_ms) if joined.sale_opens_ms else None,
+            pre_queue=joined.pre_queue,
         )
         return out, joined.created
 
@@ -166,22 +219,33 @@ class WaitingRoomService:
             self.views.heartbeat(token.concert_id, token.seq, now)
         rate = self._rate(view, now)
         position = standing.position if standing.status == "WAITING" else None
+        opens_ms = view.opens_ms
+        opens_in = opens_ms - now if opens_ms is not None and standing.pre_queue else 0
         if standing.status == "WAITING":
-            deadline, remaining = now + self._grace_ms, self._grace_ms // 1000
+            # A waiter who stops polling is dropped a grace period after their last poll, and
+            # not before a grace period after the opening for the pre-queue.
+            deadline = now + max(0, opens_in) + self._grace_ms
+            remaining = (deadline - now) // 1000
         elif standing.status == "ACTIVE" and standing.deadline_ms is not None:
             deadline, remaining = standing.deadline_ms, max(0, (standing.deadline_ms - now) // 1000)
         else:
             deadline, remaining = standing.deadline_ms or now, 0
+        if standing.pre_queue and opens_ms is not None and standing.status == "WAITING":
+            poll_after = self.pre_queue_poll_after_ms(token.seq, now, opens_ms)
+        else:
+            poll_after = self.poll_after_ms(standing.status, position, rate, token.seq)
         return QueueTokenInfoOut(
             token=token.raw,
             concert_id=token.concert_id,
             user=TokenUser(id=token.user_id, name=token.name),
             status=standing.status,  # type: ignore[arg-type]
             position=position,
-            eta_seconds=self._eta_seconds(position, rate),
+            eta_seconds=self._eta_seconds(position, rate, opens_in),
             expires_at=_at(deadline),
             remaining_seconds=remaining,
-            poll_after_ms=self.poll_after_ms(standing.status, position, rate, token.seq),
+            poll_after_ms=poll_after,
+            sale_opens_at=_at(opens_ms) if opens_ms is not None else None,
+            pre_queue=standing.pre_queue,
         )
 
     def _decode(self, raw: str | None) -> QueueToken:
@@ -210,7 +274,7 @@ class WaitingRoomService:
             raise TokenNotAdmitted()
         if standing.status != "ACTIVE" or standing.deadline_ms is None:
             raise TokenInvalid("This queue token has expired or is finished")
-        return self._admitted(token, _at(standing.deadline_ms))
+        return self._admitted(token)
 
     async def require_admitted(self, raw: str | None, user_id: int) -> AdmittedToken:
         """The guard of holds and payments: the token's record in Redis (one round trip), so a
@@ -227,7 +291,7 @@ class WaitingRoomService:
             raise TokenNotAdmitted()
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
-        return self._admitted(token, _at(record.deadline_ms))
+        return self._admitted(token)
 
     async def _orphan(self, token: QueueToken) -> AdmittedToken:
         """A token of a queue Redis no longer has (lost with its data, or never restored): its
@@ -238,11 +302,11 @@ class WaitingRoomService:
         hold_until = await self._live_hold_until(token.user_id, token.concert_id) if self._live_hold_until else None
         if hold_until is None:
             raise TokenInvalid("Unknown or expired queue token (the queue was reset: join it again)")
-        return self._admitted(token, hold_until)
+        return self._admitted(token)
 
     @staticmethod
-    def _admitted(token: QueueToken, expires_at: datetime) -> AdmittedToken:
-        return AdmittedToken(token.raw, token.concert_id, token.user_id, token.seq, token.epoch, expires_at)
+    def _admitted(token: QueueToken) -> AdmittedToken:
+        return AdmittedToken(token.raw, token.concert_id, token.user_id, token.seq, token.epoch)
 
     async def finish(self, admitted: AdmittedToken) -> None:
         await self.store.finish(admitted.concert_id, admitted.seq, admitted.epoch, self._retain_ms)
@@ -267,6 +331,7 @@ class WaitingRoomService:
                 grace_ms=self._grace_ms,
                 retain_ms=self._retain_ms,
                 batch=batch,
+                draw_key=self.new_draw_key(),
             )
             admitted += tick.admitted
         return admitted

@@ -10,6 +10,11 @@ heartbeats. ``QueueViews`` syncs a view when it is older than ``max_age`` (one c
 the others wait for that sync rather than sending their own), and a background job keeps the
 views of concerts in use younger than that, so requests rarely wait at all.
 
+A queue with a fair start (``fair_start.py``) is seen the same way in rank space: the view holds
+the opening, the pre-queue's size and key once drawn, and ranks a token's arrival number itself.
+Before the draw every waiter is in the pre-queue, whose size is the arrivals so far (each sync
+reads it).
+
 Answers are at most ``max_age`` behind Redis (0.1 s by default): API.md allows a finished token
 to be refused by the reads within 1 s. When Redis cannot be reached, a view up to
 ``STALE_LIMIT_SECONDS`` old is still used; older than that, the reads answer 503.
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.singleflight import SingleFlight
+from ticketing.waiting_room.fair_start import Draw, FairStart
 from ticketing.waiting_room.store import Event, FullState, QueueStore
 
 STALE_LIMIT_SECONDS = 1.0
@@ -41,8 +47,9 @@ class Standing:
     """One token's standing in its queue, as far as this process knows."""
 
     status: str  # WAITING, ACTIVE, DONE, EXPIRED, SOLD_OUT
-    position: int | None
+    position: int | None  # before a pre-queue's draw: its size (the worst place it can draw)
     deadline_ms: int | None
+    pre_queue: bool = False  # waiting for the draw at the opening
 
 
 @dataclass
@@ -54,12 +61,15 @@ class QueueView:
     log_index: int
     last_id: str
     synced_at: float  # monotonic
+    # Ranks (the arrival number, but in a drawn pre-queue): upto, floor, the steps' uptos.
     step_times: list[int] = field(default_factory=list)
     step_uptos: list[int] = field(default_factory=list)
     step_totals: list[int] = field(default_factory=list)
-    gone: set[int] = field(default_factory=set)
-    gone_waiting: list[int] = field(default_factory=list)  # sorted gone seqs above upto (positions)
-    done: set[int] = field(default_factory=set)
+    gone: dict[int, int] = field(default_factory=dict)  # seq -> rank
+    gone_waiting: list[int] = field(default_factory=list)  # sorted gone ranks above upto (positions)
+    done: dict[int, int] = field(default_factory=dict)  # seq -> rank
+    start: FairStart | None = None  # None: a plain FIFO queue
+    arrivals: int = 0  # the arrivals so far (before a pre-queue's draw: its size)
 
     @classmethod
     def of(cls, state: FullState, now: float) -> QueueView:
@@ -71,13 +81,24 @@ class QueueView:
             log_index=state.log_index,
             last_id=state.last_id,
             synced_at=now,
-            gone=set(state.gone),
-            done=set(state.done),
+            gone=dict(state.gone),
+            done=dict(state.done),
+            start=state.start,
+            arrivals=state.arrivals,
         )
         for at, upto, total in state.steps:
             view._add_step(at, upto, total)
-        view.gone_waiting = sorted(s for s in view.gone if s > view.upto)
+        view.gone_waiting = sorted(r for r in view.gone.values() if r > view.upto)
         return view
+
+    @property
+    def opens_ms(self) -> int | None:
+        """The sale's opening, for a queue with a fair start."""
+        return self.start.opens_ms if self.start else None
+
+    def rank(self, seq: int) -> int:
+        draw = self.start.draw if self.start else None
+        return draw.rank(seq) if draw else seq
 
     def _add_step(self, at: int, upto: int, total: int) -> None:
         self.step_times.append(at)
@@ -99,23 +120,28 @@ class QueueView:
                 del self.gone_waiting[: bisect_right(self.gone_waiting, self.upto)]
             elif kind == "g":
                 for seq in map(int, fields["s"].split(",")):
-                    self.gone.add(seq)
-                    if seq > self.upto:
-                        insort(self.gone_waiting, seq)
+                    rank = self.gone[seq] = self.rank(seq)
+                    if rank > self.upto:
+                        insort(self.gone_waiting, rank)
             elif kind == "d":
-                self.done.add(int(fields["s"]))
+                seq = int(fields["s"])
+                self.done[seq] = self.rank(seq)
             elif kind == "s":
                 self.sold_out = fields["v"] == "1"
             elif kind == "f":
                 self._forget_up_to(int(fields["u"]))
+            elif kind == "q":
+                self.start = FairStart(int(fields["o"]))
+            elif kind == "o":
+                self.start = FairStart(int(fields["o"]), Draw(int(fields["p"]), fields["x"]))
         return True
 
     def _forget_up_to(self, floor: int) -> None:
         self.floor = floor
         cut = bisect_right(self.step_uptos, floor)
         del self.step_times[:cut], self.step_uptos[:cut], self.step_totals[:cut]
-        self.gone = {s for s in self.gone if s > floor}
-        self.done = {s for s in self.done if s > floor}
+        self.gone = {s: r for s, r in self.gone.items() if r > floor}
+        self.done = {s: r for s, r in self.done.items() if r > floor}
 
     def admitted_since(self, since_ms: int) -> int:
         """How many were admitted after ``since_ms`` (the achieved rate, for ETAs)."""
@@ -131,16 +157,20 @@ class QueueView:
         self, seq: int, now_ms: int, ttl_ms: int, retain_ms: int
     ) -> Standing | None:
         """None: this queue does not know the token (any more)."""
-        if seq <= self.floor:
+        waiting = "SOLD_OUT" if self.sold_out else "WAITING"
+        if self.start is not None and self.start.draw is None:  # everyone is in the pre-queue
+            return Standing(waiting, max(self.arrivals, seq), None, pre_queue=True)
+        rank = self.rank(seq)
+        if rank <= self.floor:
             return None
-        if seq > self.upto:
+        if rank > self.upto:
             if seq in self.gone:
                 return Standing("EXPIRED", None, None)
-            left = bisect_left(self.gone_waiting, seq)  # waiters ahead who left
-            return Standing("SOLD_OUT" if self.sold_out else "WAITING", seq - self.upto - left, None)
+            left = bisect_left(self.gone_waiting, rank)  # waiters ahead who left
+            return Standing(waiting, rank - self.upto - left, None)
         if seq in self.gone:
             return Standing("EXPIRED", None, None)
-        step = bisect_left(self.step_uptos, seq)
+        step = bisect_left(self.step_uptos, rank)
         if step == len(self.step_uptos):  # cannot happen while upto is the last step's upto
             return None
         deadline = self.step_times[step] + ttl_ms
@@ -203,11 +233,12 @@ class QueueViews:
                     view = QueueView.of(state, started)
                     self._views[concert_id] = view
                     return view
-                epoch, events = await self.store.changes(concert_id, view.last_id, beats, count=SYNC_BATCH)
+                epoch, arrivals, events = await self.store.changes(concert_id, view.last_id, beats, count=SYNC_BATCH)
                 beats = {}
                 if epoch != view.epoch or not view.apply(events):
                     view = None  # Redis lost or trimmed what this view was built on: read it all
                     continue
+                view.arrivals = arrivals
                 view.synced_at = started
                 if len(events) < SYNC_BATCH:
                     return view

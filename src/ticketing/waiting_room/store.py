@@ -1,10 +1,10 @@
 """The waiting room's Redis layout and every Redis command it sends.
 
 The queue is a serving counter: a join takes an arrival number (``INCR``), the admitter advances
-"admitted up to" over the oldest waiters, and every change a reader needs is appended to a
-per-concert event stream that each server process tails into an in-process snapshot
-(``snapshot.py``). Polls and the read guards answer from that snapshot; only joins, admissions,
-payments' "finish" and the write guards touch Redis.
+"admitted up to" over the waiters of lowest rank (the oldest, but in a fair start's pre-queue),
+and every change a reader needs is appended to a per-concert event stream that each server
+process tails into an in-process snapshot (``snapshot.py``). Polls and the read guards answer
+from that snapshot; only joins, admissions, payments' "finish" and the write guards touch Redis.
 
 Every key of one concert shares the hash tag ``{<concert_id>}`` and every script declares all of
 them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``wr:{c}:`` +
@@ -12,7 +12,7 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 - ``epoch``    one generation of this queue (a random id set by the first join; it is in every
                token, so tokens of a queue Redis lost read as unknown)
 - ``seq``      INCR counter: arrival numbers
-- ``waiting``  ZSET seq -> seq: the waiters (position = ZRANK + 1)
+- ``waiting``  ZSET seq -> seq: the waiters (position = ZRANK + 1, but in a drawn pre-queue)
 - ``seen``     ZSET seq -> last poll (ms), written in batches by the server processes; waiters
                silent for the grace period are dropped
 - ``active``   ZSET seq -> end of the admission (ms)
@@ -21,19 +21,27 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
                D(one: paid), E(xpired: admission ran out, or a silent waiter dropped)
 - ``users``    HASH user -> "<seq>:<issued at ms>" of the user's live token (one per concert)
 - ``soldout``  flag: no admissions, waiters are told SOLD_OUT
-- ``upto``     the highest arrival number admitted so far (the serving counter)
+- ``upto``     the highest rank admitted so far (the serving counter)
 - ``admitted`` how many were admitted in all (for the achieved rate)
 - ``steps``    ZSET "<upto>:<admitted>" -> time (ms): each admission tick, kept for
                active TTL + retention (a token's admission time, hence its deadline)
-- ``gone``     ZSET seq -> seq: waiters dropped before their turn
-- ``done``     ZSET seq -> seq: tokens finished by a payment
-- ``floor``    arrival numbers at or below it are forgotten (their steps were pruned)
+- ``gone``     ZSET seq -> rank: waiters dropped before their turn
+- ``done``     ZSET seq -> rank: tokens finished by a payment
+- ``floor``    ranks at or below it are forgotten (their steps were pruned)
 - ``log``      STREAM of changes for the snapshots: a(dmitted) t u n, g(one) s, d(one) s,
-               s(old out) v, f(loor) u; each entry carries ``i``, a gap-free counter (``logn``)
+               s(old out) v, f(loor) u, q(ueue before the opening) o, o(pened: the draw) o p x;
+               each entry carries ``i``, a gap-free counter (``logn``)
 - ``lease``    the admitter's lease (one admitter per concert across processes)
 - ``orphans``  SET "<epoch>.<seq>" of tokens of a lost queue (an earlier epoch) that a payment
                finished: such a token is honoured while its fan holds a seat (the hold proves
                the admission), once; kept for the retention period
+- ``start``    the fair start (``fair_start.py``), absent for a plain FIFO queue: "<opens ms>"
+               while fans join the pre-queue, "<opens ms> <P> <key>" once it was drawn (the P
+               fans who arrived before the opening, ranked by the permutation under the key)
+
+Ranks: the queue orders its fans by rank, which is the arrival number except in a drawn
+pre-queue (arrival numbers 1..P, ranked by the permutation). ``waiting`` is scored by arrival
+number; ``upto``, ``steps``, ``floor`` and the scores of ``gone`` and ``done`` are ranks.
 
 ``wr:concerts`` (a SET of concert ids with a queue) lets the admission job find the queues.
 """
@@ -48,6 +56,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ticketing.core.redis import RedisClient, translate_redis_errors
+from ticketing.waiting_room import fair_start
+from ticketing.waiting_room.fair_start import FairStart
 
 CONCERTS_KEY = "wr:concerts"
 # ``wr:concerts`` lives outside the concert's hash slot, so adding to it is a second round trip:
@@ -58,17 +68,25 @@ REGISTER_EVERY_SECONDS = 5.0
 LOG_MAX_ENTRIES = 100_000
 # Seqs forgotten per admission tick at most (bounds the tick's work; the rest goes next tick).
 PRUNE_BATCH = 20_000
+# The same in a drawn pre-queue, where each rank's arrival number is computed (four SHA-1s).
+PRE_QUEUE_PRUNE_BATCH = 1_000
+# Ranks of a drawn pre-queue an admission tick walks at most. The ranks of waiters who left are
+# skipped without computing anything (≈ 2 µs of Redis each, reading them from ``gone``; admitting
+# one costs ≈ 20 µs), so 10 ticks/s walk 50,000 ranks/s: admission keeps 200/s until more than
+# 99 % of the pre-queue vanished, and a tick holds Redis for a few ms at most.
+PRE_QUEUE_SCAN = 5_000
 
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
-    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease", "orphans",
+    "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease", "orphans", "start",
 )  # fmt: skip
 
 # The helpers every script may call; each script declares only the keys it uses (``KEYS``), and
 # ``K.<name>`` maps those names to them. A helper whose keys a script does not declare is never
 # called by that script.
 _HELPERS = (
-    f"""
+    fair_start.LUA
+    + f"""
 local function emit(fields)
   local i = redis.call('INCR', K.logn)
   table.insert(fields, 'i')
@@ -90,7 +108,29 @@ local function write_seen(from)
     redis.call('ZADD', K.seen, 'XX', unpack(args))
   end
 end
-local function rank(seq)
+-- The queue's fair start (nil: a plain FIFO queue); size and key are nil until the draw.
+local function fair_start()
+  local value = redis.call('GET', K.start)
+  if not value then return nil end
+  local opens, size, key = string.match(value, '^(%d+) (%d+) (%S+)$')
+  if opens then return {opens = tonumber(opens), size = tonumber(size), key = key} end
+  return {opens = tonumber(value)}
+end
+-- The opening: the pre-queue is every fan who arrived so far, ranked under a fresh key.
+local function draw(fs, key)
+  fs.size, fs.key = tonumber(redis.call('GET', K.seq) or '0'), key
+  redis.call('SET', K.start, fs.opens .. ' ' .. fs.size .. ' ' .. key)
+  emit({'k', 'o', 'o', fs.opens, 'p', fs.size, 'x', key})
+end
+-- A waiter's place: 1 + the waiters of lower rank. Before the draw nobody has a rank yet: the
+-- pessimistic answer is the pre-queue's size.
+local function position(fs, seq)
+  if fs and not fs.size then return tonumber(redis.call('GET', K.seq)) end
+  if fs and seq <= fs.size then
+    local r = rank_of(fs, seq)
+    local upto = tonumber(redis.call('GET', K.upto) or '0')
+    return r - upto - redis.call('ZCOUNT', K.gone, '(' .. upto, '(' .. r)
+  end
   local r = redis.call('ZRANK', K.waiting, seq)
   if r then return r + 1 end
   return 0
@@ -114,18 +154,31 @@ def _lua(keys: str, body: str) -> _Lua:
     return _Lua(names, "#!lua\nlocal K = {}\n" + mapping + _HELPERS + body)
 
 
-# Joins, several at once (ARGV: new epoch, then user and time per join, in arrival order): each
-# gets the user's live token, or a new arrival number at the back of the line. One script call
-# per batch: under load the per-command cost of the client is paid once for many joins.
+# Joins, several at once (ARGV: new epoch, the sale's opening in ms or 0, a fresh draw key, then
+# user and time per join, in arrival order): each gets the user's live token, or a new arrival
+# number at the back of the line. One script call per batch: under load the per-command cost of
+# the client is paid once for many joins. A queue whose sale opens later and that admitted nobody
+# yet takes the opening (a pre-queue); the first join at or after it draws the pre-queue's order.
 _ISSUE = _lua(
-    "epoch users tok seen waiting seq",
+    "epoch users tok seen waiting seq start upto gone log logn",
     """
 local epoch = redis.call('GET', K.epoch)
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', K.epoch, epoch)
 end
+local fs = fair_start()
+local opening = tonumber(ARGV[2])
+if opening > 0 and (fs and not fs.size and opening < fs.opens
+    or not fs and opening > tonumber(ARGV[5]) and redis.call('EXISTS', K.upto) == 0) then
+  fs = {opens = opening}  -- a pre-queue, or a date that opens sooner was added
+  redis.call('SET', K.start, opening)
+  emit({'k', 'q', 'o', opening})
+end
 local function join(user, now)
+  if fs and not fs.size and now >= fs.opens then draw(fs, ARGV[3]) end
+  local pre = 0
+  if fs and not fs.size then pre = 1 end
   local mine = redis.call('HGET', K.users, user)
   if mine then
     local seq, issued = string.match(mine, '^(%d+):(%d+)$')
@@ -134,10 +187,10 @@ local function join(user, now)
       local st = string.sub(rec, 1, 1)
       if st == 'W' then
         redis.call('ZADD', K.seen, 'XX', now, seq)
-        return {0, seq, issued, 'W', rank(seq), 0}
+        return {0, seq, issued, 'W', position(fs, tonumber(seq)), 0, pre}
       elseif st == 'A' then
         local deadline = tonumber(string.match(rec, '^A %d+ (%d+)$'))
-        if deadline > now then return {0, seq, issued, 'A', 0, deadline} end
+        if deadline > now then return {0, seq, issued, 'A', 0, deadline, 0} end
       end
     end
   end
@@ -146,12 +199,13 @@ local function join(user, now)
   redis.call('ZADD', K.waiting, seq, seq)
   redis.call('ZADD', K.seen, now, seq)
   redis.call('HSET', K.users, user, seq .. ':' .. now)
-  return {1, seq, now, 'W', rank(seq), 0}
+  return {1, seq, now, 'W', position(fs, seq), 0, pre}
 end
-local out = {epoch}
-for i = 2, #ARGV, 2 do
+local out = {epoch, 0}
+for i = 4, #ARGV, 2 do
   for _, value in ipairs(join(ARGV[i], tonumber(ARGV[i + 1]))) do table.insert(out, value) end
 end
+if fs then out[2] = fs.opens end
 return out
 """,
 )
@@ -159,7 +213,7 @@ return out
 # A payment finished the token (ARGV: seq, the token's epoch, retention ms). A token of a lost
 # queue is only remembered as finished: its number means another fan's token in this epoch.
 _FINISH = _lua(
-    "epoch orphans tok active waiting seen done users log logn",
+    "epoch orphans tok active waiting seen done users log logn start",
     """
 local seq, epoch = ARGV[1], ARGV[2]
 if redis.call('GET', K.epoch) ~= epoch then
@@ -175,7 +229,7 @@ redis.call('HSET', K.tok, seq, 'D ' .. user)
 redis.call('ZREM', K.active, seq)
 redis.call('ZREM', K.waiting, seq)
 redis.call('ZREM', K.seen, seq)
-redis.call('ZADD', K.done, seq, seq)
+redis.call('ZADD', K.done, rank_of(fair_start(), tonumber(seq)), seq)
 forget_user(user, seq)
 emit({'k', 'd', 's', seq})
 return 1
@@ -183,14 +237,18 @@ return 1
 )
 
 # One admission tick: expire admissions past their life, drop waiters who stopped polling, forget
-# what is older than TTL + retention, then admit the oldest waiters while (a) fewer than
+# what is older than TTL + retention, then admit the waiters of lowest rank while (a) fewer than
 # max_active are active and (b) fewer than `rate` were admitted in the last 1000 ms (a sliding
-# window, so no second ever exceeds it).
+# window, so no second ever exceeds it). A pre-queue admits nobody before its opening; the first
+# tick at or after it draws the order (ARGV[8]: a fresh key), and nobody who waited for it is
+# dropped as silent before a grace period after it.
 _ADMIT = _lua(
-    "active tok users seen waiting gone log logn steps floor done adm soldout upto admitted",
+    "active tok users seen waiting gone log logn steps floor done adm soldout upto admitted start seq",
     f"""
 local now, max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, grace, retain, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local fs = fair_start()
+if fs and not fs.size and now >= fs.opens then draw(fs, ARGV[8]) end
 local function finish_as(seq, expected, status)
   local rec = redis.call('HGET', K.tok, seq)
   if rec and string.sub(rec, 1, 1) == expected then
@@ -204,12 +262,15 @@ for _, s in ipairs(expired) do
   finish_as(s, 'A', 'E')
   redis.call('ZREM', K.active, s)
 end
-local silent = redis.call('ZRANGEBYSCORE', K.seen, '-inf', now - grace, 'LIMIT', 0, 1000)
+local silent = {{}}
+if not fs or now - grace >= fs.opens then
+  silent = redis.call('ZRANGEBYSCORE', K.seen, '-inf', now - grace, 'LIMIT', 0, 1000)
+end
 for _, s in ipairs(silent) do
   finish_as(s, 'W', 'E')
   redis.call('ZREM', K.waiting, s)
   redis.call('ZREM', K.seen, s)
-  redis.call('ZADD', K.gone, s, s)
+  redis.call('ZADD', K.gone, rank_of(fs, tonumber(s)), s)
 end
 if #silent > 0 then emit({{'k', 'g', 's', table.concat(silent, ',')}}) end
 local old = redis.call('ZRANGEBYSCORE', K.steps, '-inf', now - ttl - retain, 'LIMIT', 0, 100)
@@ -220,8 +281,10 @@ if #old > 0 then
     local u = tonumber(string.match(m, '^(%d+):'))
     if u > target then target = u end
   end
-  target = math.min(target, floor + {PRUNE_BATCH})
-  for s = floor + 1, target do redis.call('HDEL', K.tok, s) end
+  local most = {PRUNE_BATCH}
+  if fs and fs.size and floor < fs.size then most = {PRE_QUEUE_PRUNE_BATCH} end
+  target = math.min(target, floor + most)
+  for r = floor + 1, target do redis.call('HDEL', K.tok, seq_at(fs, r)) end
   for _, m in ipairs(old) do
     if tonumber(string.match(m, '^(%d+):')) <= target then redis.call('ZREM', K.steps, m) end
   end
@@ -232,33 +295,63 @@ if #old > 0 then
 end
 redis.call('ZREMRANGEBYSCORE', K.adm, '-inf', now - 60000)
 if redis.call('EXISTS', K.soldout) == 1 then return {{0, #expired, #silent}} end
+if fs and not fs.size then return {{0, #expired, #silent}} end  -- before the opening
 local free = max_active - redis.call('ZCARD', K.active)
 local allowance = rate - redis.call('ZCOUNT', K.adm, now - 999, '+inf')
 local n = math.min(free, allowance, batch)
-local admitted, top = 0, 0
-while n > 0 do
-  local popped = redis.call('ZPOPMIN', K.waiting, n)
-  if #popped == 0 then break end
-  for i = 1, #popped, 2 do
-    local s = popped[i]
-    redis.call('ZREM', K.seen, s)
-    local rec = redis.call('HGET', K.tok, s)
-    if rec and string.sub(rec, 1, 1) == 'W' then
-      redis.call('HSET', K.tok, s, 'A ' .. string.match(rec, '^W (%d+)') .. ' ' .. (now + ttl))
-      redis.call('ZADD', K.active, now + ttl, s)
-      redis.call('ZADD', K.adm, now, s)
-      admitted = admitted + 1
-      n = n - 1
-    end
-    if tonumber(s) > top then top = tonumber(s) end
+local upto = tonumber(redis.call('GET', K.upto) or '0')
+local admitted, top = 0, upto
+local function admit(s)
+  redis.call('ZREM', K.seen, s)
+  local rec = redis.call('HGET', K.tok, s)
+  if rec and string.sub(rec, 1, 1) == 'W' then
+    redis.call('HSET', K.tok, s, 'A ' .. string.match(rec, '^W (%d+)') .. ' ' .. (now + ttl))
+    redis.call('ZADD', K.active, now + ttl, s)
+    redis.call('ZADD', K.adm, now, s)
+    admitted = admitted + 1
+    n = n - 1
   end
 end
-if top > 0 then
-  local upto = math.max(tonumber(redis.call('GET', K.upto) or '0'), top)
-  redis.call('SET', K.upto, upto)
+-- A drawn pre-queue, rank after rank: every rank above upto is a waiter unless it left (the
+-- ranks in gone, skipped in sorted batches without computing anything).
+if fs and fs.size and top < fs.size then
+  local scan, left, g = {PRE_QUEUE_SCAN}, {{}}, 1
+  local function more_left()
+    local got = redis.call('ZRANGEBYSCORE', K.gone, '(' .. top, fs.size, 'WITHSCORES', 'LIMIT', 0, 1000)
+    left, g = {{}}, 1
+    for i = 2, #got, 2 do table.insert(left, tonumber(got[i])) end
+  end
+  more_left()
+  while n > 0 and top < fs.size and scan > 0 do
+    if g > #left and #left == 1000 then more_left() end
+    top = top + 1
+    scan = scan - 1
+    if left[g] == top then
+      g = g + 1
+    else
+      local s = seq_at(fs, top)
+      redis.call('ZREM', K.waiting, s)
+      admit(s)
+    end
+  end
+end
+-- Then (or in a plain queue) by arrival number, which is the rank from here on.
+if not fs or top >= fs.size then
+  while n > 0 do
+    local popped = redis.call('ZPOPMIN', K.waiting, n)
+    if #popped == 0 then break end
+    for i = 1, #popped, 2 do
+      local s = popped[i]
+      admit(s)
+      if tonumber(s) > top then top = tonumber(s) end
+    end
+  end
+end
+if top > upto then
+  redis.call('SET', K.upto, top)
   local total = redis.call('INCRBY', K.admitted, admitted)
-  redis.call('ZADD', K.steps, now, upto .. ':' .. total)
-  emit({{'k', 'a', 't', now, 'u', upto, 'n', total}})
+  redis.call('ZADD', K.steps, now, top .. ':' .. total)
+  emit({{'k', 'a', 't', now, 'u', top, 'n', total}})
 end
 return {{admitted, #expired, #silent}}
 """,
@@ -279,7 +372,7 @@ return 1
 # last-poll times (ARGV: time, seq, ...; only those still waiting: XX), then the whole state and
 # the stream position it corresponds to, in one atomic read.
 _SNAPSHOT = _lua(
-    "seen log epoch soldout upto floor steps gone done logn",
+    "seen log epoch soldout upto floor steps gone done logn start seq",
     """
 write_seen(1)
 local last = redis.call('XREVRANGE', K.log, '+', '-', 'COUNT', 1)
@@ -291,22 +384,28 @@ return {
   redis.call('GET', K.upto) or '0',
   redis.call('GET', K.floor) or '0',
   redis.call('ZRANGE', K.steps, 0, -1, 'WITHSCORES'),
-  redis.call('ZRANGE', K.gone, 0, -1),
-  redis.call('ZRANGE', K.done, 0, -1),
+  redis.call('ZRANGE', K.gone, 0, -1, 'WITHSCORES'),
+  redis.call('ZRANGE', K.done, 0, -1, 'WITHSCORES'),
   redis.call('GET', K.logn) or '0',
   last_id,
+  redis.call('GET', K.start) or '',
+  redis.call('GET', K.seq) or '0',
 }
 """,
 )
 
 # A process catching up: write its waiters' last-poll times as above, then read the changes
-# since its position in the stream.
+# since its position in the stream (and the arrivals so far: a pre-queue's size).
 _SYNC = _lua(
-    "seen epoch log",
+    "seen epoch log seq",
     """
 local last_id, count = ARGV[1], tonumber(ARGV[2])
 write_seen(3)
-return {redis.call('GET', K.epoch) or '', redis.call('XRANGE', K.log, '(' .. last_id, '+', 'COUNT', count)}
+return {
+  redis.call('GET', K.epoch) or '',
+  redis.call('XRANGE', K.log, '(' .. last_id, '+', 'COUNT', count),
+  redis.call('GET', K.seq) or '0',
+}
 """,
 )
 
@@ -361,6 +460,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _ranked(flat: list[Any]) -> dict[int, int]:
+    """A ZSET of seq -> rank read WITHSCORES (member, score, member, score, ...)."""
+    return {int(seq): int(float(rank)) for seq, rank in zip(flat[::2], flat[1::2], strict=True)}
+
+
 @dataclass(frozen=True, slots=True)
 class Joined:
     """A join's answer: the fan's live token (new or the one they already had)."""
@@ -369,9 +473,11 @@ class Joined:
     seq: int
     issued_at_ms: int
     status: str  # "WAITING" | "ACTIVE"
-    position: int | None
+    position: int | None  # before the draw of a pre-queue: the pre-queue's size
     epoch: str
     deadline_ms: int
+    sale_opens_ms: int = 0  # the opening of a queue with a fair start (0: a plain FIFO queue)
+    pre_queue: bool = False  # waiting for the draw: no rank yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,10 +505,12 @@ class FullState:
     upto: int
     floor: int
     steps: list[tuple[int, int, int]]  # (time ms, upto, admitted in all), oldest first
-    gone: list[int]
-    done: list[int]
+    gone: dict[int, int]  # seq -> rank
+    done: dict[int, int]  # seq -> rank
     log_index: int
     last_id: str
+    start: FairStart | None
+    arrivals: int
 
 
 Event = tuple[str, dict[str, str]]  # (stream id, fields)
@@ -444,16 +552,26 @@ class QueueStore:
 
         return call
 
-    async def issue(self, concert_id: int, joins: Sequence[tuple[int, int]], new_epoch: str) -> list[Joined]:
+    async def issue(
+        self,
+        concert_id: int,
+        joins: Sequence[tuple[int, int]],
+        new_epoch: str,
+        *,
+        opens_ms: int = 0,
+        draw_key: str = "",
+    ) -> list[Joined]:
         """Joins of one concert's queue, (user id, time ms) each, in arrival order: one answer
-        each, in the same order. ``new_epoch`` starts the queue's generation if it has none."""
-        args: list[str | int] = [new_epoch]
+        each, in the same order. ``new_epoch`` starts the queue's generation if it has none;
+        ``opens_ms`` is the sale's opening as the caller knows it (0: none), ``draw_key`` the key
+        of the pre-queue's draw should one of these joins be the first at or after the opening."""
+        args: list[str | int] = [new_epoch, opens_ms, draw_key or fair_start.new_draw_key()]
         for user_id, now_ms in joins:
             args += [user_id, now_ms]
         with translate_redis_errors():
             raw = await self._issue(concert_id, args)
             await self._register(concert_id)
-        epoch = _text(raw[0])
+        epoch, opens = _text(raw[0]), int(raw[1])
         return [
             Joined(
                 created=int(created) == 1,
@@ -463,8 +581,10 @@ class QueueStore:
                 position=int(position) or None,
                 epoch=epoch,
                 deadline_ms=int(deadline),
+                sale_opens_ms=opens,
+                pre_queue=int(pre) == 1,
             )
-            for created, seq, issued, status, position, deadline in zip(*[iter(raw[1:])] * 6, strict=True)
+            for created, seq, issued, status, position, deadline, pre in zip(*[iter(raw[2:])] * 7, strict=True)
         ]
 
     async def _register(self, concert_id: int) -> None:
@@ -499,10 +619,14 @@ class QueueStore:
         grace_ms: int,
         retain_ms: int,
         batch: int,
+        draw_key: str = "",
     ) -> AdmissionTick:
+        """``draw_key``: the key of a pre-queue's draw, should this tick be the first at or after
+        the opening."""
+        key = draw_key or fair_start.new_draw_key()
         with translate_redis_errors():
             admitted, expired, dropped = await self._admit(
-                concert_id, [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch]
+                concert_id, [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch, key]
             )
         return AdmissionTick(int(admitted), int(expired), int(dropped))
 
@@ -514,7 +638,7 @@ class QueueStore:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
         with translate_redis_errors():
             raw = await self._snapshot(concert_id, _pairs(seen))
-        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id = raw
+        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals = raw
         parsed_steps = []
         for member, score in zip(steps[::2], steps[1::2], strict=True):
             step_upto, _, total = _text(member).partition(":")
@@ -525,24 +649,26 @@ class QueueStore:
             upto=int(upto),
             floor=int(floor),
             steps=parsed_steps,
-            gone=[int(s) for s in gone],
-            done=[int(s) for s in done],
+            gone=_ranked(gone),
+            done=_ranked(done),
             log_index=int(log_index),
             last_id=_text(last_id),
+            start=FairStart.parse(_text(start)),
+            arrivals=int(arrivals),
         )
 
     async def changes(
         self, concert_id: int, after_id: str, seen: dict[int, int], count: int = 5000
-    ) -> tuple[str, list[Event]]:
+    ) -> tuple[str, int, list[Event]]:
         """Write the waiters' last-poll times and read the stream after ``after_id``:
-        (the queue's epoch, [(entry id, fields)])."""
+        (the queue's epoch, the arrivals so far, [(entry id, fields)])."""
         with translate_redis_errors():
-            epoch, entries = await self._sync(concert_id, [after_id, count, *_pairs(seen)])
+            epoch, entries, arrivals = await self._sync(concert_id, [after_id, count, *_pairs(seen)])
         events = []
         for entry_id, flat in entries:
             values = [_text(v) for v in flat]
             events.append((_text(entry_id), dict(zip(values[::2], values[1::2], strict=True))))
-        return _text(epoch), events
+        return _text(epoch), int(arrivals), events
 
     async def concerts(self) -> list[int]:
         with translate_redis_errors():

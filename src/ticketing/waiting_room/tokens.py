@@ -23,11 +23,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from ticketing.core.params import MAX_QUEUE_TOKEN_LENGTH
 from ticketing.core.text import positive_id
 
 VERSION = "q1"
 _SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
-MAX_TOKEN_LENGTH = 256  # far above the longest token this module makes (< 150 characters)
 _VERIFIED_MAX = 100_000  # verified tokens remembered per process (about 30 MB at most)
 
 
@@ -60,7 +60,7 @@ class QueueTokenCodec:
     def decode(self, raw: str | None) -> QueueToken | None:
         """The token's fields if it is well formed and its signature holds, else None. A fan
         sends the same token with every poll and page: verified ones are remembered (bounded)."""
-        if not raw or len(raw) > MAX_TOKEN_LENGTH:
+        if not raw or len(raw) > MAX_QUEUE_TOKEN_LENGTH:
             return None
         known = self._verified.get(raw)
         if known is not None:

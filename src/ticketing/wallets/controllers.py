@@ -1,23 +1,18 @@
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
 from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import PathId
+from ticketing.core.params import IdempotencyKeyHeader, PathId
 from ticketing.idempotency.service import idempotent_request
 from ticketing.users.errors import UserNotFound
 from ticketing.wallets.dependencies import wallet_service
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
-
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False)]
 
 _OWNER_ERRORS = (Unauthenticated, WalletNotFound, UserNotFound, WalletUserMismatch)
 
@@ -53,7 +48,7 @@ class WalletController(Controller):
         wallet_id: PathId,
         data: ChargeIn,
         request: AuthedRequest,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> JsonBytes:
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)

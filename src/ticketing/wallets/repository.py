@@ -47,7 +47,7 @@ WITH locked AS (
 ), total AS (
     SELECT sum(amount)::bigint AS amount FROM items
 ), credited AS (
-    UPDATE wallets SET balance = wallets.balance + total.amount, version = wallets.version + 1, updated_at = now()
+    UPDATE wallets SET balance = wallets.balance + total.amount, updated_at = now()
     FROM locked, total
     WHERE wallets.id = locked.id AND locked.user_id = $2 AND locked.balance + total.amount <= $4::bigint
     RETURNING wallets.id, wallets.updated_at
@@ -61,6 +61,24 @@ SELECT locked.user_id, locked.balance, credited.updated_at FROM locked LEFT JOIN
 """
 
 
+# A refund: the payer's wallet credited by the payment's amount, and its REFUND ledger row (naming
+# the payment: one per payment, a partial unique index) with the balance it left. No cap: a refund
+# restores money that was in the wallet. The wallet row is X-locked by the UPDATE, last in the
+# refund's lock order (payment -> ticket -> reservation -> seat -> wallet).
+REFUND = """
+WITH credited AS (
+    UPDATE wallets SET balance = wallets.balance + $2, updated_at = now()
+    WHERE wallets.user_id = $1
+    RETURNING wallets.id, wallets.user_id, wallets.balance, wallets.updated_at
+), entry AS (
+    INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after, payment_id)
+    SELECT credited.id, 'REFUND', $2, credited.balance, $3 FROM credited
+    RETURNING id
+)
+SELECT credited.id, credited.user_id, credited.balance, credited.updated_at FROM credited
+"""
+
+
 class WalletRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -68,6 +86,20 @@ class WalletRepository:
     async def create(self, user_id: int) -> int:
         with translate_db_errors():
             return int(await self.conn.fetchval("INSERT INTO wallets (user_id) VALUES ($1) RETURNING id", user_id))
+
+    async def create_funded(self, user_ids: list[int], balance: int) -> dict[int, int]:
+        """A wallet per user holding ``balance``, with its CHARGE ledger row when the balance is
+        not 0, in two set-based statements: {user id: wallet id}."""
+        wallets = "INSERT INTO wallets (user_id, balance) SELECT unnest($1::bigint[]), $2 RETURNING id, user_id"
+        entries = (
+            "INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after) "
+            "SELECT unnest($1::bigint[]), 'CHARGE', $2::bigint, $2::bigint"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(wallets, user_ids, balance)
+            if balance > 0:
+                await self.conn.execute(entries, [row[0] for row in rows], balance)
+        return {user_id: wallet_id for wallet_id, user_id in rows}
 
     async def get(self, wallet_id: int) -> WalletRow | None:
         with translate_db_errors():
@@ -80,16 +112,18 @@ class WalletRepository:
             row = await self.conn.fetchrow(sql, user_id)
         return WalletRow(*row) if row else None
 
-    async def user_exists(self, user_id: int) -> bool:
-        with translate_db_errors():
-            return bool(await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id))
-
     async def charge(self, wallet_id: int, user_id: int, amounts: list[int], cap: int) -> ChargeOutcome | None:
         """Credit every amount, or none when the wallet is not ``user_id``'s or the cap would be
         passed (see ``CHARGE``). None: no such wallet."""
         with translate_db_errors():
             row = await self.conn.fetchrow(CHARGE, wallet_id, user_id, amounts, cap)
         return ChargeOutcome(*row) if row is not None else None
+
+    async def credit_refund(self, user_id: int, amount: int, payment_id: int) -> WalletRow | None:
+        """See ``REFUND``. None: the user has no wallet."""
+        with translate_db_errors():
+            row = await self.conn.fetchrow(REFUND, user_id, amount, payment_id)
+        return WalletRow(*row) if row else None
 
     async def ledger_page(self, wallet_id: int, before_id: int, limit: int) -> list[LedgerRow]:
         sql = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from itertools import accumulate
 
 import msgspec
@@ -12,7 +13,6 @@ from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
-from ticketing.users.errors import UserNotFound
 from ticketing.wallets.errors import (
     BalanceLimitExceeded,
     InsufficientBalance,
@@ -37,30 +37,35 @@ def wallet_out(row: WalletRow) -> WalletOut:
 
 class WalletService:
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, idempotency: IdempotencyService, *, max_charge: int, balance_cap: int
+        self,
+        uow_factory: UnitOfWorkFactory,
+        idempotency: IdempotencyService,
+        ensure_user_exists: Callable[[int], Awaitable[None]],
+        *,
+        max_charge: int,
+        balance_cap: int,
     ) -> None:
         self._uow_factory = uow_factory
         self._idempotency = idempotency
+        # The users domain's check (it raises USER_NOT_FOUND), passed in: users build on wallets.
+        self._ensure_user_exists = ensure_user_exists
         self.max_charge = max_charge
         self.balance_cap = balance_cap
         # Charges without an Idempotency-Key, batched per (wallet, caller): see core/coalesce.py.
         self._charges: Coalescer[tuple[int, int], int, WalletRow] = Coalescer(self._charge_batch)
 
-    @staticmethod
-    async def _ensure_owner(repo: WalletRepository, user_id: int, owner_id: int | None) -> None:
+    async def _ensure_owner(self, user_id: int, owner_id: int | None) -> None:
         """The seed's order: wallet missing, then user missing, then wallet/user mismatch."""
         if owner_id is None:
             raise WalletNotFound()
         if owner_id != user_id:
-            if not await repo.user_exists(user_id):
-                raise UserNotFound("The signed-in user no longer exists")
+            await self._ensure_user_exists(user_id)
             raise WalletUserMismatch()
 
     async def get_wallet(self, principal: Principal, wallet_id: int) -> WalletOut:
         async with self._uow_factory(autocommit=True) as uow:
-            repo = WalletRepository(uow.conn)
-            wallet = await repo.get(wallet_id)
-            await self._ensure_owner(repo, principal.user_id, wallet.user_id if wallet else None)
+            wallet = await WalletRepository(uow.conn).get(wallet_id)
+        await self._ensure_owner(principal.user_id, wallet.user_id if wallet else None)
         assert wallet is not None
         return wallet_out(wallet)
 
@@ -73,6 +78,9 @@ class WalletService:
         if replay is not None:
             return replay
 
+        # Two routes, on purpose: without a key, the charges of one wallet that arrive together are
+        # credited by one statement (the coalescer: the hot-wallet rate); with a key, the key's row
+        # must commit with its credit, so that charge is its own transaction.
         if idempotency is None:
             updated = await self._charges.submit((wallet_id, principal.user_id), won)
             return StoredReply(200, msgspec.json.encode(wallet_out(updated)))
@@ -92,9 +100,8 @@ class WalletService:
 
     async def _credit(self, uow: UnitOfWork, wallet_id: int, user_id: int, amounts: list[int]) -> list[WalletRow]:
         """Credit every amount, or none: the wallet as each amount left it, in order."""
-        repo = WalletRepository(uow.conn)
-        outcome = await repo.charge(wallet_id, user_id, amounts, self.balance_cap)
-        await self._ensure_owner(repo, user_id, outcome.owner_id if outcome else None)
+        outcome = await WalletRepository(uow.conn).charge(wallet_id, user_id, amounts, self.balance_cap)
+        await self._ensure_owner(user_id, outcome.owner_id if outcome else None)
         assert outcome is not None
         if outcome.updated_at is None:
             raise BalanceLimitExceeded(
@@ -135,7 +142,7 @@ class WalletService:
         async with self._uow_factory(autocommit=True) as uow:
             repo = WalletRepository(uow.conn)
             wallet = await repo.get(wallet_id)
-            await self._ensure_owner(repo, principal.user_id, wallet.user_id if wallet else None)
+            await self._ensure_owner(principal.user_id, wallet.user_id if wallet else None)
             rows = await repo.ledger_page(wallet_id, before, limit + 1)
         items = [LedgerEntryOut(r.id, r.kind, r.amount, r.balance_after, r.created_at) for r in rows[:limit]]  # type: ignore[arg-type]
         return LedgerPage(items=items, next_cursor=next_cursor([r.id for r in rows], limit))
@@ -147,5 +154,29 @@ class WalletService:
             return WalletNotFound()
         return InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
 
+    # Used by the payments domain, in the refund's unit of work.
+    @staticmethod
+    async def credit_refund(uow: UnitOfWork, user_id: int, amount: int, payment_id: int) -> WalletOut:
+        """Give a refunded payment's amount back to the payer's wallet, with its REFUND ledger row.
+        Never refused for the balance cap (which bounds charges): a refund restores money that
+        was there."""
+        credited = await WalletRepository(uow.conn).credit_refund(user_id, amount, payment_id)
+        if credited is None:
+            raise WalletNotFound()
+        return wallet_out(credited)
+
     async def create_wallet(self, uow: UnitOfWork, user_id: int) -> int:
         return await WalletRepository(uow.conn).create(user_id)
+
+    async def create_funded_wallets(self, uow: UnitOfWork, user_ids: list[int], balance: int) -> dict[int, int]:
+        """Wallets holding ``balance`` (charged, with their ledger rows), for fans created in bulk."""
+        if not 0 <= balance <= self.balance_cap:
+            raise BalanceLimitExceeded(f"the balance limit is {self.balance_cap:,} won")
+        return await WalletRepository(uow.conn).create_funded(user_ids, balance)
+
+    async def wallet_id_of(self, user_id: int) -> int:
+        async with self._uow_factory(autocommit=True) as uow:
+            wallet = await WalletRepository(uow.conn).wallet_of_user(user_id)
+        if wallet is None:
+            raise WalletNotFound()
+        return wallet.id

@@ -1,5 +1,7 @@
 """Pages for fans and operators. Every page path answers the same small HTML shell;
-``/static/app.js`` draws the view of the path from the JSON API (no external CDN, no build step).
+``/static/app.js`` draws the view of the path from the JSON API (no external CDN, no build step),
+in Korean or English with the words of ``/static/i18n.js``. The shell carries the one setting the
+pages need before any request, ``TICKETING_MAX_SEATS_PER_HOLD`` (a ``<meta>``: no inline script).
 
 The API docs (``/docs``) are Swagger UI served from this origin: its assets come from the
 ``swagger-ui-py`` package (``/static/swagger-ui/``), so ``/docs`` works offline, pulls nothing
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +20,31 @@ from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
 STATIC_DIR = Path(__file__).parent / "static"
-SHELL = (STATIC_DIR / "shell.html").read_bytes()
+SHELL_TEMPLATE = (STATIC_DIR / "shell.html").read_text(encoding="utf-8")
 
 PAGE_PATHS = [
     "/",
     "/signup",
     "/login",
     "/me",
+    "/tickets",
     "/concerts/{concert_id:int}",
     "/admin",
     "/admin/concerts/{concert_id:int}",
+    "/door",
 ]
 
 
+@cache
+def shell(max_seats_per_hold: int) -> bytes:
+    """The page shell for these settings (built once: the settings do not change while serving)."""
+    return SHELL_TEMPLATE.replace("{max_seats_per_hold}", str(max_seats_per_hold)).encode()
+
+
 @get(PAGE_PATHS, include_in_schema=False, media_type=MediaType.HTML)
-async def page() -> Response[bytes]:
-    return Response(SHELL, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
+async def page(request: Request[Any, Any, Any]) -> Response[bytes]:
+    body = shell(request.app.state.settings.max_seats_per_hold)
+    return Response(body, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
 
 
 static_files = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)

@@ -1,50 +1,25 @@
 // Pages for fans and operators, drawn from the JSON API (../shared/API.md). No framework, no CDN.
+// Words and formats come from i18n.js (loaded first): t() gives text, h() gives HTML with every
+// parameter escaped; won(), when() and count() format for the chosen language in Seoul time.
 "use strict";
-
-// Every error code of the API, as a fan or an operator should read it.
-const MESSAGES = {
-  VALIDATION_ERROR: "Some of what you entered is not valid.",
-  INVALID_AMOUNT: "Enter a whole number of won between 1 and 1,000,000.",
-  UNAUTHENTICATED: "Please sign in (or check your name and password).",
-  FORBIDDEN: "This page is for operators.",
-  USER_NOT_FOUND: "This account no longer exists.",
-  USER_NAME_TAKEN: "This name is already taken. Choose another one.",
-  WALLET_NOT_FOUND: "Wallet not found.",
-  WALLET_USER_MISMATCH: "That wallet belongs to someone else.",
-  TOKEN_INVALID: "Your place in the queue has expired. Join the waiting room again.",
-  TOKEN_NOT_ADMITTED: "Not yet admitted: please wait for your turn.",
-  CONCERT_NOT_FOUND: "This concert does not exist.",
-  SCHEDULE_NOT_FOUND: "This date does not exist.",
-  SEAT_NOT_FOUND: "This seat does not exist.",
-  RESERVATION_NOT_FOUND: "This reservation does not exist.",
-  SCHEDULE_NOT_OPEN: "Reservations for this date are not open right now.",
-  SEAT_UNAVAILABLE: "Sorry, this seat was just taken. Please choose another one.",
-  RESERVATION_EXPIRED: "Your hold expired before payment. Choose a seat again.",
-  RESERVATION_NOT_HELD: "This hold is no longer active (paid, released or expired).",
-  RESERVATION_USER_MISMATCH: "This hold belongs to someone else.",
-  INSUFFICIENT_BALANCE: "Your balance is too low for this seat. Charge your wallet first.",
-  HOLD_LIMIT_REACHED: "You already hold the most seats one fan may hold at once.",
-  IDEMPOTENCY_KEY_REUSED: "This request was already sent with different details.",
-  IDEMPOTENCY_KEY_IN_USE: "Your previous attempt is still being processed. Try again in a moment.",
-  RATE_LIMITED: "Too many requests. Slow down a little.",
-  SERVICE_UNAVAILABLE: "The service is busy right now. Nothing was changed; please try again.",
-  BALANCE_LIMIT_EXCEEDED: "That would take your balance over its limit.",
-  PAYLOAD_TOO_LARGE: "That is too much data.",
-};
 
 const app = document.getElementById("app");
 const flashBox = document.getElementById("flash");
-const won = (n) => `₩${Number(n).toLocaleString("en-US")}`;
-const when = (iso) => new Date(iso).toLocaleString();
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const timers = [];
 const every = (ms, fn) => { const id = setInterval(fn, ms); timers.push(id); return id; };
+// The most seats one hold may take (TICKETING_MAX_SEATS_PER_HOLD): the server writes it into the page.
+const MAX_SEATS_PER_HOLD = Number(document.querySelector('meta[name="max-seats-per-hold"]')?.content) || 4;
+// A seat the service just refused stays grey this long even if the seat list, cached for a moment
+// on the server, still calls it free.
+const REFUSED_SEAT_MS = 10_000;
+const nonce = () => `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && MESSAGES[body.code]) || (body && body.detail) || `Request failed (${status})`);
+    super(errorText(body && body.code) || (body && body.detail) || t("request_failed", { status }));
     this.status = status;
     this.code = body && body.code;
+    this.body = body || {}; // the problem's extra members: unavailable_seat_ids, checked_in_at, ...
   }
 }
 
@@ -55,6 +30,9 @@ const session = {
   clear() { localStorage.removeItem("access_token"); localStorage.removeItem("user"); },
   queueToken(concertId) { return sessionStorage.getItem(`queue:${concertId}`); },
   setQueueToken(concertId, token) { if (token) sessionStorage.setItem(`queue:${concertId}`, token); else sessionStorage.removeItem(`queue:${concertId}`); },
+  // The fan's live hold, so that a reload (a language switch) shows it again instead of the seat map.
+  heldIds(concertId) { return JSON.parse(sessionStorage.getItem(`hold:${concertId}`) || "[]"); },
+  setHeldIds(concertId, ids) { if (ids.length) sessionStorage.setItem(`hold:${concertId}`, JSON.stringify(ids)); else sessionStorage.removeItem(`hold:${concertId}`); },
 };
 
 async function api(method, path, { body, queueToken, idempotencyKey } = {}) {
@@ -75,33 +53,52 @@ async function api(method, path, { body, queueToken, idempotencyKey } = {}) {
   return data;
 }
 
-function flash(message, kind = "error") {
+// An image only its owner may fetch (a ticket's QR code): an <img src> cannot send the bearer
+// token, so it is fetched here and shown as a data: URL, which the page's img-src already allows.
+async function privateImage(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` } });
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  const blob = await response.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+function flash(message, kind = "error", code = kind) {
   flashBox.textContent = message;
   flashBox.className = kind;
   flashBox.hidden = false;
-  flashBox.dataset.code = kind;
+  flashBox.dataset.code = code;
   clearTimeout(flash.timer);
   flash.timer = setTimeout(() => { flashBox.hidden = true; }, 8000);
 }
 
 function showError(error) {
-  flash(error instanceof ApiError ? error.message : "Something went wrong. Please try again.");
-  if (error instanceof ApiError) flashBox.dataset.code = error.code || "";
+  if (error instanceof ApiError) flash(error.message, "error", error.code || "");
+  else flash(t("generic_error"));
 }
 
 function renderNav() {
+  document.querySelector(".brand").textContent = t("brand");
   const user = session.user;
-  const links = [`<a href="/">Concerts</a>`];
+  const links = [`<a href="/">${h("nav_concerts")}</a>`];
   if (user) {
-    links.push(`<a href="/me">My wallet &amp; tickets</a>`);
-    if (user.role === "admin") links.push(`<a href="/admin">Operator</a>`);
-    links.push(`<span>${esc(user.name)}</span>`, `<a href="#" id="signout">Sign out</a>`);
+    links.push(`<a href="/tickets">${h("nav_tickets")}</a>`, `<a href="/me">${h("nav_wallet")}</a>`);
+    if (user.role === "admin") links.push(`<a href="/admin">${h("nav_operator")}</a>`, `<a href="/door">${h("nav_door")}</a>`);
+    links.push(`<span>${esc(user.name)}</span>`, `<a href="#" id="signout">${h("nav_sign_out")}</a>`);
   } else {
-    links.push(`<a href="/login">Sign in</a>`, `<a href="/signup">Sign up</a>`);
+    links.push(`<a href="/login">${h("nav_sign_in")}</a>`, `<a href="/signup">${h("nav_sign_up")}</a>`);
   }
+  // The switch names the other language in that language, so a fan who cannot read this one finds it.
+  const other = LANG === "ko" ? "en" : "ko";
+  links.push(`<button type="button" id="lang-switch" class="lang" lang="${other}" title="${h("language_switch")}">${esc(LANGUAGES[other])}</button>`);
   document.getElementById("nav").innerHTML = links.join("");
   const out = document.getElementById("signout");
   if (out) out.onclick = (e) => { e.preventDefault(); session.clear(); location.href = "/"; };
+  document.getElementById("lang-switch").onclick = () => { localStorage.setItem("lang", other); location.reload(); };
 }
 
 // Where to go after signing in: a path of this site only. `next` comes from the URL, which anyone
@@ -134,14 +131,14 @@ async function signIn(name, password) {
 
 function accountPage(kind) {
   const signup = kind === "signup";
-  document.title = signup ? "Sign up" : "Sign in";
+  document.title = t(signup ? "signup_title" : "signin_title");
   app.innerHTML = `
-    <h1>${signup ? "Create your account" : "Sign in"}</h1>
+    <h1>${h(signup ? "signup_title" : "signin_title")}</h1>
     <form id="account" class="card">
-      <label>Name <input name="name" autocomplete="username" required minlength="3" maxlength="32"></label>
-      <label>Password <input name="password" type="password" autocomplete="${signup ? "new-password" : "current-password"}" required minlength="${signup ? 8 : 1}" maxlength="128"></label>
-      <button type="submit">${signup ? "Sign up" : "Sign in"}</button>
-      <p class="muted">${signup ? 'Already have an account? <a href="/login">Sign in</a>' : 'New here? <a href="/signup">Create an account</a>'}</p>
+      <label>${h("field_name")} <input name="name" autocomplete="username" required minlength="3" maxlength="32"></label>
+      <label>${h("field_password")} <input name="password" type="password" autocomplete="${signup ? "new-password" : "current-password"}" required minlength="${signup ? 8 : 1}" maxlength="128"></label>
+      <button type="submit">${h(signup ? "nav_sign_up" : "nav_sign_in")}</button>
+      <p class="muted">${h(signup ? "have_account" : "new_here")}</p>
     </form>`;
   document.getElementById("account").onsubmit = async (event) => {
     event.preventDefault();
@@ -159,11 +156,11 @@ function accountPage(kind) {
 // ---------------------------------------------------------------- fans: concerts and the sale
 
 async function concertsPage() {
-  document.title = "Concerts";
+  document.title = t("concerts_title");
   const concerts = await api("GET", "/api/v1/concerts");
-  app.innerHTML = `<h1>Concerts</h1><div class="grid">${concerts.map((c) => `
+  app.innerHTML = `<h1>${h("concerts_title")}</h1><div class="grid">${concerts.map((c) => `
       <div class="card"><h2>${esc(c.title)}</h2><p class="muted">${esc(c.venue || "")}</p>
-      <a class="button" href="/concerts/${c.id}">Get tickets</a></div>`).join("") || '<p class="muted">No concerts yet.</p>'}</div>`;
+      <a class="button" href="/concerts/${c.id}">${h("get_tickets")}</a></div>`).join("") || `<p class="muted">${h("no_concerts")}</p>`}</div>`;
 }
 
 async function salePage(concertId) {
@@ -175,13 +172,12 @@ async function salePage(concertId) {
   const token = session.queueToken(concertId);
   if (token) return waitInQueue(concertId, token, null);
   const step = document.getElementById("step");
-  step.innerHTML = `<p>Tickets are sold through a fair waiting room: fans are let in in the order they arrive.</p>
-    <button id="join">Join the waiting room</button>`;
+  step.innerHTML = `<p>${h("queue_intro")}</p><button id="join">${h("join")}</button>`;
   document.getElementById("join").onclick = async () => {
     try {
       const issued = await api("POST", `/api/v1/concerts/${concertId}/queue/tokens`);
       session.setQueueToken(concertId, issued.token);
-      waitInQueue(concertId, issued.token, issued.position);
+      waitInQueue(concertId, issued.token, issued.pre_queue ? null : issued.position);
     } catch (error) { showError(error); }
   };
 }
@@ -191,7 +187,7 @@ async function refreshBalance() {
   if (!box || !session.user) return;
   try {
     const wallet = await api("GET", `/api/v1/wallets/${session.user.wallet_id}`);
-    box.innerHTML = `Wallet balance: <b id="balance">${won(wallet.balance)}</b> · <a href="/me">charge</a>`;
+    box.innerHTML = h("wallet_line", { balance: raw(`<b id="balance">${esc(won(wallet.balance))}</b>`) });
   } catch (error) { /* the balance is a convenience here */ }
 }
 
@@ -204,21 +200,31 @@ function waitInQueue(concertId, token, firstPosition) {
       const info = await api("GET", "/api/v1/queue/tokens/me", { queueToken: token });
       if (info.status === "ACTIVE") return chooseDate(concertId, token);
       if (info.status === "SOLD_OUT") {
-        step.innerHTML = `<h2>Sold out</h2><p>Every seat of this concert has been sold. Sorry!</p>`;
+        step.innerHTML = `<h2>${h("sold_out_title")}</h2><p>${h("sold_out_text")}</p>`;
         return;
       }
       if (info.status !== "WAITING") {
         session.setQueueToken(concertId, null);
-        step.innerHTML = `<p>${MESSAGES.TOKEN_INVALID}</p><button id="rejoin">Join again</button>`;
+        step.innerHTML = `<p>${esc(errorText("TOKEN_INVALID"))}</p><button id="rejoin">${h("rejoin")}</button>`;
         document.getElementById("rejoin").addEventListener("click", () => location.reload());
+        return;
+      }
+      if (info.pre_queue) {
+        // Before the opening nobody has a place yet: the draw gives one to each at the opening.
+        start = null;
+        step.innerHTML = `<h2>${h("waiting_title")}</h2>
+          <p>${h("pre_queue_opens", { opens: raw(`<b id="opens">${esc(when(info.sale_opens_at))}</b>`) })}</p>
+          <p class="muted">${h("pre_queue_count", { count: raw(`<span id="pre-queue">${esc(count(info.position))}</span>`) })}</p>`;
+        delay = info.poll_after_ms || 2000;
+        setTimeout(poll, delay);
         return;
       }
       start = Math.max(start || info.position, info.position);
       const done = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
-      step.innerHTML = `<h2>You are in the waiting room</h2>
-        <p>Your position: <span class="big" id="position">${info.position.toLocaleString()}</span></p>
-        <p class="muted">Estimated wait: <span id="eta">${formatSeconds(info.eta_seconds)}</span>. Keep this page open: we let you in automatically.</p>
-        <div class="progress" aria-label="progress"><div></div></div>`;
+      step.innerHTML = `<h2>${h("waiting_title")}</h2>
+        <p>${h("your_position", { position: raw(`<span class="big" id="position">${esc(count(info.position))}</span>`) })}</p>
+        <p class="muted">${h("eta", { eta: raw(`<span id="eta">${esc(formatSeconds(info.eta_seconds))}</span>`) })}</p>
+        <div class="progress" aria-label="${h("progress")}"><div></div></div>`;
       // Set through the DOM: the Content-Security-Policy refuses inline style attributes.
       step.querySelector(".progress > div").style.width = `${done}%`;
       // The service says when to ask again (short near the front, longer far back), so that a
@@ -234,15 +240,14 @@ function waitInQueue(concertId, token, firstPosition) {
   poll();
 }
 
-const formatSeconds = (s) => (s == null ? "—" : s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`);
-
 async function chooseDate(concertId, token) {
   const step = document.getElementById("step");
   try {
+    if (await resumeHold(concertId, token)) return;
     const dates = await api("GET", `/api/v1/concerts/${concertId}/schedules`, { queueToken: token });
-    if (!dates.length) { step.innerHTML = `<h2>No seats left</h2><p>All dates are sold out or fully held right now.</p>`; return; }
-    step.innerHTML = `<h2>You're in! Choose a date</h2><div class="dates">${dates.map((d) =>
-      `<button class="secondary" data-schedule="${d.id}">${when(d.starts_at)} · ${d.available_seats} seats left</button>`).join("")}</div>
+    if (!dates.length) { step.innerHTML = `<h2>${h("no_seats_title")}</h2><p>${h("no_seats_text")}</p>`; return; }
+    step.innerHTML = `<h2>${h("choose_date")}</h2><div class="dates">${dates.map((d) =>
+      `<button class="secondary" data-schedule="${d.id}">${h("date_button", { date: when(d.starts_at), count: count(d.available_seats) })}</button>`).join("")}</div>
       <div id="seatmap"></div>`;
     step.querySelectorAll("[data-schedule]").forEach((b) => {
       b.onclick = () => {
@@ -253,48 +258,118 @@ async function chooseDate(concertId, token) {
   } catch (error) { showError(error); }
 }
 
+// The hold this tab made before a reload, if any of it is still held: shown again with its countdown.
+async function resumeHold(concertId, token) {
+  const ids = session.heldIds(concertId);
+  if (!ids.length) return false;
+  const read = await Promise.all(ids.map((id) => api("GET", `/api/v1/reservations/${id}`).catch(() => null)));
+  const held = read.filter((r) => r && r.status === "HELD");
+  if (!held.length) { session.setHeldIds(concertId, []); return false; }
+  showHold(concertId, token, held);
+  return true;
+}
+
 let seatTimer = null;
+// Several seats of one date, picked one by one (up to MAX_SEATS_PER_HOLD) and held in one request:
+// all or nothing. The grid is built once and repainted from the live seat list, so a fan's picks
+// survive the refreshes; a picked seat that someone else took is greyed until the hold attempt
+// says exactly which seats were lost.
 async function seatMap(concertId, token, scheduleId) {
   const box = document.getElementById("seatmap");
   clearInterval(seatTimer);
+  const picked = new Map(); // seat id -> seat
+  const refusedAt = new Map(); // seat id -> when the service said it was taken
+  let seatsById = new Map();
+  box.innerHTML = `<h2>${h("choose_seats", { max: MAX_SEATS_PER_HOLD })}</h2><div class="stage">${h("stage")}</div>
+    <div class="seats"></div><p class="muted" id="seat-legend"></p>
+    <div class="selection"><span id="selection"></span><button id="hold" type="button" disabled></button></div>`;
+  const grid = box.querySelector(".seats");
+  const holdButton = document.getElementById("hold");
+  const isTaken = (seat) => !seat.available || Date.now() - (refusedAt.get(seat.id) ?? -Infinity) < REFUSED_SEAT_MS;
+  const pickedSeats = () => [...picked.values()].sort((a, b) => a.number - b.number);
+  const paint = () => {
+    for (const button of grid.children) {
+      const seat = seatsById.get(Number(button.dataset.seat));
+      if (!seat) continue;
+      button.classList.toggle("taken", isTaken(seat));
+      button.classList.toggle("picked", picked.has(seat.id));
+      button.setAttribute("aria-pressed", String(picked.has(seat.id)));
+    }
+    const seats = pickedSeats();
+    const total = seats.reduce((sum, seat) => sum + seat.price, 0);
+    document.getElementById("selection").textContent = seats.length
+      ? t("selection", { seats: seatsText(seats.map((s) => s.number)), total: won(total) })
+      : t("selection_none");
+    holdButton.textContent = t("hold_seats", { count: seats.length });
+    holdButton.disabled = !seats.length;
+  };
   const draw = async () => {
     try {
       const seats = await api("GET", `/api/v1/schedules/${scheduleId}/seats`, { queueToken: token });
-      box.innerHTML = `<h2>Choose a seat</h2><div class="stage">STAGE</div><div class="seats">${seats.map((s) =>
-        `<button class="seat ${s.available ? "" : "taken"}" data-seat="${s.id}" data-number="${s.number}" title="Seat ${s.number} · ${won(s.price)}" aria-label="Seat ${s.number}">${s.number}</button>`).join("")}</div>
-        <p class="muted">Green seats are free. ${won(seats[0] ? seats[0].price : 0)} per seat.</p>`;
-      box.querySelectorAll("[data-seat]").forEach((b) => { b.onclick = () => hold(concertId, token, Number(b.dataset.seat)); });
+      seatsById = new Map(seats.map((s) => [s.id, s]));
+      for (const [id, seat] of picked) picked.set(id, seatsById.get(id) || seat);
+      if (!grid.children.length) {
+        grid.innerHTML = seats.map((s) =>
+          `<button type="button" class="seat" data-seat="${s.id}" data-number="${s.number}" title="${h("seat_title", { number: s.number, price: won(s.price) })}" aria-label="${h("seat", { number: s.number })}">${s.number}</button>`).join("");
+        document.getElementById("seat-legend").textContent = t("seat_legend", { price: won(seats[0] ? seats[0].price : 0) });
+      }
+      paint();
     } catch (error) { clearInterval(seatTimer); showError(error); }
+  };
+  grid.onclick = (event) => {
+    const button = event.target.closest("[data-seat]");
+    const seat = button && seatsById.get(Number(button.dataset.seat));
+    if (!seat) return;
+    if (picked.has(seat.id)) picked.delete(seat.id);
+    else if (isTaken(seat)) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE");
+    else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }));
+    else picked.set(seat.id, seat);
+    paint();
+  };
+  holdButton.onclick = async () => {
+    holdButton.disabled = true;
+    try {
+      const answer = await api("POST", "/api/v1/reservations", { body: { seat_ids: pickedSeats().map((s) => s.id) }, queueToken: token });
+      clearInterval(seatTimer);
+      showHold(concertId, token, answer.items || [answer]);
+    } catch (error) {
+      if (error.code === "SEAT_UNAVAILABLE") {
+        // Nothing was held: the answer names the seats that were taken; the others stay picked.
+        const lost = error.body.unavailable_seat_ids || [...picked.keys()];
+        const numbers = lost.map((id) => seatsById.get(id)?.number).filter((n) => n != null).sort((a, b) => a - b);
+        for (const id of lost) { refusedAt.set(id, Date.now()); picked.delete(id); }
+        flash(numbers.length ? t("seats_taken", { seats: seatsText(numbers) }) : error.message, "error", error.code);
+      } else {
+        showError(error);
+      }
+      paint();
+    }
   };
   await draw();
   seatTimer = every(3000, draw); // live availability without hammering the server
 }
 
-async function hold(concertId, token, seatId) {
-  try {
-    const reservation = await api("POST", "/api/v1/reservations", { body: { seat_id: seatId }, queueToken: token });
-    clearInterval(seatTimer);
-    showHold(concertId, token, reservation);
-  } catch (error) {
-    showError(error);
-  }
-}
-
-function showHold(concertId, token, reservation) {
+function showHold(concertId, token, reservations) {
   const step = document.getElementById("step");
-  const key = `pay-${reservation.id}-${Math.random().toString(36).slice(2)}`;
-  step.innerHTML = `<h2 id="hold-title">Seat ${reservation.seat_number} is held for you</h2>
-    <p>Pay before the timer runs out: <span class="countdown" id="countdown">--:--</span></p>
-    <p>Price: <b>${won(reservation.price)}</b></p>
-    <button id="pay">Pay ${won(reservation.price)}</button> <button id="release" class="secondary">Release</button>`;
-  const deadline = new Date(reservation.held_until).getTime();
+  const ids = reservations.map((r) => r.id);
+  session.setHeldIds(concertId, ids);
+  const numbers = reservations.map((r) => r.seat_number).sort((a, b) => a - b);
+  const total = reservations.reduce((sum, r) => sum + r.price, 0);
+  const key = `pay-${ids.join("-")}-${nonce()}`;
+  step.innerHTML = `<h2 id="hold-title">${h("held_title", { seats: seatsText(numbers) })}</h2>
+    <p>${h("pay_before", { countdown: raw('<span class="countdown" id="countdown">--:--</span>') })}</p>
+    <p>${h("total_line", { total: raw(`<b>${esc(won(total))}</b>`) })}</p>
+    <button id="pay">${h("pay", { total: won(total) })}</button> <button id="release" class="secondary">${h("release")}</button>`;
+  // Seats held together run out together; the earliest deadline is the one to beat.
+  const deadline = Math.min(...reservations.map((r) => new Date(r.held_until).getTime()));
   const tick = () => {
     const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
     const el = document.getElementById("countdown");
     if (el) el.textContent = `${String(Math.floor(left / 60)).padStart(2, "0")}:${String(left % 60).padStart(2, "0")}`;
     if (left === 0) {
       clearInterval(timer);
-      step.innerHTML = `<h2 id="hold-title">Your hold expired</h2><p>${MESSAGES.RESERVATION_EXPIRED}</p><button id="again">Choose a seat again</button>`;
+      session.setHeldIds(concertId, []);
+      step.innerHTML = `<h2 id="hold-title">${h("hold_expired_title")}</h2><p>${esc(errorText("RESERVATION_EXPIRED"))}</p><button id="again">${h("choose_again")}</button>`;
       document.getElementById("again").onclick = () => chooseDate(concertId, token);
     }
   };
@@ -303,33 +378,43 @@ function showHold(concertId, token, reservation) {
   document.getElementById("pay").onclick = async (event) => {
     event.target.disabled = true;
     try {
-      const payment = await api("POST", "/api/v1/payments", { body: { reservation_id: reservation.id }, queueToken: token, idempotencyKey: key });
+      const answer = await api("POST", "/api/v1/payments", { body: { reservation_ids: ids }, queueToken: token, idempotencyKey: key });
+      const payments = answer.items || [answer];
       clearInterval(timer);
+      session.setHeldIds(concertId, []);
       session.setQueueToken(concertId, null);
-      step.innerHTML = `<h2>Paid — enjoy the show!</h2><p id="confirmation">Seat ${reservation.seat_number}, ${won(payment.amount)}, paid ${when(payment.paid_at)}.</p>
-        <a class="button" href="/me">My tickets</a>`;
+      const amount = payments.reduce((sum, p) => sum + p.amount, 0);
+      step.innerHTML = `<h2>${h("paid_title")}</h2>
+        <p id="confirmation">${h("paid_text", { seats: seatsText(numbers), amount: won(amount), paid_at: when(payments[0].paid_at) })}</p>
+        <a class="button" href="/tickets">${h("see_tickets")}</a>`;
       refreshBalance();
     } catch (error) {
       event.target.disabled = false;
       showError(error);
-      if (error.code === "RESERVATION_EXPIRED" || error.code === "RESERVATION_NOT_HELD") { clearInterval(timer); chooseDate(concertId, token); }
+      if (error.code === "RESERVATION_EXPIRED" || error.code === "RESERVATION_NOT_HELD") {
+        clearInterval(timer);
+        session.setHeldIds(concertId, []);
+        chooseDate(concertId, token);
+      }
     }
   };
   document.getElementById("release").onclick = async () => {
-    try {
-      await api("DELETE", `/api/v1/reservations/${reservation.id}`);
-      clearInterval(timer);
-      flash("Seat released.", "ok");
-      chooseDate(concertId, token);
-    } catch (error) { showError(error); }
+    const outcomes = await Promise.allSettled(ids.map((id) => api("DELETE", `/api/v1/reservations/${id}`)));
+    // A seat whose hold already ran out or was released is free either way.
+    const failure = outcomes.find((o) => o.status === "rejected" && o.reason.code !== "RESERVATION_NOT_HELD");
+    if (failure) return showError(failure.reason);
+    clearInterval(timer);
+    session.setHeldIds(concertId, []);
+    flash(t("released"), "ok");
+    chooseDate(concertId, token);
   };
 }
 
-// ---------------------------------------------------------------- fans: wallet and tickets
+// ---------------------------------------------------------------- fans: wallet
 
 async function walletPage() {
   if (!requireSignIn()) return;
-  document.title = "My wallet and tickets";
+  document.title = t("wallet_title");
   const user = session.user;
   const [wallet, ledger, payments, reservations] = await Promise.all([
     api("GET", `/api/v1/wallets/${user.wallet_id}`),
@@ -337,67 +422,259 @@ async function walletPage() {
     api("GET", "/api/v1/payments?limit=50"),
     api("GET", "/api/v1/reservations?limit=50"),
   ]);
-  app.innerHTML = `<h1>My wallet &amp; tickets</h1>
-    <div class="card"><p>Balance</p><p class="big" id="balance">${won(wallet.balance)}</p>
-      <form id="charge"><label>Charge (won) <input name="amount" type="number" min="1" max="1000000" step="1" required></label>
-      <button type="submit">Charge</button></form></div>
-    <div class="card"><h2>My reservations</h2>${reservations.items.length ? `<table><tr><th>#</th><th>Seat</th><th>Status</th><th class="num">Price</th><th>Held until</th></tr>${reservations.items.map((r) =>
-      `<tr><td>${r.id}</td><td>${r.seat_number}</td><td>${r.status}</td><td class="num">${won(r.price)}</td><td>${r.status === "HELD" ? when(r.held_until) : ""}</td></tr>`).join("")}</table>` : '<p class="muted">No reservations yet.</p>'}</div>
-    <div class="card"><h2>My payments</h2>${payments.items.length ? `<table><tr><th>Reservation</th><th class="num">Amount</th><th>Paid</th></tr>${payments.items.map((p) =>
-      `<tr><td>#${p.reservation_id}</td><td class="num">${won(p.amount)}</td><td>${when(p.paid_at)}</td></tr>`).join("")}</table>` : '<p class="muted">No tickets yet.</p>'}</div>
-    <div class="card"><h2>Wallet history</h2><table><tr><th>What</th><th class="num">Amount</th><th class="num">Balance after</th><th>When</th></tr>${ledger.items.map((e) =>
-      `<tr><td>${e.kind}</td><td class="num">${e.kind === "PAYMENT" ? "−" : "+"}${won(e.amount)}</td><td class="num">${won(e.balance_after)}</td><td>${when(e.created_at)}</td></tr>`).join("")}</table></div>`;
+  const status = (s) => (s ? h(`status_${s}`) : "");
+  app.innerHTML = `<h1>${h("wallet_title")}</h1>
+    <div class="card"><p>${h("balance")}</p><p class="big" id="balance">${esc(won(wallet.balance))}</p>
+      <form id="charge"><label>${h("charge_amount")} <input name="amount" type="number" min="1" max="1000000" step="1" required></label>
+      <button type="submit">${h("charge")}</button></form></div>
+    <div class="card"><h2>${h("my_reservations")}</h2>${reservations.items.length ? `<table><tr><th>${h("col_number")}</th><th>${h("col_seat")}</th><th>${h("col_status")}</th><th class="num">${h("col_price")}</th><th>${h("col_held_until")}</th></tr>${reservations.items.map((r) =>
+      `<tr><td>${r.id}</td><td>${esc(r.seat_number)}</td><td>${status(r.status)}</td><td class="num">${esc(won(r.price))}</td><td>${r.status === "HELD" ? esc(when(r.held_until)) : ""}</td></tr>`).join("")}</table>` : `<p class="muted">${h("no_reservations")}</p>`}</div>
+    <div class="card"><h2>${h("my_payments")}</h2>${payments.items.length ? `<table><tr><th>${h("col_reservation")}</th><th class="num">${h("col_amount")}</th><th>${h("col_paid_at")}</th><th>${h("col_status")}</th></tr>${payments.items.map((p) =>
+      `<tr><td>#${p.reservation_id}</td><td class="num">${esc(won(p.amount))}</td><td>${esc(when(p.paid_at))}</td><td>${status(p.status)}</td></tr>`).join("")}</table>` : `<p class="muted">${h("no_payments")}</p>`}</div>
+    <div class="card"><h2>${h("wallet_history")}</h2><table><tr><th>${h("col_what")}</th><th class="num">${h("col_amount")}</th><th class="num">${h("col_balance_after")}</th><th>${h("col_when")}</th></tr>${ledger.items.map((e) =>
+      `<tr><td>${h(`kind_${e.kind}`)}</td><td class="num">${e.kind === "PAYMENT" ? "−" : "+"}${esc(won(e.amount))}</td><td class="num">${esc(won(e.balance_after))}</td><td>${esc(when(e.created_at))}</td></tr>`).join("")}</table></div>`;
   document.getElementById("charge").onsubmit = async (event) => {
     event.preventDefault();
     const amount = Number(new FormData(event.target).get("amount"));
     try {
-      await api("POST", `/api/v1/wallets/${user.wallet_id}/charges`, { body: { amount }, idempotencyKey: `charge-${Date.now()}-${Math.random()}` });
-      flash(`Charged ${won(amount)}.`, "ok");
+      await api("POST", `/api/v1/wallets/${user.wallet_id}/charges`, { body: { amount }, idempotencyKey: `charge-${nonce()}` });
+      flash(t("charged", { amount: won(amount) }), "ok");
       walletPage();
     } catch (error) { showError(error); }
   };
 }
 
+// ---------------------------------------------------------------- fans: tickets
+
+async function ticketsPage() {
+  if (!requireSignIn()) return;
+  document.title = t("tickets_title");
+  const [first, payments] = await Promise.all([
+    api("GET", "/api/v1/tickets?limit=20"),
+    // Only for the amount on the refund button: the ticket list works without it.
+    api("GET", "/api/v1/payments?limit=200").catch(() => ({ items: [] })),
+  ]);
+  const amounts = new Map(payments.items.map((p) => [p.id, p.amount]));
+  app.innerHTML = `<h1>${h("tickets_title")}</h1><div id="tickets"></div><button id="more" type="button" class="secondary" hidden>${h("more")}</button>`;
+  const list = document.getElementById("tickets");
+  const more = document.getElementById("more");
+  const show = (page) => {
+    for (const ticket of page.items) list.append(ticketCard(ticket, amounts.get(ticket.payment_id)));
+    more.hidden = !page.next_cursor;
+    more.onclick = async () => {
+      try { show(await api("GET", `/api/v1/tickets?limit=20&cursor=${encodeURIComponent(page.next_cursor)}`)); } catch (error) { showError(error); }
+    };
+  };
+  if (!first.items.length) list.innerHTML = `<p class="muted">${h("no_tickets")}</p>`;
+  show(first);
+}
+
+// A code read aloud or typed at the door: in groups of four (the door ignores the spaces).
+const groupedCode = (code) => code.replace(/(.{4})(?=.)/g, "$1 ");
+
+function ticketCard(ticket, amount) {
+  const card = document.createElement("article");
+  card.className = "card ticket";
+  card.dataset.ticket = ticket.id;
+  card.dataset.status = ticket.status;
+  const showQr = ticket.status !== "REFUNDED"; // a refunded ticket opens no door
+  card.innerHTML = `
+    ${showQr ? `<img class="qr" alt="${h("qr_alt")}">` : ""}
+    <div class="ticket-info">
+      <h2>${esc(ticket.concert.title)}</h2>
+      ${ticket.concert.venue ? `<p class="muted">${esc(ticket.concert.venue)}</p>` : ""}
+      <p class="ticket-date">${esc(when(ticket.schedule.starts_at))}</p>
+      <p><b class="ticket-seat">${h("seat", { number: ticket.seat.number })}</b> · <span class="status">${h(`status_${ticket.status}`)}</span></p>
+      ${ticket.checked_in_at ? `<p class="muted">${h("checked_in_at", { at: when(ticket.checked_in_at) })}</p>` : ""}
+      <p class="muted">${h("ticket_code")}: <code class="ticket-code">${esc(groupedCode(ticket.code))}</code></p>
+      ${ticket.status === "VALID" ? '<div class="refund-box"></div>' : ""}
+    </div>`;
+  if (showQr) {
+    const img = card.querySelector(".qr");
+    privateImage(`/api/v1/tickets/${ticket.id}/qr.svg`)
+      .then((url) => { img.src = url; })
+      .catch(() => { img.replaceWith(Object.assign(document.createElement("p"), { className: "muted qr-failed", textContent: t("qr_failed") })); });
+  }
+  const box = card.querySelector(".refund-box");
+  if (box) refundButton(box, card, ticket, amount);
+  return card;
+}
+
+// Refund in two taps (a dialog would be one more thing to dismiss). One Idempotency-Key per
+// ticket shown: a retried tap after a lost answer cannot refund twice, and gets the first answer.
+function refundButton(box, card, ticket, amount) {
+  const key = `refund-${ticket.payment_id}-${nonce()}`;
+  const offer = () => {
+    box.innerHTML = `<button type="button" class="secondary refund">${h("refund")}</button>`;
+    box.querySelector(".refund").onclick = askToConfirm;
+  };
+  const askToConfirm = () => {
+    box.innerHTML = `<button type="button" class="danger refund-confirm">${amount != null ? h("refund_confirm", { amount: won(amount) }) : h("refund_confirm_plain")}</button>
+      <button type="button" class="secondary refund-keep">${h("refund_keep")}</button>`;
+    box.querySelector(".refund-keep").onclick = offer;
+    box.querySelector(".refund-confirm").onclick = async (event) => {
+      event.target.disabled = true;
+      try {
+        const refund = await api("POST", `/api/v1/payments/${ticket.payment_id}/refund`, { idempotencyKey: key });
+        flash(t("refunded", { amount: won(refund.amount) }), "ok");
+        const fresh = await api("GET", `/api/v1/tickets/${ticket.id}`).catch(() => ({ ...ticket, status: "REFUNDED" }));
+        card.replaceWith(ticketCard(fresh, amount));
+      } catch (error) {
+        showError(error);
+        offer();
+      }
+    };
+  };
+  offer();
+}
+
+// ---------------------------------------------------------------- operators: the door
+
+function doorPage() {
+  if (!requireSignIn()) return;
+  document.title = t("door_title");
+  app.innerHTML = `<h1>${h("door_title")}</h1>
+    <form id="door" class="card">
+      <label>${h("door_code")} <input name="code" autocomplete="off" autocapitalize="off" spellcheck="false" required></label>
+      <p class="muted">${h("door_intro")}</p>
+      <button type="submit">${h("door_check")}</button>
+      <button type="button" id="scan" class="secondary" hidden>${h("door_scan")}</button>
+      <video id="camera" muted playsinline hidden></video>
+    </form>
+    <div id="door-result" class="door-result" aria-live="assertive" hidden></div>`;
+  const form = document.getElementById("door");
+  const input = form.elements.code;
+  const result = document.getElementById("door-result");
+  input.focus();
+  const answer = (kind, code, headline, detail) => {
+    result.className = `door-result ${kind}`;
+    result.dataset.code = code;
+    result.innerHTML = `<p class="door-headline">${kind === "ok" ? "✓" : "✕"} ${esc(headline)}</p><p>${esc(detail)}</p>`;
+    result.hidden = false;
+  };
+  let busy = false;
+  const checkIn = async (typed) => {
+    const code = typed.replace(/\s+/g, ""); // pasted from a ticket shown in groups of four
+    if (!code || busy) return;
+    busy = true;
+    try {
+      const ticket = await api("POST", "/api/v1/admin/check-ins", { body: { code } });
+      const seat = ticket.seat ? t("seat", { number: ticket.seat.number }) : "";
+      answer("ok", "OK", t("door_ok"), [ticket.concert?.title, when(ticket.schedule?.starts_at), seat].filter(Boolean).join(" · "));
+    } catch (error) {
+      if (!(error instanceof ApiError)) answer("bad", "", t("door_refused"), t("generic_error"));
+      else if (error.code === "TICKET_ALREADY_USED") {
+        const at = error.body.checked_in_at;
+        answer("bad", error.code, t("door_used"), at ? t("door_used_at", { at: when(at) }) : error.message);
+      } else {
+        // A code of the wrong shape (422) is no ticket either.
+        const unknown = error.code === "TICKET_NOT_FOUND" || error.code === "VALIDATION_ERROR";
+        const headline = error.code === "TICKET_REFUNDED" ? t("door_refunded") : unknown ? t("door_unknown") : t("door_refused");
+        answer("bad", error.code || "", headline, error.message);
+      }
+    } finally {
+      busy = false;
+      input.value = "";
+      input.focus();
+    }
+  };
+  form.onsubmit = (event) => { event.preventDefault(); checkIn(input.value); };
+  cameraScanner(checkIn);
+}
+
+// Scanning with the camera where the browser can read QR codes itself (BarcodeDetector); typing
+// or pasting the code works everywhere.
+function cameraScanner(checkIn) {
+  const button = document.getElementById("scan");
+  const video = document.getElementById("camera");
+  if (!("BarcodeDetector" in window) || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+  BarcodeDetector.getSupportedFormats()
+    .then((formats) => { button.hidden = !formats.includes("qr_code"); })
+    .catch(() => {});
+  let stream = null;
+  const stop = () => {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+    video.hidden = true;
+    button.textContent = t("door_scan");
+  };
+  const start = async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+    } catch (error) {
+      stop();
+      flash(t("door_camera_failed"));
+      return;
+    }
+    button.textContent = t("door_stop");
+    const detector = new BarcodeDetector({ formats: ["qr_code"] });
+    // A ticket stays in front of the camera for a while: it is checked in once, and read again
+    // only after it has been out of sight for a few seconds.
+    let last = { code: null, seenAt: 0 };
+    const look = async () => {
+      if (!stream) return;
+      try {
+        const found = await detector.detect(video);
+        const code = found.length ? found[0].rawValue : null;
+        if (code) {
+          const fresh = code !== last.code || Date.now() - last.seenAt > 3000;
+          last = { code, seenAt: Date.now() };
+          if (fresh) await checkIn(code);
+        }
+      } catch (error) { /* a frame that could not be read: try the next one */ }
+      setTimeout(look, 200);
+    };
+    look();
+  };
+  button.onclick = () => (stream ? stop() : start());
+}
+
 // ---------------------------------------------------------------- operators
+
+// The operator types dates in the venue's time (Seoul), whatever the browser's zone.
+const venueInputValue = (date) => new Date(date.getTime() + VENUE_UTC_OFFSET_MS).toISOString().slice(0, 16);
+const venueInputToIso = (value) => new Date(`${value}:00${VENUE_UTC_OFFSET}`).toISOString();
 
 async function adminPage() {
   if (!requireSignIn()) return;
-  document.title = "Operator";
+  document.title = t("admin_title");
   const concerts = await api("GET", "/api/v1/concerts");
-  const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   const now = new Date();
-  app.innerHTML = `<h1>Operator</h1>
-    <div class="card"><h2>Create a concert</h2><form id="concert">
-      <label>Title <input name="title" required maxlength="200"></label>
-      <label>Venue <input name="venue" maxlength="200"></label>
-      <button type="submit">Create concert</button></form></div>
-    <div class="card"><h2>Add a date</h2><form id="schedule">
-      <label>Concert <select name="concert">${concerts.map((c) => `<option value="${c.id}">${esc(c.title)}</option>`).join("")}</select></label>
-      <label>Starts <input name="starts_at" type="datetime-local" required value="${local(new Date(now.getTime() + 30 * 864e5))}"></label>
-      <label>Reservations open <input name="opens" type="datetime-local" required value="${local(now)}"></label>
-      <label>Reservations close <input name="closes" type="datetime-local" required value="${local(new Date(now.getTime() + 29 * 864e5))}"></label>
-      <label>Seats <input name="seat_count" type="number" min="1" max="10000" value="50" required></label>
-      <label>Price (won) <input name="price" type="number" min="1" value="50000" required></label>
-      <button type="submit">Add date</button></form></div>
-    <div class="card"><h2>Live sales</h2><ul>${concerts.map((c) => `<li><a href="/admin/concerts/${c.id}">${esc(c.title)}</a></li>`).join("")}</ul></div>`;
+  app.innerHTML = `<h1>${h("admin_title")}</h1>
+    <div class="card"><h2>${h("create_concert")}</h2><form id="concert">
+      <label>${h("field_title")} <input name="title" required maxlength="200"></label>
+      <label>${h("field_venue")} <input name="venue" maxlength="200"></label>
+      <button type="submit">${h("create_concert")}</button></form></div>
+    <div class="card"><h2>${h("add_date")}</h2><form id="schedule">
+      <label>${h("field_concert")} <select name="concert">${concerts.map((c) => `<option value="${c.id}">${esc(c.title)}</option>`).join("")}</select></label>
+      <label>${h("field_starts")} <input name="starts_at" type="datetime-local" required value="${venueInputValue(new Date(now.getTime() + 30 * 864e5))}"></label>
+      <label>${h("field_opens")} <input name="opens" type="datetime-local" required value="${venueInputValue(now)}"></label>
+      <label>${h("field_closes")} <input name="closes" type="datetime-local" required value="${venueInputValue(new Date(now.getTime() + 29 * 864e5))}"></label>
+      <label>${h("field_seats")} <input name="seat_count" type="number" min="1" max="10000" value="50" required></label>
+      <label>${h("field_price")} <input name="price" type="number" min="1" value="50000" required></label>
+      <button type="submit">${h("add_date")}</button></form></div>
+    <div class="card"><h2>${h("live_sales")}</h2><ul>${concerts.map((c) => `<li><a href="/admin/concerts/${c.id}">${esc(c.title)}</a></li>`).join("")}</ul></div>`;
   document.getElementById("concert").onsubmit = async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);
     try {
       const created = await api("POST", "/api/v1/admin/concerts", { body: { title: form.get("title"), venue: form.get("venue") || null } });
-      flash(`Concert "${created.title}" created.`, "ok");
+      flash(t("concert_created", { title: created.title }), "ok");
       adminPage();
     } catch (error) { showError(error); }
   };
   document.getElementById("schedule").onsubmit = async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);
-    const iso = (name) => new Date(form.get(name)).toISOString();
+    const iso = (name) => venueInputToIso(form.get(name));
     try {
       const created = await api("POST", `/api/v1/admin/concerts/${form.get("concert")}/schedules`, { body: {
         starts_at: iso("starts_at"), reservation_opens_at: iso("opens"), reservation_closes_at: iso("closes"),
         seat_count: Number(form.get("seat_count")), price: Number(form.get("price")) } });
-      flash(`Date added with ${created.seats.length} seats.`, "ok");
+      flash(t("date_added", { count: count(created.seats.length) }), "ok");
     } catch (error) { showError(error); }
   };
 }
@@ -407,21 +684,22 @@ async function dashboardPage(concertId) {
   const draw = async () => {
     try {
       const d = await api("GET", `/api/v1/admin/concerts/${concertId}/dashboard`);
-      document.title = `Live: ${d.concert.title}`;
-      app.innerHTML = `<h1>Live sale: ${esc(d.concert.title)}</h1>
+      document.title = t("live_title", { title: d.concert.title });
+      const stat = (label, value, id) => `<div class="stat">${h(label)}<b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
+      app.innerHTML = `<h1>${h("live_title", { title: d.concert.title })}</h1>
         <div class="stats">
-          <div class="stat">Waiting<b id="waiting">${d.queue.waiting.toLocaleString()}</b></div>
-          <div class="stat">Admitted now<b>${d.queue.active.toLocaleString()}</b></div>
-          <div class="stat">Admission rate<b>${d.queue.admission_rate_per_second.toFixed(1)}/s</b></div>
-          <div class="stat">Available<b id="available">${d.seats_available}</b></div>
-          <div class="stat">Held<b id="held">${d.seats_held}</b></div>
-          <div class="stat">Sold<b id="sold">${d.seats_sold}</b></div>
-          <div class="stat">Revenue<b id="revenue">${won(d.revenue)}</b></div>
+          ${stat("stat_waiting", count(d.queue.waiting), "waiting")}
+          ${stat("stat_active", count(d.queue.active))}
+          ${stat("stat_rate", t("per_second", { rate: d.queue.admission_rate_per_second.toFixed(1) }))}
+          ${stat("stat_available", d.seats_available, "available")}
+          ${stat("stat_held", d.seats_held, "held")}
+          ${stat("stat_sold", d.seats_sold, "sold")}
+          ${stat("stat_revenue", won(d.revenue), "revenue")}
         </div>
-        ${d.queue.sold_out ? "<p><b>Sold out</b> — the waiting room has stopped admitting.</p>" : ""}
-        <div class="card"><table><tr><th>Date</th><th class="num">Available</th><th class="num">Held</th><th class="num">Sold</th><th class="num">Revenue</th></tr>
-        ${d.schedules.map((s) => `<tr><td>${when(s.starts_at)}</td><td class="num">${s.available}</td><td class="num">${s.held}</td><td class="num">${s.sold}</td><td class="num">${won(s.revenue)}</td></tr>`).join("")}</table></div>
-        <p class="muted">Updates every 2 seconds.</p>`;
+        ${d.queue.sold_out ? `<p>${h("dashboard_sold_out")}</p>` : ""}
+        <div class="card"><table><tr><th>${h("col_date")}</th><th class="num">${h("stat_available")}</th><th class="num">${h("stat_held")}</th><th class="num">${h("stat_sold")}</th><th class="num">${h("stat_revenue")}</th></tr>
+        ${d.schedules.map((s) => `<tr><td>${esc(when(s.starts_at))}</td><td class="num">${s.available}</td><td class="num">${s.held}</td><td class="num">${s.sold}</td><td class="num">${esc(won(s.revenue))}</td></tr>`).join("")}</table></div>
+        <p class="muted">${h("updates_every")}</p>`;
     } catch (error) { showError(error); }
   };
   await draw();
@@ -439,13 +717,15 @@ async function route() {
     if (path === "/login") return accountPage("login");
     if (path === "/signup") return accountPage("signup");
     if (path === "/me") return await walletPage();
+    if (path === "/tickets") return await ticketsPage();
+    if (path === "/door") return doorPage();
     if (path === "/admin") return await adminPage();
     if ((match = path.match(/^\/admin\/concerts\/(\d+)$/))) return await dashboardPage(Number(match[1]));
     if ((match = path.match(/^\/concerts\/(\d+)$/))) return await salePage(Number(match[1]));
-    app.innerHTML = "<h1>Not found</h1>";
+    app.innerHTML = `<h1>${h("not_found_page")}</h1>`;
   } catch (error) {
     showError(error);
-    app.innerHTML = `<p class="muted">This page could not be loaded.</p>`;
+    app.innerHTML = `<p class="muted">${h("page_failed")}</p>`;
   }
 }
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ticketing.bench.client import Recorder
-from ticketing.bench.loadgen import LoadResult
+from bench.client import Recorder
+from bench.loadgen import LoadResult
 
 
 def row(recorder: Recorder, baseline: Recorder | None) -> str:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from ticketing.bench.repository import BenchRepository
 from ticketing.container import Services
-from ticketing.core.security import Principal, hash_password_sync
+from ticketing.core.security import Principal
 
 
 class LoadTestFan(msgspec.Struct):
@@ -22,10 +21,7 @@ class LoadTestFan(msgspec.Struct):
 
 async def create_fans(services: Services, count: int, balance: int, prefix: str | None = None) -> list[LoadTestFan]:
     prefix = prefix or f"lt{secrets.token_hex(3)}_"
-    password_hash = hash_password_sync(secrets.token_urlsafe(16))  # one hash for all; nobody signs in with it
-    async with services.uow() as uow:
-        rows = await BenchRepository(uow.conn).bulk_create_fans(prefix, count, balance, password_hash)
-        await uow.commit()
+    rows = await services.users.create_fans_in_bulk(prefix, count, balance)
     return [
         LoadTestFan(
             id=row.id,

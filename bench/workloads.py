@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from ticketing.bench.client import Pool, Recorder, Response, closed_loop, encode_request
-from ticketing.bench.fixtures import LoadTestFan, create_fans
-from ticketing.bench.loadgen import Generator, LoadResult, PythonClient
+from bench.client import Pool, Recorder, Response, closed_loop, encode_request
+from bench.fixtures import LoadTestFan, create_fans
+from bench.loadgen import Generator, LoadResult, PythonClient
 from ticketing.concerts.schemas import ConcertIn
 from ticketing.container import Services
 from ticketing.reservations.schemas import ReservationOut
@@ -364,89 +363,3 @@ async def flash_sale(
     for recorder in outcome.steps.values():
         recorder.finished = outcome.seconds
     return outcome
-
-
-# --- Sign-in flood ----------------------------------------------------------------------------
-
-
-@dataclass
-class SignInFlood:
-    attackers: int
-    seconds: float
-    fans: int
-    fan: Recorder  # the real fans' sign-ins (right password), each fan one a second
-    guesses: Recorder  # the attackers' wrong passwords
-    poll_before: Recorder  # token polls with no flood
-    poll_during: Recorder  # the same polls during the flood
-
-
-def _forwarded(address: str) -> dict[str, str]:
-    return {"X-Forwarded-For": address}
-
-
-async def _poll_loop(target: Target, pool: Pool, token: str, recorder: Recorder, until: float) -> None:
-    request = target.get("/api/v1/queue/tokens/me", {"X-Queue-Token": token})
-    while time.perf_counter() < until:
-        await pool.send(request, recorder)
-
-
-async def sign_in_flood(
-    services: Services, target: Target, attackers: int = 64, seconds: float = 6.0, fans: int = 8
-) -> SignInFlood:
-    """``attackers`` clients, each from its own address (forwarded by a trusted proxy: the service
-    runs with ``TICKETING_TRUSTED_PROXIES=127.0.0.1``), send wrong passwords for a list of names
-    (a few real, most unknown) as fast as they are answered, never honouring Retry-After; ``fans``
-    real fans, each from an address of their own, sign in once a second (under the per-account
-    limit); 4 connections poll a queue token before and during the flood. The service runs the
-    production sign-in limits."""
-    run = secrets.token_hex(3)
-    accounts = [(f"flood_fan{n}_{run}", secrets.token_urlsafe(12)) for n in range(fans)]
-    pool = Pool(HOST, target.port, attackers + fans + 4)
-    await pool.open()
-    try:
-        for n, (name, password) in enumerate(accounts):
-            body = {"name": name, "password": password}
-            created = await pool.send(target.post("/api/v1/users", body, _forwarded(f"192.0.2.{n + 1}")))
-            assert created.status == 201, created.body
-        poller = (await create_fans(services, 1, balance=0))[0]
-        concert, _, _ = await create_sale(services, "bench: sign-in flood", dates=1, seats=10, price=10_000)
-        joined = await pool.send(target.post(f"/api/v1/concerts/{concert}/queue/tokens", None, bearer(poller)))
-        token = str(msgspec.json.decode(joined.body, type=QueueTokenOut).token)
-
-        result = SignInFlood(
-            attackers, seconds, fans, Recorder("sign-in (real fans)"), Recorder("sign-in (guesses)"),
-            Recorder("token poll, no flood"), Recorder("token poll, during the flood"),
-        )  # fmt: skip
-        quiet_until = time.perf_counter() + 2.0
-        await asyncio.gather(*(_poll_loop(target, pool, token, result.poll_before, quiet_until) for _ in range(4)))
-
-        rng = random.Random(13)
-        victims = [*(name for name, _ in accounts[:2]), *(f"nobody{n}" for n in range(200))]
-        until = time.perf_counter() + seconds
-
-        async def attacker(index: int) -> None:
-            headers = _forwarded(f"10.66.{index // 250}.{index % 250 + 1}")
-            while time.perf_counter() < until:
-                body = {"name": rng.choice(victims), "password": secrets.token_urlsafe(9)}
-                await pool.send(target.post("/api/v1/auth/token", body, headers), result.guesses)
-
-        async def real_fan(n: int) -> None:
-            name, password = accounts[n]
-            headers = _forwarded(f"192.0.2.{n + 1}")
-            request = target.post("/api/v1/auth/token", {"name": name, "password": password}, headers)
-            await asyncio.sleep(n / fans)  # spread over the second
-            while time.perf_counter() < until:
-                await pool.send(request, result.fan)
-                await asyncio.sleep(1.0)  # a person, not a loop
-
-        result.guesses.started = result.fan.started = result.poll_during.started = time.perf_counter()
-        await asyncio.gather(
-            *(attacker(i) for i in range(attackers)),
-            *(real_fan(n) for n in range(fans)),
-            *(_poll_loop(target, pool, token, result.poll_during, until) for _ in range(4)),
-        )
-        for recorder in (result.poll_before, result.fan, result.guesses, result.poll_during):
-            recorder.close()
-        return result
-    finally:
-        pool.close()

@@ -1,4 +1,4 @@
-"""``ticketing bench`` / ``make bench``: measure the floor ``F_http`` (a bare Litestar app on the
+"""``python -m bench`` / ``make bench``: measure the floor ``F_http`` (a bare Litestar app on the
 same granian setup), run every workload against the service started production-style, check the
 invariants through the database, print the tables and write the markdown report and plots to
 ``bench/results/<timestamp>/``. The read path is judged as ratios to the floor of the same run."""
@@ -19,22 +19,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from ticketing.bench import floor_app
-from ticketing.bench.client import Recorder
-from ticketing.bench.floor_app import FloorServer
-from ticketing.bench.loadgen import Generator, LoadResult, PythonClient, pick_generator
-from ticketing.bench.report import generator_line, load_table, plots, read_path_table, table, verdict
-from ticketing.bench.repository import BenchRepository
-from ticketing.bench.server import ServiceUnderTest
-from ticketing.bench.workloads import (
+from bench import floor_app
+from bench.client import Recorder
+from bench.flood import SCENARIOS, FloodResult, flood_scenario, flood_section, measure_hash_rate
+from bench.floor_app import FloorServer
+from bench.loadgen import Generator, LoadResult, PythonClient, pick_generator
+from bench.report import generator_line, load_table, plots, read_path_table, table, verdict
+from bench.repository import BenchRepository
+from bench.server import ServiceUnderTest
+from bench.workloads import (
     READ_PATH_P99_LIMIT,
     READ_PATH_TARGETS,
-    SignInFlood,
     Target,
     endpoint_workloads,
     flash_sale,
     issue_fans_for,
-    sign_in_flood,
     strategy_workloads,
 )
 from ticketing.cli import migrate
@@ -42,9 +41,8 @@ from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
+from ticketing.core.locking import SEAT_LOCK_STRATEGIES
 from ticketing.core.redis import create_redis
-
-STRATEGIES = ("redis+db", "db", "conditional", "optimistic", "redis", "none")
 
 
 @dataclass
@@ -56,9 +54,10 @@ class BenchOptions:
     sale_dates: int = 3
     sale_seats: int = 50
     sale_time_limit: float = 180.0
-    strategies: tuple[str, ...] = STRATEGIES
+    strategies: tuple[str, ...] = SEAT_LOCK_STRATEGIES
     issue_fans: int | None = None  # fans for token issue, one per request; None: issue_fans_for(duration)
-    flood_seconds: float = 6.0  # the sign-in flood
+    flood_seconds: float = 6.0  # each attack of the sign-in flood
+    flood_only: bool = False  # phase 4 alone (python -m bench --flood-only)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
     @classmethod
@@ -72,7 +71,7 @@ class BenchOptions:
             sale_seats=30,
             sale_time_limit=45,
             issue_fans=15_000,
-            flood_seconds=3.0,
+            flood_seconds=2.0,
         )
 
 
@@ -142,10 +141,15 @@ async def run_bench(options: BenchOptions) -> int:
     generator = pick_generator(work_dir)
     lines: list[str] = []
     try:
-        floors = await _measure_floor(options, floor, generator)
-        exit_code = await _run_phases(
-            options, services, service, floor, generator, floors, lines, database_url, redis_url, out_dir
-        )
+        if options.flood_only:
+            target = Target(service.port, options.connections, options.duration, generator)
+            lines += _flood_lines(await _sign_in_flood(options, services, service, target))
+            exit_code = 0
+        else:
+            floors = await _measure_floor(options, floor, generator)
+            exit_code = await _run_phases(
+                options, services, service, floor, generator, floors, lines, database_url, redis_url, out_dir
+            )
     finally:
         floor.stop()
         service.stop()
@@ -312,11 +316,7 @@ async def _run_phases(
         services, target, options.sale_fans, options.sale_dates, options.sale_seats, options.sale_time_limit
     )
 
-    print("phase 4: sign-in flood (64 clients guessing passwords, production sign-in limits)", flush=True)
-    service.start(trusted_proxies="127.0.0.1", **PRODUCTION_SIGN_IN)
-    flood = await sign_in_flood(services, target, attackers=64, seconds=options.flood_seconds)
-    print("\n".join(_flood_section(flood)), flush=True)
-    service.stop()
+    flood = await _sign_in_flood(options, services, service, target)
 
     print("invariants and machine baselines", flush=True)
     async with services.uow() as uow:
@@ -378,7 +378,7 @@ async def _run_phases(
         "",
         table([(r, None) for r in sale.steps.values() if r.count]),
         "",
-        *_flood_section(flood),
+        *_flood_lines(flood),
         "## Invariants (through the database)",
         "",
         *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
@@ -392,38 +392,51 @@ async def _run_phases(
     return _exit_code(shorts, violations, server_errors)
 
 
-# The sign-in limits as production runs them (the settings' defaults), for the flood phase.
+# The sign-in settings as production runs them (the settings' defaults), for the flood phase.
 PRODUCTION_SIGN_IN: dict[str, object] = {
     name: Settings.model_fields[name].default
     for name in (
         "rate_limit_sign_in_per_account",
         "rate_limit_sign_in_per_address",
         "rate_limit_sign_in_failures",
+        "password_hash_threads",
         "password_hash_queue",
+        "password_hash_per_address",
+        "password_hash_nice",
     )
+}
+NO_SIGN_IN_LIMITS = {
+    "rate_limit_sign_in_per_account": "",
+    "rate_limit_sign_in_per_address": "",
+    "rate_limit_sign_in_failures": "",
 }
 
 
-def _flood_section(flood: SignInFlood) -> list[str]:
-    """Measurements, never targets that fail the run: the guesses' 429s and 503s are the defence."""
-    fan, before, during = flood.fan, flood.poll_before, flood.poll_during
-    limits = ", ".join(f"`{k}`={v}" for k, v in PRODUCTION_SIGN_IN.items())
-    return [
-        "## Sign-in flood",
-        "",
-        f"{flood.attackers} clients, each from its own address (forwarded by a trusted proxy), sent wrong "
-        f"passwords for {flood.seconds:g} s as fast as they were answered, never honouring Retry-After (two of the "
-        f"names are real fans'), while {flood.fans} real fans, each from an address of their own, signed in once a "
-        f"second and 4 connections polled a queue token. Limits: {limits} (the production defaults).",
-        "",
-        f"- the real fans: {fan.count} sign-ins, p50 {fan.percentile(0.5) * 1000:.0f} ms, "
-        f"**p99 {fan.percentile(0.99) * 1000:.0f} ms** (target ≤ 1,000 ms), answers {dict(fan.statuses)}",
-        f"- the guesses: {flood.guesses.count:,} ({flood.guesses.throughput:,.0f}/s), answers "
-        f"{dict(flood.guesses.statuses)} (429: a limit, 503: the hashing queue was full)",
-        f"- token poll: {before.throughput:,.0f} req/s, p99 {before.percentile(0.99) * 1000:.1f} ms without the flood; "
-        f"{during.throughput:,.0f} req/s, p99 {during.percentile(0.99) * 1000:.1f} ms during it",
-        "",
-    ]
+@dataclass
+class Flood:
+    hash_rate: float
+    results: list[FloodResult]
+
+
+async def _sign_in_flood(options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target) -> Flood:
+    """Phase 4: each attack of ``flood.SCENARIOS`` against a service started for it, with the
+    production sign-in settings, trusting 127.0.0.1 as its proxy (the bench sends every client's
+    address as X-Forwarded-For)."""
+    print(f"phase 4: sign-in flood ({len(SCENARIOS)} attacks, production sign-in settings)", flush=True)
+    service.stop()
+    hash_rate = await asyncio.to_thread(measure_hash_rate)
+    print(f"  argon2id at the service's profile: {hash_rate:,.1f} verifications/s on one core", flush=True)
+    results = []
+    for index, scenario in enumerate(SCENARIOS):
+        limits = PRODUCTION_SIGN_IN if scenario.rate_limits else {**PRODUCTION_SIGN_IN, **NO_SIGN_IN_LIMITS}
+        service.start(trusted_proxies="127.0.0.1", **limits)
+        results.append(await flood_scenario(services, target, scenario, index, options.flood_seconds))
+    service.stop()
+    return Flood(hash_rate, results)
+
+
+def _flood_lines(flood: Flood) -> list[str]:
+    return flood_section(flood.results, flood.hash_rate, PRODUCTION_SIGN_IN)
 
 
 def _exit_code(shorts: list[str], violations: dict[str, int], server_errors: int) -> int:

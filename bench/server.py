@@ -26,6 +26,7 @@ HARNESS_LIMITS: dict[str, object] = {
         for who in ("account", "address")
     },
     "rate_limit_sign_in_failures": _UNLIMITED,
+    "password_hash_per_address": 1_000_000,  # password checks of one address at once
 }
 
 

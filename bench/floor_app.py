@@ -3,7 +3,7 @@ small JSON object; no middleware, no dependency injection, none of our exception
 lifespan) served by granian exactly as ``ticketing serve`` serves the service — the same worker
 count, interface and loop. Every read-path target is a ratio to what this answers in the same run.
 
-``python -m ticketing.bench.floor_app --port N`` serves it; :class:`FloorServer` starts it as a
+``python -m bench.floor_app --port N`` serves it; :class:`FloorServer` starts it as a
 subprocess on a free port and waits until it answers."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from litestar import Litestar, get
 
-from ticketing.bench.server import HOST, ServedProcess
+from bench.server import HOST, ServedProcess
 from ticketing.core import serving
 
 PATH = "/"
@@ -44,7 +44,7 @@ class FloorServer(ServedProcess):
         self.workers = workers or default_workers()
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "ticketing.bench.floor_app", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "bench.floor_app", "--port", str(self.port)]
         self.launch([*argv, "--workers", str(self.workers)])
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args(argv)
-    serving.serve_asgi("ticketing.bench.floor_app:app_factory", args.host, args.port, args.workers)
+    serving.serve_asgi("bench.floor_app:app_factory", args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

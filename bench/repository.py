@@ -1,0 +1,91 @@
+"""The benchmark's own SQL: read-only audits of the tables (the invariants, deadlocks). Its fixtures
+are made by the services' owners of each table (``UserService.create_fans_in_bulk``)."""
+
+from __future__ import annotations
+
+from ticketing.core.db import Connection
+from ticketing.core.locking import translate_db_errors
+
+
+class BenchRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def deadlocks(self) -> int:
+        with translate_db_errors():
+            sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            return int(await self.conn.fetchval(sql) or 0)
+
+    async def invariant_violations(self) -> dict[str, int]:
+        """Each value must be 0."""
+        checks = {
+            "seats with more than one live reservation": (
+                "SELECT count(*) FROM (SELECT seat_id FROM reservations WHERE status IN ('HELD', 'CONFIRMED') "
+                "GROUP BY seat_id HAVING count(*) > 1) s"
+            ),
+            "sold seats without exactly one confirmed reservation": (
+                "SELECT count(*) FROM seats s WHERE s.status = 'SOLD' AND (SELECT count(*) FROM reservations r "
+                "WHERE r.seat_id = s.id AND r.status = 'CONFIRMED') <> 1"
+            ),
+            "confirmed reservations without exactly one paid payment of their price": (
+                "SELECT count(*) FROM reservations r WHERE r.status = 'CONFIRMED' AND (SELECT count(*) FROM payments p "
+                "WHERE p.reservation_id = r.id AND p.amount = r.price AND p.status = 'PAID') <> 1"
+            ),
+            "paid payments of a reservation that is not confirmed": (
+                "SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id "
+                "WHERE p.status = 'PAID' AND r.status <> 'CONFIRMED'"
+            ),
+            # Refunds (issue 13): a refunded payment, its reservation and its ticket agree, and its
+            # money went back exactly once.
+            "refunded payments of a reservation that is not refunded": (
+                "SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id "
+                "WHERE p.status = 'REFUNDED' AND r.status <> 'REFUNDED'"
+            ),
+            "refunded reservations without exactly one refunded payment": (
+                "SELECT count(*) FROM reservations r WHERE r.status = 'REFUNDED' AND (SELECT count(*) FROM payments p "
+                "WHERE p.reservation_id = r.id AND p.status = 'REFUNDED') <> 1"
+            ),
+            "refunded payments without exactly one REFUND ledger row of their amount": (
+                "SELECT count(*) FROM payments p WHERE p.status = 'REFUNDED' AND (SELECT count(*) "
+                "FROM ledger_entries l WHERE l.payment_id = p.id AND l.kind = 'REFUND' AND l.amount = p.amount) <> 1"
+            ),
+            "REFUND ledger rows of a payment that is not refunded": (
+                "SELECT count(*) FROM ledger_entries l LEFT JOIN payments p ON p.id = l.payment_id "
+                "WHERE l.kind = 'REFUND' AND p.status IS DISTINCT FROM 'REFUNDED'"
+            ),
+            "payments without exactly one ticket": (
+                "SELECT count(*) FROM payments p WHERE (SELECT count(*) FROM tickets t WHERE t.payment_id = p.id) <> 1"
+            ),
+            "tickets whose owner, date or seat differ from their reservation's": (
+                "SELECT count(*) FROM tickets t JOIN reservations r ON r.id = t.reservation_id "
+                "JOIN schedules s ON s.id = r.schedule_id WHERE (t.user_id, t.concert_id, t.schedule_id, t.seat_id, "
+                "t.seat_number) <> (r.user_id, s.concert_id, r.schedule_id, r.seat_id, r.seat_number)"
+            ),
+            "tickets whose refund disagrees with their payment's": (
+                "SELECT count(*) FROM tickets t JOIN payments p ON p.id = t.payment_id "
+                "WHERE (t.status = 'REFUNDED') <> (p.status = 'REFUNDED')"
+            ),
+            "wallets whose balance is not their ledger sum (charges + refunds - payments)": (
+                "SELECT count(*) FROM wallets w WHERE w.balance <> (SELECT COALESCE(SUM(CASE WHEN kind = 'PAYMENT' "
+                "THEN -amount ELSE amount END), 0) FROM ledger_entries l WHERE l.wallet_id = w.id)"
+            ),
+            "won created or lost (charges - payments + refunds - balances)": (
+                "SELECT abs((SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE kind = 'CHARGE') "
+                "- (SELECT COALESCE(SUM(amount), 0) FROM payments) "
+                "+ (SELECT COALESCE(SUM(amount), 0) FROM payments WHERE status = 'REFUNDED') "
+                "- (SELECT COALESCE(SUM(balance), 0) FROM wallets))"
+            ),
+            "payment ledger rows that differ from payments": (
+                "SELECT abs((SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE kind = 'PAYMENT') "
+                "- (SELECT COALESCE(SUM(amount), 0) FROM payments))"
+            ),
+            "refund ledger rows that differ from refunded payments": (
+                "SELECT abs((SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE kind = 'REFUND') "
+                "- (SELECT COALESCE(SUM(amount), 0) FROM payments WHERE status = 'REFUNDED'))"
+            ),
+        }
+        results = {}
+        with translate_db_errors():
+            for name, sql in checks.items():
+                results[name] = int(await self.conn.fetchval(sql) or 0)
+        return results

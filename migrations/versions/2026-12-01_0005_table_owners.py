@@ -1,0 +1,33 @@
+"""one owner per table: reservations carry their seat number; unread version columns dropped
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-01 20:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # A reservation is read without joining the seats table (their owner is another domain): the
+    # seat number is copied at hold time, like the price.
+    op.add_column("reservations", sa.Column("seat_number", sa.Integer(), nullable=True))
+    op.execute("UPDATE reservations SET seat_number = seats.number FROM seats WHERE seats.id = reservations.seat_id")
+    op.alter_column("reservations", "seat_number", nullable=False)
+    # Incremented on every write and never read (only the seats' version serves a strategy).
+    op.drop_column("reservations", "version")
+    op.drop_column("wallets", "version")
+
+
+def downgrade() -> None:
+    op.add_column("wallets", sa.Column("version", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("reservations", sa.Column("version", sa.Integer(), server_default="0", nullable=False))
+    op.drop_column("reservations", "seat_number")

@@ -1,0 +1,43 @@
+"""SQL fragments over the ``seats`` and ``schedules`` tables, exported by their owner (this
+domain) for the statements of other domains that must read or write a seat in the same
+statement: the one-statement payment. Plain strings (no SQLAlchemy at run time); every value
+they mention is a bound ``$n`` parameter or a column of a CTE the caller names."""
+
+# Nobody holds or bought the seat — or its hold has run out (as of the transaction's now()).
+# A SQL fragment over the ``seats`` table, shared by every query that asks "is it free?".
+SEAT_IS_FREE = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= now()))"
+
+# The seats of the ``schedules`` row of the enclosing query, for a ``CROSS JOIN LATERAL``: the
+# concert's seats are then read schedule by schedule through the (schedule_id, number) index.
+# A plain join of schedules and seats leaves PostgreSQL free to scan every seat of every
+# concert (it does, with a prepared statement's generic plan), which grows with history.
+SEATS_OF_SCHEDULE = "FROM seats WHERE seats.schedule_id = schedules.id"
+
+
+def schedules_of_concert(concert: str) -> str:
+    """A subquery: the ids of the concert's schedules (``concert`` is a ``$n`` parameter)."""
+    return f"SELECT schedules.id FROM schedules WHERE schedules.concert_id = {concert}"
+
+
+def lock_seat_of(cte: str) -> str:
+    """X-lock the seat of each row of ``cte`` (a CTE with a ``seat_id`` column), in ascending
+    id order (the shared lock order of seats)."""
+    return f"SELECT seats.id FROM seats JOIN {cte} ON seats.id = {cte}.seat_id ORDER BY seats.id FOR UPDATE OF seats"
+
+
+def sell_seat_of(cte: str) -> str:
+    """Mark the seat of each row of ``cte`` SOLD; returns the seat ids."""
+    return (
+        f"UPDATE seats SET status = 'SOLD', held_until = NULL, version = seats.version + 1 "
+        f"FROM {cte} WHERE seats.id = {cte}.seat_id RETURNING seats.id"
+    )
+
+
+def all_sold_but(concert: str, seats: str) -> str:
+    """True when every seat of the concert except ``seats`` (a subquery of seat ids) is sold. The
+    search stops at the first unsold seat it finds, so it is cheap until the very end of a sale."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM schedules CROSS JOIN LATERAL ("
+        f"SELECT 1 {SEATS_OF_SCHEDULE} AND seats.id NOT IN ({seats}) AND seats.status <> 'SOLD' LIMIT 1) unsold "
+        f"WHERE schedules.concert_id = {concert})"
+    )

@@ -1,0 +1,63 @@
+"""The ``tickets`` table: every statement that writes it is here, except the issue of a ticket,
+which is part of the payment's one statement (the fragment of ``sql.py``)."""
+
+from __future__ import annotations
+
+from ticketing.core.db import Connection
+from ticketing.core.locking import translate_db_errors
+from ticketing.tickets.schemas import TicketRow
+
+COLUMNS = (
+    "id, code, status, user_id, concert_id, schedule_id, seat_id, seat_number, reservation_id, payment_id, "
+    "checked_in_at"
+)
+
+
+class TicketRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def get(self, ticket_id: int) -> TicketRow | None:
+        with translate_db_errors():
+            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE id = $1", ticket_id)
+        return TicketRow(*row) if row else None
+
+    async def by_code(self, code: str) -> TicketRow | None:
+        with translate_db_errors():
+            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE code = $1", code)
+        return TicketRow(*row) if row else None
+
+    async def of_payment(self, payment_id: int) -> TicketRow | None:
+        with translate_db_errors():
+            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE payment_id = $1", payment_id)
+        return TicketRow(*row) if row else None
+
+    async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[TicketRow]:
+        sql = f"SELECT {COLUMNS} FROM tickets WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, user_id, before_id, limit)
+        return [TicketRow(*row) for row in rows]
+
+    async def check_in(self, code: str) -> TicketRow | None:
+        """VALID -> USED in one conditional statement: of doors scanning one code at once, the
+        first takes the row lock and the others, once it commits, find it no longer VALID. None:
+        not checked in now (unknown, used or refunded: the caller reads again to say which)."""
+        sql = (
+            "UPDATE tickets SET status = 'USED', checked_in_at = now(), updated_at = now() "
+            f"WHERE code = $1 AND status = 'VALID' RETURNING {COLUMNS}"
+        )
+        with translate_db_errors():
+            row = await self.conn.fetchrow(sql, code)
+        return TicketRow(*row) if row else None
+
+    async def void_for_refund(self, payment_id: int) -> TicketRow | None:
+        """VALID -> REFUNDED, the same conditional write as a check-in, so a refund racing a
+        check-in of the ticket is decided by the row lock: exactly one of them wins. None: not
+        VALID (or no ticket)."""
+        sql = (
+            "UPDATE tickets SET status = 'REFUNDED', updated_at = now() "
+            f"WHERE payment_id = $1 AND status = 'VALID' RETURNING {COLUMNS}"
+        )
+        with translate_db_errors():
+            row = await self.conn.fetchrow(sql, payment_id)
+        return TicketRow(*row) if row else None
