@@ -70,18 +70,27 @@ async def admitted_token(services: Services, user: TestUser, concert_id: int) ->
 
 
 async def create_schedule(
-    services: Services, concert_id: int, *, seats: int = 10, price: int = 10_000, is_open: bool = True
+    services: Services,
+    concert_id: int,
+    *,
+    seats: int = 10,
+    price: int = 10_000,
+    is_open: bool = True,
+    starts_at: datetime | None = None,
 ) -> ScheduleCreatedOut:
+    """A date whose sale is open now (``is_open``, else it opens tomorrow), starting in ten days
+    or at ``starts_at``; its sale closes at the start or in nine days, whichever comes first."""
     from ticketing.schedules.schemas import ScheduleIn
 
     now = datetime.now(UTC)
+    starts_at = starts_at or now + timedelta(days=10)
     opens = now - timedelta(hours=1) if is_open else now + timedelta(days=1)
     return await services.schedules.create_schedule(
         concert_id,
         ScheduleIn(
-            starts_at=now + timedelta(days=10),
+            starts_at=starts_at,
             reservation_opens_at=opens,
-            reservation_closes_at=now + timedelta(days=9),
+            reservation_closes_at=min(starts_at, now + timedelta(days=9)),
             price=price,
             seat_count=seats,
         ),

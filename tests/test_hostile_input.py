@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from pydantic import ValidationError as SettingsError
 
 from tests.factories import admitted_token, create_concert, create_schedule, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem, raw_headers
 from ticketing import cli
 from ticketing.config import Settings
 from ticketing.container import Services
@@ -137,8 +137,10 @@ async def test_a_queue_token_with_non_ascii_digits_is_401(client: Client, servic
     for token in forged:
         # latin-1 bytes: the server reads header values as latin-1, so "\xb2" arrives as "²"
         headers = {"X-Queue-Token": token.encode("latin-1", errors="replace")}
-        assert_problem(await client.get("/api/v1/queue/tokens/me", headers=headers), 401, "TOKEN_INVALID")
-        response = await client.get(f"/api/v1/concerts/{concert_id}/schedules", headers={**user.headers, **headers})
+        assert_problem(await client.get("/api/v1/queue/tokens/me", headers=raw_headers(headers)), 401, "TOKEN_INVALID")
+        response = await client.get(
+            f"/api/v1/concerts/{concert_id}/schedules", headers=raw_headers({**user.headers, **headers})
+        )
         assert_problem(response, 401, "TOKEN_INVALID")
 
 
@@ -243,7 +245,7 @@ async def test_schedule_dates_at_the_ends_of_the_calendar_are_422(client: Client
 
 async def test_a_request_id_that_is_not_visible_ascii_is_replaced(client: Client) -> None:
     for sent in (b"\x01abc", b"caf\xe9", b"a b"):
-        response = await client.get("/api/v1/concerts", headers={"X-Request-ID": sent})
+        response = await client.get("/api/v1/concerts", headers={b"X-Request-ID": sent})
         assert response.status_code == 200
         echoed = response.headers["x-request-id"]
         assert echoed != sent.decode("latin-1") and len(echoed) == 32 and echoed.isalnum()
@@ -401,7 +403,7 @@ async def test_fuzz_of_the_public_endpoints_never_answers_500(client: Client, se
                 failures.append(f"{response.status_code} GET {path} {odd!r} {response.text[:200]}")
         for header in ("Authorization", "X-Queue-Token", "Idempotency-Key"):
             raw = odd.encode()[:300]
-            response = await client.get("/api/v1/queue/tokens/me", headers={**fan, header: raw})
+            response = await client.get("/api/v1/queue/tokens/me", headers=raw_headers({**fan, header: raw}))
             if response.status_code >= 500:
                 failures.append(f"{response.status_code} header {header} {odd!r} {response.text[:200]}")
     assert failures == []

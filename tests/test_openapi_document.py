@@ -16,7 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem, raw_headers
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.core.openapi import openapi_document
@@ -91,14 +91,16 @@ async def test_an_idempotency_key_that_is_not_visible_ascii_is_422(client: Clien
     user = await create_user(services)
     charges = f"/api/v1/wallets/{user.wallet_id}/charges"
     for key in BAD_KEYS:
-        response = await client.post(charges, json={"amount": 5}, headers={**user.headers, "Idempotency-Key": key})
+        response = await client.post(
+            charges, json={"amount": 5}, headers=raw_headers({**user.headers, "Idempotency-Key": key})
+        )
         body = assert_problem(response, 422, "VALIDATION_ERROR")
         assert body["errors"][0]["field"] == "idempotency_key", key
     wallet = await client.get(f"/api/v1/wallets/{user.wallet_id}", headers=user.headers)
     assert wallet.json()["balance"] == 0  # nothing was charged
-    key = "Order-17:retry.1_~!{}"  # visible ASCII of every kind
+    good_key = "Order-17:retry.1_~!{}"  # visible ASCII of every kind
     for _ in range(2):  # the same key twice: one charge
-        charged = await client.post(charges, json={"amount": 5}, headers={**user.headers, "Idempotency-Key": key})
+        charged = await client.post(charges, json={"amount": 5}, headers={**user.headers, "Idempotency-Key": good_key})
         assert charged.status_code == 200 and charged.json()["balance"] == 5
 
 
@@ -247,7 +249,7 @@ def test_security_schemes_and_who_needs_what(document: dict[str, Any]) -> None:
     assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
     assert schemes["queueToken"] == {**schemes["queueToken"], "type": "apiKey", "in": "header", "name": "X-Queue-Token"}
     security = {(method, path): operation.get("security") for path, method, operation in operations(document)}
-    both = [{"bearerAuth": [], "queueToken": []}]
+    both: list[dict[str, list[str]]] = [{"bearerAuth": [], "queueToken": []}]
     assert security["POST", "/api/v1/reservations"] == both
     assert security["POST", "/api/v1/payments"] == both
     assert security["GET", "/api/v1/concerts/{concert_id}/schedules"] == both

@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.cluster_support import flush_all
 from tests.factories import PASSWORD, admitted_token, create_concert, create_schedule, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.core import security
@@ -62,18 +62,18 @@ def settings(settings: Settings, limits: dict[str, Any]) -> Settings:
     return limited(settings, **limits)
 
 
-def assert_limited(response: Any) -> int:
+def assert_limited(response: httpx.Response) -> int:
     assert_problem(response, 429, "RATE_LIMITED")
     retry_after = int(response.headers["retry-after"])
     assert retry_after >= 1
     return retry_after
 
 
-def sign_in(client: Client, name: str, password: str, **headers: str) -> Any:
+def sign_in(client: Client, name: str, password: str, **headers: str) -> Awaitable[httpx.Response]:
     return client.post("/api/v1/auth/token", json={"name": name, "password": password}, headers=headers)
 
 
-def with_limits(**values: Any) -> Any:
+def with_limits(**values: Any) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("limits", [values], indirect=True, ids=[""])
 
 
@@ -341,7 +341,10 @@ async def http(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.wait([serving, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED)
     if serving.done():
         serving.result()  # the start-up failed: raise its error
-    transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 40000))
+    transport = httpx.ASGITransport(
+        app=app,  # type: ignore[arg-type]  # httpx types ASGI scopes as MutableMapping, Litestar as TypedDicts
+        client=("10.0.0.1", 40000),
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:
         yield http
     stop.set()

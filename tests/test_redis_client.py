@@ -18,7 +18,7 @@ async def test_a_pooled_connection_that_died_is_replaced_without_failing_the_cal
     killer = Redis.from_url(settings.redis_url or "")
     try:
         victim = await client.client_id()  # the pool's one connection, reused by the next call
-        assert await killer.client_kill_filter(_id=victim) == 1
+        assert await killer.client_kill_filter(_id=str(victim)) == 1
         assert await client.set("retried", "yes") is True
         assert await client.get("retried") == b"yes"
         assert await client.client_id() != victim

@@ -4,7 +4,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import admitted_token, create_concert, create_schedule, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.container import Services
 
 

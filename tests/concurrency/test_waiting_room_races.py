@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import pytest
 
@@ -42,7 +43,8 @@ async def test_1000_concurrent_issues_get_positions_1_to_1000_in_arrival_order(s
     def arrival(token: str) -> int:
         return int(token.split(".")[3])
 
-    waiting = await services.redis.zrange(f"wr:{{{concert}}}:waiting", 0, -1)
+    # Without WITHSCORES the reply is the members alone, bytes (the client does not decode).
+    waiting = cast(list[bytes], await services.redis.zrange(f"wr:{{{concert}}}:waiting", 0, -1))
     assert sorted(int(m) for m in waiting) == sorted(arrival(t.token) for t, _ in issued)
     by_arrival = sorted(issued, key=lambda pair: arrival(pair[0].token))
     assert [t.position for t, _ in by_arrival] == list(range(1, 1001))

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_user
-from tests.wallets.test_controllers import balance_of
+from tests.support import balance_of
 from ticketing.container import Services
 from ticketing.idempotency.service import idempotent_request
 

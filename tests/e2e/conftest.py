@@ -5,10 +5,11 @@ in ``test-results/``."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 from bench.server import HOST, ServiceUnderTest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -28,7 +29,9 @@ RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"report_{report.when}", report)

@@ -14,10 +14,10 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.pages import bearer_headers, buy_ticket_over_http, charge, hold_seats, reach_seat_map, sign_in, sign_up
-from tests.factories import create_concert, create_user
+from tests.factories import create_concert, create_schedule, create_user
 from ticketing.container import Services
 from ticketing.core.errors import AppError
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn
+from ticketing.schedules.schemas import ScheduleCreatedOut
 
 pytestmark = pytest.mark.e2e
 
@@ -26,22 +26,6 @@ ALL_QR_CODES_LOADED = """(count) => {
   const images = [...document.querySelectorAll(".ticket .qr")];
   return images.length === count && images.every((image) => image.complete && image.naturalWidth > 0);
 }"""
-
-
-async def create_schedule_starting(
-    services: Services, concert_id: int, starts_at: datetime, *, seats: int = 10, price: int = 30_000
-) -> ScheduleCreatedOut:
-    now = datetime.now(UTC)
-    return await services.schedules.create_schedule(
-        concert_id,
-        ScheduleIn(
-            starts_at=starts_at,
-            reservation_opens_at=now - timedelta(hours=1),
-            reservation_closes_at=min(starts_at, now + timedelta(days=9)),
-            price=price,
-            seat_count=seats,
-        ),
-    )
 
 
 def seat_id(schedule: ScheduleCreatedOut, number: int) -> int:
@@ -55,7 +39,7 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
     # 16:30 UTC is 01:30 the next day in Seoul and 08:30 or 09:30 the same day in Los Angeles,
     # where this browser is: the ticket must show the venue's day and hour.
     starts_at = (datetime.now(UTC) + timedelta(days=12)).replace(hour=16, minute=30, second=0, microsecond=0)
-    await create_schedule_starting(services, concert, starts_at, seats=10, price=30_000)
+    await create_schedule(services, concert, starts_at=starts_at, seats=10, price=30_000)
     base = start_service(max_seats_per_hold=2)
     page = await new_page(timezone_id="America/Los_Angeles")
     await sign_up(page, base, "two.seats")
@@ -108,8 +92,8 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
 
 async def test_a_refused_refund_is_explained_in_words(start_service: Any, new_page: Any, services: Services) -> None:
     concert = await create_concert(services, "Refusals")
-    soon = await create_schedule_starting(services, concert, datetime.now(UTC) + timedelta(hours=2))
-    later = await create_schedule_starting(services, concert, datetime.now(UTC) + timedelta(days=10))
+    soon = await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(hours=2), price=30_000)
+    later = await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(days=10), price=30_000)
     fan = await create_user(services, name="late.fan", balance=100_000)
     admin = await create_user(services, name="door.keeper", role="admin")
     base = start_service()
@@ -141,7 +125,7 @@ async def test_a_refused_refund_is_explained_in_words(start_service: Any, new_pa
 
 async def test_an_operator_checks_tickets_in_at_the_door(start_service: Any, new_page: Any, services: Services) -> None:
     concert = await create_concert(services, "Door night")
-    schedule = await create_schedule_starting(services, concert, datetime.now(UTC) + timedelta(days=10))
+    schedule = await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(days=10), price=30_000)
     fan = await create_user(services, name="door.fan", balance=100_000)
     admin = await create_user(services, name="door.operator", role="admin")
     base = start_service()
@@ -190,7 +174,7 @@ async def test_the_pages_speak_korean_by_default_and_english_on_request(
     start_service: Any, new_page: Any, services: Services
 ) -> None:
     concert = await create_concert(services, "Bilingual")
-    await create_schedule_starting(services, concert, datetime.now(UTC) + timedelta(days=10), price=10_000)
+    await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(days=10), price=10_000)
     base = start_service()
     page = await new_page()
     await page.goto(base)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.main import create_app
 
@@ -25,7 +25,10 @@ async def metrics_get(settings: Settings) -> AsyncIterator[Callable[..., Get]]:
 
     def make(env: str = "production", token: str = "", client: str = "127.0.0.1") -> Get:
         app = create_app(settings.model_copy(update={"env": env, "metrics_token": token}))
-        transport = httpx.ASGITransport(app=app, client=(client, 40000))
+        transport = httpx.ASGITransport(
+            app=app,  # type: ignore[arg-type]  # httpx types ASGI scopes as MutableMapping, Litestar as TypedDicts
+            client=(client, 40000),
+        )
         http = httpx.AsyncClient(transport=transport, base_url="http://service.test")
         clients.append(http)
         return http.get

@@ -10,8 +10,10 @@ from ticketing.container import Services
 from ticketing.core.errors import AppError
 
 
-async def _state(services: Services, wallet_id: int, reservation_ids: list[int]) -> tuple[int, list[str], list[int]]:
-    """(balance, the reservations' statuses, the wallet's ledger amounts of kind PAYMENT)."""
+async def _state(
+    services: Services, wallet_id: int, reservation_ids: list[int]
+) -> tuple[int, list[str], list[tuple[int, int]]]:
+    """(balance, the reservations' statuses, the wallet's ledger rows of kind PAYMENT as (amount, balance_after))."""
     async with services.uow(autocommit=True) as uow:
         balance = await uow.conn.fetchval("SELECT balance FROM wallets WHERE id = $1", wallet_id)
         statuses = await uow.conn.fetch(
@@ -21,7 +23,7 @@ async def _state(services: Services, wallet_id: int, reservation_ids: list[int])
             "SELECT amount, balance_after FROM ledger_entries WHERE wallet_id = $1 AND kind = 'PAYMENT' ORDER BY id",
             wallet_id,
         )
-    return int(balance), [row[0] for row in statuses], [tuple(row) for row in entries]  # type: ignore[misc]
+    return int(balance), [row[0] for row in statuses], [(row[0], row[1]) for row in entries]
 
 
 async def test_two_holds_paid_at_once_each_with_its_ledger_row(services: Services) -> None:

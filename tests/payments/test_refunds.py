@@ -13,8 +13,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import admitted_token, create_user
+from tests.support import assert_problem
 from tests.tickets.purchases import buy, money_state, ticket_of
-from tests.users.test_controllers import assert_problem
 from ticketing.container import Services
 from ticketing.core.errors import AppError
 from ticketing.idempotency.service import idempotent_request

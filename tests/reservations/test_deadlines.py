@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import admitted_token, create_concert, create_schedule, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.reservations.repository import USER_HOLDS_LOCK_BASE

@@ -17,8 +17,7 @@ from tests.factories import (
     create_user,
     lapse_hold,
 )
-from tests.users.test_controllers import assert_problem
-from tests.wallets.test_controllers import balance_of
+from tests.support import assert_problem, balance_of
 from ticketing.container import Services
 from ticketing.waiting_room.jobs import sold_out_job
 
@@ -372,44 +371,3 @@ async def test_the_sold_out_job_catches_a_sale_the_payments_missed(services: Ser
     await sell_behind_the_payments_back(schedule.seats[1].id)
     await job.run()
     assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"
-
-
-async def test_operator_schedule_validation(client: Client, services: Services) -> None:
-    admin = await create_user(services, role="admin")
-    fan = await create_user(services)
-    concert = await create_concert(services)
-    now = datetime.now(UTC)
-    good = {
-        "starts_at": (now + timedelta(days=2)).isoformat(),
-        "reservation_opens_at": now.isoformat(),
-        "reservation_closes_at": (now + timedelta(days=1)).isoformat(),
-        "seat_count": 50,
-        "price": 1000,
-    }
-    url = f"/api/v1/admin/concerts/{concert}/schedules"
-    assert_problem(await client.post(url, json=good, headers=fan.headers), 403, "FORBIDDEN")
-    assert_problem(await client.post(url, json=good), 401, "UNAUTHENTICATED")
-    assert_problem(
-        await client.post("/api/v1/admin/concerts/999/schedules", json=good, headers=admin.headers),
-        404,
-        "CONCERT_NOT_FOUND",
-    )
-    bad_cases = [
-        {**good, "seat_count": 0},
-        {**good, "seat_count": 10_001},
-        {**good, "price": 0},
-        {**good, "price": 1.5},
-        {**good, "reservation_closes_at": good["reservation_opens_at"]},
-        {**good, "reservation_closes_at": (now + timedelta(days=3)).isoformat()},
-        {**good, "starts_at": "not a date"},
-        {**good, "starts_at": "2026-12-01T10:00:00"},  # no offset
-        {**good, "surprise": 1},
-    ]
-    for body in bad_cases:
-        assert_problem(await client.post(url, json=body, headers=admin.headers), 422, "VALIDATION_ERROR")
-    assert_problem(
-        await client.post("/api/v1/admin/concerts", json={"title": ""}, headers=admin.headers), 422, "VALIDATION_ERROR"
-    )
-    big = await client.post(url, json={**good, "seat_count": 10_000}, headers=admin.headers)
-    assert big.status_code == 201
-    assert len(big.json()["seats"]) == 10_000

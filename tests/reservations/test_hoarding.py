@@ -22,7 +22,7 @@ from tests.factories import (
     lapse_hold,
     outcome_codes,
 )
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.container import Services
 from ticketing.core.errors import AppError
 
 Client = AsyncTestClient[Litestar]
 
 
-async def _code(call: object) -> tuple[str, dict[str, object]]:
+async def _code(call: Awaitable[object]) -> tuple[str, dict[str, object]]:
     try:
-        await call  # type: ignore[misc]
+        await call
     except AppError as error:
         return error.code, error.extra
     raise AssertionError("expected a refusal")
@@ -61,11 +63,13 @@ async def test_one_taken_seat_holds_none_and_names_it(services: Services) -> Non
         (lambda s: [s[0], 999_999_999], "SEAT_NOT_FOUND"),
     ],
 )
-async def test_selections_that_cannot_be_held(services: Services, pick: object, code: str) -> None:
+async def test_selections_that_cannot_be_held(
+    services: Services, pick: Callable[[list[int]], list[int]], code: str
+) -> None:
     concert = await create_concert(services)
     seats = [seat.id for seat in (await create_schedule(services, concert, seats=6)).seats]
     [(fan, token)] = await fans_with_tokens(services, concert, 1)
-    assert (await _code(services.reservations.hold_seats(fan.principal, token, pick(seats))))[0] == code  # type: ignore[operator]
+    assert (await _code(services.reservations.hold_seats(fan.principal, token, pick(seats))))[0] == code
     assert await _held(services, seats) == []
 
 
@@ -103,7 +107,13 @@ async def test_over_http_several_seats_are_held_and_paid_in_one_request(client: 
 
     taken = await client.post("/api/v1/reservations", json={"seat_ids": seats[:3]}, headers=rival_headers)
     assert assert_problem(taken, 409, "SEAT_UNAVAILABLE")["unavailable_seat_ids"] == seats[:2]
-    for body in ({"seat_id": seats[2], "seat_ids": [seats[3]]}, {}, {"seat_ids": []}, {"seat_ids": [0]}):
+    bodies: tuple[dict[str, object], ...] = (
+        {"seat_id": seats[2], "seat_ids": [seats[3]]},
+        {},
+        {"seat_ids": []},
+        {"seat_ids": [0]},
+    )
+    for body in bodies:
         assert_problem(
             await client.post("/api/v1/reservations", json=body, headers=rival_headers), 422, "VALIDATION_ERROR"
         )

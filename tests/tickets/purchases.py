@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from tests.factories import TestUser, admitted_token, create_concert, create_user
+from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user
 from ticketing.container import Services
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn
+from ticketing.schedules.schemas import ScheduleCreatedOut
 
 
 @dataclass(frozen=True)
@@ -25,24 +25,6 @@ class Purchase:
     @property
     def payment_id(self) -> int:
         return int(self.payments[0]["id"])
-
-
-async def create_date(
-    services: Services, concert_id: int, *, seats: int = 4, price: int = 10_000, starts_in: timedelta | None = None
-) -> ScheduleCreatedOut:
-    """A date on sale now, starting ``starts_in`` from now (default: in ten days)."""
-    now = datetime.now(UTC)
-    starts_at = now + (starts_in or timedelta(days=10))
-    return await services.schedules.create_schedule(
-        concert_id,
-        ScheduleIn(
-            starts_at=starts_at,
-            reservation_opens_at=now - timedelta(hours=1),
-            reservation_closes_at=min(starts_at, now + timedelta(days=9)),
-            price=price,
-            seat_count=seats,
-        ),
-    )
 
 
 async def buy(
@@ -62,7 +44,13 @@ async def buy(
     if concert_id is None:
         concert_id = await create_concert(services, title)
     if schedule is None:
-        schedule = await create_date(services, concert_id, seats=max(seats, 4), price=price, starts_in=starts_in)
+        schedule = await create_schedule(
+            services,
+            concert_id,
+            seats=max(seats, 4),
+            price=price,
+            starts_at=datetime.now(UTC) + starts_in if starts_in else None,
+        )
     if fan is None:
         fan = await create_user(services, balance=balance if balance is not None else price * seats)
     token = await admitted_token(services, fan, concert_id)

@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable
 from datetime import datetime
 
 import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_user
+from tests.support import assert_problem
 from tests.tickets.purchases import buy, ticket_of
-from tests.users.test_controllers import assert_problem
 from ticketing.container import Services
 from ticketing.core.errors import AppError
 from ticketing.tickets.service import qr_svg
@@ -132,7 +134,7 @@ async def test_check_in_refusals(client: Client, services: Services) -> None:
     refunded = await client.post(f"/api/v1/payments/{purchase.payment_id}/refund", headers=purchase.fan.headers)
     assert refunded.status_code == 200, refunded.text
 
-    def check_in(body: object, headers: dict[str, str]) -> object:
+    def check_in(body: object, headers: dict[str, str]) -> Awaitable[httpx.Response]:
         return client.post("/api/v1/admin/check-ins", json=body, headers=headers)
 
     assert_problem(await check_in({"code": ticket["code"]}, operator.headers), 409, "TICKET_REFUNDED")

@@ -32,7 +32,7 @@ async def test_any_other_failure_fails_only_its_own_batch() -> None:
         await asyncio.sleep(0.01)
         if items == [0]:
             raise ValueError("this batch only")
-        return items
+        return list(items)  # a copy typed as the flush's answers (list is invariant)
 
     batches: Coalescer[str, int, int] = Coalescer(flush)
     first = asyncio.create_task(batches.submit("k", 0))

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from pydantic import ValidationError
 
 from ticketing.config import PLACEHOLDER_SECRET, Settings, to_asyncpg_url
 
-URLS = {"database_url": "postgresql://db/x", "redis_url": "redis://r/0"}
+
+class Urls(TypedDict):
+    database_url: str
+    redis_url: str
+
+
+URLS: Urls = {"database_url": "postgresql://db/x", "redis_url": "redis://r/0"}
 
 
 def test_production_refuses_the_default_secret(tmp_path: Path) -> None:
@@ -60,7 +67,12 @@ def test_unknown_database_scheme() -> None:
         to_asyncpg_url("mysql://x")
 
 
-def test_the_lockless_strategy_is_refused_outside_benchmarks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["none", "spin", "shared"])
+def test_the_bench_only_strategies_are_refused_outside_benchmarks(tmp_path: Path, strategy: str) -> None:
     with pytest.raises(ValidationError, match="benchmarks only"):
-        Settings(env="local", data_dir=tmp_path, seat_lock_strategy="none")
-    assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy="none", bench_endpoints=True)
+        Settings(env="local", data_dir=tmp_path, seat_lock_strategy=strategy)
+    assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy=strategy, bench_endpoints=True)
+
+
+def test_the_production_strategies_need_no_bench_endpoints(tmp_path: Path) -> None:
+    assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy="db").seat_lock_strategy == "db"

@@ -28,7 +28,7 @@ async def test_a_batch_outlives_the_deadline_of_the_request_that_started_it() ->
 
     async def flush(_: str, items: list[int]) -> list[int | BaseException]:
         left.append(deadline.remaining())
-        return items
+        return list(items)  # a copy typed as the flush's answers (list is invariant)
 
     batches: Coalescer[str, int, int] = Coalescer(flush)
 

@@ -1,21 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.support import assert_problem
+
 Client = AsyncTestClient[Litestar]
-
-
-def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["title"] and body["detail"] and body["type"]
-    return body
 
 
 async def test_sign_up_sign_in_and_me(client: Client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.core.embedded import free_port

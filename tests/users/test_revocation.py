@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.factories import PASSWORD as FACTORY_PASSWORD
 from tests.factories import admitted_token, create_concert, create_schedule, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 

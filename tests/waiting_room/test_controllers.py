@@ -6,7 +6,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.core.embedded import EmbeddedRedis, free_port

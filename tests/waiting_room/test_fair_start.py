@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_schedule, create_user
-from tests.waiting_room.test_service import FakeClock, code_of, configure
+from tests.waiting_room.support import FakeClock, code_of, configure
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.redis import create_redis

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.cluster_support import flush_all
 from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, lapse_hold
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.container import Services
 
 Client = AsyncTestClient[Litestar]

@@ -5,37 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import admitted_token, create_concert, create_user
+from tests.waiting_room.support import code_of, configure
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import Services
 from ticketing.core.errors import AppError
-from ticketing.waiting_room.service import WaitingRoomService
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def configure(services: Services, **settings: int) -> tuple[WaitingRoomService, FakeClock]:
-    clock = FakeClock()
-    room = services.waiting_room
-    room.settings = room.settings.model_copy(update=settings)
-    room.clock = clock
-    return room, clock
-
-
-async def code_of(awaitable: object) -> tuple[int, str]:
-    try:
-        await awaitable  # type: ignore[misc]
-    except AppError as error:
-        return error.status, error.code
-    raise AssertionError("expected an error")
 
 
 async def test_issue_is_one_live_token_per_user_and_concert(services: Services) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.factories import admitted_token, create_concert, create_user
-from tests.waiting_room.test_service import code_of, configure
+from tests.waiting_room.support import code_of, configure
 from ticketing.container import Services
 from ticketing.waiting_room.tokens import QueueTokenCodec
 

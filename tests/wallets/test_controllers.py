@@ -9,22 +9,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_user
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem, balance_of
 from ticketing.container import Services
 
 Client = AsyncTestClient[Litestar]
-
-
-async def balance_of(services: Services, wallet_id: int) -> tuple[int, int]:
-    """(balance, number of ledger rows), read straight from the database."""
-    async with services.uow() as uow:
-        row = await uow.conn.fetchrow(
-            "SELECT w.balance, (SELECT count(*) FROM ledger_entries l WHERE l.wallet_id = w.id) "
-            "FROM wallets w WHERE w.id = $1",
-            wallet_id,
-        )
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 async def test_get_and_charge_own_wallet(client: Client, services: Services) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.users.test_controllers import assert_problem
+from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.main import create_app
 from ticketing.web.controllers import STATIC_DIR

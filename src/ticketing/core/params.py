@@ -16,9 +16,12 @@ PostgreSQL's bigint. The OpenAPI document states the same (``core.openapi``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Final
 
 from litestar.params import Parameter
+
+from ticketing.core.errors import ValidationError
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
@@ -81,3 +84,17 @@ IdempotencyKeyHeader = Annotated[
         description="Retry safely with the same key: 1-255 visible ASCII characters, no space (else 422)",
     ),
 ]
+
+
+def distinct_ids(
+    ids: Sequence[int], *, name: str, most: int, error: type[ValidationError] = ValidationError
+) -> list[int]:
+    """The ids of a request that names several (seats of a hold, reservations of a payment),
+    ascending — the order every lock is taken in — after checking they are 1 to ``most``
+    distinct ids (else ``error``, a 422)."""
+    ascending = sorted(set(ids))
+    if len(ascending) != len(ids):
+        raise error(f"{name} must be distinct")
+    if not 1 <= len(ascending) <= most:
+        raise error(f"{name} takes 1 to {most} ids")
+    return ascending

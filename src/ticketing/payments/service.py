@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import structlog
 
-from ticketing.core.errors import ServiceUnavailable, ValidationError
+from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.locking import retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
+from ticketing.core.params import distinct_ids
 from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
@@ -78,7 +79,7 @@ class PaymentService:
     ) -> StoredReply:
         """Pay the reservations, all or none. ``several``: the answer is ``{items: [...]}`` (the
         request named ``reservation_ids``), else the one payment."""
-        wanted = self._valid_selection(reservation_ids)
+        wanted = distinct_ids(reservation_ids, name="reservation_ids", most=self.max_reservations)
         replay = await self._idempotency.replay(idempotency)
         if replay is not None:
             return replay  # as it was, even if the queue token has finished since
@@ -119,14 +120,6 @@ class PaymentService:
         if settled is not None:
             await self._after_payment(admitted, settled)
         return reply
-
-    def _valid_selection(self, reservation_ids: Sequence[int]) -> list[int]:
-        wanted = sorted(set(reservation_ids))
-        if len(wanted) != len(reservation_ids):
-            raise ValidationError("reservation_ids must be distinct")
-        if not 1 <= len(wanted) <= self.max_reservations:
-            raise ValidationError(f"one payment pays 1 to {self.max_reservations} reservations")
-        return wanted
 
     async def _after_payment(self, admitted: AdmittedToken, settled: Settlement) -> None:
         for schedule_id in settled.schedule_ids:

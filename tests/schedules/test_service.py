@@ -1,0 +1,89 @@
+"""The schedules domain owns the seats: how a hold takes a seat under each lock strategy, how
+released and lapsed holds give it back, and the reads other domains make through its service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import create_concert, create_schedule, fans_with_tokens, lapse_hold
+from ticketing.concerts.errors import ConcertNotFound
+from ticketing.container import Services
+from ticketing.core.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
+from ticketing.schedules.schemas import ScheduleIn
+
+HOLD = timedelta(minutes=5)
+
+
+async def _status(services: Services, seat_id: int) -> tuple[str, bool]:
+    [seat] = await services.schedules.read_seats([seat_id])
+    return seat.status, seat.free
+
+
+@pytest.mark.parametrize("strategy", SEAT_LOCK_STRATEGIES)
+async def test_a_seat_is_taken_once_whatever_the_strategy(services: Services, strategy: SeatLockStrategy) -> None:
+    concert = await create_concert(services)
+    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
+    async with services.uow() as uow:
+        taken = await services.schedules.take_seat(uow, seat_id, HOLD, strategy)
+        again = await services.schedules.take_seat(uow, seat_id, HOLD, strategy)
+        await uow.commit()
+    assert taken is not None
+    assert (taken.status, taken.free) == ("HELD", False)
+    assert again is None  # held and not lapsed: not free, under every strategy
+    assert await _status(services, seat_id) == ("HELD", False)
+
+
+async def test_a_rolled_back_take_leaves_the_seat_free(services: Services) -> None:
+    concert = await create_concert(services)
+    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
+    async with services.uow() as uow:
+        assert await services.schedules.take_seat(uow, seat_id, HOLD, "db") is not None
+        # no commit: the caller's transaction decides
+    assert await _status(services, seat_id) == ("AVAILABLE", True)
+
+
+async def test_freeing_lapsed_seats_never_frees_a_live_hold(services: Services) -> None:
+    concert = await create_concert(services)
+    seats = [seat.id for seat in (await create_schedule(services, concert, seats=2)).seats]
+    [(fan, token)] = await fans_with_tokens(services, concert, 1)
+    lapsing, live = await services.reservations.hold_seats(fan.principal, token, seats)
+    await lapse_hold(services, lapsing.id)
+    async with services.uow() as uow:
+        await services.schedules.free_seats(uow, seats, lapsed_only=True)
+        await uow.commit()
+    assert await _status(services, seats[0]) == ("AVAILABLE", True)
+    assert await _status(services, seats[1]) == ("HELD", False)  # its hold is still running
+    async with services.uow() as uow:
+        await services.schedules.free_seats(uow, [seats[1]])  # a released hold's seat
+        await uow.commit()
+    assert await _status(services, seats[1]) == ("AVAILABLE", True)
+    assert live.seat_id == seats[1]
+
+
+async def test_the_sale_opens_at_the_earliest_opening_of_the_dates(services: Services) -> None:
+    concert = await create_concert(services)
+    assert await services.schedules.sale_opens_at(concert) is None  # no dates yet
+    now = datetime.now(UTC).replace(microsecond=0)
+    for opens_in in (timedelta(days=3), timedelta(days=1)):
+        await services.schedules.create_schedule(
+            concert,
+            ScheduleIn(
+                starts_at=now + timedelta(days=10),
+                reservation_opens_at=now + opens_in,
+                reservation_closes_at=now + timedelta(days=9),
+                price=1_000,
+                seat_count=1,
+            ),
+        )
+    assert await services.schedules.sale_opens_at(concert) == now + timedelta(days=1)
+    with pytest.raises(ConcertNotFound):
+        await services.schedules.sale_opens_at(999_999_999)
+
+
+async def test_schedule_ids_are_the_concerts_own(services: Services) -> None:
+    concert, other = await create_concert(services), await create_concert(services)
+    mine = [(await create_schedule(services, concert, seats=1)).id for _ in range(2)]
+    await create_schedule(services, other, seats=1)
+    assert await services.schedules.schedule_ids(concert) == sorted(mine)
