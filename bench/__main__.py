@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--issue-fans", type=int, help="new fans for token issue, one per request (default 1.5 x duration x 10,000)"
     )
     parser.add_argument("--flood-only", action="store_true", help="only the sign-in flood (phase 4)")
+    parser.add_argument(
+        "--burst-only", action="store_true", help="only the lock study's burst (phase 2b), for --strategies"
+    )
+    parser.add_argument("--bursts", type=int, help="recorded bursts per strategy and size (default 10)")
+    parser.add_argument("--burst-sizes", help="comma-separated fans per burst (default 16,64,256)")
     commands = parser.add_subparsers(dest="command")
     users = commands.add_parser("users", help="bulk-create funded fans with signed access tokens (JSON lines)")
     users.add_argument("--count", type=int, required=True)
@@ -40,7 +45,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from ticketing.core.locking import SEAT_LOCK_STRATEGIES
 
     options = BenchOptions.smoke() if args.smoke else BenchOptions()
-    for name in ("duration", "connections", "fans", "sale_fans", "issue_fans"):
+    for name in ("duration", "connections", "fans", "sale_fans", "issue_fans", "bursts"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if args.strategies:
@@ -50,7 +55,10 @@ def run_bench(args: argparse.Namespace) -> int:
             print(f"unknown strategies {unknown}; known: {', '.join(SEAT_LOCK_STRATEGIES)}", file=sys.stderr)
             return 2
         options.strategies = strategies
+    if args.burst_sizes:
+        options.burst_sizes = tuple(int(size) for size in args.burst_sizes.split(","))
     options.flood_only = args.flood_only
+    options.burst_only = args.burst_only
     return bench_main(options)
 
 

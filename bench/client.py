@@ -59,6 +59,10 @@ class Connection:
 
     async def send(self, raw: bytes) -> Response:
         self.writer.write(raw)
+        return await self.read_response()
+
+    async def read_response(self) -> Response:
+        """The answer to the request written last (``send``, or a burst's own ``writer.write``)."""
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0

@@ -159,3 +159,34 @@ def plots(recorders: Sequence[Recorder], out_dir: Path) -> list[Path]:
     plt.close(fig)
     files.append(path)
     return files
+
+
+def write_targets_table(
+    results: Sequence[tuple[str, float, float, int]], floor: LoadResult, targets: dict[str, tuple[float, float]]
+) -> tuple[str, list[str]]:
+    """The write targets as ratios to the floor: rows of (name, req/s, p99 seconds, 5xx and broken
+    connections). PASS needs the ratio, the p99 limit and no server error (a 409 of a race is an
+    answer, not an error). Returns the table and a line per SHORT."""
+    lines = [
+        "| workload | req/s | p99 ms | 5xx | x F_http | target | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    shorts = []
+    for name, throughput, p99, server_errors in results:
+        target, p99_limit = targets[name]
+        achieved = throughput / floor.throughput if floor.throughput else 0.0
+        reasons = []
+        if achieved < target:
+            reasons.append(f"{achieved:.2f} x F_http < {target:.2f}")
+        if p99 > p99_limit:
+            reasons.append(f"p99 {p99 * 1000:.1f} ms > {p99_limit * 1000:.0f} ms")
+        if server_errors:
+            reasons.append(f"{server_errors} server errors")
+        why = "; ".join(reasons)
+        lines.append(
+            f"| {name} | {throughput:,.0f} | {p99 * 1000:.1f} | {server_errors} | {achieved:.2f} | "
+            f"≥ {target:.2f}, p99 ≤ {p99_limit * 1000:.0f} ms | {f'**SHORT** ({why})' if why else 'PASS'} |"
+        )
+        if why:
+            shorts.append(f"SHORT  {name}: {why}")
+    return "\n".join(lines), shorts

@@ -16,6 +16,40 @@ class BenchRepository:
             sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
             return int(await self.conn.fetchval(sql) or 0)
 
+    async def database_counters(self, database: str) -> dict[str, int]:
+        """The cumulative counters of ``database`` (as flushed so far: a backend reports its
+        counts when it ends, or at most once a second while busy, 10 s after it went idle)."""
+        sql = (
+            "SELECT xact_commit, xact_rollback, deadlocks, tup_inserted, tup_updated "
+            "FROM pg_stat_database WHERE datname = $1"
+        )
+        with translate_db_errors():
+            row = await self.conn.fetchrow(sql, database)
+        return dict(row) if row is not None else {}
+
+    async def next_transaction_id(self) -> int:
+        """The next transaction id PostgreSQL will assign (cluster-wide): the difference over a
+        burst is how many transactions wrote or row-locked anything (read-only ones take none),
+        counted at once, without waiting for the statistics to be flushed."""
+        with translate_db_errors():
+            return int(await self.conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"))
+
+    async def row_lock_waiters(self) -> int:
+        """Backends waiting right now for a row (a tuple lock, or the transaction holding the row
+        or a conflicting unique-index entry): the sample of the burst's lock-wait integral."""
+        sql = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('tuple', 'transactionid')"
+        with translate_db_errors():
+            return int(await self.conn.fetchval(sql) or 0)
+
+    async def double_holds(self, seat_ids: list[int]) -> int:
+        """Seats of ``seat_ids`` with more than one live (HELD or CONFIRMED) reservation."""
+        sql = (
+            "SELECT count(*) FROM (SELECT seat_id FROM reservations WHERE seat_id = ANY($1::bigint[]) "
+            "AND status IN ('HELD', 'CONFIRMED') GROUP BY seat_id HAVING count(*) > 1) s"
+        )
+        with translate_db_errors():
+            return int(await self.conn.fetchval(sql, seat_ids) or 0)
+
     async def invariant_violations(self) -> dict[str, int]:
         """Each value must be 0."""
         checks = {

@@ -20,17 +20,31 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench import floor_app
-from bench.client import Recorder
+from bench.burst import BURST_SIZES, BurstBlock, BurstContext, burst_table, run_bursts
+from bench.client import Pool, Recorder
+from bench.fixtures import create_fans
 from bench.flood import SCENARIOS, FloodResult, flood_scenario, flood_section, measure_hash_rate
 from bench.floor_app import FloorServer
 from bench.loadgen import Generator, LoadResult, PythonClient, pick_generator
-from bench.report import generator_line, load_table, plots, read_path_table, table, verdict
+from bench.report import (
+    generator_line,
+    load_table,
+    plots,
+    read_path_table,
+    table,
+    verdict,
+    write_targets_table,
+)
 from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import (
+    HOST,
     READ_PATH_P99_LIMIT,
     READ_PATH_TARGETS,
+    WRITE_TARGETS,
     Target,
+    admitted_tokens,
+    create_sale,
     endpoint_workloads,
     flash_sale,
     issue_fans_for,
@@ -41,8 +55,8 @@ from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
-from ticketing.core.locking import SEAT_LOCK_STRATEGIES
-from ticketing.core.redis import create_redis
+from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_STRATEGIES
+from ticketing.core.redis import RedisClient, create_redis
 
 
 @dataclass
@@ -58,6 +72,9 @@ class BenchOptions:
     issue_fans: int | None = None  # fans for token issue, one per request; None: issue_fans_for(duration)
     flood_seconds: float = 6.0  # each attack of the sign-in flood
     flood_only: bool = False  # phase 4 alone (python -m bench --flood-only)
+    bursts: int = 10  # recorded bursts per strategy and size (each on a fresh seat), plus one warm-up
+    burst_sizes: tuple[int, ...] = BURST_SIZES
+    burst_only: bool = False  # the lock study's burst alone (python -m bench --burst-only)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
     @classmethod
@@ -72,6 +89,8 @@ class BenchOptions:
             sale_time_limit=45,
             issue_fans=15_000,
             flood_seconds=2.0,
+            bursts=2,
+            burst_sizes=(16,),
         )
 
 
@@ -145,10 +164,26 @@ async def run_bench(options: BenchOptions) -> int:
             target = Target(service.port, options.connections, options.duration, generator)
             lines += _flood_lines(await _sign_in_flood(options, services, service, target))
             exit_code = 0
+        elif options.burst_only:
+            target = Target(service.port, options.connections, options.duration, generator)
+            blocks = await _burst_phase(options, services, service, target, redis, base_db, database_url)
+            lines += _burst_lines(options, blocks)
+            print("\n".join(lines), flush=True)
+            exit_code = 0 if all(block.ok for block in blocks) else 1
         else:
             floors = await _measure_floor(options, floor, generator)
             exit_code = await _run_phases(
-                options, services, service, floor, generator, floors, lines, database_url, redis_url, out_dir
+                options,
+                services,
+                service,
+                floor,
+                generator,
+                floors,
+                lines,
+                database_url,
+                redis_url,
+                out_dir,
+                (redis, base_db),
             )
     finally:
         floor.stop()
@@ -277,6 +312,7 @@ async def _run_phases(
     database_url: str,
     redis_url: str,
     out_dir: Path,
+    burst_servers: tuple[RedisClient, str],
 ) -> int:
     started = time.perf_counter()
     target = Target(service.port, options.connections, options.duration, generator)
@@ -304,6 +340,11 @@ async def _run_phases(
         async with services.uow() as uow:
             deadlocks = await BenchRepository(uow.conn).deadlocks() - deadlocks_before
         strategy_rows.append((strategy, hold, payment, deadlocks))
+
+    write_table, write_shorts = _write_targets(options, f_http, service_rows, strategy_rows)
+
+    redis, maintenance_url = burst_servers
+    blocks = await _burst_phase(options, services, service, target, redis, maintenance_url, database_url)
 
     print("phase 3: flash sale", flush=True)
     service.start(
@@ -347,6 +388,17 @@ async def _run_phases(
         "",
         load_table(load_rows, f_http),
         "",
+        "## Write path against the floor",
+        "",
+        f"The write targets of issue 15 as ratios to F_http ({f_http.throughput:,.0f} req/s, same run), "
+        f"{options.connections} connections. Charges are driven by the generator above; the hold race and "
+        f"the payment of prepared holds by the Python client (they act on answers), under the default seat "
+        f"lock strategy `{_default_strategy(options)}`. A SHORT is a measurement, not a failed run.",
+        "",
+        write_table,
+        "",
+        *([f"**{line}**" for line in write_shorts] or ["All write targets met."]),
+        "",
         "## Lock strategies (`TICKETING_SEAT_LOCK_STRATEGY`)",
         "",
         "Hold race: every fan holds a random one of 50 seats (all but the first taker of each seat get 409). "
@@ -369,6 +421,7 @@ async def _run_phases(
         "",
         table([(r, None) for _, hold, payment, _ in strategy_rows for r in (hold, payment)]),
         "",
+        *_burst_lines(options, blocks),
         "## Flash sale",
         "",
         f"{sale.fans:,} fans arrived at once for {sale.seats} seats. In {sale.seconds:,.1f} s: {sale.bought} bought a "
@@ -388,8 +441,109 @@ async def _run_phases(
         *[f"![{p.stem}]({p.name})" for p in plot_files],
     ]
     print("\n".join(lines), flush=True)
-    server_errors = sum(r.server_errors for r in all_recorders) + sum(r.server_errors for r in all_loads)
+    server_errors = _counted_server_errors(all_recorders, strategy_rows) + sum(r.server_errors for r in all_loads)
+    if not all(block.ok for block in blocks):
+        print("\nBURST INVARIANT VIOLATED (a burst without exactly one winner, or a double hold)", flush=True)
+        return 1
     return _exit_code(shorts, violations, server_errors)
+
+
+def _counted_server_errors(recorders: list[Recorder], strategy_rows: list[tuple[str, Recorder, Recorder, int]]) -> int:
+    """The 5xx that fail the run. The bench-only strategies are there to be measured failing
+    (``shared`` answers 503 when its deadlocks exhaust the retries): theirs are in the tables only."""
+    measured_only = [
+        r for strategy, hold, payment, _ in strategy_rows if strategy in BENCH_ONLY_STRATEGIES for r in (hold, payment)
+    ]
+    return sum(r.server_errors for r in recorders if not any(r is m for m in measured_only))
+
+
+def _default_strategy(options: BenchOptions) -> str:
+    default = str(Settings.model_fields["seat_lock_strategy"].default)
+    return default if default in options.strategies else options.strategies[0]
+
+
+def _write_targets(
+    options: BenchOptions,
+    f_http: LoadResult,
+    service_rows: list[tuple[LoadResult, LoadResult | None]],
+    strategy_rows: list[tuple[str, Recorder, Recorder, int]],
+) -> tuple[str, list[str]]:
+    charges = {result.name: result for result, _ in service_rows if result.name.startswith("charge")}
+    default = _default_strategy(options)
+    [(hold, payment)] = [(hold, payment) for strategy, hold, payment, _ in strategy_rows if strategy == default]
+    rows = [
+        ("hold race", hold.throughput, hold.percentile(0.99), hold.server_errors),
+        *[(name, charges[name].throughput, charges[name].p99, charges[name].server_errors) for name in charges],
+        ("payment", payment.throughput, payment.percentile(0.99), payment.server_errors),
+    ]
+    write_table, shorts = write_targets_table(rows, f_http, WRITE_TARGETS)
+    print("\nWrite path against the floor (same run):\n" + write_table, flush=True)
+    print("\n".join(f"!!! {line}" for line in shorts) or "all write targets met", flush=True)
+    return write_table, shorts
+
+
+async def _burst_phase(
+    options: BenchOptions,
+    services: Services,
+    service: ServiceUnderTest,
+    target: Target,
+    redis: RedisClient,
+    maintenance_url: str,
+    database_url: str,
+) -> list[BurstBlock]:
+    """The lock study's burst (bench/burst.py): one concert, fresh seats for every burst, fans
+    admitted once; then per strategy and size a service of its own without background jobs."""
+    print(f"phase 2b: lock strategies under a burst (N = {', '.join(map(str, options.burst_sizes))})", flush=True)
+    size = max(options.burst_sizes)
+    seats = len(options.strategies) * len(options.burst_sizes) * (options.bursts + 1)
+    fans = await create_fans(services, size, balance=1_000_000)
+    concert_id, _, seat_ids = await create_sale(services, "bench: burst", dates=1, seats=seats, price=10_000)
+    # Tokens stay admitted for the whole phase; every winner keeps its hold (the cap is lifted).
+    settings: dict[str, object] = {
+        "queue_max_active": 1_000_000,
+        "queue_admit_per_second": 100_000,
+        "queue_active_ttl_seconds": 6 * 3600,
+        "max_holds_per_user": 1_000_000,
+    }
+    service.start(**settings)
+    pool = Pool(HOST, target.port, min(64, size))
+    await pool.open()
+    tokens = await admitted_tokens(target, pool, fans, concert_id)
+    pool.close()
+    service.stop()
+    context = BurstContext(
+        services=services,
+        service=service,
+        target=target,
+        redis=redis,
+        maintenance_url=_plain(maintenance_url),
+        database=urlsplit(_plain(database_url)).path.lstrip("/"),
+        settings={**settings, "run_jobs_in_server": False},  # nothing but the bursts counts
+        fans=fans,
+        tokens=tokens,
+        seat_ids=seat_ids[0],
+    )
+    return await run_bursts(context, options.strategies, options.burst_sizes, options.bursts)
+
+
+def _burst_lines(options: BenchOptions, blocks: list[BurstBlock]) -> list[str]:
+    return [
+        "## Lock strategies under a burst",
+        "",
+        f"For each of {options.bursts} fresh seats per row (plus one warm-up burst, counted by the database and "
+        "Redis but not timed), N fans fire a hold at the same free seat at the same instant (N prepared "
+        "keep-alive connections; the requests written back to back). Times from the barrier's opening. "
+        "Transactions, row-lock wait (waiting backends in `pg_locks`, sampled every ~2 ms, integrated over "
+        "time) and Redis commands are per burst, a bare service start and stop subtracted; deadlocks, "
+        "refusals and double holds are totals. Refusals by place: the unlocked first read, the Redis lock, "
+        "the check under the lock (or the conditional write), the partial unique index; 503: a retry was "
+        "asked for (deadlock retries exhausted, lock or pool timeout). A burst with two winners, or a double "
+        "hold, fails the run; a burst without a winner (the seat left unsold) fails it for every strategy "
+        "but the bench-only ones, kept to show that. A row stops after 20 s once it has 3 bursts.",
+        "",
+        burst_table(blocks),
+        "",
+    ]
 
 
 # The sign-in settings as production runs them (the settings' defaults), for the flood phase.

@@ -35,6 +35,15 @@ READ_PATH_TARGETS: dict[str, float] = {
 }
 READ_PATH_P99_LIMIT = 0.050  # seconds
 
+# The write path's targets (issue 15), as (ratio to F_http of the same run, p99 limit in seconds).
+# The hold race and the payment are those of the default seat lock strategy.
+WRITE_TARGETS: dict[str, tuple[float, float]] = {
+    "hold race": (0.15, 0.050),
+    "charge (distinct wallets)": (0.12, 0.050),
+    "charge (one hot wallet)": (0.20, 0.050),
+    "payment": (0.08, 0.100),
+}
+
 
 @dataclass
 class Target:

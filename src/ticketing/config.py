@@ -18,7 +18,7 @@ from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ticketing.core.locking import SeatLockStrategy
+from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SeatLockStrategy
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
 LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
@@ -153,9 +153,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_defaults_outside_local(self) -> Settings:
-        if self.seat_lock_strategy == "none" and not self.bench_endpoints:
+        if self.seat_lock_strategy in BENCH_ONLY_STRATEGIES and not self.bench_endpoints:
             raise ValueError(
-                "TICKETING_SEAT_LOCK_STRATEGY=none is for benchmarks only (TICKETING_BENCH_ENDPOINTS=true)"
+                f"TICKETING_SEAT_LOCK_STRATEGY={self.seat_lock_strategy} is for benchmarks only "
+                "(TICKETING_BENCH_ENDPOINTS=true)"
             )
         if self.env == "local":
             if self.jwt_secret == PLACEHOLDER_SECRET:

@@ -29,9 +29,14 @@ T = TypeVar("T")
 # How a hold takes its seat (the lock study, docs/locking.md): ``redis+db`` (the default: a Redis
 # lock turns contenders away, then the row lock) and ``db`` (row lock only) are for production;
 # ``conditional`` (one conditional UPDATE), ``optimistic`` (version check), ``redis`` (Redis lock
-# only) and ``none`` (no lock: only the unique index stands) exist to be measured.
-SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none"]
+# only) and ``none`` (no lock: only the unique index stands) exist to be measured, and so do the
+# seed's two remaining kinds: ``spin`` (Redis SET NX retried with backoff until taken, then the row
+# lock) and ``shared`` (FOR SHARE, then the write: the seed's S-lock, which deadlocks).
+SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none", "spin", "shared"]
 SEAT_LOCK_STRATEGIES: tuple[SeatLockStrategy, ...] = get_args(SeatLockStrategy)
+# Refused at start-up unless the bench endpoints are on: no lock at all, and the two kinds the
+# study measured in order to reject them.
+BENCH_ONLY_STRATEGIES: frozenset[SeatLockStrategy] = frozenset({"none", "spin", "shared"})
 
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 LOCK_NOT_AVAILABLE = "55P03"

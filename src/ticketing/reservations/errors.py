@@ -13,11 +13,18 @@ class SeatUnavailable(Conflict):
     title = "This seat is already held or sold"
 
 
-def seats_unavailable(seat_ids: Sequence[int]) -> SeatUnavailable:
+# Where a hold was refused, in the wording of its ``detail`` (the lock study's burst counts the
+# refusals by it; a constant string, so naming the place costs the hold path nothing).
+TAKEN = "already held or sold"  # the unlocked first read saw it taken
+LOCKED = "being held by another request right now"  # the seat's Redis lock is someone else's
+TAKEN_UNDER_LOCK = "taken by a concurrent hold"  # the seat looked free, the locked check said taken
+
+
+def seats_unavailable(seat_ids: Sequence[int], why: str = TAKEN) -> SeatUnavailable:
     """The answer naming the taken seats of a hold (``unavailable_seat_ids``); nothing was held."""
     ids = sorted(seat_ids)
     noun = "seat is" if len(ids) == 1 else "seats are"
-    return SeatUnavailable(f"{len(ids)} {noun} already held or sold; nothing was held", unavailable_seat_ids=ids)
+    return SeatUnavailable(f"{len(ids)} {noun} {why}; nothing was held", unavailable_seat_ids=ids)
 
 
 class InvalidSeatSelection(ValidationError):

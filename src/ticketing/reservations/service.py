@@ -3,7 +3,7 @@
 Lock order, shared with payments: reservation -> seat -> wallet. A hold
 0. reads the seat without a lock: a seat already held or sold answers 409 at once;
 1. (strategy ``redis+db``) takes the Redis simple lock of the seat: concurrent contenders fail
-   fast with 409;
+   fast with 409 (``spin``, benchmarks only: retries it with backoff until taken or a deadline);
 then, in one transaction:
 2. the user's advisory lock (per-user hold cap);
 2b. with TICKETING_MAX_HOLDS_PER_ADDRESS, the advisory lock of (schedule, client address): the
@@ -23,9 +23,12 @@ from datetime import datetime, timedelta
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.locking import SeatLockStrategy, retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
+from ticketing.core.params import distinct_ids
 from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.reservations.errors import (
+    LOCKED,
+    TAKEN_UNDER_LOCK,
     HoldLimitReached,
     InvalidSeatSelection,
     ReservationExpired,
@@ -45,8 +48,9 @@ from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 log = logging.getLogger(__name__)
 
-REDIS_LOCKED = ("redis+db", "redis")
+REDIS_LOCKED = ("redis+db", "redis", "spin")
 SEAT_LOCK_TTL_MS = 5000  # longer than any hold transaction (bounded by lock and statement timeouts)
+SPIN_DEADLINE_MS = 2000  # how long a ``spin`` contender retries the seat's Redis lock
 
 
 def reservation_out(row: ReservationRow) -> ReservationOut:
@@ -106,7 +110,7 @@ class ReservationService:
         locked in ascending id order — Redis locks and row locks alike — so two holds of
         overlapping sets wait for each other instead of deadlocking. The answer is in the order
         asked for."""
-        wanted = self._valid_selection(seat_ids)
+        wanted = distinct_ids(seat_ids, name="seat_ids", most=self.max_seats_per_hold, error=InvalidSeatSelection)
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
         seats = await self._read_seats(wanted)
         await self._schedules.open_schedule(seats[0].schedule_id, admitted)
@@ -133,7 +137,7 @@ class ReservationService:
                         if seat is not None:
                             held.append(seat)
                     if len(held) < len(wanted):
-                        raise seats_unavailable(sorted(set(wanted) - {seat.id for seat in held}))
+                        raise seats_unavailable(sorted(set(wanted) - {seat.id for seat in held}), TAKEN_UNDER_LOCK)
                     rows = await repo.insert_holds(principal.user_id, held, client_address)
                     await uow.commit()
                 self._schedules.invalidate(rows[0].schedule_id)
@@ -143,14 +147,6 @@ class ReservationService:
             return await retry_on_conflict(attempt)
         finally:
             await self._release_redis_locks(owners)
-
-    def _valid_selection(self, seat_ids: Sequence[int]) -> list[int]:
-        wanted = sorted(set(seat_ids))
-        if len(wanted) != len(seat_ids):
-            raise InvalidSeatSelection("seat_ids must be distinct")
-        if not 1 <= len(wanted) <= self.max_seats_per_hold:
-            raise InvalidSeatSelection(f"one hold takes 1 to {self.max_seats_per_hold} seats")
-        return wanted
 
     async def _read_seats(self, seat_ids: list[int]) -> list[SeatRow]:
         seats = await self._schedules.read_seats(seat_ids)
@@ -190,7 +186,10 @@ class ReservationService:
         try:
             for seat_id in seat_ids:
                 try:
-                    owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
+                    if self.strategy == "spin":
+                        owner = await self._seat_locks.acquire_spinning(seat_id, SEAT_LOCK_TTL_MS, SPIN_DEADLINE_MS)
+                    else:
+                        owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
                 except ServiceUnavailable:
                     if self.strategy == "redis":
                         raise  # the Redis lock is this strategy's only guard
@@ -198,7 +197,7 @@ class ReservationService:
                     await self._release_redis_locks(owners)
                     return {}
                 if owner is None:
-                    raise seats_unavailable([seat_id])
+                    raise seats_unavailable([seat_id], LOCKED)
                 owners[seat_id] = owner
         except BaseException:
             await self._release_redis_locks(owners)

@@ -192,6 +192,10 @@ class ScheduleService:
             # No database lock: only the Redis lock (``redis``) or nothing at all (``none``, for
             # the benchmark) stands before the partial unique index.
             read = await seats.read(seat_id)
+        elif strategy == "shared":
+            # The seed's S-lock (benchmarks only): two holders both get it, then each write waits
+            # for the other's — a deadlock PostgreSQL breaks after deadlock_timeout.
+            read = await seats.lock_shared(seat_id)
         else:
             read = await seats.lock(seat_id)
         return await seats.mark_held(seat_id, hold) if read and read.free else None
