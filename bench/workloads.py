@@ -214,9 +214,13 @@ async def endpoint_workloads(services: Services, target: Target, fans_count: int
 
 
 async def strategy_workloads(
-    services: Services, target: Target, fans_count: int, strategy: str
-) -> tuple[Recorder, Recorder]:
-    """Hold under contention (many fans, 50 seats) and payment of prepared holds."""
+    services: Services, target: Target, fans_count: int, strategy: str, *, with_generator: bool = False
+) -> tuple[Recorder, Recorder, LoadResult | None]:
+    """Hold under contention (many fans, 50 seats) and payment of prepared holds. With
+    ``with_generator``, the hold race is then driven once more by the run's generator (wrk when
+    present): the same pre-built requests, by a client that is not itself the bottleneck — that
+    is the figure the write target is judged on (the Python client tops out near the rate of a
+    hold race, so its figure measures the client as much as the server)."""
     fans = await create_fans(services, fans_count, balance=1_000_000)
     concert_id, _, seat_ids = await create_sale(
         services, f"bench: {strategy}", dates=2, seats=max(50, fans_count), price=10_000
@@ -231,6 +235,9 @@ async def strategy_workloads(
         for f, t in zip(fans, tokens, strict=True)
     ]
     hold = await target.loop(f"hold race [{strategy}]", lambda i: holds[i % len(holds)])
+    # Every seat of the race is taken by now, as it is a moment into the Python client's run:
+    # the generator's run is the same all-but-the-winners-refused traffic.
+    hold_load = await target.drive(f"hold race [{strategy}]", holds) if with_generator else None
 
     # Payment: each fan holds one seat of the second date, then all pay at once.
     prepared = await asyncio.gather(
@@ -248,7 +255,7 @@ async def strategy_workloads(
     payment = await target.loop(
         f"payment [{strategy}]", lambda i: payable[i], total=len(payable), duration=max(60.0, target.duration)
     )
-    return hold, payment
+    return hold, payment, hold_load
 
 
 @dataclass

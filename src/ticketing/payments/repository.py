@@ -18,7 +18,7 @@ from ticketing.wallets import sql as wallets_sql
 
 COLUMNS = "id, reservation_id, user_id, amount, paid_at, status"
 
-# Parameters: $1 the reservation ids (bigint[], distinct), $2 payer, $3 concert. All or nothing.
+# Parameters: $1 the reservation id (or ids, distinct), $2 payer, $3 concert. All or nothing.
 # Locks in the shared order reservations -> seats (each by ascending id) -> wallet, each data
 # change chained to the one before it so that nothing is written unless everything can be:
 #   reservation  the caller's live HELD holds of this concert among $1, X-locked (a racing payer or
@@ -34,17 +34,21 @@ COLUMNS = "id, reservation_id, user_id, amount, paid_at, status"
 # wallet is missing or short. Either way nothing was changed. The CHECK on the balance is the
 # backstop. The last column: as of this statement every other seat of the concert is sold — this
 # payment may have sold the concert out.
-SETTLE = f"""
-WITH reservation AS ({reservations_sql.live_holds_for_update("$1", "$2", seats_sql.schedules_of_concert("$3"))}
+
+
+def _settle(ids: str, count: str) -> str:
+    """The statement above, for reservation ids matching ``ids`` (``count`` of them)."""
+    return f"""
+WITH reservation AS ({reservations_sql.live_holds_for_update(ids, "$2", seats_sql.schedules_of_concert("$3"))}
 ), seat AS ({seats_sql.lock_seat_of("reservation")}
 ), total AS (
     SELECT count(*) AS holds, sum(reservation.price)::bigint AS price,
         (SELECT count(*) FROM seat) AS seats
     FROM reservation
 ), payable AS (
-    SELECT total.price FROM total WHERE total.holds = cardinality($1::bigint[]) AND total.seats = total.holds
+    SELECT total.price FROM total WHERE total.holds = {count} AND total.seats = total.holds
 ), debited AS ({wallets_sql.debit("$2", "payable.price", "payable")}
-), confirmed AS ({reservations_sql.confirm("reservation", "debited")}
+), confirmed AS ({reservations_sql.confirm(ids, "debited")}
 ), sold AS ({seats_sql.sell_seat_of("confirmed")}
 ), paid AS (
     INSERT INTO payments (reservation_id, user_id, amount)
@@ -61,6 +65,14 @@ ORDER BY reservation.id
 """
 
 
+# Two prepared statements of one text: a payment of one reservation (the hot path) matches it by
+# ``= $1``, which stays a primary-key lookup in the generic plan PostgreSQL settles on after a
+# few executions; with ``= ANY($1)`` that plan scanned every live hold and every seat of the
+# table for each payment (payments of 16 fans at once ran at 0.6x the one-id form's rate).
+SETTLE_ONE = _settle("= $1::bigint", "1")
+SETTLE_SEVERAL = _settle("= ANY($1::bigint[])", "cardinality($1::bigint[])")
+
+
 @dataclass(frozen=True, slots=True)
 class Settlement:
     reservation_ids: list[int]  # the payable ones among those asked for
@@ -75,9 +87,11 @@ class PaymentRepository:
         self.conn = conn
 
     async def settle(self, reservation_ids: list[int], user_id: int, concert_id: int) -> Settlement:
-        """Pay the reservations in one statement, all or none (see ``SETTLE``)."""
+        """Pay the reservations in one statement, all or none (see ``_settle``)."""
+        one = len(reservation_ids) == 1
+        statement, ids = (SETTLE_ONE, reservation_ids[0]) if one else (SETTLE_SEVERAL, reservation_ids)
         with translate_db_errors():
-            rows = await self.conn.fetch(SETTLE, reservation_ids, user_id, concert_id)
+            rows = await self.conn.fetch(statement, ids, user_id, concert_id)
         payments = [PaymentOut(row[4], *row[5:]) for row in rows if row[4] is not None]
         return Settlement(
             reservation_ids=[row[0] for row in rows],
