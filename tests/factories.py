@@ -98,16 +98,18 @@ async def create_schedule(
 
 
 async def lapse_hold(services: Services, reservation_id: int, seconds_ago: float = 1.0) -> None:
-    """Make a hold's time run out now, as if TICKETING_HOLD_SECONDS had passed."""
+    """Make a hold's time run out now, as if TICKETING_HOLD_SECONDS had passed (the process's
+    memory of taken seats, which bounds itself by the hold's end, is told so too)."""
     async with services.uow() as uow:
-        await uow.conn.execute(
+        seat_id = await uow.conn.fetchval(
             "WITH r AS (UPDATE reservations SET held_until = now() - make_interval(secs => $2) "
             "WHERE id = $1 RETURNING seat_id, held_until) "
-            "UPDATE seats SET held_until = r.held_until FROM r WHERE seats.id = r.seat_id",
+            "UPDATE seats SET held_until = r.held_until FROM r WHERE seats.id = r.seat_id RETURNING seats.id",
             reservation_id,
             seconds_ago,
         )
         await uow.commit()
+    services.schedules.forget_taken([seat_id])
 
 
 async def fans_with_tokens(

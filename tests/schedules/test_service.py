@@ -3,6 +3,7 @@ released and lapsed holds give it back, and the reads other domains make through
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,8 +11,10 @@ import pytest
 from tests.factories import create_concert, create_schedule, fans_with_tokens, lapse_hold
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import Services
+from ticketing.core.errors import AppError
 from ticketing.core.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
-from ticketing.schedules.schemas import ScheduleIn
+from ticketing.schedules.repository import SeatRepository
+from ticketing.schedules.schemas import ScheduleIn, SeatRow
 
 HOLD = timedelta(minutes=5)
 
@@ -87,3 +90,43 @@ async def test_schedule_ids_are_the_concerts_own(services: Services) -> None:
     mine = [(await create_schedule(services, concert, seats=1)).id for _ in range(2)]
     await create_schedule(services, other, seats=1)
     assert await services.schedules.schedule_ids(concert) == sorted(mine)
+
+
+async def test_a_race_loser_is_told_from_memory_and_a_release_forgets(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    concert = await create_concert(services)
+    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
+    (winner, winner_token), (loser, loser_token) = await fans_with_tokens(services, concert, 2)
+    reads: list[int] = []
+    original = SeatRepository.read
+
+    async def counted(self: SeatRepository, seat: int) -> SeatRow | None:
+        reads.append(seat)
+        return await original(self, seat)
+
+    monkeypatch.setattr(SeatRepository, "read", counted)
+    held = await services.reservations.hold_seat(winner.principal, winner_token, seat_id)
+    for _ in range(3):
+        with pytest.raises(AppError) as refused:
+            await services.reservations.hold_seat(loser.principal, loser_token, seat_id)
+        assert refused.value.code == "SEAT_UNAVAILABLE"
+    assert reads.count(seat_id) == 2  # the winner's first look and the first loser's; then memory
+    await services.reservations.release(winner.principal, held.id)
+    again = await services.reservations.hold_seat(loser.principal, loser_token, seat_id)  # forgotten at once
+    assert again.seat_id == seat_id
+
+
+async def test_memory_of_a_held_seat_ends_with_its_hold(services: Services) -> None:
+    services.schedules.cache_seconds = 60.0  # so that only the hold's end can end it
+    services.reservations.hold = timedelta(seconds=0.3)
+    concert = await create_concert(services)
+    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
+    (winner, winner_token), (loser, loser_token) = await fans_with_tokens(services, concert, 2)
+    await services.reservations.hold_seat(winner.principal, winner_token, seat_id)
+    with pytest.raises(AppError):
+        await services.reservations.hold_seat(loser.principal, loser_token, seat_id)
+    assert services.schedules.known_taken(seat_id) is not None
+    await asyncio.sleep(0.35)  # the hold runs out: so does the memory of it, before any sweeper
+    assert services.schedules.known_taken(seat_id) is None
+    assert (await services.reservations.hold_seat(loser.principal, loser_token, seat_id)).seat_id == seat_id

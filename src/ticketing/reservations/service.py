@@ -112,6 +112,12 @@ class ReservationService:
         asked for."""
         wanted = distinct_ids(seat_ids, name="seat_ids", most=self.max_seats_per_hold, error=InvalidSeatSelection)
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        known = self._schedules.known_taken(wanted[0]) if len(wanted) == 1 else None
+        if known is not None:
+            # A race's loser: this process saw the seat taken moments ago (ScheduleService.
+            # known_taken); the same checks as after a read, without the read.
+            await self._schedules.open_schedule(known, admitted)
+            raise seats_unavailable(wanted)
         seats = await self._read_seats(wanted)
         await self._schedules.open_schedule(seats[0].schedule_id, admitted)
         taken = [seat.id for seat in seats if not seat.free]

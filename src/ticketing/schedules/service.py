@@ -30,6 +30,7 @@ SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
 # opening only ever moves earlier (a date that opens sooner is added): a process may learn of
 # that this much later; the queue keeps the earliest opening any process told it.
 OPENING_CACHE_SECONDS = 5.0
+TAKEN_SEATS_REMEMBERED = 100_000  # seats known taken, per process (a few MB at most)
 
 
 class ScheduleService:
@@ -49,6 +50,7 @@ class ScheduleService:
         self._open_lists: dict[int, tuple[float, bytes]] = {}
         self._reads: SingleFlight[tuple[int, int], bytes] = SingleFlight()
         self._openings: dict[int, tuple[float, datetime | None]] = {}  # concert -> (read at, opening)
+        self._taken: dict[int, tuple[int, float]] = {}  # seat -> (schedule, known taken until: monotonic)
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
 
     async def create_schedule(self, concert_id: int, data: ScheduleIn) -> ScheduleCreatedOut:
@@ -170,13 +172,50 @@ class ScheduleService:
 
     async def read_seats(self, seat_ids: Sequence[int]) -> list[SeatRow]:
         """The seats that exist, by ascending id, without a lock (a hold's first look: a taken
-        seat answers 409 at once)."""
+        seat answers 409 at once). The taken ones are remembered for ``known_taken``."""
         async with self._uow_factory(autocommit=True) as uow:
-            seats = SeatRepository(uow.conn)
+            repo = SeatRepository(uow.conn)
             if len(seat_ids) == 1:
-                seat = await seats.read(seat_ids[0])
-                return [seat] if seat is not None else []
-            return await seats.read_many(seat_ids)
+                seat = await repo.read(seat_ids[0])
+                seats = [seat] if seat is not None else []
+            else:
+                seats = await repo.read_many(seat_ids)
+        self._remember(seats)
+        return seats
+
+    def known_taken(self, seat_id: int) -> int | None:
+        """The seat's schedule id if this process saw the seat taken less than
+        ``cache_seconds`` ago (and, held, its hold has not run out since), else None. A hold race's
+        losers are told from memory, without a database read; like the seat map, this may only err
+        towards "taken", and for at most ``cache_seconds`` after another process freed the seat
+        (this process's own releases, expiries and refunds forget it at once)."""
+        known = self._taken.get(seat_id)
+        if known is None:
+            return None
+        schedule_id, until = known
+        if time.monotonic() >= until:
+            del self._taken[seat_id]
+            return None
+        return schedule_id
+
+    def _remember(self, seats: Sequence[SeatRow]) -> None:
+        if not self.cache_seconds:
+            return
+        now, wall = time.monotonic(), datetime.now(UTC)
+        if len(self._taken) > TAKEN_SEATS_REMEMBERED:
+            self._taken.clear()
+        for seat in seats:
+            if seat.free:
+                self._taken.pop(seat.id, None)
+                continue
+            until = now + self.cache_seconds
+            if seat.held_until is not None:  # held: taken at most until its hold runs out
+                until = min(until, now + (seat.held_until - wall).total_seconds())
+            self._taken[seat.id] = (seat.schedule_id, until)
+
+    def forget_taken(self, seat_ids: Sequence[int]) -> None:
+        for seat_id in seat_ids:
+            self._taken.pop(seat_id, None)
 
     @staticmethod
     async def take_seat(uow: UnitOfWork, seat_id: int, hold: timedelta, strategy: SeatLockStrategy) -> SeatRow | None:
@@ -200,17 +239,19 @@ class ScheduleService:
             read = await seats.lock(seat_id)
         return await seats.mark_held(seat_id, hold) if read and read.free else None
 
-    @staticmethod
-    async def free_seats(uow: UnitOfWork, seat_ids: Sequence[int], *, lapsed_only: bool = False) -> None:
+    async def free_seats(self, uow: UnitOfWork, seat_ids: Sequence[int], *, lapsed_only: bool = False) -> None:
         """Put the seats of released (or, ``lapsed_only``, expired) holds back on sale."""
         if seat_ids:
             await SeatRepository(uow.conn).free_held(seat_ids, lapsed_only=lapsed_only)
+            self.forget_taken(seat_ids)  # early is harmless: a forgotten seat is read again
 
-    @staticmethod
-    async def resell_seats(uow: UnitOfWork, seat_ids: Sequence[int]) -> int:
+    async def resell_seats(self, uow: UnitOfWork, seat_ids: Sequence[int]) -> int:
         """Put sold seats back on sale (a refund, in its transaction); the caller invalidates the
         seat caches after its commit. Returns how many were sold."""
-        return await SeatRepository(uow.conn).free_sold(seat_ids) if seat_ids else 0
+        if not seat_ids:
+            return 0
+        self.forget_taken(seat_ids)
+        return await SeatRepository(uow.conn).free_sold(seat_ids)
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         await self._concerts.ensure_exists(concert_id)
