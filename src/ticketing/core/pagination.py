@@ -8,8 +8,7 @@ from typing import Annotated
 from litestar.params import Parameter
 
 from ticketing.core.errors import ValidationError
-from ticketing.core.params import CANONICAL, canonical_positive_int
-from ticketing.core.text import MAX_ID
+from ticketing.core.params import CANONICAL, MAX_ID, canonical_positive_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ticketing.core.hashing import LOCAL, password_checks
-from ticketing.core.text import positive_id
+from ticketing.core.params import canonical_positive_int
 
 Role = Literal["fan", "admin"]
 
@@ -146,7 +146,7 @@ def read_access_token(token: str, *, secret: str) -> Principal | None:
             return None
         # Only ids this service issues: ASCII digits within bigint (int() reads "٣" and 2**64
         # reached PostgreSQL as an overflow, a 500).
-        user_id = positive_id(claims["sub"]) if isinstance(claims["sub"], str) else None
+        user_id = canonical_positive_int(claims["sub"]) if isinstance(claims["sub"], str) else None
         if user_id is None:
             return None
         principal = Principal(user_id=user_id, name=str(claims.get("name", "")), role=role, token_version=version)

@@ -4,16 +4,14 @@
   business in names, titles or passwords (look-alike names, log injection), so every string field
   of a body is declared with ``plain_text`` and rejected with 422 at decoding.
 - Numbers: ``str.isdigit()`` is true for ``"²"`` and Arabic-Indic digits, which ``int()`` then
-  refuses or reads, so every id a client sends as text (cursor, token field, JWT subject) is
-  parsed by ``positive_id``: ASCII digits only, within PostgreSQL's bigint.
+  refuses or reads, so every id a client sends as text (path id, query integer, cursor, token
+  field, JWT subject) is parsed by ``core.params.canonical_positive_int``: ASCII digits only, no
+  sign or leading zero, within PostgreSQL's bigint.
 """
 
 from __future__ import annotations
 
 import msgspec
-
-MAX_ID = 2**63 - 1  # PostgreSQL bigint
-_MAX_ID_DIGITS = len(str(MAX_ID))
 
 # msgspec applies a pattern with ``re.search``: anchored with ``^`` and ``\Z`` (not ``$``, which
 # also matches before a final newline) it is a full match. C0 and C1 control characters and DEL.
@@ -33,11 +31,3 @@ def plain_text(
         pattern=MULTI_LINE_PATTERN if multiline else SINGLE_LINE_PATTERN,
         description=description,
     )
-
-
-def positive_id(text: str) -> int | None:
-    """``text`` as an id (1..2^63-1) if it is one written in ASCII digits, else None."""
-    if not text or len(text) > _MAX_ID_DIGITS or not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None

@@ -23,8 +23,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from ticketing.core.params import MAX_QUEUE_TOKEN_LENGTH
-from ticketing.core.text import positive_id
+from ticketing.core.params import MAX_QUEUE_TOKEN_LENGTH, canonical_positive_int
 
 VERSION = "q1"
 _SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
@@ -86,8 +85,8 @@ class QueueTokenCodec:
             return None
         _, concert, epoch, seq, user, issued_at, name = parts
         # Ids and counters are PostgreSQL bigint / Redis 64-bit integers, in ASCII digits.
-        concert_id, seq_number, user_id = positive_id(concert), positive_id(seq), positive_id(user)
-        issued = positive_id(issued_at)
+        concert_id, seq_number, user_id = (canonical_positive_int(field) for field in (concert, seq, user))
+        issued = canonical_positive_int(issued_at)
         if concert_id is None or seq_number is None or user_id is None or issued is None or not epoch or not name:
             return None
         return QueueToken(concert_id, epoch, seq_number, user_id, issued, name, raw)
