@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens
-from tests.support import assert_problem
+from tests.support import Client, assert_problem
 from ticketing.container import Services
 from ticketing.core.errors import AppError
-
-Client = AsyncTestClient[Litestar]
 
 
 async def _code(call: Awaitable[object]) -> tuple[str, dict[str, object]]:

@@ -175,7 +175,7 @@ class ScheduleService:
         seat answers 409 at once). The taken ones are remembered for ``known_taken``."""
         async with self._uow_factory(autocommit=True) as uow:
             repo = SeatRepository(uow.conn)
-            if len(seat_ids) == 1:
+            if len(seat_ids) == 1:  # a one-seat hold (the hot path) shares the lock path's statement
                 seat = await repo.read(seat_ids[0])
                 seats = [seat] if seat is not None else []
             else:
