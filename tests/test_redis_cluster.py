@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from tests.cluster_support import flush_all, tag_on_node
 from ticketing.config import Settings
 from ticketing.core.embedded import CLUSTER_SLOTS, EmbeddedValkeyCluster, free_port
 from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.redis import BoundedRedisCluster, cluster_url, create_redis
+from ticketing.core.redis import AutoPipelinedRedis, BoundedRedisCluster, cluster_url, create_redis
 from ticketing.reservations.store import SeatLockStore, seat_lock_key
 
 pytestmark = pytest.mark.redis_cluster
@@ -83,7 +82,7 @@ def test_the_url_picks_the_client(settings: Settings, redis_cluster_url: str) ->
     assert cluster_url("redis+cluster://user:pw@h:7000/0?x=1") == "redis://user:pw@h:7000/0?x=1"
     assert cluster_url("rediss+cluster://h:7000") == "rediss://h:7000"
     assert cluster_url("redis://h:6379/0") is None
-    assert type(create_redis(settings)) is Redis
+    assert type(create_redis(settings)) is AutoPipelinedRedis  # one server: auto-pipelined (core/redis.py)
     client = create_redis(settings.model_copy(update={"redis_url": redis_cluster_url}))
     assert isinstance(client, BoundedRedisCluster)
     kwargs = client.get_connection_kwargs()

@@ -3,7 +3,10 @@ issued before, on writes and operator endpoints; operator rights come from the a
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
+from collections.abc import Collection
 from typing import Any
 
 import jwt
@@ -16,6 +19,9 @@ from tests.factories import admitted_token, create_concert, create_schedule, cre
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
+from ticketing.core.errors import Unauthenticated
+from ticketing.core.security import Principal
+from ticketing.users.repository import AccountState, UserRepository
 
 Client = AsyncTestClient[Litestar]
 PASSWORD = "first-password"  # noqa: S105
@@ -155,3 +161,36 @@ async def test_a_token_version_that_is_not_a_small_integer_is_unauthenticated(
     token = jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
     assert_problem(await charge(client, fan.wallet_id, token), 401, "UNAUTHENTICATED")
     assert_problem(await client.get("/api/v1/users/me", headers=bearer(token)), 401, "UNAUTHENTICATED")
+
+
+async def test_account_checks_waiting_together_are_one_read_and_each_gets_its_own_answer(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write checks its caller's account (``UserService.current``); the checks that wait at
+    the same moment share one read, and a revoked, a demoted or a missing account is still told
+    apart from the rest."""
+    fans = [await create_user(services) for _ in range(30)]
+    signed_out, demoted_admin = fans[:10], await create_user(services, role="admin")
+    for fan in signed_out:
+        await services.users.sign_out(fan.principal)
+    async with services.uow() as uow:
+        await uow.conn.execute("UPDATE users SET role = 'fan' WHERE id = $1", demoted_admin.id)
+        await uow.commit()
+    missing = dataclasses.replace(fans[-1].principal, user_id=fans[-1].id + 1_000)
+
+    reads: list[int] = []
+    account_states = UserRepository.account_states
+
+    async def counted(repo: UserRepository, user_ids: Collection[int]) -> dict[int, AccountState]:
+        reads.append(len(user_ids))
+        return await account_states(repo, user_ids)
+
+    monkeypatch.setattr(UserRepository, "account_states", counted)
+    callers = [fan.principal for fan in fans] + [demoted_admin.principal, missing]
+    answers = await asyncio.gather(*(services.users.current(p) for p in callers), return_exceptions=True)
+
+    assert all(isinstance(a, Unauthenticated) for a in answers[:10])  # signed out
+    assert answers[10:30] == [fan.principal for fan in fans[10:]]
+    assert isinstance(answers[30], Principal) and answers[30].role == "fan"  # the account's role, now
+    assert isinstance(answers[31], Unauthenticated)  # no such account
+    assert reads == [len(callers)]  # all were waiting when the read went: one read

@@ -130,7 +130,7 @@ def account_key(name: str) -> str:
 
 
 def _storage(redis: RedisClient, settings: Settings) -> Storage:
-    """The `limits` Redis storage on the service's own connection pool (same bound and timeouts)
+    """The `limits` Redis storage on the service's own client (same pool, bound and timeouts)
     for one server; on a cluster, `limits`' own cluster client with the same timeouts."""
     options: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout_seconds,
@@ -145,9 +145,25 @@ def _storage(redis: RedisClient, settings: Settings) -> Storage:
             **options,
         )
     assert isinstance(redis, Redis)
-    # `limits` documents the pool option (it builds its client on it) but types options as scalars.
-    shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
-    return RedisStorage("async+redis://", implementation="redispy", key_prefix=KEY_PREFIX, **shared)
+    return _SharedClientStorage(redis)
+
+
+class _SharedClientStorage(RedisStorage):
+    """`limits`' Redis storage on the service's own client (its pool, bounds and timeouts, and its
+    auto-pipelining: a hold's two counters share a round trip with the other requests' commands
+    of the same turn, ``core/redis.py``). `limits` builds a client of its own in
+    ``configure_bridge`` (on the pool it is given, if any); this storage hands its bridge ours
+    instead. Its scripts are registered on whatever client the bridge holds, after this."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        # `limits` documents the pool option but types options as scalars.
+        shared: dict[str, Any] = {"connection_pool": client.connection_pool}
+        super().__init__("async+redis://", implementation="redispy", key_prefix=KEY_PREFIX, **shared)
+
+    def configure_bridge(self) -> None:
+        super().configure_bridge()
+        self.bridge.storage = self._client  # type: ignore[attr-defined]
 
 
 class RateLimiter:

@@ -69,11 +69,13 @@ class UserRepository:
         with translate_db_errors():
             return {row[0]: row[1] for row in await self.conn.fetch(sql, list(user_ids))}
 
-    async def account_state(self, user_id: int) -> AccountState | None:
-        """One primary-key read: the check of a token on writes and operator endpoints."""
+    async def account_states(self, user_ids: Collection[int]) -> dict[int, AccountState]:
+        """The accounts that exist among ``user_ids``: the check of a token on writes and operator
+        endpoints, for every request of a batch in one read (``UserService.current``)."""
+        sql = "SELECT id, role, token_version FROM users WHERE id = ANY($1::bigint[])"
         with translate_db_errors():
-            row = await self.conn.fetchrow("SELECT role, token_version FROM users WHERE id = $1", user_id)
-        return AccountState(row[0], row[1]) if row else None
+            rows = await self.conn.fetch(sql, list(user_ids))
+        return {row[0]: AccountState(row[1], row[2]) for row in rows}
 
     async def revoke_tokens(self, user_id: int) -> int | None:
         """Bump the token version (every token issued before stops working); the new version."""

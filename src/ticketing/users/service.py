@@ -2,7 +2,9 @@
 
 Revocation: every access token carries its account's token version (claim ``ver``). Sign-out
 and a password change bump the account's version, so every token issued before stops working
-where ``current`` is checked: writes and operator endpoints (one primary-key read each). The hot
+where ``current`` is checked: writes and operator endpoints. Those checks are read in batches
+(one statement for every check of the process waiting at that moment, ``core/coalesce.py``): a
+write arriving after a revocation committed is always checked by a read sent after it. The hot
 reads (queue poll, dates, seat map) trust the token's signature until it expires
 (TICKETING_JWT_TTL_SECONDS), so a revoked token can still read for at most that long.
 """
@@ -14,6 +16,7 @@ import dataclasses
 import secrets
 from collections.abc import Collection
 
+from ticketing.core.coalesce import Coalescer
 from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.core.hashing import LOCAL
 from ticketing.core.ratelimit import RateLimiter, account_key
@@ -27,7 +30,7 @@ from ticketing.core.security import (
 )
 from ticketing.core.uow import UnitOfWorkFactory
 from ticketing.users.errors import UserNotFound
-from ticketing.users.repository import UserRepository
+from ticketing.users.repository import AccountState, UserRepository
 from ticketing.users.schemas import AccessToken, UserOut
 from ticketing.wallets.service import WalletService
 
@@ -49,6 +52,8 @@ class UserService:
         self._wallets = wallets
         self._jwt_secret = jwt_secret
         self._jwt_ttl = jwt_ttl
+        # Every write checks its caller's account: under load one read serves all that wait.
+        self._accounts: Coalescer[None, int, AccountState | None] = Coalescer(self._read_accounts)
 
     async def sign_up(self, name: str, password: str, role: str = "fan", *, client: str = LOCAL) -> UserOut:
         """``client``: the caller's address, whose turn the hash takes (``core/hashing.py``)."""
@@ -93,8 +98,7 @@ class UserService:
         """The caller as the database knows them now: 401 for a revoked token (an older token
         version) or a deleted account; the role is the account's, not the token's, so an
         operator demoted in the database loses the operator endpoints at once."""
-        async with self._uow_factory(autocommit=True) as uow:
-            state = await UserRepository(uow.conn).account_state(principal.user_id)
+        state = await self._accounts.submit(None, principal.user_id)
         if state is None or state.token_version != principal.token_version:
             raise Unauthenticated("This access token has been revoked (signed out or password changed); sign in again")
         if state.role == principal.role:
@@ -154,9 +158,13 @@ class UserService:
             return await UserRepository(uow.conn).names(user_ids)
 
     async def ensure_exists(self, user_id: int) -> None:
+        if await self._accounts.submit(None, user_id) is None:
+            raise UserNotFound("The signed-in user no longer exists")
+
+    async def _read_accounts(self, _: None, user_ids: list[int]) -> list[AccountState | BaseException | None]:
         async with self._uow_factory(autocommit=True) as uow:
-            if await UserRepository(uow.conn).account_state(user_id) is None:
-                raise UserNotFound("The signed-in user no longer exists")
+            states = await UserRepository(uow.conn).account_states(set(user_ids))
+        return [states.get(user_id) for user_id in user_ids]
 
     async def ensure_operator(self, name: str, password: str) -> UserOut:
         """Create the operator account, or reset its password and role (local runs, demo data)."""
