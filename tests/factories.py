@@ -14,7 +14,7 @@ from ticketing.core.errors import AppError
 from ticketing.core.security import Principal, hash_password_sync
 from ticketing.schedules.schemas import ScheduleCreatedOut
 from ticketing.users.repository import UserRepository
-from ticketing.wallets.repository import WalletRepository
+from ticketing.wallets.repository import Charge, WalletRepository
 
 PASSWORD = "correct-horse-battery"  # noqa: S105
 _names = itertools.count(1)
@@ -47,7 +47,7 @@ async def create_user(services: Services, *, name: str | None = None, balance: i
         wallets = WalletRepository(uow.conn)
         wallet_id = await wallets.create(user_id)
         if balance:
-            await wallets.charge(wallet_id, user_id, [balance], cap=balance)
+            await wallets.charge([Charge(wallet_id, user_id, balance)], cap=balance)
         await uow.commit()
     principal = Principal(user_id=user_id, name=name, role=role)  # type: ignore[arg-type]
     return TestUser(user_id, name, wallet_id, services.users.issue_token(principal), principal)

@@ -25,39 +25,67 @@ class LedgerRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ChargeOutcome:
-    owner_id: int
-    balance_before: int
-    updated_at: datetime | None  # None: refused (another user's wallet, or over the cap)
+class Charge:
+    wallet_id: int
+    user_id: int  # the caller: only the wallet's owner may charge it
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeVerdict:
+    """What ``CHARGE`` did with one charge of its batch."""
+
+    owner_id: int | None  # None: no such wallet
+    balance_before: int | None  # the wallet's balance when the statement locked it (None: not the caller's wallet)
+    balance_after: int | None  # with this charge and every earlier charge of its wallet in the batch
+    updated_at: datetime | None  # set when this charge was credited
 
 
 WALLET_COLUMNS = "wallets.id, wallets.user_id, wallets.balance, wallets.updated_at"
 
-# Lock, credit and write the ledger rows in ONE statement: the wallet row is X-locked (FOR UPDATE)
-# only from this statement to the commit that follows, with no round trip in between — the lock
-# hold time decides the throughput of one hot wallet. Several amounts (a batch of concurrent
-# charges) are credited all or none; each gets its own ledger row, in order, with the balance
-# it left behind.
+# A batch of charges over any number of wallets (a group commit): lock, credit and write the
+# ledger rows in ONE statement, so every wallet row is X-locked only from this statement to the
+# commit that follows, with no round trip in between — the lock hold time decides the throughput
+# of one hot wallet, and one commit (one WAL flush) serves the whole batch.
+# - Lock order: the wallets are locked in ascending id (an explicit ORDER BY ... FOR UPDATE; the
+#   UPDATE's join promises no order), so two batches over overlapping wallets never deadlock.
+#   The UPDATE reads its rows through the window sum below, which needs every locked row first:
+#   all the locks are taken by that SELECT, in order, before any row is updated.
+# - A charge of another user's wallet (or of none) changes nothing and leaves the others alone.
+# - Per wallet, its own charges in arrival order, each with the balance it leaves; the longest
+#   prefix that stays within the cap ($4) is credited, the rest of that wallet's charges are not
+#   (the caller judges them, see ``WalletService._judge``). Amounts are positive, so the running
+#   balances rise and "within the cap" is a prefix.
+# One verdict per charge, in the order of the charges.
 CHARGE = """
-WITH locked AS (
-    SELECT id, user_id, balance FROM wallets WHERE id = $1 FOR UPDATE
-), items AS (
-    SELECT n, amount, sum(amount) OVER (ORDER BY n)::bigint AS running
-    FROM unnest($3::bigint[]) WITH ORDINALITY AS item(amount, n)
-), total AS (
-    SELECT sum(amount)::bigint AS amount FROM items
+WITH items AS (
+    SELECT n, wallet_id, user_id, amount
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS item(wallet_id, user_id, amount, n)
+), locked AS (
+    SELECT id, user_id, balance FROM wallets WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+), owned AS (
+    SELECT items.n, items.wallet_id, items.amount, locked.balance AS balance_before,
+           (locked.balance + sum(items.amount) OVER (PARTITION BY items.wallet_id ORDER BY items.n))::bigint
+               AS balance_after
+    FROM items JOIN locked ON locked.id = items.wallet_id AND locked.user_id = items.user_id
+), fitting AS (
+    SELECT n, wallet_id, amount, balance_after FROM owned WHERE balance_after <= $4::bigint
 ), credited AS (
     UPDATE wallets SET balance = wallets.balance + total.amount, updated_at = now()
-    FROM locked, total
-    WHERE wallets.id = locked.id AND locked.user_id = $2 AND locked.balance + total.amount <= $4::bigint
+    FROM (SELECT wallet_id, sum(amount)::bigint AS amount FROM fitting GROUP BY wallet_id) AS total
+    WHERE wallets.id = total.wallet_id
     RETURNING wallets.id, wallets.updated_at
 ), entries AS (
     INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after)
-    SELECT credited.id, 'CHARGE', items.amount, locked.balance + items.running
-    FROM credited, locked, items ORDER BY items.n
-    RETURNING id
+    SELECT wallet_id, 'CHARGE', amount, balance_after FROM fitting ORDER BY n
 )
-SELECT locked.user_id, locked.balance, credited.updated_at FROM locked LEFT JOIN credited ON true
+SELECT locked.user_id, owned.balance_before, owned.balance_after,
+       CASE WHEN owned.balance_after <= $4::bigint THEN credited.updated_at END
+FROM items
+LEFT JOIN locked ON locked.id = items.wallet_id
+LEFT JOIN owned ON owned.n = items.n
+LEFT JOIN credited ON credited.id = items.wallet_id
+ORDER BY items.n
 """
 
 
@@ -112,12 +140,17 @@ class WalletRepository:
             row = await self.conn.fetchrow(sql, user_id)
         return WalletRow(*row) if row else None
 
-    async def charge(self, wallet_id: int, user_id: int, amounts: list[int], cap: int) -> ChargeOutcome | None:
-        """Credit every amount, or none when the wallet is not ``user_id``'s or the cap would be
-        passed (see ``CHARGE``). None: no such wallet."""
+    async def charge(self, charges: list[Charge], cap: int) -> list[ChargeVerdict]:
+        """See ``CHARGE``: one verdict per charge, in order."""
         with translate_db_errors():
-            row = await self.conn.fetchrow(CHARGE, wallet_id, user_id, amounts, cap)
-        return ChargeOutcome(*row) if row is not None else None
+            rows = await self.conn.fetch(
+                CHARGE,
+                [c.wallet_id for c in charges],
+                [c.user_id for c in charges],
+                [c.amount for c in charges],
+                cap,
+            )
+        return [ChargeVerdict(*row) for row in rows]
 
     async def credit_refund(self, user_id: int, amount: int, payment_id: int) -> WalletRow | None:
         """See ``REFUND``. None: the user has no wallet."""

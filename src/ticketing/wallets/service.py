@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from itertools import accumulate
 
 import msgspec
 
 from ticketing.core.coalesce import Coalescer
+from ticketing.core.errors import AppError
 from ticketing.core.locking import retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
@@ -20,7 +20,7 @@ from ticketing.wallets.errors import (
     WalletNotFound,
     WalletUserMismatch,
 )
-from ticketing.wallets.repository import WalletRepository, WalletRow
+from ticketing.wallets.repository import Charge, ChargeVerdict, WalletRepository, WalletRow
 from ticketing.wallets.schemas import LedgerEntryOut, LedgerPage, WalletOut
 
 
@@ -51,8 +51,10 @@ class WalletService:
         self._ensure_user_exists = ensure_user_exists
         self.max_charge = max_charge
         self.balance_cap = balance_cap
-        # Charges without an Idempotency-Key, batched per (wallet, caller): see core/coalesce.py.
-        self._charges: Coalescer[tuple[int, int], int, WalletRow] = Coalescer(self._charge_batch)
+        # Charges without an Idempotency-Key, whatever their wallet, in one queue (the key None):
+        # those that arrive while the previous batch is in the database go together, one
+        # statement and one commit (see core/coalesce.py and ``CHARGE``).
+        self._charges: Coalescer[None, Charge, WalletRow] = Coalescer(self._charge_batch)
 
     async def _ensure_owner(self, user_id: int, owner_id: int | None) -> None:
         """The seed's order: wallet missing, then user missing, then wallet/user mismatch."""
@@ -78,64 +80,98 @@ class WalletService:
         if replay is not None:
             return replay
 
-        # Two routes, on purpose: without a key, the charges of one wallet that arrive together are
-        # credited by one statement (the coalescer: the hot-wallet rate); with a key, the key's row
-        # must commit with its credit, so that charge is its own transaction.
-        if idempotency is None:
-            updated = await self._charges.submit((wallet_id, principal.user_id), won)
-            return StoredReply(200, msgspec.json.encode(wallet_out(updated)))
+        # Two routes, on purpose: without a key, the charges that arrive together (of any wallets)
+        # are credited by one statement and one commit (the group commit); with a key, the key's
+        # row must commit with its credit, so that charge is its own transaction.
+        charge = Charge(wallet_id, principal.user_id, won)
 
         async def attempt() -> StoredReply:
             async with self._uow_factory() as uow:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored
-                [updated] = await self._credit(uow, wallet_id, principal.user_id, [won])
-                reply = StoredReply(200, msgspec.json.encode(wallet_out(updated)))
+                [verdict] = await WalletRepository(uow.conn).charge([charge], self.balance_cap)
+                [answer] = self._judge([charge], [verdict])
+                if not isinstance(answer, WalletRow):
+                    assert answer is not None  # a lone charge is always decided
+                    raise answer
+                reply = StoredReply(200, msgspec.json.encode(wallet_out(answer)))
                 await self._idempotency.remember(uow, idempotency, reply.status_code, reply.body)
                 await uow.commit()
             return reply
 
-        return await retry_on_conflict(attempt)
-
-    async def _credit(self, uow: UnitOfWork, wallet_id: int, user_id: int, amounts: list[int]) -> list[WalletRow]:
-        """Credit every amount, or none: the wallet as each amount left it, in order."""
-        outcome = await WalletRepository(uow.conn).charge(wallet_id, user_id, amounts, self.balance_cap)
-        await self._ensure_owner(user_id, outcome.owner_id if outcome else None)
-        assert outcome is not None
-        if outcome.updated_at is None:
-            raise BalanceLimitExceeded(
-                f"the balance would be {outcome.balance_before + sum(amounts):,} won; the limit is {self.balance_cap:,}"
-            )
-        balances = accumulate(amounts, initial=outcome.balance_before)
-        next(balances)
-        return [WalletRow(wallet_id, user_id, balance, outcome.updated_at) for balance in balances]
-
-    async def _credit_alone(self, wallet_id: int, user_id: int, amounts: list[int]) -> list[WalletRow]:
-        """One statement as its own transaction, so the hot wallet's row lock is held for that
-        statement only."""
-
-        async def attempt() -> list[WalletRow]:
-            async with self._uow_factory(autocommit=True) as uow:
-                return await self._credit(uow, wallet_id, user_id, amounts)
-
-        return await retry_on_conflict(attempt)
-
-    async def _charge_batch(self, key: tuple[int, int], amounts: list[int]) -> list[WalletRow | BaseException]:
-        wallet_id, user_id = key
         try:
-            return list(await self._credit_alone(wallet_id, user_id, amounts))
-        except BalanceLimitExceeded as error:
-            if len(amounts) == 1:
-                return [error]
-        # Together they would pass the cap: judge each one alone, in arrival order.
-        outcomes: list[WalletRow | BaseException] = []
-        for amount in amounts:
+            if idempotency is None:
+                updated = await self._charges.submit(None, charge)
+                return StoredReply(200, msgspec.json.encode(wallet_out(updated)))
+            return await retry_on_conflict(attempt)
+        except WalletUserMismatch:
+            # The seed's order of checks (``_ensure_owner``): a caller whose user is gone hears that.
+            await self._ensure_user_exists(principal.user_id)
+            raise
+
+    def _judge(self, charges: list[Charge], verdicts: list[ChargeVerdict]) -> list[WalletRow | AppError | None]:
+        """Each charge's answer from the verdicts of one ``CHARGE`` statement, in arrival order:
+        exactly what charging them one at a time in that order would have answered, as far as the
+        statement decided it. Per wallet, the credited charges come first; each later one that
+        would pass the cap on top of them is refused, until one that would fit: that one and every
+        later one of its wallet are not decided (None) and go again, in a next statement."""
+        credited_to: dict[int, int] = {}  # wallet id -> its balance after its credited charges
+        undecided: set[int] = set()  # wallet ids
+        answers: list[WalletRow | AppError | None] = []
+        for charge, verdict in zip(charges, verdicts, strict=True):
+            if verdict.owner_id is None:
+                answers.append(WalletNotFound())
+            elif verdict.owner_id != charge.user_id:
+                answers.append(WalletUserMismatch())
+            elif verdict.updated_at is not None:
+                assert verdict.balance_after is not None
+                credited_to[charge.wallet_id] = verdict.balance_after
+                answers.append(WalletRow(charge.wallet_id, charge.user_id, verdict.balance_after, verdict.updated_at))
+            else:
+                assert verdict.balance_before is not None
+                balance = credited_to.get(charge.wallet_id, verdict.balance_before)
+                if charge.wallet_id in undecided or balance + charge.amount <= self.balance_cap:
+                    undecided.add(charge.wallet_id)
+                    answers.append(None)
+                else:
+                    answers.append(
+                        BalanceLimitExceeded(
+                            f"the balance would be {balance + charge.amount:,} won; the limit is {self.balance_cap:,}"
+                        )
+                    )
+        return answers
+
+    async def _one_statement(self, charges: list[Charge]) -> list[WalletRow | AppError | None]:
+        """One ``CHARGE`` statement as its own transaction (autocommit), so the row locks are held
+        for that statement and its commit only."""
+
+        async def attempt() -> list[WalletRow | AppError | None]:
+            async with self._uow_factory(autocommit=True) as uow:
+                verdicts = await WalletRepository(uow.conn).charge(charges, self.balance_cap)
+            return self._judge(charges, verdicts)
+
+        return await retry_on_conflict(attempt)
+
+    async def _charge_batch(self, _: None, charges: list[Charge]) -> list[WalletRow | BaseException]:
+        """One statement for the whole batch; only charges it left undecided (near the cap: one
+        that may still fit after an earlier one of its wallet was refused) go again, in a next
+        statement — each round decides at least the first pending charge of every wallet."""
+        answers: dict[int, WalletRow | BaseException] = {}
+        pending = list(range(len(charges)))
+        while pending:
             try:
-                outcomes.extend(await self._credit_alone(wallet_id, user_id, [amount]))
-            except Exception as error:  # this charge's own answer; the ones before it stand
-                outcomes.append(error)
-        return outcomes
+                outcomes = await self._one_statement([charges[i] for i in pending])
+            except Exception as error:
+                if not answers:  # nothing of the batch was applied: the coalescer tells them all
+                    raise
+                answers.update((i, error) for i in pending)  # the ones decided before stand
+                break
+            for i, outcome in zip(pending, outcomes, strict=True):
+                if outcome is not None:
+                    answers[i] = outcome
+            pending = [i for i in pending if i not in answers]
+        return [answers[i] for i in range(len(charges))]
 
     async def ledger(self, principal: Principal, wallet_id: int, cursor: str | None, limit: int) -> LedgerPage:
         before = decode_cursor(cursor)
