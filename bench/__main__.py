@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--burst-only", action="store_true", help="only the lock study's burst (phase 2b), for --strategies"
     )
     parser.add_argument("--bursts", type=int, help="recorded bursts per strategy and size (default 10)")
-    parser.add_argument("--burst-sizes", help="comma-separated fans per burst (default 16,64,256)")
+    parser.add_argument("--burst-sizes", help="comma-separated fans per burst (default 16,64,256; 0: none)")
+    parser.add_argument(
+        "--several-seat-sizes", help="comma-separated fans per several-seat burst (default 16,64; 0: none)"
+    )
     commands = parser.add_subparsers(dest="command")
     users = commands.add_parser("users", help="bulk-create funded fans with signed access tokens (JSON lines)")
     users.add_argument("--count", type=int, required=True)
@@ -56,7 +59,9 @@ def run_bench(args: argparse.Namespace) -> int:
             return 2
         options.strategies = strategies
     if args.burst_sizes:
-        options.burst_sizes = tuple(int(size) for size in args.burst_sizes.split(","))
+        options.burst_sizes = tuple(int(size) for size in args.burst_sizes.split(",") if int(size))
+    if args.several_seat_sizes:
+        options.several_seat_sizes = tuple(int(size) for size in args.several_seat_sizes.split(",") if int(size))
     options.flood_only = args.flood_only
     options.burst_only = args.burst_only
     return bench_main(options)

@@ -9,16 +9,24 @@ latencies, where each loser was refused (from the problem ``detail``: the unlock
 Redis lock, the check under the lock, the unique index), and the row-lock waiters of the database
 (``pg_locks``, sampled every ~2 ms while the burst is in flight).
 
-Per (strategy, N) block the service is restarted without its background jobs, so that everything
-the database and Redis count between the block's start and its end is the block's own:
-transactions committed and rolled back and deadlocks (``pg_stat_database``, flushed by each
-backend when it exits, i.e. when the service stops) and Redis commands (``INFO commandstats``).
-What a bare start and stop costs is measured once and subtracted.
+The several-seat variant (issue 15, item 3): each burst gets a fresh group of 4 adjacent seats,
+and each fan holds 2 or 3 of them, overlapping, listed in a random (seeded) order; the service
+locks them in ascending id order (production's only order) or in the order the fan listed them
+(``TICKETING_SEAT_LOCK_ORDER=request``, bench only). Besides the single-seat figures it counts
+the winners per burst, the time until the burst settles (its last answer), and checks that no
+seat is held twice and that every hold got all of its seats or none.
+
+Per block (strategy, lock order, N) the service is restarted without its background jobs, so
+that everything the database and Redis count between the block's start and its end is the
+block's own: transactions committed and rolled back and deadlocks (``pg_stat_database``, flushed
+by each backend when it exits, i.e. when the service stops) and Redis commands (``INFO
+commandstats``). What a bare start and stop costs is measured once and subtracted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,11 +39,16 @@ from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import HOST, Target, bearer
 from ticketing.container import Services
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES
+from ticketing.core.locking import BENCH_ONLY_STRATEGIES, LockTimeout, TransientConflict
 from ticketing.core.redis import RedisClient
 from ticketing.reservations.errors import LOCKED, TAKEN, TAKEN_UNDER_LOCK
 
 BURST_SIZES = (16, 64, 256)
+SEVERAL_SEAT_SIZES = (16, 64)
+# The several-seat burst's strategies (of those the run was asked for): the default (a Redis lock
+# that fails fast), the row lock alone and the conditional write (row locks, which wait: they can
+# deadlock), and the spin lock (a Redis lock that waits).
+SEVERAL_SEAT_STRATEGIES = ("redis+db", "db", "conditional", "spin")
 SAMPLE_SECONDS = 0.002
 # A block stops recording after this long once it has MIN_BURSTS: a strategy that stalls for
 # seconds per burst (``shared``) is measured, not waited for.
@@ -44,6 +57,9 @@ MIN_BURSTS = 3
 BURST_TIMEOUT = 120.0
 # The places a loser can be refused, in the order of the hold path, as the burst table names them.
 REFUSALS = ("first read", "Redis lock", "under lock", "unique index", "503", "other")
+UNAVAILABLE_CAUSES = ("retries exhausted", "lock timeout", "deadline", "no connection", "other")
+DEADLINE_PASSED = "ran out of time"  # RequestTimedOut's detail
+NO_CONNECTION = "database is unavailable"  # a pooled connection not had in time, or a broken one
 
 
 def refusal_place(response: Response) -> str:
@@ -63,17 +79,76 @@ def refusal_place(response: Response) -> str:
     return "first read" if TAKEN in detail else "other"
 
 
+@dataclass(frozen=True)
+class BurstShape:
+    """What the fans of a burst ask for: ``group`` fresh seats per burst, and each fan a hold of
+    ``per_hold`` (one of them at random) of those seats, in a random order."""
+
+    group: int
+    per_hold: tuple[int, ...]
+
+    @property
+    def several(self) -> bool:
+        return self.group > 1
+
+    def holds(self, seats: list[int], fans: int, rng: random.Random) -> list[list[int]]:
+        if not self.several:
+            return [seats] * fans
+        return [rng.sample(seats, rng.choice(self.per_hold)) for _ in range(fans)]
+
+    def body(self, hold: list[int]) -> dict[str, object]:
+        """One seat by ``seat_id`` (the one-seat path, as fans send it), several by ``seat_ids``."""
+        return {"seat_ids": hold} if self.several else {"seat_id": hold[0]}
+
+
+ONE_SEAT = BurstShape(1, (1,))
+SEVERAL_SEATS = BurstShape(4, (2, 3))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One fan's hold in a burst: who asked for which seats, and the answer: 201 or not, and the
+    seats a 201 named."""
+
+    user_id: int
+    seats: frozenset[int]
+    won: bool
+    answered: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, user_id: int, hold: list[int], response: Response) -> Attempt:
+        won = response.status == 201
+        return cls(user_id, frozenset(hold), won, answered_seats(response) if won else frozenset())
+
+
+def not_all_or_nothing(attempts: list[Attempt], live: set[tuple[int, int]]) -> int:
+    """The holds whose seats in the database (``live``: (user, seat) of every live reservation)
+    are not exactly what the answer said: a 201 names and owns every seat it asked for, a refusal
+    owns none. A hold that got part of its seats is one of them, whatever it was answered."""
+    wrong = 0
+    for attempt in attempts:
+        owned = {seat for seat in attempt.seats if (attempt.user_id, seat) in live}
+        expected = attempt.seats if attempt.won else frozenset()
+        if owned != expected or (attempt.won and attempt.answered != attempt.seats):
+            wrong += 1
+    return wrong
+
+
 @dataclass
 class BurstBlock:
-    """The bursts of one strategy at one size N."""
+    """The bursts of one strategy, seat lock order and shape at one size N."""
 
     strategy: str
     fans: int
+    shape: BurstShape = ONE_SEAT
+    order: str = "ascending"
     bursts: int = 0
     winner_seconds: list[float] = field(default_factory=list)
     loser_seconds: list[float] = field(default_factory=list)
+    settle_seconds: list[float] = field(default_factory=list)  # per burst: until its last answer
     refusals: Counter[str] = field(default_factory=Counter)
-    wrong_winners: list[int] = field(default_factory=list)  # winners per burst, where not exactly 1
+    winners: list[int] = field(default_factory=list)  # per burst, the warm-up included
+    attempts: list[Attempt] = field(default_factory=list)  # every hold, the warm-up's included
     lock_wait_seconds: float = 0.0  # integral of waiting backends over time (sampled)
     write_transactions: int = 0  # transaction ids assigned during the recorded bursts
     peak_waiters: int = 0
@@ -81,7 +156,10 @@ class BurstBlock:
     # bare start and stop of the service: per burst, divide by ``counted_bursts``.
     counters: dict[str, int] = field(default_factory=dict)
     redis_calls: Counter[str] = field(default_factory=Counter)
+    # The 503s of every burst (the warm-up's included), by cause (UNAVAILABLE_CAUSES).
+    unavailable: Counter[str] = field(default_factory=Counter)
     double_holds: int = 0
+    not_all_or_nothing: int = 0
 
     @property
     def counted_bursts(self) -> int:
@@ -91,19 +169,37 @@ class BurstBlock:
         return value / self.counted_bursts
 
     @property
+    def wrong_winners(self) -> list[int]:
+        """Winners of the single-seat bursts that had not exactly one."""
+        return [] if self.shape.several else [w for w in self.winners if w != 1]
+
+    @property
     def ok(self) -> bool:
-        """Never two winners of one seat, under any strategy. A burst without a winner (every
-        contender refused or failed: the seat left unsold) fails the run for the strategies
-        production may use; the bench-only ones (``shared``) were kept to show exactly that."""
-        if self.double_holds or any(winners > 1 for winners in self.wrong_winners):
+        """Never a seat held twice, never part of a hold, under any strategy and order. A
+        single-seat burst without a winner (every contender refused or failed: the seat left
+        unsold) fails the run for the strategies production may use; the bench-only ones
+        (``shared``) were kept to show exactly that. Several-seat bursts may end with no winner
+        (each contender refused by another's lock: the seats stay on sale), which is measured."""
+        if self.double_holds or self.not_all_or_nothing or any(winners > 1 for winners in self.wrong_winners):
             return False
         return self.strategy in BENCH_ONLY_STRATEGIES or not self.wrong_winners
+
+    @property
+    def retries(self) -> int:
+        """Transactions run again by ``retry_on_conflict``: one per deadlock (PostgreSQL rolls
+        back one victim per deadlock it breaks), but for a victim on its last attempt."""
+        return self.counters.get("deadlocks", 0) - self.unavailable["retries exhausted"]
 
 
 def _wrong(winners: list[int]) -> str:
     """The bursts without exactly one winner, as '3 with 0 winners'."""
     counts = Counter(winners)
     return ", ".join(f"{n} with {w} winners" for w, n in sorted(counts.items()))
+
+
+def _winners(winners: list[int]) -> str:
+    """Winners per burst, as '0: 2, 1: 7, 2: 2' (bursts with that many winners)."""
+    return ", ".join(f"{w}: {n}" for w, n in sorted(Counter(winners).items()))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -139,8 +235,15 @@ class LockWaitSampler:
 
 
 async def one_burst(
-    connections: list[Connection], requests: list[bytes], sampler_repo: BenchRepository, block: BurstBlock
-) -> None:
+    connections: list[Connection],
+    requests: list[bytes],
+    sampler_repo: BenchRepository,
+    block: BurstBlock,
+    *,
+    timed: bool = True,
+) -> list[Response]:
+    """Open the barrier and read every answer. Winners, 503s and lock waits count for every
+    burst; times, refusals and write transactions only for a ``timed`` one (not the warm-up)."""
     sampler = LockWaitSampler(sampler_repo)
     first_xid = await sampler_repo.next_transaction_id()
     sampling = asyncio.create_task(sampler.run())
@@ -158,20 +261,49 @@ async def one_burst(
     responses = await asyncio.wait_for(asyncio.gather(*(answer(i) for i in range(len(connections)))), BURST_TIMEOUT)
     sampler.stop()
     await sampling
+    block.lock_wait_seconds += sampler.waiter_seconds
+    block.winners.append(sum(1 for response in responses if response.status == 201))
+    block.unavailable.update(unavailable_cause(r) for r in responses if r.status >= 500)
+    if not timed:
+        return responses
     block.write_transactions += await sampler_repo.next_transaction_id() - first_xid
-    winners = 0
     for response, end in zip(responses, ends, strict=True):
         if response.status == 201:
-            winners += 1
             block.winner_seconds.append(end - opened)
         else:
             block.loser_seconds.append(end - opened)
             block.refusals[refusal_place(response)] += 1
-    if winners != 1:
-        block.wrong_winners.append(winners)
-    block.lock_wait_seconds += sampler.waiter_seconds
+    block.settle_seconds.append(max(ends) - opened)
     block.peak_waiters = max(block.peak_waiters, sampler.peak)
     block.bursts += 1
+    return responses
+
+
+def unavailable_cause(response: Response) -> str:
+    """Why a hold was answered 503, from its problem title and detail (core/locking.py,
+    core/deadline.py): a deadlock (or serialization failure) struck its last attempt too
+    (``retry_on_conflict`` gave up), a row lock not granted within ``lock_timeout``, the request's
+    deadline passed, no pooled connection within the time left (every one busy), or else."""
+    body = response.json() if response.body else None
+    if not isinstance(body, dict):
+        return "other"
+    title, detail = body.get("title"), str(body.get("detail", ""))
+    if title == TransientConflict.title:
+        return "retries exhausted"
+    if title == LockTimeout.title:
+        return "lock timeout"
+    if DEADLINE_PASSED in detail:
+        return "deadline"
+    return "no connection" if NO_CONNECTION in detail else "other"
+
+
+def answered_seats(response: Response) -> frozenset[int]:
+    """The seats a 201 says were held: one reservation, or ``items`` of several."""
+    body = response.json()
+    if not isinstance(body, dict):
+        return frozenset()
+    items = body.get("items", [body])
+    return frozenset(int(item["seat_id"]) for item in items if isinstance(item, dict) and "seat_id" in item)
 
 
 async def _commandstats(redis: RedisClient) -> Counter[str]:
@@ -206,8 +338,9 @@ class BurstContext:
     startup_counters: dict[str, int] = field(default_factory=dict)
     startup_redis: Counter[str] = field(default_factory=Counter)
 
-    def take_seat(self) -> int:
-        return self.seat_ids.pop(0)
+    def take_seats(self, count: int) -> list[int]:
+        taken, self.seat_ids = self.seat_ids[:count], self.seat_ids[count:]
+        return taken
 
 
 async def measure_startup_cost(context: BurstContext, repo: BenchRepository) -> None:
@@ -221,31 +354,34 @@ async def measure_startup_cost(context: BurstContext, repo: BenchRepository) -> 
     context.startup_redis["info"] = 0
 
 
-async def burst_block(
-    context: BurstContext, repo: BenchRepository, strategy: str, size: int, bursts: int
-) -> BurstBlock:
-    block = BurstBlock(strategy, size)
+async def burst_block(context: BurstContext, repo: BenchRepository, block: BurstBlock, bursts: int) -> BurstBlock:
+    """Run the bursts of ``block`` (an empty one naming the strategy, order, shape and N)."""
     before, redis_before = await _flushed_counters(repo, context.database), await _commandstats(context.redis)
-    context.service.start(seat_lock_strategy=strategy, **context.settings)
+    context.service.start(seat_lock_strategy=block.strategy, seat_lock_order=block.order, **context.settings)
+    size = block.fans
+    fans, tokens = context.fans[:size], context.tokens[:size]
     connections = [await Connection.open(HOST, context.target.port) for _ in range(size)]
+    # Seeded by N alone: every strategy and order at one N is sent the same holds.
+    rng = random.Random(size)
     seats: list[int] = []
     try:
         # The first burst warms the new processes' pools and caches: its latencies are not
-        # recorded, but the database and Redis count it, and it must have one winner too.
-        warm = BurstBlock(strategy, size)
+        # recorded, but the database and Redis count it, and it is checked like the others.
         started = time.perf_counter()
         for index in range(bursts + 1):
             if block.bursts >= MIN_BURSTS and time.perf_counter() - started > BLOCK_SECONDS:
                 break
-            seat = context.take_seat()
-            seats.append(seat)
+            group = context.take_seats(block.shape.group)
+            seats += group
+            holds = block.shape.holds(group, size, rng)
             requests = [
-                context.target.post("/api/v1/reservations", {"seat_id": seat}, bearer(fan, token))
-                for fan, token in zip(context.fans[:size], context.tokens[:size], strict=True)
+                context.target.post("/api/v1/reservations", block.shape.body(hold), bearer(fan, token))
+                for hold, fan, token in zip(holds, fans, tokens, strict=True)
             ]
-            await one_burst(connections, requests, repo, block if index else warm)
-        block.wrong_winners += warm.wrong_winners
-        block.lock_wait_seconds += warm.lock_wait_seconds
+            responses = await one_burst(connections, requests, repo, block, timed=index > 0)
+            block.attempts += [
+                Attempt.of(fan.id, hold, response) for hold, fan, response in zip(holds, fans, responses, strict=True)
+            ]
     finally:
         for conn in connections:
             conn.close()
@@ -256,7 +392,9 @@ async def burst_block(
     calls["info"] = 0
     block.redis_calls = Counter({cmd: max(0, n - context.startup_redis.get(cmd, 0)) for cmd, n in calls.items()})
     async with context.services.uow() as uow:
-        block.double_holds = await BenchRepository(uow.conn).double_holds(seats)
+        audit = BenchRepository(uow.conn)
+        block.double_holds = await audit.double_holds(seats)
+        block.not_all_or_nothing = not_all_or_nothing(block.attempts, await audit.live_holders(seats))
     return block
 
 
@@ -264,17 +402,32 @@ def block_line(block: BurstBlock) -> str:
     winner = _percentile(block.winner_seconds, 0.5) * 1000
     losers = [_percentile(block.loser_seconds, q) * 1000 for q in (0.5, 0.99)]
     xacts = [block.per_burst(block.counters.get(key, 0)) for key in ("xact_commit", "xact_rollback")]
-    return (
-        f"  burst [{block.strategy}] N={block.fans:<3} winner p50 {winner:6.1f} ms  losers p50/p99 "
+    kind = f"{block.strategy}, {block.order} order" if block.shape.several else block.strategy
+    line = (
+        f"  burst [{kind}] N={block.fans:<3} winner p50 {winner:6.1f} ms  losers p50/p99 "
         f"{losers[0]:6.1f}/{losers[1]:6.1f} ms  xacts/burst {xacts[0]:.1f}+{xacts[1]:.1f}  "
         f"deadlocks {block.counters.get('deadlocks', 0)}  refused {dict(block.refusals)}"
-        + (f"  NOT ONE WINNER: {_wrong(block.wrong_winners)}" if block.wrong_winners else "")
     )
+    if block.shape.several:
+        line += (
+            f"  settle p50 {_percentile(block.settle_seconds, 0.5) * 1000:.1f} ms  winners {_winners(block.winners)}"
+            f"  double holds {block.double_holds}  not all or nothing {block.not_all_or_nothing}"
+        )
+    return line + (f"  NOT ONE WINNER: {_wrong(block.wrong_winners)}" if block.wrong_winners else "")
 
 
-async def run_bursts(
-    context: BurstContext, strategies: tuple[str, ...], sizes: tuple[int, ...], bursts: int
+def plan(
+    strategies: tuple[str, ...],
+    sizes: tuple[int, ...],
+    shape: BurstShape = ONE_SEAT,
+    orders: tuple[str, ...] = ("ascending",),
 ) -> list[BurstBlock]:
+    """The blocks to run, empty; the lock orders of one strategy and N back to back, so that
+    they are compared under the same conditions of a shared machine."""
+    return [BurstBlock(strategy, size, shape, order) for strategy in strategies for size in sizes for order in orders]
+
+
+async def run_bursts(context: BurstContext, blocks: list[BurstBlock], bursts: int) -> list[BurstBlock]:
     conn = await asyncpg.connect(context.maintenance_url)
     try:
         repo = BenchRepository(conn)
@@ -284,12 +437,9 @@ async def run_bursts(
             f"{sum(context.startup_redis.values())} Redis commands (subtracted below)",
             flush=True,
         )
-        blocks = []
-        for strategy in strategies:
-            for size in sizes:
-                block = await burst_block(context, repo, strategy, size, bursts)
-                print(block_line(block), flush=True)
-                blocks.append(block)
+        for block in blocks:
+            await burst_block(context, repo, block, bursts)
+            print(block_line(block), flush=True)
         return blocks
     finally:
         await conn.close()
@@ -319,5 +469,34 @@ def burst_table(blocks: list[BurstBlock]) -> str:
             f"{b.peak_waiters} | {redis_total:.1f} | {b.per_burst(b.redis_calls.get('set', 0)):.1f} | "
             f"{b.counters.get('deadlocks', 0)} | {refused} | {winners} "
             f"| {b.double_holds} |"
+        )
+    return "\n".join(lines)
+
+
+def several_seat_table(blocks: list[BurstBlock]) -> str:
+    """One row per (strategy, N, lock order). Deadlocks, retries and rollbacks come from
+    PostgreSQL over every burst of the block (the warm-up's included: per burst, divided by
+    bursts + 1), as do the winners and the two checks; times and refusals are the timed bursts'."""
+    lines = [
+        "| strategy | lock order | N | bursts | deadlocks (all bursts) | deadlocks per burst | retried xacts "
+        "| xacts rolled back per burst | row-lock wait ms per burst | settle p50 ms | settle max ms | loser p50 ms "
+        "| loser p99 ms | 503: retries exhausted / lock timeout / deadline / no connection / other "
+        "| winners per burst (winners: bursts) "
+        "| refused: first read / Redis lock / under lock / unique index / 503 / other "
+        "| seats held twice | holds not all or nothing |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    for b in blocks:
+        deadlocks = b.counters.get("deadlocks", 0)
+        refused = " / ".join(f"{b.refusals.get(place, 0):,}" for place in REFUSALS)
+        unavailable = " / ".join(f"{b.unavailable.get(cause, 0):,}" for cause in UNAVAILABLE_CAUSES)
+        lines.append(
+            f"| {b.strategy} | {b.order} | {b.fans} | {b.bursts} | {deadlocks} | {b.per_burst(deadlocks):.1f} | "
+            f"{b.retries} | {b.per_burst(b.counters.get('xact_rollback', 0)):.1f} | "
+            f"{b.per_burst(b.lock_wait_seconds) * 1000:.1f} | {_percentile(b.settle_seconds, 0.5) * 1000:.1f} | "
+            f"{max(b.settle_seconds, default=0.0) * 1000:.1f} | {_percentile(b.loser_seconds, 0.5) * 1000:.1f} | "
+            f"{_percentile(b.loser_seconds, 0.99) * 1000:.1f} | {unavailable} | {_winners(b.winners)} | "
+            f"{refused} | "
+            f"{b.double_holds} | {b.not_all_or_nothing} |"
         )
     return "\n".join(lines)

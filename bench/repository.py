@@ -50,6 +50,16 @@ class BenchRepository:
         with translate_db_errors():
             return int(await self.conn.fetchval(sql, seat_ids) or 0)
 
+    async def live_holders(self, seat_ids: list[int]) -> set[tuple[int, int]]:
+        """(user, seat) of every live (HELD or CONFIRMED) reservation of ``seat_ids``."""
+        sql = (
+            "SELECT user_id, seat_id FROM reservations WHERE seat_id = ANY($1::bigint[]) "
+            "AND status IN ('HELD', 'CONFIRMED')"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, seat_ids)
+        return {(int(row["user_id"]), int(row["seat_id"])) for row in rows}
+
     async def invariant_violations(self) -> dict[str, int]:
         """Each value must be 0."""
         checks = {

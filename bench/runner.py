@@ -20,7 +20,18 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench import floor_app
-from bench.burst import BURST_SIZES, BurstBlock, BurstContext, burst_table, run_bursts
+from bench.burst import (
+    BURST_SIZES,
+    SEVERAL_SEAT_SIZES,
+    SEVERAL_SEAT_STRATEGIES,
+    SEVERAL_SEATS,
+    BurstBlock,
+    BurstContext,
+    burst_table,
+    plan,
+    run_bursts,
+    several_seat_table,
+)
 from bench.client import Pool, Recorder
 from bench.fixtures import create_fans
 from bench.flood import SCENARIOS, FloodResult, flood_scenario, flood_section, measure_hash_rate
@@ -55,7 +66,7 @@ from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_STRATEGIES
+from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_ORDERS, SEAT_LOCK_STRATEGIES
 from ticketing.core.redis import RedisClient, create_redis
 
 
@@ -74,6 +85,7 @@ class BenchOptions:
     flood_only: bool = False  # phase 4 alone (python -m bench --flood-only)
     bursts: int = 10  # recorded bursts per strategy and size (each on a fresh seat), plus one warm-up
     burst_sizes: tuple[int, ...] = BURST_SIZES
+    several_seat_sizes: tuple[int, ...] = SEVERAL_SEAT_SIZES  # the several-seat burst's N
     burst_only: bool = False  # the lock study's burst alone (python -m bench --burst-only)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
@@ -91,6 +103,7 @@ class BenchOptions:
             flood_seconds=2.0,
             bursts=2,
             burst_sizes=(16,),
+            several_seat_sizes=(16,),
         )
 
 
@@ -438,7 +451,10 @@ async def _run_phases(
     print("\n".join(lines), flush=True)
     server_errors = _counted_server_errors(all_recorders, strategy_rows) + sum(r.server_errors for r in all_loads)
     if not all(block.ok for block in blocks):
-        print("\nBURST INVARIANT VIOLATED (a burst without exactly one winner, or a double hold)", flush=True)
+        print(
+            "\nBURST INVARIANT VIOLATED (a burst without exactly one winner, a double hold, or part of a hold)",
+            flush=True,
+        )
         return 1
     return _exit_code(shorts, violations, server_errors)
 
@@ -520,11 +536,22 @@ async def _burst_phase(
     maintenance_url: str,
     database_url: str,
 ) -> list[BurstBlock]:
-    """The lock study's burst (bench/burst.py): one concert, fresh seats for every burst, fans
-    admitted once; then per strategy and size a service of its own without background jobs."""
-    print(f"phase 2b: lock strategies under a burst (N = {', '.join(map(str, options.burst_sizes))})", flush=True)
-    size = max(options.burst_sizes)
-    seats = len(options.strategies) * len(options.burst_sizes) * (options.bursts + 1)
+    """The lock study's bursts (bench/burst.py): one seat per hold, then several seats per hold in
+    both lock orders. One concert, fresh seats for every burst, fans admitted once; then per block
+    a service of its own without background jobs."""
+    several_strategies = tuple(s for s in options.strategies if s in SEVERAL_SEAT_STRATEGIES)
+    blocks = plan(options.strategies, options.burst_sizes) + plan(
+        several_strategies, options.several_seat_sizes, SEVERAL_SEATS, SEAT_LOCK_ORDERS
+    )
+    print(
+        f"phase 2b: lock strategies under a burst (one seat per hold: N = {_sizes(options.burst_sizes)}; several "
+        f"seats per hold: N = {_sizes(options.several_seat_sizes)}, {', '.join(several_strategies) or 'none'})",
+        flush=True,
+    )
+    if not blocks:
+        return []
+    size = max(block.fans for block in blocks)
+    seats = sum(block.shape.group for block in blocks) * (options.bursts + 1)
     fans = await create_fans(services, size, balance=1_000_000)
     concert_id, _, seat_ids = await create_sale(services, "bench: burst", dates=1, seats=seats, price=10_000)
     # Tokens stay admitted for the whole phase; every winner keeps its hold (the cap is lifted).
@@ -552,27 +579,54 @@ async def _burst_phase(
         tokens=tokens,
         seat_ids=seat_ids[0],
     )
-    return await run_bursts(context, options.strategies, options.burst_sizes, options.bursts)
+    return await run_bursts(context, blocks, options.bursts)
+
+
+def _sizes(sizes: tuple[int, ...]) -> str:
+    return ", ".join(map(str, sizes)) or "none"
 
 
 def _burst_lines(options: BenchOptions, blocks: list[BurstBlock]) -> list[str]:
-    return [
-        "## Lock strategies under a burst",
-        "",
-        f"For each of {options.bursts} fresh seats per row (plus one warm-up burst, counted by the database and "
-        "Redis but not timed), N fans fire a hold at the same free seat at the same instant (N prepared "
-        "keep-alive connections; the requests written back to back). Times from the barrier's opening. "
-        "Transactions, row-lock wait (waiting backends in `pg_locks`, sampled every ~2 ms, integrated over "
-        "time) and Redis commands are per burst, a bare service start and stop subtracted; deadlocks, "
-        "refusals and double holds are totals. Refusals by place: the unlocked first read, the Redis lock, "
-        "the check under the lock (or the conditional write), the partial unique index; 503: a retry was "
-        "asked for (deadlock retries exhausted, lock or pool timeout). A burst with two winners, or a double "
-        "hold, fails the run; a burst without a winner (the seat left unsold) fails it for every strategy "
-        "but the bench-only ones, kept to show that. A row stops after 20 s once it has 3 bursts.",
-        "",
-        burst_table(blocks),
-        "",
-    ]
+    one_seat = [block for block in blocks if not block.shape.several]
+    several = [block for block in blocks if block.shape.several]
+    lines = ["## Lock strategies under a burst", ""]
+    if one_seat:
+        lines += [
+            f"For each of {options.bursts} fresh seats per row (plus one warm-up burst, counted by the database and "
+            "Redis but not timed), N fans fire a hold at the same free seat at the same instant (N prepared "
+            "keep-alive connections; the requests written back to back). Times from the barrier's opening. "
+            "Transactions, row-lock wait (waiting backends in `pg_locks`, sampled every ~2 ms, integrated over "
+            "time) and Redis commands are per burst, a bare service start and stop subtracted; deadlocks, "
+            "refusals and double holds are totals. Refusals by place: the unlocked first read, the Redis lock, "
+            "the check under the lock (or the conditional write), the partial unique index; 503: a retry was "
+            "asked for (deadlock retries exhausted, lock or pool timeout). A burst with two winners, or a double "
+            "hold, fails the run; a burst without a winner (the seat left unsold) fails it for every strategy "
+            "but the bench-only ones, kept to show that. A row stops after 20 s once it has 3 bursts.",
+            "",
+            burst_table(one_seat),
+            "",
+        ]
+    if several:
+        lines += [
+            "### Several seats per hold: ascending lock order against the request's own",
+            "",
+            f"For each of {options.bursts} fresh groups of {SEVERAL_SEATS.group} adjacent seats per row (plus a "
+            "warm-up), N fans each fire at the same instant a hold of "
+            f"{' or '.join(map(str, SEVERAL_SEATS.per_hold))} of the group's seats, listed in a random order "
+            "(seeded by N: every strategy and order gets the same holds). Lock order `ascending` is production's "
+            "(`hold_seats` takes the Redis locks and the row locks by ascending seat id); `request` takes them in "
+            "the order the fan listed them (`TICKETING_SEAT_LOCK_ORDER=request`, bench only). A deadlock's "
+            "victim is rolled back and run again by `retry_on_conflict`: retried transactions are the deadlocks "
+            "less the victims on their third attempt (answered 503, retries exhausted); the 503s by cause come "
+            "from their problem title. Settle: from the barrier to the burst's last answer. A seat held twice, or "
+            "a hold that got part of its seats (or an answer the database contradicts), fails the run; a burst "
+            "without a winner (every fan refused by another's lock, the seats left on sale) is counted. A row "
+            "stops after 20 s once it has 3 bursts.",
+            "",
+            several_seat_table(several),
+            "",
+        ]
+    return lines
 
 
 # The sign-in settings as production runs them (the settings' defaults), for the flood phase.

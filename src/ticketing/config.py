@@ -18,7 +18,7 @@ from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SeatLockStrategy
+from ticketing.core.locking import BENCH_ONLY_LOCK_ORDERS, BENCH_ONLY_STRATEGIES, SeatLockOrder, SeatLockStrategy
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
 LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     # Refunds (POST /payments/{id}/refund) close this many hours before the date starts.
     refund_cutoff_hours: int = Field(default=24, ge=0, le=24 * 365)
     seat_lock_strategy: SeatLockStrategy = "redis+db"
+    seat_lock_order: SeatLockOrder = "ascending"  # "request": the lock study's measurement only
     seat_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     queue_max_active: int = 1000
     queue_admit_per_second: int = 200
@@ -156,6 +157,11 @@ class Settings(BaseSettings):
         if self.seat_lock_strategy in BENCH_ONLY_STRATEGIES and not self.bench_endpoints:
             raise ValueError(
                 f"TICKETING_SEAT_LOCK_STRATEGY={self.seat_lock_strategy} is for benchmarks only "
+                "(TICKETING_BENCH_ENDPOINTS=true)"
+            )
+        if self.seat_lock_order in BENCH_ONLY_LOCK_ORDERS and not self.bench_endpoints:
+            raise ValueError(
+                f"TICKETING_SEAT_LOCK_ORDER={self.seat_lock_order} is for benchmarks only "
                 "(TICKETING_BENCH_ENDPOINTS=true)"
             )
         if self.env == "local":

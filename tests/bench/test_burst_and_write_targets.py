@@ -1,19 +1,23 @@
 """The lock study's burst counts each refused hold where the hold path refused it (from the real
-errors' problem details), and the write targets print PASS/SHORT as ratios to the floor."""
+errors' problem details) and checks several-seat holds were all or nothing, and the write targets
+print PASS/SHORT as ratios to the floor."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import msgspec
 import pytest
-from bench.burst import refusal_place
+from bench.burst import ONE_SEAT, SEVERAL_SEATS, Attempt, not_all_or_nothing, refusal_place, unavailable_cause
 from bench.client import Response
 from bench.loadgen import LoadResult
 from bench.report import write_targets_table
 from bench.workloads import WRITE_TARGETS
 
+from ticketing.core.deadline import RequestTimedOut
 from ticketing.core.errors import AppError, ServiceUnavailable
+from ticketing.core.locking import LockTimeout, TransientConflict
 from ticketing.reservations.errors import LOCKED, TAKEN_UNDER_LOCK, SeatUnavailable, seats_unavailable
 
 
@@ -35,6 +39,42 @@ def answer(error: AppError) -> Response:
 )
 def test_each_refusal_is_counted_where_the_hold_path_made_it(error: AppError, place: str) -> None:
     assert refusal_place(answer(error)) == place
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (TransientConflict(), "retries exhausted"),  # what retry_on_conflict raises after its last attempt
+        (LockTimeout(), "lock timeout"),
+        (RequestTimedOut(), "deadline"),
+        (ServiceUnavailable("The database is unavailable; nothing was changed"), "no connection"),  # pool wait
+        (ServiceUnavailable("The queue store is unavailable; nothing was changed"), "other"),
+    ],
+)
+def test_each_503_is_counted_by_its_cause(error: AppError, cause: str) -> None:
+    assert unavailable_cause(answer(error)) == cause
+
+
+def test_a_hold_is_all_or_nothing_only_when_the_database_agrees_with_its_answer() -> None:
+    asked = frozenset({1, 2, 3})
+    fine = [Attempt(10, asked, won=True, answered=asked), Attempt(11, frozenset({2, 3}), won=False)]
+    live = {(10, 1), (10, 2), (10, 3)}
+    assert not_all_or_nothing(fine, live) == 0
+    assert not_all_or_nothing(fine, live - {(10, 3)}) == 1  # the winner got part of its seats
+    assert not_all_or_nothing(fine, live | {(11, 2)}) == 1  # a refused hold kept a seat
+    named_two = [Attempt(10, asked, won=True, answered=frozenset({1, 2}))]
+    assert not_all_or_nothing(named_two, live) == 1  # the 201 named part of the seats
+
+
+def test_every_fan_of_a_several_seat_burst_asks_for_two_or_three_of_its_seats_in_its_own_order() -> None:
+    group = [101, 102, 103, 104]
+    holds = SEVERAL_SEATS.holds(group, 64, random.Random(64))
+    assert holds == SEVERAL_SEATS.holds(group, 64, random.Random(64))  # seeded: the same for every block
+    assert {len(hold) for hold in holds} == {2, 3}
+    assert all(len(set(hold)) == len(hold) and set(hold) <= set(group) for hold in holds)
+    assert any(hold != sorted(hold) for hold in holds)  # not only ascending lists
+    assert SEVERAL_SEATS.body(holds[0]) == {"seat_ids": holds[0]}
+    assert ONE_SEAT.body([101]) == {"seat_id": 101}
 
 
 def floor(rps: float) -> LoadResult:

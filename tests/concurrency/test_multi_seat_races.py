@@ -1,30 +1,50 @@
 """Several seats in one hold: all or nothing, and deadlock-free because every hold locks its seats
-in ascending id order, whatever order the fan listed them in."""
+in ascending id order, whatever order the fan listed them in; and what the lock study's other
+order (the fan's own, bench only) does to the same race."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+import pytest
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens, outcome_codes
 from ticketing.container import Services
 from ticketing.core.errors import AppError
+from ticketing.schedules.repository import SeatRepository
+from ticketing.schedules.schemas import SeatRow
 
 
-async def _deadlocks(services: Services) -> int:
-    async with services.uow(autocommit=True) as uow:
+async def reported_deadlocks(services: Services) -> int:
+    """The database's deadlock count, with every pooled connection's own count in it. A backend
+    counts the deadlock it was the victim of locally and reports it when idle, at most once a
+    second (else 10 s later): each connection of the pool is asked to report at once first, which
+    it has done before it answers (PostgreSQL reports when it goes idle, before ReadyForQuery)."""
+    pool = services.pool
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]  # every connection of the pool
+    try:
+        for conn in held:
+            await conn.execute("SELECT pg_stat_force_next_flush()")
         sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-        return int(await uow.conn.fetchval(sql) or 0)
+        return int(await held[0].fetchval(sql) or 0)
+    finally:
+        for conn in held:
+            await pool.release(conn)
 
 
-async def test_overlapping_sets_in_opposite_orders_never_deadlock_nor_half_hold(services: Services) -> None:
-    services.reservations.strategy = "db"  # row locks only: the Redis locks would turn one away first
+async def race_in_opposite_orders(
+    services: Services, rounds: int, before_round: Callable[[], None] = lambda: None
+) -> None:
+    """Per round, two fans hold the same three fresh seats at once, listed in opposite orders:
+    exactly one gets all three (201), the other none (409, told which seats were taken, never a
+    503); then the hold is released, so the per-fan cap never interferes with the next round."""
     concert = await create_concert(services)
-    rounds = 25
     schedule = await create_schedule(services, concert, seats=3 * rounds)
     (first, first_token), (second, second_token) = await fans_with_tokens(services, concert, 2)
-    deadlocks_before = await _deadlocks(services)
     for n in range(rounds):
         a, b, c = (seat.id for seat in schedule.seats[3 * n : 3 * n + 3])
+        before_round()
         outcomes = await asyncio.gather(
             services.reservations.hold_seats(first.principal, first_token, [a, b, c]),
             services.reservations.hold_seats(second.principal, second_token, [c, b, a]),
@@ -36,10 +56,67 @@ async def test_overlapping_sets_in_opposite_orders_never_deadlock_nor_half_hold(
         assert sorted(r.seat_id for r in won) == [a, b, c]  # all of them, never a part
         assert lost.extra["unavailable_seat_ids"]  # the loser is told which seats were taken
         assert set(lost.extra["unavailable_seat_ids"]) <= {a, b, c}
-        for reservation in won:  # release, so the per-fan cap never interferes with the next round
+        async with services.uow(autocommit=True) as uow:
+            holders = await uow.conn.fetch(
+                "SELECT seat_id, user_id FROM reservations WHERE seat_id = ANY($1::bigint[]) "
+                "AND status IN ('HELD', 'CONFIRMED')",
+                [a, b, c],
+            )
+        assert sorted((seat, user) for seat, user in holders) == [(s, won[0].user_id) for s in (a, b, c)]
+        for reservation in won:
             holder = first if reservation.user_id == first.id else second
             await services.reservations.release(holder.principal, reservation.id)
-    assert await _deadlocks(services) == deadlocks_before
+
+
+async def test_overlapping_sets_in_opposite_orders_never_deadlock_nor_half_hold(services: Services) -> None:
+    services.reservations.strategy = "db"  # row locks only: the Redis locks would turn one away first
+    deadlocks_before = await reported_deadlocks(services)
+    await race_in_opposite_orders(services, rounds=25)
+    assert await reported_deadlocks(services) == deadlocks_before
+
+
+class FirstLocksMeet:
+    """In each round, each of the two holds waits, once it has row-locked its first seat, until
+    the other has locked its own first seat too: the interleaving that locking in the request's
+    order allows and ascending order rules out (under ascending both want the same first seat,
+    so the second could never lock it while the first waits)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.next_round()
+        lock = SeatRepository.lock
+
+        async def meet(repo: SeatRepository, seat_id: int) -> SeatRow | None:
+            row = await lock(repo, seat_id)
+            self.first_locks += 1
+            if self.first_locks == 2:
+                self.both_locked.set()
+            if self.first_locks <= 2:  # each hold's first lock of the round: both, then on
+                await asyncio.wait_for(self.both_locked.wait(), 10)
+            return row
+
+        monkeypatch.setattr(SeatRepository, "lock", meet)
+
+    def next_round(self) -> None:
+        self.first_locks = 0
+        self.both_locked = asyncio.Event()
+
+
+async def test_in_the_request_order_the_same_race_deadlocks_and_the_victim_is_run_again_into_a_409(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock study's ``request`` order (bench only): holding its first seat, each hold wants
+    the other's — a deadlock, every round. PostgreSQL breaks it by rolling one hold back (40P01:
+    ``TransientConflict``), ``retry_on_conflict`` runs that one again, and the second attempt
+    finds the seats taken under the lock. So the answers stay those of ascending order (one 201
+    of all three seats, one 409, never a 503 nor a part), and only the deadlock counter, one per
+    round, and the fans' wait for the deadlock detector tell the orders apart."""
+    services.reservations.strategy = "db"
+    services.reservations.lock_order = "request"
+    meeting = FirstLocksMeet(monkeypatch)
+    rounds = 3  # each waits for PostgreSQL's deadlock_timeout
+    deadlocks_before = await reported_deadlocks(services)
+    await race_in_opposite_orders(services, rounds, meeting.next_round)
+    assert await reported_deadlocks(services) == deadlocks_before + rounds
 
 
 async def test_redis_locks_are_taken_in_order_too(services: Services) -> None:

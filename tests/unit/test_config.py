@@ -74,5 +74,12 @@ def test_the_bench_only_strategies_are_refused_outside_benchmarks(tmp_path: Path
     assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy=strategy, bench_endpoints=True)
 
 
+def test_the_request_lock_order_is_refused_outside_benchmarks(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="benchmarks only"):
+        Settings(env="local", data_dir=tmp_path, seat_lock_order="request")
+    assert Settings(env="local", data_dir=tmp_path, seat_lock_order="request", bench_endpoints=True)
+    assert Settings(env="local", data_dir=tmp_path).seat_lock_order == "ascending"
+
+
 def test_the_production_strategies_need_no_bench_endpoints(tmp_path: Path) -> None:
     assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy="db").seat_lock_strategy == "db"

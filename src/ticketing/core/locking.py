@@ -38,6 +38,14 @@ SEAT_LOCK_STRATEGIES: tuple[SeatLockStrategy, ...] = get_args(SeatLockStrategy)
 # study measured in order to reject them.
 BENCH_ONLY_STRATEGIES: frozenset[SeatLockStrategy] = frozenset({"none", "spin", "shared"})
 
+# The order a hold of several seats locks them in (Redis locks and row locks alike). Production
+# knows one: ``ascending`` seat id, so that two holds of overlapping sets wait for each other
+# instead of deadlocking. ``request`` (the order the fan listed them: no ordering at all) exists
+# only for the lock study to measure what that order buys, and is refused outside the bench.
+SeatLockOrder = Literal["ascending", "request"]
+SEAT_LOCK_ORDERS: tuple[SeatLockOrder, ...] = get_args(SeatLockOrder)
+BENCH_ONLY_LOCK_ORDERS: frozenset[SeatLockOrder] = frozenset({"request"})
+
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 LOCK_NOT_AVAILABLE = "55P03"
 

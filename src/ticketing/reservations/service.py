@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.locking import SeatLockStrategy, retry_on_conflict
+from ticketing.core.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.params import distinct_ids
 from ticketing.core.security import Principal
@@ -76,6 +76,7 @@ class ReservationService:
         users: UserService,
         *,
         strategy: SeatLockStrategy,
+        lock_order: SeatLockOrder = "ascending",
         hold_seconds: int,
         max_holds_per_user: int,
         max_holds_per_address: int = 0,
@@ -87,6 +88,7 @@ class ReservationService:
         self._schedules = schedules
         self._users = users
         self.strategy = strategy
+        self.lock_order = lock_order
         self.hold = timedelta(seconds=hold_seconds)
         self.max_holds_per_user = max_holds_per_user
         self.max_holds_per_address = max_holds_per_address
@@ -125,7 +127,9 @@ class ReservationService:
             # The losers of a race learn it from one read, before any lock; seats that look
             # free are checked again under the locks below.
             raise seats_unavailable(taken)
-        owners = await self._take_redis_locks(wanted) if self.strategy in REDIS_LOCKED else {}
+        # Production knows one order, ascending; the fan's own order is the lock study's (bench only).
+        in_lock_order = wanted if self.lock_order == "ascending" else list(seat_ids)
+        owners = await self._take_redis_locks(in_lock_order) if self.strategy in REDIS_LOCKED else {}
         try:
 
             async def attempt() -> list[ReservationOut]:
@@ -138,7 +142,7 @@ class ReservationService:
                         await self._check_address_cap(repo, seats[0].schedule_id, client_address, len(wanted))
                     await repo.expire_lapsed_holds(wanted)
                     held: list[SeatRow] = []
-                    for seat_id in wanted:  # ascending: the shared lock order of seats
+                    for seat_id in in_lock_order:  # ascending: the shared lock order of seats (production)
                         seat = await self._schedules.take_seat(uow, seat_id, self.hold, self.strategy)
                         if seat is not None:
                             held.append(seat)
@@ -185,9 +189,10 @@ class ReservationService:
         )
 
     async def _take_redis_locks(self, seat_ids: list[int]) -> dict[int, str]:
-        """The seats' Redis locks ({seat: owner value}), taken in ascending id order; fail fast
-        (409, the locks taken so far released) when another request holds one. With Redis down
-        the database path alone stays correct, so the locks are skipped rather than failing."""
+        """The seats' Redis locks ({seat: owner value}), taken in the order given (the lock
+        order); fail fast (409, the locks taken so far released) when another request holds one.
+        With Redis down the database path alone stays correct, so the locks are skipped rather
+        than failing."""
         owners: dict[int, str] = {}
         try:
             for seat_id in seat_ids:
