@@ -4,6 +4,7 @@ released and lapsed holds give it back, and the reads other domains make through
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -92,26 +93,57 @@ async def test_schedule_ids_are_the_concerts_own(services: Services) -> None:
     assert await services.schedules.schedule_ids(concert) == sorted(mine)
 
 
+def count_first_looks(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The seat ids of each read of seats a hold makes before any lock (``read_many``)."""
+    reads: list[list[int]] = []
+    original = SeatRepository.read_many
+
+    async def counted(self: SeatRepository, seat_ids: Sequence[int]) -> list[SeatRow]:
+        reads.append(list(seat_ids))
+        return await original(self, seat_ids)
+
+    monkeypatch.setattr(SeatRepository, "read_many", counted)
+    return reads
+
+
+async def test_the_first_looks_of_holds_waiting_together_are_one_read(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold race's losers whose seats this process does not remember as taken read them first;
+    those waiting at the same moment share one read, and each is answered for its own seat."""
+    concert = await create_concert(services)
+    seats = [seat.id for seat in (await create_schedule(services, concert, seats=4)).seats]
+    fans = await fans_with_tokens(services, concert, 13)
+    (taker, taker_token), contenders = fans[0], fans[1:]
+    await services.reservations.hold_seat(taker.principal, taker_token, seats[0])
+    services.schedules.forget_taken([seats[0]])  # as once the memory has run out
+    reads = count_first_looks(monkeypatch)
+    wanted = [seats[0]] * 10 + [seats[1], seats[2]]
+    outcomes = await asyncio.gather(
+        *(
+            services.reservations.hold_seat(fan.principal, token, seat)
+            for (fan, token), seat in zip(contenders, wanted, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    assert [getattr(o, "code", None) for o in outcomes[:10]] == ["SEAT_UNAVAILABLE"] * 10
+    assert [getattr(o, "seat_id", None) for o in outcomes[10:]] == [seats[1], seats[2]]
+    assert len(reads) == 1 and sorted(reads[0]) == sorted(set(wanted))  # one read for all twelve
+
+
 async def test_a_race_loser_is_told_from_memory_and_a_release_forgets(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     concert = await create_concert(services)
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
     (winner, winner_token), (loser, loser_token) = await fans_with_tokens(services, concert, 2)
-    reads: list[int] = []
-    original = SeatRepository.read
-
-    async def counted(self: SeatRepository, seat: int) -> SeatRow | None:
-        reads.append(seat)
-        return await original(self, seat)
-
-    monkeypatch.setattr(SeatRepository, "read", counted)
+    reads = count_first_looks(monkeypatch)
     held = await services.reservations.hold_seat(winner.principal, winner_token, seat_id)
     for _ in range(3):
         with pytest.raises(AppError) as refused:
             await services.reservations.hold_seat(loser.principal, loser_token, seat_id)
         assert refused.value.code == "SEAT_UNAVAILABLE"
-    assert reads.count(seat_id) == 2  # the winner's first look and the first loser's; then memory
+    assert reads == [[seat_id], [seat_id]]  # the winner's first look and the first loser's; then memory
     await services.reservations.release(winner.principal, held.id)
     again = await services.reservations.hold_seat(loser.principal, loser_token, seat_id)  # forgotten at once
     assert again.seat_id == seat_id

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from ticketing.concerts.service import ConcertService
+from ticketing.core.coalesce import Coalescer
 from ticketing.core.locking import SeatLockStrategy
 from ticketing.core.singleflight import SingleFlight
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -52,6 +53,7 @@ class ScheduleService:
         self._openings: dict[int, tuple[float, datetime | None]] = {}  # concert -> (read at, opening)
         self._taken: dict[int, tuple[int, float]] = {}  # seat -> (schedule, known taken until: monotonic)
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
+        self._first_looks: Coalescer[None, int, SeatRow | None] = Coalescer(self._read_first_looks)
 
     async def create_schedule(self, concert_id: int, data: ScheduleIn) -> ScheduleCreatedOut:
         if not data.reservation_opens_at < data.reservation_closes_at <= data.starts_at:
@@ -173,15 +175,21 @@ class ScheduleService:
     async def read_seats(self, seat_ids: Sequence[int]) -> list[SeatRow]:
         """The seats that exist, by ascending id, without a lock (a hold's first look: a taken
         seat answers 409 at once). The taken ones are remembered for ``known_taken``."""
-        async with self._uow_factory(autocommit=True) as uow:
-            repo = SeatRepository(uow.conn)
-            if len(seat_ids) == 1:  # a one-seat hold (the hot path) shares the lock path's statement
-                seat = await repo.read(seat_ids[0])
-                seats = [seat] if seat is not None else []
-            else:
-                seats = await repo.read_many(seat_ids)
+        if len(seat_ids) == 1:
+            # A one-seat hold (the hot path: a race's losers once this process's memory of the seat
+            # has run out): the first looks of every hold waiting at that moment are one read.
+            seat = await self._first_looks.submit(None, seat_ids[0])
+            seats = [seat] if seat is not None else []
+        else:
+            async with self._uow_factory(autocommit=True) as uow:
+                seats = await SeatRepository(uow.conn).read_many(seat_ids)
         self._remember(seats)
         return seats
+
+    async def _read_first_looks(self, _: None, seat_ids: list[int]) -> list[SeatRow | BaseException | None]:
+        async with self._uow_factory(autocommit=True) as uow:
+            found = {seat.id: seat for seat in await SeatRepository(uow.conn).read_many(sorted(set(seat_ids)))}
+        return [found.get(seat_id) for seat_id in seat_ids]
 
     def known_taken(self, seat_id: int) -> int | None:
         """The seat's schedule id if this process saw the seat taken less than
