@@ -14,7 +14,7 @@ runs outside the deadline of the request that happened to start it (it serves ma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 from ticketing.core import deadline
@@ -60,14 +60,20 @@ class Coalescer(Generic[K, I, R]):
                     outcomes = [error] * len(batch)
                 except Exception as error:  # the whole batch failed: nothing of it was applied
                     outcomes = [error] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its caller was cancelled
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                answer_each([future for _, future in batch], outcomes)
         finally:
             del self._draining[key]
             if key in self._queued:  # only if the loop above broke off: never strand a waiter
                 self._draining[key] = asyncio.create_task(self._drain(key), context=deadline.unbounded())
+
+
+def answer_each(futures: Sequence[asyncio.Future[R]], outcomes: Sequence[R | BaseException]) -> None:
+    """Hand each waiter of a batch its own outcome, a result or an error, in order; a waiter
+    whose caller was cancelled meanwhile is skipped."""
+    for future, outcome in zip(futures, outcomes, strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

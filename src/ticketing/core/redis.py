@@ -54,6 +54,7 @@ from redis.typing import EncodableT
 
 from ticketing.config import Settings
 from ticketing.core import deadline
+from ticketing.core.coalesce import answer_each
 from ticketing.core.errors import ServiceUnavailable
 
 RedisClient: TypeAlias = Redis | RedisCluster
@@ -148,13 +149,7 @@ class AutoPipelinedRedis(Redis):
             if not isinstance(error, Exception):
                 raise
             return
-        for (_, _, reply), outcome in zip(batch, replies, strict=True):
-            if reply.done():  # its caller was cancelled
-                continue
-            if isinstance(outcome, Exception):
-                reply.set_exception(outcome)
-            else:
-                reply.set_result(outcome)
+        answer_each([reply for _, _, reply in batch], replies)
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         if self._in_flight:
