@@ -1,9 +1,10 @@
 """Natural batching of concurrent requests on one key (a group commit in the application).
 
-Requests on one key (a concert's queue; or one key for every charge of the process) that arrive
-while that key's previous batch is still in the database wait together and go to the database as
-one batch: the first request on an idle key goes at once (no added latency), and under load each
-round trip carries everything that queued behind it. A hot row's lock is then taken once per
+Requests on one key (a concert's queue; one key for every charge of the process; one for every
+account check, and one for every first look at a seat) that arrive while that key's previous
+batch is still in the database wait together and go to the database as one batch: the first
+request on an idle key goes at once (no added latency), and under load each round trip carries
+everything that queued behind it. A hot row's lock is then taken once per
 batch instead of once per request, so the row stops serialising the whole service behind its
 commit, and many requests share one round trip and one commit (one WAL flush per batch).
 
