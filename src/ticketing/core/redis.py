@@ -116,7 +116,7 @@ class AutoPipelinedRedis(Redis):
         super().__init__(*args, **kwargs)
         self._queued: list[_Queued] = []
         self._in_flight: set[asyncio.Task[None]] = set()
-        self.batches_sent = 0  # pipelines sent; with ``commands_sent``, what tests and metrics read
+        self.batches_sent = 0  # pipelines sent and the commands in them: counted for the tests
         self.commands_sent = 0
 
     async def execute_command(self, *args: EncodableT, **options: Any) -> Any:
@@ -140,16 +140,15 @@ class AutoPipelinedRedis(Redis):
         pipe = self.pipeline(transaction=False)
         for args, options, _ in batch:
             pipe.execute_command(*args, **options)
+        waiters = [reply for _, _, reply in batch]
         try:
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         except BaseException as error:
-            for _, _, reply in batch:
-                if not reply.done():
-                    reply.set_exception(error)
+            answer_each(waiters, [error] * len(waiters))
             if not isinstance(error, Exception):
                 raise
             return
-        answer_each([reply for _, _, reply in batch], replies)
+        answer_each(waiters, replies)
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         if self._in_flight:
