@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     queue_max_active: int = 1000
     queue_admit_per_second: int = 200
     queue_active_ttl_seconds: int = 600
+    # An admitted fan who has held no seat this long after admission loses the place, which goes
+    # to the next rank (a fan who held keeps it for the whole active TTL, or until paying).
+    queue_choice_seconds: int = Field(default=120, ge=1)
+    # Admit no more fans who have not chosen yet than there are seats left for sale, so that a
+    # fan's draw, not the speed of their client, decides who gets a seat (docs/waiting-room.md).
+    queue_admit_by_inventory: bool = True
     queue_waiting_grace_seconds: int = 60
     queue_retain_finished_seconds: int = 600
     # How far behind Redis a process's view of a queue may be (polls and the date/seat guards

@@ -56,7 +56,7 @@ class Services:
         """Every periodic job of every domain; run in the server or by ``ticketing worker``."""
         return [
             PeriodicJob("purge-idempotency-keys", 3600, self.idempotency.purge_expired),
-            admission_job(self.waiting_room),
+            admission_job(self.waiting_room, self.schedules.seats_for_sale),
             sold_out_job(self.waiting_room, self.schedules.concert_sold_out),
             hold_sweeper_job(self.reservations),
         ]

@@ -22,8 +22,12 @@ class FakeClock:
 
 
 def configure(services: Services, **settings: int) -> tuple[WaitingRoomService, FakeClock]:
+    """The room with these settings and a fake clock. An admitted fan's choice window is the
+    whole admission unless a test sets ``queue_choice_seconds``: tests of the admission's life
+    need no hold."""
     clock = FakeClock()
     room = services.waiting_room
+    settings.setdefault("queue_choice_seconds", 24 * 3600)
     room.settings = room.settings.model_copy(update=settings)
     room.clock = clock
     return room, clock

@@ -183,13 +183,14 @@ async def test_two_processes_agree_on_every_position_and_either_admits_the_drawn
     redis = create_redis(services.settings)
     other = build_services(services.settings, pool, redis).waiting_room
     other.settings, other.clock = room.settings, clock
-    other.new_draw_key = lambda: "ffeeddccbbaa99887766554433221100"  # the draw's key is the first offered
+    # The draw's key is the one committed to by the pre-queue's first join (here room's).
+    other.new_draw_key = lambda: "ffeeddccbbaa99887766554433221100"
     try:
         concert = await create_concert(services)
         await open_sale_at(services, concert, moment(clock, 30))
         fans = [await create_user(services) for _ in range(12)]
         tokens = [
-            (await (room if i % 2 else other).issue_token(f.principal, concert))[0].token for i, f in enumerate(fans)
+            (await (other if i % 2 else room).issue_token(f.principal, concert))[0].token for i, f in enumerate(fans)
         ]
 
         async def standings(process: WaitingRoomService) -> list[tuple[str, int | None, bool]]:
@@ -294,13 +295,17 @@ async def test_a_concert_already_open_is_a_plain_first_come_queue(services: Serv
 
 async def test_pre_queued_fans_wake_up_spread_over_the_first_seconds_after_the_opening(services: Services) -> None:
     room, _ = configure(services, queue_waiting_grace_seconds=60)
-    opens = 1_800_000_000_000
-    near = [room.pre_queue_poll_after_ms(seq, opens - 10_000, opens) for seq in range(1, 1001)]
+    opens, million = 1_800_000_000_000, 1_000_000
+    near = [room.pre_queue_poll_after_ms(seq, opens - 10_000, opens, million) for seq in range(1, 1001)]
     assert all(10_000 <= wait < 10_000 + 20_000 for wait in near)  # within a third of the grace after it
     assert len(set(near)) == 1000  # each at their own moment: 1,000 fans, 1,000 different milliseconds
-    far = [room.pre_queue_poll_after_ms(seq, opens - 3_600_000, opens) for seq in range(1, 1001)]
+    far = [room.pre_queue_poll_after_ms(seq, opens - 3_600_000, opens, million) for seq in range(1, 1001)]
     assert all(54_000 <= wait <= 66_000 for wait in far)  # an hour ahead: every minute or so meanwhile
-    assert room.pre_queue_poll_after_ms(7, opens + 60_000, opens) == 500  # late for the wake-up: soon
+    assert room.pre_queue_poll_after_ms(7, opens + 60_000, opens, million) == 500  # late for the wake-up: soon
+    # A small pre-queue is told within the first second (50,000 wake-ups a second at most).
+    small = [room.pre_queue_poll_after_ms(seq, opens - 10_000, opens, 500) for seq in range(1, 501)]
+    assert all(10_000 <= wait < 11_000 for wait in small)
+    assert len(set(small)) == 500
 
 
 async def test_fair_start_over_http(client: AsyncTestClient[Litestar], services: Services) -> None:

@@ -154,9 +154,12 @@ class ReservationService:
                 by_seat = {row.seat_id: reservation_out(row) for row in rows}
                 return [by_seat[seat_id] for seat_id in seat_ids]
 
-            return await retry_on_conflict(attempt)
+            held = await retry_on_conflict(attempt)
         finally:
             await self._release_redis_locks(owners)
+        # The fan chose: their place in the queue no longer ends with the choice window.
+        await self._waiting_room.chose(admitted)
+        return held
 
     async def _read_seats(self, seat_ids: list[int]) -> list[SeatRow]:
         seats = await self._schedules.read_seats(seat_ids)

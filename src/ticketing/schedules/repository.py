@@ -116,6 +116,19 @@ class ScheduleRepository:
             rows = await self.conn.fetch(sql, concert_id)
         return [ScheduleSales(*row) for row in rows]
 
+    async def seats_for_sale(self, concert_id: int, most: int) -> int:
+        """Free seats of the concert's dates whose reservation window is open, counted up to
+        ``most`` (the count stops there: a few thousand index entries at most, every tick)."""
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM schedules CROSS JOIN LATERAL "
+            f"  (SELECT 1 {SEATS_OF_SCHEDULE} AND {SEAT_IS_FREE} LIMIT $2) free "
+            "  WHERE schedules.concert_id = $1 "
+            "    AND schedules.reservation_opens_at <= now() AND now() < schedules.reservation_closes_at "
+            "  LIMIT $2) counted"
+        )
+        with translate_db_errors():
+            return int(await self.conn.fetchval(sql, concert_id, most))
+
     async def concert_sold_out(self, concert_id: int) -> bool:
         """The concert has dates (each has seats) and no unsold seat: one round trip; the search
         for an unsold seat stops at the first it finds."""

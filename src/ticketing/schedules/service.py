@@ -266,6 +266,12 @@ class ScheduleService:
         async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).sales(concert_id)
 
+    async def seats_for_sale(self, concert_id: int, most: int) -> int:
+        """The concert's seats left for sale now (neither held nor sold, of its dates open for
+        sale), counted up to ``most``: what the waiting room's admission is bounded by."""
+        async with self._uow_factory(autocommit=True) as uow:
+            return await ScheduleRepository(uow.conn).seats_for_sale(concert_id, most)
+
     async def concert_sold_out(self, concert_id: int) -> bool:
         async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).concert_sold_out(concert_id)

@@ -11,7 +11,7 @@ from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.core.ratelimit import enforce
 from ticketing.waiting_room.dependencies import waiting_room_service
 from ticketing.waiting_room.errors import TokenInvalid
-from ticketing.waiting_room.schemas import QueueTokenInfoOut, QueueTokenOut
+from ticketing.waiting_room.schemas import DrawOut, QueueTokenInfoOut, QueueTokenOut
 
 
 class WaitingRoomController(Controller):
@@ -41,3 +41,11 @@ class WaitingRoomController(Controller):
     )
     async def token_info(self, request: AppRequest, x_queue_token: QueueTokenHeader = None) -> JsonBytes:
         return JsonBytes(msgspec.json.encode(await waiting_room_service(request).token_info(x_queue_token)))
+
+    @get(
+        "/concerts/{concert_id:str}/queue/draw",
+        responses={200: body_of(DrawOut), **error_responses(ConcertNotFound, ServiceUnavailable)},
+        summary="The fair start's draw (public): the commitment before the opening, the key after it",
+    )
+    async def draw(self, concert_id: PathId, request: AppRequest) -> JsonBytes:
+        return JsonBytes(msgspec.json.encode(await waiting_room_service(request).draw(concert_id)))

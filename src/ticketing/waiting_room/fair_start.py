@@ -16,10 +16,14 @@ the first 32 bits of ``SHA-1(key ":" round ":" half)``: SHA-1 is what Redis's Lu
 (``redis.sha1hex``), so the admitter (in Redis) and every process's view (in Python) compute the
 same ranks, bit for bit; a test admits a pre-queue with a fixed key and checks both.
 
-The key is 128 random bits drawn by the service at the opening (the first join or admission tick
-at or after it; the draw is one atomic script, so every process gets the same key from the
-queue's change stream). Before the draw no key exists: nothing a client can see or do before the
-opening tells anyone where they will land.
+The key is 128 random bits drawn by the service when the pre-queue begins (its first join), kept
+secret in Redis until the opening, and published as a commitment at once: its SHA-256
+(``commitment``), which anyone can read before the opening (``GET
+/api/v1/concerts/{id}/queue/draw``). The draw (the first join or admission tick at or after the
+opening; one atomic script, so every process gets the same draw from the queue's change stream)
+reveals the key, and every fan can then check it against the commitment and recompute their own
+rank from their arrival number (docs/fair-draw.md): the service could not pick the key after
+seeing who joined, and nobody could know it before the opening.
 """
 
 from __future__ import annotations
@@ -36,8 +40,13 @@ ROUNDS = 4
 
 def new_draw_key() -> str:
     """A fresh secret for one queue's draw (the service offers one with every join batch and
-    admission tick; the script keeps the one offered first at or after the opening)."""
+    admission tick; the script keeps the one offered when the pre-queue began)."""
     return secrets.token_hex(16)
+
+
+def commitment(key: str) -> str:
+    """What is published before the opening: SHA-256 of the key's text, in hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _shape(size: int) -> tuple[int, int]:

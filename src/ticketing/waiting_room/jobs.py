@@ -8,20 +8,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from ticketing.core.jobs import PeriodicJob
-from ticketing.waiting_room.service import WaitingRoomService
+from ticketing.waiting_room.service import InventoryLookup, WaitingRoomService
 
 TICK_SECONDS = 0.1
 LEASE_MS = 2000
 SOLD_OUT_CHECK_SECONDS = 1.0
 
 
-def admission_job(waiting_room: WaitingRoomService) -> PeriodicJob:
+def admission_job(waiting_room: WaitingRoomService, inventory: InventoryLookup | None = None) -> PeriodicJob:
+    """``inventory``: the seats left for sale per concert (the schedules domain's count), which
+    bounds how many admitted fans may be choosing at once."""
     owner = uuid.uuid4().hex
 
     async def tick() -> None:
         for concert_id in await waiting_room.store.concerts():
             if await waiting_room.store.take_lease(concert_id, owner, LEASE_MS):
-                await waiting_room.admit(concert_id)
+                await waiting_room.admit(concert_id, inventory=inventory)
 
     return PeriodicJob("queue-admission", TICK_SECONDS, tick)
 

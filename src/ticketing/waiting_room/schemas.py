@@ -22,6 +22,9 @@ class QueueTokenOut(msgspec.Struct):
     # case ``position`` is the pre-queue's size (the worst place the draw can give).
     sale_opens_at: datetime | None = None
     pre_queue: bool = False
+    # The token's arrival number in its queue: with the draw's revealed key, the fan recomputes
+    # their own rank (docs/fair-draw.md).
+    arrival_number: int | None = None
 
 
 class TokenUser(msgspec.Struct):
@@ -41,6 +44,7 @@ class QueueTokenInfoOut(msgspec.Struct):
     poll_after_ms: int
     sale_opens_at: datetime | None = None  # as in QueueTokenOut
     pre_queue: bool = False
+    arrival_number: int | None = None  # as in QueueTokenOut
 
 
 class QueueStats(msgspec.Struct):
@@ -50,3 +54,23 @@ class QueueStats(msgspec.Struct):
     admitted_last_minute: int
     admission_rate_per_second: float
     sold_out: bool
+
+
+DrawStatus = Literal["NONE", "COMMITTED", "DRAWN"]
+
+
+class DrawOut(msgspec.Struct):
+    """A concert's fair-start draw, for anyone to check (docs/fair-draw.md). ``NONE``: the queue
+    has no pre-queue (a plain first-come queue, or nobody joined before the opening);
+    ``COMMITTED``: fans are joining the pre-queue, the key is fixed and only its SHA-256
+    (``commitment``) is shown; ``DRAWN``: the opening came, ``key`` is revealed and
+    ``pre_queue_size`` fans (arrival numbers 1..size) were ranked under it."""
+
+    concert_id: int
+    status: DrawStatus
+    sale_opens_at: datetime | None
+    commitment: str | None
+    key: str | None
+    pre_queue_size: int | None
+    algorithm: str = "feistel-sha1-4r/v1"
+    commitment_algorithm: str = "sha256(key)"

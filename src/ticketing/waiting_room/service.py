@@ -18,6 +18,7 @@ first come, first served. A concert that is already open (or has no dates) is a 
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import time
@@ -27,14 +28,17 @@ from datetime import UTC, datetime
 
 from ticketing.config import Settings
 from ticketing.core.coalesce import Coalescer
+from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.fair_start import new_draw_key
-from ticketing.waiting_room.schemas import QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
+from ticketing.waiting_room.schemas import DrawOut, QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
 from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
 from ticketing.waiting_room.store import Joined, QueueStore
 from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
@@ -43,8 +47,11 @@ ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only 
 ETA_WINDOW_MS = 10_000  # the achieved admission rate is measured over this window
 JOIN_BATCH = 100  # joins per script call at most (bounds how long one call holds Redis)
 # Before the opening a pre-queued fan asks again at least this often (the pre-queue's size, an
-# opening moved earlier), and else once, at their own moment of the first minutes after it.
+# opening moved earlier), and else once, at their own moment of the first seconds after it.
 PRE_QUEUE_POLL_MS = 60_000
+# The first polls after the opening are spread so that about this many arrive per second: a
+# pre-queue of 500 is told within the first second, one of a million over the first 20 s.
+PRE_QUEUE_WAKE_PER_SECOND = 50_000
 
 
 # The end of the user's latest live hold in the concert, if any (user id, concert id): after
@@ -53,6 +60,9 @@ HoldLookup = Callable[[int, int], Awaitable[datetime | None]]
 # When a concert's sale opens (the earliest opening of its dates; None: no dates yet), raising
 # ConcertNotFound for an unknown concert: the schedules domain's answer (it builds on this one).
 OpeningLookup = Callable[[int], Awaitable[datetime | None]]
+# The seats of a concert left for sale now (neither held nor sold, of its dates open for sale),
+# counted up to the given bound: the schedules domain's answer, for the admission job.
+InventoryLookup = Callable[[int, int], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,10 @@ class WaitingRoomService:
         return self.settings.queue_active_ttl_seconds * 1000
 
     @property
+    def _choice_ms(self) -> int:
+        return min(self.settings.queue_choice_seconds, self.settings.queue_active_ttl_seconds) * 1000
+
+    @property
     def _retain_ms(self) -> int:
         return self.settings.queue_retain_finished_seconds * 1000
 
@@ -153,14 +167,18 @@ class WaitingRoomService:
         spread = 0.9 + 0.2 * _spread(seq)
         return max(NEAR_FRONT_POLL_MS // 2, int(base * spread))
 
-    def pre_queue_poll_after_ms(self, seq: int, now_ms: int, opens_ms: int) -> int:
-        """When a fan waiting for the draw asks again: at their own moment of the first third
-        of the grace period after the opening (the spread of ``_spread``, so that a million
-        pre-queued fans wake up like the far-back waiters of a running queue, about as many per
-        second, and none is dropped for not polling: drops wait a full grace period after the
-        opening), and at least every ``PRE_QUEUE_POLL_MS`` until then."""
+    def pre_queue_poll_after_ms(self, seq: int, now_ms: int, opens_ms: int, size: int) -> int:
+        """When a fan waiting for the draw asks again: at their own moment (the spread of
+        ``_spread``) of the first ``size / PRE_QUEUE_WAKE_PER_SECOND`` seconds after the opening
+        (at least one, at most a third of the grace period), so that a million pre-queued fans
+        wake up like the far-back waiters of a running queue, about as many per second, a small
+        pre-queue learns its draw within a second, and none is dropped for not polling (drops
+        wait a full grace period after the opening); and at least every ``PRE_QUEUE_POLL_MS``
+        until then. Waking late costs a fan nothing: whoever is admitted has a seat kept for
+        them for the whole choice window (``admit``)."""
         longest = max(NEAR_FRONT_POLL_MS, self._grace_ms // 3)
-        wake_at = opens_ms + int(longest * _spread(seq))
+        window = min(longest, max(NEAR_FRONT_POLL_MS, size * 1000 // PRE_QUEUE_WAKE_PER_SECOND))
+        wake_at = opens_ms + int(window * _spread(seq))
         spread = 0.9 + 0.2 * _spread(seq)
         return max(NEAR_FRONT_POLL_MS // 2, min(wake_at - now_ms, int(PRE_QUEUE_POLL_MS * spread)))
 
@@ -178,7 +196,9 @@ class WaitingRoomService:
         if joined.pre_queue:
             opens_in = joined.sale_opens_ms - now
             expires_ms = max(now, joined.sale_opens_ms) + self._grace_ms
-            poll_after = self.pre_queue_poll_after_ms(joined.seq, now, joined.sale_opens_ms)
+            poll_after = self.pre_queue_poll_after_ms(
+                joined.seq, now, joined.sale_opens_ms, joined.position or joined.seq
+            )
         else:
             opens_in = 0
             expires_ms = joined.deadline_ms if joined.status == "ACTIVE" else now + self._grace_ms
@@ -194,6 +214,7 @@ class WaitingRoomService:
             poll_after_ms=poll_after,
             sale_opens_at=_at(joined.sale_opens_ms) if joined.sale_opens_ms else None,
             pre_queue=joined.pre_queue,
+            arrival_number=joined.seq,
         )
         return out, joined.created
 
@@ -203,7 +224,7 @@ class WaitingRoomService:
     def _standing(self, view: QueueView, token: QueueToken, now_ms: int) -> Standing:
         standing = None
         if view.epoch == token.epoch:  # another epoch: a queue Redis lost, the numbers mean nothing now
-            standing = view.standing(token.seq, now_ms, self._ttl_ms, self._retain_ms)
+            standing = view.standing(token.seq, now_ms, self._ttl_ms, self._retain_ms, self._choice_ms)
         if standing is None:
             raise TokenInvalid("Unknown or no longer retained queue token")
         return standing
@@ -231,7 +252,7 @@ class WaitingRoomService:
         else:
             deadline, remaining = standing.deadline_ms or now, 0
         if standing.pre_queue and opens_ms is not None and standing.status == "WAITING":
-            poll_after = self.pre_queue_poll_after_ms(token.seq, now, opens_ms)
+            poll_after = self.pre_queue_poll_after_ms(token.seq, now, opens_ms, position or token.seq)
         else:
             poll_after = self.poll_after_ms(standing.status, position, rate, token.seq)
         return QueueTokenInfoOut(
@@ -246,6 +267,7 @@ class WaitingRoomService:
             poll_after_ms=poll_after,
             sale_opens_at=_at(opens_ms) if opens_ms is not None else None,
             pre_queue=standing.pre_queue,
+            arrival_number=token.seq,
         )
 
     def _decode(self, raw: str | None) -> QueueToken:
@@ -289,6 +311,10 @@ class WaitingRoomService:
             raise TokenInvalid("Unknown or expired queue token")
         if record.status == "W":
             raise TokenNotAdmitted()
+        if record.status == "E":
+            # Ended (the choice window, or the admission's life): a fan who holds a seat of the
+            # concert was admitted and chose in time, and may go on to pay (the hold proves it).
+            return await self._holding(token, "This queue token has expired")
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
         return self._admitted(token)
@@ -299,10 +325,24 @@ class WaitingRoomService:
         which concert, and a live hold of that fan in that concert proves they were admitted:
         such a fan can go on (read, hold, pay) until the payment finishes the token or the hold
         ends. Anyone else queues again."""
+        return await self._holding(token, "Unknown or expired queue token (the queue was reset: join it again)")
+
+    async def _holding(self, token: QueueToken, refusal: str) -> AdmittedToken:
+        """Admitted if the token's fan holds a live seat of its concert, else ``refusal``."""
         hold_until = await self._live_hold_until(token.user_id, token.concert_id) if self._live_hold_until else None
         if hold_until is None:
-            raise TokenInvalid("Unknown or expired queue token (the queue was reset: join it again)")
+            raise TokenInvalid(refusal)
         return self._admitted(token)
+
+    async def chose(self, admitted: AdmittedToken) -> None:
+        """The fan held a seat: their place lasts the admission's life instead of the choice
+        window, and stops counting against the seats left. Called after the hold committed; if
+        Redis fails now, the window still ends, and the hold itself keeps the fan going (the
+        write guard honours an ended token whose fan holds a seat)."""
+        try:
+            await self.store.chose(admitted.concert_id, admitted.seq, admitted.epoch)
+        except ServiceUnavailable:
+            log.warning("queue place not marked chosen: Redis unavailable", extra={"concert": admitted.concert_id})
 
     @staticmethod
     def _admitted(token: QueueToken) -> AdmittedToken:
@@ -317,11 +357,19 @@ class WaitingRoomService:
     async def clear_sold_out(self, concert_id: int) -> None:
         await self.store.set_sold_out(concert_id, False)
 
-    async def admit(self, concert_id: int | None = None, *, batch: int = 10_000) -> int:
-        """One admission tick for one concert, or for every concert with a queue."""
+    async def admit(
+        self, concert_id: int | None = None, *, batch: int = 10_000, inventory: InventoryLookup | None = None
+    ) -> int:
+        """One admission tick for one concert, or for every concert with a queue. With
+        ``inventory`` (and ``queue_admit_by_inventory``), the admitted fans who have not chosen
+        yet never outnumber the seats left for sale: each has a seat to choose for their whole
+        choice window, so the draw decides who buys, not how fast a client polls or clicks."""
         concerts = [concert_id] if concert_id is not None else await self.store.concerts()
         admitted = 0
         for cid in concerts:
+            stock = None
+            if inventory is not None and self.settings.queue_admit_by_inventory:
+                stock = await inventory(cid, self.settings.queue_max_active)
             tick = await self.store.admit(
                 cid,
                 self._now_ms(),
@@ -332,9 +380,32 @@ class WaitingRoomService:
                 retain_ms=self._retain_ms,
                 batch=batch,
                 draw_key=self.new_draw_key(),
+                choice_ms=self._choice_ms,
+                inventory=stock,
             )
             admitted += tick.admitted
         return admitted
+
+    async def draw(self, concert_id: int) -> DrawOut:
+        """The public record of a concert's fair start (docs/fair-draw.md): the commitment to
+        the draw's key from the moment the pre-queue began, the key and the pre-queue's size
+        once drawn. A concert whose queue has no pre-queue answers ``status: NONE``."""
+        await self._sale_opens_at(concert_id)  # 404 for an unknown concert
+        record = await self.store.draw_record(concert_id)
+        if record.opens_ms is None:
+            status = "NONE"
+        elif record.key is None:
+            status = "COMMITTED"
+        else:
+            status = "DRAWN"
+        return DrawOut(
+            concert_id=concert_id,
+            status=status,  # type: ignore[arg-type]
+            sale_opens_at=_at(record.opens_ms) if record.opens_ms is not None else None,
+            commitment=record.commitment,
+            key=record.key,
+            pre_queue_size=record.size,
+        )
 
     async def stats(self, concert_id: int) -> QueueStats:
         waiting, active, minute, recent, sold_out = await self.store.stats(concert_id, self._now_ms())

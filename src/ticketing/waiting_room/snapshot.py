@@ -68,6 +68,7 @@ class QueueView:
     gone: dict[int, int] = field(default_factory=dict)  # seq -> rank
     gone_waiting: list[int] = field(default_factory=list)  # sorted gone ranks above upto (positions)
     done: dict[int, int] = field(default_factory=dict)  # seq -> rank
+    chosen: dict[int, int] = field(default_factory=dict)  # seq -> rank: admitted fans who held a seat
     start: FairStart | None = None  # None: a plain FIFO queue
     arrivals: int = 0  # the arrivals so far (before a pre-queue's draw: its size)
 
@@ -86,6 +87,7 @@ class QueueView:
             start=state.start,
             arrivals=state.arrivals,
         )
+        view.chosen = {seq: view.rank(seq) for seq in state.chosen}
         for at, upto, total in state.steps:
             view._add_step(at, upto, total)
         view.gone_waiting = sorted(r for r in view.gone.values() if r > view.upto)
@@ -126,6 +128,9 @@ class QueueView:
             elif kind == "d":
                 seq = int(fields["s"])
                 self.done[seq] = self.rank(seq)
+            elif kind == "c":
+                seq = int(fields["s"])
+                self.chosen[seq] = self.rank(seq)
             elif kind == "s":
                 self.sold_out = fields["v"] == "1"
             elif kind == "f":
@@ -142,6 +147,7 @@ class QueueView:
         del self.step_times[:cut], self.step_uptos[:cut], self.step_totals[:cut]
         self.gone = {s: r for s, r in self.gone.items() if r > floor}
         self.done = {s: r for s, r in self.done.items() if r > floor}
+        self.chosen = {s: r for s, r in self.chosen.items() if r > floor}
 
     def admitted_since(self, since_ms: int) -> int:
         """How many were admitted after ``since_ms`` (the achieved rate, for ETAs)."""
@@ -154,9 +160,11 @@ class QueueView:
         return self.step_totals[-1] - base
 
     def standing(  # noqa: PLR0911 - one return per status reads best
-        self, seq: int, now_ms: int, ttl_ms: int, retain_ms: int
+        self, seq: int, now_ms: int, ttl_ms: int, retain_ms: int, choice_ms: int | None = None
     ) -> Standing | None:
-        """None: this queue does not know the token (any more)."""
+        """None: this queue does not know the token (any more). An admitted fan who has held
+        no seat yet is ACTIVE until the end of their choice window (``choice_ms`` after the
+        admission; default the whole ``ttl_ms``), one who held until the admission's end."""
         waiting = "SOLD_OUT" if self.sold_out else "WAITING"
         if self.start is not None and self.start.draw is None:  # everyone is in the pre-queue
             return Standing(waiting, max(self.arrivals, seq), None, pre_queue=True)
@@ -173,9 +181,12 @@ class QueueView:
         step = bisect_left(self.step_uptos, rank)
         if step == len(self.step_uptos):  # cannot happen while upto is the last step's upto
             return None
-        deadline = self.step_times[step] + ttl_ms
+        admitted_at = self.step_times[step]
+        deadline = admitted_at + ttl_ms
         if seq in self.done:
             return Standing("DONE", None, deadline)
+        if choice_ms is not None and seq not in self.chosen:
+            deadline = admitted_at + min(choice_ms, ttl_ms)
         if deadline > now_ms:
             return Standing("ACTIVE", None, deadline)
         if deadline + retain_ms > now_ms:

@@ -15,7 +15,12 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 - ``waiting``  ZSET seq -> seq: the waiters (position = ZRANK + 1, but in a drawn pre-queue)
 - ``seen``     ZSET seq -> last poll (ms), written in batches by the server processes; waiters
                silent for the grace period are dropped
-- ``active``   ZSET seq -> end of the admission (ms)
+- ``active``   ZSET seq -> end of the choice window (ms): admitted fans who hold no seat yet. The
+               admitter counts them against the seats left for sale, so it never admits more
+               fans than there are seats to choose; one who holds nothing by the end of the
+               window loses the place (``gone``), which goes to the next rank
+- ``chosen``   ZSET seq -> end of the admission (ms): admitted fans who held a seat (moved here
+               from ``active`` by the hold), kept until the admission's end or their payment
 - ``adm``      ZSET seq -> admission time (ms) over the last minute: the rate window
 - ``tok``      HASH seq -> "<status> <user>[ <active until ms>]"; status W(aiting), A(ctive),
                D(one: paid), E(xpired: admission ran out, or a silent waiter dropped)
@@ -25,10 +30,11 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 - ``admitted`` how many were admitted in all (for the achieved rate)
 - ``steps``    ZSET "<upto>:<admitted>" -> time (ms): each admission tick, kept for
                active TTL + retention (a token's admission time, hence its deadline)
-- ``gone``     ZSET seq -> rank: waiters dropped before their turn
+- ``gone``     ZSET seq -> rank: waiters dropped before their turn, and admitted fans whose
+               choice window ended without a hold
 - ``done``     ZSET seq -> rank: tokens finished by a payment
 - ``floor``    ranks at or below it are forgotten (their steps were pruned)
-- ``log``      STREAM of changes for the snapshots: a(dmitted) t u n, g(one) s, d(one) s,
+- ``log``      STREAM of changes for the snapshots: a(dmitted) t u n, g(one) s, d(one) s, c(hose) s,
                s(old out) v, f(loor) u, q(ueue before the opening) o, o(pened: the draw) o p x;
                each entry carries ``i``, a gap-free counter (``logn``)
 - ``lease``    the admitter's lease (one admitter per concert across processes)
@@ -38,6 +44,8 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 - ``start``    the fair start (``fair_start.py``), absent for a plain FIFO queue: "<opens ms>"
                while fans join the pre-queue, "<opens ms> <P> <key>" once it was drawn (the P
                fans who arrived before the opening, ranked by the permutation under the key)
+- ``drawkey``  "<key> <commitment>": the draw's key, fixed when the pre-queue began, and its
+               published commitment (SHA-256 of the key); the key is revealed by the draw
 
 Ranks: the queue orders its fans by rank, which is the arrival number except in a drawn
 pre-queue (arrival numbers 1..P, ranked by the permutation). ``waiting`` is scored by arrival
@@ -79,6 +87,7 @@ PRE_QUEUE_SCAN = 5_000
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
     "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease", "orphans", "start",
+    "chosen", "drawkey",
 )  # fmt: skip
 
 # The helpers every script may call; each script declares only the keys it uses (``KEYS``), and
@@ -116,8 +125,12 @@ local function fair_start()
   if opens then return {opens = tonumber(opens), size = tonumber(size), key = key} end
   return {opens = tonumber(value)}
 end
--- The opening: the pre-queue is every fan who arrived so far, ranked under a fresh key.
-local function draw(fs, key)
+-- The opening: the pre-queue is every fan who arrived so far, ranked under the key committed to
+-- when the pre-queue began (``offered``, a fresh one, only for a queue that has none).
+local function draw(fs, offered)
+  local committed = redis.call('GET', K.drawkey)
+  local key = offered
+  if committed then key = string.match(committed, '^(%S+)') end
   fs.size, fs.key = tonumber(redis.call('GET', K.seq) or '0'), key
   redis.call('SET', K.start, fs.opens .. ' ' .. fs.size .. ' ' .. key)
   emit({'k', 'o', 'o', fs.opens, 'p', fs.size, 'x', key})
@@ -154,13 +167,15 @@ def _lua(keys: str, body: str) -> _Lua:
     return _Lua(names, "#!lua\nlocal K = {}\n" + mapping + _HELPERS + body)
 
 
-# Joins, several at once (ARGV: new epoch, the sale's opening in ms or 0, a fresh draw key, then
-# user and time per join, in arrival order): each gets the user's live token, or a new arrival
-# number at the back of the line. One script call per batch: under load the per-command cost of
-# the client is paid once for many joins. A queue whose sale opens later and that admitted nobody
-# yet takes the opening (a pre-queue); the first join at or after it draws the pre-queue's order.
+# Joins, several at once (ARGV: new epoch, the sale's opening in ms or 0, a fresh draw key and its
+# commitment ("<key> <sha256 of key>"), then user and time per join, in arrival order): each gets
+# the user's live token, or a new arrival number at the back of the line. One script call per
+# batch: under load the per-command cost of the client is paid once for many joins. A queue whose
+# sale opens later and that admitted nobody yet takes the opening (a pre-queue) and commits to
+# the key of its draw (kept if the opening moves earlier); the first join at or after the opening
+# draws the pre-queue's order.
 _ISSUE = _lua(
-    "epoch users tok seen waiting seq start upto gone log logn",
+    "epoch users tok seen waiting seq start upto gone log logn drawkey",
     """
 local epoch = redis.call('GET', K.epoch)
 if not epoch then
@@ -173,10 +188,11 @@ if opening > 0 and (fs and not fs.size and opening < fs.opens
     or not fs and opening > tonumber(ARGV[5]) and redis.call('EXISTS', K.upto) == 0) then
   fs = {opens = opening}  -- a pre-queue, or a date that opens sooner was added
   redis.call('SET', K.start, opening)
+  redis.call('SET', K.drawkey, ARGV[3], 'NX')
   emit({'k', 'q', 'o', opening})
 end
 local function join(user, now)
-  if fs and not fs.size and now >= fs.opens then draw(fs, ARGV[3]) end
+  if fs and not fs.size and now >= fs.opens then draw(fs, string.match(ARGV[3], '^(%S+)')) end
   local pre = 0
   if fs and not fs.size then pre = 1 end
   local mine = redis.call('HGET', K.users, user)
@@ -213,7 +229,7 @@ return out
 # A payment finished the token (ARGV: seq, the token's epoch, retention ms). A token of a lost
 # queue is only remembered as finished: its number means another fan's token in this epoch.
 _FINISH = _lua(
-    "epoch orphans tok active waiting seen done users log logn start",
+    "epoch orphans tok active chosen waiting seen done users log logn start",
     """
 local seq, epoch = ARGV[1], ARGV[2]
 if redis.call('GET', K.epoch) ~= epoch then
@@ -227,6 +243,7 @@ local st, user = string.match(rec, '^(%a) (%d+)')
 if st == 'D' then return 1 end
 redis.call('HSET', K.tok, seq, 'D ' .. user)
 redis.call('ZREM', K.active, seq)
+redis.call('ZREM', K.chosen, seq)
 redis.call('ZREM', K.waiting, seq)
 redis.call('ZREM', K.seen, seq)
 redis.call('ZADD', K.done, rank_of(fair_start(), tonumber(seq)), seq)
@@ -236,17 +253,22 @@ return 1
 """,
 )
 
-# One admission tick: expire admissions past their life, drop waiters who stopped polling, forget
-# what is older than TTL + retention, then admit the waiters of lowest rank while (a) fewer than
-# max_active are active and (b) fewer than `rate` were admitted in the last 1000 ms (a sliding
-# window, so no second ever exceeds it). A pre-queue admits nobody before its opening; the first
-# tick at or after it draws the order (ARGV[8]: a fresh key), and nobody who waited for it is
-# dropped as silent before a grace period after it.
+# One admission tick: end the choice windows that ran out without a hold (the place goes to the
+# next rank) and the admissions past their life, drop waiters who stopped polling, forget what is
+# older than TTL + retention, then admit the waiters of lowest rank while (a) fewer than
+# max_active are admitted, (b) the admitted fans who hold nothing yet are fewer than the seats
+# left for sale (ARGV[10], the inventory; -1: unknown, no such bound), so that everyone admitted
+# has a seat to choose however long they take within their window, and (c) fewer than `rate` were
+# admitted in the last 1000 ms (a sliding window, so no second ever exceeds it). A pre-queue admits
+# nobody before its opening; the first tick at or after it draws the order (under the committed
+# key; ARGV[8] only for a queue without one), and nobody who waited for it is dropped as silent
+# before a grace period after it.
 _ADMIT = _lua(
-    "active tok users seen waiting gone log logn steps floor done adm soldout upto admitted start seq",
+    "active chosen tok users seen waiting gone log logn steps floor done adm soldout upto admitted start seq drawkey",
     f"""
 local now, max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, grace, retain, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local choice, inventory = tonumber(ARGV[9]), tonumber(ARGV[10])
 local fs = fair_start()
 if fs and not fs.size and now >= fs.opens then draw(fs, ARGV[8]) end
 local function finish_as(seq, expected, status)
@@ -257,10 +279,17 @@ local function finish_as(seq, expected, status)
     forget_user(user, seq)
   end
 end
-local expired = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, 1000)
-for _, s in ipairs(expired) do
+local lapsed = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, 1000)
+for _, s in ipairs(lapsed) do
   finish_as(s, 'A', 'E')
   redis.call('ZREM', K.active, s)
+  redis.call('ZADD', K.gone, rank_of(fs, tonumber(s)), s)
+end
+if #lapsed > 0 then emit({{'k', 'g', 's', table.concat(lapsed, ',')}}) end
+local expired = redis.call('ZRANGEBYSCORE', K.chosen, '-inf', now, 'LIMIT', 0, 1000)
+for _, s in ipairs(expired) do
+  finish_as(s, 'A', 'E')
+  redis.call('ZREM', K.chosen, s)
 end
 local silent = {{}}
 if not fs or now - grace >= fs.opens then
@@ -294,9 +323,11 @@ if #old > 0 then
   emit({{'k', 'f', 'u', target}})
 end
 redis.call('ZREMRANGEBYSCORE', K.adm, '-inf', now - 60000)
-if redis.call('EXISTS', K.soldout) == 1 then return {{0, #expired, #silent}} end
-if fs and not fs.size then return {{0, #expired, #silent}} end  -- before the opening
-local free = max_active - redis.call('ZCARD', K.active)
+if redis.call('EXISTS', K.soldout) == 1 then return {{0, #expired + #lapsed, #silent}} end
+if fs and not fs.size then return {{0, #expired + #lapsed, #silent}} end  -- before the opening
+local choosing = redis.call('ZCARD', K.active)
+local free = max_active - choosing - redis.call('ZCARD', K.chosen)
+if inventory >= 0 then free = math.min(free, inventory - choosing) end
 local allowance = rate - redis.call('ZCOUNT', K.adm, now - 999, '+inf')
 local n = math.min(free, allowance, batch)
 local upto = tonumber(redis.call('GET', K.upto) or '0')
@@ -306,7 +337,7 @@ local function admit(s)
   local rec = redis.call('HGET', K.tok, s)
   if rec and string.sub(rec, 1, 1) == 'W' then
     redis.call('HSET', K.tok, s, 'A ' .. string.match(rec, '^W (%d+)') .. ' ' .. (now + ttl))
-    redis.call('ZADD', K.active, now + ttl, s)
+    redis.call('ZADD', K.active, now + choice, s)
     redis.call('ZADD', K.adm, now, s)
     admitted = admitted + 1
     n = n - 1
@@ -353,7 +384,23 @@ if top > upto then
   redis.call('ZADD', K.steps, now, top .. ':' .. total)
   emit({{'k', 'a', 't', now, 'u', top, 'n', total}})
 end
-return {{admitted, #expired, #silent}}
+return {{admitted, #expired + #lapsed, #silent}}
+""",
+)
+
+# A hold succeeded (ARGV: seq, the token's epoch): the fan chose, so their place no longer counts
+# against the seats left, and it lasts the admission's full life (``chosen``) instead of ending
+# with the choice window. Once per token; nothing for a token that is not active in this epoch.
+_CHOSE = _lua(
+    "epoch tok active chosen log logn",
+    """
+if redis.call('GET', K.epoch) ~= ARGV[2] then return 0 end
+local rec = redis.call('HGET', K.tok, ARGV[1])
+if not rec or string.sub(rec, 1, 1) ~= 'A' then return 0 end
+if redis.call('ZREM', K.active, ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', K.chosen, tonumber(string.match(rec, '^A %d+ (%d+)$')), ARGV[1])
+emit({'k', 'c', 's', ARGV[1]})
+return 1
 """,
 )
 
@@ -372,7 +419,7 @@ return 1
 # last-poll times (ARGV: time, seq, ...; only those still waiting: XX), then the whole state and
 # the stream position it corresponds to, in one atomic read.
 _SNAPSHOT = _lua(
-    "seen log epoch soldout upto floor steps gone done logn start seq",
+    "seen log epoch soldout upto floor steps gone done logn start seq chosen",
     """
 write_seen(1)
 local last = redis.call('XREVRANGE', K.log, '+', '-', 'COUNT', 1)
@@ -390,6 +437,7 @@ return {
   last_id,
   redis.call('GET', K.start) or '',
   redis.call('GET', K.seq) or '0',
+  redis.call('ZRANGE', K.chosen, 0, -1),
 }
 """,
 )
@@ -511,6 +559,18 @@ class FullState:
     last_id: str
     start: FairStart | None
     arrivals: int
+    chosen: list[int]  # seqs of the admitted fans who held a seat
+
+
+@dataclass(frozen=True, slots=True)
+class DrawRecord:
+    """A queue's fair start as the public may see it: the opening, the commitment to the draw's
+    key (before the draw), and once drawn the pre-queue's size and the key."""
+
+    opens_ms: int | None  # None: no pre-queue (a plain FIFO queue, or no queue yet)
+    commitment: str | None
+    size: int | None
+    key: str | None
 
 
 Event = tuple[str, dict[str, str]]  # (stream id, fields)
@@ -531,6 +591,7 @@ class QueueStore:
         self._snapshot = self._script(_SNAPSHOT)
         self._sync = self._script(_SYNC)
         self._peek = self._script(_PEEK)
+        self._chose = self._script(_CHOSE)
         self._lease = self._script(_LEASE)
         self._registered: dict[int, float] = {}  # concert id -> when this process last added it
 
@@ -565,7 +626,8 @@ class QueueStore:
         each, in the same order. ``new_epoch`` starts the queue's generation if it has none;
         ``opens_ms`` is the sale's opening as the caller knows it (0: none), ``draw_key`` the key
         of the pre-queue's draw should one of these joins be the first at or after the opening."""
-        args: list[str | int] = [new_epoch, opens_ms, draw_key or fair_start.new_draw_key()]
+        key = draw_key or fair_start.new_draw_key()
+        args: list[str | int] = [new_epoch, opens_ms, f"{key} {fair_start.commitment(key)}"]
         for user_id, now_ms in joins:
             args += [user_id, now_ms]
         with translate_redis_errors():
@@ -620,15 +682,42 @@ class QueueStore:
         retain_ms: int,
         batch: int,
         draw_key: str = "",
+        choice_ms: int | None = None,
+        inventory: int | None = None,
     ) -> AdmissionTick:
         """``draw_key``: the key of a pre-queue's draw, should this tick be the first at or after
-        the opening."""
+        the opening and the queue have no committed key. ``choice_ms``: how long an admitted fan
+        may take to hold a seat (default: the whole ``ttl_ms``); ``inventory``: the seats left
+        for sale (None: unknown, admission bounded by ``max_active`` and ``rate`` alone)."""
         key = draw_key or fair_start.new_draw_key()
+        choice = ttl_ms if choice_ms is None else min(choice_ms, ttl_ms)
+        stock = -1 if inventory is None else max(0, inventory)
         with translate_redis_errors():
             admitted, expired, dropped = await self._admit(
-                concert_id, [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch, key]
+                concert_id, [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch, key, choice, stock]
             )
         return AdmissionTick(int(admitted), int(expired), int(dropped))
+
+    async def chose(self, concert_id: int, seq: int, token_epoch: str) -> bool:
+        """The token's fan held a seat: their place now lasts the admission's life."""
+        with translate_redis_errors():
+            return bool(await self._chose(concert_id, [seq, token_epoch]))
+
+    async def draw_record(self, concert_id: int) -> DrawRecord:
+        p = concert_prefix(concert_id)
+        with translate_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(p + "start")
+                pipe.get(p + "drawkey")
+                start, drawkey = await pipe.execute()
+        fs = FairStart.parse(_text(start or b""))
+        if fs is None:
+            return DrawRecord(None, None, None, None)
+        committed = _text(drawkey or b"").split(" ")
+        commitment = committed[1] if len(committed) == 2 else None
+        if fs.draw is None:
+            return DrawRecord(fs.opens_ms, commitment, None, None)
+        return DrawRecord(fs.opens_ms, commitment, fs.draw.size, fs.draw.key)
 
     async def set_sold_out(self, concert_id: int, sold_out: bool) -> None:
         with translate_redis_errors():
@@ -638,7 +727,7 @@ class QueueStore:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
         with translate_redis_errors():
             raw = await self._snapshot(concert_id, _pairs(seen))
-        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals = raw
+        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals, chosen = raw
         parsed_steps = []
         for member, score in zip(steps[::2], steps[1::2], strict=True):
             step_upto, _, total = _text(member).partition(":")
@@ -655,6 +744,7 @@ class QueueStore:
             last_id=_text(last_id),
             start=FairStart.parse(_text(start)),
             arrivals=int(arrivals),
+            chosen=[int(_text(seq)) for seq in chosen],
         )
 
     async def changes(
