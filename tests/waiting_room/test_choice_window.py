@@ -62,6 +62,26 @@ async def test_admission_never_outnumbers_the_seats_left_and_a_lapsed_place_goes
     assert await room.admit(concert) == 1
 
 
+async def test_a_fan_who_chose_while_the_seats_were_counted_is_not_counted_twice(services: Services) -> None:
+    """The admitter counts the seats left in PostgreSQL, then runs its script in Redis: a fan who
+    holds (and is marked chosen) in between is gone from the choosers but not from the count."""
+    room, _ = configure(services, queue_admit_per_second=100, queue_max_active=1000, queue_choice_seconds=60)
+    concert = await create_concert(services)
+    seats = [seat.id for seat in (await create_schedule(services, concert, seats=2, price=1_000)).seats]
+    fans = [await create_user(services) for _ in range(3)]
+    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans]
+    assert await room.admit(concert, inventory=services.schedules.seats_for_sale) == 2
+
+    async def counted_before_a_hold(concert_id: int, most: int) -> int:
+        seats_left = await services.schedules.seats_for_sale(concert_id, most)
+        await services.reservations.hold_seat(fans[0].principal, tokens[0], seats[0])
+        return seats_left
+
+    assert await room.admit(concert, inventory=counted_before_a_hold) == 0  # one seat left, one choosing
+    assert await statuses(room, concert, tokens) == ["ACTIVE", "ACTIVE", "WAITING"]
+    assert await room.admit(concert, inventory=services.schedules.seats_for_sale) == 0
+
+
 async def test_a_fan_who_held_is_honoured_after_the_place_ended(services: Services) -> None:
     """The write guard lets a fan whose place ended go on to pay while they hold a seat of the
     concert (a hold proves the admission), and refuses anyone else with an ended token."""

@@ -367,8 +367,9 @@ class WaitingRoomService:
         concerts = [concert_id] if concert_id is not None else await self.store.concerts()
         admitted = 0
         for cid in concerts:
-            stock = None
+            stock, choices = None, 0
             if inventory is not None and self.settings.queue_admit_by_inventory:
+                choices = await self.store.choices(cid)  # first: see the store's ``choices``
                 stock = await inventory(cid, self.settings.queue_max_active)
             tick = await self.store.admit(
                 cid,
@@ -382,6 +383,7 @@ class WaitingRoomService:
                 draw_key=self.new_draw_key(),
                 choice_ms=self._choice_ms,
                 inventory=stock,
+                choices_before=choices,
             )
             admitted += tick.admitted
         return admitted

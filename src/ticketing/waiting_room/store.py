@@ -21,6 +21,9 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
                window loses the place (``gone``), which goes to the next rank
 - ``chosen``   ZSET seq -> end of the admission (ms): admitted fans who held a seat (moved here
                from ``active`` by the hold), kept until the admission's end or their payment
+- ``choices``  INCR counter of the moves into ``chosen``: the admitter reads it before it counts
+               the seats left in PostgreSQL, and its script takes off the fans who chose in between
+               (their seats are gone but the count did not see it), so it never admits one too many
 - ``adm``      ZSET seq -> admission time (ms) over the last minute: the rate window
 - ``tok``      HASH seq -> "<status> <user>[ <active until ms>]"; status W(aiting), A(ctive),
                D(one: paid), E(xpired: admission ran out, or a silent waiter dropped)
@@ -87,7 +90,7 @@ PRE_QUEUE_SCAN = 5_000
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
     "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease", "orphans", "start",
-    "chosen", "drawkey",
+    "chosen", "drawkey", "choices",
 )  # fmt: skip
 
 # The helpers every script may call; each script declares only the keys it uses (``KEYS``), and
@@ -257,18 +260,24 @@ return 1
 # next rank) and the admissions past their life, drop waiters who stopped polling, forget what is
 # older than TTL + retention, then admit the waiters of lowest rank while (a) fewer than
 # max_active are admitted, (b) the admitted fans who hold nothing yet are fewer than the seats
-# left for sale (ARGV[10], the inventory; -1: unknown, no such bound), so that everyone admitted
-# has a seat to choose however long they take within their window, and (c) fewer than `rate` were
+# left for sale (ARGV[10], the inventory, counted after ``choices`` read ARGV[11]; -1: unknown, no
+# such bound), so that everyone admitted has a seat to choose however long they take within their
+# window, and (c) fewer than `rate` were
 # admitted in the last 1000 ms (a sliding window, so no second ever exceeds it). A pre-queue admits
 # nobody before its opening; the first tick at or after it draws the order (under the committed
 # key; ARGV[8] only for a queue without one), and nobody who waited for it is dropped as silent
 # before a grace period after it.
 _ADMIT = _lua(
-    "active chosen tok users seen waiting gone log logn steps floor done adm soldout upto admitted start seq drawkey",
+    "active chosen tok users seen waiting gone log logn steps floor done adm soldout upto admitted start seq drawkey "
+    "choices",
     f"""
 local now, max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, grace, retain, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local choice, inventory = tonumber(ARGV[9]), tonumber(ARGV[10])
+if inventory >= 0 then
+  -- Fans who chose since the inventory was counted: their seats may be missing from the count.
+  inventory = inventory - (tonumber(redis.call('GET', K.choices) or '0') - tonumber(ARGV[11]))
+end
 local fs = fair_start()
 if fs and not fs.size and now >= fs.opens then draw(fs, ARGV[8]) end
 local function finish_as(seq, expected, status)
@@ -392,13 +401,14 @@ return {{admitted, #expired + #lapsed, #silent}}
 # against the seats left, and it lasts the admission's full life (``chosen``) instead of ending
 # with the choice window. Once per token; nothing for a token that is not active in this epoch.
 _CHOSE = _lua(
-    "epoch tok active chosen log logn",
+    "epoch tok active chosen log logn choices",
     """
 if redis.call('GET', K.epoch) ~= ARGV[2] then return 0 end
 local rec = redis.call('HGET', K.tok, ARGV[1])
 if not rec or string.sub(rec, 1, 1) ~= 'A' then return 0 end
 if redis.call('ZREM', K.active, ARGV[1]) == 0 then return 0 end
 redis.call('ZADD', K.chosen, tonumber(string.match(rec, '^A %d+ (%d+)$')), ARGV[1])
+redis.call('INCR', K.choices)
 emit({'k', 'c', 's', ARGV[1]})
 return 1
 """,
@@ -684,19 +694,27 @@ class QueueStore:
         draw_key: str = "",
         choice_ms: int | None = None,
         inventory: int | None = None,
+        choices_before: int = 0,
     ) -> AdmissionTick:
         """``draw_key``: the key of a pre-queue's draw, should this tick be the first at or after
         the opening and the queue have no committed key. ``choice_ms``: how long an admitted fan
         may take to hold a seat (default: the whole ``ttl_ms``); ``inventory``: the seats left
-        for sale (None: unknown, admission bounded by ``max_active`` and ``rate`` alone)."""
+        for sale (None: unknown, admission bounded by ``max_active`` and ``rate`` alone), counted
+        after ``choices`` answered ``choices_before``."""
         key = draw_key or fair_start.new_draw_key()
         choice = ttl_ms if choice_ms is None else min(choice_ms, ttl_ms)
         stock = -1 if inventory is None else max(0, inventory)
         with translate_redis_errors():
             admitted, expired, dropped = await self._admit(
-                concert_id, [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch, key, choice, stock]
+                concert_id,
+                [now_ms, max_active, rate, ttl_ms, grace_ms, retain_ms, batch, key, choice, stock, choices_before],
             )
         return AdmissionTick(int(admitted), int(expired), int(dropped))
+
+    async def choices(self, concert_id: int) -> int:
+        """How many fans of the queue chose so far (read before counting the seats left)."""
+        with translate_redis_errors():
+            return int(await self.redis.get(concert_prefix(concert_id) + "choices") or 0)
 
     async def chose(self, concert_id: int, seq: int, token_epoch: str) -> bool:
         """The token's fan held a seat: their place now lasts the admission's life."""
