@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ticketing.core.db import Connection
+from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.reservations.errors import SeatUnavailable
 from ticketing.reservations.schemas import AddressHolds
@@ -89,8 +89,7 @@ class ReservationRepository:
             "FROM reservations WHERE user_id = $1 AND schedule_id = $2 AND status IN ('HELD', 'CONFIRMED')"
         )
         with translate_db_errors():
-            row = await self.conn.fetchrow(sql, user_id, schedule_id)
-        assert row is not None  # an aggregate without GROUP BY always has its row
+            row = required(await self.conn.fetchrow(sql, user_id, schedule_id))  # an aggregate: always one row
         return FanSeats(live_holds=row[0], held=row[1], paid=row[2])
 
     async def count_refunds(self, user_id: int, schedule_id: int) -> int:
