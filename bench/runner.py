@@ -557,13 +557,16 @@ async def _burst_phase(
     seats = sum(block.shape.group for block in blocks) * (options.bursts + 1)
     fans = await create_fans(services, size, balance=1_000_000)
     concert_id, _, seat_ids = await create_sale(services, "bench: burst", dates=1, seats=seats, price=10_000)
-    # Tokens stay admitted for the whole phase; every winner keeps its hold (the cap is lifted).
+    # Tokens stay admitted for the whole phase; every winner keeps its hold (the caps are lifted:
+    # the per-user hold cap and the per-fan ticket limit of the date, since a fan who wins several
+    # bursts holds several seats of the one date; the bursts measure the seat locks, not the caps).
     settings: dict[str, object] = {
         "queue_max_active": 1_000_000,
         "queue_admit_per_second": 100_000,
         "queue_active_ttl_seconds": 6 * 3600,
         "queue_admit_by_inventory": False,  # N fans race for one seat: all of them admitted
         "max_holds_per_user": 1_000_000,
+        "max_tickets_per_fan": 1_000_000,
     }
     service.start(**settings)
     pool = Pool(HOST, target.port, min(64, size))

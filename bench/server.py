@@ -26,6 +26,8 @@ HARNESS_LIMITS: dict[str, object] = {
         for who in ("account", "address")
     },
     "rate_limit_sign_in_failures": _UNLIMITED,
+    # The charge workload charges one wallet as fast as the client can send (per account only).
+    "rate_limit_charge_per_account": _UNLIMITED,
     "password_hash_per_address": 1_000_000,  # password checks of one address at once
 }
 

@@ -1,5 +1,5 @@
 """Issue 12: rate limits per account and per client address (sign-in, sign-up, queue-token issue,
-holds), the failed-sign-in back-off, the hashing queue (a share per address, fair turns, a slow
+holds, wallet charges), the failed-sign-in back-off, the hashing queue (a share per address, fair turns, a slow
 lane for wrong passwords, a bounded waiting room), the hold of early retries, and the argon2
 profile, over HTTP.
 
@@ -43,6 +43,7 @@ NO_LIMITS = {
     "rate_limit_queue_join_per_address": "",
     "rate_limit_hold_per_account": "",
     "rate_limit_hold_per_address": "",
+    "rate_limit_charge_per_account": "",
 }
 
 
@@ -261,6 +262,26 @@ async def test_holds_limited_and_a_refused_hold_holds_nothing(client: Client, se
     assert available == {seats[0]: False, seats[1]: True, seats[2]: True}
     mine = await client.get("/api/v1/reservations", headers=fan.headers)
     assert [r["seat_id"] for r in mine.json()["items"]] == [seats[0]]
+
+
+@with_limits(rate_limit_charge_per_account="2/minute")
+async def test_charges_limited_per_account_and_a_refused_charge_changes_nothing(
+    client: Client, services: Services
+) -> None:
+    fan, other = await create_user(services), await create_user(services)
+
+    def charge(who: Any, amount: int) -> Awaitable[httpx.Response]:
+        return client.post(f"/api/v1/wallets/{who.wallet_id}/charges", json={"amount": amount}, headers=who.headers)
+
+    assert (await charge(fan, 1_000)).status_code == 200
+    assert (await charge(fan, 2_000)).status_code == 200
+    assert_limited(await charge(fan, 4_000))
+    wallet = (await client.get(f"/api/v1/wallets/{fan.wallet_id}", headers=fan.headers)).json()
+    assert wallet["balance"] == 3_000  # the refused charge added nothing
+    ledger = (await client.get(f"/api/v1/wallets/{fan.wallet_id}/ledger", headers=fan.headers)).json()
+    assert [entry["amount"] for entry in ledger["items"]] == [2_000, 1_000]
+    # Per account: another fan behind the same address charges as usual.
+    assert (await charge(other, 1_000)).status_code == 200
 
 
 # --- Redis down: fail open ------------------------------------------------------------------

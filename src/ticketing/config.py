@@ -69,8 +69,16 @@ class Settings(BaseSettings):
     # Seats one hold may take at once (all or nothing, one date): Korean box offices sell up to
     # four per person. The per-fan cap above counts seats, so it must be at least this.
     max_seats_per_hold: int = Field(default=4, ge=1, le=20)
+    # The box offices' "1인 N매": a fan's held (live) plus paid seats of one date never pass this;
+    # refunded, cancelled and expired seats stop counting. A hold that would pass it: 409
+    # TICKET_LIMIT_REACHED. Raise it to relax it; there is no "off".
+    max_tickets_per_fan: int = Field(default=4, ge=1)
     # Refunds (POST /payments/{id}/refund) close this many hours before the date starts.
     refund_cutoff_hours: int = Field(default=24, ge=0, le=24 * 365)
+    # Refunds one fan may make of one date's payments (each payment is one seat); the next: 409
+    # REFUND_LIMIT_REACHED. Buying and refunding is otherwise a free way to hold seats for weeks.
+    # 0 = fans cannot refund at all.
+    max_refunds_per_fan_per_date: int = Field(default=2, ge=0)
     seat_lock_strategy: SeatLockStrategy = "redis+db"
     seat_lock_order: SeatLockOrder = "ascending"  # "request": the lock study's measurement only
     seat_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
@@ -117,6 +125,8 @@ class Settings(BaseSettings):
     rate_limit_queue_join_per_address: str = "300/minute"
     rate_limit_hold_per_account: str = "60/minute"
     rate_limit_hold_per_address: str = "600/minute"
+    # Wallet charges (each a ledger row), per account only: a fan tops up a few times before a sale.
+    rate_limit_charge_per_account: str = "10/minute;100/hour"
     # Sign-ins and sign-ups waiting for a hashing thread, per process; beyond it: 503 at once.
     password_hash_queue: int = Field(default=16, ge=0)
     # Password checks (sign-in, sign-up, password change) of one client address in progress at
@@ -147,6 +157,7 @@ class Settings(BaseSettings):
         "rate_limit_queue_join_per_address",
         "rate_limit_hold_per_account",
         "rate_limit_hold_per_address",
+        "rate_limit_charge_per_account",
     )
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:

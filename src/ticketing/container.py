@@ -106,6 +106,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         max_holds_per_user=settings.max_holds_per_user,
         max_holds_per_address=settings.max_holds_per_address,
         max_seats_per_hold=settings.max_seats_per_hold,
+        max_tickets_per_fan=settings.max_tickets_per_fan,
     )
     tickets = TicketService(uow_factory, concerts, schedules)
     payments = PaymentService(
@@ -118,6 +119,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         max_reservations=settings.max_holds_per_user,
         tickets=tickets,
         refund_cutoff_hours=settings.refund_cutoff_hours,
+        max_refunds_per_fan_per_date=settings.max_refunds_per_fan_per_date,
     )
     return Services(
         settings=settings,

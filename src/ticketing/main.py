@@ -27,7 +27,7 @@ from ticketing.core.openapi import CompletedJsonRenderPlugin
 from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
-from ticketing.reservations.controllers import ReservationController
+from ticketing.reservations.controllers import AllowanceController, ReservationController
 from ticketing.schedules.controllers import AdminScheduleController, ScheduleController
 from ticketing.tickets.controllers import AdminCheckInController, TicketController
 from ticketing.users.controllers import UserController
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ScheduleController,
             AdminScheduleController,
             ReservationController,
+            AllowanceController,
             PaymentController,
             TicketController,
             AdminDashboardController,

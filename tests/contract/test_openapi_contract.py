@@ -12,7 +12,8 @@ unless a hold was paid through the link.
 Repeatable: Hypothesis' derandomized generation (schemathesis' deterministic mode) on a fresh
 database, so a CI run tests what the last one did. Bounded: ``MAX_EXAMPLES`` per operation and
 phase, about a minute on two cores. Rate limits are raised for the run as the bench does
-(``HARNESS_LIMITS``: one client address makes every request here), and so is the per-fan hold cap.
+(``HARNESS_LIMITS``: one client address makes every request here), and so are the per-fan hold cap
+and ticket limit.
 
 Auth (``hooks.py``): the funded demo fan's bearer token, the operator's on ``/api/v1/admin/...``,
 and the fan's admitted queue token, renewed when the service refuses one. Seat ids and the concert
@@ -134,9 +135,10 @@ values = [{concert_id}]
 def test_the_live_service_answers_as_its_openapi_document_says(settings: Settings, clean: None, tmp_path: Path) -> None:
     concert_id, seat_ids = asyncio.run(_prepare(settings))
     service = ServiceUnderTest(settings.database_url or "", settings.redis_url or "", settings.data_dir)
-    # Every hold of the fuzzing phase stays until it expires: the per-fan cap (4) would refuse the
-    # stateful phase's holds, and with them the links to the payment.
-    service.start(queue_admit_per_second=1000, max_holds_per_user=100_000)
+    # Every hold of the fuzzing phase stays until it expires, and the fan pays for many seats of the
+    # run's one date: the per-fan hold cap and ticket limit (4 each) would refuse the stateful
+    # phase's holds, and with them the links to the payment.
+    service.start(queue_admit_per_second=1000, max_holds_per_user=100_000, max_tickets_per_fan=100_000)
     try:
         base_url = f"http://{HOST}:{service.port}"
         config = tmp_path / "schemathesis.toml"

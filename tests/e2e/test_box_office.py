@@ -90,6 +90,36 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
     await expect(other.locator('.seat[data-number="5"]')).to_have_class(re.compile("taken"))
 
 
+async def test_the_seat_page_shows_how_many_more_seats_of_the_date_the_fan_may_take(
+    start_service: Any, new_page: Any, services: Services
+) -> None:
+    """1인 N매 before choosing: the allowance of the date above the map, picks past it refused."""
+    concert = await create_concert(services, "Two per fan")
+    await create_schedule(services, concert, seats=10, price=10_000)
+    base = start_service(max_tickets_per_fan=2)
+    page = await new_page()
+    await sign_up(page, base, "two.per.fan")
+    await charge(page, base, 50_000)
+    await reach_seat_map(page, base, concert)
+
+    await expect(page.locator("#allowance")).to_have_text(
+        "이 날짜는 1인 2매까지 예매할 수 있습니다. 앞으로 2석 더 고를 수 있습니다."
+    )
+    for number in (1, 2, 3):
+        await page.click(f'.seat[data-number="{number}"]')
+    await expect(page.locator("#flash")).to_have_text("이 날짜에는 2석만 더 고를 수 있습니다 (1인 2매).")
+    await expect(page.locator(".seat.picked")).to_have_count(2)
+    await page.click("#hold")
+    await page.click("#pay")
+    await expect(page.locator("#confirmation")).to_contain_text("1, 2번 좌석")
+
+    await reach_seat_map(page, base, concert)  # again, after paying: the paid seats count
+    await expect(page.locator("#allowance")).to_contain_text("1인 2매까지입니다")
+    await page.click('.seat[data-number="3"]')
+    await expect(page.locator(".seat.picked")).to_have_count(0)
+    await expect(page.locator("#hold")).to_be_disabled()
+
+
 async def test_a_refused_refund_is_explained_in_words(start_service: Any, new_page: Any, services: Services) -> None:
     concert = await create_concert(services, "Refusals")
     soon = await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(hours=2), price=30_000)

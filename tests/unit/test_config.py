@@ -83,3 +83,16 @@ def test_the_request_lock_order_is_refused_outside_benchmarks(tmp_path: Path) ->
 
 def test_the_production_strategies_need_no_bench_endpoints(tmp_path: Path) -> None:
     assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy="db").seat_lock_strategy == "db"
+
+
+def test_fan_limits_refuse_nonsense(tmp_path: Path) -> None:
+    defaults = Settings(env="local", data_dir=tmp_path)
+    assert (defaults.max_tickets_per_fan, defaults.max_refunds_per_fan_per_date) == (4, 2)
+    assert defaults.rate_limit_charge_per_account == "10/minute;100/hour"
+    with pytest.raises(ValidationError, match="max_tickets_per_fan"):
+        Settings(env="local", data_dir=tmp_path, max_tickets_per_fan=0)  # would sell nothing
+    with pytest.raises(ValidationError, match="max_refunds_per_fan_per_date"):
+        Settings(env="local", data_dir=tmp_path, max_refunds_per_fan_per_date=-1)
+    assert Settings(env="local", data_dir=tmp_path, max_refunds_per_fan_per_date=0).max_refunds_per_fan_per_date == 0
+    with pytest.raises(ValidationError, match="rate_limit_charge_per_account"):
+        Settings(env="local", data_dir=tmp_path, rate_limit_charge_per_account="10 per fortnight-ish")

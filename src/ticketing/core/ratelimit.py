@@ -6,7 +6,8 @@ queue-token issue, a hot path, are counted in each process (see ``RateLimiter``)
 is a setting in that library's notation (``TICKETING_RATE_LIMIT_*``); the README lists them.
 
 Only the writes that cost something are limited: sign-in (an argon2 hash), sign-up, queue-token
-issue and holds. The hot reads (token poll, dates, seats) never reach this module.
+issue, holds and wallet charges (each a locked wallet row and a ledger row; per account only).
+The hot reads (token poll, dates, seats) never reach this module.
 
 Two process-local memories keep a flood's refusals cheap: what Redis refused is refused again
 without a round trip until its Retry-After, and a client address refused by a limit of the address
@@ -56,7 +57,7 @@ PACE_MAX_SECONDS = 2.0
 _REMEMBERED_MAX = 100_000  # refusals remembered per process (expired ones go first when full)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-RuleName = Literal["sign_in", "sign_up", "queue_join", "hold"]
+RuleName = Literal["sign_in", "sign_up", "queue_join", "hold", "charge"]
 
 
 def limits_of(notation: str) -> tuple[RateLimitItem, ...]:
@@ -192,11 +193,13 @@ class RateLimiter:
             in_process=True,
         )
         self.hold = Rule("hold", limits_of(s.rate_limit_hold_per_account), limits_of(s.rate_limit_hold_per_address))
+        self.charge = Rule("charge", limits_of(s.rate_limit_charge_per_account), ())
         self.rules: dict[RuleName, Rule] = {
             "sign_in": self.sign_in,
             "sign_up": self.sign_up,
             "queue_join": self.queue_join,
             "hold": self.hold,
+            "charge": self.charge,
         }
         self.sign_in_failures = limits_of(s.rate_limit_sign_in_failures)
         # What Redis refused, until when (monotonic), per (rule or namespace, who): asked again

@@ -14,6 +14,7 @@ from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
     PaymentNotFound,
     PaymentUserMismatch,
+    RefundLimitReached,
     RefundWindowClosed,
 )
 from ticketing.payments.schemas import PaymentIn, PaymentList, PaymentOut, PaymentPage, RefundOut
@@ -89,6 +90,7 @@ class PaymentController(Controller):
                 PaymentUserMismatch,
                 PaymentAlreadyRefunded,
                 RefundWindowClosed,
+                RefundLimitReached,
                 TicketAlreadyUsed,
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
@@ -96,6 +98,8 @@ class PaymentController(Controller):
         },
         summary="Refund one of your payments until TICKETING_REFUND_CUTOFF_HOURS before the date starts; "
         "send an Idempotency-Key to retry safely",
+        description="A fan refunds at most TICKETING_MAX_REFUNDS_PER_FAN_PER_DATE payments of one date "
+        "(409 REFUND_LIMIT_REACHED after).",
     )
     async def refund(
         self, payment_id: PathId, request: AuthedRequest, idempotency_key: IdempotencyKeyHeader = None

@@ -21,3 +21,10 @@ class RefundWindowClosed(Conflict):
 
     code = "REFUND_WINDOW_CLOSED"
     title = "Refunds of this date are closed"
+
+
+class RefundLimitReached(Conflict):
+    """The fan already refunded TICKETING_MAX_REFUNDS_PER_FAN_PER_DATE payments of this date."""
+
+    code = "REFUND_LIMIT_REACHED"
+    title = "You already refunded the most payments of this date one fan may refund"

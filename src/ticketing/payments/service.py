@@ -23,12 +23,13 @@ from ticketing.core.locking import retry_on_conflict
 from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.params import distinct_ids
 from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
     PaymentNotFound,
     PaymentUserMismatch,
+    RefundLimitReached,
     RefundWindowClosed,
 )
 from ticketing.payments.repository import PaymentRepository, Settlement
@@ -57,6 +58,7 @@ class PaymentService:
         max_reservations: int = 4,
         tickets: TicketService | None = None,
         refund_cutoff_hours: int = 24,
+        max_refunds_per_fan_per_date: int = 2,
     ) -> None:
         self._uow_factory = uow_factory
         self._idempotency = idempotency
@@ -67,6 +69,7 @@ class PaymentService:
         self.max_reservations = max_reservations
         self._tickets = tickets
         self.refund_cutoff = timedelta(hours=refund_cutoff_hours)
+        self.max_refunds_per_fan_per_date = max_refunds_per_fan_per_date
 
     async def pay(
         self,
@@ -142,13 +145,15 @@ class PaymentService:
 
     async def refund(self, principal: Principal, payment_id: int, idempotency: IdempotentRequest | None) -> StoredReply:
         """Give a payment back (API.md "Box office"), in ONE transaction, locks in the order
-        payment -> ticket -> reservation -> seat -> wallet: the payment row is locked (a second
-        refund waits, then finds it REFUNDED: exactly one credit), the ticket voided by a
-        conditional write (a racing check-in and this refund: exactly one wins), the cut-off
-        checked, the reservation REFUNDED, the seat on sale again, the wallet credited with a
-        REFUND ledger row, the payment REFUNDED. After commit the seat caches are dropped and a
-        sold-out waiting room reopens. With an Idempotency-Key, its stored answer commits with the
-        refund (as a payment's does)."""
+        fan -> payment -> ticket -> reservation -> seat -> wallet: the fan's advisory lock (the
+        one a hold takes first; the fan's refunds of a date are counted one after the other), the
+        payment row locked (a second refund waits, then finds it REFUNDED: exactly one credit),
+        the ticket voided by a conditional write (a racing check-in and this refund: exactly one
+        wins), the cut-off checked, the fan's refunds of the date counted
+        (TICKETING_MAX_REFUNDS_PER_FAN_PER_DATE), the reservation REFUNDED, the seat on sale
+        again, the wallet credited with a REFUND ledger row, the payment REFUNDED. After commit the
+        seat caches are dropped and a sold-out waiting room reopens. With an Idempotency-Key, its
+        stored answer commits with the refund (as a payment's does)."""
         if self._tickets is None:
             raise RuntimeError("PaymentService was built without the tickets domain: refunds need it")
         tickets = self._tickets
@@ -161,6 +166,9 @@ class PaymentService:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored, None
+                # The caller's own lock, whoever owns the payment: taken before anything is read,
+                # so the refunds counted below include every committed one of this fan.
+                await self._reservations.lock_fan(uow, principal.user_id)
                 payments = PaymentRepository(uow.conn)
                 payment = await payments.lock(payment_id)
                 if payment is None:
@@ -178,6 +186,7 @@ class PaymentService:
                         f"{self.refund_cutoff.total_seconds() / 3600:g} hours before it starts",
                         refunds_closed_at=closes_at,
                     )
+                await self._check_refund_limit(uow, principal.user_id, ticket.schedule_id)
                 seat_id = await self._reservations.refund(uow, payment.reservation_id)
                 await self._schedules.resell_seats(uow, [seat_id])
                 await self._wallets.credit_refund(uow, payment.user_id, payment.amount, payment.id)
@@ -191,6 +200,16 @@ class PaymentService:
         if ticket is not None:
             await self._after_refund(ticket)
         return reply
+
+    async def _check_refund_limit(self, uow: UnitOfWork, user_id: int, schedule_id: int) -> None:
+        refunded = await self._reservations.count_refunds(uow, user_id, schedule_id)
+        if refunded >= self.max_refunds_per_fan_per_date:
+            limit = self.max_refunds_per_fan_per_date
+            raise RefundLimitReached(
+                f"one fan may refund at most {limit} payment{'s' if limit != 1 else ''} of a date; "
+                f"you refunded {refunded}; nothing was changed",
+                max_refunds=limit,
+            )
 
     async def _after_refund(self, ticket: TicketRow) -> None:
         self._schedules.invalidate(ticket.schedule_id)

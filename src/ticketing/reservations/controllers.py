@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post
+from litestar.datastructures import CacheControlHeader
 
 from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
 from ticketing.core.http import AuthedRequest, account_checks, user_checks
@@ -16,8 +17,9 @@ from ticketing.reservations.errors import (
     ReservationUserMismatch,
     SeatNotFound,
     SeatUnavailable,
+    TicketLimitReached,
 )
-from ticketing.reservations.schemas import HoldIn, ReservationList, ReservationOut, ReservationPage
+from ticketing.reservations.schemas import Allowance, HoldIn, ReservationList, ReservationOut, ReservationPage
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
@@ -40,6 +42,7 @@ class ReservationController(Controller):
             ScheduleNotOpen,
             SeatUnavailable,
             HoldLimitReached,
+            TicketLimitReached,
             UnsupportedMediaType,
             RateLimited,
         ),
@@ -113,3 +116,24 @@ class ReservationController(Controller):
     )
     async def release(self, reservation_id: PathId, request: AuthedRequest) -> None:
         await reservation_service(request).release(request.user, reservation_id)
+
+
+class AllowanceController(Controller):
+    """The per-fan ticket limit as the fan sees it before choosing seats (API.md "Fans first")."""
+
+    path = "/api/v1/schedules"
+    tags = ["reservations"]
+    before_request = staticmethod(account_checks)  # the fan's own data: a revoked token reads nothing
+
+    @get(
+        "/{schedule_id:str}/allowance",
+        cache_control=CacheControlHeader(no_store=True),
+        responses=error_responses(Unauthenticated, ScheduleNotFound),
+        summary="How many more seats of this date you may hold (TICKETING_MAX_TICKETS_PER_FAN)",
+        description="`held` counts your live holds of the date, `paid` your paid seats of it not refunded; "
+        "`remaining` = `max_tickets` - `held` - `paid`, and no more than the per-fan hold cap "
+        "(TICKETING_MAX_HOLDS_PER_USER, live holds of every date) leaves. A hold of more: 409 "
+        "TICKET_LIMIT_REACHED (or HOLD_LIMIT_REACHED).",
+    )
+    async def allowance(self, schedule_id: PathId, request: AuthedRequest) -> Allowance:
+        return await reservation_service(request).allowance(request.user, schedule_id)

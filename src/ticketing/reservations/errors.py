@@ -54,3 +54,10 @@ class ReservationExpired(Conflict):
 class HoldLimitReached(Conflict):
     code = "HOLD_LIMIT_REACHED"
     title = "You already hold the most seats one fan may hold at once"
+
+
+class TicketLimitReached(Conflict):
+    """The fan's held and paid seats of one date would pass TICKETING_MAX_TICKETS_PER_FAN."""
+
+    code = "TICKET_LIMIT_REACHED"
+    title = "You already have the most seats of this date one fan may take"

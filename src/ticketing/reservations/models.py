@@ -21,6 +21,13 @@ class Reservation(IdMixin, CreatedAtMixin, Base):
             postgresql_where=text("status IN ('HELD', 'CONFIRMED')"),
         ),
         Index("ix_reservations_user_id_status", "user_id", "status"),
+        # The per-fan ticket limit counts a fan's held and paid seats of one date on every hold.
+        Index(
+            "ix_reservations_user_id_schedule_id_live",
+            "user_id",
+            "schedule_id",
+            postgresql_where=text("status IN ('HELD', 'CONFIRMED')"),
+        ),
         Index("ix_reservations_held_until_held", "held_until", postgresql_where=text("status = 'HELD'")),
         Index(
             "ix_reservations_schedule_id_client_address_held",

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ticketing.core.db import Connection
+from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.reservations.errors import SeatUnavailable
 from ticketing.reservations.schemas import AddressHolds
@@ -44,6 +44,13 @@ class ReservationRow:
 
 
 @dataclass(frozen=True, slots=True)
+class FanSeats:
+    live_holds: int  # live (not lapsed) HELD reservations of every date
+    held: int  # live HELD reservations of the date asked about
+    paid: int  # CONFIRMED reservations of that date
+
+
+@dataclass(frozen=True, slots=True)
 class ExpiredHold:
     reservation_id: int
     seat_id: int
@@ -69,10 +76,27 @@ class ReservationRepository:
         with translate_db_errors():
             await self.conn.execute("SELECT pg_advisory_xact_lock($1)", USER_HOLDS_LOCK_BASE + user_id)
 
-    async def count_live_holds(self, user_id: int) -> int:
-        sql = "SELECT count(*) FROM reservations WHERE user_id = $1 AND status = 'HELD' AND held_until > now()"
+    async def count_fan_seats(self, user_id: int, schedule_id: int) -> FanSeats:
+        """What the fan's caps count, in one statement: their live holds of every date (the per-user
+        hold cap) and their live holds and paid seats of this date (the per-fan ticket limit).
+        Each part reads an index of its own: ``ix_reservations_user_id_status`` and the partial
+        ``ix_reservations_user_id_schedule_id_live``; refunded, cancelled, expired and lapsed rows
+        are not counted."""
+        sql = (
+            "SELECT (SELECT count(*) FROM reservations WHERE user_id = $1 AND status = 'HELD' AND held_until > now()), "
+            "count(*) FILTER (WHERE status = 'HELD' AND held_until > now()), "
+            "count(*) FILTER (WHERE status = 'CONFIRMED') "
+            "FROM reservations WHERE user_id = $1 AND schedule_id = $2 AND status IN ('HELD', 'CONFIRMED')"
+        )
         with translate_db_errors():
-            return int(await self.conn.fetchval(sql, user_id))
+            row = required(await self.conn.fetchrow(sql, user_id, schedule_id))  # an aggregate: always one row
+        return FanSeats(live_holds=row[0], held=row[1], paid=row[2])
+
+    async def count_refunds(self, user_id: int, schedule_id: int) -> int:
+        """The fan's refunded reservations of one date (``ix_reservations_user_id_status``)."""
+        sql = "SELECT count(*) FROM reservations WHERE user_id = $1 AND status = 'REFUNDED' AND schedule_id = $2"
+        with translate_db_errors():
+            return int(await self.conn.fetchval(sql, user_id, schedule_id))
 
     async def lock_address_holds(self, schedule_id: int, address: str) -> None:
         """Serialise the holds of one date from one client address (per-address cap), whatever

@@ -53,6 +53,19 @@ class ReservationPage(msgspec.Struct):
     next_cursor: str | None
 
 
+class Allowance(msgspec.Struct):
+    """The fan's seats of one date against the per-fan ticket limit (TICKETING_MAX_TICKETS_PER_FAN).
+    ``held`` counts live holds only, ``paid`` paid seats not refunded; ``remaining`` is how many
+    more seats of the date a hold may take now: the limit less both, and no more than the per-fan
+    hold cap (TICKETING_MAX_HOLDS_PER_USER, live holds of every date) leaves."""
+
+    schedule_id: int
+    max_tickets: int
+    held: int
+    paid: int
+    remaining: int
+
+
 class AddressHolds(msgspec.Struct):
     """Live holds of one date from one client address (what the per-address cap counts)."""
 

@@ -5,7 +5,8 @@ Lock order, shared with payments: reservation -> seat -> wallet. A hold
 1. (strategy ``redis+db``) takes the Redis simple lock of the seat: concurrent contenders fail
    fast with 409 (``spin``, benchmarks only: retries it with backoff until taken or a deadline);
 then, in one transaction:
-2. the user's advisory lock (per-user hold cap);
+2. the user's advisory lock: the per-user hold cap (live holds of every date) and the per-fan
+   ticket limit (held plus paid seats of the date), counted by one statement under it;
 2b. with TICKETING_MAX_HOLDS_PER_ADDRESS, the advisory lock of (schedule, client address): the
    per-address cap against throwaway accounts (always after the user's lock, so never a cycle);
 3. the lapsed hold of the seat, if any (UPDATE ... EXPIRED: locks that reservation row);
@@ -36,10 +37,11 @@ from ticketing.reservations.errors import (
     ReservationNotHeld,
     ReservationUserMismatch,
     SeatNotFound,
+    TicketLimitReached,
     seats_unavailable,
 )
 from ticketing.reservations.repository import ReservationRepository, ReservationRow
-from ticketing.reservations.schemas import AccountHolds, ReservationOut, ReservationPage, TopHolders
+from ticketing.reservations.schemas import AccountHolds, Allowance, ReservationOut, ReservationPage, TopHolders
 from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.schemas import SeatRow
 from ticketing.schedules.service import ScheduleService
@@ -81,6 +83,7 @@ class ReservationService:
         max_holds_per_user: int,
         max_holds_per_address: int = 0,
         max_seats_per_hold: int = 4,
+        max_tickets_per_fan: int = 4,
     ) -> None:
         self._uow_factory = uow_factory
         self._seat_locks = seat_locks
@@ -93,6 +96,7 @@ class ReservationService:
         self.max_holds_per_user = max_holds_per_user
         self.max_holds_per_address = max_holds_per_address
         self.max_seats_per_hold = max_seats_per_hold
+        self.max_tickets_per_fan = max_tickets_per_fan
 
     async def hold_seat(
         self, principal: Principal, queue_token: str | None, seat_id: int, *, client_address: str | None = None
@@ -135,11 +139,7 @@ class ReservationService:
             async def attempt() -> list[ReservationOut]:
                 async with self._uow_factory() as uow:
                     repo = ReservationRepository(uow.conn)
-                    await repo.lock_user_holds(principal.user_id)
-                    if await repo.count_live_holds(principal.user_id) + len(wanted) > self.max_holds_per_user:
-                        raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
-                    if self.max_holds_per_address and client_address is not None:
-                        await self._check_address_cap(repo, seats[0].schedule_id, client_address, len(wanted))
+                    await self._check_caps(repo, principal.user_id, seats[0].schedule_id, len(wanted), client_address)
                     await repo.expire_lapsed_holds(wanted)
                     held: list[SeatRow] = []
                     for seat_id in in_lock_order:  # ascending: the shared lock order of seats (production)
@@ -169,6 +169,46 @@ class ReservationService:
         if len({seat.schedule_id for seat in seats}) > 1:
             raise InvalidSeatSelection("the seats of one hold must all be of one date (schedule)")
         return seats
+
+    async def _check_caps(
+        self, repo: ReservationRepository, user_id: int, schedule_id: int, seats: int, client_address: str | None
+    ) -> None:
+        """The caps of a hold of ``seats`` seats of one date, in the hold's transaction before any
+        seat is locked: every hold of seats, whatever chose them, passes here. Under the fan's
+        advisory lock (held to the commit), so concurrent holds of one fan are counted one after
+        the other and cannot pass a cap together; one statement counts both of the fan's caps."""
+        await repo.lock_user_holds(user_id)
+        counted = await repo.count_fan_seats(user_id, schedule_id)
+        if counted.live_holds + seats > self.max_holds_per_user:
+            raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
+        taken = counted.held + counted.paid
+        if taken + seats > self.max_tickets_per_fan:
+            remaining = max(0, self.max_tickets_per_fan - taken)
+            raise TicketLimitReached(
+                f"one fan may hold and buy at most {self.max_tickets_per_fan} seats of a date; you have "
+                f"{counted.held} held and {counted.paid} paid, so {remaining} more; nothing was held",
+                max_tickets=self.max_tickets_per_fan,
+                remaining=remaining,
+            )
+        if self.max_holds_per_address and client_address is not None:
+            await self._check_address_cap(repo, schedule_id, client_address, seats)
+
+    async def allowance(self, principal: Principal, schedule_id: int) -> Allowance:
+        """How many more seats of the date the fan may hold now (shown before choosing): the
+        per-fan ticket limit less their held and paid seats of it, and no more than the per-user
+        hold cap leaves. A read without the lock: the hold itself decides."""
+        await self._schedules.schedule(schedule_id)  # 404 for an unknown date
+        async with self._uow_factory(autocommit=True) as uow:
+            counted = await ReservationRepository(uow.conn).count_fan_seats(principal.user_id, schedule_id)
+        by_limit = self.max_tickets_per_fan - counted.held - counted.paid
+        by_cap = self.max_holds_per_user - counted.live_holds
+        return Allowance(
+            schedule_id=schedule_id,
+            max_tickets=self.max_tickets_per_fan,
+            held=counted.held,
+            paid=counted.paid,
+            remaining=max(0, min(by_limit, by_cap)),
+        )
 
     async def _check_address_cap(self, repo: ReservationRepository, schedule_id: int, address: str, seats: int) -> None:
         await repo.lock_address_holds(schedule_id, address)
@@ -252,6 +292,18 @@ class ReservationService:
         return ReservationNotHeld()  # paid, cancelled, or expired and released by the sweeper
 
     # Used by the payments domain, in the refund's unit of work.
+    @staticmethod
+    async def lock_fan(uow: UnitOfWork, user_id: int) -> None:
+        """The fan's advisory lock (the one a hold takes first), held to the end of ``uow``: a
+        refund takes it before its payment's row lock (fan -> payment -> ... -> wallet), so a
+        fan's refunds are counted one after the other."""
+        await ReservationRepository(uow.conn).lock_user_holds(user_id)
+
+    @staticmethod
+    async def count_refunds(uow: UnitOfWork, user_id: int, schedule_id: int) -> int:
+        """The fan's refunded reservations of one date (its latest committed state)."""
+        return await ReservationRepository(uow.conn).count_refunds(user_id, schedule_id)
+
     @staticmethod
     async def refund(uow: UnitOfWork, reservation_id: int) -> int:
         """Mark a paid (CONFIRMED) reservation REFUNDED; returns its seat's id. The caller puts

@@ -3,11 +3,18 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
-from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
+from ticketing.core.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    RateLimited,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import IdempotencyKeyHeader, PathId
+from ticketing.core.ratelimit import enforce
 from ticketing.idempotency.service import idempotent_request
 from ticketing.users.errors import UserNotFound
 from ticketing.wallets.dependencies import wallet_service
@@ -39,6 +46,7 @@ class WalletController(Controller):
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
                 UnsupportedMediaType,
+                RateLimited,
             ),
         },
         summary="Charge the wallet (seed flow 2); send an Idempotency-Key to retry safely",
@@ -50,6 +58,9 @@ class WalletController(Controller):
         request: AuthedRequest,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JsonBytes:
+        # Per account (TICKETING_RATE_LIMIT_CHARGE_PER_ACCOUNT): every charge locks the wallet and
+        # writes a ledger row; a fan tops up a few times, a script thousands of times a second.
+        await enforce(request, "charge", account=str(request.user.user_id))
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )

@@ -270,8 +270,9 @@ async function resumeHold(concertId, token) {
 }
 
 let seatTimer = null;
-// Several seats of one date, picked one by one (up to MAX_SEATS_PER_HOLD) and held in one request:
-// all or nothing. The grid is built once and repainted from the live seat list, so a fan's picks
+// Several seats of one date, picked one by one (up to MAX_SEATS_PER_HOLD, and no more than the fan's
+// allowance of the date: the per-fan ticket limit less the seats they hold or bought) and held in
+// one request: all or nothing. The grid is built once and repainted from the live seat list, so a fan's picks
 // survive the refreshes; a picked seat that someone else took is greyed until the hold attempt
 // says exactly which seats were lost.
 async function seatMap(concertId, token, scheduleId) {
@@ -280,13 +281,30 @@ async function seatMap(concertId, token, scheduleId) {
   const picked = new Map(); // seat id -> seat
   const refusedAt = new Map(); // seat id -> when the service said it was taken
   let seatsById = new Map();
-  box.innerHTML = `<h2>${h("choose_seats", { max: MAX_SEATS_PER_HOLD })}</h2><div class="stage">${h("stage")}</div>
+  let allowance = null; // GET /schedules/{id}/allowance: how many more seats of this date the fan may take
+  box.innerHTML = `<h2>${h("choose_seats", { max: MAX_SEATS_PER_HOLD })}</h2><p id="allowance" class="muted"></p><div class="stage">${h("stage")}</div>
     <div class="seats"></div><p class="muted" id="seat-legend"></p>
     <div class="selection"><span id="selection"></span><button id="hold" type="button" disabled></button></div>`;
   const grid = box.querySelector(".seats");
   const holdButton = document.getElementById("hold");
   const isTaken = (seat) => !seat.available || Date.now() - (refusedAt.get(seat.id) ?? -Infinity) < REFUSED_SEAT_MS;
   const pickedSeats = () => [...picked.values()].sort((a, b) => a.number - b.number);
+  const mayPick = () => Math.min(MAX_SEATS_PER_HOLD, allowance ? allowance.remaining : MAX_SEATS_PER_HOLD);
+  const readAllowance = async () => {
+    try {
+      allowance = await api("GET", `/api/v1/schedules/${scheduleId}/allowance`);
+    } catch (error) {
+      allowance = null; // the hold itself still decides; the page just cannot say it beforehand
+      return;
+    }
+    const line = document.getElementById("allowance");
+    line.textContent = allowance.remaining > 0
+      ? t("allowance", { max: allowance.max_tickets, remaining: allowance.remaining })
+      : t("allowance_none", { max: allowance.max_tickets });
+    line.dataset.remaining = String(allowance.remaining);
+    // Picks beyond what may still be taken are dropped, the latest first.
+    for (const seat of pickedSeats().reverse()) if (picked.size > mayPick()) picked.delete(seat.id);
+  };
   const paint = () => {
     for (const button of grid.children) {
       const seat = seatsById.get(Number(button.dataset.seat));
@@ -301,7 +319,8 @@ async function seatMap(concertId, token, scheduleId) {
       ? t("selection", { seats: seatsText(seats.map((s) => s.number)), total: won(total) })
       : t("selection_none");
     holdButton.textContent = t("hold_seats", { count: seats.length });
-    holdButton.disabled = !seats.length;
+    holdButton.disabled = !seats.length || seats.length > mayPick();
+    grid.classList.toggle("full", allowance !== null && allowance.remaining === 0);
   };
   const draw = async () => {
     try {
@@ -322,6 +341,11 @@ async function seatMap(concertId, token, scheduleId) {
     if (!seat) return;
     if (picked.has(seat.id)) picked.delete(seat.id);
     else if (isTaken(seat)) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE");
+    else if (allowance && picked.size >= allowance.remaining && allowance.remaining < MAX_SEATS_PER_HOLD) {
+      return flash(allowance.remaining > 0
+        ? t("allowance_reached", { max: allowance.max_tickets, remaining: allowance.remaining })
+        : t("allowance_none", { max: allowance.max_tickets }), "error", "TICKET_LIMIT_REACHED");
+    }
     else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }));
     else picked.set(seat.id, seat);
     paint();
@@ -339,12 +363,16 @@ async function seatMap(concertId, token, scheduleId) {
         const numbers = lost.map((id) => seatsById.get(id)?.number).filter((n) => n != null).sort((a, b) => a - b);
         for (const id of lost) { refusedAt.set(id, Date.now()); picked.delete(id); }
         flash(numbers.length ? t("seats_taken", { seats: seatsText(numbers) }) : error.message, "error", error.code);
+      } else if (error.code === "TICKET_LIMIT_REACHED" || error.code === "HOLD_LIMIT_REACHED") {
+        showError(error);
+        await readAllowance(); // what is left now (another tab or device may have taken seats)
       } else {
         showError(error);
       }
       paint();
     }
   };
+  await readAllowance();
   await draw();
   seatTimer = every(3000, draw); // live availability without hammering the server
 }
