@@ -460,10 +460,12 @@ class Sale:
         if response.status == 201:
             client.held_at = time.time()
             return msgspec.json.decode(response.body, type=ReservationOut)
-        if response.status == 429:  # a per-account limit: come back a second later
-            await asyncio.sleep(1.0)
-        elif response.code != "SEAT_UNAVAILABLE" and response.status < 500:
+        if response.status in (401, 403):  # the token is finished or not this client's: no point
             client.outcome = f"hold {response.code}"
+        elif response.status == 429:  # a per-account limit: come back a second later
+            await asyncio.sleep(1.0)
+        elif response.code != "SEAT_UNAVAILABLE":  # anything else (a 5xx is counted): a moment, then again
+            await asyncio.sleep(BOT_POLL if client.bot else self.rng.uniform(*RECONSIDER))
         return None
 
     async def pay(self, client: Client, reservation: ReservationOut) -> None:
