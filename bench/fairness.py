@@ -516,8 +516,9 @@ async def _open_links(links: list[Link], at_once: int = 100) -> None:
     await asyncio.gather(*(one(link) for link in links))
 
 
-async def run_sale(services: Services, target: Target, fans: int, bots: int, seats: int, options: FairnessOptions,
-                   seed: int) -> SaleResult:  # fmt: skip
+async def run_sale(
+    services: Services, target: Target, fans: int, bots: int, seats: int, options: FairnessOptions, seed: int
+) -> SaleResult:
     result = SaleResult(fans=fans, bots=bots, seats=seats)
     rng = random.Random(seed)
     accounts = await create_fans(services, fans + bots, balance=BALANCE)
@@ -585,13 +586,12 @@ def _tally(result: SaleResult, clients: list[Client], opens_at: float) -> None:
 
 
 async def _check(services: Services, result: SaleResult, clients: list[Client], seat_ids: list[int]) -> None:
-    """Who got a seat, from the database: it must be whom the clients saw paying, one seat each,
-    and no seat may be held or sold twice."""
+    """Who got a seat, from the database (a paid, CONFIRMED reservation): it must be whom the
+    clients saw paying, one seat each, and no seat may be held or sold twice."""
     async with services.uow() as uow:
         repo = BenchRepository(uow.conn)
-        holders = await repo.live_holders(seat_ids)
+        by_user = Counter(await repo.buyers(seat_ids))
         double = await repo.double_holds(seat_ids)
-    by_user = Counter(user for user, _ in holders)
     paid = {client.account.id for client in clients if client.outcome == "seat"}
     bots = {client.account.id for client in clients if client.bot}
     result.bot_winners = sum(1 for user in by_user if user in bots)
@@ -602,8 +602,8 @@ async def _check(services: Services, result: SaleResult, clients: list[Client], 
         result.violations.append(f"{len(more)} clients with more than one seat")
     if set(by_user) != paid:
         result.violations.append(
-            f"the database's seat holders and the clients who paid differ ({len(set(by_user) - paid)} holders "
-            f"did not see a payment, {len(paid - set(by_user))} payers hold nothing)"
+            f"the database's buyers and the clients who paid differ ({len(set(by_user) - paid)} buyers did not "
+            f"see their payment, {len(paid - set(by_user))} payers bought nothing)"
         )
 
 
