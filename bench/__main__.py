@@ -29,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--burst-only", action="store_true", help="only the lock study's burst (phase 2b), for --strategies"
     )
+    parser.add_argument(
+        "--fairness-only", action="store_true", help="only fairness under bots (phase 3b): fans like the page vs bots"
+    )
+    parser.add_argument("--fairness-fans", type=int, help="fans of each fairness sale, F (default 400)")
+    parser.add_argument("--fairness-bots", help="comma-separated bot counts B, one row each (default 10,50,100,200)")
+    parser.add_argument("--fairness-seats", type=int, help="seats of each fairness sale, S (default 250)")
+    parser.add_argument("--fairness-sales", type=int, help="sales per B, pooled (default 3)")
     parser.add_argument("--bursts", type=int, help="recorded bursts per strategy and size (default 10)")
     parser.add_argument("--burst-sizes", help="comma-separated fans per burst (default 16,64,256; 0: none)")
     parser.add_argument(
@@ -62,7 +69,16 @@ def run_bench(args: argparse.Namespace) -> int:
         options.burst_sizes = tuple(int(size) for size in args.burst_sizes.split(",") if int(size))
     if args.several_seat_sizes:
         options.several_seat_sizes = tuple(int(size) for size in args.several_seat_sizes.split(",") if int(size))
+    if args.fairness_fans is not None:
+        options.fairness.fans = args.fairness_fans
+    if args.fairness_bots:
+        options.fairness.bots = tuple(int(bots) for bots in args.fairness_bots.split(","))
+    if args.fairness_seats is not None:
+        options.fairness.seats = args.fairness_seats
+    if args.fairness_sales is not None:
+        options.fairness.sales = args.fairness_sales
     options.flood_only = args.flood_only
+    options.fairness_only = args.fairness_only
     options.burst_only = args.burst_only
     return bench_main(options)
 

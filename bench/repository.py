@@ -60,6 +60,13 @@ class BenchRepository:
             rows = await self.conn.fetch(sql, seat_ids)
         return {(int(row["user_id"]), int(row["seat_id"])) for row in rows}
 
+    async def buyers(self, seat_ids: list[int]) -> list[int]:
+        """The user of every CONFIRMED (paid) reservation of ``seat_ids``: one entry per seat sold."""
+        sql = "SELECT user_id FROM reservations WHERE seat_id = ANY($1::bigint[]) AND status = 'CONFIRMED'"
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, seat_ids)
+        return [int(row["user_id"]) for row in rows]
+
     async def invariant_violations(self) -> dict[str, int]:
         """Each value must be 0."""
         checks = {

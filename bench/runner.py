@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +33,7 @@ from bench.burst import (
     several_seat_table,
 )
 from bench.client import Pool, Recorder
+from bench.fairness import FairnessOptions, FairnessRow, fairness_lines, fairness_phase
 from bench.fixtures import create_fans
 from bench.flood import SCENARIOS, FloodResult, flood_scenario, flood_section, measure_hash_rate
 from bench.floor_app import FloorServer
@@ -87,6 +88,8 @@ class BenchOptions:
     burst_sizes: tuple[int, ...] = BURST_SIZES
     several_seat_sizes: tuple[int, ...] = SEVERAL_SEAT_SIZES  # the several-seat burst's N
     burst_only: bool = False  # the lock study's burst alone (python -m bench --burst-only)
+    fairness: FairnessOptions = field(default_factory=FairnessOptions)  # fairness under bots (phase 3b)
+    fairness_only: bool = False  # phase 3b alone (python -m bench --fairness-only)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
     @classmethod
@@ -104,6 +107,7 @@ class BenchOptions:
             bursts=2,
             burst_sizes=(16,),
             several_seat_sizes=(16,),
+            fairness=FairnessOptions.smoke(),
         )
 
 
@@ -170,13 +174,16 @@ async def run_bench(options: BenchOptions) -> int:
     services = build_services(settings, pool, redis)
     service = ServiceUnderTest(database_url, redis_url, work_dir)
     floor = FloorServer(work_dir)
-    generator = pick_generator(work_dir)
+    generator = PythonClient() if options.fairness_only else pick_generator(work_dir)  # 3b: no wrk
     lines: list[str] = []
     try:
         if options.flood_only:
             target = Target(service.port, options.connections, options.duration, generator)
             lines += _flood_lines(await _sign_in_flood(options, services, service, target))
             exit_code = 0
+        elif options.fairness_only:
+            target = Target(service.port, options.connections, options.duration, generator)
+            exit_code = await _fairness_only(options, services, service, target, lines)
         elif options.burst_only:
             target = Target(service.port, options.connections, options.duration, generator)
             blocks = await _burst_phase(options, services, service, target, redis, base_db, database_url)
@@ -366,6 +373,8 @@ async def _run_phases(
         services, target, options.sale_fans, options.sale_dates, options.sale_seats, options.sale_time_limit
     )
 
+    fairness = await fairness_phase(services, service, target, options.fairness)
+
     flood = await _sign_in_flood(options, services, service, target)
 
     print("invariants and machine baselines", flush=True)
@@ -442,6 +451,7 @@ async def _run_phases(
         "",
         table([(r, None) for r in sale.steps.values() if r.count]),
         "",
+        *fairness_lines(fairness, options.fairness),
         *_flood_lines(flood),
         "## Invariants (through the database)",
         "",
@@ -453,6 +463,9 @@ async def _run_phases(
     ]
     print("\n".join(lines), flush=True)
     server_errors = _counted_server_errors(all_recorders, strategy_rows) + sum(r.server_errors for r in all_loads)
+    server_errors += sum(row.server_errors for row in fairness)
+    if _fairness_violated(fairness):
+        return 1
     if not all(block.ok for block in blocks):
         print(
             "\nBURST INVARIANT VIOLATED (a burst without exactly one winner, a double hold, or part of a hold)",
@@ -587,6 +600,37 @@ async def _burst_phase(
         seat_ids=seat_ids[0],
     )
     return await run_bursts(context, blocks, options.bursts)
+
+
+async def _fairness_only(
+    options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target, lines: list[str]
+) -> int:
+    """``python -m bench --fairness-only``: phase 3b and the invariants, nothing else."""
+    rows = await fairness_phase(services, service, target, options.fairness)
+    async with services.uow() as uow:
+        violations = await BenchRepository(uow.conn).invariant_violations()
+    lines += [
+        f"# Fairness under bots — {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        *fairness_lines(rows, options.fairness),
+        "## Invariants (through the database)",
+        "",
+        *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    if _fairness_violated(rows):
+        return 1
+    return _exit_code([], violations, sum(row.server_errors for row in rows))
+
+
+def _fairness_violated(rows: list[FairnessRow]) -> bool:
+    """A sale whose seat holders are not its payers, or a client with two seats, fails the run;
+    so does a sale whose clients were not all in the pre-queue (it measured something else)."""
+    found = [violation for row in rows for violation in row.violations]
+    if found:
+        print("\nFAIRNESS SALE INVARIANT VIOLATED: " + "; ".join(found), flush=True)
+    return bool(found)
 
 
 def _sizes(sizes: tuple[int, ...]) -> str:

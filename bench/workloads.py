@@ -107,9 +107,10 @@ def bearer(fan: LoadTestFan, queue_token: str | None = None) -> dict[str, str]:
 
 
 async def create_sale(
-    services: Services, title: str, dates: int, seats: int, price: int
+    services: Services, title: str, dates: int, seats: int, price: int, opens_at: datetime | None = None
 ) -> tuple[int, list[int], list[list[int]]]:
-    """A concert open for reservation now: (concert id, schedule ids, seat ids per schedule)."""
+    """A concert open for reservation now (or from ``opens_at``: its fans who join before form a
+    pre-queue): (concert id, schedule ids, seat ids per schedule)."""
     concert = await services.concerts.create_concert(ConcertIn(title=title))
     now = datetime.now(UTC)
     schedules, seat_ids = [], []
@@ -118,7 +119,7 @@ async def create_sale(
             concert.id,
             ScheduleIn(
                 starts_at=now + timedelta(days=10 + day),
-                reservation_opens_at=now - timedelta(minutes=5),
+                reservation_opens_at=opens_at or now - timedelta(minutes=5),
                 reservation_closes_at=now + timedelta(days=9),
                 price=price,
                 seat_count=seats,
