@@ -59,11 +59,14 @@ async def live_and_paid(services: Services, user_id: int, schedule_id: int) -> i
         )
 
 
-async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(services: Services) -> None:
+async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=RACERS)
     fan = await create_user(services)
     token = await admitted_token(services, fan, concert)
+    AllAtTheFansLock(monkeypatch, RACERS)
     outcomes = await asyncio.gather(
         *(services.reservations.hold_seat(fan.principal, token, seat.id) for seat in schedule.seats),
         return_exceptions=True,
