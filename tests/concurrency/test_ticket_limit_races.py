@@ -14,6 +14,7 @@ from tests.factories import admitted_token, create_concert, create_schedule, cre
 from tests.tickets.purchases import buy, money_state
 from ticketing.config import Settings
 from ticketing.container import Services
+from ticketing.reservations.repository import ReservationRepository
 
 LIMIT = 4  # TICKETING_MAX_TICKETS_PER_FAN (the default)
 RACERS = 10
@@ -25,6 +26,25 @@ def settings(settings: Settings) -> Settings:
     assert (settings.max_tickets_per_fan, settings.max_refunds_per_fan_per_date) == (LIMIT, REFUNDS)
     # The per-user hold cap above the ticket limit: what the races below meet is the new limit.
     return settings.model_copy(update={"max_holds_per_user": 2 * RACERS})
+
+
+class AllAtTheFansLock:
+    """Every racer waits, just before it asks for the fan's lock, until all ``racers`` are there:
+    the transactions are all open at once, so only the lock can keep their counts apart (the
+    event loop alone may run short transactions one after the other)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
+        self.racers, self.arrived, self.all_here = racers, 0, asyncio.Event()
+        lock = ReservationRepository.lock_user_holds
+
+        async def arrive_then_lock(repo: ReservationRepository, user_id: int) -> None:
+            self.arrived += 1
+            if self.arrived == self.racers:
+                self.all_here.set()
+            await asyncio.wait_for(self.all_here.wait(), 10)
+            await lock(repo, user_id)
+
+        monkeypatch.setattr(ReservationRepository, "lock_user_holds", arrive_then_lock)
 
 
 async def live_and_paid(services: Services, user_id: int, schedule_id: int) -> int:
@@ -39,11 +59,14 @@ async def live_and_paid(services: Services, user_id: int, schedule_id: int) -> i
         )
 
 
-async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(services: Services) -> None:
+async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=RACERS)
     fan = await create_user(services)
     token = await admitted_token(services, fan, concert)
+    AllAtTheFansLock(monkeypatch, RACERS)
     outcomes = await asyncio.gather(
         *(services.reservations.hold_seat(fan.principal, token, seat.id) for seat in schedule.seats),
         return_exceptions=True,
@@ -54,12 +77,13 @@ async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(services: Serv
     assert await live_and_paid(services, fan.id, schedule.id) == LIMIT
 
 
-async def test_several_seat_holds_at_once_count_every_seat(services: Services) -> None:
+async def test_several_seat_holds_at_once_count_every_seat(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten holds of two seats each, at once, with two seats already paid: exactly one fits."""
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=22)
     purchase = await buy(services, seats=2, concert_id=concert, schedule=schedule)
     token = await admitted_token(services, purchase.fan, concert)
+    AllAtTheFansLock(monkeypatch, 10)
     free = [seat.id for seat in schedule.seats[2:]]
     pairs = [free[i : i + 2] for i in range(0, 20, 2)]
     outcomes = await asyncio.gather(
@@ -87,12 +111,15 @@ async def test_refunds_of_one_date_at_once_get_exactly_the_limit(services: Servi
     )
 
 
-async def test_the_last_refund_left_raced_by_two_goes_to_one(services: Services) -> None:
+async def test_the_last_refund_left_raced_by_two_goes_to_one(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Five fans, each with one refund of a date left, each refunding two payments at once (all
     ten at the same moment): each fan gets exactly one."""
     purchases = [await buy(services, seats=3, price=10_000) for _ in range(5)]
     for purchase in purchases:
         await services.payments.refund(purchase.fan.principal, purchase.payments[0]["id"], None)
+    AllAtTheFansLock(monkeypatch, 10)
     outcomes = await asyncio.gather(
         *(
             services.payments.refund(purchase.fan.principal, payment["id"], None)
