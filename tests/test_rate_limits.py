@@ -43,6 +43,7 @@ NO_LIMITS = {
     "rate_limit_queue_join_per_address": "",
     "rate_limit_hold_per_account": "",
     "rate_limit_hold_per_address": "",
+    "challenge_sign_in_failures": "",
 }
 
 
@@ -89,14 +90,20 @@ async def test_sign_in_per_address(client: Client) -> None:
     assert_limited(await sign_in(client, "fan.a", "password-a"))
 
 
-@with_limits(rate_limit_sign_in_per_account="2/minute")
-async def test_sign_in_per_account_whatever_the_case(client: Client) -> None:
-    await client.post("/api/v1/users", json={"name": "fan.b", "password": "password-b"})
-    assert (await sign_in(client, "fan.b", "password-b")).status_code == 200
-    assert (await sign_in(client, "FAN.B", "password-b")).status_code == 200
-    assert_limited(await sign_in(client, "Fan.B", "password-b"))
+@with_limits(rate_limit_sign_in_per_account="2/minute", trusted_proxies=["10.0.0.0/8"])
+async def test_sign_in_per_account_whatever_the_case(app: Litestar, client: Client) -> None:
+    behind(app, "10.0.0.1")
+    home, elsewhere = {"X-Forwarded-For": "203.0.113.1"}, {"X-Forwarded-For": "203.0.113.2"}
+    await client.post("/api/v1/users", json={"name": "fan.b", "password": "password-b"}, headers=home)
+    # Sign-ins of the name from addresses that never signed in to it are limited, whatever the case.
+    assert (await sign_in(client, "fan.b", "wrong-one", **elsewhere)).status_code == 401
+    assert (await sign_in(client, "FAN.B", "wrong-one", **elsewhere)).status_code == 401
+    assert_limited(await sign_in(client, "Fan.B", "password-b", **elsewhere))
+    # The owner's own address (where the account was signed up) is not: a guesser elsewhere
+    # cannot lock them out.
+    assert (await sign_in(client, "fan.b", "password-b", **home)).status_code == 200
     # Another account from the same address is not affected.
-    assert (await sign_in(client, "someone.else", "nope-nope")).status_code == 401
+    assert (await sign_in(client, "someone.else", "nope-nope", **elsewhere)).status_code == 401
 
 
 @with_limits(rate_limit_sign_up_per_address="2/minute")
