@@ -183,9 +183,11 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = security.verify_password_for_sign_in
 
-    async def counted(stored_hash: str | None, password: str, *, client: str) -> tuple[bool, str | None]:
+    async def counted(
+        stored_hash: str | None, password: str, *, client: str, known: bool = False
+    ) -> tuple[bool, str | None]:
         seen.append(password)
-        return await real(stored_hash, password, client=client)
+        return await real(stored_hash, password, client=client, known=known)
 
     monkeypatch.setattr("ticketing.users.service.verify_password_for_sign_in", counted)
     return seen
@@ -499,6 +501,45 @@ async def test_a_full_queue_refuses_with_503_and_makes_room_for_a_fan_by_refusin
     assert (await fan).status_code == 200
     assert gate.order == ["guess-one", PASSWORD, PASSWORD]
     assert password_checks.counts() == (0, 0)
+
+
+HOME = "198.51.100.7"
+
+
+@with_limits(password_hash_queue=2, **PROXIED)
+async def test_the_owner_from_a_known_address_is_hashed_before_fresh_addresses(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    owner, fan_c = await create_user(services), await create_user(services)
+    assert (await signing_in(http, owner.name, PASSWORD, HOME)).status_code == 200  # HOME is known now
+    gate.close()
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    guess = asyncio.ensure_future(signing_in(http, owner.name, "guess-one", A))  # a fresh address
+    await until(lambda: password_checks.counts() == (1, 1))
+    at_home = asyncio.ensure_future(signing_in(http, owner.name, PASSWORD, HOME))
+    await until(lambda: password_checks.counts() == (1, 2))
+    gate.open()
+    assert [(await r).status_code for r in (running, at_home, guess)] == [200, 200, 401]
+    assert gate.order == [PASSWORD, PASSWORD, PASSWORD, "guess-one"]  # the owner came after C, before A
+
+
+@with_limits(password_hash_queue=1, **PROXIED)
+async def test_a_full_queue_makes_room_for_the_owner_by_refusing_a_fresh_address(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    owner, fan_c = await create_user(services), await create_user(services)
+    assert (await signing_in(http, owner.name, PASSWORD, HOME)).status_code == 200
+    gate.close()
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    guess = asyncio.ensure_future(signing_in(http, owner.name, "guess-one", A))  # the fast lane: full now
+    await until(lambda: password_checks.counts() == (1, 1))
+    at_home = asyncio.ensure_future(signing_in(http, owner.name, PASSWORD, HOME))
+    assert_problem(await guess, 503, "SERVICE_UNAVAILABLE")  # a fan from a fresh address would have got it
+    gate.open()
+    assert [(await r).status_code for r in (running, at_home)] == [200, 200]
+    assert gate.order == [PASSWORD] * 3
 
 
 @with_limits(rate_limit_sign_in_per_address="4/minute", rate_limit_sign_in_per_account="2/minute", **PROXIED)

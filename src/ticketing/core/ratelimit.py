@@ -8,6 +8,13 @@ is a setting in that library's notation (``TICKETING_RATE_LIMIT_*``); the README
 Only the writes that cost something are limited: sign-in (an argon2 hash), sign-up, queue-token
 issue and holds. The hot reads (token poll, dates, seats) never reach this module.
 
+**Sign-in under attack** (``sign_in_check``): the failure back-off counts per (name, address), so
+a guesser backs off without locking the owner out; an address that signed in to an account is
+remembered (a keyed hash of the pair, ``TICKETING_SIGN_IN_KNOWN_ADDRESS_DAYS``) and judged by its
+own failures only; other addresses, once the name or the address failed too often or the name's
+sign-ins passed their limit, are asked to solve a proof-of-work challenge (``core/challenge.py``)
+instead of being refused.
+
 Two process-local memories keep a flood's refusals cheap: what Redis refused is refused again
 without a round trip until its Retry-After, and a client address refused by a limit of the address
 (or its hashing share, ``core/hashing.py``) that comes back before its Retry-After is held until
@@ -322,15 +329,16 @@ class RateLimiter:
                 raise
             self._outage(error)
 
-    async def sign_in_check(self, account: str, address: str) -> int | None:
+    async def sign_in_check(self, account: str, address: str) -> tuple[bool, int | None]:
         """Before a sign-in's hash: 429 when this (name, address) pair is backing off after its own
         failures. Else, for an address that never signed in to the account: seconds until it may
         sign in without a challenge when the name (from any address) or the address (for any
         name) failed too often lately, or the name's sign-ins went over their limit; None when no
-        challenge is needed. A known address is judged by its own failures only: a guesser
-        elsewhere can neither lock the owner out nor make them solve anything."""
+        challenge is needed; and first, whether the address is known to the account. A known
+        address is judged by its own failures only: a guesser elsewhere can neither lock the owner
+        out nor make them solve anything."""
         if not self.enabled:
-            return None
+            return False, None
         pair = self._pair(account, address)
         known, backing_off = await asyncio.gather(
             self.known_address(account, address), self.blocked_for(SIGN_IN_FAILURES, self.sign_in_failures, pair)
@@ -341,7 +349,7 @@ class RateLimiter:
                 headers={"Retry-After": str(backing_off)},
             )
         if known:
-            return None
+            return True, None
         attempts = Rule("sign-in", per_account=self.sign_in.per_account, per_address=())
         waits = list(
             await asyncio.gather(
@@ -354,7 +362,7 @@ class RateLimiter:
         except RateLimited as over:
             waits.append(int(over.headers.get("Retry-After", "1")))
         found = [wait for wait in waits if wait is not None]
-        return max(found) if found else None
+        return False, max(found) if found else None
 
     async def sign_in_failed(self, account: str, address: str) -> None:
         """Count a failed sign-in: for the (name, address) pair's back-off, and for the name and

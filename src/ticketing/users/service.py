@@ -82,9 +82,9 @@ class UserService:
         # The back-off and the challenge are keyed by the name as typed, whether or not it exists,
         # and checked before the database is read: a known and an unknown name answer alike,
         # unhashed. ``solution``: the X-Altcha header, checked only when a challenge is needed.
-        account, limiter = account_key(name), self._limiter
+        account, limiter, known = account_key(name), self._limiter, False
         if limiter is not None:
-            wait = await limiter.sign_in_check(account, client)
+            known, wait = await limiter.sign_in_check(account, client)
             if wait is not None:
                 if self._gate is not None and self._gate.enabled:
                     await self._gate.require(sign_in_action(account), solution)
@@ -97,7 +97,7 @@ class UserService:
             user = await UserRepository(uow.conn).by_name(name)
         # Unknown name and wrong password answer alike, after the same amount of work.
         right, upgraded_hash = await verify_password_for_sign_in(
-            user.password_hash if user else None, password, client=client
+            user.password_hash if user else None, password, client=client, known=known
         )
         if not right or user is None:
             if limiter is not None:
