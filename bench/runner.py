@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,7 @@ from bench.report import (
 from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import (
+    GATED_JOINS,
     HOST,
     READ_PATH_P99_LIMIT,
     READ_PATH_TARGETS,
@@ -276,7 +278,7 @@ def _read_path_summary(read_path: list[LoadResult], floor: LoadResult) -> list[s
 
 
 async def _baselines_and_endpoints(
-    services: Services, target: Target, fans: int, issue_fans: int
+    services: Services, target: Target, fans: int, issue_fans: int, gate_on: Callable[[], Awaitable[None]]
 ) -> tuple[list[LoadResult], list[tuple[LoadResult, LoadResult | None]]]:
     """The baselines through the service stack and the per-endpoint workloads: the read path, and
     every row of the detail table with the baseline it is compared with."""
@@ -284,8 +286,8 @@ async def _baselines_and_endpoints(
     constant = await target.drive("baseline: constant", [target.get("/bench/constant")])
     one_pg = await target.drive("baseline: one PostgreSQL query", [target.get("/bench/pg")])
     one_redis = await target.drive("baseline: one Redis command", [target.get("/bench/redis")])
-    endpoints = await endpoint_workloads(services, target, fans, issue_fans)
-    uses_redis = {"token issue", "token poll"}
+    endpoints = await endpoint_workloads(services, target, fans, issue_fans, gate_on)
+    uses_redis = {"token issue", "token issue, proof-of-work on", "token poll"}
     rows: list[tuple[LoadResult, LoadResult | None]] = [
         (constant, None),
         (one_pg, constant),
@@ -344,7 +346,11 @@ async def _run_phases(
     print("phase 1: baselines and per-endpoint workloads", flush=True)
     service.start(**open_queue)
     issue_fans = options.issue_fans or issue_fans_for(options.duration)
-    read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans)
+
+    async def gate_on() -> None:
+        service.start(**open_queue, **GATED_JOINS)
+
+    read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows
@@ -691,12 +697,16 @@ PRODUCTION_SIGN_IN: dict[str, object] = {
         "password_hash_queue",
         "password_hash_per_address",
         "password_hash_nice",
+        "challenge_enabled",
+        "challenge_max_number",
+        "challenge_sign_in_failures",
     )
 }
 NO_SIGN_IN_LIMITS = {
     "rate_limit_sign_in_per_account": "",
     "rate_limit_sign_in_per_address": "",
     "rate_limit_sign_in_failures": "",
+    "challenge_sign_in_failures": "",  # no failure counts without Redis: no challenge either
 }
 
 

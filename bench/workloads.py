@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +18,7 @@ from bench.fixtures import LoadTestFan, create_fans
 from bench.loadgen import Generator, LoadResult, PythonClient
 from ticketing.concerts.schemas import ConcertIn
 from ticketing.container import Services
+from ticketing.core.challenge import ChallengeGate, join_action, solve
 from ticketing.reservations.schemas import ReservationOut
 from ticketing.schedules.schemas import ScheduleIn, ScheduleOut, SeatOut
 from ticketing.waiting_room.schemas import QueueTokenOut
@@ -32,6 +33,7 @@ READ_PATH_TARGETS: dict[str, float] = {
     "open dates": 0.50,
     "seat list": 0.50,
     "token issue": 0.25,
+    "token issue, proof-of-work on": 0.25,
 }
 READ_PATH_P99_LIMIT = 0.050  # seconds
 
@@ -43,6 +45,29 @@ WRITE_TARGETS: dict[str, tuple[float, float]] = {
     "charge (one hot wallet)": (0.20, 0.050),
     "payment": (0.08, 0.100),
 }
+
+
+# Token issue with the proof-of-work gate on for every join (issue 21): each request carries a
+# solution of its own, solved here before the run (single-use: a solution sent twice is a 428).
+# Solved at a low difficulty: at the default (100,000) the bench would spend hours of CPU solving
+# for a 10-second run. The server's cost does not depend on it (one SHA-256 of the salt and the
+# number, one HMAC, one SET NX), so what is measured is what a sale pays per join, whatever the
+# difficulty fans solve at.
+GATED_ISSUE_MAX_NUMBER = 50
+GATED_JOINS: dict[str, object] = {
+    "challenge_enabled": True,
+    "challenge_join_waiting": 0,  # every join needs a solution
+    "challenge_max_number": GATED_ISSUE_MAX_NUMBER,
+}
+
+
+def presolved_joins(services: Services, concert_id: int, count: int) -> list[str]:
+    """``count`` X-Altcha solutions for joins of ``concert_id``, from challenges made with the
+    service's own secret (the bench shares the service's data folder), as a 428 would carry them."""
+    settings = services.settings.model_copy(update={"challenge_max_number": GATED_ISSUE_MAX_NUMBER})
+    gate = ChallengeGate(services.redis, settings)
+    action = join_action(concert_id)
+    return [solve(gate.issue(action)) for _ in range(count)]
 
 
 @dataclass
@@ -169,9 +194,17 @@ class EndpointResults:
     charges: list[LoadResult]
 
 
-async def endpoint_workloads(services: Services, target: Target, fans_count: int, issue_fans: int) -> EndpointResults:
+async def endpoint_workloads(
+    services: Services,
+    target: Target,
+    fans_count: int,
+    issue_fans: int,
+    gate_on: Callable[[], Awaitable[None]],
+) -> EndpointResults:
     """Per-endpoint figures: healthz, token poll, dates, seats, token issue (the read path, against
-    the floor) and charges. Every queue token is a real one, issued and admitted through the API."""
+    the floor) and charges. Every queue token is a real one, issued and admitted through the API.
+    ``gate_on`` restarts the service with the proof-of-work gate on for joins (``GATED_JOINS``),
+    for the last measurement: token issue with a solution in every request."""
     fans = await create_fans(services, fans_count, balance=1_000_000)
     concert_id, schedules, _ = await create_sale(services, "bench: endpoints", dates=3, seats=50, price=10_000)
     read = {"healthz": await target.drive("healthz", [target.get("/healthz")])}
@@ -211,6 +244,24 @@ async def endpoint_workloads(services: Services, target: Target, fans_count: int
             flush=True,
         )
     read["token issue"] = issue
+
+    await gate_on()
+    await target.warm_up([target.get("/healthz")])
+    issuers = await create_fans(services, issue_fans, balance=0)
+    gated_concert, _, _ = await create_sale(services, "bench: gated token issue", dates=1, seats=50, price=10_000)
+    started = time.perf_counter()
+    solutions = presolved_joins(services, gated_concert, issue_fans)
+    print(
+        f"  {issue_fans:,} join challenges solved at maxnumber {GATED_ISSUE_MAX_NUMBER} in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    gated_path = f"/api/v1/concerts/{gated_concert}/queue/tokens"
+    gated = [
+        target.post(gated_path, None, {**bearer(f), "X-Altcha": solution})
+        for f, solution in zip(issuers, solutions, strict=True)
+    ]
+    read["token issue, proof-of-work on"] = await target.drive("token issue, proof-of-work on", gated)
     return EndpointResults([read[name] for name in READ_PATH_TARGETS], charge_results)
 
 

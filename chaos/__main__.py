@@ -39,6 +39,7 @@ def service_settings(hold_seconds: int) -> dict[str, str]:
         "TICKETING_QUEUE_ACTIVE_TTL_SECONDS": "120",
         "TICKETING_MAX_HOLDS_PER_ADDRESS": "0",  # every fan comes from loopback
         "TICKETING_RATE_LIMITS_ENABLED": "false",  # the same: hundreds of fans would be one client
+        "TICKETING_CHALLENGE_ENABLED": "false",  # no proof-of-work gate: a harness, not a browser
     }
 
 

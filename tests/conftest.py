@@ -97,6 +97,7 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Settings:
         queue_snapshot_seconds=0,
         max_holds_per_address=0,  # every test client is one address; tests of the cap set their own
         rate_limits_enabled=False,  # one test client address; tests/test_rate_limits.py proves the limits
+        challenge_enabled=False,  # the proof-of-work gate: tests/test_challenge.py proves it
     )
 
 

@@ -44,6 +44,7 @@ NO_LIMITS = {
     "rate_limit_hold_per_account": "",
     "rate_limit_hold_per_address": "",
     "rate_limit_charge_per_account": "",
+    "challenge_sign_in_failures": "",
 }
 
 
@@ -90,14 +91,20 @@ async def test_sign_in_per_address(client: Client) -> None:
     assert_limited(await sign_in(client, "fan.a", "password-a"))
 
 
-@with_limits(rate_limit_sign_in_per_account="2/minute")
-async def test_sign_in_per_account_whatever_the_case(client: Client) -> None:
-    await client.post("/api/v1/users", json={"name": "fan.b", "password": "password-b"})
-    assert (await sign_in(client, "fan.b", "password-b")).status_code == 200
-    assert (await sign_in(client, "FAN.B", "password-b")).status_code == 200
-    assert_limited(await sign_in(client, "Fan.B", "password-b"))
+@with_limits(rate_limit_sign_in_per_account="2/minute", trusted_proxies=["10.0.0.0/8"])
+async def test_sign_in_per_account_whatever_the_case(app: Litestar, client: Client) -> None:
+    behind(app, "10.0.0.1")
+    home, elsewhere = {"X-Forwarded-For": "203.0.113.1"}, {"X-Forwarded-For": "203.0.113.2"}
+    await client.post("/api/v1/users", json={"name": "fan.b", "password": "password-b"}, headers=home)
+    # Sign-ins of the name from addresses that never signed in to it are limited, whatever the case.
+    assert (await sign_in(client, "fan.b", "wrong-one", **elsewhere)).status_code == 401
+    assert (await sign_in(client, "FAN.B", "wrong-one", **elsewhere)).status_code == 401
+    assert_limited(await sign_in(client, "Fan.B", "password-b", **elsewhere))
+    # The owner's own address (where the account was signed up) is not: a guesser elsewhere
+    # cannot lock them out.
+    assert (await sign_in(client, "fan.b", "password-b", **home)).status_code == 200
     # Another account from the same address is not affected.
-    assert (await sign_in(client, "someone.else", "nope-nope")).status_code == 401
+    assert (await sign_in(client, "someone.else", "nope-nope", **elsewhere)).status_code == 401
 
 
 @with_limits(rate_limit_sign_up_per_address="2/minute")
@@ -177,9 +184,11 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = security.verify_password_for_sign_in
 
-    async def counted(stored_hash: str | None, password: str, *, client: str) -> tuple[bool, str | None]:
+    async def counted(
+        stored_hash: str | None, password: str, *, client: str, known: bool = False
+    ) -> tuple[bool, str | None]:
         seen.append(password)
-        return await real(stored_hash, password, client=client)
+        return await real(stored_hash, password, client=client, known=known)
 
     monkeypatch.setattr("ticketing.users.service.verify_password_for_sign_in", counted)
     return seen
@@ -513,6 +522,45 @@ async def test_a_full_queue_refuses_with_503_and_makes_room_for_a_fan_by_refusin
     assert (await fan).status_code == 200
     assert gate.order == ["guess-one", PASSWORD, PASSWORD]
     assert password_checks.counts() == (0, 0)
+
+
+HOME = "198.51.100.7"
+
+
+@with_limits(password_hash_queue=2, **PROXIED)
+async def test_the_owner_from_a_known_address_is_hashed_before_fresh_addresses(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    owner, fan_c = await create_user(services), await create_user(services)
+    assert (await signing_in(http, owner.name, PASSWORD, HOME)).status_code == 200  # HOME is known now
+    gate.close()
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    guess = asyncio.ensure_future(signing_in(http, owner.name, "guess-one", A))  # a fresh address
+    await until(lambda: password_checks.counts() == (1, 1))
+    at_home = asyncio.ensure_future(signing_in(http, owner.name, PASSWORD, HOME))
+    await until(lambda: password_checks.counts() == (1, 2))
+    gate.open()
+    assert [(await r).status_code for r in (running, at_home, guess)] == [200, 200, 401]
+    assert gate.order == [PASSWORD, PASSWORD, PASSWORD, "guess-one"]  # the owner came after C, before A
+
+
+@with_limits(password_hash_queue=1, **PROXIED)
+async def test_a_full_queue_makes_room_for_the_owner_by_refusing_a_fresh_address(
+    http: httpx.AsyncClient, services: Services, gate: HashingGate
+) -> None:
+    owner, fan_c = await create_user(services), await create_user(services)
+    assert (await signing_in(http, owner.name, PASSWORD, HOME)).status_code == 200
+    gate.close()
+    running = asyncio.ensure_future(signing_in(http, fan_c.name, PASSWORD, C))
+    await until(lambda: password_checks.counts() == (1, 0))
+    guess = asyncio.ensure_future(signing_in(http, owner.name, "guess-one", A))  # the fast lane: full now
+    await until(lambda: password_checks.counts() == (1, 1))
+    at_home = asyncio.ensure_future(signing_in(http, owner.name, PASSWORD, HOME))
+    assert_problem(await guess, 503, "SERVICE_UNAVAILABLE")  # a fan from a fresh address would have got it
+    gate.open()
+    assert [(await r).status_code for r in (running, at_home)] == [200, 200]
+    assert gate.order == [PASSWORD] * 3
 
 
 @with_limits(rate_limit_sign_in_per_address="4/minute", rate_limit_sign_in_per_account="2/minute", **PROXIED)

@@ -116,8 +116,10 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit_sign_in_per_account: str = "10/minute"
     rate_limit_sign_in_per_address: str = "10/minute"
-    # Back-off after failed sign-ins of one account (unknown names alike): each tier reached
-    # refuses further attempts, without hashing, until its window frees a slot, so the wait grows.
+    # Back-off after failed sign-ins of one account name (unknown names alike) from one client
+    # address: each tier reached refuses further attempts of that pair, without hashing, until
+    # its window frees a slot, so the wait grows. Other addresses are not refused for it (a
+    # guesser cannot lock the owner out); past challenge_sign_in_failures they need a solution.
     rate_limit_sign_in_failures: str = "5/5 minutes;20/hour"
     rate_limit_sign_up_per_account: str = "5/minute"
     rate_limit_sign_up_per_address: str = "20/hour"
@@ -158,12 +160,29 @@ class Settings(BaseSettings):
         "rate_limit_hold_per_account",
         "rate_limit_hold_per_address",
         "rate_limit_charge_per_account",
+        "challenge_sign_in_failures",
     )
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         if value.strip():
             parse_many(value)  # a typo refuses start-up instead of disabling a limit
         return value
+
+    # --- The proof-of-work gate (issue 21; README "Proof-of-work gate") ------------------------
+    # ALTCHA challenges in front of sign-up, sign-in after failures and queue join under pressure:
+    # a request without a valid solution (header X-Altcha) is answered 428 CHALLENGE_REQUIRED.
+    challenge_enabled: bool = True  # the test suite, the contract checks and the harnesses turn it off
+    # Difficulty: the solver tries up to this many numbers (half of them on average; ~1 s of a
+    # phone at 100,000). The server's check is one SHA-256 and one HMAC whatever the difficulty.
+    challenge_max_number: int = Field(default=100_000, ge=1, le=10_000_000)
+    challenge_ttl_seconds: int = Field(default=300, ge=10, le=3600)  # a challenge's life (and its single use)
+    # Queue join needs a solution once this many fans wait in the concert's queue (0 = always).
+    challenge_join_waiting: int = Field(default=1000, ge=0)
+    # Failed sign-ins, of one name or from one address, after which sign-in from an address that
+    # never signed in to that account needs a solution (past it: 428, not a refusal).
+    challenge_sign_in_failures: str = "3/15 minutes"
+    # How long an address that signed in to an account (or signed it up) stays known to it.
+    sign_in_known_address_days: int = Field(default=30, ge=1, le=365)
 
     # Anti-hoarding (issue 12): live holds of one schedule from one client address, whatever the
     # accounts behind it; 0 = off. 8 lets a family or an office behind one NAT buy together.

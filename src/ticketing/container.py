@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
+from ticketing.core.challenge import ChallengeGate
 from ticketing.core.db import Pool, create_pool
 from ticketing.core.hashing import password_checks
 from ticketing.core.jobs import PeriodicJob
@@ -47,6 +48,7 @@ class Services:
     tickets: TicketService
     admin: AdminService
     rate_limits: RateLimiter
+    challenges: ChallengeGate
 
     def server_jobs(self) -> list[PeriodicJob]:
         """What every server process runs for itself (its own in-process state)."""
@@ -70,6 +72,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         nice=settings.password_hash_nice,
     )
     rate_limits = RateLimiter(redis, settings)
+    gate = ChallengeGate(redis, settings)
     uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
@@ -81,7 +84,12 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         balance_cap=settings.balance_cap,
     )
     users = UserService(
-        uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds, limiter=rate_limits
+        uow_factory,
+        wallets,
+        jwt_secret=settings.jwt_secret,
+        jwt_ttl=settings.jwt_ttl_seconds,
+        limiter=rate_limits,
+        gate=gate,
     )
     concerts = ConcertService(uow_factory)
     # Bound late, because schedules and reservations are built on the waiting room: the sale's
@@ -92,6 +100,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         lambda concert_id: schedules.sale_opens_at(concert_id),  # noqa: PLW0108
         settings,
         live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
+        gate=gate,
     )
     schedules = ScheduleService(uow_factory, concerts, waiting_room, settings.seat_cache_seconds)
     reservations = ReservationService(
@@ -137,6 +146,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         tickets=tickets,
         admin=AdminService(concerts, schedules, waiting_room, reservations),
         rate_limits=rate_limits,
+        challenges=gate,
     )
 
 

@@ -98,3 +98,23 @@ async def test_an_operator_sets_up_a_concert_and_watches_it(
     await page.click('a:has-text("Operator\'s gala")')
     await expect(page.locator("#available")).to_have_text("12")
     await expect(page.locator("#sold")).to_have_text("0")
+
+
+async def test_the_pages_solve_the_proof_of_work_gate(start_service: Any, new_page: Any, services: Services) -> None:
+    """With the gate on at its default difficulty (sign-up always, every queue join), the pages
+    answer each 428 CHALLENGE_REQUIRED by solving its challenge and sending the request again."""
+    concert = await create_concert(services, "Gated concert")
+    await create_schedule(services, concert, seats=10)
+    base = start_service(challenge_enabled=True, challenge_join_waiting=0)
+    page = await new_page()
+    challenged: list[str] = []
+    page.on("response", lambda r: challenged.append(r.url) if r.status == 428 else None)
+    page.set_default_timeout(30_000)  # two solutions of about a second each, on a busy machine
+
+    await page.goto(f"{base}/signup")
+    await page.fill("input[name=name]", "gated.fan")
+    await page.fill("input[name=password]", "a-good-password")
+    await page.click("button[type=submit]")
+    await expect(page.locator("#nav")).to_contain_text("gated.fan", timeout=30_000)
+    await reach_seat_map(page, base, concert)
+    assert [url.split("/api/v1")[-1] for url in challenged] == ["/users", f"/concerts/{concert}/queue/tokens"]

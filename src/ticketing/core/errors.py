@@ -67,6 +67,15 @@ class UnsupportedMediaType(AppError):
     title = "The body must be JSON (Content-Type: application/json)"
 
 
+class ChallengeRequired(AppError):
+    """The proof-of-work gate (``core/challenge.py``): the problem carries a fresh ``challenge``;
+    solve it and send the request again with the solution in ``X-Altcha``."""
+
+    status = 428
+    code = "CHALLENGE_REQUIRED"
+    title = "Solve the proof-of-work challenge and send the request again"
+
+
 class RateLimited(AppError):
     status = 429
     code = "RATE_LIMITED"

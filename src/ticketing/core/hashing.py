@@ -20,6 +20,10 @@ fell from 1,017 to 77 req/s in `make bench`). Per process, then:
   addresses costs one fast turn per address and process (`make bench`: 64 addresses made a few
   fans wait over a second or get the 503 for a few seconds; the per-address rate limit then ends
   it).
+- **The owner first**: a sign-in from an address that signed in to that account before (issue 21,
+  ``core/ratelimit.py``) waits in a lane of its own, taken before the others, and when the waiting
+  room is full it takes the place of the newest hash of the slow lane's, else the fast lane's,
+  busiest address: 64 fresh addresses guessing at once no longer make the owner's sign-in a 503.
 - **A bounded waiting room** (``queue``): beyond it, 503 ``SERVICE_UNAVAILABLE`` with
   ``Retry-After: 1`` at once, instead of queueing for seconds.
 - **Low priority**: ``threads`` hashing threads (one by default: the service runs one process per
@@ -82,6 +86,7 @@ class _Job:
     suspect: bool
     wrong: Callable[[Any], bool] | None  # tells from the result that the password was wrong
     started: bool = False
+    known: bool = False  # a sign-in from an address that signed in to that account before
 
 
 @dataclass
@@ -129,6 +134,7 @@ class _LoopState:
 
     running: int = 0
     waiting: int = 0
+    known: _Lane = field(default_factory=_Lane)  # sign-ins from the account's known addresses
     fast: _Lane = field(default_factory=_Lane)
     slow: _Lane = field(default_factory=_Lane)
     in_progress: dict[str, int] = field(default_factory=dict)  # password checks under way per address
@@ -207,12 +213,16 @@ class HashingQueue:
         state = self._state()
         return state.running, state.waiting
 
-    async def run(self, address: str, work: Callable[[], _T], wrong: Callable[[_T], bool] | None = None) -> _T:
+    async def run(
+        self, address: str, work: Callable[[], _T], wrong: Callable[[_T], bool] | None = None, *, known: bool = False
+    ) -> _T:
         """``work()`` on a hashing thread, in its turn; 503 at once when the waiting room is full.
         ``wrong(result)``: the password was wrong, so ``address`` goes to the slow lane, before the
-        next hash is chosen."""
+        next hash is chosen. ``known``: a sign-in from an address that signed in to that account
+        before (``core/ratelimit.py``): it waits in the first lane, ahead of every fresh address,
+        and takes the place of a fresh address's hash when the waiting room is full."""
         state, loop = self._state(), asyncio.get_running_loop()
-        job = _Job(address, work, loop.create_future(), loop, self.is_suspect(address), wrong)
+        job = _Job(address, work, loop.create_future(), loop, self.is_suspect(address), wrong, known=known)
         if state.running < self.threads:
             self._start(state, job)
         else:
@@ -222,7 +232,7 @@ class HashingQueue:
         except asyncio.CancelledError:
             # The caller is gone (a client that hung up): a job not started yet leaves the queue;
             # a started one finishes on its thread and keeps its place until then.
-            if not job.started and (state.fast.remove(job) or state.slow.remove(job)):
+            if not job.started and (state.known.remove(job) or state.fast.remove(job) or state.slow.remove(job)):
                 state.waiting -= 1
             raise
         return result
@@ -232,12 +242,16 @@ class HashingQueue:
         # lane, so that fresh addresses guessing in bursts cost the fans one turn each, not two.
         job.suspect = job.suspect or job.address in state.fast.jobs
         if state.waiting >= self.queue:
-            bumped = None if job.suspect else state.slow.newest_of_busiest()
+            if job.known:  # the owner's sign-in goes before any fresh address's guess
+                bumped = state.slow.newest_of_busiest() or state.fast.newest_of_busiest()
+            else:
+                bumped = None if job.suspect else state.slow.newest_of_busiest()
             if bumped is None:
                 raise ServiceUnavailable(
                     "Too many sign-ins at once; try again shortly", headers={"Retry-After": RETRY_AFTER}
                 )
-            state.slow.remove(bumped)
+            if not state.slow.remove(bumped):
+                state.fast.remove(bumped)
             state.waiting -= 1
             if not bumped.future.done():  # its caller may have just gone
                 bumped.future.set_exception(
@@ -245,7 +259,7 @@ class HashingQueue:
                         "Too many sign-ins at once; try again shortly", headers={"Retry-After": RETRY_AFTER}
                     )
                 )
-        (state.slow if job.suspect else state.fast).push(job)
+        (state.known if job.known else state.slow if job.suspect else state.fast).push(job)
         state.waiting += 1
 
     def _start(self, state: _LoopState, job: _Job) -> None:
@@ -277,7 +291,7 @@ class HashingQueue:
             else:
                 job.future.set_exception(error)
         while state.running < self.threads:
-            following = state.fast.pop() or state.slow.pop()
+            following = state.known.pop() or state.fast.pop() or state.slow.pop()
             if following is None:
                 break
             state.waiting -= 1

@@ -41,6 +41,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
+from ticketing.core.challenge import Challenge
 from ticketing.core.errors import (
     AppError,
     Forbidden,
@@ -88,6 +89,8 @@ class Problem(msgspec.Struct):
     code: str
     detail: str
     errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
+    # A 428 CHALLENGE_REQUIRED: the proof-of-work challenge to solve (core/challenge.py).
+    challenge: Challenge | msgspec.UnsetType = msgspec.UNSET
 
 
 def body_of(schema: object, description: str = "OK") -> ResponseSpec:

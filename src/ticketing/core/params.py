@@ -67,6 +67,19 @@ QueueTokenHeader = Annotated[
     str | None, Parameter(header="X-Queue-Token", required=False, max_length=MAX_QUEUE_TOKEN_LENGTH)
 ]
 
+# The proof-of-work gate's solution (core/challenge.py): base64 of ALTCHA's JSON payload. Longer
+# ones are refused by the gate unread (428 with a fresh challenge, like any invalid solution).
+AltchaHeader = Annotated[
+    str | None,
+    Parameter(
+        header="X-Altcha",
+        required=False,
+        description="A solved proof-of-work challenge (ALTCHA): base64 of the JSON {algorithm, challenge, "
+        "number, salt, signature}, the challenge taken from a 428 CHALLENGE_REQUIRED answer. Needed only "
+        "when the proof-of-work gate asks for it (README: Proof-of-work gate).",
+    ),
+]
+
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # What a key may be: 1-255 visible ASCII characters (no space, control or non-ASCII byte; the
 # server reads header bytes as latin-1, so "caf\xe9" arrived as a different text than was sent).

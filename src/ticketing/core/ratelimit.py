@@ -9,6 +9,13 @@ Only the writes that cost something are limited: sign-in (an argon2 hash), sign-
 issue, holds and wallet charges (each a locked wallet row and a ledger row; per account only).
 The hot reads (token poll, dates, seats) never reach this module.
 
+**Sign-in under attack** (``sign_in_check``): the failure back-off counts per (name, address), so
+a guesser backs off without locking the owner out; an address that signed in to an account is
+remembered (a keyed hash of the pair, ``TICKETING_SIGN_IN_KNOWN_ADDRESS_DAYS``) and judged by its
+own failures only; other addresses, once the name or the address failed too often or the name's
+sign-ins passed their limit, are asked to solve a proof-of-work challenge (``core/challenge.py``)
+instead of being refused.
+
 Two process-local memories keep a flood's refusals cheap: what Redis refused is refused again
 without a round trip until its Retry-After, and a client address refused by a limit of the address
 (or its hashing share, ``core/hashing.py``) that comes back before its Retry-After is held until
@@ -58,6 +65,12 @@ _REMEMBERED_MAX = 100_000  # refusals remembered per process (expired ones go fi
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 RuleName = Literal["sign_in", "sign_up", "queue_join", "hold", "charge"]
+# Namespaces of the failed sign-ins: per (name, address) pair (the back-off), per name and per
+# address (when a new address needs a challenge); and the prefix of the known addresses' keys.
+SIGN_IN_FAILURES = "sign-in-failures"
+SIGN_IN_FAILURES_OF_NAME = "sign-in-failures-of-name"
+SIGN_IN_FAILURES_OF_ADDRESS = "sign-in-failures-of-address"
+KNOWN_PREFIX = "known:"
 
 
 def limits_of(notation: str) -> tuple[RateLimitItem, ...]:
@@ -202,6 +215,11 @@ class RateLimiter:
             "charge": self.charge,
         }
         self.sign_in_failures = limits_of(s.rate_limit_sign_in_failures)
+        self.sign_in_challenge_after = limits_of(s.challenge_sign_in_failures)
+        self._redis = redis
+        self._known_ttl = s.sign_in_known_address_days * 86_400
+        # Addresses are kept in Redis only as a keyed hash of (name, address).
+        self._pair_key = hashlib.sha256(b"ticketing sign-in pair\0" + s.jwt_secret.encode()).digest()[:32]
         # What Redis refused, until when (monotonic), per (rule or namespace, who): asked again
         # before then, the answer is the same 429 without a round trip (a refused hit is not
         # counted by `limits` either), so a flood's refusals cost no Redis call.
@@ -283,6 +301,80 @@ class RateLimiter:
             if not is_redis_failure(error):
                 raise
             self._outage(error)
+
+    # --- Sign-in under attack (README "Rate limits and sign-in under attack") ------------------
+
+    def _pair(self, account: str, address: str) -> str:
+        who = f"{account}|{address}".encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(who, key=self._pair_key, digest_size=16).hexdigest()
+
+    async def known_address(self, account: str, address: str) -> bool:
+        """Whether ``address`` signed in to (or signed up) the account named ``account`` lately."""
+        if not self._available():
+            return False
+        try:
+            return bool(await self._redis.exists(f"{KNOWN_PREFIX}{self._pair(account, address)}"))
+        except Exception as error:
+            if not is_redis_failure(error):
+                raise
+            self._outage(error)
+            return False
+
+    async def remember_address(self, account: str, address: str) -> None:
+        """``address`` signed in to the account: from now on (``TICKETING_SIGN_IN_KNOWN_ADDRESS_DAYS``
+        after its latest sign-in) it is judged only by its own failures on that account."""
+        if not self._available():
+            return
+        try:
+            await self._redis.set(f"{KNOWN_PREFIX}{self._pair(account, address)}", b"1", ex=self._known_ttl)
+        except Exception as error:
+            if not is_redis_failure(error):
+                raise
+            self._outage(error)
+
+    async def sign_in_check(self, account: str, address: str) -> tuple[bool, int | None]:
+        """Before a sign-in's hash: 429 when this (name, address) pair is backing off after its own
+        failures. Else, for an address that never signed in to the account: seconds until it may
+        sign in without a challenge when the name (from any address) or the address (for any
+        name) failed too often lately, or the name's sign-ins went over their limit; None when no
+        challenge is needed; and first, whether the address is known to the account. A known
+        address is judged by its own failures only: a guesser elsewhere can neither lock the owner
+        out nor make them solve anything."""
+        if not self.enabled:
+            return False, None
+        pair = self._pair(account, address)
+        known, backing_off = await asyncio.gather(
+            self.known_address(account, address), self.blocked_for(SIGN_IN_FAILURES, self.sign_in_failures, pair)
+        )
+        if backing_off is not None:
+            raise RateLimited(
+                f"Too many failed sign-ins for this account from this address; try again in {backing_off} s",
+                headers={"Retry-After": str(backing_off)},
+            )
+        if known:
+            return True, None
+        attempts = Rule("sign-in", per_account=self.sign_in.per_account, per_address=())
+        waits = list(
+            await asyncio.gather(
+                self.blocked_for(SIGN_IN_FAILURES_OF_NAME, self.sign_in_challenge_after, f"acct:{account}"),
+                self.blocked_for(SIGN_IN_FAILURES_OF_ADDRESS, self.sign_in_challenge_after, f"addr:{address}"),
+            )
+        )
+        try:
+            await self.hit(attempts, account=account, address=address)
+        except RateLimited as over:
+            waits.append(int(over.headers.get("Retry-After", "1")))
+        found = [wait for wait in waits if wait is not None]
+        return False, max(found) if found else None
+
+    async def sign_in_failed(self, account: str, address: str) -> None:
+        """Count a failed sign-in: for the (name, address) pair's back-off, and for the name and
+        the address, whose counts decide when new addresses need a challenge."""
+        await asyncio.gather(
+            self.record(SIGN_IN_FAILURES, self.sign_in_failures, self._pair(account, address)),
+            self.record(SIGN_IN_FAILURES_OF_NAME, self.sign_in_challenge_after, f"acct:{account}"),
+            self.record(SIGN_IN_FAILURES_OF_ADDRESS, self.sign_in_challenge_after, f"addr:{address}"),
+        )
 
     async def _waits(
         self,

@@ -81,12 +81,16 @@ async def verify_password(stored_hash: str | None, password: str, *, client: str
 
 
 async def verify_password_for_sign_in(
-    stored_hash: str | None, password: str, *, client: str = LOCAL
+    stored_hash: str | None, password: str, *, client: str = LOCAL, known: bool = False
 ) -> tuple[bool, str | None]:
     """(password right, a new hash to store when the stored one has outdated parameters). A wrong
-    password (or an unknown name) moves ``client`` to the hashing queue's slow lane."""
+    password (or an unknown name) moves ``client`` to the hashing queue's slow lane. ``known``:
+    ``client`` signed in to this account before (its hash goes first, ``core/hashing.py``)."""
     return await password_checks.run(
-        client, functools.partial(_verify_and_upgrade, stored_hash, password), wrong=lambda outcome: not outcome[0]
+        client,
+        functools.partial(_verify_and_upgrade, stored_hash, password),
+        wrong=lambda outcome: not outcome[0],
+        known=known,
     )
 
 

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from litestar import Controller, delete, get, post, put
 
 from ticketing.core.errors import (
+    ChallengeRequired,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -15,6 +16,7 @@ from ticketing.core.errors import (
 from ticketing.core.hashing import password_checks
 from ticketing.core.http import AppRequest, AuthedRequest, account_checks, user_checks
 from ticketing.core.openapi import error_responses
+from ticketing.core.params import AltchaHeader
 from ticketing.core.ratelimit import account_key, client_address, enforce, paced
 from ticketing.users.dependencies import user_service
 from ticketing.users.errors import UserNameTaken, UserNotFound
@@ -41,27 +43,30 @@ class UserController(Controller):
         "/users",
         status_code=201,
         responses=error_responses(
-            ValidationError, UnsupportedMediaType, UserNameTaken, RateLimited, ServiceUnavailable
+            ValidationError, UnsupportedMediaType, UserNameTaken, RateLimited, ServiceUnavailable, ChallengeRequired
         ),
-        summary="Sign up (creates the user's wallet with balance 0)",
+        summary="Sign up (creates the user's wallet with balance 0); 428 while the proof-of-work gate is on "
+        "and X-Altcha carries no valid solution",
     )
-    async def sign_up(self, data: SignUp, request: AppRequest) -> UserOut:
+    async def sign_up(self, data: SignUp, request: AppRequest, x_altcha: AltchaHeader = None) -> UserOut:
         async with password_check(request) as address:
             await enforce(request, "sign_up", account=account_key(data.name), address=address)
-            return await user_service(request).sign_up(data.name, data.password, client=address)
+            return await user_service(request).register(data.name, data.password, client=address, solution=x_altcha)
 
     @post(
         "/auth/token",
         status_code=200,
         responses=error_responses(
-            ValidationError, UnsupportedMediaType, Unauthenticated, RateLimited, ServiceUnavailable
+            ValidationError, UnsupportedMediaType, Unauthenticated, RateLimited, ServiceUnavailable, ChallengeRequired
         ),
-        summary="Sign in: returns a bearer access token",
+        summary="Sign in: returns a bearer access token; 428 after failed sign-ins of the name or from the "
+        "address (not from an address that signed in to the account before) until X-Altcha carries a solution",
     )
-    async def sign_in(self, data: SignIn, request: AppRequest) -> AccessToken:
+    async def sign_in(self, data: SignIn, request: AppRequest, x_altcha: AltchaHeader = None) -> AccessToken:
         async with password_check(request) as address:
-            await enforce(request, "sign_in", account=account_key(data.name), address=address)
-            return await user_service(request).sign_in(data.name, data.password, client=address)
+            # The address's own limit here; the name's limits depend on the address (the service).
+            await enforce(request, "sign_in", account=None, address=address)
+            return await user_service(request).sign_in(data.name, data.password, client=address, solution=x_altcha)
 
     @delete(
         "/auth/token",

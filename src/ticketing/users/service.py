@@ -16,6 +16,7 @@ import dataclasses
 import secrets
 from collections.abc import Collection
 
+from ticketing.core.challenge import ChallengeGate, sign_in_action, sign_up_action
 from ticketing.core.coalesce import Coalescer
 from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.core.hashing import LOCAL
@@ -34,8 +35,6 @@ from ticketing.users.repository import AccountState, UserRepository
 from ticketing.users.schemas import AccessToken, UserOut
 from ticketing.wallets.service import WalletService
 
-FAILED_SIGN_INS = "sign-in-failures"
-
 
 class UserService:
     def __init__(
@@ -46,14 +45,27 @@ class UserService:
         jwt_secret: str,
         jwt_ttl: int,
         limiter: RateLimiter | None = None,
+        gate: ChallengeGate | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._limiter = limiter  # the failed-sign-in back-off (None: no back-off)
+        self._gate = gate  # the proof-of-work gate of sign-up and sign-in (None: none)
         self._wallets = wallets
         self._jwt_secret = jwt_secret
         self._jwt_ttl = jwt_ttl
         # Every write checks its caller's account: under load one read serves all that wait.
         self._accounts: Coalescer[None, int, AccountState | None] = Coalescer(self._read_accounts)
+
+    async def register(self, name: str, password: str, *, client: str, solution: str | None) -> UserOut:
+        """Sign-up over HTTP: behind the proof-of-work gate (``solution``: the X-Altcha header),
+        and the caller's address is remembered as the account's (sign-in from there is judged by
+        its own failures only)."""
+        if self._gate is not None:
+            await self._gate.require(sign_up_action(), solution)
+        user = await self.sign_up(name, password, client=client)
+        if self._limiter is not None:
+            await self._limiter.remember_address(account_key(name), client)
+        return user
 
     async def sign_up(self, name: str, password: str, role: str = "fan", *, client: str = LOCAL) -> UserOut:
         """``client``: the caller's address, whose turn the hash takes (``core/hashing.py``)."""
@@ -64,27 +76,35 @@ class UserService:
             await uow.commit()
         return UserOut(id=user_id, name=name, wallet_id=wallet_id)
 
-    async def sign_in(self, name: str, password: str, *, client: str = LOCAL) -> AccessToken:
-        # The back-off is keyed by the name as typed, whether or not it exists, and is checked
-        # before the database is read: a known and an unknown name are refused alike, unhashed.
-        account, limiter = account_key(name), self._limiter
+    async def sign_in(
+        self, name: str, password: str, *, client: str = LOCAL, solution: str | None = None
+    ) -> AccessToken:
+        # The back-off and the challenge are keyed by the name as typed, whether or not it exists,
+        # and checked before the database is read: a known and an unknown name answer alike,
+        # unhashed. ``solution``: the X-Altcha header, checked only when a challenge is needed.
+        account, limiter, known = account_key(name), self._limiter, False
         if limiter is not None:
-            wait = await limiter.blocked_for(FAILED_SIGN_INS, limiter.sign_in_failures, account)
+            known, wait = await limiter.sign_in_check(account, client)
             if wait is not None:
-                raise RateLimited(
-                    f"Too many failed sign-ins for this account; try again in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
+                if self._gate is not None and self._gate.enabled:
+                    await self._gate.require(sign_in_action(account), solution)
+                else:  # no gate: new addresses wait instead (known ones still sign in)
+                    raise RateLimited(
+                        f"Too many failed sign-ins for this account; try again in {wait} s",
+                        headers={"Retry-After": str(wait)},
+                    )
         async with self._uow_factory(autocommit=True) as uow:
             user = await UserRepository(uow.conn).by_name(name)
         # Unknown name and wrong password answer alike, after the same amount of work.
         right, upgraded_hash = await verify_password_for_sign_in(
-            user.password_hash if user else None, password, client=client
+            user.password_hash if user else None, password, client=client, known=known
         )
         if not right or user is None:
             if limiter is not None:
-                await limiter.record(FAILED_SIGN_INS, limiter.sign_in_failures, account)
+                await limiter.sign_in_failed(account, client)
             raise Unauthenticated("Unknown name or wrong password")
+        if limiter is not None:
+            await limiter.remember_address(account, client)
         if upgraded_hash is not None:
             # The password was right: a failed upgrade must not fail the sign-in (the next one retries).
             with contextlib.suppress(ServiceUnavailable):

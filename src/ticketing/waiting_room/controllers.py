@@ -4,10 +4,10 @@ import msgspec
 from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
+from ticketing.core.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, user_checks
 from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.params import PathId, QueueTokenHeader
+from ticketing.core.params import AltchaHeader, PathId, QueueTokenHeader
 from ticketing.core.ratelimit import enforce
 from ticketing.waiting_room.dependencies import waiting_room_service
 from ticketing.waiting_room.errors import TokenInvalid
@@ -25,13 +25,14 @@ class WaitingRoomController(Controller):
         responses={
             201: body_of(QueueTokenOut),
             200: body_of(QueueTokenOut, "The live token you already have"),
-            **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable, RateLimited),
+            **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable, RateLimited, ChallengeRequired),
         },
-        summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have",
+        summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have; 428 "
+        "while the queue is under pressure and X-Altcha carries no valid solution",
     )
-    async def issue_token(self, concert_id: PathId, request: AuthedRequest) -> JsonBytes:
+    async def issue_token(self, concert_id: PathId, request: AuthedRequest, x_altcha: AltchaHeader = None) -> JsonBytes:
         await enforce(request, "queue_join", account=str(request.user.user_id))
-        token, created = await waiting_room_service(request).issue_token(request.user, concert_id)
+        token, created = await waiting_room_service(request).join(request.user, concert_id, solution=x_altcha)
         return JsonBytes(msgspec.json.encode(token), status_code=201 if created else 200)
 
     @get(

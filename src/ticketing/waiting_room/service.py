@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ticketing.config import Settings
+from ticketing.core.challenge import ChallengeGate, join_action
 from ticketing.core.coalesce import Coalescer
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.jobs import PeriodicJob
@@ -101,8 +102,10 @@ class WaitingRoomService:
         clock: Clock = time.time,
         *,
         live_hold_until: HoldLookup | None = None,
+        gate: ChallengeGate | None = None,
     ) -> None:
         self.store = store
+        self._gate = gate
         self._sale_opens_at = sale_opens_at
         self._live_hold_until = live_hold_until
         self.settings = settings
@@ -184,6 +187,24 @@ class WaitingRoomService:
 
     def _eta_seconds(self, position: int | None, rate: float, opens_in_ms: int = 0) -> int | None:
         return None if position is None else math.ceil(max(0, opens_in_ms) / 1000 + position / rate)
+
+    def under_pressure(self, concert_id: int) -> bool:
+        """Whether joins of the concert need a solved challenge: always when
+        ``TICKETING_CHALLENGE_JOIN_WAITING`` is 0, else once that many fans wait in its queue, as
+        this process's view of the queue says (no Redis round trip; the view is kept fresh by
+        the server job from the first join on)."""
+        threshold = self.settings.challenge_join_waiting
+        if threshold == 0:
+            return True
+        view = self.views.cached(concert_id)
+        return view is not None and view.waiting >= threshold
+
+    async def join(self, principal: Principal, concert_id: int, *, solution: str | None) -> tuple[QueueTokenOut, bool]:
+        """Queue-token issue over HTTP: behind the proof-of-work gate while the concert's queue is
+        under pressure (``solution``: the X-Altcha header)."""
+        if self._gate is not None and self._gate.enabled and self.under_pressure(concert_id):
+            await self._gate.require(join_action(concert_id), solution)
+        return await self.issue_token(principal, concert_id)
 
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
         opens_ms = _ms(await self._sale_opens_at(concert_id))  # also: 404 for an unknown concert

@@ -94,6 +94,11 @@ class QueueView:
         return view
 
     @property
+    def waiting(self) -> int:
+        """How many fans wait, as far as this view knows (the last arrival's position)."""
+        return max(0, self.arrivals - self.upto - len(self.gone_waiting))
+
+    @property
     def opens_ms(self) -> int | None:
         """The sale's opening, for a queue with a fair start."""
         return self.start.opens_ms if self.start else None

@@ -35,15 +35,47 @@ const session = {
   setHeldIds(concertId, ids) { if (ids.length) sessionStorage.setItem(`hold:${concertId}`, JSON.stringify(ids)); else sessionStorage.removeItem(`hold:${concertId}`); },
 };
 
-async function api(method, path, { body, queueToken, idempotencyKey } = {}) {
+// The proof-of-work gate (README "Proof-of-work gate"): a 428 CHALLENGE_REQUIRED carries an ALTCHA
+// challenge; find n in 0..maxnumber with SHA-256(salt + n) == challenge (about a second of a phone
+// at the service's default), then send the request again with the solution in X-Altcha.
+const CHALLENGE_BATCH = 500; // digests in flight at once: crypto.subtle is asynchronous
+async function solveChallenge(challenge, onProgress) {
+  const encoder = new TextEncoder();
+  const target = Uint8Array.from(challenge.challenge.match(/../g) || [], (byte) => parseInt(byte, 16));
+  const matches = (digest) => { const bytes = new Uint8Array(digest); return bytes.every((b, i) => b === target[i]); };
+  for (let start = 0; start <= challenge.maxnumber; start += CHALLENGE_BATCH) {
+    const end = Math.min(start + CHALLENGE_BATCH, challenge.maxnumber + 1);
+    const digests = [];
+    for (let n = start; n < end; n++) digests.push(crypto.subtle.digest("SHA-256", encoder.encode(challenge.salt + n)));
+    const found = (await Promise.all(digests)).findIndex(matches);
+    if (found >= 0) {
+      const payload = { algorithm: challenge.algorithm, challenge: challenge.challenge, number: start + found, salt: challenge.salt, signature: challenge.signature };
+      return btoa(JSON.stringify(payload));
+    }
+    onProgress(end / (challenge.maxnumber + 1));
+  }
+  throw new Error("no solution");
+}
+
+async function api(method, path, { body, queueToken, idempotencyKey, altcha, solved = 0 } = {}) {
   const headers = { Accept: "application/json" };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (queueToken) headers["X-Queue-Token"] = queueToken;
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  if (altcha) headers["X-Altcha"] = altcha;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
+  // Solve and send again, at most twice (a solution refused twice is a fault, not a challenge).
+  if (response.status === 428 && data && data.code === "CHALLENGE_REQUIRED" && data.challenge && solved < 2) {
+    flash(t("challenge_solving", { percent: 0 }), "info", "CHALLENGE_SOLVING");
+    const solution = await solveChallenge(data.challenge, (done) => {
+      flashBox.textContent = t("challenge_solving", { percent: Math.round(done * 100) });
+    });
+    flashBox.hidden = true;
+    return api(method, path, { body, queueToken, idempotencyKey, altcha: solution, solved: solved + 1 });
+  }
   if (!response.ok) {
     if (response.status === 401 && data && data.code === "UNAUTHENTICATED" && session.token && path !== "/api/v1/auth/token") {
       session.clear();

@@ -43,6 +43,7 @@ const DICTIONARY = {
     nav_sign_up: "회원가입",
     generic_error: "문제가 생겼습니다. 다시 시도해 주세요.",
     request_failed: "요청이 실패했습니다 ({status}).",
+    challenge_solving: "사람인지 확인하는 중… {percent}%",
     not_found_page: "페이지를 찾을 수 없습니다",
     page_failed: "이 페이지를 불러오지 못했습니다.",
 
@@ -204,6 +205,7 @@ const DICTIONARY = {
     nav_sign_up: "Sign up",
     generic_error: "Something went wrong. Please try again.",
     request_failed: "Request failed ({status}).",
+    challenge_solving: "Checking you are human… {percent}%",
     not_found_page: "Not found",
     page_failed: "This page could not be loaded.",
 
@@ -384,6 +386,7 @@ const ERRORS = {
     IDEMPOTENCY_KEY_REUSED: "같은 요청 번호로 다른 내용이 이미 전송되었습니다.",
     IDEMPOTENCY_KEY_IN_USE: "이전 요청을 아직 처리하고 있습니다. 잠시 후 다시 시도해 주세요.",
     RATE_LIMITED: "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+    CHALLENGE_REQUIRED: "사람인지 확인하지 못했습니다. 다시 시도해 주세요.",
     SERVICE_UNAVAILABLE: "지금 서비스가 혼잡합니다. 아무것도 바뀌지 않았으니 다시 시도해 주세요.",
     BALANCE_LIMIT_EXCEEDED: "충전하면 지갑 잔액 한도를 넘습니다.",
     PAYLOAD_TOO_LARGE: "보낸 데이터가 너무 큽니다.",
@@ -428,6 +431,7 @@ const ERRORS = {
     IDEMPOTENCY_KEY_REUSED: "This request was already sent with different details.",
     IDEMPOTENCY_KEY_IN_USE: "Your previous attempt is still being processed. Try again in a moment.",
     RATE_LIMITED: "Too many requests. Slow down a little.",
+    CHALLENGE_REQUIRED: "We could not check that you are human. Please try again.",
     SERVICE_UNAVAILABLE: "The service is busy right now. Nothing was changed; please try again.",
     BALANCE_LIMIT_EXCEEDED: "That would take your balance over its limit.",
     PAYLOAD_TOO_LARGE: "That is too much data.",
