@@ -32,7 +32,6 @@ from ticketing.core import deadline
 from ticketing.core.errors import (
     AppError,
     Forbidden,
-    ServiceUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationError,
@@ -40,7 +39,7 @@ from ticketing.core.errors import (
 from ticketing.core.headers import security_headers
 from ticketing.core.metrics import record_request
 from ticketing.core.params import CANONICAL, canonical_positive_int
-from ticketing.core.redis import is_redis_failure
+from ticketing.core.redis import is_redis_failure, redis_unavailable
 from ticketing.core.security import Principal, read_access_token
 
 log = structlog.get_logger("ticketing.http")
@@ -138,7 +137,7 @@ def _validation_detail(exc: HTTPException) -> str:
 
 def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if is_redis_failure(exc):
-        return app_error_handler(_, ServiceUnavailable("The queue store is unavailable; nothing was changed"))
+        return app_error_handler(_, redis_unavailable())
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "INTERNAL_ERROR", "Internal error", "An unexpected error happened; it has been logged")
 
