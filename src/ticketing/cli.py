@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -211,7 +212,21 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
-    asyncio.run(with_services(settings, run_worker))
+    """The background jobs until SIGTERM or Ctrl-C, which stop them (and close the pool) cleanly."""
+    from ticketing.core.logs import configure_logging
+
+    configure_logging(settings)  # like the server's workers: the log settings, no secret in a line
+
+    async def until_stopped() -> None:
+        loop = asyncio.get_running_loop()
+        work = asyncio.current_task()
+        assert work is not None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, work.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await with_services(settings, run_worker)
+
+    asyncio.run(until_stopped())
     return 0
 
 

@@ -13,6 +13,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -175,6 +176,17 @@ class Settings(BaseSettings):
         if not self.database_url or not self.redis_url:
             raise ValueError("DATABASE_URL and REDIS_URL are required outside local mode")
         return self
+
+    def secret_values(self) -> list[str]:
+        """What must never be logged (core/logs.py blanks it out of every line): the passwords of
+        DATABASE_URL and REDIS_URL (as written and decoded), the signing secret, the admin
+        password and the metrics token."""
+        values = [self.jwt_secret, self.admin_password, self.metrics_token]
+        for url in (self.database_url, self.redis_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                values += [password, unquote(password)]
+        return [value for value in values if value and value != LOCAL_ADMIN_PASSWORD]
 
     @property
     def database_dsn(self) -> str:

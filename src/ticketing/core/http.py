@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
 import os
 import re
@@ -496,25 +495,6 @@ class JsonBytes(ASGIResponse):
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-def configure_logging(level: str, json_logs: bool) -> None:
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False),
-    ]
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping().get(level.upper(), 20)),
-        # Not cached: nothing logs on the hot path (a request logs only when it fails), and a
-        # cached logger would slip past structlog.testing.capture_logs in the tests.
-        cache_logger_on_first_use=False,
-    )
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 __all__ = [
     "EXCEPTION_HANDLERS",
     "AppRequest",
@@ -525,7 +505,6 @@ __all__ = [
     "account_checks",
     "admin_checks",
     "answer_options_with_every_method",
-    "configure_logging",
     "problem",
     "strict_body",
     "user_checks",
