@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from ticketing.config import Settings
 from ticketing.core.coalesce import Coalescer
+from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
@@ -264,13 +265,20 @@ class WaitingRoomService:
 
     async def require_pass(self, raw: str | None, user_id: int) -> AdmittedToken:
         """The guard of the date and seat lists: signature and this process's view of the
-        queue, no Redis round trip. A finished token is refused within the view's age."""
+        queue, no Redis round trip. A finished token is refused within the view's age.
+
+        A view is up to ``queue_snapshot_seconds`` behind Redis, and each process has its own:
+        a fan shown ACTIVE by one node (its poll) could be told "not yet admitted" by another a
+        moment later. So before that refusal, and only then, the token's record in Redis is
+        asked (one round trip on the refusal path; the admitted fans' reads stay in-process)."""
         token = self._decode_for(raw, user_id)
         view = await self._view(token)
         if view.epoch != token.epoch:
             return await self._orphan(token)
         standing = self._standing(view, token, self._now_ms())
         if standing.status in ("WAITING", "SOLD_OUT"):
+            if await self._admitted_in_redis(token):
+                return self._admitted(token)
             raise TokenNotAdmitted()
         if standing.status != "ACTIVE" or standing.deadline_ms is None:
             raise TokenInvalid("This queue token has expired or is finished")
@@ -292,6 +300,20 @@ class WaitingRoomService:
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
         return self._admitted(token)
+
+    async def _admitted_in_redis(self, token: QueueToken) -> bool:
+        """Whether Redis has the token admitted and live (this process's view being behind).
+        Redis unavailable: the view's answer stands (the fan polls and asks again)."""
+        try:
+            record = await self.store.peek(token.concert_id, token.seq, token.epoch)
+        except ServiceUnavailable:
+            return False
+        return (
+            record.epoch == token.epoch
+            and record.status == "A"
+            and record.user_id == token.user_id
+            and record.deadline_ms > self._now_ms()
+        )
 
     async def _orphan(self, token: QueueToken) -> AdmittedToken:
         """A token of a queue Redis no longer has (lost with its data, or never restored): its
