@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from ticketing.config import Settings
 from ticketing.core.coalesce import Coalescer
+from ticketing.core.deadline import RequestTimedOut, ensure_time_left, unix_ms
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
@@ -38,6 +39,9 @@ from ticketing.waiting_room.store import Joined, QueueStore
 from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
 
 Clock = Callable[[], float]
+# A join waiting for its batch: user id, time ms, the sale's opening ms (0: none), the request's
+# deadline in Unix ms (0: none).
+_Join = tuple[int, int, int, int]
 
 NEAR_FRONT_POLL_MS = 1000  # the shortest poll interval: the fans about to be admitted
 ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only refreshes the timer
@@ -105,18 +109,26 @@ class WaitingRoomService:
         self.new_draw_key: Callable[[], str] = new_draw_key
         # Joins of one concert that arrive while its previous batch is in Redis go together, in
         # arrival order, as one script call (the first join of an idle queue goes at once).
-        self._joins: Coalescer[int, tuple[int, int, int], Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
+        self._joins: Coalescer[int, _Join, Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
 
-    async def _join_batch(self, concert_id: int, joins: list[tuple[int, int, int]]) -> list[Joined | BaseException]:
-        """(user id, time ms, the sale's opening ms or 0) each: the earliest opening any of them
-        knew goes with the batch (dates are only added, so an opening only moves earlier)."""
-        opens_ms = min((opens for _, _, opens in joins if opens), default=0)
-        pairs = [(user_id, now_ms) for user_id, now_ms, _ in joins]
-        return list(
-            await self.store.issue(
-                concert_id, pairs, secrets.token_hex(4), opens_ms=opens_ms, draw_key=self.new_draw_key()
-            )
+    async def _join_batch(self, concert_id: int, joins: list[_Join]) -> list[Joined | BaseException]:
+        """(user id, time ms, the sale's opening ms or 0, the request's deadline in Unix ms or 0)
+        each: the earliest opening any of them knew goes with the batch (dates are only added, so
+        an opening only moves earlier). A join whose deadline passed while it queued is not sent
+        (and the script refuses one that passes it on the way, by Redis' clock)."""
+        now_ms = time.time() * 1000
+        outcomes: list[Joined | BaseException] = [RequestTimedOut() for _ in joins]
+        live = [i for i, (_, _, _, due_ms) in enumerate(joins) if not due_ms or due_ms > now_ms]
+        if not live:
+            return outcomes
+        opens_ms = min((joins[i][2] for i in live if joins[i][2]), default=0)
+        sent = [(joins[i][0], joins[i][1], joins[i][3]) for i in live]
+        issued = await self.store.issue(
+            concert_id, sent, secrets.token_hex(4), opens_ms=opens_ms, draw_key=self.new_draw_key()
         )
+        for i, outcome in zip(live, issued, strict=True):
+            outcomes[i] = outcome
+        return outcomes
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -170,8 +182,9 @@ class WaitingRoomService:
 
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
         opens_ms = _ms(await self._sale_opens_at(concert_id))  # also: 404 for an unknown concert
+        ensure_time_left()
         now = self._now_ms()
-        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms))
+        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms, unix_ms()))
         token = self.codec.encode(
             concert_id, joined.epoch, joined.seq, principal.user_id, joined.issued_at_ms // 1000, principal.name
         )
