@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = 1.0
     lock_timeout_ms: int = 2000
     statement_timeout_ms: int = 10000
+    # DATABASE_URL points at PgBouncer in transaction mode: the timeouts are set per transaction
+    # instead of at connect, and no statement is prepared by name (core/db.py).
+    db_pgbouncer: bool = False
     # No work starts and nothing commits after this; a worker stalled inside a transaction has it
     # rolled back by PostgreSQL after the same time (see core/deadline.py).
     request_deadline_seconds: float = Field(default=5.0, gt=0, le=300)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
-from ticketing.core.db import Pool, create_pool
+from ticketing.core.db import Pool, create_pool, transaction_settings_sql
 from ticketing.core.hashing import password_checks
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.ratelimit import RateLimiter
@@ -70,7 +70,9 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         nice=settings.password_hash_nice,
     )
     rate_limits = RateLimiter(redis, settings)
-    uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
+    uow_factory = unit_of_work_factory(
+        pool, acquire_timeout=settings.db_pool_timeout_seconds, begin_sql=transaction_settings_sql(settings)
+    )
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
     wallets = WalletService(
