@@ -228,14 +228,17 @@ class LocalPgBouncer:
     def pidfile(self) -> Path:
         return self.data_dir / "pgbouncer.pid"
 
+    def stop_stale(self) -> None:
+        stale = _read_pid(self.pidfile)
+        if stale is not None:
+            _stop_pid(stale, self.BINARY, signal.SIGINT)
+
     def start(self, timeout: float = 20.0) -> str:
         binary = self.binary()
         if binary is None:
             raise RuntimeError("PgBouncer is not installed (Debian package pgbouncer)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        stale = _read_pid(self.pidfile)
-        if stale is not None:
-            _stop_pid(stale, self.BINARY, signal.SIGINT)
+        self.stop_stale()
         self.port = self.port or free_port()
         log_file = self.data_dir / "pgbouncer.log"
         (self.data_dir / "userlist.txt").write_text('"postgres" ""\n')
