@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-api test-e2e lint format bench bench-smoke chaos chaos-smoke clean
+.PHONY: help install run test test-api test-e2e lint format bench bench-smoke chaos chaos-smoke cluster cluster-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
@@ -13,6 +13,8 @@ help:
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
 	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
 	@echo "make chaos  - fault injection (killed processes, lost Redis, crashed PostgreSQL, ...), report in bench/results/"
+	@echo "make cluster - HAProxy + 3 API nodes + a worker on PostgreSQL/PgBouncer and a 3-master Valkey cluster, until Ctrl-C"
+	@echo "make cluster-smoke - the same, fans through the balancer and a killed node, then stop (exit status)"
 
 # uv is taken from PATH when present, else installed from PyPI into a project-local venv.
 .tools/bin/uv:
@@ -61,6 +63,19 @@ chaos: install
 
 chaos-smoke: install
 	$(RUN) python -m chaos --smoke
+
+# A local production topology (cluster/topology.py): HAProxy and PgBouncer are Debian's packages
+# (installed here when missing), PostgreSQL and Valkey the embedded binaries. Ctrl-C stops it all.
+CLUSTER_PACKAGES = command -v haproxy >/dev/null 2>&1 && command -v pgbouncer >/dev/null 2>&1 || \
+	(apt-get install -y -qq haproxy pgbouncer || (apt-get update -qq && apt-get install -y -qq haproxy pgbouncer))
+
+cluster: install
+	@$(CLUSTER_PACKAGES)
+	$(RUN) python -m cluster
+
+cluster-smoke: install
+	@$(CLUSTER_PACKAGES)
+	$(RUN) python -m cluster --smoke --port 0
 
 format: install
 	$(RUN) ruff format .

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from tests.cluster_support import flush_all
 from ticketing.cli import migrate
 from ticketing.config import Settings
 from ticketing.container import Services, open_services
-from ticketing.core.embedded import EmbeddedServers, EmbeddedValkeyCluster
+from ticketing.core.embedded import EmbeddedServers, EmbeddedValkeyCluster, LocalPgBouncer
 from ticketing.core.redis import RedisClient, create_redis
 from ticketing.main import create_app
 from ticketing.models import metadata
@@ -150,6 +151,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis_cluster: runs on the 3-master Valkey cluster (started on demand)")
+    config.addinivalue_line("markers", "pgbouncer: runs behind a real PgBouncer (Debian's, installed on demand)")
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +185,41 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+# --- PgBouncer (Debian package: installed here when missing, like the Makefile does for wrk) -----
+
+
+def _install_pgbouncer() -> str | None:
+    """Why PgBouncer is not available, or None once it is (installed from Debian when missing;
+    the package index is refreshed only if the first attempt fails)."""
+    install = ["apt-get", "install", "-y", "-qq", "pgbouncer"]
+    for commands in ([install], [["apt-get", "update", "-qq"], install]):
+        if LocalPgBouncer.binary():
+            return None
+        for command in commands:
+            try:
+                subprocess.run(command, check=False, capture_output=True, timeout=300)  # noqa: S603
+            except (OSError, subprocess.TimeoutExpired) as error:
+                return f"apt-get failed: {error}"
+    return None if LocalPgBouncer.binary() else "the Debian package pgbouncer could not be installed"
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(servers: tuple[str, str]) -> Iterator[str]:
+    """The session's test database through a real PgBouncer in transaction mode (started once).
+    Skips, saying why, when PgBouncer cannot be installed or the database is not one it can
+    reach with trust authentication (a DATABASE_URL with a password or another host)."""
+    database_url, _ = servers
+    parts = urlsplit(database_url)
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.password or parts.port is None:
+        pytest.skip("PgBouncer tests need the embedded PostgreSQL (trust authentication on loopback)")
+    missing = _install_pgbouncer()
+    if missing:
+        pytest.skip(f"PgBouncer unavailable: {missing}")
+    bouncer = LocalPgBouncer(Path(tempfile.mkdtemp(prefix="ticketing-pgbouncer-")), parts.port)
+    bouncer.start()
+    try:
+        yield urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{bouncer.port}"))
+    finally:
+        bouncer.stop()

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from ticketing.config import Settings
 from ticketing.core.errors import RateLimited, ServiceUnavailable
 from ticketing.core.ratelimit import RateLimiter
-from ticketing.core.redis import AutoPipelinedRedis, create_redis, translate_redis_errors
+from ticketing.core.redis import AutoPipelinedRedis, create_redis, is_redis_failure, translate_redis_errors
 
 
 async def test_a_pooled_connection_that_died_is_replaced_without_failing_the_call(settings: Settings) -> None:
@@ -118,5 +118,34 @@ async def test_the_rate_limits_count_through_the_service_s_client(settings: Sett
         )
         assert [type(o) for o in outcomes].count(RateLimited) == 1  # the third of 2/minute
         assert client.commands_sent > sent
+    finally:
+        await client.aclose()
+
+
+async def test_connections_torn_down_under_calls_in_flight_are_redis_failures(settings: Settings) -> None:
+    """The single-node client's side of the cluster test of the same name: its pool's connections
+    closed again and again under fifty callers in flight. Whatever redis-py raises (it retries
+    once on a new connection; a call may still fail), every failure takes the Redis-outage path."""
+    client = create_redis(settings)
+    assert isinstance(client, AutoPipelinedRedis)
+    failures: list[BaseException] = []
+
+    async def caller(i: int) -> None:
+        for _ in range(100):
+            try:
+                await client.get(f"torn-{i}")
+            except Exception as error:  # noqa: BLE001 - each is checked below
+                failures.append(error)
+
+    async def tear_down() -> None:
+        for _ in range(100):
+            await client.connection_pool.disconnect()
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(*(caller(i) for i in range(50)), tear_down())
+        assert failures  # the teardowns did reach calls in flight
+        assert all(is_redis_failure(error) for error in failures), {type(error) for error in failures}
+        assert await client.set("torn", "back") is True
     finally:
         await client.aclose()

@@ -19,7 +19,14 @@ from tests.cluster_support import flush_all, tag_on_node
 from ticketing.config import Settings
 from ticketing.core.embedded import CLUSTER_SLOTS, EmbeddedValkeyCluster, free_port
 from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.redis import AutoPipelinedRedis, BoundedRedisCluster, cluster_url, create_redis
+from ticketing.core.redis import (
+    AutoPipelinedRedis,
+    BoundedRedisCluster,
+    cluster_url,
+    create_redis,
+    is_redis_failure,
+    translate_redis_errors,
+)
 from ticketing.reservations.store import SeatLockStore, seat_lock_key
 
 pytestmark = pytest.mark.redis_cluster
@@ -251,3 +258,48 @@ async def test_a_hung_node_is_a_quick_503_and_the_others_keep_serving(
         assert await store.acquire(on_victim[2], 5000) is not None  # back: reconnects by itself
     finally:
         await client.aclose()
+
+
+async def test_connections_torn_down_under_calls_in_flight_are_503s_never_500s(cluster_settings: Settings) -> None:
+    """What redis-py's cluster client does on CLUSTERDOWN, an uncovered slot or a MOVED storm
+    (while nodes start, while a master is down): it disconnects every connection of every node to
+    re-read the slot map, including those other calls are using, which then fail inside redis-py
+    with ``AttributeError: 'NoneType' object has no attribute 'writelines'`` (500s in a multi-node
+    run). Provoked here the same way, on the real cluster: every failure is a Redis failure (the
+    503 path), and the AttributeError did happen (else the test proves nothing)."""
+    client = create_redis(cluster_settings)
+    assert isinstance(client, RedisCluster)
+    await client.initialize()
+    causes: list[BaseException | None] = []
+    retry_after: set[str | None] = set()
+
+    async def read(i: int) -> None:
+        try:
+            with translate_redis_errors():
+                await client.get(f"torn{{{i % 50}}}")
+        except ServiceUnavailable as error:
+            retry_after.add(error.headers.get("Retry-After"))
+            causes.append(error.__cause__)
+
+    try:
+        for _ in range(50):
+            calls = [asyncio.create_task(read(i)) for i in range(300)]
+            await asyncio.sleep(0.0005)
+            await client.nodes_manager.aclose()  # what a CLUSTERDOWN makes redis-py do
+            await asyncio.gather(*calls)  # anything but a 503 fails the test here
+            if any(isinstance(cause, AttributeError) for cause in causes):
+                break
+        assert any(isinstance(cause, AttributeError) for cause in causes), {type(c) for c in causes}
+        assert all(cause is not None and is_redis_failure(cause) for cause in causes)
+        assert retry_after == {"1"}
+        assert await client.set("torn{0}", "back") is True  # and the client reconnects by itself
+    finally:
+        await client.aclose()
+
+
+def test_an_attribute_error_outside_redis_py_is_not_taken_for_redis() -> None:
+    """Only redis-py's own lookup on a torn-down stream is a Redis failure: the same error raised
+    by the service's code is a bug, and stays a 500."""
+    stream = None
+    with pytest.raises(AttributeError), translate_redis_errors():
+        stream.writelines([b"x"])  # type: ignore[attr-defined]

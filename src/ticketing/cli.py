@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,6 +70,37 @@ async def run_admin(services: Services, args: argparse.Namespace) -> None:
         schedule = msgspec.convert(raw, ScheduleIn, strict=False)
         created = await services.schedules.create_schedule(args.concert_id, schedule)
         print(msgspec.json.encode({**msgspec.to_builtins(created), "seats": len(created.seats)}).decode())
+    elif args.admin_command == "create-operator":
+        user, outcome = await services.users.create_operator(
+            args.name, args.password, promote=args.promote, reset_password=args.reset_password
+        )
+        print(msgspec.json.encode({**msgspec.to_builtins(user), "role": "admin", "outcome": outcome}).decode())
+
+
+class NoPassword(Exception):
+    """``create-operator`` found no password to use (the message says where it looked)."""
+
+
+def operator_password(settings: Settings, args: argparse.Namespace) -> str:
+    """Where ``create-operator`` takes the password from, in this order: the first line of
+    standard input with ``--password-stdin`` (a pipe from a secret store), TICKETING_ADMIN_PASSWORD
+    when it is set (a container's secret; the local default ``admin`` is not an operator
+    password), else a prompt in a terminal, typed twice. Never an argument: a command line is
+    visible to every user of the machine and kept in shell histories."""
+    from ticketing.config import LOCAL_ADMIN_PASSWORD
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if settings.admin_password and settings.admin_password != LOCAL_ADMIN_PASSWORD:
+        return settings.admin_password
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"Password for operator {args.name}: ")
+        if getpass.getpass("Again: ") != first:
+            raise NoPassword("the two passwords differ")
+        return first
+    raise NoPassword("no password: pipe it with --password-stdin, set TICKETING_ADMIN_PASSWORD, or run in a terminal")
 
 
 DEMO_REFUSED = "ticketing demo-data: refused, TICKETING_ENV is production; demo accounts are for local runs only"
@@ -159,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo-data", help="load the demo operator and fans (idempotent)")
     commands.add_parser("worker", help="run the background jobs here (set TICKETING_RUN_JOBS_IN_SERVER=false)")
 
-    admin = commands.add_parser("admin", help="operator tasks: create concerts and schedules")
+    admin = commands.add_parser("admin", help="operator tasks: create operators, concerts and schedules")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     concert = admin_commands.add_parser("create-concert", help="create a concert; prints it as JSON")
     concert.add_argument("--title", required=True)
@@ -172,6 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--closes-at", required=True, help="reservation window end (ISO 8601)")
     schedule.add_argument("--seats", type=int, default=50)
     schedule.add_argument("--price", type=int, required=True, help="won per seat")
+    operator = admin_commands.add_parser(
+        "create-operator",
+        help="create an operator account (the production bootstrap); idempotent; prints it as JSON",
+        description="The password is read from standard input (--password-stdin), else from "
+        "TICKETING_ADMIN_PASSWORD, else prompted for in a terminal; never from an argument.",
+    )
+    operator.add_argument("--name", required=True, help="3-32 letters, digits, _ . -")
+    operator.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    operator.add_argument(
+        "--reset-password", action="store_true", help="an existing operator gets this password (tokens revoked)"
+    )
+    operator.add_argument(
+        "--promote", action="store_true", help="an existing fan account becomes an operator with this password"
+    )
 
     return parser
 
@@ -200,7 +246,17 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from ticketing.core.errors import AppError
 
     try:
+        if args.admin_command == "create-operator":
+            from ticketing.users.schemas import SignUp
+
+            # The sign-up's rules for a name and a password, checked before connecting.
+            args.password = msgspec.convert(
+                {"name": args.name, "password": operator_password(settings, args)}, SignUp
+            ).password
         asyncio.run(with_services(settings, lambda services: run_admin(services, args)))
+    except NoPassword as error:
+        print(f"ticketing admin create-operator: {error}", file=sys.stderr)
+        return 2
     except msgspec.ValidationError as error:  # what the endpoint answers with 422, said plainly
         print(f"invalid input: {error}", file=sys.stderr)
         return 2
@@ -211,7 +267,21 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
-    asyncio.run(with_services(settings, run_worker))
+    """The background jobs until SIGTERM or Ctrl-C, which stop them (and close the pool) cleanly."""
+    from ticketing.core.logs import configure_logging
+
+    configure_logging(settings)  # like the server's workers: the log settings, no secret in a line
+
+    async def until_stopped() -> None:
+        loop = asyncio.get_running_loop()
+        work = asyncio.current_task()
+        assert work is not None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, work.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await with_services(settings, run_worker)
+
+    asyncio.run(until_stopped())
     return 0
 
 

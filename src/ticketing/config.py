@@ -3,7 +3,7 @@
 Settings use the ``TICKETING_`` prefix, except ``DATABASE_URL`` and ``REDIS_URL`` which keep the
 names every platform already sets. In local mode (the default for ``make run`` and tests) a
 random signing secret is generated and kept in the data folder; outside local mode the service
-refuses to start with a missing or default secret or admin password.
+refuses to start with a missing or default secret, or with the local admin password.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -47,13 +48,19 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = 1.0
     lock_timeout_ms: int = 2000
     statement_timeout_ms: int = 10000
+    # DATABASE_URL points at PgBouncer in transaction mode: the timeouts are set per transaction
+    # instead of at connect, and no statement is prepared by name (core/db.py).
+    db_pgbouncer: bool = False
     # No work starts and nothing commits after this; a worker stalled inside a transaction has it
     # rolled back by PostgreSQL after the same time (see core/deadline.py).
     request_deadline_seconds: float = Field(default=5.0, gt=0, le=300)
 
     jwt_secret: str = PLACEHOLDER_SECRET
     jwt_ttl_seconds: int = 3600
-    admin_password: str = LOCAL_ADMIN_PASSWORD
+    # The password ``ticketing admin create-operator`` gives when it is not typed or piped in
+    # (a production bootstrap from a secret store); in local mode also the demo operator's, and
+    # "admin" when unset. Outside local mode it is optional, and never "admin".
+    admin_password: str = ""
     # Password hashing (core/hashing.py): argon2 threads per process, run this many nice values
     # below the event loop (Linux), so the rest of the API comes first.
     password_hash_threads: int = Field(default=1, ge=1)
@@ -203,14 +210,26 @@ class Settings(BaseSettings):
         if self.env == "local":
             if self.jwt_secret == PLACEHOLDER_SECRET:
                 self.jwt_secret = _local_secret(self.data_dir)
+            self.admin_password = self.admin_password or LOCAL_ADMIN_PASSWORD
             return self
         if self.jwt_secret == PLACEHOLDER_SECRET or len(self.jwt_secret) < 32:
             raise ValueError("TICKETING_JWT_SECRET must be set to 32+ random characters outside local mode")
         if self.admin_password == LOCAL_ADMIN_PASSWORD:
-            raise ValueError("TICKETING_ADMIN_PASSWORD must be changed outside local mode")
+            raise ValueError("TICKETING_ADMIN_PASSWORD must not be the local default outside local mode")
         if not self.database_url or not self.redis_url:
             raise ValueError("DATABASE_URL and REDIS_URL are required outside local mode")
         return self
+
+    def secret_values(self) -> list[str]:
+        """What must never be logged (core/logs.py blanks it out of every line): the passwords of
+        DATABASE_URL and REDIS_URL (as written and decoded), the signing secret, the admin
+        password and the metrics token."""
+        values = [self.jwt_secret, self.admin_password, self.metrics_token]
+        for url in (self.database_url, self.redis_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                values += [password, unquote(password)]
+        return [value for value in values if value and value != LOCAL_ADMIN_PASSWORD]
 
     @property
     def database_dsn(self) -> str:

@@ -11,7 +11,7 @@ from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
 from ticketing.core.challenge import ChallengeGate
-from ticketing.core.db import Pool, create_pool
+from ticketing.core.db import Pool, create_pool, transaction_settings_sql
 from ticketing.core.hashing import password_checks
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.ratelimit import RateLimiter
@@ -73,7 +73,9 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     )
     rate_limits = RateLimiter(redis, settings)
     gate = ChallengeGate(redis, settings)
-    uow_factory = unit_of_work_factory(pool, acquire_timeout=settings.db_pool_timeout_seconds)
+    uow_factory = unit_of_work_factory(
+        pool, acquire_timeout=settings.db_pool_timeout_seconds, begin_sql=transaction_settings_sql(settings)
+    )
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
     wallets = WalletService(

@@ -19,10 +19,10 @@ from ticketing.core.http import (
     EXCEPTION_HANDLERS,
     RequestContextMiddleware,
     answer_options_with_every_method,
-    configure_logging,
     strict_body,
 )
 from ticketing.core.jobs import JobRunner
+from ticketing.core.logs import configure_logging
 from ticketing.core.openapi import CompletedJsonRenderPlugin
 from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import MetricsController, OpsController
@@ -38,7 +38,7 @@ from ticketing.web.controllers import LocalSwaggerRenderPlugin, page, static_fil
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

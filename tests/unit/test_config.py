@@ -27,9 +27,19 @@ def test_production_refuses_a_short_secret(tmp_path: Path) -> None:
         Settings(env="production", data_dir=tmp_path, jwt_secret="short", admin_password="a-real-pw", **URLS)
 
 
-def test_production_refuses_the_default_admin_password(tmp_path: Path) -> None:
+def test_production_refuses_the_local_admin_password(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="TICKETING_ADMIN_PASSWORD"):
-        Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, **URLS)
+        Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, admin_password="admin", **URLS)
+
+
+def test_production_does_not_need_an_admin_password(tmp_path: Path) -> None:
+    """Operators come from ``ticketing admin create-operator``; the server never uses it."""
+    settings = Settings(env="production", data_dir=tmp_path, jwt_secret="s" * 40, **URLS)
+    assert settings.admin_password == ""
+
+
+def test_local_mode_s_admin_password_defaults_to_admin(tmp_path: Path) -> None:
+    assert Settings(env="local", data_dir=tmp_path).admin_password == "admin"
 
 
 def test_production_needs_both_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

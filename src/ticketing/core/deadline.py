@@ -11,7 +11,11 @@ is ended after the same time idle in a transaction (``idle_in_transaction_sessio
 rolls it back and frees its locks.
 
 Work that serves many requests (a batch of charges or joins) runs without a deadline of its own:
-``unbounded()`` gives it a fresh context.
+``unbounded()`` gives it a fresh context. A queue join carries its request's deadline into the
+batch instead: a join whose deadline passed while it queued is not sent, and the join script
+refuses one whose deadline passed by Redis' clock (``unix_ms``), so a process that stalled with
+a join in hand cannot issue it when it resumes (a "ghost token": a place in the queue for a fan
+who had long given up, or already bought).
 """
 
 from __future__ import annotations
@@ -41,6 +45,14 @@ def start(seconds: float) -> None:
 def remaining() -> float:
     """Seconds left to the current request's deadline (infinite outside a request)."""
     return _DEADLINE.get() - time.monotonic()
+
+
+def unix_ms() -> int:
+    """The current request's deadline as Unix time in ms (0 outside a request): for a check made
+    on another machine's clock, after this process may have stalled (a Redis script compares it
+    with Redis' ``TIME``; the clocks are NTP-synchronised, as the queue's times already need)."""
+    left = remaining()
+    return 0 if left == math.inf else int((time.time() + left) * 1000)
 
 
 def ensure_time_left() -> None:

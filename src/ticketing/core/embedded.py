@@ -111,12 +111,8 @@ class EmbeddedPostgres:
 
     def _run_as(self) -> str | None:
         """As root, PostgreSQL must run as another user, who needs to reach the data folder."""
-        if os.geteuid() != 0:
+        if _system_user() is None:
             return None
-        try:
-            pwd.getpwnam(PG_SYSTEM_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)  # noqa: S607
         _open_traversal(self.pgdata)
         _open_traversal(postgres_bin_dir())
         entry = pwd.getpwnam(PG_SYSTEM_USER)
@@ -189,6 +185,95 @@ class EmbeddedPostgres:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self.process = None
+
+
+def _system_user() -> str | None:
+    """As root, the servers run as another user (PostgreSQL and PgBouncer refuse root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)  # noqa: S607
+    return PG_SYSTEM_USER
+
+
+@dataclass
+class LocalPgBouncer:
+    """Debian's PgBouncer (package ``pgbouncer``, not a PyPI wheel: none ships one) in front of a
+    PostgreSQL on loopback, in transaction mode: what a production deployment puts between many
+    API processes and one database. Trust authentication, like the embedded PostgreSQL; for the
+    tests and ``make cluster`` (``TICKETING_DB_PGBOUNCER=true`` on the service's side)."""
+
+    data_dir: Path
+    postgres_port: int
+    port: int = 0
+    pool_size: int = 20
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    BINARY = "pgbouncer"
+
+    @classmethod
+    def binary(cls) -> str | None:
+        return shutil.which(cls.BINARY) or next(
+            (str(p) for p in (Path("/usr/sbin/pgbouncer"), Path("/usr/bin/pgbouncer")) if p.exists()), None
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "pgbouncer.pid"
+
+    def stop_stale(self) -> None:
+        stale = _read_pid(self.pidfile)
+        if stale is not None:
+            _stop_pid(stale, self.BINARY, signal.SIGINT)
+
+    def start(self, timeout: float = 20.0) -> str:
+        binary = self.binary()
+        if binary is None:
+            raise RuntimeError("PgBouncer is not installed (Debian package pgbouncer)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.stop_stale()
+        self.port = self.port or free_port()
+        log_file = self.data_dir / "pgbouncer.log"
+        (self.data_dir / "userlist.txt").write_text('"postgres" ""\n')
+        (self.data_dir / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={self.postgres_port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.data_dir / 'userlist.txt'}\n"
+            f"pool_mode = transaction\ndefault_pool_size = {self.pool_size}\nmax_client_conn = 2000\n"
+            f"logfile = {log_file}\npidfile = {self.pidfile}\n"
+            "admin_users = postgres\n"
+        )
+        user = _system_user()
+        if user:
+            _open_traversal(self.data_dir / "x")
+            entry = pwd.getpwnam(user)
+            for path in (self.data_dir, *self.data_dir.iterdir()):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.process = subprocess.Popen(
+            [binary, str(self.data_dir / "pgbouncer.ini")],
+            user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        _wait_for_port(self.port, timeout, self.process, log_file)
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # PgBouncer: SIGINT = safe shutdown
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.process = None
 
 

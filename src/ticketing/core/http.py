@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
 import os
 import re
@@ -32,7 +31,6 @@ from ticketing.core import deadline
 from ticketing.core.errors import (
     AppError,
     Forbidden,
-    ServiceUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationError,
@@ -40,7 +38,7 @@ from ticketing.core.errors import (
 from ticketing.core.headers import security_headers
 from ticketing.core.metrics import record_request
 from ticketing.core.params import CANONICAL, canonical_positive_int
-from ticketing.core.redis import is_redis_failure
+from ticketing.core.redis import is_redis_failure, redis_unavailable
 from ticketing.core.security import Principal, read_access_token
 
 log = structlog.get_logger("ticketing.http")
@@ -138,7 +136,7 @@ def _validation_detail(exc: HTTPException) -> str:
 
 def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if is_redis_failure(exc):
-        return app_error_handler(_, ServiceUnavailable("The queue store is unavailable; nothing was changed"))
+        return app_error_handler(_, redis_unavailable())
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "INTERNAL_ERROR", "Internal error", "An unexpected error happened; it has been logged")
 
@@ -497,25 +495,6 @@ class JsonBytes(ASGIResponse):
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-def configure_logging(level: str, json_logs: bool) -> None:
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False),
-    ]
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping().get(level.upper(), 20)),
-        # Not cached: nothing logs on the hot path (a request logs only when it fails), and a
-        # cached logger would slip past structlog.testing.capture_logs in the tests.
-        cache_logger_on_first_use=False,
-    )
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 __all__ = [
     "EXCEPTION_HANDLERS",
     "AppRequest",
@@ -526,7 +505,6 @@ __all__ = [
     "account_checks",
     "admin_checks",
     "answer_options_with_every_method",
-    "configure_logging",
     "problem",
     "strict_body",
     "user_checks",

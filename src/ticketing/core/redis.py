@@ -40,6 +40,7 @@ which is what routes the call to the right node.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -237,11 +238,39 @@ REDIS_FAILURES = (
 # ConnectionError ("unable to perform operation on <TCPTransport closed=True …>; the handler is
 # closed"), and redis-py lets it through; seen while Redis connections were being reset.
 _CLOSED_TRANSPORT = "the handler is closed"
+_REDIS_PACKAGE = f"{os.sep}redis{os.sep}"
+
+
+def _connection_torn_down(error: BaseException) -> bool:
+    """redis-py's error for a connection closed under a call in flight: the cluster client, on
+    CLUSTERDOWN, an uncovered slot or a MOVED storm, disconnects *every* connection of every node
+    to re-read the slot map, including those other calls are writing to or reading from, which
+    then fail inside redis-py on the stream it set to None (``AttributeError: 'NoneType' object
+    has no attribute 'writelines'``; also ``read``, ``drain``...). Seen as 500s while cluster
+    nodes started and while a master was down. Recognised by what it is, an attribute of None
+    looked up in redis-py's own code, not by its message."""
+    if not isinstance(error, AttributeError) or error.obj is not None:
+        return False
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return _REDIS_PACKAGE in tb.tb_frame.f_code.co_filename
 
 
 def is_redis_failure(error: BaseException) -> bool:
     """Redis unreachable, slow or gone mid-call: a 503, never a 500."""
-    return isinstance(error, REDIS_FAILURES) or (isinstance(error, RuntimeError) and _CLOSED_TRANSPORT in str(error))
+    return (
+        isinstance(error, REDIS_FAILURES)
+        or (isinstance(error, RuntimeError) and _CLOSED_TRANSPORT in str(error))
+        or _connection_torn_down(error)
+    )
+
+
+def redis_unavailable() -> ServiceUnavailable:
+    """The answer to a Redis failure: 503 with Retry-After (a blip is usually over in a second)."""
+    return ServiceUnavailable("The queue store is unavailable; nothing was changed", headers={"Retry-After": "1"})
 
 
 @contextmanager
@@ -251,5 +280,5 @@ def translate_redis_errors() -> Iterator[None]:
         yield
     except Exception as error:
         if is_redis_failure(error):
-            raise ServiceUnavailable("The queue store is unavailable; nothing was changed") from error
+            raise redis_unavailable() from error
         raise

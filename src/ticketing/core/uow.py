@@ -26,10 +26,18 @@ class UnitOfWork:
     BEGIN and a COMMIT/ROLLBACK around it — for reads, and for a write that is one statement
     (its row locks are then released inside the server, with no client round trip held open)."""
 
-    def __init__(self, pool: Pool, *, autocommit: bool = False, acquire_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        autocommit: bool = False,
+        acquire_timeout: float | None = None,
+        begin_sql: str | None = None,
+    ) -> None:
         self._pool = pool
         self.autocommit = autocommit
         self._acquire_timeout = acquire_timeout
+        self._begin_sql = begin_sql  # sent right after BEGIN (core.db.transaction_settings_sql)
         self._conn: PoolConnectionProxy[Record] | None = None
         self._tx: Any = None  # asyncpg's Transaction while one is open
 
@@ -49,7 +57,10 @@ class UnitOfWork:
                     tx = conn.transaction()
                     await tx.start()
                     self._tx = tx
+                    if self._begin_sql is not None:
+                        await conn.execute(self._begin_sql)
             except BaseException:
+                self._tx = None  # the release rolls an open transaction back
                 await self._pool.release(conn)
                 raise
         self._conn = conn
@@ -83,8 +94,10 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, autocommit: bool = False) -> UnitOfWork: ...
 
 
-def unit_of_work_factory(pool: Pool, *, acquire_timeout: float | None = None) -> UnitOfWorkFactory:
+def unit_of_work_factory(
+    pool: Pool, *, acquire_timeout: float | None = None, begin_sql: str | None = None
+) -> UnitOfWorkFactory:
     def make(*, autocommit: bool = False) -> UnitOfWork:
-        return UnitOfWork(pool, autocommit=autocommit, acquire_timeout=acquire_timeout)
+        return UnitOfWork(pool, autocommit=autocommit, acquire_timeout=acquire_timeout, begin_sql=begin_sql)
 
     return make

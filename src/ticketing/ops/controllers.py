@@ -1,12 +1,22 @@
-"""Operations endpoints: liveness (``/healthz``), readiness (``/readyz``: PostgreSQL and Redis
+"""Operations endpoints: liveness (``/healthz``), readiness (``/readyz``: each dependency's own
 answer), the OpenAPI document (``/openapi.json``) and Prometheus metrics (``/metrics``, for a
-bearer TICKETING_METRICS_TOKEN or, without one, loopback clients and local mode)."""
+bearer TICKETING_METRICS_TOKEN or, without one, loopback clients and local mode).
+
+Which check for what (README "Scaling out"): a load balancer or a readiness probe routes on
+``/healthz``, which asks no dependency, so that a blip of a dependency every node shares (a 4 s
+Redis restart) does not take every node out at once (its requests answer 503 with Retry-After,
+and the pages and the wallet keep working meanwhile). ``/readyz`` tells the truth about each
+dependency, for monitoring and for a deployment's "is it up yet": PostgreSQL answers a query;
+Redis answers, and on a Redis Cluster the cluster itself is whole (``cluster_state:ok``) and every
+primary answers, which a PING through the cluster client (to any one node) did not tell."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import ipaddress
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -16,25 +26,82 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
 from litestar.types import Scope
+from redis.asyncio.cluster import RedisCluster
 
 from ticketing.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from ticketing.core.http import JsonBytes, problem
 from ticketing.core.openapi import body_of, error_responses, openapi_json
+from ticketing.core.redis import RedisClient
 
 _HEALTHY = msgspec.json.encode({"status": "ok"})
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class DependencyCheck(msgspec.Struct):
+    ok: bool
+    detail: str  # what was asked and what it answered (or why it did not)
+    latency_ms: float
+
+
+class ReadyChecks(msgspec.Struct):
+    postgres: DependencyCheck
+    redis: DependencyCheck
 
 
 class ReadyOut(msgspec.Struct):
     status: str
     postgres: bool
     redis: bool
+    checks: ReadyChecks
+
+
+async def _timed(check: Callable[[], Awaitable[str]]) -> DependencyCheck:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            detail, ok = await check(), True
+    except TimeoutError:
+        detail, ok = f"no answer within {CHECK_TIMEOUT_SECONDS:g} s", False
+    except Exception as error:
+        detail, ok = _failure(error), False
+    return DependencyCheck(ok=ok, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _failure(error: BaseException) -> str:
+    """The error's kind and message, never a URL (it may carry a password)."""
+    message = str(error).split("://")[0][:200]
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+class ClusterNotOk(Exception):
+    """The Redis Cluster answers, but is not whole."""
+
+
+async def redis_check(redis: RedisClient) -> str:
+    if not isinstance(redis, RedisCluster):
+        await redis.ping()
+        return "PING answered"
+    info = await redis.cluster_info()  # one node's view of the cluster
+    state = str(info.get("cluster_state", "unknown"))
+    if state != "ok":
+        raise ClusterNotOk(f"cluster_state:{state}")
+    primaries = redis.get_primaries()
+    answers = await asyncio.gather(*(redis.ping(target_nodes=node) for node in primaries), return_exceptions=True)
+    failed = [node.name for node, answer in zip(primaries, answers, strict=True) if isinstance(answer, BaseException)]
+    if failed:
+        raise ClusterNotOk(f"cluster_state:ok but {len(failed)} of {len(primaries)} primaries did not answer")
+    return f"cluster_state:ok, {len(primaries)} of {len(primaries)} primaries answered PING"
 
 
 class OpsController(Controller):
     tags = ["operations"]
     include_in_schema = True
 
-    @get("/healthz", summary="The process is up", responses={200: body_of(dict[str, str])})
+    @get(
+        "/healthz",
+        summary="The process is up (liveness; what a load balancer routes on: asks no dependency)",
+        responses={200: body_of(dict[str, str])},
+    )
     async def healthz(self) -> JsonBytes:
         return JsonBytes(_HEALTHY)  # encoded once: load balancers call this all day
 
@@ -44,33 +111,33 @@ class OpsController(Controller):
 
     @get(
         "/readyz",
-        summary="PostgreSQL and Redis are reachable",
-        # The 503 problem also says which: {"postgres": bool, "redis": bool}.
+        summary="Each dependency's state: PostgreSQL, Redis (on a cluster: cluster_state and every primary)",
+        # The 503 problem carries the same fields: {"postgres": bool, "redis": bool, "checks": {...}}.
         responses={200: body_of(ReadyOut), **error_responses(ServiceUnavailable)},
     )
     async def readyz(self, state: State) -> Any:
         services = state.services
 
-        async def postgres_ok() -> bool:
-            try:
-                async with asyncio.timeout(2), services.pool.acquire() as conn:
-                    await conn.fetchval("SELECT 1")
-                return True
-            except Exception:
-                return False
+        async def postgres() -> str:
+            async with services.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+            return "SELECT 1 answered"
 
-        async def redis_ok() -> bool:
-            try:
-                async with asyncio.timeout(2):
-                    return bool(await services.redis.ping())
-            except Exception:
-                return False
-
-        pg, rd = await asyncio.gather(postgres_ok(), redis_ok())
-        if pg and rd:
-            return ReadyOut(status="ready", postgres=pg, redis=rd)
-        failed = ", ".join(name for name, ok in (("PostgreSQL", pg), ("Redis", rd)) if not ok)
-        return problem(503, "SERVICE_UNAVAILABLE", "Not ready", f"unreachable: {failed}", postgres=pg, redis=rd)
+        pg, rd = await asyncio.gather(_timed(postgres), _timed(lambda: redis_check(services.redis)))
+        checks = ReadyChecks(postgres=pg, redis=rd)
+        if pg.ok and rd.ok:
+            return ReadyOut(status="ready", postgres=True, redis=True, checks=checks)
+        failed = ", ".join(name for name, check in (("PostgreSQL", pg), ("Redis", rd)) if not check.ok)
+        return problem(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "Not ready",
+            f"unavailable: {failed}",
+            headers={"Retry-After": "1"},
+            postgres=pg.ok,
+            redis=rd.ok,
+            checks=msgspec.to_builtins(checks),
+        )
 
 
 # Headers a reverse proxy adds: a request that carries one came through a proxy, so its loopback

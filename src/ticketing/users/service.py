@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import secrets
 from collections.abc import Collection
+from typing import Literal
 
 from ticketing.core.challenge import ChallengeGate, sign_in_action, sign_up_action
 from ticketing.core.coalesce import Coalescer
@@ -30,10 +31,13 @@ from ticketing.core.security import (
     verify_password_for_sign_in,
 )
 from ticketing.core.uow import UnitOfWorkFactory
-from ticketing.users.errors import UserNotFound
+from ticketing.users.errors import UserNameTaken, UserNotFound
 from ticketing.users.repository import AccountState, UserRepository
 from ticketing.users.schemas import AccessToken, UserOut
 from ticketing.wallets.service import WalletService
+
+# What ``create_operator`` did: made the account, found it as asked, or changed it as asked.
+OperatorOutcome = Literal["created", "unchanged", "password_reset", "promoted"]
 
 
 class UserService:
@@ -185,6 +189,45 @@ class UserService:
         async with self._uow_factory(autocommit=True) as uow:
             states = await UserRepository(uow.conn).account_states(set(user_ids))
         return [states.get(user_id) for user_id in user_ids]
+
+    async def create_operator(
+        self, name: str, password: str, *, promote: bool = False, reset_password: bool = False
+    ) -> tuple[UserOut, OperatorOutcome]:
+        """``ticketing admin create-operator``: a new operator account, or what it says about the
+        name if it exists. Run twice with the same name and password it changes nothing (a
+        deployment's bootstrap can run it on every release). An existing operator with another
+        password, or a fan's account, is refused unless asked for: ``reset_password`` sets the
+        operator's password, ``promote`` makes the fan an operator with this password; both
+        revoke the account's earlier tokens."""
+        for _ in range(2):  # a concurrent creation of the same name: looked at again, once
+            async with self._uow_factory(autocommit=True) as uow:
+                existing = await UserRepository(uow.conn).by_name(name)
+            if existing is None:
+                try:
+                    return await self.sign_up(name, password, role="admin"), "created"
+                except UserNameTaken:
+                    continue
+            if existing.role == "admin":
+                if await verify_password(existing.password_hash, password):
+                    outcome: OperatorOutcome = "unchanged"
+                elif reset_password:
+                    outcome = "password_reset"
+                else:
+                    raise UserNameTaken(
+                        f"An operator named {name!r} exists with another password (--reset-password sets it)"
+                    )
+            elif promote:
+                outcome = "promoted"
+            else:
+                raise UserNameTaken(f"{name!r} is a fan's account (--promote makes it an operator)")
+            if outcome != "unchanged":
+                password_hash = await hash_password(password)
+                async with self._uow_factory() as uow:
+                    await UserRepository(uow.conn).set_password_and_role(existing.id, password_hash, "admin")
+                    await uow.commit()
+            wallet_id = await self._wallets.wallet_id_of(existing.id)
+            return UserOut(id=existing.id, name=existing.name, wallet_id=wallet_id), outcome
+        raise UserNameTaken(f"{name!r} was created and removed meanwhile; try again")
 
     async def ensure_operator(self, name: str, password: str) -> UserOut:
         """Create the operator account, or reset its password and role (local runs, demo data)."""

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from ticketing.config import Settings
 from ticketing.core.challenge import ChallengeGate, join_action
 from ticketing.core.coalesce import Coalescer
+from ticketing.core.deadline import RequestTimedOut, ensure_time_left, unix_ms
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
@@ -42,6 +43,9 @@ from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+# A join waiting for its batch: user id, time ms, the sale's opening ms (0: none), the request's
+# deadline in Unix ms (0: none).
+_Join = tuple[int, int, int, int]
 
 NEAR_FRONT_POLL_MS = 1000  # the shortest poll interval: the fans about to be admitted
 ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only refreshes the timer
@@ -117,18 +121,26 @@ class WaitingRoomService:
         self.new_draw_key: Callable[[], str] = new_draw_key
         # Joins of one concert that arrive while its previous batch is in Redis go together, in
         # arrival order, as one script call (the first join of an idle queue goes at once).
-        self._joins: Coalescer[int, tuple[int, int, int], Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
+        self._joins: Coalescer[int, _Join, Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
 
-    async def _join_batch(self, concert_id: int, joins: list[tuple[int, int, int]]) -> list[Joined | BaseException]:
-        """(user id, time ms, the sale's opening ms or 0) each: the earliest opening any of them
-        knew goes with the batch (dates are only added, so an opening only moves earlier)."""
-        opens_ms = min((opens for _, _, opens in joins if opens), default=0)
-        pairs = [(user_id, now_ms) for user_id, now_ms, _ in joins]
-        return list(
-            await self.store.issue(
-                concert_id, pairs, secrets.token_hex(4), opens_ms=opens_ms, draw_key=self.new_draw_key()
-            )
+    async def _join_batch(self, concert_id: int, joins: list[_Join]) -> list[Joined | BaseException]:
+        """(user id, time ms, the sale's opening ms or 0, the request's deadline in Unix ms or 0)
+        each: the earliest opening any of them knew goes with the batch (dates are only added, so
+        an opening only moves earlier). A join whose deadline passed while it queued is not sent
+        (and the script refuses one that passes it on the way, by Redis' clock)."""
+        now_ms = time.time() * 1000
+        outcomes: list[Joined | BaseException] = [RequestTimedOut() for _ in joins]
+        live = [i for i, (_, _, _, due_ms) in enumerate(joins) if not due_ms or due_ms > now_ms]
+        if not live:
+            return outcomes
+        opens_ms = min((joins[i][2] for i in live if joins[i][2]), default=0)
+        sent = [(joins[i][0], joins[i][1], joins[i][3]) for i in live]
+        issued = await self.store.issue(
+            concert_id, sent, secrets.token_hex(4), opens_ms=opens_ms, draw_key=self.new_draw_key()
         )
+        for i, outcome in zip(live, issued, strict=True):
+            outcomes[i] = outcome
+        return outcomes
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -208,8 +220,9 @@ class WaitingRoomService:
 
     async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
         opens_ms = _ms(await self._sale_opens_at(concert_id))  # also: 404 for an unknown concert
+        ensure_time_left()
         now = self._now_ms()
-        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms))
+        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms, unix_ms()))
         token = self.codec.encode(
             concert_id, joined.epoch, joined.seq, principal.user_id, joined.issued_at_ms // 1000, principal.name
         )
@@ -307,13 +320,20 @@ class WaitingRoomService:
 
     async def require_pass(self, raw: str | None, user_id: int) -> AdmittedToken:
         """The guard of the date and seat lists: signature and this process's view of the
-        queue, no Redis round trip. A finished token is refused within the view's age."""
+        queue, no Redis round trip. A finished token is refused within the view's age.
+
+        A view is up to ``queue_snapshot_seconds`` behind Redis, and each process has its own:
+        a fan shown ACTIVE by one node (its poll) could be told "not yet admitted" by another a
+        moment later. So before that refusal, and only then, the token's record in Redis is
+        asked (one round trip on the refusal path; the admitted fans' reads stay in-process)."""
         token = self._decode_for(raw, user_id)
         view = await self._view(token)
         if view.epoch != token.epoch:
             return await self._orphan(token)
         standing = self._standing(view, token, self._now_ms())
         if standing.status in ("WAITING", "SOLD_OUT"):
+            if await self._admitted_in_redis(token):
+                return self._admitted(token)
             raise TokenNotAdmitted()
         if standing.status != "ACTIVE" or standing.deadline_ms is None:
             raise TokenInvalid("This queue token has expired or is finished")
@@ -339,6 +359,20 @@ class WaitingRoomService:
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
         return self._admitted(token)
+
+    async def _admitted_in_redis(self, token: QueueToken) -> bool:
+        """Whether Redis has the token admitted and live (this process's view being behind).
+        Redis unavailable: the view's answer stands (the fan polls and asks again)."""
+        try:
+            record = await self.store.peek(token.concert_id, token.seq, token.epoch)
+        except ServiceUnavailable:
+            return False
+        return (
+            record.epoch == token.epoch
+            and record.status == "A"
+            and record.user_id == token.user_id
+            and record.deadline_ms > self._now_ms()
+        )
 
     async def _orphan(self, token: QueueToken) -> AdmittedToken:
         """A token of a queue Redis no longer has (lost with its data, or never restored): its

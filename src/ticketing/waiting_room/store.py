@@ -66,6 +66,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ticketing.core.deadline import RequestTimedOut
 from ticketing.core.redis import RedisClient, translate_redis_errors
 from ticketing.waiting_room import fair_start
 from ticketing.waiting_room.fair_start import FairStart
@@ -171,15 +172,19 @@ def _lua(keys: str, body: str) -> _Lua:
 
 
 # Joins, several at once (ARGV: new epoch, the sale's opening in ms or 0, a fresh draw key and its
-# commitment ("<key> <sha256 of key>"), then user and time per join, in arrival order): each gets
-# the user's live token, or a new arrival number at the back of the line. One script call per
-# batch: under load the per-command cost of the client is paid once for many joins. A queue whose
-# sale opens later and that admitted nobody yet takes the opening (a pre-queue) and commits to
-# the key of its draw (kept if the opening moves earlier); the first join at or after the opening
-# draws the pre-queue's order.
+# commitment ("<key> <sha256 of key>"), then user, time and the request's deadline (Unix ms, 0:
+# none) per join, in arrival order): each gets the user's live token, or a new arrival number at
+# the back of the line; a join whose deadline passed by Redis' clock gets nothing (status L:
+# late), so a client process that stalled with it cannot issue it when it resumes. One script call
+# per batch: under load the per-command cost of the client is paid once for many joins. A queue
+# whose sale opens later and that admitted nobody yet takes the opening (a pre-queue) and commits
+# to the key of its draw (kept if the opening moves earlier); the first join at or after the
+# opening draws the pre-queue's order.
 _ISSUE = _lua(
     "epoch users tok seen waiting seq start upto gone log logn drawkey",
     """
+local clock = redis.call('TIME')
+local redis_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local epoch = redis.call('GET', K.epoch)
 if not epoch then
   epoch = ARGV[1]
@@ -194,7 +199,8 @@ if opening > 0 and (fs and not fs.size and opening < fs.opens
   redis.call('SET', K.drawkey, ARGV[3], 'NX')
   emit({'k', 'q', 'o', opening})
 end
-local function join(user, now)
+local function join(user, now, due)
+  if due > 0 and redis_ms >= due then return {0, 0, 0, 'L', 0, 0, 0} end
   if fs and not fs.size and now >= fs.opens then draw(fs, string.match(ARGV[3], '^(%S+)')) end
   local pre = 0
   if fs and not fs.size then pre = 1 end
@@ -221,8 +227,8 @@ local function join(user, now)
   return {1, seq, now, 'W', position(fs, seq), 0, pre}
 end
 local out = {epoch, 0}
-for i = 4, #ARGV, 2 do
-  for _, value in ipairs(join(ARGV[i], tonumber(ARGV[i + 1]))) do table.insert(out, value) end
+for i = 4, #ARGV, 3 do
+  for _, value in ipairs(join(ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))) do table.insert(out, value) end
 end
 if fs then out[2] = fs.opens end
 return out
@@ -626,26 +632,30 @@ class QueueStore:
     async def issue(
         self,
         concert_id: int,
-        joins: Sequence[tuple[int, int]],
+        joins: Sequence[tuple[int, int, int]],
         new_epoch: str,
         *,
         opens_ms: int = 0,
         draw_key: str = "",
-    ) -> list[Joined]:
-        """Joins of one concert's queue, (user id, time ms) each, in arrival order: one answer
-        each, in the same order. ``new_epoch`` starts the queue's generation if it has none;
-        ``opens_ms`` is the sale's opening as the caller knows it (0: none), ``draw_key`` the key
-        of the pre-queue's draw should one of these joins be the first at or after the opening."""
+    ) -> list[Joined | RequestTimedOut]:
+        """Joins of one concert's queue, (user id, time ms, the request's deadline in Unix ms or
+        0) each, in arrival order: one answer each, in the same order; a join past its deadline
+        by Redis' clock is answered ``RequestTimedOut`` and changed nothing. ``new_epoch`` starts
+        the queue's generation if it has none; ``opens_ms`` is the sale's opening as the caller
+        knows it (0: none), ``draw_key`` the key of the pre-queue's draw should one of these
+        joins be the first at or after the opening (and the queue have no committed key)."""
         key = draw_key or fair_start.new_draw_key()
         args: list[str | int] = [new_epoch, opens_ms, f"{key} {fair_start.commitment(key)}"]
-        for user_id, now_ms in joins:
-            args += [user_id, now_ms]
+        for user_id, now_ms, due_ms in joins:
+            args += [user_id, now_ms, due_ms]
         with translate_redis_errors():
             raw = await self._issue(concert_id, args)
             await self._register(concert_id)
         epoch, opens = _text(raw[0]), int(raw[1])
         return [
-            Joined(
+            RequestTimedOut()
+            if _text(status) == "L"
+            else Joined(
                 created=int(created) == 1,
                 seq=int(seq),
                 issued_at_ms=int(issued),

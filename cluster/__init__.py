@@ -1,0 +1,1 @@
+"""``make cluster``: a local production topology on one machine (see ``__main__``)."""

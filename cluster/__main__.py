@@ -1,0 +1,177 @@
+"""``python -m cluster`` (``make cluster``): a local production topology, until Ctrl-C or SIGTERM.
+
+HAProxy in front of 3 API nodes (``ticketing serve``) and a ``ticketing worker``, on PostgreSQL
+behind PgBouncer (transaction mode) and a 3-master Valkey cluster, started from Debian and PyPI
+packages in ``.data/cluster`` (see ``topology.py``), in production mode with a bootstrapped
+operator. ``--smoke`` (``make cluster-smoke``) instead runs fans through the balancer (sign-up,
+top-up, queue, seats, hold, payment), checks that every node served and that a killed node costs
+no request, and stops: exit 0 when everything held. Everything it started is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from cluster.topology import HOST, OPERATOR, Topology
+from ticketing.config import PROJECT_ROOT
+from ticketing.core.embedded import EmbeddedPostgres, EmbeddedRedis, LocalPgBouncer
+
+FANS = 6
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cluster", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=8080, help="HAProxy's port (default 8080; 0: any free one)")
+    parser.add_argument("--dir", type=Path, default=PROJECT_ROOT / ".data" / "cluster", help="its folder (wiped)")
+    parser.add_argument("--smoke", action="store_true", help="run fans through it, kill a node, stop; exit status")
+    return parser.parse_args(argv)
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _fresh(work_dir: Path) -> None:
+    """Stop the servers a killed earlier run left in the folder (by their pid files), then start
+    from nothing."""
+    if work_dir.exists():
+        EmbeddedPostgres(work_dir / "postgres").stop_stale()
+        for node in sorted((work_dir / "valkey").glob("node-*")):
+            EmbeddedRedis(node).stop_stale()
+        LocalPgBouncer(work_dir / "pgbouncer", 0).stop_stale()
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    _fresh(args.dir)
+    topology = Topology(args.dir, port=args.port)
+    started = time.monotonic()
+    try:
+        print(f"make cluster: starting in {args.dir}", flush=True)
+        topology.start()
+        print(
+            f"\nready in {time.monotonic() - started:.0f} s\n"
+            f"  fans and operators  {topology.url}  (operator {OPERATOR!r}, password in "
+            f"{args.dir / 'operator-password'})\n"
+            f"  HAProxy stats       http://{HOST}:{topology.stats_port}/\n"
+            f"  nodes               {', '.join(f'http://{HOST}:{p}' for p in topology.node_ports)}\n"
+            f"  metrics             GET /metrics with 'Authorization: Bearer {topology.metrics_token}'\n"
+            f"  logs                {topology.logs}\n",
+            flush=True,
+        )
+        if args.smoke:
+            return smoke(topology)
+        print("Ctrl-C stops everything.", flush=True)
+        while True:
+            topology.ensure_running()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    except SmokeFailed as failed:
+        print(f"smoke: FAIL: {failed}", file=sys.stderr)
+        return 1
+    except RuntimeError as error:
+        print(f"make cluster: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        print("stopping ...", flush=True)
+        killed = topology.stop()
+        print(f"stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}", flush=True)
+
+
+# --- the smoke run ------------------------------------------------------------------------------
+
+
+class SmokeFailed(RuntimeError):
+    pass
+
+
+def _ok(response: httpx.Response, *expected: int) -> httpx.Response:
+    if response.status_code not in (expected or (200,)):
+        raise SmokeFailed(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
+        )
+    return response
+
+
+def smoke(topology: Topology) -> int:
+    served: set[str] = set()
+
+    def hook(response: httpx.Response) -> None:
+        served.add(response.headers.get("x-served-by", "?"))
+
+    with httpx.Client(base_url=topology.url, timeout=10, event_hooks={"response": [hook]}) as client:
+        ready = _ok(client.get("/readyz")).json()
+        print(f"  readyz: {ready['checks']['redis']['detail']}", flush=True)
+        operator = _ok(
+            client.post("/api/v1/auth/token", json={"name": OPERATOR, "password": topology.operator_password})
+        )
+        admin = {"Authorization": f"Bearer {operator.json()['access_token']}"}
+        _ok(client.get(f"/api/v1/admin/concerts/{topology.concert_id}/dashboard", headers=admin), 200, 404)
+        schedules_seen: list[int] = []
+        paid = 0
+        for n in range(FANS):
+            name, password = f"fan{n}", f"fan-password-{n}"
+            user = _ok(client.post("/api/v1/users", json={"name": name, "password": password}), 201).json()
+            token = _ok(client.post("/api/v1/auth/token", json={"name": name, "password": password})).json()
+            auth = {"Authorization": f"Bearer {token['access_token']}"}
+            top_up = {**auth, "Idempotency-Key": f"top-up-{n}"}
+            _ok(client.post(f"/api/v1/wallets/{user['wallet_id']}/charges", json={"amount": 100_000}, headers=top_up))
+            queue = _ok(client.post(f"/api/v1/concerts/{topology.concert_id}/queue/tokens", headers=auth), 200, 201)
+            q = {**auth, "X-Queue-Token": queue.json()["token"]}
+            for _ in range(100):  # the worker admits every 0.1 s
+                if _ok(client.get("/api/v1/queue/tokens/me", headers=q)).json()["status"] == "ACTIVE":
+                    break
+                time.sleep(0.1)
+            else:
+                raise SmokeFailed(f"{name} was not admitted")
+            schedules = _ok(client.get(f"/api/v1/concerts/{topology.concert_id}/schedules", headers=q)).json()
+            schedule_id = schedules[0]["id"] if isinstance(schedules, list) else schedules["items"][0]["id"]
+            schedules_seen.append(schedule_id)
+            seats = _ok(client.get(f"/api/v1/schedules/{schedule_id}/seats", headers=q)).json()
+            seat_list = seats if isinstance(seats, list) else seats.get("seats", seats.get("items", []))
+            seat = seat_list[n]["id"]
+            hold = _ok(client.post("/api/v1/reservations", json={"seat_id": seat}, headers=q), 201).json()
+            pay = {**q, "Idempotency-Key": f"pay-{n}"}
+            _ok(client.post("/api/v1/payments", json={"reservation_id": hold["id"]}, headers=pay), 200, 201)
+            paid += 1
+        print(f"  {paid} fans paid through the balancer; nodes that answered: {sorted(served)}", flush=True)
+        if len(served - {"?"}) < topology.nodes:
+            raise SmokeFailed(f"not every node served: {sorted(served)}")
+        # A node killed outright (SIGKILL, its workers too): HAProxy re-sends refused connections
+        # to another node (redispatch) and takes the node out after two failed checks.
+        victim = topology.processes.pop("node2")
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+        failures: list[str] = []
+        for _ in range(60):
+            try:
+                response = client.get("/api/v1/concerts")
+                if response.status_code != 200:
+                    failures.append(str(response.status_code))
+            except httpx.TransportError as error:
+                failures.append(type(error).__name__)
+        print(f"  node2 killed: {len(failures)} of 60 requests failed through the balancer {failures}", flush=True)
+        if failures:
+            raise SmokeFailed(f"{len(failures)} requests failed after a node was killed: {failures}")
+    print("smoke: PASS", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

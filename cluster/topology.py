@@ -1,0 +1,270 @@
+"""Everything ``make cluster`` starts and owns, in start order, stopped in reverse:
+
+- PostgreSQL (the embedded binaries), migrated;
+- PgBouncer in transaction mode in front of it (Debian package ``pgbouncer``);
+- a Valkey cluster of 3 masters (the embedded binary), every slot covered;
+- the production bootstrap: an operator from ``ticketing admin create-operator`` and, through the
+  same command line, a concert with a date on sale;
+- 3 API nodes (``ticketing serve``, production mode, ``TICKETING_DB_PGBOUNCER=true``, the Redis
+  Cluster URL), and one ``ticketing worker`` for the background jobs;
+- HAProxy (Debian package ``haproxy``) in front of the nodes: round robin, health check on
+  ``/healthz`` (README "Health checks for load balancers"), ``X-Forwarded-For`` for the rate
+  limits (the nodes trust 127.0.0.1 as a proxy), and a header naming the node that answered.
+
+Every process runs in its own session (a Ctrl-C in the terminal reaches the launcher alone, which
+then stops them in order) and from the topology's folder; logs are in ``<folder>/logs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ticketing.cli import migrate
+from ticketing.core.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, LocalPgBouncer, free_port
+
+HOST = "127.0.0.1"
+NODES = 3
+OPERATOR = "admin"
+STOP_GRACE_SECONDS = 15.0
+
+
+def haproxy_binary() -> str | None:
+    return shutil.which("haproxy") or next(
+        (str(p) for p in (Path("/usr/sbin/haproxy"), Path("/usr/bin/haproxy")) if p.exists()), None
+    )
+
+
+def haproxy_config(port: int, stats_port: int, nodes: list[int]) -> str:
+    servers = "\n".join(
+        f"    server node{i} {HOST}:{node_port} check inter 1s fall 2 rise 1" for i, node_port in enumerate(nodes, 1)
+    )
+    return f"""global
+    maxconn 4000
+    log stdout format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+
+frontend fans
+    bind {HOST}:{port}
+    option forwardfor
+    default_backend nodes
+
+backend nodes
+    balance roundrobin
+    option httpchk GET /healthz
+    http-check expect status 200
+    # A node that dies takes a moment to be marked down (two failed checks, 1 s apart): a request
+    # sent to it meanwhile goes to another node, whether the connection was refused or the node
+    # died with it (empty response). The service answers a repeated write like the first one
+    # (Idempotency-Key for payments and charges; a repeated hold finds the seat held).
+    retries 2
+    retry-on conn-failure empty-response
+    option redispatch 1
+    http-response set-header X-Served-By %s
+{servers}
+
+listen stats
+    bind {HOST}:{stats_port}
+    stats enable
+    stats uri /
+    stats refresh 2s
+"""
+
+
+@dataclass
+class Topology:
+    work_dir: Path
+    port: int = 8080
+    nodes: int = NODES
+    postgres: EmbeddedPostgres = field(init=False)
+    bouncer: LocalPgBouncer | None = field(init=False, default=None)
+    valkey: EmbeddedValkeyCluster = field(init=False)
+    processes: dict[str, subprocess.Popen[bytes]] = field(init=False, default_factory=dict)
+    node_ports: list[int] = field(init=False, default_factory=list)
+    stats_port: int = field(init=False, default=0)
+    operator_password: str = field(init=False, default_factory=lambda: secrets.token_urlsafe(18))
+    jwt_secret: str = field(init=False, default_factory=lambda: secrets.token_urlsafe(48))
+    metrics_token: str = field(init=False, default_factory=lambda: secrets.token_urlsafe(24))
+    concert_id: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+        self.postgres = EmbeddedPostgres(self.work_dir / "postgres", durable=True)
+        self.valkey = EmbeddedValkeyCluster(self.work_dir / "valkey", masters=3)
+
+    @property
+    def logs(self) -> Path:
+        return self.work_dir / "logs"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    # --- start ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        haproxy = haproxy_binary()
+        if haproxy is None or LocalPgBouncer.binary() is None:
+            raise RuntimeError("HAProxy and PgBouncer are needed (Debian packages haproxy, pgbouncer: make cluster)")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._say("PostgreSQL")
+        self.postgres.start()
+        migrate(self.postgres.url)  # straight to PostgreSQL: migrations hold a session
+        self._say("PgBouncer (transaction mode)")
+        self.bouncer = LocalPgBouncer(self.work_dir / "pgbouncer", self.postgres.port, pool_size=20)
+        self.bouncer.start()
+        self._say("Valkey cluster (3 masters)")
+        self.valkey.start()
+        self._say("production bootstrap: operator and a concert")
+        self._bootstrap()
+        self.node_ports = [free_port() for _ in range(self.nodes)]
+        for i, node_port in enumerate(self.node_ports, 1):
+            self._spawn(f"node{i}", [sys.executable, "-m", "ticketing.cli", "serve"], TICKETING_PORT=str(node_port))
+        self._spawn("worker", [sys.executable, "-m", "ticketing.cli", "worker"])
+        for i, node_port in enumerate(self.node_ports, 1):
+            self._wait_http(f"http://{HOST}:{node_port}/readyz", f"node{i}")
+        self.stats_port = free_port()
+        config = self.work_dir / "haproxy.cfg"
+        config.write_text(haproxy_config(self.port, self.stats_port, self.node_ports))
+        check = subprocess.run([haproxy, "-c", "-q", "-f", str(config)], capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy refused its configuration: {check.stderr.strip()}")
+        self._spawn("haproxy", [haproxy, "-f", str(config), "-db"], service=False)
+        self._wait_http(f"{self.url}/readyz", "HAProxy")
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        assert self.bouncer is not None
+        env = {
+            **os.environ,
+            "TICKETING_ENV": "production",
+            "TICKETING_JWT_SECRET": self.jwt_secret,
+            "TICKETING_METRICS_TOKEN": self.metrics_token,
+            "DATABASE_URL": self.bouncer.url,
+            "TICKETING_DB_PGBOUNCER": "true",
+            "REDIS_URL": self.valkey.url,
+            "TICKETING_DATA_DIR": str(self.work_dir / "service"),
+            "TICKETING_HOST": HOST,
+            "TICKETING_WORKERS": "1",
+            "TICKETING_DB_POOL_SIZE": "5",
+            "TICKETING_RUN_JOBS_IN_SERVER": "false",
+            "TICKETING_TRUSTED_PROXIES": HOST,  # HAProxy: the fan's address is in X-Forwarded-For
+            "TICKETING_LOG_JSON": "true",
+        }
+        env.pop("TICKETING_ADMIN_PASSWORD", None)
+        env.update(extra)
+        return env
+
+    def _ticketing(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "ticketing.cli", *args],
+            env=self.service_env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"ticketing {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
+        return done.stdout
+
+    def _bootstrap(self) -> None:
+        import json
+        from datetime import UTC, datetime, timedelta
+
+        self._ticketing(
+            "admin", "create-operator", "--name", OPERATOR, "--password-stdin", stdin=self.operator_password
+        )
+        password_file = self.work_dir / "operator-password"
+        password_file.write_text(self.operator_password + "\n")
+        password_file.chmod(0o600)
+        concert = json.loads(self._ticketing("admin", "create-concert", "--title", "make cluster", "--venue", "Hall"))
+        self.concert_id = int(concert["id"])
+        now = datetime.now(UTC).replace(microsecond=0)
+        self._ticketing(
+            "admin", "create-schedule", "--concert-id", str(self.concert_id),
+            "--starts-at", (now + timedelta(days=30)).isoformat(),
+            "--opens-at", (now - timedelta(hours=1)).isoformat(),
+            "--closes-at", (now + timedelta(days=29)).isoformat(),
+            "--seats", "100", "--price", "50000",
+        )  # fmt: skip
+
+    def _spawn(self, name: str, args: list[str], *, service: bool = True, **extra: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                args,
+                env=self.service_env(**extra) if service else dict(os.environ),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                cwd=self.work_dir,
+                start_new_session=True,
+            )
+
+    def _wait_http(self, url: str, what: str, limit: float = 90.0) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            self.ensure_running()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} was not ready within {limit:.0f} s ({url}); see {self.logs}")
+
+    def ensure_running(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logs / name}.log")
+
+    @staticmethod
+    def _say(what: str) -> None:
+        print(f"  starting {what}", flush=True)
+
+    # --- stop -----------------------------------------------------------------------------------
+
+    def stop(self) -> list[str]:
+        """Stop everything, in reverse order; the names of what had to be killed."""
+        killed: list[str] = []
+        # The balancer first (no new requests), then the nodes (granian drains on SIGINT), the
+        # worker, and the servers under them.
+        order = ["haproxy", *(f"node{i}" for i in range(1, self.nodes + 1)), "worker"]
+        stop_signal = {"haproxy": signal.SIGTERM, "worker": signal.SIGTERM}
+        for name in order:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(stop_signal.get(name, signal.SIGINT))
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name in order:
+            process = self.processes.get(name)
+            if process is None:
+                continue
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                killed.append(name)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # its own session: granian's workers too
+                process.wait()
+        self.processes.clear()
+        if self.bouncer is not None:
+            self.bouncer.stop()
+        self.valkey.stop()
+        self.postgres.stop()
+        return killed
