@@ -221,10 +221,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = message.get("headers")
-                if isinstance(headers, list):
-                    headers.extend(extra)
-                else:
-                    message["headers"] = [*(headers or ()), *extra]
+                if not isinstance(headers, list):
+                    headers = message["headers"] = [*(headers or ())]
+                headers.extend(extra)
+                if scope.get(_PERSONAL) and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
             await send(message)
 
         try:
@@ -420,18 +421,30 @@ async def user_checks(request: Request[Any, Any, Any]) -> None:
     await strict_body(request)
 
 
+# Set in the scope by every check of an account (``account_checks``, ``door_checks``,
+# ``admin_checks``): the answer is the caller's own (or an operator's) and no cache, shared or
+# the browser's, may keep it; ``RequestContextMiddleware`` adds ``Cache-Control: no-store``.
+_PERSONAL = "ticketing.personal"
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 async def _current_account(request: Request[Any, Any, Any]) -> Principal:
-    """The bearer checked against its account (``UserService.current``, one primary-key read):
-    401 once revoked by a sign-out or a password change; the role is the account's, not the token's."""
+    """The bearer checked against its account (``UserService.current``, one primary-key read
+    shared by every check waiting at that moment): 401 once revoked by a sign-out or a password
+    change; the role is the account's, not the token's."""
+    request.scope[_PERSONAL] = True  # type: ignore[literal-required]
     principal: Principal = await request.app.state.services.users.current(_authenticate(request))
     request.scope["user"] = principal
     return principal
 
 
 async def account_checks(request: Request[Any, Any, Any]) -> None:
-    """Before-request hook of writes (charges, holds, payments, sign-out, password change): a
-    verified bearer token that has not been revoked (401), then a strict body (422). The hot reads
-    keep ``user_checks``: no database read, a revoked token reads until it expires."""
+    """Before-request hook of every endpoint that shows or changes the caller's own data (profile,
+    wallet and ledger, reservations, payments, tickets and their QR codes, queue join, sign-out,
+    password change): a verified bearer token that has not been revoked (401), then a strict body
+    (422); the answer carries ``Cache-Control: no-store``. Only the hot public reads of a sale
+    (dates, seat maps) keep ``user_checks``: no database read, a revoked token reads them until
+    it expires."""
     await _current_account(request)
     await strict_body(request)
 
@@ -441,6 +454,14 @@ async def admin_checks(request: Request[Any, Any, Any]) -> None:
     (401, 403), then a strict body."""
     if not (await _current_account(request)).is_admin:
         raise Forbidden("This needs an operator account")
+    await strict_body(request)
+
+
+async def door_checks(request: Request[Any, Any, Any]) -> None:
+    """Before-request hook of the door (check-in and a date's door count): a bearer token not
+    revoked, of an account that is an operator or door staff now (401, 403), then a strict body."""
+    if not (await _current_account(request)).at_the_door:
+        raise Forbidden("This needs a door staff or operator account")
     await strict_body(request)
 
 
@@ -527,6 +548,7 @@ __all__ = [
     "admin_checks",
     "answer_options_with_every_method",
     "configure_logging",
+    "door_checks",
     "problem",
     "strict_body",
     "user_checks",

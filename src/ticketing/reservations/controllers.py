@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 
 from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks, user_checks
+from ticketing.core.http import AuthedRequest, account_checks
 from ticketing.core.openapi import Link, error_responses, linked
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId, QueueTokenHeader
@@ -25,7 +25,7 @@ from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 class ReservationController(Controller):
     path = "/api/v1/reservations"
     tags = ["reservations"]
-    before_request = staticmethod(user_checks)
+    before_request = staticmethod(account_checks)
 
     @post(
         "/",
