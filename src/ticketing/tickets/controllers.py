@@ -17,7 +17,7 @@ from ticketing.tickets.errors import (
     TicketUserMismatch,
     TicketWrongSchedule,
 )
-from ticketing.tickets.schemas import CheckInIn, DoorCount, TicketOut, TicketPage, TicketStatus
+from ticketing.tickets.schemas import CheckInIn, DoorCount, DoorDate, TicketOut, TicketPage, TicketStatus
 from ticketing.tickets.service import CSV_COLUMNS
 
 SVG = "image/svg+xml"
@@ -111,6 +111,14 @@ class AdminCheckInController(Controller):
     )
     async def check_in(self, data: CheckInIn, request: AuthedRequest) -> TicketOut:
         return await ticket_service(request).check_in(data.code, data.schedule_id)
+
+    @get(
+        "/door/dates",
+        responses=error_responses(Unauthenticated, Forbidden),
+        summary="The dates a door can serve (started less than a day ago or to come), soonest first",
+    )
+    async def door_dates(self, request: AuthedRequest) -> list[DoorDate]:
+        return await ticket_service(request).door_dates()
 
     @get(
         "/schedules/{schedule_id:str}/door",

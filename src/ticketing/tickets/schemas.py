@@ -38,15 +38,6 @@ class CheckInIn(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
 
 
-class DoorCount(msgspec.Struct):
-    """A date's door, live: tickets checked in, and tickets sold (valid or checked in; refunded
-    ones are not)."""
-
-    schedule_id: int
-    checked_in: int
-    sold: int
-
-
 class TicketConcert(msgspec.Struct):
     id: int
     title: str
@@ -95,3 +86,22 @@ class TicketRow:
     reservation_id: int
     payment_id: int
     checked_in_at: datetime | None
+
+
+class DoorDate(msgspec.Struct):
+    """A date a door can serve."""
+
+    schedule_id: int
+    starts_at: datetime
+    concert: TicketConcert
+
+
+class DoorCount(msgspec.Struct):
+    """A date's door, live: tickets checked in, and tickets sold (valid or checked in; refunded
+    ones are not)."""
+
+    schedule_id: int
+    starts_at: datetime
+    concert: TicketConcert
+    checked_in: int
+    sold: int

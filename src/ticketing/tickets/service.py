@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import segno
 
@@ -32,6 +33,7 @@ from ticketing.tickets.errors import (
 from ticketing.tickets.repository import TicketRepository
 from ticketing.tickets.schemas import (
     DoorCount,
+    DoorDate,
     TicketConcert,
     TicketOut,
     TicketPage,
@@ -52,6 +54,7 @@ CSV_COLUMNS = (
     "payment_id",
     "checked_in_at",
 )
+DOOR_DATES_SINCE = timedelta(days=1)  # a door still serves a date that started today
 QR_SCALE = 8  # pixels per module at the SVG's own size; the page may scale it (it is a vector)
 QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
 
@@ -112,10 +115,30 @@ class TicketService:
 
     async def door_count(self, schedule_id: int) -> DoorCount:
         """A date's door: checked in and sold (404 for an unknown date)."""
-        await self._schedules.schedule(schedule_id)
+        schedule = await self._schedules.schedule(schedule_id)
+        concert = await self._concerts.get_concert(schedule.concert_id)
         async with self._uow_factory(autocommit=True) as uow:
             checked_in, sold = await TicketRepository(uow.conn).door_count(schedule_id)
-        return DoorCount(schedule_id=schedule_id, checked_in=checked_in, sold=sold)
+        return DoorCount(
+            schedule_id=schedule_id,
+            starts_at=schedule.starts_at,
+            concert=TicketConcert(id=concert.id, title=concert.title, venue=concert.venue),
+            checked_in=checked_in,
+            sold=sold,
+        )
+
+    async def door_dates(self, now: datetime | None = None) -> list[DoorDate]:
+        """The dates a door can serve: every date that started less than a day ago or is to
+        come, soonest first."""
+        since = (now or datetime.now(UTC)) - DOOR_DATES_SINCE
+        dates: list[DoorDate] = []
+        for concert in await self._concerts.list_concerts():
+            shown = TicketConcert(id=concert.id, title=concert.title, venue=concert.venue)
+            for schedule_id in await self._schedules.schedule_ids(concert.id):
+                schedule = await self._schedules.schedule(schedule_id)
+                if schedule.starts_at >= since:
+                    dates.append(DoorDate(schedule_id=schedule_id, starts_at=schedule.starts_at, concert=shown))
+        return sorted(dates, key=lambda date: (date.starts_at, date.schedule_id))
 
     async def schedule_tickets(
         self, schedule_id: int, status: str | None, cursor: str | None, limit: int

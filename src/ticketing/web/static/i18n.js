@@ -159,6 +159,11 @@ const DICTIONARY = {
     door_refunded: "환불된 티켓",
     door_unknown: "없는 티켓 코드",
     door_refused: "확인할 수 없습니다",
+    door_date: "이 입구의 공연 날짜",
+    door_pick_date: "날짜를 선택하세요",
+    door_count: "입장 {in} / 판매 {sold}",
+    door_wrong_date: "다른 날짜의 티켓",
+    door_wrong_date_at: "이 티켓의 공연: {at}",
 
     admin_title: "운영",
     create_concert: "공연 만들기",
@@ -317,6 +322,11 @@ const DICTIONARY = {
     door_refunded: "Refunded ticket",
     door_unknown: "Unknown ticket code",
     door_refused: "Cannot check in",
+    door_date: "The date this door serves",
+    door_pick_date: "Choose the date",
+    door_count: "{in} in / {sold} sold",
+    door_wrong_date: "Ticket for another date",
+    door_wrong_date_at: "This ticket is for {at}",
 
     admin_title: "Operator",
     create_concert: "Create a concert",
