@@ -24,8 +24,9 @@ help:
 install: $(UV)
 	$(UV) sync --frozen
 
+# TICKETING_ENV is production unless set: a local run says it is one.
 run: install
-	$(RUN) ticketing run
+	TICKETING_ENV=$${TICKETING_ENV:-local} $(RUN) ticketing run
 
 test: install
 	$(RUN) pytest -m "not e2e"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -95,6 +96,8 @@ def write_users(args: argparse.Namespace) -> int:
         write_jsonl(fans, args.out)
         print(f"{len(fans):,} fans written to {args.out} in {time.perf_counter() - started:.1f} s")
 
+    os.environ.setdefault("TICKETING_ENV", "local")  # a harness of local servers (production is the default)
+    get_settings.cache_clear()
     asyncio.run(with_services(get_settings(), write))
     return 0
 

@@ -178,6 +178,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     """The test servers' settings in the environment, for commands that read their own settings."""
     from ticketing.config import get_settings
 
+    monkeypatch.setenv("TICKETING_ENV", "local")
     monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
     monkeypatch.setenv("REDIS_URL", settings.redis_url or "")
     monkeypatch.setenv("TICKETING_DATA_DIR", str(settings.data_dir))

@@ -67,11 +67,11 @@ async def test_a_cursor_that_is_not_canonical_is_422(client: Client, services: S
 async def test_options_lists_every_method_of_the_path_without_a_token(client: Client) -> None:
     expected = {
         "/api/v1/auth/token": "DELETE, OPTIONS, POST",  # was "OPTIONS, POST"
-        "/api/v1/reservations/1": "DELETE, GET, OPTIONS",  # was 401 without a bearer token
-        "/api/v1/reservations": "GET, OPTIONS, POST",
+        "/api/v1/reservations/1": "DELETE, GET, HEAD, OPTIONS",  # was 401 without a bearer token
+        "/api/v1/reservations": "GET, HEAD, OPTIONS, POST",
         "/api/v1/admin/concerts": "OPTIONS, POST",  # was a 401 (an operator check)
         "/api/v1/wallets/7/charges": "OPTIONS, POST",
-        "/api/v1/concerts": "GET, OPTIONS",
+        "/api/v1/concerts": "GET, HEAD, OPTIONS",  # HEAD answers every GET
     }
     for path, allow in expected.items():
         response = await client.options(path)

@@ -130,7 +130,13 @@ def serve(settings: Settings) -> None:
         own_metrics_dir = tempfile.mkdtemp(prefix="ticketing-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     try:
-        serve_asgi("ticketing.main:app_factory", settings.host, settings.port, default_workers(settings.workers))
+        serve_asgi(
+            "ticketing.main:app_factory",
+            settings.host,
+            settings.port,
+            default_workers(settings.workers),
+            settings.http_idle_timeout_seconds,
+        )
     finally:
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)

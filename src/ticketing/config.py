@@ -1,9 +1,10 @@
 """Every knob of the service, read once from the environment.
 
 Settings use the ``TICKETING_`` prefix, except ``DATABASE_URL`` and ``REDIS_URL`` which keep the
-names every platform already sets. In local mode (the default for ``make run`` and tests) a
-random signing secret is generated and kept in the data folder; outside local mode the service
-refuses to start with a missing or default secret, or with the local admin password.
+names every platform already sets. ``TICKETING_ENV`` is ``production`` unless set: ``make run``
+and the test, bench and chaos harnesses set ``local``. In local mode a random signing secret is
+generated and kept in the data folder; outside it the service refuses to start with a missing or
+default secret, or with the local admin password.
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ class Settings(BaseSettings):
     # echoes them, which showed the tail of TICKETING_JWT_SECRET); every message names the setting.
     model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore", hide_input_in_errors=True)
 
-    env: Literal["local", "production"] = "local"
+    # Production unless told otherwise: a deployment that forgets the setting refuses default
+    # secrets instead of running with them. ``make run`` and the test, bench and chaos harnesses
+    # set ``local`` themselves.
+    env: Literal["local", "production"] = "production"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=0, description="0 = one worker per core")
+    # An idle kept-alive connection, or one still sending its request headers, is closed after
+    # this long (core/serving.py).
+    http_idle_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     data_dir: Path = PROJECT_ROOT / ".data"
 
     database_url: str | None = Field(
@@ -213,7 +220,10 @@ class Settings(BaseSettings):
             self.admin_password = self.admin_password or LOCAL_ADMIN_PASSWORD
             return self
         if self.jwt_secret == PLACEHOLDER_SECRET or len(self.jwt_secret) < 32:
-            raise ValueError("TICKETING_JWT_SECRET must be set to 32+ random characters outside local mode")
+            raise ValueError(
+                "TICKETING_JWT_SECRET must be set to 32+ random characters outside local mode "
+                "(TICKETING_ENV is production unless set; a local run: TICKETING_ENV=local, as make run sets)"
+            )
         if self.admin_password == LOCAL_ADMIN_PASSWORD:
             raise ValueError("TICKETING_ADMIN_PASSWORD must not be the local default outside local mode")
         if not self.database_url or not self.redis_url:

@@ -29,8 +29,8 @@ from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
 from ticketing.reservations.controllers import AllowanceController, ReservationController
 from ticketing.schedules.controllers import AdminScheduleController, ScheduleController
-from ticketing.tickets.controllers import AdminCheckInController, TicketController
-from ticketing.users.controllers import UserController
+from ticketing.tickets.controllers import AdminCheckInController, AdminScheduleTicketController, TicketController
+from ticketing.users.controllers import AdminStaffController, UserController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
 from ticketing.web.controllers import LocalSwaggerRenderPlugin, page, static_files, swagger_ui_files
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OpsController,
             MetricsController,
             UserController,
+            AdminStaffController,
             WalletController,
             ConcertController,
             AdminConcertController,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TicketController,
             AdminDashboardController,
             AdminCheckInController,
+            AdminScheduleTicketController,
             page,
             static_files,
             swagger_ui_files,

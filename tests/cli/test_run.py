@@ -30,7 +30,12 @@ def processes_using(folder: Path) -> list[str]:
 def test_a_signal_stops_the_server_and_the_embedded_servers(tmp_path: Path, signum: signal.Signals) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env |= {"TICKETING_DATA_DIR": str(tmp_path / "data"), "TICKETING_PORT": str(port), "TICKETING_WORKERS": "1"}
+    env |= {
+        "TICKETING_ENV": "local",  # as make run sets it
+        "TICKETING_DATA_DIR": str(tmp_path / "data"),
+        "TICKETING_PORT": str(port),
+        "TICKETING_WORKERS": "1",
+    }
     launcher = subprocess.Popen(
         [sys.executable, "-m", "ticketing.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

@@ -156,11 +156,13 @@ async def test_a_refused_refund_is_explained_in_words(start_service: Any, new_pa
 async def test_an_operator_checks_tickets_in_at_the_door(start_service: Any, new_page: Any, services: Services) -> None:
     concert = await create_concert(services, "Door night")
     schedule = await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(days=10), price=30_000)
-    fan = await create_user(services, name="door.fan", balance=100_000)
+    next_day = await create_schedule(services, concert, starts_at=datetime.now(UTC) + timedelta(days=11), price=30_000)
+    fan = await create_user(services, name="door.fan", balance=200_000)
     admin = await create_user(services, name="door.operator", role="admin")
     base = start_service()
     ticket = await buy_ticket_over_http(base, fan, concert, seat_id(schedule, 3))
     refunded = await buy_ticket_over_http(base, fan, concert, seat_id(schedule, 4))
+    other_date = await buy_ticket_over_http(base, fan, concert, seat_id(next_day, 1))
     async with httpx.AsyncClient(base_url=base, headers=await bearer_headers(base, fan)) as http:
         refund = await http.post(f"/api/v1/payments/{refunded['payment_id']}/refund")
         assert refund.status_code == 200, refund.text
@@ -170,6 +172,11 @@ async def test_an_operator_checks_tickets_in_at_the_door(start_service: Any, new
     await page.click('#nav a[href="/door"]')
     await expect(page.locator("h1")).to_have_text("입장 확인")
     result = page.locator("#door-result")
+    # The door asks which date it serves before it checks anything in, and counts that date.
+    await expect(page.locator("#door button[type=submit]")).to_be_disabled()
+    await page.select_option("#door-date", str(schedule.id))
+    count = page.locator("#door-count")
+    await expect(count).to_have_text("입장 0 / 판매 1")  # the refunded ticket is not sold
 
     grouped = " ".join(ticket["code"][i : i + 4] for i in range(0, 32, 4))  # as the fan's page shows it
     await page.fill("#door input[name=code]", grouped)
@@ -179,6 +186,7 @@ async def test_an_operator_checks_tickets_in_at_the_door(start_service: Any, new
     await expect(result).to_contain_text("입장 확인")
     await expect(result).to_contain_text("Door night · ")
     await expect(result).to_contain_text("3번 좌석")
+    await expect(count).to_have_text("입장 1 / 판매 1")
 
     await page.fill("#door input[name=code]", ticket["code"])  # the second scan of the same ticket
     await page.click("#door button[type=submit]")
@@ -188,6 +196,7 @@ async def test_an_operator_checks_tickets_in_at_the_door(start_service: Any, new
     await expect(result).to_contain_text("첫 입장: ")
 
     for code, answer, words in [
+        (other_date["code"], "TICKET_WRONG_SCHEDULE", "다른 날짜의 티켓"),
         (refunded["code"], "TICKET_REFUNDED", "환불된 티켓"),
         ("0" * 32, "TICKET_NOT_FOUND", "없는 티켓 코드"),
         ("not a code", "VALIDATION_ERROR", "없는 티켓 코드"),  # no ticket has a code of that shape
@@ -198,6 +207,9 @@ async def test_an_operator_checks_tickets_in_at_the_door(start_service: Any, new
         await expect(result).to_contain_text(words)
         await expect(result).to_have_class(re.compile(r"\bbad\b"))
     await expect(page.locator("#door input[name=code]")).to_be_focused()  # ready for the next fan
+    # The date is remembered on this device.
+    await page.reload()
+    await expect(page.locator("#door-date")).to_have_value(str(schedule.id))
 
 
 async def test_the_pages_speak_korean_by_default_and_english_on_request(

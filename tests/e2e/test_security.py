@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
+from tests.e2e.pages import sign_in
 from tests.factories import PASSWORD, create_concert, create_schedule, create_user
 from ticketing.container import Services
 
@@ -103,3 +105,22 @@ async def test_the_waiting_room_draws_under_the_policy(start_service: Any, new_p
     await expect(pages[0].locator("[data-schedule]").first).to_be_visible()  # admitted
     await expect(pages[1].locator("#position")).to_have_text("1")  # waits behind the first
     await expect(pages[1].locator(".progress > div")).to_have_attribute("style", "width: 100%;")
+
+
+async def test_sign_out_revokes_the_token_on_the_server(start_service: Any, new_page: Any, services: Services) -> None:
+    """The page's Sign out (issue 24) calls DELETE /api/v1/auth/token: the token it held no
+    longer reads the wallet, not merely forgotten by the browser."""
+    fan = await create_user(services, name="leaving.page", balance=1_000)
+    base = start_service()
+    page: Page = await new_page()
+    await sign_in(page, base, fan.name)
+    token = await page.evaluate("localStorage.getItem('access_token')")
+    wallet = f"{base}/api/v1/wallets/{fan.wallet_id}"
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(wallet, headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        await page.click("#signout")
+        await expect(page.locator('#nav a[href="/login"]')).to_be_visible()
+        assert await page.evaluate("localStorage.getItem('access_token')") is None
+        after = await http.get(wallet, headers={"Authorization": f"Bearer {token}"})
+        assert after.status_code == 401, after.text
+        assert after.json()["code"] == "UNAUTHENTICATED"

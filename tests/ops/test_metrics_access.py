@@ -56,6 +56,34 @@ async def test_production_without_a_token_serves_loopback_clients_only(metrics_g
     assert_problem(await get("/metrics", headers={"Forwarded": "for=203.0.113.7"}), 403, "FORBIDDEN")
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Forwarded",
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "X-Real-IP",
+        "X-Client-IP",
+        "True-Client-IP",
+        "CF-Connecting-IP",
+        "Fastly-Client-IP",
+        "X-Cluster-Client-IP",
+        "Client-IP",
+        "Via",
+    ],
+)
+async def test_production_refuses_any_forwarded_client_header_from_loopback(
+    metrics_get: Callable[..., Get], header: str
+) -> None:
+    """The probe's proxies sent X-Client-IP, True-Client-IP or CF-Connecting-IP: each says a client
+    stands behind the loopback peer."""
+    get = metrics_get(client="127.0.0.1")
+    assert_problem(await get("/metrics", headers={header: "203.0.113.7"}), 403, "FORBIDDEN")
+    # With the token set, the token decides, whatever the proxy added.
+    with_token = metrics_get(token=TOKEN, client="127.0.0.1")
+    assert_metrics(await with_token("/metrics", headers={header: "203.0.113.7", "Authorization": f"Bearer {TOKEN}"}))
+
+
 async def test_a_token_is_required_when_set(metrics_get: Callable[..., Get]) -> None:
     for env in ("production", "local"):
         get = metrics_get(env=env, token=TOKEN, client="203.0.113.7")

@@ -66,7 +66,7 @@ def test_local_mode_generates_one_secret_per_data_dir(tmp_path: Path) -> None:
 def test_plain_urls_are_read_without_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://u@h:1/d")
     monkeypatch.setenv("REDIS_URL", "redis://h:2/0")
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(env="local", data_dir=tmp_path)
     assert settings.database_dsn == "postgresql://u@h:1/d"
     assert to_asyncpg_url(settings.database_dsn) == "postgresql+asyncpg://u@h:1/d"
     assert settings.redis_url == "redis://h:2/0"
@@ -106,3 +106,14 @@ def test_fan_limits_refuse_nonsense(tmp_path: Path) -> None:
     assert Settings(env="local", data_dir=tmp_path, max_refunds_per_fan_per_date=0).max_refunds_per_fan_per_date == 0
     with pytest.raises(ValidationError, match="rate_limit_charge_per_account"):
         Settings(env="local", data_dir=tmp_path, rate_limit_charge_per_account="10 per fortnight-ish")
+
+
+def test_the_environment_is_production_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment that forgets TICKETING_ENV refuses the default secrets instead of running
+    with them; ``make run`` and the harnesses say ``local`` themselves."""
+    monkeypatch.delenv("TICKETING_ENV", raising=False)
+    with pytest.raises(ValueError, match="TICKETING_ENV is production unless set"):
+        Settings(data_dir=tmp_path, database_url="postgresql://db/x", redis_url="redis://r/0")
+    assert Settings(env="local", data_dir=tmp_path).env == "local"
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert "TICKETING_ENV=$${TICKETING_ENV:-local} $(RUN) ticketing run" in makefile

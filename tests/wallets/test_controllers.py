@@ -93,8 +93,12 @@ async def test_token_of_a_deleted_user(client: Client, services: Services) -> No
     async with services.uow() as uow:
         await uow.conn.execute("DELETE FROM users WHERE id = $1", ghost.id)
         await uow.commit()
-    assert_problem(await client.get(f"/api/v1/wallets/{owner.wallet_id}", headers=ghost.headers), 404, "USER_NOT_FOUND")
-    assert_problem(await client.get("/api/v1/users/me", headers=ghost.headers), 404, "USER_NOT_FOUND")
+    # Every personal read checks the account (issue 24), as writes do: the token of an account that
+    # no longer exists is no credential (401), whatever it asks for.
+    assert_problem(
+        await client.get(f"/api/v1/wallets/{owner.wallet_id}", headers=ghost.headers), 401, "UNAUTHENTICATED"
+    )
+    assert_problem(await client.get("/api/v1/users/me", headers=ghost.headers), 401, "UNAUTHENTICATED")
 
 
 async def test_wallet_endpoints_need_a_bearer_before_validation(client: Client, services: Services) -> None:

@@ -5,6 +5,7 @@ JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
@@ -25,7 +26,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response.base import ASGIResponse
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from ticketing.core import deadline
 from ticketing.core.errors import (
@@ -200,10 +201,12 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         header = b""
+        has_body = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 header = value[:64]
-                break
+            elif (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding":
+                has_body = True
         if header and _REQUEST_ID_FORMAT.fullmatch(header):
             request_id = header.decode("latin-1")
         else:
@@ -213,24 +216,92 @@ class RequestContextMiddleware:
         deadline.start(self.deadline_seconds)
         status = 500  # an exception that escaped every handler
         extra = ((b"x-request-id", header), *security_headers(scope["path"]))
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:  # answered as the GET of the same path, without its body
+            scope = {**scope, "method": "GET"}
+        body = _RequestBody(receive) if has_body else None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = message.get("headers")
-                if isinstance(headers, list):
-                    headers.extend(extra)
-                else:
-                    message["headers"] = [*(headers or ()), *extra]
+                if not isinstance(headers, list):
+                    headers = message["headers"] = [*(headers or ())]
+                headers.extend(extra)
+                if scope.get(_PERSONAL) and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
+                if body is not None and not body.complete and status >= 400:
+                    # Answered before the body was read (413, or a check that came first): the
+                    # client is told the connection ends, and the rest is drained (below).
+                    headers.append(_CONNECTION_CLOSE)
+            elif head and message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, body.receive if body is not None else receive, send_with_id)
         finally:
+            if body is not None and not body.complete:
+                await body.drain()
             path = scope.get("path_template")
             if path is not None and path != "/metrics":
-                record_request(scope["method"], path, status, time.perf_counter() - started)
+                record_request(method, path, status, time.perf_counter() - started)
+
+
+_CONNECTION_CLOSE = (b"connection", b"close")
+# The most of an unread body read and thrown away after an early answer, so that the client,
+# still sending, reads that answer instead of a reset connection (closing a socket with unread
+# data sends RST, which discards the answer in flight: a 413 to a 2 MB body was "a dropped
+# connection" under load). Beyond it the connection is closed as it is.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+DRAIN_MAX_SECONDS = 10.0
+
+
+class BodyIncomplete(ValidationError):
+    """The body ended before its announced end: a malformed chunk, a client that stopped sending
+    (disconnected, or silent until the request's deadline)."""
+
+
+class _RequestBody:
+    """``receive`` of a request that carries a body. A body cut short (the server reports a
+    disconnect before its last part: granian does so for a malformed chunk or a closed socket)
+    or not finished by the request's deadline is a 422 ``BodyIncomplete``, not the framework's
+    500; ``drain`` reads and discards what an early answer left unread."""
+
+    __slots__ = ("_receive", "complete")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.complete = False
+
+    async def receive(self) -> ReceiveMessage:
+        if self.complete:
+            return await self._receive()
+        try:
+            async with asyncio.timeout(max(deadline.remaining(), 0.0)):
+                message = await self._receive()
+        except TimeoutError:
+            raise BodyIncomplete("The request body did not arrive in time") from None
+        if message["type"] == "http.request":
+            self.complete = not message.get("more_body", False)
+            return message
+        self.complete = True  # a disconnect: nothing more will come
+        raise BodyIncomplete("The request body was cut short or malformed")
+
+    async def drain(self) -> None:
+        read = 0
+        try:
+            async with asyncio.timeout(DRAIN_MAX_SECONDS):
+                while not self.complete and read <= DRAIN_MAX_BYTES:
+                    message = await self._receive()
+                    if message["type"] != "http.request":
+                        return
+                    read += len(message.get("body", b""))
+                    self.complete = not message.get("more_body", False)
+        except TimeoutError:
+            return
 
 
 def _bearer(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -418,18 +489,30 @@ async def user_checks(request: Request[Any, Any, Any]) -> None:
     await strict_body(request)
 
 
+# Set in the scope by every check of an account (``account_checks``, ``door_checks``,
+# ``admin_checks``): the answer is the caller's own (or an operator's) and no cache, shared or
+# the browser's, may keep it; ``RequestContextMiddleware`` adds ``Cache-Control: no-store``.
+_PERSONAL = "ticketing.personal"
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 async def _current_account(request: Request[Any, Any, Any]) -> Principal:
-    """The bearer checked against its account (``UserService.current``, one primary-key read):
-    401 once revoked by a sign-out or a password change; the role is the account's, not the token's."""
+    """The bearer checked against its account (``UserService.current``, one primary-key read
+    shared by every check waiting at that moment): 401 once revoked by a sign-out or a password
+    change; the role is the account's, not the token's."""
+    request.scope[_PERSONAL] = True  # type: ignore[literal-required]
     principal: Principal = await request.app.state.services.users.current(_authenticate(request))
     request.scope["user"] = principal
     return principal
 
 
 async def account_checks(request: Request[Any, Any, Any]) -> None:
-    """Before-request hook of writes (charges, holds, payments, sign-out, password change): a
-    verified bearer token that has not been revoked (401), then a strict body (422). The hot reads
-    keep ``user_checks``: no database read, a revoked token reads until it expires."""
+    """Before-request hook of every endpoint that shows or changes the caller's own data (profile,
+    wallet and ledger, reservations, payments, tickets and their QR codes, queue join, sign-out,
+    password change): a verified bearer token that has not been revoked (401), then a strict body
+    (422); the answer carries ``Cache-Control: no-store``. Only the hot public reads of a sale
+    (dates, seat maps) keep ``user_checks``: no database read, a revoked token reads them until
+    it expires."""
     await _current_account(request)
     await strict_body(request)
 
@@ -439,6 +522,14 @@ async def admin_checks(request: Request[Any, Any, Any]) -> None:
     (401, 403), then a strict body."""
     if not (await _current_account(request)).is_admin:
         raise Forbidden("This needs an operator account")
+    await strict_body(request)
+
+
+async def door_checks(request: Request[Any, Any, Any]) -> None:
+    """Before-request hook of the door (check-in and a date's door count): a bearer token not
+    revoked, of an account that is an operator or door staff now (401, 403), then a strict body."""
+    if not (await _current_account(request)).at_the_door:
+        raise Forbidden("This needs a door staff or operator account")
     await strict_body(request)
 
 
@@ -455,7 +546,8 @@ def answer_options_with_every_method(app: Litestar) -> None:
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
-        allow = ", ".join(sorted(route.methods))
+        # HEAD is answered for every GET (``RequestContextMiddleware``).
+        allow = ", ".join(sorted(route.methods | ({"HEAD"} if "GET" in route.methods else set())))
         for handler in route.route_handlers:
             if handler.http_methods == {"OPTIONS"} and handler.handler_name == "options_handler":
                 handler.before_request = _allow_answer(allow)
@@ -505,6 +597,7 @@ __all__ = [
     "account_checks",
     "admin_checks",
     "answer_options_with_every_method",
+    "door_checks",
     "problem",
     "strict_body",
     "user_checks",

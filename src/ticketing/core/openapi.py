@@ -51,7 +51,7 @@ from ticketing.core.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from ticketing.core.http import account_checks, admin_checks, user_checks
+from ticketing.core.http import account_checks, admin_checks, door_checks, user_checks
 from ticketing.core.params import CANONICAL, MAX_ID
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ _RETRY_AFTER = {
 
 
 def _complete(app: Litestar) -> dict[str, Any]:
-    bearer_hooks = {user_checks, account_checks, admin_checks}
+    bearer_hooks = {user_checks, account_checks, admin_checks, door_checks}
     document = app.openapi_schema.to_schema()
     settings: Settings = app.state.settings
     structs: list[Any] = [Problem]
@@ -249,7 +249,7 @@ def _complete(app: Litestar) -> dict[str, Any]:
             implied.extend(_BODY_PROBLEMS)
         if bearer:
             implied.append(_BEARER)
-        if hook is admin_checks:
+        if hook is admin_checks or hook is door_checks:
             implied.append(_OPERATOR)
         if queue_token:
             implied.extend(_QUEUE_TOKEN)

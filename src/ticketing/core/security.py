@@ -28,7 +28,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from ticketing.core.hashing import LOCAL, password_checks
 from ticketing.core.params import canonical_positive_int
 
-Role = Literal["fan", "admin"]
+Role = Literal["fan", "admin", "door"]
+# Door staff (``door``) may check tickets in and read a date's door count, nothing else of the
+# operators'; operators create them (``POST /api/v1/admin/door-staff``).
+ROLES: frozenset[str] = frozenset(("fan", "admin", "door"))
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19456 KiB, t=2, p=1.
 HASH_PROFILE = "argon2id, m = 19 MiB, t = 2, p = 1"
@@ -109,6 +112,11 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def at_the_door(self) -> bool:
+        """May check tickets in: door staff and operators."""
+        return self.role in ("admin", "door")
+
 
 ALGORITHM = "HS256"
 
@@ -143,7 +151,7 @@ def read_access_token(token: str, *, secret: str) -> Principal | None:
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
         role = claims.get("role", "fan")
-        if role not in ("fan", "admin"):
+        if role not in ROLES:
             return None
         version = claims.get("ver", 0)
         if type(version) is not int or not 0 <= version < 2**31:  # the users.token_version column

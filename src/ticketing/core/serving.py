@@ -12,10 +12,20 @@ def default_workers(configured: int = 0) -> int:
     return configured or os.cpu_count() or 1
 
 
-def serve_asgi(factory: str, host: str, port: int, workers: int) -> None:
+# How long a connection may take to send a request's headers, counted from the end of the
+# previous answer on a kept-alive connection too: an idle keep-alive connection is closed after it
+# (hyper's header read timeout, the one granian exposes). A connection that never sends a byte is
+# not covered by any granian setting: a reverse proxy in front must bound those.
+DEFAULT_IDLE_TIMEOUT_SECONDS = 15.0
+
+
+def serve_asgi(
+    factory: str, host: str, port: int, workers: int, idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+) -> None:
     """Serve ``factory`` ("module:function" returning the app) until interrupted."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
 
     Granian(
         factory,
@@ -26,6 +36,7 @@ def serve_asgi(factory: str, host: str, port: int, workers: int) -> None:
         workers=workers,
         loop=Loops.uvloop,
         backlog=2048,
+        http1_settings=HTTP1Settings(header_read_timeout=max(1, round(idle_timeout_seconds * 1000))),
         log_access=False,
         respawn_failed_workers=True,
     ).serve()

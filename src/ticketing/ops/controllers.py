@@ -140,14 +140,35 @@ class OpsController(Controller):
         )
 
 
-# Headers a reverse proxy adds: a request that carries one came through a proxy, so its loopback
-# peer address says nothing about the client behind it.
-_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
+# Headers a reverse proxy or CDN adds to name the client behind it: a request that carries one
+# came through a proxy, so its loopback peer address says nothing about that client. Every
+# ``X-Forwarded-*`` header counts too, and ``Via`` (RFC 9110: added by every proxy).
+_FORWARDING_HEADERS = frozenset(
+    {
+        b"forwarded",
+        b"x-real-ip",
+        b"x-client-ip",
+        b"true-client-ip",
+        b"cf-connecting-ip",
+        b"fastly-client-ip",
+        b"x-cluster-client-ip",
+        b"x-original-forwarded-for",
+        b"client-ip",
+        b"forwarded-for",
+        b"x-forwarded",
+        b"x-proxyuser-ip",
+        b"via",
+    }
+)
+
+
+def _forwarded(name: bytes) -> bool:
+    return name in _FORWARDING_HEADERS or name.startswith(b"x-forwarded-")
 
 
 def _direct_loopback_client(scope: Scope) -> bool:
     client = scope.get("client")
-    if not client or any(name in _FORWARDING_HEADERS for name, _ in scope["headers"]):
+    if not client or any(_forwarded(name) for name, _ in scope["headers"]):
         return False
     try:
         address = ipaddress.ip_address(client[0])

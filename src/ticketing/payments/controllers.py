@@ -4,7 +4,7 @@ import msgspec
 from litestar import Controller, get, post
 
 from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
+from ticketing.core.http import AuthedRequest, JsonBytes, account_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
@@ -32,7 +32,7 @@ from ticketing.wallets.errors import InsufficientBalance
 class PaymentController(Controller):
     path = "/api/v1/payments"
     tags = ["payments"]
-    before_request = staticmethod(user_checks)
+    before_request = staticmethod(account_checks)
 
     @post(
         "/",

@@ -4,7 +4,7 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks, user_checks
+from ticketing.core.http import AuthedRequest, account_checks
 from ticketing.core.openapi import Link, error_responses, linked
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId, QueueTokenHeader
@@ -27,7 +27,7 @@ from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 class ReservationController(Controller):
     path = "/api/v1/reservations"
     tags = ["reservations"]
-    before_request = staticmethod(user_checks)
+    before_request = staticmethod(account_checks)
 
     @post(
         "/",

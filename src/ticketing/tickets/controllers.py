@@ -4,15 +4,24 @@ from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, admin_checks, user_checks
+from ticketing.core.http import AuthedRequest, account_checks, admin_checks, door_checks
 from ticketing.core.openapi import Link, error_responses, linked
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId
+from ticketing.schedules.errors import ScheduleNotFound
 from ticketing.tickets.dependencies import ticket_service
-from ticketing.tickets.errors import TicketAlreadyUsed, TicketNotFound, TicketRefunded, TicketUserMismatch
-from ticketing.tickets.schemas import CheckInIn, TicketOut, TicketPage
+from ticketing.tickets.errors import (
+    TicketAlreadyUsed,
+    TicketNotFound,
+    TicketRefunded,
+    TicketUserMismatch,
+    TicketWrongSchedule,
+)
+from ticketing.tickets.schemas import CheckInIn, DoorCount, DoorDate, TicketOut, TicketPage, TicketStatus
+from ticketing.tickets.service import CSV_COLUMNS
 
 SVG = "image/svg+xml"
+CSV = "text/csv; charset=utf-8"
 NEWEST = "$response.body#/items/0/"  # the newest ticket of a page
 
 _OWNER_ERRORS = (Unauthenticated, TicketNotFound, TicketUserMismatch)
@@ -21,7 +30,7 @@ _OWNER_ERRORS = (Unauthenticated, TicketNotFound, TicketUserMismatch)
 class TicketController(Controller):
     path = "/api/v1/tickets"
     tags = ["tickets"]
-    before_request = staticmethod(user_checks)
+    before_request = staticmethod(account_checks)
 
     @get(
         "/",
@@ -77,18 +86,86 @@ class TicketController(Controller):
 
 
 class AdminCheckInController(Controller):
-    path = "/api/v1/admin/check-ins"
+    """The door: door staff and operators (``door_checks``)."""
+
+    path = "/api/v1/admin"
+    tags = ["operators"]
+    before_request = staticmethod(door_checks)
+
+    @post(
+        "/check-ins",
+        status_code=200,
+        responses=error_responses(
+            Unauthenticated,
+            Forbidden,
+            TicketNotFound,
+            ScheduleNotFound,
+            TicketAlreadyUsed,
+            TicketRefunded,
+            TicketWrongSchedule,
+            UnsupportedMediaType,
+        ),
+        summary="Check a ticket in at the door by its code: 200 the first time, then 409 TICKET_ALREADY_USED "
+        "(the problem carries the first checked_in_at); with schedule_id, a ticket of another date is 409 "
+        "TICKET_WRONG_SCHEDULE and stays valid",
+    )
+    async def check_in(self, data: CheckInIn, request: AuthedRequest) -> TicketOut:
+        return await ticket_service(request).check_in(data.code, data.schedule_id)
+
+    @get(
+        "/door/dates",
+        responses=error_responses(Unauthenticated, Forbidden),
+        summary="The dates a door can serve (started less than a day ago or to come), soonest first",
+    )
+    async def door_dates(self, request: AuthedRequest) -> list[DoorDate]:
+        return await ticket_service(request).door_dates()
+
+    @get(
+        "/schedules/{schedule_id:str}/door",
+        responses=error_responses(Unauthenticated, Forbidden, ScheduleNotFound),
+        summary="A date's door, live: tickets checked in and tickets sold (the Door page polls it)",
+    )
+    async def door_count(self, schedule_id: PathId, request: AuthedRequest) -> DoorCount:
+        return await ticket_service(request).door_count(schedule_id)
+
+
+class AdminScheduleTicketController(Controller):
+    """A date's tickets for the operators (``admin_checks``)."""
+
+    path = "/api/v1/admin/schedules"
     tags = ["operators"]
     before_request = staticmethod(admin_checks)
 
-    @post(
-        "/",
-        status_code=200,
-        responses=error_responses(
-            Unauthenticated, Forbidden, TicketNotFound, TicketAlreadyUsed, TicketRefunded, UnsupportedMediaType
-        ),
-        summary="Check a ticket in at the door by its code: 200 the first time, then 409 TICKET_ALREADY_USED "
-        "(the problem carries the first checked_in_at)",
+    @get(
+        "/{schedule_id:str}/tickets",
+        responses=error_responses(Unauthenticated, Forbidden, ScheduleNotFound),
+        summary="A date's tickets, checked in or not (status filters), newest first, paged",
     )
-    async def check_in(self, data: CheckInIn, request: AuthedRequest) -> TicketOut:
-        return await ticket_service(request).check_in(data.code)
+    async def schedule_tickets(
+        self,
+        schedule_id: PathId,
+        request: AuthedRequest,
+        status: TicketStatus | None = None,
+        cursor: CursorParam = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+    ) -> TicketPage:
+        return await ticket_service(request).schedule_tickets(schedule_id, status, cursor, limit)
+
+    @get(
+        "/{schedule_id:str}/tickets.csv",
+        media_type=CSV,
+        responses={
+            200: ResponseSpec(
+                data_container=str,
+                media_type=CSV,
+                description="One line per ticket of the date, by seat number: " + ", ".join(CSV_COLUMNS),
+                generate_examples=False,
+            ),
+            **error_responses(Unauthenticated, Forbidden, ScheduleNotFound),
+        },
+        summary="A date's tickets as CSV (every ticket, checked in or not)",
+    )
+    async def schedule_tickets_csv(self, schedule_id: PathId, request: AuthedRequest) -> Response[bytes]:
+        body = await ticket_service(request).schedule_csv(schedule_id)
+        disposition = f'attachment; filename="schedule-{schedule_id}-tickets.csv"'
+        return Response(body, media_type=CSV, headers={"Content-Disposition": disposition})

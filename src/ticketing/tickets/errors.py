@@ -21,3 +21,11 @@ class TicketAlreadyUsed(Conflict):
 class TicketRefunded(Conflict):
     code = "TICKET_REFUNDED"
     title = "This ticket was refunded"
+
+
+class TicketWrongSchedule(Conflict):
+    """Carries the ticket's own ``schedule_id`` and ``starts_at``: the door can tell the fan which
+    date the ticket is for. The ticket stays VALID."""
+
+    code = "TICKET_WRONG_SCHEDULE"
+    title = "This ticket is for another date"

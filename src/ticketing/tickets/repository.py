@@ -38,17 +38,49 @@ class TicketRepository:
             rows = await self.conn.fetch(sql, user_id, before_id, limit)
         return [TicketRow(*row) for row in rows]
 
-    async def check_in(self, code: str) -> TicketRow | None:
+    async def check_in(self, code: str, schedule_id: int | None = None) -> TicketRow | None:
         """VALID -> USED in one conditional statement: of doors scanning one code at once, the
-        first takes the row lock and the others, once it commits, find it no longer VALID. None:
-        not checked in now (unknown, used or refunded: the caller reads again to say which)."""
+        first takes the row lock and the others, once it commits, find it no longer VALID. With
+        ``schedule_id`` (the door's date) a ticket of another date matches no row and stays as it
+        was. None: not checked in now (unknown, used, refunded or another date's: the caller reads
+        again to say which)."""
         sql = (
             "UPDATE tickets SET status = 'USED', checked_in_at = now(), updated_at = now() "
-            f"WHERE code = $1 AND status = 'VALID' RETURNING {COLUMNS}"
+            "WHERE code = $1 AND status = 'VALID' AND ($2::bigint IS NULL OR schedule_id = $2) "
+            f"RETURNING {COLUMNS}"
         )
         with translate_db_errors():
-            row = await self.conn.fetchrow(sql, code)
+            row = await self.conn.fetchrow(sql, code, schedule_id)
         return TicketRow(*row) if row else None
+
+    async def door_count(self, schedule_id: int) -> tuple[int, int]:
+        """(checked in, sold: valid or checked in) of one date."""
+        sql = (
+            "SELECT count(*) FILTER (WHERE status = 'USED'), count(*) FILTER (WHERE status <> 'REFUNDED') "
+            "FROM tickets WHERE schedule_id = $1"
+        )
+        with translate_db_errors():
+            row = await self.conn.fetchrow(sql, schedule_id)
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    async def page_of_schedule(
+        self, schedule_id: int, status: str | None, before_id: int, limit: int
+    ) -> list[TicketRow]:
+        sql = (
+            f"SELECT {COLUMNS} FROM tickets WHERE schedule_id = $1 AND ($2::text IS NULL OR status = $2) "
+            "AND id < $3 ORDER BY id DESC LIMIT $4"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, schedule_id, status, before_id, limit)
+        return [TicketRow(*row) for row in rows]
+
+    async def all_of_schedule(self, schedule_id: int) -> list[TicketRow]:
+        """Every ticket of a date, by seat number (the CSV export)."""
+        sql = f"SELECT {COLUMNS} FROM tickets WHERE schedule_id = $1 ORDER BY seat_number, id"
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, schedule_id)
+        return [TicketRow(*row) for row in rows]
 
     async def void_for_refund(self, payment_id: int) -> TicketRow | None:
         """VALID -> REFUNDED, the same conditional write as a check-in, so a refund racing a

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from ticketing.core.params import MAX_ID
+
 TicketStatus = Literal["VALID", "USED", "REFUNDED"]
 
 # What a door may send: the code as the QR code carries it (32 hex digits, tickets/sql.py); lower
@@ -22,6 +24,18 @@ def normal_code(code: str) -> str | None:
 
 class CheckInIn(msgspec.Struct, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(pattern=CODE_PATTERN, description="The ticket's code, as its QR code carries it")]
+    schedule_id: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=MAX_ID,
+                description="The date this door serves: a ticket of another date is refused (409 "
+                "TICKET_WRONG_SCHEDULE) and stays VALID. Absent: any date's ticket",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class TicketConcert(msgspec.Struct):
@@ -72,3 +86,22 @@ class TicketRow:
     reservation_id: int
     payment_id: int
     checked_in_at: datetime | None
+
+
+class DoorDate(msgspec.Struct):
+    """A date a door can serve."""
+
+    schedule_id: int
+    starts_at: datetime
+    concert: TicketConcert
+
+
+class DoorCount(msgspec.Struct):
+    """A date's door, live: tickets checked in, and tickets sold (valid or checked in; refunded
+    ones are not)."""
+
+    schedule_id: int
+    starts_at: datetime
+    concert: TicketConcert
+    checked_in: int
+    sold: int

@@ -11,8 +11,10 @@ ticket's row lock: one of them wins, the other is refused.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import segno
 
@@ -21,9 +23,17 @@ from ticketing.core.pagination import decode_cursor, next_cursor
 from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.service import ScheduleService
-from ticketing.tickets.errors import TicketAlreadyUsed, TicketNotFound, TicketRefunded, TicketUserMismatch
+from ticketing.tickets.errors import (
+    TicketAlreadyUsed,
+    TicketNotFound,
+    TicketRefunded,
+    TicketUserMismatch,
+    TicketWrongSchedule,
+)
 from ticketing.tickets.repository import TicketRepository
 from ticketing.tickets.schemas import (
+    DoorCount,
+    DoorDate,
     TicketConcert,
     TicketOut,
     TicketPage,
@@ -33,6 +43,18 @@ from ticketing.tickets.schemas import (
     normal_code,
 )
 
+CSV_COLUMNS = (
+    "ticket_id",
+    "code",
+    "status",
+    "seat_id",
+    "seat_number",
+    "user_id",
+    "reservation_id",
+    "payment_id",
+    "checked_in_at",
+)
+DOOR_DATES_SINCE = timedelta(days=1)  # a door still serves a date that started today
 QR_SCALE = 8  # pixels per module at the SVG's own size; the page may scale it (it is a vector)
 QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
 
@@ -66,16 +88,92 @@ class TicketService:
         """The SVG QR code of the fan's ticket (owner only: the code is what gets a fan in)."""
         return qr_svg((await self._owned(principal, ticket_id)).code)
 
-    async def check_in(self, code: str) -> TicketOut:
-        """Operators at the door: VALID -> USED once (see the module's docstring)."""
+    async def check_in(self, code: str, schedule_id: int | None = None) -> TicketOut:
+        """Door staff and operators at the door: VALID -> USED once (see the module's docstring).
+        ``schedule_id``: the date the door serves; a ticket of another date is refused (409
+        TICKET_WRONG_SCHEDULE, before used or refunded: it is not this door's to judge) and is
+        left as it was; a date that does not exist is 404 SCHEDULE_NOT_FOUND."""
         stored = normal_code(code)
+        ticket: TicketRow | None = None
         async with self._uow_factory(autocommit=True) as uow:
             repo = TicketRepository(uow.conn)
-            used = await repo.check_in(stored) if stored is not None else None
-            if used is None:
-                raise self._why_not(await repo.by_code(stored) if stored is not None else None)
+            used = await repo.check_in(stored, schedule_id) if stored is not None else None
+            if used is None and stored is not None:
+                ticket = await repo.by_code(stored)
+        if used is None:
+            if ticket is not None and schedule_id is not None and ticket.schedule_id != schedule_id:
+                await self._schedules.schedule(schedule_id)  # 404 for a door set up for no date
+                own = await self._schedules.schedule(ticket.schedule_id)
+                raise TicketWrongSchedule(
+                    f"This ticket is for the date {own.id} starting at {own.starts_at.isoformat()}",
+                    ticket_schedule_id=own.id,
+                    ticket_starts_at=own.starts_at,
+                )
+            raise self._why_not(ticket)
         [shown] = await self._shown([used])
         return shown
+
+    async def door_count(self, schedule_id: int) -> DoorCount:
+        """A date's door: checked in and sold (404 for an unknown date)."""
+        schedule = await self._schedules.schedule(schedule_id)
+        concert = await self._concerts.get_concert(schedule.concert_id)
+        async with self._uow_factory(autocommit=True) as uow:
+            checked_in, sold = await TicketRepository(uow.conn).door_count(schedule_id)
+        return DoorCount(
+            schedule_id=schedule_id,
+            starts_at=schedule.starts_at,
+            concert=TicketConcert(id=concert.id, title=concert.title, venue=concert.venue),
+            checked_in=checked_in,
+            sold=sold,
+        )
+
+    async def door_dates(self, now: datetime | None = None) -> list[DoorDate]:
+        """The dates a door can serve: every date that started less than a day ago or is to
+        come, soonest first."""
+        since = (now or datetime.now(UTC)) - DOOR_DATES_SINCE
+        dates: list[DoorDate] = []
+        for concert in await self._concerts.list_concerts():
+            shown = TicketConcert(id=concert.id, title=concert.title, venue=concert.venue)
+            for schedule_id in await self._schedules.schedule_ids(concert.id):
+                schedule = await self._schedules.schedule(schedule_id)
+                if schedule.starts_at >= since:
+                    dates.append(DoorDate(schedule_id=schedule_id, starts_at=schedule.starts_at, concert=shown))
+        return sorted(dates, key=lambda date: (date.starts_at, date.schedule_id))
+
+    async def schedule_tickets(
+        self, schedule_id: int, status: str | None, cursor: str | None, limit: int
+    ) -> TicketPage:
+        """A date's tickets for the operators, newest first (``status``: only those)."""
+        await self._schedules.schedule(schedule_id)
+        before = decode_cursor(cursor)
+        async with self._uow_factory(autocommit=True) as uow:
+            rows = await TicketRepository(uow.conn).page_of_schedule(schedule_id, status, before, limit + 1)
+        return TicketPage(items=await self._shown(rows[:limit]), next_cursor=next_cursor([r.id for r in rows], limit))
+
+    async def schedule_csv(self, schedule_id: int) -> bytes:
+        """Every ticket of a date as CSV (UTF-8, a header line), by seat number."""
+        await self._schedules.schedule(schedule_id)
+        async with self._uow_factory(autocommit=True) as uow:
+            rows = await TicketRepository(uow.conn).all_of_schedule(schedule_id)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            checked_in_at = row.checked_in_at.isoformat() if row.checked_in_at is not None else ""
+            writer.writerow(
+                (
+                    row.id,
+                    row.code,
+                    row.status,
+                    row.seat_id,
+                    row.seat_number,
+                    row.user_id,
+                    row.reservation_id,
+                    row.payment_id,
+                    checked_in_at,
+                )
+            )
+        return out.getvalue().encode()
 
     # Used by the payments domain, in the refund's unit of work.
     async def void_for_refund(self, uow: UnitOfWork, payment_id: int) -> TicketRow:

@@ -7,6 +7,7 @@ from litestar import Controller, delete, get, post, put
 
 from ticketing.core.errors import (
     ChallengeRequired,
+    Forbidden,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -14,13 +15,13 @@ from ticketing.core.errors import (
     ValidationError,
 )
 from ticketing.core.hashing import password_checks
-from ticketing.core.http import AppRequest, AuthedRequest, account_checks, user_checks
+from ticketing.core.http import AppRequest, AuthedRequest, account_checks, admin_checks
 from ticketing.core.openapi import error_responses
 from ticketing.core.params import AltchaHeader
 from ticketing.core.ratelimit import account_key, client_address, enforce, paced
 from ticketing.users.dependencies import user_service
 from ticketing.users.errors import UserNameTaken, UserNotFound
-from ticketing.users.schemas import AccessToken, PasswordChange, SignIn, SignUp, UserOut
+from ticketing.users.schemas import AccessToken, DoorStaffIn, PasswordChange, SignIn, SignUp, StaffOut, UserOut
 
 
 @asynccontextmanager
@@ -96,9 +97,35 @@ class UserController(Controller):
 
     @get(
         "/users/me",
-        before_request=user_checks,
+        before_request=account_checks,
         responses=error_responses(Unauthenticated, UserNotFound),
         summary="The signed-in user",
     )
     async def me(self, request: AuthedRequest) -> UserOut:
         return await user_service(request).me(request.user)
+
+
+class AdminStaffController(Controller):
+    path = "/api/v1/admin"
+    tags = ["operators"]
+    before_request = staticmethod(admin_checks)
+
+    @post(
+        "/door-staff",
+        status_code=201,
+        responses=error_responses(
+            Unauthenticated,
+            Forbidden,
+            ValidationError,
+            UnsupportedMediaType,
+            UserNameTaken,
+            RateLimited,
+            ServiceUnavailable,
+        ),
+        summary="Create a door staff account: it signs in as any account does, and may check tickets in and "
+        "read a date's door count, nothing else of the operators'",
+    )
+    async def create_door_staff(self, data: DoorStaffIn, request: AuthedRequest) -> StaffOut:
+        async with password_check(request) as address:
+            created = await user_service(request).sign_up(data.name, data.password, role="door", client=address)
+        return StaffOut(id=created.id, name=created.name, role="door")

@@ -8,6 +8,7 @@ import asyncpg
 from ticketing.core.db import Connection
 from ticketing.core.locking import translate_db_errors
 from ticketing.users.errors import UserNameTaken
+from ticketing.users.names import name_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,14 @@ class UserRepository:
         self.conn = conn
 
     async def add(self, name: str, password_hash: str, role: str = "fan") -> int:
-        sql = "INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3) RETURNING id"
+        """A taken name, or one that looks like a taken one (``users/names.py``), fails the
+        statement on a unique index, and with it the caller's transaction: 409 USER_NAME_TAKEN."""
+        sql = "INSERT INTO users (name, name_key, password_hash, role) VALUES ($1, $2, $3, $4) RETURNING id"
         with translate_db_errors():
-            try:  # a taken name fails the statement, and with it the caller's transaction
-                return int(await self.conn.fetchval(sql, name, password_hash, role))
+            try:
+                return int(await self.conn.fetchval(sql, name, name_key(name), password_hash, role))
             except asyncpg.UniqueViolationError as error:
-                raise UserNameTaken(f"The name {name!r} is already taken") from error
+                raise UserNameTaken(f"The name {name!r} is taken, or looks like one that is") from error
 
     async def by_name(self, name: str) -> UserRecord | None:
         with translate_db_errors():
@@ -54,13 +57,15 @@ class UserRepository:
 
     async def add_many(self, prefix: str, count: int, password_hash: str) -> list[tuple[int, str]]:
         """Fans ``<prefix>0000001`` .. in one set-based statement: (id, name) of each."""
+        names = [f"{prefix}{n:07d}" for n in range(1, count + 1)]
+        keys = [name_key(name) for name in names]
         sql = (
-            "INSERT INTO users (name, password_hash, role) "
-            "SELECT $1 || lpad(n::text, 7, '0'), $2, 'fan' FROM generate_series(1, $3::int) n RETURNING id, name"
+            "INSERT INTO users (name, name_key, password_hash, role) "
+            "SELECT name, key, $3, 'fan' FROM unnest($1::text[], $2::text[]) AS fans (name, key) RETURNING id, name"
         )
         with translate_db_errors():
             try:
-                return [(row[0], row[1]) for row in await self.conn.fetch(sql, prefix, password_hash, count)]
+                return [(row[0], row[1]) for row in await self.conn.fetch(sql, names, keys, password_hash)]
             except asyncpg.UniqueViolationError as error:
                 raise UserNameTaken(f"Names starting with {prefix!r} are already taken") from error
 

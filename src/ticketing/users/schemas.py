@@ -35,6 +35,17 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
     new_password: Password
 
 
+class DoorStaffIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: UserName
+    password: Password
+
+
+class StaffOut(msgspec.Struct):
+    id: int
+    name: str
+    role: Literal["door"]
+
+
 class UserOut(msgspec.Struct):
     id: int
     name: str

@@ -5,7 +5,7 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
-from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, user_checks
+from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, account_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.params import AltchaHeader, PathId, QueueTokenHeader
 from ticketing.core.ratelimit import enforce
@@ -20,7 +20,7 @@ class WaitingRoomController(Controller):
 
     @post(
         "/concerts/{concert_id:str}/queue/tokens",
-        before_request=user_checks,
+        before_request=account_checks,
         status_code=201,
         responses={
             201: body_of(QueueTokenOut),

@@ -10,7 +10,7 @@ from ticketing.core.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
-from ticketing.core.http import AuthedRequest, JsonBytes, account_checks, user_checks
+from ticketing.core.http import AuthedRequest, JsonBytes, account_checks
 from ticketing.core.openapi import body_of, error_responses
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import IdempotencyKeyHeader, PathId
@@ -27,7 +27,7 @@ _OWNER_ERRORS = (Unauthenticated, WalletNotFound, UserNotFound, WalletUserMismat
 class WalletController(Controller):
     path = "/api/v1/wallets"
     tags = ["wallets"]
-    before_request = staticmethod(user_checks)
+    before_request = staticmethod(account_checks)
 
     @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance (seed flow 1)")
     async def get_wallet(self, wallet_id: PathId, request: AuthedRequest) -> WalletOut:

@@ -120,6 +120,7 @@ function renderNav() {
   if (user) {
     links.push(`<a href="/tickets">${h("nav_tickets")}</a>`, `<a href="/me">${h("nav_wallet")}</a>`);
     if (user.role === "admin") links.push(`<a href="/admin">${h("nav_operator")}</a>`, `<a href="/door">${h("nav_door")}</a>`);
+    else if (user.role === "door") links.push(`<a href="/door">${h("nav_door")}</a>`);
     links.push(`<span>${esc(user.name)}</span>`, `<a href="#" id="signout">${h("nav_sign_out")}</a>`);
   } else {
     links.push(`<a href="/login">${h("nav_sign_in")}</a>`, `<a href="/signup">${h("nav_sign_up")}</a>`);
@@ -129,7 +130,7 @@ function renderNav() {
   links.push(`<button type="button" id="lang-switch" class="lang" lang="${other}" title="${h("language_switch")}">${esc(LANGUAGES[other])}</button>`);
   document.getElementById("nav").innerHTML = links.join("");
   const out = document.getElementById("signout");
-  if (out) out.onclick = (e) => { e.preventDefault(); session.clear(); location.href = "/"; };
+  if (out) out.onclick = (e) => { e.preventDefault(); signOut(); };
   document.getElementById("lang-switch").onclick = () => { localStorage.setItem("lang", other); location.reload(); };
 }
 
@@ -152,6 +153,16 @@ function requireSignIn() {
 }
 
 // ---------------------------------------------------------------- fans: account
+
+// Signing out revokes the token on the server (every device's: API.md "Signing out means out"),
+// then forgets it here, whatever the server said (a token already revoked answers 401).
+async function signOut() {
+  try {
+    if (session.token) await api("DELETE", "/api/v1/auth/token");
+  } catch (error) { /* forgotten below all the same */ }
+  session.clear();
+  location.href = "/";
+}
 
 async function signIn(name, password) {
   const token = await api("POST", "/api/v1/auth/token", { body: { name, password } });
@@ -590,10 +601,24 @@ function refundButton(box, card, ticket, amount) {
 
 // ---------------------------------------------------------------- operators: the door
 
-function doorPage() {
+// The date this door serves, remembered on this device: a ticket of another date is refused.
+const doorDate = {
+  get() { return localStorage.getItem("door:schedule") || ""; },
+  set(id) { if (id) localStorage.setItem("door:schedule", id); else localStorage.removeItem("door:schedule"); },
+};
+
+async function doorPage() {
   if (!requireSignIn()) return;
   document.title = t("door_title");
+  const dates = await api("GET", "/api/v1/admin/door/dates");
+  const known = dates.some((d) => String(d.schedule_id) === doorDate.get());
+  if (!known) doorDate.set("");
+  const options = dates.map((d) => `<option value="${d.schedule_id}">${esc(d.concert.title)} · ${esc(when(d.starts_at))}</option>`).join("");
   app.innerHTML = `<h1>${h("door_title")}</h1>
+    <div class="card">
+      <label>${h("door_date")} <select id="door-date" required><option value="">${h("door_pick_date")}</option>${options}</select></label>
+      <p id="door-count" class="door-count" aria-live="polite" hidden></p>
+    </div>
     <form id="door" class="card">
       <label>${h("door_code")} <input name="code" autocomplete="off" autocapitalize="off" spellcheck="false" required></label>
       <p class="muted">${h("door_intro")}</p>
@@ -604,8 +629,32 @@ function doorPage() {
     <div id="door-result" class="door-result" aria-live="assertive" hidden></div>`;
   const form = document.getElementById("door");
   const input = form.elements.code;
+  const select = document.getElementById("door-date");
+  const countBox = document.getElementById("door-count");
   const result = document.getElementById("door-result");
-  input.focus();
+  select.value = doorDate.get();
+  // Checked in / sold of the door's date, live (every 2 s, and after each check-in).
+  const drawCount = async () => {
+    const id = doorDate.get();
+    if (!id) { countBox.hidden = true; return; }
+    try {
+      const door = await api("GET", `/api/v1/admin/schedules/${encodeURIComponent(id)}/door`);
+      if (String(door.schedule_id) !== doorDate.get()) return; // the date changed meanwhile
+      countBox.textContent = t("door_count", { in: door.checked_in, sold: door.sold });
+      countBox.dataset.checkedIn = door.checked_in;
+      countBox.dataset.sold = door.sold;
+      countBox.hidden = false;
+    } catch (error) { /* the next poll tries again */ }
+  };
+  const ready = () => {
+    const chosen = Boolean(doorDate.get());
+    form.querySelectorAll("button, input").forEach((el) => { el.disabled = !chosen; });
+    if (chosen) input.focus(); else select.focus();
+  };
+  select.onchange = () => { doorDate.set(select.value); result.hidden = true; ready(); drawCount(); };
+  ready();
+  drawCount();
+  every(2000, drawCount);
   const answer = (kind, code, headline, detail) => {
     result.className = `door-result ${kind}`;
     result.dataset.code = code;
@@ -615,10 +664,11 @@ function doorPage() {
   let busy = false;
   const checkIn = async (typed) => {
     const code = typed.replace(/\s+/g, ""); // pasted from a ticket shown in groups of four
-    if (!code || busy) return;
+    const scheduleId = Number(doorDate.get());
+    if (!code || busy || !scheduleId) return;
     busy = true;
     try {
-      const ticket = await api("POST", "/api/v1/admin/check-ins", { body: { code } });
+      const ticket = await api("POST", "/api/v1/admin/check-ins", { body: { code, schedule_id: scheduleId } });
       const seat = ticket.seat ? t("seat", { number: ticket.seat.number }) : "";
       answer("ok", "OK", t("door_ok"), [ticket.concert?.title, when(ticket.schedule?.starts_at), seat].filter(Boolean).join(" · "));
     } catch (error) {
@@ -626,6 +676,9 @@ function doorPage() {
       else if (error.code === "TICKET_ALREADY_USED") {
         const at = error.body.checked_in_at;
         answer("bad", error.code, t("door_used"), at ? t("door_used_at", { at: when(at) }) : error.message);
+      } else if (error.code === "TICKET_WRONG_SCHEDULE") {
+        const at = error.body.ticket_starts_at;
+        answer("bad", error.code, t("door_wrong_date"), at ? t("door_wrong_date_at", { at: when(at) }) : error.message);
       } else {
         // A code of the wrong shape (422) is no ticket either.
         const unknown = error.code === "TICKET_NOT_FOUND" || error.code === "VALIDATION_ERROR";
@@ -636,6 +689,7 @@ function doorPage() {
       busy = false;
       input.value = "";
       input.focus();
+      drawCount();
     }
   };
   form.onsubmit = (event) => { event.preventDefault(); checkIn(input.value); };
@@ -778,7 +832,7 @@ async function route() {
     if (path === "/signup") return accountPage("signup");
     if (path === "/me") return await walletPage();
     if (path === "/tickets") return await ticketsPage();
-    if (path === "/door") return doorPage();
+    if (path === "/door") return await doorPage();
     if (path === "/admin") return await adminPage();
     if ((match = path.match(/^\/admin\/concerts\/(\d+)$/))) return await dashboardPage(Number(match[1]));
     if ((match = path.match(/^\/concerts\/(\d+)$/))) return await salePage(Number(match[1]));

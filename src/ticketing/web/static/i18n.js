@@ -163,6 +163,11 @@ const DICTIONARY = {
     door_refunded: "환불된 티켓",
     door_unknown: "없는 티켓 코드",
     door_refused: "확인할 수 없습니다",
+    door_date: "이 입구의 공연 날짜",
+    door_pick_date: "날짜를 선택하세요",
+    door_count: "입장 {in} / 판매 {sold}",
+    door_wrong_date: "다른 날짜의 티켓",
+    door_wrong_date_at: "이 티켓의 공연: {at}",
 
     admin_title: "운영",
     create_concert: "공연 만들기",
@@ -325,6 +330,11 @@ const DICTIONARY = {
     door_refunded: "Refunded ticket",
     door_unknown: "Unknown ticket code",
     door_refused: "Cannot check in",
+    door_date: "The date this door serves",
+    door_pick_date: "Choose the date",
+    door_count: "{in} in / {sold} sold",
+    door_wrong_date: "Ticket for another date",
+    door_wrong_date_at: "This ticket is for {at}",
 
     admin_title: "Operator",
     create_concert: "Create a concert",
@@ -365,7 +375,7 @@ const ERRORS = {
     UNAUTHENTICATED: "로그인해 주세요(또는 이름과 비밀번호를 확인해 주세요).",
     FORBIDDEN: "운영자만 쓸 수 있는 페이지입니다.",
     USER_NOT_FOUND: "이 계정은 더 이상 없습니다.",
-    USER_NAME_TAKEN: "이미 사용 중인 이름입니다. 다른 이름을 골라 주세요.",
+    USER_NAME_TAKEN: "이미 사용 중이거나 그와 똑같아 보이는 이름입니다. 다른 이름을 골라 주세요.",
     WALLET_NOT_FOUND: "지갑을 찾을 수 없습니다.",
     WALLET_USER_MISMATCH: "다른 사람의 지갑입니다.",
     TOKEN_INVALID: "대기 순서가 만료되었습니다. 대기실에 다시 들어가 주세요.",
@@ -403,6 +413,7 @@ const ERRORS = {
     TICKET_USER_MISMATCH: "다른 사람의 티켓입니다.",
     TICKET_ALREADY_USED: "이미 입장에 사용된 티켓입니다.",
     TICKET_REFUNDED: "환불된 티켓입니다.",
+    TICKET_WRONG_SCHEDULE: "다른 날짜 공연의 티켓입니다.",
   },
   en: {
     VALIDATION_ERROR: "Some of what you entered is not valid.",
@@ -410,7 +421,7 @@ const ERRORS = {
     UNAUTHENTICATED: "Please sign in (or check your name and password).",
     FORBIDDEN: "This page is for operators.",
     USER_NOT_FOUND: "This account no longer exists.",
-    USER_NAME_TAKEN: "This name is already taken. Choose another one.",
+    USER_NAME_TAKEN: "This name, or one that looks just like it, is taken. Choose another one.",
     WALLET_NOT_FOUND: "Wallet not found.",
     WALLET_USER_MISMATCH: "That wallet belongs to someone else.",
     TOKEN_INVALID: "Your place in the queue has expired. Join the waiting room again.",
@@ -448,6 +459,7 @@ const ERRORS = {
     TICKET_USER_MISMATCH: "This ticket belongs to someone else.",
     TICKET_ALREADY_USED: "This ticket has already been used at the door.",
     TICKET_REFUNDED: "This ticket was refunded.",
+    TICKET_WRONG_SCHEDULE: "This ticket is for another date.",
   },
 };
 
