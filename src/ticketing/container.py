@@ -24,6 +24,7 @@ from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.service import ScheduleService
 from ticketing.tickets.service import TicketService
 from ticketing.users.service import UserService
+from ticketing.venues.service import VenueService
 from ticketing.waiting_room.jobs import admission_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
 from ticketing.waiting_room.store import QueueStore
@@ -40,6 +41,7 @@ class Services:
     wallets: WalletService
     users: UserService
     concerts: ConcertService
+    venues: VenueService
     waiting_room: WaitingRoomService
     schedules: ScheduleService
     reservations: ReservationService
@@ -84,6 +86,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         uow_factory, wallets, jwt_secret=settings.jwt_secret, jwt_ttl=settings.jwt_ttl_seconds, limiter=rate_limits
     )
     concerts = ConcertService(uow_factory)
+    venues = VenueService(uow_factory)
     # Bound late, because schedules and reservations are built on the waiting room: the sale's
     # opening (fair start) comes from the schedules, and after a Redis loss a fan's live hold
     # proves their admission.
@@ -93,7 +96,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         settings,
         live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
     )
-    schedules = ScheduleService(uow_factory, concerts, waiting_room, settings.seat_cache_seconds)
+    schedules = ScheduleService(uow_factory, concerts, venues, waiting_room, settings.seat_cache_seconds)
     reservations = ReservationService(
         uow_factory,
         SeatLockStore(redis),
@@ -128,6 +131,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         wallets=wallets,
         users=users,
         concerts=concerts,
+        venues=venues,
         waiting_room=waiting_room,
         schedules=schedules,
         reservations=reservations,
