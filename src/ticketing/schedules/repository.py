@@ -20,7 +20,7 @@ from ticketing.schedules.schemas import (
     SeatRow,
     ZoneSeatOut,
 )
-from ticketing.schedules.sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE
+from ticketing.schedules.sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE, UNSOLD_OF_SCHEDULE
 from ticketing.venues.sql import template_seats
 
 
@@ -215,7 +215,7 @@ class ScheduleRepository:
         sql = (
             "SELECT EXISTS (SELECT 1 FROM schedules WHERE concert_id = $1) AND NOT EXISTS ("
             "  SELECT 1 FROM schedules CROSS JOIN LATERAL "
-            f"  (SELECT 1 {SEATS_OF_SCHEDULE} AND seats.status <> 'SOLD' LIMIT 1) unsold "
+            f"  (SELECT 1 {UNSOLD_OF_SCHEDULE} ORDER BY seats.schedule_id, seats.id LIMIT 1) unsold "
             "  WHERE schedules.concert_id = $1)"
         )
         with translate_db_errors():
