@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from ticketing.cli import main
 from ticketing.container import Services
+from ticketing.venues.example import hall_plan
 
 
 def test_admin_creates_a_concert_and_a_schedule(
@@ -31,3 +34,21 @@ def test_admin_creates_a_concert_and_a_schedule(
     missing = ["admin", "create-schedule", "--concert-id", "999999999", *args[4:]]
     assert main(missing) == 1
     assert "refused (CONCERT_NOT_FOUND)" in capsys.readouterr().err
+
+
+def test_admin_creates_a_venue_from_a_plan_file(
+    services: Services, cli_env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plan = hall_plan("Little Hall", zones=2, rows=3, seats_per_row=4)
+    path = tmp_path / "hall.json"
+    path.write_bytes(msgspec.json.encode(plan))
+    assert main(["admin", "create-venue", "--plan", str(path)]) == 0
+    venue = json.loads(capsys.readouterr().out)
+    assert (venue["name"], venue["seat_count"]) == ("Little Hall", 24)
+    assert [zone["seat_count"] for zone in venue["zones"]] == [12, 12]
+    plan["zones"][0]["rows"][0]["seats"][0]["category"] = "Standing"
+    path.write_bytes(msgspec.json.encode(plan))
+    assert main(["admin", "create-venue", "--plan", str(path), "--name", "Other"]) == 1
+    assert "refused (INVALID_SEATING_PLAN): plan.zones[0].rows[0].seats[" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["admin", "create-venue", "--plan", str(tmp_path / "missing.json")])

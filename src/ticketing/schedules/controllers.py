@@ -5,7 +5,7 @@ from litestar import Controller, get, post
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
-from ticketing.core.openapi import body_of, error_responses
+from ticketing.core.openapi import NOT_MODIFIED, body_of, error_responses
 from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
@@ -62,6 +62,7 @@ class ScheduleController(Controller):
         middleware=[COMPRESSED],
         responses={
             200: body_of(SeatMapOut),
+            304: NOT_MODIFIED,
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
         },
         summary="The date's classes and zones with the seats left in each (ETag; 304 on If-None-Match)",
@@ -77,6 +78,7 @@ class ScheduleController(Controller):
         middleware=[COMPRESSED],
         responses={
             200: body_of(ZoneSeatsOut),
+            304: NOT_MODIFIED,
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen, ZoneNotFound),
         },
         summary="The seats of one zone of a date, each marked available or not (ETag; 304 on If-None-Match)",
