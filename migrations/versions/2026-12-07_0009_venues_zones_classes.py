@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 # The zone and class of a date made from seat_count and price (schedules/service.py says the same).
 PLAIN_ZONE = "Hall"
 PLAIN_CLASS = "Standard"
+PLAIN_COLOR = "#0072B2"
 MAX_SEATS = 100_000
 
 
@@ -110,8 +111,8 @@ def upgrade() -> None:
         "WHERE zones.schedule_id = seats.schedule_id"
     )
     op.execute(
-        "INSERT INTO schedule_classes (schedule_id, name, ordinal, price, seat_count) "  # noqa: S608 - constants
-        f"SELECT schedule_id, '{PLAIN_CLASS}', 0, min(price), count(*) FROM seats GROUP BY schedule_id"
+        "INSERT INTO schedule_classes (schedule_id, name, ordinal, price, color, seat_count) "  # noqa: S608 - constants
+        f"SELECT schedule_id, '{PLAIN_CLASS}', 0, min(price), '{PLAIN_COLOR}', count(*) FROM seats GROUP BY schedule_id"
     )
     op.alter_column("seats", "zone_id", nullable=False)
     op.create_foreign_key(op.f("fk_seats_zone_id_zones"), "seats", "zones", ["zone_id"], ["id"])

@@ -81,12 +81,13 @@ async def test_a_date_on_a_plan_is_priced_per_class(client: Client, services: Se
     assert {(s["class"], s["price"]) for s in seats} == {("VIP", 200_000), ("R", 150_000), ("S", 120_000)}
     assert [s["label"] for s in seats[:6]] == ["1", "2", "3", "4", "5", "1"]  # row 1, then row 2 of the zone
     dates = (await client.get(f"/api/v1/concerts/{concert}/schedules", headers=headers)).json()
-    assert dates[0]["classes"] == [
+    assert [{k: c[k] for k in ("name", "price", "available")} for c in dates[0]["classes"]] == [
         {"name": "VIP", "price": 200_000, "available": 50},
         {"name": "R", "price": 150_000, "available": 60},
         {"name": "S", "price": 120_000, "available": 10},
         {"name": "A", "price": 90_000, "available": 0},
     ]
+    assert [c["color"] for c in dates[0]["classes"]] == [c["color"] for c in plan["categories"]]
 
 
 async def test_seat_map_and_zone_seats(client: Client, services: Services) -> None:
@@ -101,9 +102,9 @@ async def test_seat_map_and_zone_seats(client: Client, services: Services) -> No
     assert summary.status_code == 200
     body = summary.json()
     assert body["schedule_id"] == date.id and body["venue_id"] == venue.id
-    assert body["classes"][:2] == [
-        {"name": "VIP", "price": 200_000, "available": 120},
-        {"name": "R", "price": 150_000, "available": 120},
+    assert [(c["name"], c["price"], c["available"]) for c in body["classes"][:2]] == [
+        ("VIP", 200_000, 120),
+        ("R", 150_000, 120),
     ]
     zone_a, zone_b = body["zones"]
     assert zone_a["id"] == venue.zones[0].id and zone_a["name"] == "Floor A"
@@ -172,10 +173,10 @@ async def test_a_plain_date_is_one_zone_and_one_class(client: Client, services: 
     headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
     body = (await client.get(f"/api/v1/schedules/{schedule.id}/seat-map", headers=headers)).json()
     assert body["venue_id"] is None
-    assert body["classes"] == [{"name": "Standard", "price": 7_000, "available": 5}]
+    assert body["classes"] == [{"name": "Standard", "price": 7_000, "available": 5, "color": "#0072B2"}]
     [zone] = body["zones"]
     assert (zone["name"], zone["available"], zone["available_by_class"]) == ("Hall", 5, {"Standard": 5})
     seats = (await client.get(f"/api/v1/schedules/{schedule.id}/zones/{zone['id']}/seats", headers=headers)).json()
     assert [s["label"] for s in seats["seats"]] == ["1", "2", "3", "4", "5"]
     dates = (await client.get(f"/api/v1/concerts/{concert}/schedules", headers=headers)).json()
-    assert dates[0]["classes"] == [{"name": "Standard", "price": 7_000, "available": 5}]
+    assert dates[0]["classes"] == body["classes"]

@@ -117,13 +117,13 @@ class ScheduleRepository:
         """Each date's classes in their order, with the seats of each available now."""
         sql = (
             "SELECT c.schedule_id, c.name, c.price, (SELECT count(*) FROM seats "
-            f"  WHERE seats.schedule_id = c.schedule_id AND seats.class_name = c.name AND {SEAT_IS_FREE}) "
+            f"  WHERE seats.schedule_id = c.schedule_id AND seats.class_name = c.name AND {SEAT_IS_FREE}), c.color "
             "FROM schedule_classes c WHERE c.schedule_id = ANY($1::bigint[]) ORDER BY c.schedule_id, c.ordinal"
         )
         found: dict[int, list[ClassAvailability]] = {schedule_id: [] for schedule_id in schedule_ids}
         with translate_db_errors():
             for row in await self.conn.fetch(sql, list(schedule_ids)):
-                found[row[0]].append(ClassAvailability(row[1], row[2], row[3]))
+                found[row[0]].append(ClassAvailability(row[1], row[2], row[3], row[4]))
         return found
 
     async def availability(self, schedule_id: int) -> list[tuple[int, str, int, int]]:

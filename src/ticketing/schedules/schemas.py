@@ -66,6 +66,7 @@ class ClassAvailability(msgspec.Struct):
     name: str
     price: int
     available: int
+    color: str  # the plan's colour of the category (pages also name the class in words)
 
 
 class SeatBrief(msgspec.Struct):
