@@ -52,6 +52,7 @@ from bench.workloads import (
     HOST,
     READ_PATH_P99_LIMIT,
     READ_PATH_TARGETS,
+    VENUE_TARGETS,
     WRITE_TARGETS,
     Target,
     admitted_tokens,
@@ -60,6 +61,7 @@ from bench.workloads import (
     flash_sale,
     issue_fans_for,
     strategy_workloads,
+    venue_workloads,
 )
 from ticketing.cli import migrate
 from ticketing.config import PROJECT_ROOT, Settings
@@ -335,9 +337,13 @@ async def _run_phases(
     service.start(**open_queue)
     issue_fans = options.issue_fans or issue_fans_for(options.duration)
     read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans)
+    venues = await venue_workloads(services, target, min(options.fans, 1_000))
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows
+    load_rows += [(r, None) for r in venues.loads]
+    venue_table = read_path_table(venues.loads, f_http, VENUE_TARGETS, READ_PATH_P99_LIMIT)
+    print("\nSeat map of a 60,000-seat date against the floor (same run):\n" + venue_table, flush=True)
     read_table = read_path_table(read_path, f_http, READ_PATH_TARGETS, READ_PATH_P99_LIMIT)
     shorts = _read_path_summary(read_path, f_http)
     print("\nRead path against the floor (same run):\n" + read_table, flush=True)
@@ -389,6 +395,12 @@ async def _run_phases(
         "",
         *_read_path_section(options, floors, read_table, shorts),
         f"Machine limits measured in the same run: PostgreSQL {pg_figure}; Redis {redis_figure}.",
+        "",
+        "## Venues: the seat map of a 60,000-seat date",
+        "",
+        venue_table,
+        "",
+        *venues.lines,
         "",
         "## Floor, baselines (same server stack) and per-endpoint workloads",
         "",
