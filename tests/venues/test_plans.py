@@ -140,6 +140,9 @@ async def test_a_venue_and_its_plan_as_uploaded(client: Client, services: Servic
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
+    assert etag.startswith('W/"')  # one tag for the plan as it is, with br or with gzip
+    strong = await client.get(f"/api/v1/venues/{venue['id']}/plan", headers={"If-None-Match": etag[2:]})
+    assert strong.status_code == 304  # a weak comparison (RFC 9110 13.1.2)
     other = await client.get(f"/api/v1/venues/{venue['id']}/plan", headers={"If-None-Match": '"other"'})
     assert other.status_code == 200
     assert_problem(await client.get("/api/v1/venues/999999/plan"), 404, "VENUE_NOT_FOUND")

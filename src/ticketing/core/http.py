@@ -555,8 +555,8 @@ COMPRESSED = DefineMiddleware(CompressionMiddleware, config=COMPRESSION)
 
 class CachedJson(JsonBytes):
     """Encoded JSON with its ``ETag``: a request whose ``If-None-Match`` names it is answered 304
-    without the body (RFC 9110 section 13.1.2: a weak comparison, so a ``W/`` prefix a proxy's
-    compression added still matches). Compression is Litestar's (``CompressionConfig`` in main.py)."""
+    without the body (RFC 9110 section 13.1.2: a weak comparison, ``W/`` prefixes aside).
+    Compression is Litestar's (``COMPRESSED`` above, on the handlers that need it)."""
 
     __slots__ = ("cache_control", "etag")
 
@@ -588,6 +588,6 @@ class CachedJson(JsonBytes):
 def _names_etag(scope: Scope, etag: str) -> bool:
     for name, value in scope["headers"]:
         if name == b"if-none-match":
-            wanted = etag.encode()
+            wanted = etag.encode().removeprefix(b"W/")
             return any(tag.strip().removeprefix(b"W/") == wanted or tag.strip() == b"*" for tag in value.split(b","))
     return False

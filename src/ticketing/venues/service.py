@@ -29,8 +29,9 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 
 
 def etag_of(body: bytes) -> str:
-    """A strong ETag for ``body`` (quoted, as the header carries it)."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    """The ETag of ``body`` as the header carries it: weak (``W/``), because the same tag names the
+    answer whether it is sent as it is, with brotli or with gzip (RFC 9110 section 8.8.3)."""
+    return 'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 def read_plan(raw: dict[str, Any]) -> tuple[SeatingPlan, list[TemplateSeat]]:
