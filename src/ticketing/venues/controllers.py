@@ -18,6 +18,15 @@ PLAN_CACHE_CONTROL = "public, max-age=86400"
 PLAN_UPLOAD_SECONDS = 60.0
 
 
+async def _plan_upload_checks(request: AuthedRequest) -> None:
+    """The operator checks, on a longer clock: reading, checking and storing a 100,000-seat plan
+    takes seconds (a rare operator's task, not a fan's request), so the request's deadline
+    starts again at PLAN_UPLOAD_SECONDS before its body is read (TICKETING_REQUEST_DEADLINE_SECONDS
+    bounds everything else)."""
+    deadline.start(PLAN_UPLOAD_SECONDS)
+    await admin_checks(request)
+
+
 class VenueController(Controller):
     path = "/api/v1/venues"
     tags = ["venues"]
@@ -43,16 +52,13 @@ class AdminVenueController(Controller):
         status_code=201,
         # The one endpoint that takes more than TICKETING_MAX_BODY_BYTES: a 100,000-seat plan.
         request_max_body_size=MAX_PLAN_BYTES,
+        before_request=_plan_upload_checks,
         responses=error_responses(
             Unauthenticated, Forbidden, ValidationError, InvalidSeatingPlan, UnsupportedMediaType, PayloadTooLarge
         ),
         summary="Create a venue from a seating plan (pretix's JSON format, up to 100,000 seats)",
     )
     async def create_venue(self, data: VenueIn, request: AuthedRequest) -> VenueOut:
-        # A 100,000-seat plan takes seconds to check and store (a rare operator's task, not a
-        # fan's request): its clock starts again, longer (TICKETING_REQUEST_DEADLINE_SECONDS
-        # bounds everything else).
-        deadline.start(PLAN_UPLOAD_SECONDS)
         return await venue_service(request).create_venue(data)
 
     @get(
