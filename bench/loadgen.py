@@ -135,6 +135,7 @@ class LoadResult:
     socket_errors: int = 0
     cpu_seconds: float | None = None  # the generator's own CPU time while it sent requests
     distinct: int = 0  # distinct pre-built requests it cycled through
+    expected: frozenset[int] = frozenset()  # statuses besides 2xx that are this workload's answer (304)
 
     @property
     def throughput(self) -> float:
@@ -142,8 +143,11 @@ class LoadResult:
 
     @property
     def errors(self) -> int:
-        """Answers other than 2xx, and broken connections or timeouts."""
-        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300) + self.socket_errors
+        """Answers other than 2xx (or ``expected``), and broken connections or timeouts."""
+        return sum(n for status, n in self.statuses.items() if not self._answer(status)) + self.socket_errors
+
+    def _answer(self, status: int) -> bool:
+        return 200 <= status < 300 or status in self.expected
 
     @property
     def server_errors(self) -> int:
@@ -156,7 +160,7 @@ class LoadResult:
         return self.cpu_seconds / self.requests * 1e6
 
     def describe_errors(self) -> str:
-        parts = [f"HTTP {status}: {n:,}" for status, n in sorted(self.statuses.items()) if not 200 <= status < 300]
+        parts = [f"HTTP {status}: {n:,}" for status, n in sorted(self.statuses.items()) if not self._answer(status)]
         if self.socket_errors:
             parts.append(f"socket errors: {self.socket_errors:,}")
         return ", ".join(parts) or "—"

@@ -55,7 +55,9 @@ from bench.workloads import (
     HOST,
     READ_PATH_P99_LIMIT,
     READ_PATH_TARGETS,
+    VENUE_TARGETS,
     WRITE_TARGETS,
+    SaleOutcome,
     Target,
     admitted_tokens,
     create_sale,
@@ -63,6 +65,7 @@ from bench.workloads import (
     flash_sale,
     issue_fans_for,
     strategy_workloads,
+    venue_workloads,
 )
 from ticketing.cli import migrate
 from ticketing.config import PROJECT_ROOT, Settings
@@ -323,6 +326,22 @@ def _read_path_section(options: BenchOptions, floors: Floors, read_table: str, s
     ]
 
 
+async def _flash_sale_phase(
+    options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target
+) -> SaleOutcome:
+    """Phase 3: a flash sale as production admits it (admission by seats left included)."""
+    print("phase 3: flash sale", flush=True)
+    service.start(
+        queue_max_active=max(50, options.sale_seats * options.sale_dates // 2),
+        queue_admit_per_second=500,
+        queue_active_ttl_seconds=30,
+        hold_seconds=10,
+    )
+    return await flash_sale(
+        services, target, options.sale_fans, options.sale_dates, options.sale_seats, options.sale_time_limit
+    )
+
+
 async def _run_phases(
     options: BenchOptions,
     services: Services,
@@ -351,9 +370,13 @@ async def _run_phases(
         service.start(**open_queue, **GATED_JOINS)
 
     read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
+    venues = await venue_workloads(services, target, min(options.fans, 1_000))
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows
+    load_rows += [(r, None) for r in venues.loads]
+    venue_table = read_path_table(venues.loads, f_http, VENUE_TARGETS, READ_PATH_P99_LIMIT)
+    print("\nSeat map of a 60,000-seat date against the floor (same run):\n" + venue_table, flush=True)
     read_table = read_path_table(read_path, f_http, READ_PATH_TARGETS, READ_PATH_P99_LIMIT)
     shorts = _read_path_summary(read_path, f_http)
     print("\nRead path against the floor (same run):\n" + read_table, flush=True)
@@ -368,16 +391,7 @@ async def _run_phases(
     redis, maintenance_url = burst_servers
     blocks = await _burst_phase(options, services, service, target, redis, maintenance_url, database_url)
 
-    print("phase 3: flash sale", flush=True)
-    service.start(
-        queue_max_active=max(50, options.sale_seats * options.sale_dates // 2),
-        queue_admit_per_second=500,
-        queue_active_ttl_seconds=30,
-        hold_seconds=10,
-    )
-    sale = await flash_sale(
-        services, target, options.sale_fans, options.sale_dates, options.sale_seats, options.sale_time_limit
-    )
+    sale = await _flash_sale_phase(options, services, service, target)
 
     fairness = await fairness_phase(services, service, target, options.fairness)
 
@@ -407,6 +421,12 @@ async def _run_phases(
         "",
         *_read_path_section(options, floors, read_table, shorts),
         f"Machine limits measured in the same run: PostgreSQL {pg_figure}; Redis {redis_figure}.",
+        "",
+        "## Venues: the seat map of a 60,000-seat date",
+        "",
+        venue_table,
+        "",
+        *venues.lines,
         "",
         "## Floor, baselines (same server stack) and per-endpoint workloads",
         "",

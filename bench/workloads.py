@@ -431,3 +431,113 @@ async def flash_sale(
     for recorder in outcome.steps.values():
         recorder.finished = outcome.seconds
     return outcome
+
+
+# The seat map's targets (issue 22), as ratios to F_http of the same run, and its size limits.
+VENUE_TARGETS: dict[str, float] = {
+    "seat map (60,000 seats)": 0.5,
+    "zone seats (1,000)": 0.4,
+    "seat map 304": 0.6,
+}
+VENUE_SIZE_LIMITS = {"seat map (60,000 seats)": 8 * 1024, "zone seats (1,000)": 16 * 1024}
+STADIUM_PRICES = {"VIP": 250_000, "R": 180_000, "S": 140_000, "A": 99_000}
+
+
+@dataclass
+class VenueResults:
+    loads: list[LoadResult]  # the names of VENUE_TARGETS, in that order
+    lines: list[str]  # what else was measured, for the report
+
+
+async def venue_workloads(services: Services, target: Target, fans_count: int) -> VenueResults:
+    """A 60,000-seat date (60 zones x 1,000 seats): the time to store the plan and to create the
+    date, the seat-map summary and one zone's seats (brotli) as closed loops, a 304 loop, their
+    sizes on the wire, and a best-available race (pairs of VIP, more asked than there are) with
+    its invariants: no seat held twice, every answer all or nothing."""
+    from ticketing.venues.example import hall_plan
+    from ticketing.venues.schemas import VenueIn
+    from ticketing.venues.service import etag_of
+
+    started = time.perf_counter()
+    venue = await services.venues.create_venue(
+        VenueIn(name="bench stadium", plan=hall_plan("Stadium", zones=60, rows=20, seats_per_row=50, per_line=10))
+    )
+    stored = time.perf_counter() - started
+    concert = await services.concerts.create_concert(ConcertIn(title="bench: stadium"))
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    date = await services.schedules.create_schedule(
+        concert.id,
+        ScheduleIn(
+            starts_at=now + timedelta(days=10),
+            reservation_opens_at=now - timedelta(minutes=5),
+            reservation_closes_at=now + timedelta(days=9),
+            venue_id=venue.id,
+            prices=STADIUM_PRICES,
+        ),
+    )
+    created = time.perf_counter() - started
+    fans = await create_fans(services, fans_count, balance=0)
+    pool = Pool(HOST, target.port, min(64, target.connections))
+    await pool.open()
+    try:
+        tokens = await admitted_tokens(target, pool, fans, concert.id)
+        pairs = list(zip(fans, tokens, strict=True))
+        summary_path = f"/api/v1/schedules/{date.id}/seat-map"
+        zone_paths = [f"/api/v1/schedules/{date.id}/zones/{zone.id}/seats" for zone in venue.zones]
+        br = {"Accept-Encoding": "br"}
+        sizes = {
+            "seat map (60,000 seats)": len(
+                (await pool.send(target.get(summary_path, {**br, **bearer(*pairs[0])}))).body
+            ),
+            "zone seats (1,000)": len((await pool.send(target.get(zone_paths[0], {**br, **bearer(*pairs[0])}))).body),
+        }
+        raw_zone = len((await pool.send(target.get(zone_paths[0], bearer(*pairs[0])))).body)
+        summary_body = (await pool.send(target.get(summary_path, bearer(*pairs[0])))).body
+        etag = etag_of(summary_body)
+        loads = [
+            await target.drive(
+                "seat map (60,000 seats)", [target.get(summary_path, {**br, **bearer(f, t)}) for f, t in pairs]
+            ),
+            await target.drive(
+                "zone seats (1,000)",
+                [target.get(zone_paths[i % len(zone_paths)], {**br, **bearer(f, t)}) for i, (f, t) in enumerate(pairs)],
+            ),
+            await target.drive(
+                "seat map 304",
+                [target.get(summary_path, {**br, "If-None-Match": etag, **bearer(f, t)}) for f, t in pairs],
+            ),
+        ]
+        loads[2].expected = frozenset({304})  # the answer it asks for (a 200 only if the ETag moved on)
+        race_fans = pairs[:200]
+        answers = await asyncio.gather(
+            *(
+                pool.send(
+                    target.post(
+                        "/api/v1/reservations", {"schedule_id": date.id, "class": "VIP", "quantity": 2}, bearer(f, t)
+                    )
+                )
+                for f, t in race_fans
+            )
+        )
+    finally:
+        pool.close()
+    held: list[int] = []
+    partial = 0
+    for answer in answers:
+        if answer.status == 201:
+            body = answer.json()
+            items = body.get("items", []) if isinstance(body, dict) else []
+            held += [int(item["seat_id"]) for item in items]
+            partial += len(items) != 2
+    codes = sorted({answer.code for answer in answers})
+    lines = [
+        f"60,000-seat date (60 zones x 1,000 seats): plan stored in {stored:.2f} s, date created in {created:.2f} s "
+        f"(target <= 3 s). On the wire with br: seat map {sizes['seat map (60,000 seats)']:,} B (target <= 8 KB), "
+        f"a zone {sizes['zone seats (1,000)']:,} B (target <= 16 KB; {raw_zone:,} B uncompressed).",
+        f"Best available, {len(race_fans)} fans at once asking for a pair of VIP: {len(held) // 2} held, "
+        f"answers {codes}; seats held twice: {len(held) - len(set(held))}; partial answers: {partial}.",
+    ]
+    for line in lines:
+        print(f"  {line}", flush=True)
+    return VenueResults(loads, lines)

@@ -70,6 +70,19 @@ async def run_admin(services: Services, args: argparse.Namespace) -> None:
         schedule = msgspec.convert(raw, ScheduleIn, strict=False)
         created = await services.schedules.create_schedule(args.concert_id, schedule)
         print(msgspec.json.encode({**msgspec.to_builtins(created), "seats": len(created.seats)}).decode())
+    elif args.admin_command == "create-venue":
+        from pathlib import Path
+
+        from ticketing.venues.schemas import VenueIn
+
+        try:
+            plan = msgspec.json.decode(await asyncio.to_thread(Path(args.plan).read_bytes))
+        except (OSError, msgspec.DecodeError) as error:
+            raise SystemExit(f"ticketing admin create-venue: cannot read {args.plan}: {error}") from None
+        name = args.name or (plan.get("name") if isinstance(plan, dict) else None) or Path(args.plan).stem
+        # A fault of the plan is refused as the endpoint refuses it (INVALID_SEATING_PLAN, below).
+        venue = await services.venues.create_venue(msgspec.convert({"name": name, "plan": plan}, VenueIn))
+        print(msgspec.json.encode(venue).decode())
     elif args.admin_command == "create-operator":
         user, outcome = await services.users.create_operator(
             args.name, args.password, promote=args.promote, reset_password=args.reset_password
@@ -197,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo-data", help="load the demo operator and fans (idempotent)")
     commands.add_parser("worker", help="run the background jobs here (set TICKETING_RUN_JOBS_IN_SERVER=false)")
 
-    admin = commands.add_parser("admin", help="operator tasks: create operators, concerts and schedules")
+    admin = commands.add_parser("admin", help="operator tasks: create operators, concerts, schedules and venues")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     concert = admin_commands.add_parser("create-concert", help="create a concert; prints it as JSON")
     concert.add_argument("--title", required=True)
@@ -224,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument(
         "--promote", action="store_true", help="an existing fan account becomes an operator with this password"
     )
+    venue = admin_commands.add_parser(
+        "create-venue", help="create a venue from a seating plan (pretix's JSON format); prints it as JSON"
+    )
+    venue.add_argument("--plan", required=True, help="the plan's JSON file (up to 100,000 seats)")
+    venue.add_argument("--name", help="the venue's name (default: the plan's own name)")
 
     return parser
 

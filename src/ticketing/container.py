@@ -25,6 +25,7 @@ from ticketing.reservations.store import SeatLockStore
 from ticketing.schedules.service import ScheduleService
 from ticketing.tickets.service import TicketService
 from ticketing.users.service import UserService
+from ticketing.venues.service import VenueService
 from ticketing.waiting_room.jobs import admission_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
 from ticketing.waiting_room.store import QueueStore
@@ -41,6 +42,7 @@ class Services:
     wallets: WalletService
     users: UserService
     concerts: ConcertService
+    venues: VenueService
     waiting_room: WaitingRoomService
     schedules: ScheduleService
     reservations: ReservationService
@@ -94,6 +96,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         gate=gate,
     )
     concerts = ConcertService(uow_factory)
+    venues = VenueService(uow_factory)
     # Bound late, because schedules and reservations are built on the waiting room: the sale's
     # opening (fair start) comes from the schedules, and after a Redis loss a fan's live hold
     # proves their admission.
@@ -104,7 +107,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
         gate=gate,
     )
-    schedules = ScheduleService(uow_factory, concerts, waiting_room, settings.seat_cache_seconds)
+    schedules = ScheduleService(uow_factory, concerts, venues, waiting_room, settings.seat_cache_seconds)
     reservations = ReservationService(
         uow_factory,
         SeatLockStore(redis),
@@ -141,6 +144,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         wallets=wallets,
         users=users,
         concerts=concerts,
+        venues=venues,
         waiting_room=waiting_room,
         schedules=schedules,
         reservations=reservations,

@@ -13,6 +13,8 @@ from ticketing.core.security import Principal
 from ticketing.idempotency.service import idempotent_request
 from ticketing.schedules.schemas import ScheduleIn
 from ticketing.users.errors import UserNameTaken
+from ticketing.venues.example import example_plan
+from ticketing.venues.schemas import VenueIn
 
 log = structlog.get_logger("ticketing.demo")
 
@@ -22,6 +24,7 @@ DEMO_CONCERT = "IU — The Golden Hour (demo)"
 DEMO_DATES = 3
 DEMO_SEATS = 50
 DEMO_PRICE = 50_000
+DEMO_CLASS_PRICES = {"VIP": 198_000, "R": 154_000, "S": 132_000, "A": 99_000}
 
 
 async def load_demo_data(services: Services) -> None:
@@ -59,3 +62,16 @@ async def _demo_concert(services: Services) -> None:
                 seat_count=DEMO_SEATS,
             ),
         )
+    # One more date, in a real-sized hall: the example seating plan (15,000 seats, VIP/R/S/A).
+    venue = await services.venues.create_venue(VenueIn(name="Example Arena (demo)", plan=example_plan()))
+    starts_at = now + timedelta(days=30 + DEMO_DATES, hours=2)
+    await services.schedules.create_schedule(
+        concert.id,
+        ScheduleIn(
+            starts_at=starts_at,
+            reservation_opens_at=now - timedelta(hours=1),
+            reservation_closes_at=starts_at - timedelta(hours=1),
+            venue_id=venue.id,
+            prices=DEMO_CLASS_PRICES,
+        ),
+    )

@@ -31,6 +31,7 @@ from ticketing.reservations.controllers import AllowanceController, ReservationC
 from ticketing.schedules.controllers import AdminScheduleController, ScheduleController
 from ticketing.tickets.controllers import AdminCheckInController, AdminScheduleTicketController, TicketController
 from ticketing.users.controllers import AdminStaffController, UserController
+from ticketing.venues.controllers import AdminVenueController, VenueController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
 from ticketing.web.controllers import LocalSwaggerRenderPlugin, page, static_files, swagger_ui_files
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConcertController,
             AdminConcertController,
             WaitingRoomController,
+            VenueController,
+            AdminVenueController,
             ScheduleController,
             AdminScheduleController,
             ReservationController,

@@ -5,9 +5,10 @@ from ticketing.core.orm import Base
 from ticketing.idempotency.models import IdempotencyRecord
 from ticketing.payments.models import Payment
 from ticketing.reservations.models import Reservation
-from ticketing.schedules.models import Schedule, Seat
+from ticketing.schedules.models import Schedule, ScheduleClass, Seat
 from ticketing.tickets.models import Ticket
 from ticketing.users.models import User
+from ticketing.venues.models import Venue, VenueSeat, Zone
 from ticketing.wallets.models import LedgerEntry, Wallet
 
 metadata = Base.metadata
@@ -19,9 +20,13 @@ __all__ = [
     "Payment",
     "Reservation",
     "Schedule",
+    "ScheduleClass",
     "Seat",
     "Ticket",
     "User",
+    "Venue",
+    "VenueSeat",
     "Wallet",
+    "Zone",
     "metadata",
 ]

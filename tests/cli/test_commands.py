@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from ticketing.cli import main
 from ticketing.container import Services
+from ticketing.venues.example import hall_plan
 
 
 def test_admin_creates_a_concert_and_a_schedule(
@@ -114,3 +117,21 @@ def test_create_operator_takes_the_password_from_the_environment_and_checks_it(
     get_settings.cache_clear()
     assert main(["admin", "create-operator", "--name", "ops"]) == 0
     assert json.loads(capsys.readouterr().out)["outcome"] == "created"
+
+
+def test_admin_creates_a_venue_from_a_plan_file(
+    services: Services, cli_env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plan = hall_plan("Little Hall", zones=2, rows=3, seats_per_row=4)
+    path = tmp_path / "hall.json"
+    path.write_bytes(msgspec.json.encode(plan))
+    assert main(["admin", "create-venue", "--plan", str(path)]) == 0
+    venue = json.loads(capsys.readouterr().out)
+    assert (venue["name"], venue["seat_count"]) == ("Little Hall", 24)
+    assert [zone["seat_count"] for zone in venue["zones"]] == [12, 12]
+    plan["zones"][0]["rows"][0]["seats"][0]["category"] = "Standing"
+    path.write_bytes(msgspec.json.encode(plan))
+    assert main(["admin", "create-venue", "--plan", str(path), "--name", "Other"]) == 1
+    assert "refused (INVALID_SEATING_PLAN): plan.zones[0].rows[0].seats[" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["admin", "create-venue", "--plan", str(tmp_path / "missing.json")])

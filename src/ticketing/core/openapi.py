@@ -99,6 +99,12 @@ def body_of(schema: object, description: str = "OK") -> ResponseSpec:
     return ResponseSpec(data_container=schema, description=description, generate_examples=False)
 
 
+# A conditional GET's answer (``If-None-Match`` naming the current ETag): no body.
+NOT_MODIFIED = ResponseSpec(
+    data_container=None, description="Not modified: the ETag named is current", generate_examples=False
+)
+
+
 def error_responses(*errors: type[AppError]) -> dict[int, ResponseSpec]:
     """The problems a handler can answer beyond those its configuration implies (see above)."""
     by_status: dict[int, list[str]] = {}

@@ -46,7 +46,7 @@ class ReservationController(Controller):
             UnsupportedMediaType,
             RateLimited,
         ),
-        summary="Hold a seat for TICKETING_HOLD_SECONDS (seed flow 7)",
+        summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS (seed flow 7)",
         # What a fan does next with the hold (followed by schemathesis' stateful phase, make test-api).
         opt=linked(
             Link(
@@ -83,6 +83,12 @@ class ReservationController(Controller):
         address = client_address(request)
         await enforce(request, "hold", account=str(request.user.user_id), address=address)
         service = reservation_service(request)
+        if data.schedule_id is not None:
+            assert data.class_ is not None and data.quantity is not None  # HoldIn takes the three together
+            held = await service.hold_best_available(
+                request.user, x_queue_token, data.schedule_id, data.class_, data.quantity, client_address=address
+            )
+            return ReservationList(items=held)
         if data.seat_ids is not None:
             held = await service.hold_seats(request.user, x_queue_token, data.seat_ids, client_address=address)
             return ReservationList(items=held)

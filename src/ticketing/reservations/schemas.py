@@ -5,7 +5,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from ticketing.core.openapi import exactly_one_of
+from ticketing.core.openapi import exactly_one_of, setting_bound
 from ticketing.core.params import MAX_ID
 
 # REFUNDED: paid, then the payment was refunded (POST /payments/{id}/refund); the seat is on sale again.
@@ -18,17 +18,41 @@ SeatId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 MAX_SEATS_PER_REQUEST = 20
 
 
-class HoldIn(msgspec.Struct, forbid_unknown_fields=True):
-    """One seat (``seat_id``, answered with the reservation) or several of one date at once
-    (``seat_ids``, answered with ``{items}``, all or nothing): exactly one of the two."""
+def _hold_in_schema() -> dict[str, Any]:
+    """Exactly one of seat_id, seat_ids and schedule_id; schedule_id comes with class and quantity."""
+    schema = exactly_one_of("seat_id", "seat_ids", "schedule_id")
+    for option in schema["oneOf"]:
+        best_available = option["required"] == ["schedule_id"]
+        for name in ("class", "quantity"):
+            option["properties"][name] = {"not": {"type": "null"}} if best_available else {"type": "null"}
+        if best_available:
+            option["required"] = ["schedule_id", "class", "quantity"]
+    return schema
 
-    __openapi_extra__: ClassVar[dict[str, Any]] = exactly_one_of("seat_id", "seat_ids")
+
+class HoldIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One seat (``seat_id``, answered with the reservation), several of one date at once
+    (``seat_ids``, answered with ``{items}``, all or nothing), or the best ``quantity`` seats of
+    a class of a date (``schedule_id``, ``class``, ``quantity``: ``{items}``, all or nothing)."""
+
+    __openapi_extra__: ClassVar[dict[str, Any]] = _hold_in_schema()
     seat_id: SeatId | None = None
     seat_ids: Annotated[list[SeatId], msgspec.Meta(min_length=1, max_length=MAX_SEATS_PER_REQUEST)] | None = None
+    schedule_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | None = None
+    class_: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = msgspec.field(default=None, name="class")
+    quantity: (
+        Annotated[
+            int,
+            msgspec.Meta(ge=1, le=MAX_SEATS_PER_REQUEST, extra=setting_bound(maximum="max_seats_per_hold")),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:  # a ValueError here is a msgspec.ValidationError: 422
-        if (self.seat_id is None) == (self.seat_ids is None):
-            raise ValueError("send exactly one of seat_id and seat_ids")
+        if sum(choice is not None for choice in (self.seat_id, self.seat_ids, self.schedule_id)) != 1:
+            raise ValueError("send exactly one of seat_id, seat_ids and schedule_id (with class and quantity)")
+        if (self.schedule_id is None) != (self.class_ is None) or (self.schedule_id is None) != (self.quantity is None):
+            raise ValueError("schedule_id, class and quantity go together (best available)")
 
 
 class ReservationOut(msgspec.Struct):

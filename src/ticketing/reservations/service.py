@@ -37,6 +37,7 @@ from ticketing.reservations.errors import (
     ReservationNotHeld,
     ReservationUserMismatch,
     SeatNotFound,
+    SeatUnavailable,
     TicketLimitReached,
     seats_unavailable,
 )
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 REDIS_LOCKED = ("redis+db", "redis", "spin")
 SEAT_LOCK_TTL_MS = 5000  # longer than any hold transaction (bounded by lock and statement timeouts)
 SPIN_DEADLINE_MS = 2000  # how long a ``spin`` contender retries the seat's Redis lock
+# How many picks a best-available request makes before it gives up (each lost pick is a block
+# of seats another request got).
+BEST_AVAILABLE_ATTEMPTS = 16
 
 
 def reservation_out(row: ReservationRow) -> ReservationOut:
@@ -131,28 +135,75 @@ class ReservationService:
             # The losers of a race learn it from one read, before any lock; seats that look
             # free are checked again under the locks below.
             raise seats_unavailable(taken)
+        return await self._hold(principal, admitted, wanted, list(seat_ids), seats[0].schedule_id, client_address)
+
+    async def hold_best_available(
+        self,
+        principal: Principal,
+        queue_token: str | None,
+        schedule_id: int,
+        class_name: str,
+        quantity: int,
+        *,
+        client_address: str | None = None,
+    ) -> list[ReservationOut]:
+        """Hold ``quantity`` seats of the class, side by side in one row when such a block is
+        free (else any of the class), all or nothing, through the same hold as seats a fan
+        chose (``_hold``: its locks, their order and its caps). A picked seat lost to a racer
+        means a new pick without it (at most BEST_AVAILABLE_ATTEMPTS): every lost pick is a
+        block another request got, so racers never share a seat and none gives up while a
+        block of the class is left within that many. SEAT_UNAVAILABLE: fewer than
+        ``quantity`` seats of the class are left."""
+        if not 1 <= quantity <= self.max_seats_per_hold:
+            raise InvalidSeatSelection(f"quantity takes 1 to {self.max_seats_per_hold} seats")
+        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        await self._schedules.open_schedule(schedule_id, admitted)
+        classes = await self._schedules.class_names(schedule_id)
+        if class_name not in classes:
+            raise InvalidSeatSelection(
+                f"class {class_name!r} is not a class of schedule {schedule_id} ({', '.join(classes)})"
+            )
+        excluded: list[int] = []
+        for _ in range(BEST_AVAILABLE_ATTEMPTS):
+            picked = await self._schedules.pick_best_available(schedule_id, class_name, quantity, excluded)
+            if len(picked) < quantity:
+                break
+            wanted = sorted(picked)
+            try:
+                return await self._hold(principal, admitted, wanted, wanted, schedule_id, client_address)
+            except SeatUnavailable:
+                excluded.extend(picked)
+        raise SeatUnavailable(
+            f"fewer than {quantity} seats of class {class_name!r} are left; nothing was held",
+            unavailable_seat_ids=[],
+        )
+
+    async def _hold(
+        self,
+        principal: Principal,
+        admitted: AdmittedToken,
+        wanted: list[int],
+        asked: list[int],
+        schedule_id: int,
+        client_address: str | None,
+    ) -> list[ReservationOut]:
+        """Hold the seats ``wanted`` (ascending ids, of one date, checked to exist): the one hold
+        of every way a fan asks for seats. The answer is in the order ``asked``. Held, the fan's
+        place in the queue is marked chosen (``admitted``: their token)."""
         # Production knows one order, ascending; the fan's own order is the lock study's (bench only).
-        in_lock_order = wanted if self.lock_order == "ascending" else list(seat_ids)
+        in_lock_order = wanted if self.lock_order == "ascending" else asked
         owners = await self._take_redis_locks(in_lock_order) if self.strategy in REDIS_LOCKED else {}
         try:
 
             async def attempt() -> list[ReservationOut]:
                 async with self._uow_factory() as uow:
-                    repo = ReservationRepository(uow.conn)
-                    await self._check_caps(repo, principal.user_id, seats[0].schedule_id, len(wanted), client_address)
-                    await repo.expire_lapsed_holds(wanted)
-                    held: list[SeatRow] = []
-                    for seat_id in in_lock_order:  # ascending: the shared lock order of seats (production)
-                        seat = await self._schedules.take_seat(uow, seat_id, self.hold, self.strategy)
-                        if seat is not None:
-                            held.append(seat)
-                    if len(held) < len(wanted):
-                        raise seats_unavailable(sorted(set(wanted) - {seat.id for seat in held}), TAKEN_UNDER_LOCK)
-                    rows = await repo.insert_holds(principal.user_id, held, client_address)
+                    rows = await self._hold_in_transaction(
+                        uow, principal, wanted, in_lock_order, schedule_id, client_address
+                    )
                     await uow.commit()
                 self._schedules.invalidate(rows[0].schedule_id)
                 by_seat = {row.seat_id: reservation_out(row) for row in rows}
-                return [by_seat[seat_id] for seat_id in seat_ids]
+                return [by_seat[seat_id] for seat_id in asked]
 
             held = await retry_on_conflict(attempt)
         finally:
@@ -160,6 +211,29 @@ class ReservationService:
         # The fan chose: their place in the queue no longer ends with the choice window.
         await self._waiting_room.chose(admitted)
         return held
+
+    async def _hold_in_transaction(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        wanted: list[int],
+        in_lock_order: list[int],
+        schedule_id: int,
+        client_address: str | None,
+    ) -> list[ReservationRow]:
+        """The body of every hold's transaction, in the lock order of the module's docstring:
+        the fan's advisory lock and caps, then the seats (ascending), then the reservations."""
+        repo = ReservationRepository(uow.conn)
+        await self._check_caps(repo, principal.user_id, schedule_id, len(wanted), client_address)
+        await repo.expire_lapsed_holds(wanted)
+        held: list[SeatRow] = []
+        for seat_id in in_lock_order:  # ascending: the shared lock order of seats (production)
+            seat = await self._schedules.take_seat(uow, seat_id, self.hold, self.strategy)
+            if seat is not None:
+                held.append(seat)
+        if len(held) < len(wanted):
+            raise seats_unavailable(sorted(set(wanted) - {seat.id for seat in held}), TAKEN_UNDER_LOCK)
+        return await repo.insert_holds(principal.user_id, held, client_address)
 
     async def _read_seats(self, seat_ids: list[int]) -> list[SeatRow]:
         seats = await self._schedules.read_seats(seat_ids)

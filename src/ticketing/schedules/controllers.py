@@ -4,12 +4,20 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import AuthedRequest, JsonBytes, admin_checks, user_checks
-from ticketing.core.openapi import body_of, error_responses
+from ticketing.core.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
+from ticketing.core.openapi import NOT_MODIFIED, body_of, error_responses
 from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
+from ticketing.schedules.schemas import (
+    ScheduleCreatedOut,
+    ScheduleIn,
+    ScheduleOut,
+    SeatMapOut,
+    SeatOut,
+    ZoneSeatsOut,
+)
+from ticketing.venues.errors import VenueNotFound, ZoneNotFound
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
 _TOKEN_ERRORS = (Unauthenticated, TokenInvalid, TokenNotAdmitted)
@@ -36,6 +44,7 @@ class ScheduleController(Controller):
 
     @get(
         "/schedules/{schedule_id:str}/seats",
+        middleware=[COMPRESSED],
         responses={
             200: body_of(list[SeatOut]),
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
@@ -48,6 +57,43 @@ class ScheduleController(Controller):
         schedules = schedule_service(request)
         return JsonBytes(await schedules.seats(request.user.user_id, x_queue_token, schedule_id))
 
+    @get(
+        "/schedules/{schedule_id:str}/seat-map",
+        middleware=[COMPRESSED],
+        responses={
+            200: body_of(SeatMapOut),
+            304: NOT_MODIFIED,
+            **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
+        },
+        summary="The date's classes and zones with the seats left in each (ETag; 304 on If-None-Match)",
+    )
+    async def seat_map(
+        self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
+    ) -> CachedJson:
+        answer = await schedule_service(request).seat_map(request.user.user_id, x_queue_token, schedule_id)
+        return CachedJson(answer.body, answer.etag)
+
+    @get(
+        "/schedules/{schedule_id:str}/zones/{zone_id:str}/seats",
+        middleware=[COMPRESSED],
+        responses={
+            200: body_of(ZoneSeatsOut),
+            304: NOT_MODIFIED,
+            **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen, ZoneNotFound),
+        },
+        summary="The seats of one zone of a date, each marked available or not (ETag; 304 on If-None-Match)",
+    )
+    async def zone_seats(
+        self,
+        schedule_id: PathId,
+        zone_id: PathId,
+        request: AuthedRequest,
+        x_queue_token: QueueTokenHeader = None,
+    ) -> CachedJson:
+        schedules = schedule_service(request)
+        answer = await schedules.zone_seats(request.user.user_id, x_queue_token, schedule_id, zone_id)
+        return CachedJson(answer.body, answer.etag)
+
 
 class AdminScheduleController(Controller):
     path = "/api/v1/admin/concerts"
@@ -57,8 +103,10 @@ class AdminScheduleController(Controller):
     @post(
         "/{concert_id:str}/schedules",
         status_code=201,
-        responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound),
-        summary="Create a schedule with seats numbered 1..seat_count",
+        responses=error_responses(
+            Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound, VenueNotFound
+        ),
+        summary="Create a schedule: seats numbered 1..seat_count at one price, or a venue's seats priced by class",
     )
     async def create_schedule(self, concert_id: PathId, data: ScheduleIn, request: AuthedRequest) -> ScheduleCreatedOut:
         return await schedule_service(request).create_schedule(concert_id, data)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +33,25 @@ class Schedule(IdMixin, CreatedAtMixin, Base):
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reservation_opens_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reservation_closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The venue whose seating plan the date's seats were made from; None: a date made from
+    # seat_count and price (one zone, one class).
+    venue_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("venues.id"), nullable=True)
+
+
+class ScheduleClass(Base):
+    """A price class of a date (a category of its venue's plan, or the one class of a plain date)."""
+
+    __tablename__ = "schedule_classes"
+    __table_args__ = (CheckConstraint("price > 0", name="price_positive"),)
+
+    schedule_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    color: Mapped[str] = mapped_column(String(32), server_default="")
+    seat_count: Mapped[int] = mapped_column(Integer)
 
 
 class Seat(IdMixin, Base):
@@ -46,6 +66,10 @@ class Seat(IdMixin, Base):
         CheckConstraint("number > 0", name="number_positive"),
         CheckConstraint("status IN ('AVAILABLE', 'HELD', 'SOLD')", name="status_known"),
         CheckConstraint("status <> 'HELD' OR held_until IS NOT NULL", name="held_has_deadline"),
+        Index("ix_seats_schedule_id_zone_id_number", "schedule_id", "zone_id", "number"),
+        Index("ix_seats_schedule_id_class_name_number", "schedule_id", "class_name", "number"),
+        # One probe finds an unsold seat of a date, however many are sold (the payment's check).
+        Index("ix_seats_unsold", "schedule_id", "id", postgresql_where=text("status <> 'SOLD'")),
     )
 
     schedule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("schedules.id", ondelete="CASCADE"))
@@ -54,3 +78,7 @@ class Seat(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), server_default="AVAILABLE")
     held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     version: Mapped[int] = mapped_column(Integer, server_default="0")
+    zone_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("zones.id"))
+    row: Mapped[str] = mapped_column(String(64), server_default="1")
+    label: Mapped[str] = mapped_column(String(64), server_default="")
+    class_name: Mapped[str] = mapped_column(String(64), server_default="Standard")

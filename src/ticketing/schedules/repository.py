@@ -11,8 +11,17 @@ import asyncpg
 
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.schedules.schemas import ScheduleOut, ScheduleSales, SeatBrief, SeatOut, SeatRow
-from ticketing.schedules.sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE
+from ticketing.schedules.schemas import (
+    ClassAvailability,
+    ScheduleOut,
+    ScheduleSales,
+    SeatBrief,
+    SeatOut,
+    SeatRow,
+    ZoneSeatOut,
+)
+from ticketing.schedules.sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE, UNSOLD_OF_SCHEDULE
+from ticketing.venues.sql import template_seats
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +31,7 @@ class ScheduleRow:
     starts_at: datetime
     reservation_opens_at: datetime
     reservation_closes_at: datetime
+    venue_id: int | None
 
     def is_open(self, now: datetime) -> bool:
         return self.reservation_opens_at <= now < self.reservation_closes_at
@@ -29,7 +39,7 @@ class ScheduleRow:
 
 SCHEDULE_COLUMNS = (
     "schedules.id, schedules.concert_id, schedules.starts_at, "
-    "schedules.reservation_opens_at, schedules.reservation_closes_at"
+    "schedules.reservation_opens_at, schedules.reservation_closes_at, schedules.venue_id"
 )
 
 
@@ -49,23 +59,90 @@ class ScheduleRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def add(self, concert_id: int, starts_at: datetime, opens_at: datetime, closes_at: datetime) -> ScheduleRow:
+    async def add(
+        self, concert_id: int, starts_at: datetime, opens_at: datetime, closes_at: datetime, venue_id: int | None
+    ) -> ScheduleRow:
         sql = (
-            "INSERT INTO schedules (concert_id, starts_at, reservation_opens_at, reservation_closes_at) "
-            f"VALUES ($1, $2, $3, $4) RETURNING {SCHEDULE_COLUMNS}"
+            "INSERT INTO schedules (concert_id, starts_at, reservation_opens_at, reservation_closes_at, venue_id) "
+            f"VALUES ($1, $2, $3, $4, $5) RETURNING {SCHEDULE_COLUMNS}"
         )
         with translate_db_errors():
-            return ScheduleRow(*required(await self.conn.fetchrow(sql, concert_id, starts_at, opens_at, closes_at)))
+            row = await self.conn.fetchrow(sql, concert_id, starts_at, opens_at, closes_at, venue_id)
+        return ScheduleRow(*required(row))
 
-    async def add_seats(self, schedule_id: int, seat_count: int, price: int) -> list[SeatBrief]:
-        """Seats 1..seat_count in one statement (generate_series), whatever the count."""
+    async def add_seats(
+        self, schedule_id: int, seat_count: int, price: int, zone_id: int, zone: str, class_name: str
+    ) -> list[SeatBrief]:
+        """Seats 1..seat_count in one statement (generate_series), whatever the count: one row
+        of one zone, each labelled with its number."""
         sql = (
-            "INSERT INTO seats (schedule_id, number, price) SELECT $1, n, $3 FROM generate_series(1, $2::int) n "
-            "RETURNING id, number, price"
+            "INSERT INTO seats (schedule_id, number, price, zone_id, row, label, class_name) "
+            "SELECT $1, n, $3, $4, '1', n::text, $5 FROM generate_series(1, $2::int) n "
+            "RETURNING id, number, price, row, label"
         )
         with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id, seat_count, price)
-        return sorted((SeatBrief(*row) for row in rows), key=lambda seat: seat.number)
+            rows = await self.conn.fetch(sql, schedule_id, seat_count, price, zone_id, class_name)
+        seats = (SeatBrief(r[0], r[1], r[2], zone, r[3], r[4], class_name) for r in rows)
+        return sorted(seats, key=lambda seat: seat.number)
+
+    async def add_seats_from_venue(self, schedule_id: int, venue_id: int, prices: dict[str, int]) -> dict[str, int]:
+        """Every seat of the venue's plan, priced by its class, in one INSERT ... SELECT from the
+        venue's seat template (60,000 seats: one statement, no round trip per seat). Returns
+        the number of seats of each class."""
+        names, amounts = list(prices), list(prices.values())
+        sql = (
+            "WITH added AS (INSERT INTO seats (schedule_id, number, price, zone_id, row, label, class_name) "
+            "SELECT $1, template.number, price.amount, template.zone_id, template.row, template.label, "
+            f"template.class_name FROM ({template_seats('$2')}) template "
+            "JOIN unnest($3::text[], $4::bigint[]) AS price(name, amount) ON price.name = template.class_name "
+            "RETURNING class_name) SELECT class_name, count(*) FROM added GROUP BY class_name"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, schedule_id, venue_id, names, amounts)
+        return {row[0]: row[1] for row in rows}
+
+    async def add_classes(self, schedule_id: int, classes: Sequence[tuple[str, int, str, int]]) -> None:
+        """The date's price classes (name, price, colour, seat count), in the order given."""
+        sql = (
+            "INSERT INTO schedule_classes (schedule_id, name, ordinal, price, color, seat_count) "
+            "SELECT $1, c.name, c.ordinal, c.price, c.color, c.seat_count "
+            "FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::int[]) "
+            "AS c(name, ordinal, price, color, seat_count)"
+        )
+        names, prices, colors, counts = (list(column) for column in zip(*classes, strict=True))
+        with translate_db_errors():
+            await self.conn.execute(sql, schedule_id, names, list(range(len(classes))), prices, colors, counts)
+
+    async def classes(self, schedule_ids: Sequence[int]) -> dict[int, list[ClassAvailability]]:
+        """Each date's classes in their order, with the seats of each available now."""
+        sql = (
+            "SELECT c.schedule_id, c.name, c.price, (SELECT count(*) FROM seats "
+            f"  WHERE seats.schedule_id = c.schedule_id AND seats.class_name = c.name AND {SEAT_IS_FREE}), c.color "
+            "FROM schedule_classes c WHERE c.schedule_id = ANY($1::bigint[]) ORDER BY c.schedule_id, c.ordinal"
+        )
+        found: dict[int, list[ClassAvailability]] = {schedule_id: [] for schedule_id in schedule_ids}
+        with translate_db_errors():
+            for row in await self.conn.fetch(sql, list(schedule_ids)):
+                found[row[0]].append(ClassAvailability(row[1], row[2], row[3], row[4]))
+        return found
+
+    async def availability(self, schedule_id: int) -> list[tuple[int, str, int, int]]:
+        """(zone id, class, available, seats) of every zone and class of the date: one scan of
+        the date's seats."""
+        sql = (
+            f"SELECT zone_id, class_name, count(*) FILTER (WHERE {SEAT_IS_FREE}), count(*) "
+            "FROM seats WHERE schedule_id = $1 GROUP BY zone_id, class_name"
+        )
+        with translate_db_errors():
+            return [(r[0], r[1], r[2], r[3]) for r in await self.conn.fetch(sql, schedule_id)]
+
+    async def zone_seats(self, schedule_id: int, zone_id: int) -> list[ZoneSeatOut]:
+        sql = (
+            f"SELECT id, row, label, class_name, price, {SEAT_IS_FREE} FROM seats "
+            "WHERE schedule_id = $1 AND zone_id = $2 ORDER BY number"
+        )
+        with translate_db_errors():
+            return [ZoneSeatOut(*row) for row in await self.conn.fetch(sql, schedule_id, zone_id)]
 
     async def earliest_opening(self, concert_id: int) -> datetime | None:
         sql = "SELECT min(reservation_opens_at) FROM schedules WHERE concert_id = $1"
@@ -93,13 +170,29 @@ class ScheduleRepository:
         )
         with translate_db_errors():
             rows = await self.conn.fetch(sql, concert_id)
-        return [ScheduleOut(*row) for row in rows]
+        classes = await self.classes([row[0] for row in rows])
+        return [
+            ScheduleOut(
+                id=row[0],
+                concert_id=row[1],
+                starts_at=row[2],
+                reservation_opens_at=row[3],
+                reservation_closes_at=row[4],
+                available_seats=row[6],
+                classes=classes[row[0]],
+                venue_id=row[5],
+            )
+            for row in rows
+        ]
 
-    async def seats(self, schedule_id: int) -> list[SeatOut]:
-        sql = f"SELECT id, schedule_id, number, price, {SEAT_IS_FREE} FROM seats WHERE schedule_id = $1 ORDER BY number"
+    async def seats(self, schedule_id: int, zone_names: dict[int, str]) -> list[SeatOut]:
+        sql = (
+            f"SELECT id, schedule_id, number, price, {SEAT_IS_FREE}, zone_id, row, label, class_name "
+            "FROM seats WHERE schedule_id = $1 ORDER BY number"
+        )
         with translate_db_errors():
             rows = await self.conn.fetch(sql, schedule_id)
-        return [SeatOut(*row) for row in rows]
+        return [SeatOut(r[0], r[1], r[2], r[3], r[4], zone_names.get(r[5], ""), r[6], r[7], r[8]) for r in rows]
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         """Seats available / held / sold and revenue per schedule, for the operator dashboard."""
@@ -135,7 +228,7 @@ class ScheduleRepository:
         sql = (
             "SELECT EXISTS (SELECT 1 FROM schedules WHERE concert_id = $1) AND NOT EXISTS ("
             "  SELECT 1 FROM schedules CROSS JOIN LATERAL "
-            f"  (SELECT 1 {SEATS_OF_SCHEDULE} AND seats.status <> 'SOLD' LIMIT 1) unsold "
+            f"  (SELECT 1 {UNSOLD_OF_SCHEDULE} ORDER BY seats.schedule_id, seats.id LIMIT 1) unsold "
             "  WHERE schedules.concert_id = $1)"
         )
         with translate_db_errors():
@@ -184,6 +277,35 @@ class SeatRepository:
         sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 AND version = $3 RETURNING {SEAT_COLUMNS}"
         with translate_db_errors():
             return _seat(await self.conn.fetchrow(sql, seat.id, hold, seat.version))
+
+    async def pick_best_available(
+        self, schedule_id: int, class_name: str, quantity: int, excluded: Sequence[int], among: int
+    ) -> list[int]:
+        """``quantity`` free seats of the class side by side in one row (consecutive numbers of
+        one zone and row), or else the first ``quantity`` free seats of the class; fewer when
+        fewer are free. No lock: the hold that follows decides.
+
+        Runs of free seats are cut into blocks from their first seat (seats 1-2, 3-4, 5-6 of a
+        run 1..6 for pairs), and one of the first ``among`` blocks is chosen at random: racing
+        requests spread over distinct blocks instead of all taking the first, and the run stays
+        cut where it was (no seat left alone between two pairs). ``excluded``: seats a racer
+        took from this request's earlier picks."""
+        sql = (
+            "WITH free AS (SELECT id, zone_id, row, number, "
+            "  number - row_number() OVER (PARTITION BY zone_id, row ORDER BY number) AS run "
+            f"  FROM seats WHERE schedule_id = $1 AND class_name = $2 AND {SEAT_IS_FREE} "
+            "  AND NOT (id = ANY($4::bigint[]))), "
+            "runs AS (SELECT min(number) AS first, count(*) AS length FROM free GROUP BY zone_id, row, run "
+            "  HAVING count(*) >= $3), "
+            "blocks AS (SELECT runs.first + k * $3 AS start FROM runs "
+            "  CROSS JOIN LATERAL generate_series(0, runs.length / $3 - 1) AS k ORDER BY 1 LIMIT $5), "
+            "chosen AS (SELECT start FROM blocks ORDER BY random() LIMIT 1) "
+            "SELECT free.id FROM free JOIN chosen ON free.number >= chosen.start AND free.number < chosen.start + $3 "
+            "UNION ALL (SELECT id FROM free WHERE NOT EXISTS (SELECT 1 FROM chosen) ORDER BY number LIMIT $3)"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, schedule_id, class_name, quantity, list(excluded), among)
+        return [row[0] for row in rows]
 
     async def mark_held(self, seat_id: int, hold: timedelta) -> SeatRow:
         sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 RETURNING {SEAT_COLUMNS}"

@@ -10,8 +10,10 @@ hold and payment paths always decide on the database).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -23,7 +25,21 @@ from ticketing.core.singleflight import SingleFlight
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.repository import ScheduleRepository, ScheduleRow, SeatRepository
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleSales, SeatRow
+from ticketing.schedules.schemas import (
+    PLAIN_CLASS,
+    PLAIN_ZONE,
+    ClassOut,
+    ScheduleCreatedOut,
+    ScheduleIn,
+    ScheduleSales,
+    SeatBrief,
+    SeatMapOut,
+    SeatRow,
+    ZoneMapOut,
+    ZoneSeatsOut,
+)
+from ticketing.venues.errors import ZoneNotFound
+from ticketing.venues.service import PALETTE, VenueService, etag_of
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
@@ -32,6 +48,35 @@ SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
 # that this much later; the queue keeps the earliest opening any process told it.
 OPENING_CACHE_SECONDS = 5.0
 TAKEN_SEATS_REMEMBERED = 100_000  # seats known taken, per process (a few MB at most)
+DEFAULT_SEAT_COUNT = 50
+# Best available chooses among this many blocks of free seats (the front ones), at random, so
+# that racing requests spread instead of all taking the first block.
+BEST_AVAILABLE_BLOCKS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """An encoded answer, when its read began, and its ETag."""
+
+    read_at: float
+    body: bytes
+    etag: str
+
+
+def _created(
+    schedule: ScheduleRow, seat_count: int, classes: list[ClassOut], seats: list[SeatBrief] | None
+) -> ScheduleCreatedOut:
+    return ScheduleCreatedOut(
+        id=schedule.id,
+        concert_id=schedule.concert_id,
+        starts_at=schedule.starts_at,
+        reservation_opens_at=schedule.reservation_opens_at,
+        reservation_closes_at=schedule.reservation_closes_at,
+        seat_count=seat_count,
+        classes=classes,
+        venue_id=schedule.venue_id,
+        seats=seats or [],
+    )
 
 
 class ScheduleService:
@@ -39,11 +84,13 @@ class ScheduleService:
         self,
         uow_factory: UnitOfWorkFactory,
         concerts: ConcertService,
+        venues: VenueService,
         waiting_room: WaitingRoomService,
         seat_cache_seconds: float,
     ) -> None:
         self._uow_factory = uow_factory
         self._concerts = concerts
+        self._venues = venues
         self._waiting_room = waiting_room
         self.cache_seconds = seat_cache_seconds
         self._meta: dict[int, tuple[float, ScheduleRow]] = {}
@@ -53,28 +100,68 @@ class ScheduleService:
         self._openings: dict[int, tuple[float, datetime | None]] = {}  # concert -> (read at, opening)
         self._taken: dict[int, tuple[int, float]] = {}  # seat -> (schedule, known taken until: monotonic)
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
+        self._seat_maps: dict[int, dict[int, Tagged]] = {}
+        self._zone_pages: dict[int, dict[int, Tagged]] = {}  # schedule -> zone -> answer
+        self._tagged_reads: SingleFlight[tuple[int, int, int], Tagged] = SingleFlight()
+        self._class_names: dict[int, list[str]] = {}
         self._first_looks: Coalescer[None, int, SeatRow | None] = Coalescer(self._read_first_looks)
 
     async def create_schedule(self, concert_id: int, data: ScheduleIn) -> ScheduleCreatedOut:
         if not data.reservation_opens_at < data.reservation_closes_at <= data.starts_at:
             raise InvalidSchedule("reservation_opens_at < reservation_closes_at <= starts_at is required")
         await self._concerts.ensure_exists(concert_id)
-        async with self._uow_factory() as uow:
-            repo = ScheduleRepository(uow.conn)
-            schedule = await repo.add(concert_id, data.starts_at, data.reservation_opens_at, data.reservation_closes_at)
-            seats = await repo.add_seats(schedule.id, data.seat_count, data.price)
-            await uow.commit()
+        if data.venue_id is not None:
+            created = await self._create_on_venue(concert_id, data, data.venue_id, data.prices or {})
+        else:
+            created = await self._create_plain(concert_id, data, data.seat_count or DEFAULT_SEAT_COUNT, data.price or 0)
         self._open_lists.pop(concert_id, None)
         self._openings.pop(concert_id, None)
         await self._waiting_room.clear_sold_out(concert_id)  # a new date has seats: admit again
-        return ScheduleCreatedOut(
-            id=schedule.id,
-            concert_id=schedule.concert_id,
-            starts_at=schedule.starts_at,
-            reservation_opens_at=schedule.reservation_opens_at,
-            reservation_closes_at=schedule.reservation_closes_at,
-            seats=seats,
-        )
+        return created
+
+    async def _create_plain(self, concert_id: int, data: ScheduleIn, seat_count: int, price: int) -> ScheduleCreatedOut:
+        """Seats 1..seat_count at one price: one zone and one class, named by the service."""
+        async with self._uow_factory() as uow:
+            repo = ScheduleRepository(uow.conn)
+            schedule = await repo.add(
+                concert_id, data.starts_at, data.reservation_opens_at, data.reservation_closes_at, None
+            )
+            zone_id = await self._venues.add_date_zone(uow, schedule.id, PLAIN_ZONE, seat_count)
+            seats = await repo.add_seats(schedule.id, seat_count, price, zone_id, PLAIN_ZONE, PLAIN_CLASS)
+            await repo.add_classes(schedule.id, [(PLAIN_CLASS, price, PALETTE[0], seat_count)])
+            await uow.commit()
+        return _created(schedule, seat_count, [ClassOut(PLAIN_CLASS, price, seat_count)], seats)
+
+    async def _create_on_venue(
+        self, concert_id: int, data: ScheduleIn, venue_id: int, prices: dict[str, int]
+    ) -> ScheduleCreatedOut:
+        """Every seat of the venue's plan, priced by its category: one INSERT ... SELECT."""
+        venue = await self._venues.venue(venue_id)
+        names = [category.name for category in venue.categories]
+        missing, unknown = sorted(set(names) - set(prices)), sorted(set(prices) - set(names))
+        if missing or unknown:
+            raise InvalidSchedule(
+                "prices takes one price for every category of the venue's plan: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing {', '.join(missing)}" if missing else "",
+                        f"not categories of the plan: {', '.join(unknown)}" if unknown else "",
+                    )
+                    if part
+                ),
+                errors=[{"field": "prices", "message": f"expected exactly {', '.join(names)}"}],
+            )
+        async with self._uow_factory() as uow:
+            repo = ScheduleRepository(uow.conn)
+            schedule = await repo.add(
+                concert_id, data.starts_at, data.reservation_opens_at, data.reservation_closes_at, venue_id
+            )
+            counts = await repo.add_seats_from_venue(schedule.id, venue_id, prices)
+            classes = [(c.name, prices[c.name], c.color, counts.get(c.name, 0)) for c in venue.categories]
+            await repo.add_classes(schedule.id, classes)
+            await uow.commit()
+        return _created(schedule, venue.seat_count, [ClassOut(name, price, n) for name, price, _, n in classes], None)
 
     async def schedule(self, schedule_id: int, uow: UnitOfWork | None = None) -> ScheduleRow:
         """The schedule (remembered for ``SCHEDULE_META_SECONDS``). ``uow``: read through the
@@ -115,8 +202,104 @@ class ScheduleService:
 
     async def seats(self, user_id: int, queue_token: str | None, schedule_id: int) -> bytes:
         admitted = await self._waiting_room.require_pass(queue_token, user_id)
-        await self.open_schedule(schedule_id, admitted)
-        return await self._fresh_enough(self._seat_pages, schedule_id, lambda repo: repo.seats(schedule_id))
+        schedule = await self.open_schedule(schedule_id, admitted)
+        names = {zone.id: zone.name for zone in await self._venues.zones(schedule.venue_id, schedule_id)}
+        return await self._fresh_enough(self._seat_pages, schedule_id, lambda repo: repo.seats(schedule_id, names))
+
+    async def seat_map(self, user_id: int, queue_token: str | None, schedule_id: int) -> Tagged:
+        """The date's classes and zones with what is left in each (encoded, with its ETag),
+        within the seat list's staleness bound."""
+        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+        schedule = await self.open_schedule(schedule_id, admitted)
+        zones = await self._venues.zones(schedule.venue_id, schedule_id)
+
+        async def read(repo: ScheduleRepository) -> msgspec.Struct:
+            classes = (await repo.classes([schedule_id]))[schedule_id]
+            counts: dict[int, dict[str, tuple[int, int]]] = {}
+            for zone_id, class_name, available, seats in await repo.availability(schedule_id):
+                counts.setdefault(zone_id, {})[class_name] = (available, seats)
+            return SeatMapOut(
+                schedule_id=schedule_id,
+                venue_id=schedule.venue_id,
+                classes=classes,
+                zones=[
+                    ZoneMapOut(
+                        id=zone.id,
+                        name=zone.name,
+                        available=sum(a for a, _ in counts.get(zone.id, {}).values()),
+                        seat_count=zone.seat_count,
+                        available_by_class={
+                            c.name: counts[zone.id][c.name][0] for c in classes if c.name in counts.get(zone.id, {})
+                        },
+                        x=zone.x,
+                        y=zone.y,
+                    )
+                    for zone in zones
+                ],
+            )
+
+        return await self._fresh_tagged(self._seat_maps, schedule_id, 0, read)
+
+    async def zone_seats(self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int) -> Tagged:
+        """The seats of one zone of the date (encoded, with its ETag), within the same bound.
+        ZoneNotFound for a zone of another venue or date."""
+        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+        schedule = await self.open_schedule(schedule_id, admitted)
+        if zone_id not in {zone.id for zone in await self._venues.zones(schedule.venue_id, schedule_id)}:
+            raise ZoneNotFound(f"zone {zone_id} is not a zone of schedule {schedule_id}")
+
+        async def read(repo: ScheduleRepository) -> msgspec.Struct:
+            return ZoneSeatsOut(schedule_id, zone_id, await repo.zone_seats(schedule_id, zone_id))
+
+        return await self._fresh_tagged(self._zone_pages, schedule_id, zone_id, read)
+
+    async def _fresh_tagged(
+        self,
+        cache: dict[int, dict[int, Tagged]],
+        schedule_id: int,
+        key: int,
+        read: Callable[[ScheduleRepository], Awaitable[msgspec.Struct]],
+    ) -> Tagged:
+        """As ``_fresh_enough``, for the seat map's answers: kept encoded (bytes, not objects:
+        a 60,000-seat date's zones are a few MB) with their ETag, per date then per key."""
+        cached = cache.get(schedule_id, {}).get(key)
+        if cached is not None and time.monotonic() - cached.read_at < self.cache_seconds:
+            return cached
+
+        async def read_now() -> Tagged:
+            started = time.monotonic()
+            async with self._uow_factory(autocommit=True) as uow:
+                body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
+            tagged = Tagged(started, body, etag_of(body))
+            if self.cache_seconds:
+                cache.setdefault(schedule_id, {})[key] = tagged
+            return tagged
+
+        return await self._tagged_reads.run((id(cache), schedule_id, key), read_now)
+
+    def seat_map_cache_bytes(self, schedule_id: int) -> int:
+        """What this process keeps of the date's seat map and zones (bodies, ETags and entries)."""
+        entries = [*self._seat_maps.get(schedule_id, {}).values(), *self._zone_pages.get(schedule_id, {}).values()]
+        return sum(sys.getsizeof(t.body) + sys.getsizeof(t.etag) + sys.getsizeof(t) + 100 for t in entries)
+
+    async def class_names(self, schedule_id: int) -> list[str]:
+        """The date's price classes (never change once the date exists)."""
+        cached = self._class_names.get(schedule_id)
+        if cached is None:
+            async with self._uow_factory(autocommit=True) as uow:
+                classes = (await ScheduleRepository(uow.conn).classes([schedule_id]))[schedule_id]
+            cached = self._class_names[schedule_id] = [c.name for c in classes]
+        return cached
+
+    async def pick_best_available(
+        self, schedule_id: int, class_name: str, quantity: int, excluded: Sequence[int]
+    ) -> list[int]:
+        """Seats of the class side by side in one row, else any; fewer when fewer are free
+        (no lock: the hold decides). See SeatRepository.pick_best_available."""
+        async with self._uow_factory(autocommit=True) as uow:
+            return await SeatRepository(uow.conn).pick_best_available(
+                schedule_id, class_name, quantity, excluded, BEST_AVAILABLE_BLOCKS
+            )
 
     async def _fresh_enough(
         self,
@@ -143,6 +326,8 @@ class ScheduleService:
     def invalidate(self, schedule_id: int) -> None:
         """Called after a hold, payment, release or expiry in this process."""
         self._seat_pages.pop(schedule_id, None)
+        self._seat_maps.pop(schedule_id, None)
+        self._zone_pages.pop(schedule_id, None)
         meta = self._meta.get(schedule_id)
         if meta is not None:
             self._open_lists.pop(meta[1].concert_id, None)

@@ -290,12 +290,13 @@ async function chooseDate(concertId, token) {
     const dates = await api("GET", `/api/v1/concerts/${concertId}/schedules`, { queueToken: token });
     if (!dates.length) { step.innerHTML = `<h2>${h("no_seats_title")}</h2><p>${h("no_seats_text")}</p>`; return; }
     step.innerHTML = `<h2>${h("choose_date")}</h2><div class="dates">${dates.map((d) =>
-      `<button class="secondary" data-schedule="${d.id}">${h("date_button", { date: when(d.starts_at), count: count(d.available_seats) })}</button>`).join("")}</div>
+      `<button class="secondary" data-schedule="${d.id}" data-venue="${d.venue_id ?? ""}">${h("date_button", { date: when(d.starts_at), count: count(d.available_seats) })}</button>`).join("")}</div>
       <div id="seatmap"></div>`;
     step.querySelectorAll("[data-schedule]").forEach((b) => {
       b.onclick = () => {
         step.querySelectorAll("[data-schedule]").forEach((x) => x.classList.toggle("selected", x === b));
-        seatMap(concertId, token, Number(b.dataset.schedule));
+        // A date on a venue is chosen zone by zone (or best available); a plain date on its grid.
+        (b.dataset.venue ? venueMap : seatMap)(concertId, token, Number(b.dataset.schedule));
       };
     });
   } catch (error) { showError(error); }
@@ -321,6 +322,7 @@ let seatTimer = null;
 async function seatMap(concertId, token, scheduleId) {
   const box = document.getElementById("seatmap");
   clearInterval(seatTimer);
+  clearInterval(venueTimer);
   const picked = new Map(); // seat id -> seat
   const refusedAt = new Map(); // seat id -> when the service said it was taken
   let seatsById = new Map();
@@ -418,6 +420,135 @@ async function seatMap(concertId, token, scheduleId) {
   await readAllowance();
   await draw();
   seatTimer = every(3000, draw); // live availability without hammering the server
+}
+
+let venueTimer = null;
+// A date on a venue: the zones drawn where the plan puts them (SVG; each zone a button that says
+// what is left), a legend of the classes with their prices and seats left, a "best available"
+// picker, and one zone's seats at a time (by row, in their class's colour, each seat saying its
+// row, label, class, price and state in words: never colour alone). The seat map and the zone
+// are revalidated by ETag (the browser's cache sends If-None-Match: an unchanged answer is a
+// bodiless 304).
+async function venueMap(concertId, token, scheduleId) {
+  const box = document.getElementById("seatmap");
+  clearInterval(seatTimer);
+  clearInterval(venueTimer);
+  let zoneId = null;
+  let classes = [];
+  const picked = new Map(); // seat id -> seat
+  let seatsById = new Map();
+  box.innerHTML = `<h2>${h("choose_zone")}</h2><div class="stage">${h("stage")}</div>
+    <svg id="zone-map" class="zone-map" role="group" aria-label="${h("zone_map")}"></svg>
+    <ul id="class-legend" class="legend" aria-label="${h("legend")}"></ul>
+    <form id="best" class="best"><label>${h("best_class")} <select name="class"></select></label>
+      <label>${h("best_quantity")} <input name="quantity" type="number" min="1" max="${MAX_SEATS_PER_HOLD}" value="2" required></label>
+      <button type="submit">${h("best_button")}</button></form>
+    <div id="zone-seats" aria-live="polite"></div>
+    <div class="selection"><span id="selection"></span><button id="hold" type="button" disabled></button></div>`;
+  const svg = document.getElementById("zone-map");
+  const legend = document.getElementById("class-legend");
+  const best = document.getElementById("best");
+  const zoneBox = document.getElementById("zone-seats");
+  const holdButton = document.getElementById("hold");
+  const colourOf = (name) => classes.find((c) => c.name === name)?.color || "#2fa84f";
+  const seatName = (s) => t("venue_seat", { row: s.row, label: s.label });
+  const paintSelection = () => {
+    const seats = [...picked.values()];
+    const total = seats.reduce((sum, seat) => sum + seat.price, 0);
+    document.getElementById("selection").textContent = seats.length
+      ? t("venue_selection", { seats: seats.map(seatName).join(", "), total: won(total) })
+      : t("selection_none");
+    holdButton.textContent = t("hold_seats", { count: seats.length });
+    holdButton.disabled = !seats.length;
+    for (const button of zoneBox.querySelectorAll("[data-seat]")) {
+      button.setAttribute("aria-pressed", String(picked.has(Number(button.dataset.seat))));
+      button.classList.toggle("picked", picked.has(Number(button.dataset.seat)));
+    }
+  };
+  const drawZones = (map) => {
+    classes = map.classes;
+    const xs = [...new Set(map.zones.map((z) => z.x))].sort((a, b) => a - b);
+    const ys = [...new Set(map.zones.map((z) => z.y))].sort((a, b) => a - b);
+    const step = (values) => Math.min(...values.slice(1).map((v, i) => v - values[i]), Infinity);
+    const w = Number.isFinite(step(xs)) ? step(xs) * 0.92 : 200;
+    const hgt = Number.isFinite(step(ys)) ? step(ys) * 0.9 : 120;
+    const left = Math.min(...xs);
+    const top = Math.min(...ys);
+    svg.setAttribute("viewBox", `${left} ${top} ${Math.max(...xs) - left + w} ${Math.max(...ys) - top + hgt}`);
+    svg.innerHTML = map.zones.map((z) => {
+      const share = z.seat_count ? z.available / z.seat_count : 0;
+      const fill = share === 0 ? "#c8c8cc" : share < 0.2 ? "#ff9f0a" : "#2fa84f";
+      const label = t("zone_label", { zone: z.name, left: count(z.available), seats: count(z.seat_count) });
+      return `<g class="zone${z.id === zoneId ? " selected" : ""}" role="button" tabindex="0" data-zone="${z.id}" aria-label="${esc(label)}">
+        <rect x="${z.x}" y="${z.y}" width="${w}" height="${hgt}" rx="8" fill="${fill}"></rect>
+        <text x="${z.x + w / 2}" y="${z.y + hgt / 2}" text-anchor="middle" font-size="${hgt / 5}">${esc(z.name)}</text>
+        <text x="${z.x + w / 2}" y="${z.y + hgt / 2 + hgt / 4}" text-anchor="middle" font-size="${hgt / 6}">${esc(count(z.available))}</text></g>`;
+    }).join("");
+    legend.innerHTML = classes.map((c) =>
+      `<li><span class="swatch" data-color="${esc(c.color)}"></span>${h("class_line", { name: c.name, price: won(c.price), left: count(c.available) })}</li>`).join("");
+    legend.querySelectorAll("[data-color]").forEach((el) => el.style.setProperty("background", el.dataset.color));
+    const select = best.elements.class;
+    const chosen = select.value;
+    select.innerHTML = classes.filter((c) => c.available > 0).map((c) =>
+      `<option value="${esc(c.name)}">${h("class_option", { name: c.name, price: won(c.price) })}</option>`).join("");
+    if (chosen) select.value = chosen;
+  };
+  const drawZone = async () => {
+    if (zoneId == null) return;
+    const zone = await api("GET", `/api/v1/schedules/${scheduleId}/zones/${zoneId}/seats`, { queueToken: token });
+    seatsById = new Map(zone.seats.map((s) => [s.id, s]));
+    const rows = new Map();
+    for (const seat of zone.seats) rows.set(seat.row, [...(rows.get(seat.row) || []), seat]);
+    zoneBox.innerHTML = [...rows].map(([row, seats]) => `<div class="seat-row"><span class="row-label">${h("row", { row })}</span>${seats.map((s) => {
+      const state = s.available ? t("free") : t("taken");
+      const label = t("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state });
+      return `<button type="button" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" aria-label="${esc(label)}" title="${esc(label)}">${esc(s.label)}</button>`;
+    }).join("")}</div>`).join("");
+    zoneBox.querySelectorAll("[data-class]").forEach((b) => {
+      if (!b.classList.contains("taken")) b.style.setProperty("background", colourOf(b.dataset.class));
+    });
+    paintSelection();
+  };
+  const draw = async () => {
+    try {
+      drawZones(await api("GET", `/api/v1/schedules/${scheduleId}/seat-map`, { queueToken: token }));
+      await drawZone();
+    } catch (error) { clearInterval(venueTimer); showError(error); }
+  };
+  const openZone = (g) => { zoneId = Number(g.dataset.zone); draw(); };
+  svg.onclick = (event) => { const g = event.target.closest("[data-zone]"); if (g) openZone(g); };
+  svg.onkeydown = (event) => {
+    const g = event.target.closest("[data-zone]");
+    if (g && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); openZone(g); }
+  };
+  zoneBox.onclick = (event) => {
+    const button = event.target.closest("[data-seat]");
+    const seat = button && seatsById.get(Number(button.dataset.seat));
+    if (!seat) return;
+    if (picked.has(seat.id)) picked.delete(seat.id);
+    else if (!seat.available) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE");
+    else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }));
+    else picked.set(seat.id, seat);
+    paintSelection();
+  };
+  const hold = async (body) => {
+    try {
+      const answer = await api("POST", "/api/v1/reservations", { body, queueToken: token });
+      clearInterval(venueTimer);
+      showHold(concertId, token, answer.items || [answer]);
+    } catch (error) {
+      if (error.code === "SEAT_UNAVAILABLE") for (const id of error.body.unavailable_seat_ids || []) picked.delete(id);
+      showError(error);
+      draw();
+    }
+  };
+  holdButton.onclick = () => { holdButton.disabled = true; hold({ seat_ids: [...picked.keys()] }); };
+  best.onsubmit = (event) => {
+    event.preventDefault();
+    hold({ schedule_id: scheduleId, class: best.elements.class.value, quantity: Number(best.elements.quantity.value) });
+  };
+  await draw();
+  venueTimer = every(3000, draw);
 }
 
 function showHold(concertId, token, reservations) {
@@ -770,6 +901,11 @@ async function adminPage() {
       <label>${h("field_seats")} <input name="seat_count" type="number" min="1" max="10000" value="50" required></label>
       <label>${h("field_price")} <input name="price" type="number" min="1" value="50000" required></label>
       <button type="submit">${h("add_date")}</button></form></div>
+    <div class="card"><h2>${h("upload_plan")}</h2><form id="venue">
+      <label>${h("field_venue_name")} <input name="name" required maxlength="200"></label>
+      <label>${h("field_plan")} <input name="plan" type="file" accept="application/json,.json" required></label>
+      <div id="plan-preview" aria-live="polite"></div>
+      <button type="submit">${h("create_venue")}</button></form><div id="venue-date"></div></div>
     <div class="card"><h2>${h("live_sales")}</h2><ul>${concerts.map((c) => `<li><a href="/admin/concerts/${c.id}">${esc(c.title)}</a></li>`).join("")}</ul></div>`;
   document.getElementById("concert").onsubmit = async (event) => {
     event.preventDefault();
@@ -789,6 +925,78 @@ async function adminPage() {
         starts_at: iso("starts_at"), reservation_opens_at: iso("opens"), reservation_closes_at: iso("closes"),
         seat_count: Number(form.get("seat_count")), price: Number(form.get("price")) } });
       flash(t("date_added", { count: count(created.seats.length) }), "ok");
+    } catch (error) { showError(error); }
+  };
+  venueUpload();
+}
+
+// The operator's seating plan (pretix's JSON): read in the page and drawn (each zone a box around
+// its seats, the classes with their seat counts) before anything is sent; then created, then a
+// date on it with a price per class, using the concert and times of the form above.
+function venueUpload() {
+  const form = document.getElementById("venue");
+  const preview = document.getElementById("plan-preview");
+  let plan = null;
+  form.elements.plan.onchange = async () => {
+    plan = null;
+    preview.innerHTML = "";
+    const file = form.elements.plan.files[0];
+    if (!file) return;
+    try { plan = JSON.parse(await file.text()); } catch { return flash(t("plan_unreadable")); }
+    if (!form.elements.name.value && typeof plan.name === "string") form.elements.name.value = plan.name;
+    const perClass = new Map();
+    const boxes = (plan.zones || []).map((zone) => {
+      const zx = zone.position?.x ?? 0, zy = zone.position?.y ?? 0;
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, seats = 0;
+      for (const row of zone.rows || []) {
+        for (const seat of row.seats || []) {
+          const x = zx + (row.position?.x ?? 0) + (seat.position?.x ?? 0);
+          const y = zy + (row.position?.y ?? 0) + (seat.position?.y ?? 0);
+          x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+          seats += 1;
+          perClass.set(seat.category, (perClass.get(seat.category) || 0) + 1);
+        }
+      }
+      return { name: zone.name, seats, x0, y0, x1: x1 + 10, y1: y1 + 10 };
+    }).filter((b) => b.seats);
+    const total = boxes.reduce((sum, b) => sum + b.seats, 0);
+    if (!boxes.length) { preview.innerHTML = `<p>${h("plan_summary", { seats: count(0), zones: count(0) })}</p>`; return; }
+    const left = Math.min(...boxes.map((b) => b.x0)), top = Math.min(...boxes.map((b) => b.y0));
+    const width = Math.max(...boxes.map((b) => b.x1)) - left, height = Math.max(...boxes.map((b) => b.y1)) - top;
+    preview.innerHTML = `<p>${h("plan_summary", { seats: count(total), zones: count(boxes.length) })}</p>
+      <svg class="zone-map" viewBox="${left} ${top} ${width} ${height}" role="img" aria-label="${h("zone_map")}">${boxes.map((b) =>
+        `<g class="zone"><rect x="${b.x0}" y="${b.y0}" width="${b.x1 - b.x0}" height="${b.y1 - b.y0}" rx="6" fill="#2fa84f"></rect>
+         <text x="${(b.x0 + b.x1) / 2}" y="${(b.y0 + b.y1) / 2}" text-anchor="middle" font-size="${(b.y1 - b.y0) / 5}">${esc(b.name)} · ${esc(count(b.seats))}</text></g>`).join("")}</svg>
+      <ul class="legend">${(plan.categories || []).map((c) =>
+        `<li><span class="swatch" data-color="${esc(c.color || "#6e6e73")}"></span>${h("class_seats", { name: c.name, seats: count(perClass.get(c.name) || 0) })}</li>`).join("")}</ul>`;
+    preview.querySelectorAll("[data-color]").forEach((el) => el.style.setProperty("background", el.dataset.color));
+  };
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    if (!plan) return flash(t("plan_unreadable"));
+    try {
+      const venue = await api("POST", "/api/v1/admin/venues", { body: { name: form.elements.name.value, plan } });
+      flash(t("venue_created", { name: venue.name, seats: count(venue.seat_count) }), "ok");
+      venueDateForm(venue);
+    } catch (error) { showError(error); }
+  };
+}
+
+function venueDateForm(venue) {
+  const box = document.getElementById("venue-date");
+  box.innerHTML = `<h2>${h("add_venue_date", { name: venue.name })}</h2><form id="venue-schedule">${venue.categories.map((c, i) =>
+    `<label>${h("price_for", { name: c.name })} <input name="price-${i}" type="number" min="1" required></label>`).join("")}
+    <button type="submit">${h("add_date")}</button></form>`;
+  document.getElementById("venue-schedule").onsubmit = async (event) => {
+    event.preventDefault();
+    const dates = new FormData(document.getElementById("schedule"));
+    const prices = Object.fromEntries(venue.categories.map((c, i) => [c.name, Number(event.target.elements[`price-${i}`].value)]));
+    const iso = (name) => venueInputToIso(dates.get(name));
+    try {
+      const created = await api("POST", `/api/v1/admin/concerts/${dates.get("concert")}/schedules`, { body: {
+        starts_at: iso("starts_at"), reservation_opens_at: iso("opens"), reservation_closes_at: iso("closes"),
+        venue_id: venue.id, prices } });
+      flash(t("date_added", { count: count(created.seat_count) }), "ok");
     } catch (error) { showError(error); }
   };
 }

@@ -1,0 +1,182 @@
+"""Dates on a venue priced per class, the seat map and one zone's seats (ETag, 304,
+compression, the staleness bound), and plain dates seen the same way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from tests.factories import admitted_token, create_concert, create_schedule, create_user
+from tests.support import Client, assert_problem
+from ticketing.container import Services
+from ticketing.schedules.schemas import ScheduleIn
+from ticketing.venues.example import hall_plan
+from ticketing.venues.schemas import VenueIn
+
+PRICES = {"VIP": 200_000, "R": 150_000, "S": 120_000, "A": 90_000}
+
+
+def window() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {
+        "starts_at": (now + timedelta(days=10)).isoformat(),
+        "reservation_opens_at": (now - timedelta(hours=1)).isoformat(),
+        "reservation_closes_at": (now + timedelta(days=9)).isoformat(),
+    }
+
+
+async def venue_date(services: Services, concert: int, plan: dict[str, Any], prices: dict[str, int] = PRICES) -> Any:
+    venue = await services.venues.create_venue(VenueIn(name="Arena", plan=plan))
+    data = msgspec.convert({**window(), "venue_id": venue.id, "prices": prices}, ScheduleIn, strict=False)
+    return venue, await services.schedules.create_schedule(concert, data)
+
+
+async def test_a_date_on_a_plan_is_priced_per_class(client: Client, services: Services) -> None:
+    admin = await create_user(services, role="admin")
+    concert = await create_concert(services)
+    plan = hall_plan(zones=6, rows=4, seats_per_row=5)  # line 0: VIP front rows, R back; line 1: R and S
+    venue = await services.venues.create_venue(VenueIn(name="Arena", plan=plan))
+    url = f"/api/v1/admin/concerts/{concert}/schedules"
+    created = await client.post(url, json={**window(), "venue_id": venue.id, "prices": PRICES}, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    date = created.json()
+    assert "seats" not in date
+    assert date["venue_id"] == venue.id
+    assert date["seat_count"] == 120
+    assert date["classes"] == [
+        {"name": "VIP", "price": 200_000, "seat_count": 50},
+        {"name": "R", "price": 150_000, "seat_count": 60},
+        {"name": "S", "price": 120_000, "seat_count": 10},
+        {"name": "A", "price": 90_000, "seat_count": 0},
+    ]
+    for body in (
+        {**window(), "venue_id": venue.id, "prices": {"VIP": 1, "R": 1, "S": 1}},  # A missing
+        {**window(), "venue_id": venue.id, "prices": {**PRICES, "Box": 5}},  # not a category
+        {**window(), "venue_id": venue.id, "prices": {**PRICES, "A": 0}},
+        {**window(), "venue_id": venue.id, "prices": PRICES, "seat_count": 5},
+        {**window(), "venue_id": venue.id, "price": 5},
+        {**window(), "venue_id": venue.id},
+        {**window()},
+    ):
+        assert_problem(await client.post(url, json=body, headers=admin.headers), 422, "VALIDATION_ERROR")
+    missing = {**window(), "venue_id": 999_999, "prices": PRICES}
+    assert_problem(await client.post(url, json=missing, headers=admin.headers), 404, "VENUE_NOT_FOUND")
+
+    fan = await create_user(services)
+    headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
+    seats = (await client.get(f"/api/v1/schedules/{date['id']}/seats", headers=headers)).json()
+    assert len(seats) == 120
+    first = seats[0]
+    assert {k: first[k] for k in ("zone", "row", "label", "class", "price", "number", "available")} == {
+        "zone": "Floor A",
+        "row": "1",
+        "label": "1",
+        "class": "VIP",
+        "price": 200_000,
+        "number": 1,
+        "available": True,
+    }
+    assert {(s["class"], s["price"]) for s in seats} == {("VIP", 200_000), ("R", 150_000), ("S", 120_000)}
+    assert [s["label"] for s in seats[:6]] == ["1", "2", "3", "4", "5", "1"]  # row 1, then row 2 of the zone
+    dates = (await client.get(f"/api/v1/concerts/{concert}/schedules", headers=headers)).json()
+    assert [{k: c[k] for k in ("name", "price", "available")} for c in dates[0]["classes"]] == [
+        {"name": "VIP", "price": 200_000, "available": 50},
+        {"name": "R", "price": 150_000, "available": 60},
+        {"name": "S", "price": 120_000, "available": 10},
+        {"name": "A", "price": 90_000, "available": 0},
+    ]
+    assert [c["color"] for c in dates[0]["classes"]] == [c["color"] for c in plan["categories"]]
+
+
+async def test_seat_map_and_zone_seats(client: Client, services: Services) -> None:
+    concert = await create_concert(services)
+    venue, date = await venue_date(services, concert, hall_plan(zones=2, rows=4, seats_per_row=30))
+    other_venue, _ = await venue_date(services, concert, hall_plan(zones=1, rows=1, seats_per_row=2))
+    fan = await create_user(services)
+    token = await admitted_token(services, fan, concert)
+    headers = {**fan.headers, "X-Queue-Token": token}
+    url = f"/api/v1/schedules/{date.id}/seat-map"
+    summary = await client.get(url, headers=headers)
+    assert summary.status_code == 200
+    body = summary.json()
+    assert body["schedule_id"] == date.id and body["venue_id"] == venue.id
+    assert [(c["name"], c["price"], c["available"]) for c in body["classes"][:2]] == [
+        ("VIP", 200_000, 120),
+        ("R", 150_000, 120),
+    ]
+    zone_a, zone_b = body["zones"]
+    assert zone_a["id"] == venue.zones[0].id and zone_a["name"] == "Floor A"
+    assert (zone_a["available"], zone_a["seat_count"], zone_a["available_by_class"]) == (120, 120, {"VIP": 60, "R": 60})
+
+    zone_url = f"/api/v1/schedules/{date.id}/zones/{zone_b['id']}/seats"
+    zone = await client.get(zone_url, headers={**headers, "Accept-Encoding": "gzip"})
+    assert zone.status_code == 200
+    assert zone.headers["content-encoding"] == "gzip"
+    seats = zone.json()
+    assert seats["schedule_id"] == date.id and seats["zone_id"] == zone_b["id"]
+    assert len(seats["seats"]) == 120
+    assert seats["seats"][0] == {
+        "id": seats["seats"][0]["id"],
+        "row": "1",
+        "label": "1",
+        "class": "VIP",
+        "price": 200_000,
+        "available": True,
+    }
+    etag = zone.headers["etag"]
+    assert (await client.get(zone_url, headers={**headers, "If-None-Match": etag})).status_code == 304
+    unchanged = await client.get(url, headers={**headers, "If-None-Match": summary.headers["etag"]})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+
+    # A hold in this process is seen at once (its caches are dropped): new ETags, one seat fewer.
+    held = await client.post("/api/v1/reservations", json={"seat_id": seats["seats"][0]["id"]}, headers=headers)
+    assert held.status_code == 201, held.text
+    changed = await client.get(zone_url, headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.json()["seats"][0]["available"] is False
+    after = (await client.get(url, headers=headers)).json()
+    assert after["zones"][1]["available_by_class"] == {"VIP": 59, "R": 60}
+    assert after["classes"][0]["available"] == 119
+
+    foreign = other_venue.zones[0].id
+    assert_problem(
+        await client.get(f"/api/v1/schedules/{date.id}/zones/{foreign}/seats", headers=headers), 404, "ZONE_NOT_FOUND"
+    )
+    assert_problem(await client.get(url, headers=fan.headers), 401, "TOKEN_INVALID")  # no queue token
+
+
+async def test_small_answers_are_not_compressed(client: Client, services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=50)
+    fan = await create_user(services)
+    headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert), "Accept-Encoding": "br"}
+    seat_list = await client.get(f"/api/v1/schedules/{schedule.id}/seats", headers=headers)
+    assert seat_list.status_code == 200
+    assert "content-encoding" not in seat_list.headers
+    assert len(seat_list.json()) == 50
+    dates = await client.get(f"/api/v1/concerts/{concert}/schedules", headers=headers)
+    assert "content-encoding" not in dates.headers
+
+
+async def test_a_plain_date_is_one_zone_and_one_class(client: Client, services: Services) -> None:
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=5, price=7_000)
+    assert [(s.number, s.zone, s.row, s.label, s.class_) for s in schedule.seats][:2] == [
+        (1, "Hall", "1", "1", "Standard"),
+        (2, "Hall", "1", "2", "Standard"),
+    ]
+    fan = await create_user(services)
+    headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
+    body = (await client.get(f"/api/v1/schedules/{schedule.id}/seat-map", headers=headers)).json()
+    assert body["venue_id"] is None
+    assert body["classes"] == [{"name": "Standard", "price": 7_000, "available": 5, "color": "#0072B2"}]
+    [zone] = body["zones"]
+    assert (zone["name"], zone["available"], zone["available_by_class"]) == ("Hall", 5, {"Standard": 5})
+    seats = (await client.get(f"/api/v1/schedules/{schedule.id}/zones/{zone['id']}/seats", headers=headers)).json()
+    assert [s["label"] for s in seats["seats"]] == ["1", "2", "3", "4", "5"]
+    dates = (await client.get(f"/api/v1/concerts/{concert}/schedules", headers=headers)).json()
+    assert dates[0]["classes"] == body["classes"]
