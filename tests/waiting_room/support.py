@@ -1,12 +1,15 @@
 """Helpers of the waiting-room tests: a clock the test moves instead of sleeping, the room
-configured for a test, and the (status, code) of a refusal."""
+configured for a test, the (status, code) of a refusal, and a date whose sale opens when a test
+says."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime, timedelta
 
 from ticketing.container import Services
 from ticketing.core.errors import AppError
+from ticketing.schedules.schemas import ScheduleIn
 from ticketing.waiting_room.service import WaitingRoomService
 
 
@@ -39,3 +42,17 @@ async def code_of(awaitable: Awaitable[object]) -> tuple[int, str]:
     except AppError as error:
         return error.status, error.code
     raise AssertionError("expected an error")
+
+
+async def open_sale_at(services: Services, concert_id: int, opens: datetime, seats: int = 5) -> None:
+    """A date of the concert whose reservations open at ``opens``."""
+    await services.schedules.create_schedule(
+        concert_id,
+        ScheduleIn(
+            starts_at=opens + timedelta(days=2),
+            reservation_opens_at=opens,
+            reservation_closes_at=opens + timedelta(days=1),
+            price=1_000,
+            seat_count=seats,
+        ),
+    )

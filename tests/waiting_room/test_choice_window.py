@@ -9,7 +9,7 @@ implementation of docs/fair-draw.md's recipe written apart from the service's.""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from math import isqrt
 from typing import Any
 
@@ -17,9 +17,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_schedule, create_user
-from tests.waiting_room.support import code_of, configure
+from tests.waiting_room.support import code_of, configure, open_sale_at
 from ticketing.container import Services
-from ticketing.schedules.schemas import ScheduleIn
 from ticketing.waiting_room.service import WaitingRoomService
 
 
@@ -136,17 +135,7 @@ async def test_every_rank_is_recomputed_from_the_revealed_key(
 ) -> None:
     room, clock = configure(services, queue_admit_per_second=1, queue_max_active=1000)
     concert = await create_concert(services)
-    opens = datetime.fromtimestamp(clock.now + 30, tz=UTC)
-    await services.schedules.create_schedule(
-        concert,
-        ScheduleIn(
-            starts_at=opens + timedelta(days=2),
-            reservation_opens_at=opens,
-            reservation_closes_at=opens + timedelta(days=1),
-            price=1_000,
-            seat_count=20,
-        ),
-    )
+    await open_sale_at(services, concert, datetime.fromtimestamp(clock.now + 30, tz=UTC), seats=20)
     none = (await client.get(f"/api/v1/concerts/{concert}/queue/draw")).json()
     assert (none["status"], none["commitment"], none["key"]) == ("NONE", None, None)
     fans = [await create_user(services) for _ in range(17)]
@@ -181,16 +170,7 @@ async def test_the_committed_key_survives_an_opening_moved_earlier(services: Ser
     commitments = []
     for seconds in (600, 30):
         opens = datetime.fromtimestamp(clock.now + seconds, tz=UTC)
-        await services.schedules.create_schedule(
-            concert,
-            ScheduleIn(
-                starts_at=opens + timedelta(days=2),
-                reservation_opens_at=opens,
-                reservation_closes_at=opens + timedelta(days=1),
-                price=1_000,
-                seat_count=5,
-            ),
-        )
+        await open_sale_at(services, concert, opens)
         await room.issue_token((await create_user(services)).principal, concert)
         record = await room.draw(concert)
         assert record.status == "COMMITTED" and record.sale_opens_at == opens.replace(microsecond=opens.microsecond)

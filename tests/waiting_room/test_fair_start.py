@@ -11,11 +11,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.factories import create_concert, create_schedule, create_user
-from tests.waiting_room.support import FakeClock, code_of, configure
+from tests.waiting_room.support import FakeClock, code_of, configure, open_sale_at
 from ticketing.container import Services, build_services
 from ticketing.core.db import create_pool
 from ticketing.core.redis import create_redis
-from ticketing.schedules.schemas import ScheduleIn
 from ticketing.waiting_room import fair_start
 from ticketing.waiting_room.fair_start import Draw, FairStart
 from ticketing.waiting_room.service import WaitingRoomService
@@ -24,20 +23,6 @@ FIXED_KEY = "00112233445566778899aabbccddeeff"
 # The order in which the draw under FIXED_KEY admits 12 pre-queued fans (0-based arrival index):
 # computed once, kept here so that a change of the permutation (in Lua or Python) shows.
 DRAWN_12 = [4, 9, 7, 11, 8, 5, 3, 1, 6, 0, 2, 10]
-
-
-async def open_sale_at(services: Services, concert_id: int, opens: datetime) -> None:
-    """A date of the concert whose reservations open at ``opens``."""
-    await services.schedules.create_schedule(
-        concert_id,
-        ScheduleIn(
-            starts_at=opens + timedelta(days=2),
-            reservation_opens_at=opens,
-            reservation_closes_at=opens + timedelta(days=1),
-            price=1_000,
-            seat_count=5,
-        ),
-    )
 
 
 def moment(clock: FakeClock, seconds: float) -> datetime:
