@@ -59,6 +59,7 @@ from bench.workloads import (
     WRITE_TARGETS,
     SaleOutcome,
     Target,
+    VenueResults,
     admitted_tokens,
     create_sale,
     endpoint_workloads,
@@ -326,6 +327,28 @@ def _read_path_section(options: BenchOptions, floors: Floors, read_table: str, s
     ]
 
 
+async def _endpoint_phase(
+    options: BenchOptions,
+    services: Services,
+    service: ServiceUnderTest,
+    target: Target,
+    open_queue: dict[str, object],
+    issue_fans: int,
+) -> tuple[list[LoadResult], list[tuple[LoadResult, LoadResult | None]], VenueResults]:
+    """Phase 1: the baselines, the per-endpoint workloads (token issue also with the
+    proof-of-work gate on) and the seat map of a 60,000-seat date."""
+    print("phase 1: baselines and per-endpoint workloads", flush=True)
+    service.start(**open_queue)
+
+    async def gate_on() -> None:
+        service.start(**open_queue, **GATED_JOINS)
+
+    read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
+    service.start(**open_queue)  # the gate off again: token issue with it on was the last workload
+    venues = await venue_workloads(services, target, min(options.fans, 1_000))
+    return read_path, service_rows, venues
+
+
 async def _flash_sale_phase(
     options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target
 ) -> SaleOutcome:
@@ -362,15 +385,8 @@ async def _run_phases(
     # phase measure) is turned off for them.
     open_queue = {"queue_max_active": 1_000_000, "queue_admit_per_second": 100_000, "queue_admit_by_inventory": False}
 
-    print("phase 1: baselines and per-endpoint workloads", flush=True)
-    service.start(**open_queue)
     issue_fans = options.issue_fans or issue_fans_for(options.duration)
-
-    async def gate_on() -> None:
-        service.start(**open_queue, **GATED_JOINS)
-
-    read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
-    venues = await venue_workloads(services, target, min(options.fans, 1_000))
+    read_path, service_rows, venues = await _endpoint_phase(options, services, service, target, open_queue, issue_fans)
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows
