@@ -332,7 +332,7 @@ async def _endpoint_phase(
     services: Services,
     service: ServiceUnderTest,
     target: Target,
-    open_queue: dict[str, object],
+    open_queue: dict[str, int],
     issue_fans: int,
 ) -> tuple[list[LoadResult], list[tuple[LoadResult, LoadResult | None]], VenueResults]:
     """Phase 1: the baselines, the per-endpoint workloads (token issue also with the
