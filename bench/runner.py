@@ -95,6 +95,7 @@ class BenchOptions:
     burst_only: bool = False  # the lock study's burst alone (python -m bench --burst-only)
     fairness: FairnessOptions = field(default_factory=FairnessOptions)  # fairness under bots (phase 3b)
     fairness_only: bool = False  # phase 3b alone (python -m bench --fairness-only)
+    sell_through_zones: int = 60  # the sell-through date's zones of 1,000 seats (its first and last 1 %)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
     @classmethod
@@ -113,6 +114,7 @@ class BenchOptions:
             burst_sizes=(16,),
             several_seat_sizes=(16,),
             fairness=FairnessOptions.smoke(),
+            sell_through_zones=6,
         )
 
 
@@ -370,7 +372,7 @@ async def _run_phases(
         service.start(**open_queue, **GATED_JOINS)
 
     read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
-    venues = await venue_workloads(services, target, min(options.fans, 1_000))
+    venues = await venue_workloads(services, target, min(options.fans, 1_000), options.sell_through_zones)
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows
