@@ -59,6 +59,7 @@ from bench.workloads import (
     WRITE_TARGETS,
     SaleOutcome,
     Target,
+    VenueResults,
     admitted_tokens,
     create_sale,
     endpoint_workloads,
@@ -344,6 +345,20 @@ async def _flash_sale_phase(
     )
 
 
+async def _venue_phase(
+    options: BenchOptions,
+    services: Services,
+    service: ServiceUnderTest,
+    target: Target,
+    open_queue: dict[str, int],
+) -> VenueResults:
+    """The endpoint workloads end with the proof-of-work gate on for every join: the venue phase's
+    fans join as the others do, so the service is started again without it."""
+    service.start(**open_queue)
+    await target.warm_up([target.get("/healthz")])
+    return await venue_workloads(services, target, min(options.fans, 1_000), options.sell_through_zones)
+
+
 async def _run_phases(
     options: BenchOptions,
     services: Services,
@@ -372,7 +387,7 @@ async def _run_phases(
         service.start(**open_queue, **GATED_JOINS)
 
     read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
-    venues = await venue_workloads(services, target, min(options.fans, 1_000), options.sell_through_zones)
+    venues = await _venue_phase(options, services, service, target, open_queue)
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows

@@ -596,7 +596,10 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
     payment, a ticket and ledger rows for each, so the invariants hold), and the last 1 % is sold
     through the API: the date ends sold out, the last payments being those of a full stadium."""
     venue, concert, date = await _sell_through_date(services, zones)
-    fans = await create_fans(services, fans_count, balance=1_000_000)
+    share = zones * 1_000 // 100  # 1 % of the date's seats, one seat per fan
+    # A payment finishes its fan's queue token: the first 1 %'s buyers, the last 1 %'s, and the
+    # fans who only read (``fans_count``), each group its own.
+    fans = await create_fans(services, 2 * share + fans_count, balance=1_000_000)
     [buyer] = await create_fans(services, 1, balance=0)
     reads = replace(target, duration=min(target.duration, SELL_THROUGH_READ_SECONDS))
     pool = Pool(HOST, target.port, min(64, target.connections))
@@ -609,28 +612,32 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
             body = (await pool.send(target.get(path, bearer(*pairs[0])))).json()
             assert isinstance(body, dict), body
             seat_ids += [int(seat["id"]) for seat in body["seats"]]
-        share = min(len(pairs), len(seat_ids) // 100)
         summary_path = f"/api/v1/schedules/{date.id}/seat-map"
         br = {"Accept-Encoding": "br"}
 
-        async def phase(label: str, seats: list[int]) -> dict[str, float]:
+        readers = pairs[2 * share :]
+
+        async def phase(label: str, buyers: list[tuple[LoadTestFan, str]], seats: list[int]) -> dict[str, float]:
             raws = [
                 target.post("/api/v1/reservations", {"seat_id": seat}, bearer(f, t))
-                for (f, t), seat in zip(pairs, seats, strict=False)
+                for (f, t), seat in zip(buyers, seats, strict=True)
             ]
             holds, held = await _timed(pool, f"hold, {label}", raws)
             payable = []
-            for (fan, token), answer in zip(pairs, held, strict=False):
+            for (fan, token), answer in zip(buyers, held, strict=True):
                 body = answer.json()
                 if answer.status == 201 and isinstance(body, dict):
                     payable.append(target.post("/api/v1/payments", {"reservation_id": body["id"]}, bearer(fan, token)))
             payments, _ = await _timed(pool, f"payment, {label}", payable)
             seat_map = await reads.drive(
-                f"seat map, {label}", [target.get(summary_path, {**br, **bearer(f, t)}) for f, t in pairs]
+                f"seat map, {label}", [target.get(summary_path, {**br, **bearer(f, t)}) for f, t in readers]
             )
             zone = await reads.drive(
                 f"zone seats, {label}",
-                [target.get(zone_paths[i % len(zone_paths)], {**br, **bearer(f, t)}) for i, (f, t) in enumerate(pairs)],
+                [
+                    target.get(zone_paths[i % len(zone_paths)], {**br, **bearer(f, t)})
+                    for i, (f, t) in enumerate(readers)
+                ],
             )
             for recorder in (holds, payments):
                 print(
@@ -646,7 +653,7 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
                 "paid": float(payments.statuses.get(201, 0)),
             }
 
-        first = await phase("first 1 %", seat_ids[:share])
+        first = await phase("first 1 %", pairs[:share], seat_ids[:share])
         kept = seat_ids[-share:]
         started = time.perf_counter()
         async with services.uow() as uow:
@@ -655,7 +662,7 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
         marked = time.perf_counter() - started
         print(f"  {sold:,} seats sold in the database in {marked:.1f} s", flush=True)
         await asyncio.sleep(services.settings.seat_cache_seconds + 0.5)  # every process's caches moved on
-        last = await phase("last 1 %", kept)
+        last = await phase("last 1 %", pairs[share : 2 * share], kept)
     finally:
         pool.close()
     total = len(seat_ids)
