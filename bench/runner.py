@@ -96,6 +96,7 @@ class BenchOptions:
     burst_only: bool = False  # the lock study's burst alone (python -m bench --burst-only)
     fairness: FairnessOptions = field(default_factory=FairnessOptions)  # fairness under bots (phase 3b)
     fairness_only: bool = False  # phase 3b alone (python -m bench --fairness-only)
+    venues_only: bool = False  # the venue phase alone (python -m bench --venues-only)
     sell_through_zones: int = 60  # the sell-through date's zones of 1,000 seats (its first and last 1 %)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
@@ -192,6 +193,9 @@ async def run_bench(options: BenchOptions) -> int:
         elif options.fairness_only:
             target = Target(service.port, options.connections, options.duration, generator)
             exit_code = await _fairness_only(options, services, service, target, lines)
+        elif options.venues_only:
+            target = Target(service.port, options.connections, options.duration, generator)
+            exit_code = await _venues_only(options, services, service, target, lines)
         elif options.burst_only:
             target = Target(service.port, options.connections, options.duration, generator)
             blocks = await _burst_phase(options, services, service, target, redis, base_db, database_url)
@@ -665,6 +669,29 @@ async def _fairness_only(
     if _fairness_violated(rows):
         return 1
     return _exit_code([], violations, sum(row.server_errors for row in rows))
+
+
+async def _venues_only(
+    options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target, lines: list[str]
+) -> int:
+    """``python -m bench --venues-only``: the venue phase (the 60,000-seat date and its
+    sell-through) and the invariants, without F_http (its rates are absolute)."""
+    open_queue = {"queue_max_active": 1_000_000, "queue_admit_per_second": 100_000, "queue_admit_by_inventory": False}
+    venues = await _venue_phase(options, services, service, target, open_queue)
+    async with services.uow() as uow:
+        violations = await BenchRepository(uow.conn).invariant_violations()
+    lines += [
+        f"# Venues — {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        *venues.lines,
+        "",
+        "## Invariants (through the database)",
+        "",
+        *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return _exit_code([], violations, 0)
 
 
 def _fairness_violated(rows: list[FairnessRow]) -> bool:
