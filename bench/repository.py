@@ -142,15 +142,17 @@ class BenchRepository:
                 results[name] = int(await self.conn.fetchval(sql) or 0)
         return results
 
-    async def sell_all_but(self, schedule_id: int, kept: list[int], buyer: int, wallet_id: int) -> int:
-        """Sell every free seat of the date but ``kept`` to ``buyer``, in one statement, as a
+    async def sell_all_but(self, schedule_id: int, kept: list[int], buyer: int, wallet_id: int, most: int) -> int:
+        """Sell up to ``most`` free seats of the date, never one of ``kept``, to ``buyer`` (the
+        caller repeats it, a transaction each, until it sells none: one statement for a whole
+        stadium outlasts the statement timeout), in one statement, as a
         sale would have left them: each seat SOLD with one CONFIRMED reservation at its price,
         one PAID payment, its ticket, and a CHARGE then a PAYMENT ledger row of that amount on
         the buyer's wallet (its balance unchanged: charged and spent). Every invariant of
         ``invariant_violations`` holds after it. Returns how many seats were sold."""
         sql = (
             "WITH picked AS (SELECT id FROM seats WHERE schedule_id = $1 AND status = 'AVAILABLE' "
-            "  AND NOT (id = ANY($2::bigint[])) ORDER BY id FOR UPDATE), "
+            "  AND NOT (id = ANY($2::bigint[])) ORDER BY id LIMIT $5 FOR UPDATE), "
             "sold AS (UPDATE seats SET status = 'SOLD', held_until = NULL, version = seats.version + 1 "
             "  FROM picked WHERE seats.id = picked.id RETURNING seats.id, seats.number, seats.price), "
             "booked AS (INSERT INTO reservations "
@@ -171,4 +173,4 @@ class BenchRepository:
             "SELECT count(*) FROM paid"
         )
         with translate_db_errors():
-            return int(await self.conn.fetchval(sql, schedule_id, kept, buyer, wallet_id) or 0)
+            return int(await self.conn.fetchval(sql, schedule_id, kept, buyer, wallet_id, most) or 0)

@@ -552,6 +552,7 @@ async def venue_workloads(
 # first 1 %, each at least this.
 SELL_THROUGH_TARGET = 0.8
 SELL_THROUGH_READ_SECONDS = 5.0
+SELL_THROUGH_BATCH = 2_000  # seats sold in the database per statement (each within the statement timeout)
 
 
 async def _timed(pool: Pool, name: str, raws: Sequence[bytes]) -> tuple[Recorder, list[Response]]:
@@ -586,6 +587,20 @@ async def _sell_through_date(services: Services, zones: int) -> tuple[VenueOut, 
         ),
     )
     return venue, concert, date
+
+
+async def _sell_in_database(services: Services, schedule_id: int, kept: list[int], buyer: LoadTestFan) -> int:
+    """Every free seat of the date but ``kept``, sold to ``buyer`` batch by batch; how many."""
+    sold = 0
+    while True:
+        async with services.uow() as uow:
+            batch = await BenchRepository(uow.conn).sell_all_but(
+                schedule_id, kept, buyer.id, buyer.wallet_id, SELL_THROUGH_BATCH
+            )
+            await uow.commit()
+        if not batch:
+            return sold
+        sold += batch
 
 
 async def sell_through(services: Services, target: Target, fans_count: int, zones: int) -> list[str]:
@@ -656,9 +671,7 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
         first = await phase("first 1 %", pairs[:share], seat_ids[:share])
         kept = seat_ids[-share:]
         started = time.perf_counter()
-        async with services.uow() as uow:
-            sold = await BenchRepository(uow.conn).sell_all_but(date.id, kept, buyer.id, buyer.wallet_id)
-            await uow.commit()
+        sold = await _sell_in_database(services, date.id, kept, buyer)
         marked = time.perf_counter() - started
         print(f"  {sold:,} seats sold in the database in {marked:.1f} s", flush=True)
         await asyncio.sleep(services.settings.seat_cache_seconds + 0.5)  # every process's caches moved on
