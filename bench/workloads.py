@@ -640,8 +640,8 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
             holds, held = await _timed(pool, f"hold, {label}", raws)
             payable = []
             for (fan, token), answer in zip(buyers, held, strict=True):
-                body = answer.json()
-                if answer.status == 201 and isinstance(body, dict):
+                body = answer.json() if answer.status == 201 else None
+                if isinstance(body, dict):
                     payable.append(target.post("/api/v1/payments", {"reservation_id": body["id"]}, bearer(fan, token)))
             payments, _ = await _timed(pool, f"payment, {label}", payable)
             seat_map = await reads.drive(
@@ -675,6 +675,9 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
         marked = time.perf_counter() - started
         print(f"  {sold:,} seats sold in the database in {marked:.1f} s", flush=True)
         await asyncio.sleep(services.settings.seat_cache_seconds + 0.5)  # every process's caches moved on
+        pool.close()  # idle through the sale in the database: the server has closed them
+        pool = Pool(HOST, target.port, min(64, target.connections))
+        await pool.open()
         last = await phase("last 1 %", pairs[share : 2 * share], kept)
     finally:
         pool.close()
