@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fairness-only", action="store_true", help="only fairness under bots (phase 3b): fans like the page vs bots"
     )
+    parser.add_argument(
+        "--venues-only",
+        action="store_true",
+        help="only the venue phase: the 60,000-seat date, its seat map and its sell-through (first/last 1 %%)",
+    )
     parser.add_argument("--fairness-fans", type=int, help="fans of each fairness sale, F (default 400)")
     parser.add_argument("--fairness-bots", help="comma-separated bot counts B, one row each (default 10,50,100,200)")
     parser.add_argument("--fairness-seats", type=int, help="seats of each fairness sale, S (default 250)")
@@ -80,6 +85,7 @@ def run_bench(args: argparse.Namespace) -> int:
         options.fairness.sales = args.fairness_sales
     options.flood_only = args.flood_only
     options.fairness_only = args.fairness_only
+    options.venues_only = args.venues_only
     options.burst_only = args.burst_only
     return bench_main(options)
 

@@ -1,5 +1,6 @@
 """The benchmark's own SQL: read-only audits of the tables (the invariants, deadlocks). Its fixtures
-are made by the services' owners of each table (``UserService.create_fans_in_bulk``)."""
+are made by the services' owners of each table (``UserService.create_fans_in_bulk``), except one:
+a date sold but for its last seats (``sell_all_but``), which no use case makes in bulk."""
 
 from __future__ import annotations
 
@@ -140,3 +141,36 @@ class BenchRepository:
             for name, sql in checks.items():
                 results[name] = int(await self.conn.fetchval(sql) or 0)
         return results
+
+    async def sell_all_but(self, schedule_id: int, kept: list[int], buyer: int, wallet_id: int, most: int) -> int:
+        """Sell up to ``most`` free seats of the date, never one of ``kept``, to ``buyer`` (the
+        caller repeats it, a transaction each, until it sells none: one statement for a whole
+        stadium outlasts the statement timeout), in one statement, as a
+        sale would have left them: each seat SOLD with one CONFIRMED reservation at its price,
+        one PAID payment, its ticket, and a CHARGE then a PAYMENT ledger row of that amount on
+        the buyer's wallet (its balance unchanged: charged and spent). Every invariant of
+        ``invariant_violations`` holds after it. Returns how many seats were sold."""
+        sql = (
+            "WITH picked AS (SELECT id FROM seats WHERE schedule_id = $1 AND status = 'AVAILABLE' "
+            "  AND NOT (id = ANY($2::bigint[])) ORDER BY id LIMIT $5 FOR UPDATE), "
+            "sold AS (UPDATE seats SET status = 'SOLD', held_until = NULL, version = seats.version + 1 "
+            "  FROM picked WHERE seats.id = picked.id RETURNING seats.id, seats.number, seats.price), "
+            "booked AS (INSERT INTO reservations "
+            "  (user_id, seat_id, schedule_id, status, price, held_until, seat_number) "
+            "  SELECT $3, id, $1, 'CONFIRMED', price, now(), number FROM sold "
+            "  RETURNING id, seat_id, seat_number, price), "
+            "paid AS (INSERT INTO payments (reservation_id, user_id, amount, status) "
+            "  SELECT id, $3, price, 'PAID' FROM booked RETURNING id, reservation_id, amount), "
+            "charged AS (INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after) "
+            "  SELECT $4, 'CHARGE', amount, w.balance + amount FROM paid, wallets w WHERE w.id = $4), "
+            "spent AS (INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after, payment_id) "
+            "  SELECT $4, 'PAYMENT', amount, w.balance, paid.id FROM paid, wallets w WHERE w.id = $4), "
+            "ticketed AS (INSERT INTO tickets (payment_id, reservation_id, user_id, concert_id, schedule_id, "
+            "  seat_id, seat_number, code) "
+            "  SELECT paid.id, booked.id, $3, s.concert_id, $1, booked.seat_id, booked.seat_number, "
+            "  upper(replace(gen_random_uuid()::text, '-', '')) "
+            "  FROM paid JOIN booked ON booked.id = paid.reservation_id JOIN schedules s ON s.id = $1) "
+            "SELECT count(*) FROM paid"
+        )
+        with translate_db_errors():
+            return int(await self.conn.fetchval(sql, schedule_id, kept, buyer, wallet_id, most) or 0)

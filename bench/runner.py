@@ -96,6 +96,8 @@ class BenchOptions:
     burst_only: bool = False  # the lock study's burst alone (python -m bench --burst-only)
     fairness: FairnessOptions = field(default_factory=FairnessOptions)  # fairness under bots (phase 3b)
     fairness_only: bool = False  # phase 3b alone (python -m bench --fairness-only)
+    venues_only: bool = False  # the venue phase alone (python -m bench --venues-only)
+    sell_through_zones: int = 60  # the sell-through date's zones of 1,000 seats (its first and last 1 %)
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
     @classmethod
@@ -114,6 +116,7 @@ class BenchOptions:
             burst_sizes=(16,),
             several_seat_sizes=(16,),
             fairness=FairnessOptions.smoke(),
+            sell_through_zones=6,
         )
 
 
@@ -190,6 +193,9 @@ async def run_bench(options: BenchOptions) -> int:
         elif options.fairness_only:
             target = Target(service.port, options.connections, options.duration, generator)
             exit_code = await _fairness_only(options, services, service, target, lines)
+        elif options.venues_only:
+            target = Target(service.port, options.connections, options.duration, generator)
+            exit_code = await _venues_only(options, services, service, target, lines)
         elif options.burst_only:
             target = Target(service.port, options.connections, options.duration, generator)
             blocks = await _burst_phase(options, services, service, target, redis, base_db, database_url)
@@ -344,8 +350,7 @@ async def _endpoint_phase(
         service.start(**open_queue, **GATED_JOINS)
 
     read_path, service_rows = await _baselines_and_endpoints(services, target, options.fans, issue_fans, gate_on)
-    service.start(**open_queue)  # the gate off again: token issue with it on was the last workload
-    venues = await venue_workloads(services, target, min(options.fans, 1_000))
+    venues = await _venue_phase(options, services, service, target, open_queue)
     return read_path, service_rows, venues
 
 
@@ -363,6 +368,20 @@ async def _flash_sale_phase(
     return await flash_sale(
         services, target, options.sale_fans, options.sale_dates, options.sale_seats, options.sale_time_limit
     )
+
+
+async def _venue_phase(
+    options: BenchOptions,
+    services: Services,
+    service: ServiceUnderTest,
+    target: Target,
+    open_queue: dict[str, int],
+) -> VenueResults:
+    """The endpoint workloads end with the proof-of-work gate on for every join: the venue phase's
+    fans join as the others do, so the service is started again without it."""
+    service.start(**open_queue)
+    await target.warm_up([target.get("/healthz")])
+    return await venue_workloads(services, target, min(options.fans, 1_000), options.sell_through_zones)
 
 
 async def _run_phases(
@@ -664,6 +683,29 @@ async def _fairness_only(
     if _fairness_violated(rows):
         return 1
     return _exit_code([], violations, sum(row.server_errors for row in rows))
+
+
+async def _venues_only(
+    options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target, lines: list[str]
+) -> int:
+    """``python -m bench --venues-only``: the venue phase (the 60,000-seat date and its
+    sell-through) and the invariants, without F_http (its rates are absolute)."""
+    open_queue = {"queue_max_active": 1_000_000, "queue_admit_per_second": 100_000, "queue_admit_by_inventory": False}
+    venues = await _venue_phase(options, services, service, target, open_queue)
+    async with services.uow() as uow:
+        violations = await BenchRepository(uow.conn).invariant_violations()
+    lines += [
+        f"# Venues — {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        *venues.lines,
+        "",
+        "## Invariants (through the database)",
+        "",
+        *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return _exit_code([], violations, 0)
 
 
 def _fairness_violated(rows: list[FairnessRow]) -> bool:

@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -16,11 +16,13 @@ import msgspec
 from bench.client import Pool, Recorder, Response, closed_loop, encode_request
 from bench.fixtures import LoadTestFan, create_fans
 from bench.loadgen import Generator, LoadResult, PythonClient
-from ticketing.concerts.schemas import ConcertIn
+from bench.repository import BenchRepository
+from ticketing.concerts.schemas import ConcertIn, ConcertOut
 from ticketing.container import Services
 from ticketing.core.challenge import ChallengeGate, join_action, solve
 from ticketing.reservations.schemas import ReservationOut
-from ticketing.schedules.schemas import ScheduleIn, ScheduleOut, SeatOut
+from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
+from ticketing.venues.schemas import VenueOut
 from ticketing.waiting_room.schemas import QueueTokenOut
 
 HOST = "127.0.0.1"
@@ -449,7 +451,9 @@ class VenueResults:
     lines: list[str]  # what else was measured, for the report
 
 
-async def venue_workloads(services: Services, target: Target, fans_count: int) -> VenueResults:
+async def venue_workloads(
+    services: Services, target: Target, fans_count: int, sell_through_zones: int = 60
+) -> VenueResults:
     """A 60,000-seat date (60 zones x 1,000 seats): the time to store the plan and to create the
     date, the seat-map summary and one zone's seats (brotli) as closed loops, a 304 loop, their
     sizes on the wire, and a best-available race (pairs of VIP, more asked than there are) with
@@ -538,6 +542,154 @@ async def venue_workloads(services: Services, target: Target, fans_count: int) -
         f"Best available, {len(race_fans)} fans at once asking for a pair of VIP: {len(held) // 2} held, "
         f"answers {codes}; seats held twice: {len(held) - len(set(held))}; partial answers: {partial}.",
     ]
+    lines += await sell_through(services, target, fans_count, sell_through_zones)
     for line in lines:
         print(f"  {line}", flush=True)
     return VenueResults(loads, lines)
+
+
+# Nothing grows with the seats sold (issue 22): the rates in the last 1 % of a sale against the
+# first 1 %, each at least this.
+SELL_THROUGH_TARGET = 0.8
+SELL_THROUGH_READ_SECONDS = 5.0
+SELL_THROUGH_BATCH = 2_000  # seats sold in the database per statement (each within the statement timeout)
+
+
+async def _timed(pool: Pool, name: str, raws: Sequence[bytes]) -> tuple[Recorder, list[Response]]:
+    """Send every request at once over the pool's connections; the rate is requests over the
+    time from the first sent to the last answered."""
+    recorder = Recorder(name)
+    recorder.started = time.perf_counter()
+    responses = await asyncio.gather(*(pool.send(raw, recorder) for raw in raws))
+    recorder.close()
+    return recorder, list(responses)
+
+
+async def _sell_through_date(services: Services, zones: int) -> tuple[VenueOut, ConcertOut, ScheduleCreatedOut]:
+    from ticketing.venues.example import hall_plan
+    from ticketing.venues.schemas import VenueIn
+
+    venue = await services.venues.create_venue(
+        VenueIn(
+            name="bench sell-through", plan=hall_plan("Stadium", zones=zones, rows=20, seats_per_row=50, per_line=10)
+        )
+    )
+    concert = await services.concerts.create_concert(ConcertIn(title="bench: sell-through"))
+    now = datetime.now(UTC)
+    date = await services.schedules.create_schedule(
+        concert.id,
+        ScheduleIn(
+            starts_at=now + timedelta(days=10),
+            reservation_opens_at=now - timedelta(minutes=5),
+            reservation_closes_at=now + timedelta(days=9),
+            venue_id=venue.id,
+            prices=STADIUM_PRICES,
+        ),
+    )
+    return venue, concert, date
+
+
+async def _sell_in_database(services: Services, schedule_id: int, kept: list[int], buyer: LoadTestFan) -> int:
+    """Every free seat of the date but ``kept``, sold to ``buyer`` batch by batch; how many."""
+    sold = 0
+    while True:
+        async with services.uow() as uow:
+            batch = await BenchRepository(uow.conn).sell_all_but(
+                schedule_id, kept, buyer.id, buyer.wallet_id, SELL_THROUGH_BATCH
+            )
+            await uow.commit()
+        if not batch:
+            return sold
+        sold += batch
+
+
+async def sell_through(services: Services, target: Target, fans_count: int, zones: int) -> list[str]:
+    """A date of ``zones`` x 1,000 seats on a concert of its own, measured in its first 1 % and
+    in its last: fans hold one seat each then pay (all at once over the pool), then the seat map
+    and the zones are read in closed loops. Between the two, every seat but the last 1 % is sold
+    straight in the database (``BenchRepository.sell_all_but``: a CONFIRMED reservation, a PAID
+    payment, a ticket and ledger rows for each, so the invariants hold), and the last 1 % is sold
+    through the API: the date ends sold out, the last payments being those of a full stadium."""
+    venue, concert, date = await _sell_through_date(services, zones)
+    share = zones * 1_000 // 100  # 1 % of the date's seats, one seat per fan
+    # A payment finishes its fan's queue token: the first 1 %'s buyers, the last 1 %'s, and the
+    # fans who only read (``fans_count``), each group its own.
+    fans = await create_fans(services, 2 * share + fans_count, balance=1_000_000)
+    [buyer] = await create_fans(services, 1, balance=0)
+    reads = replace(target, duration=min(target.duration, SELL_THROUGH_READ_SECONDS))
+    pool = Pool(HOST, target.port, min(64, target.connections))
+    await pool.open()
+    try:
+        pairs = list(zip(fans, await admitted_tokens(target, pool, fans, concert.id), strict=True))
+        zone_paths = [f"/api/v1/schedules/{date.id}/zones/{zone.id}/seats" for zone in venue.zones]
+        seat_ids: list[int] = []
+        for path in zone_paths:
+            body = (await pool.send(target.get(path, bearer(*pairs[0])))).json()
+            assert isinstance(body, dict), body
+            seat_ids += [int(seat["id"]) for seat in body["seats"]]
+        summary_path = f"/api/v1/schedules/{date.id}/seat-map"
+        br = {"Accept-Encoding": "br"}
+
+        readers = pairs[2 * share :]
+
+        async def phase(label: str, buyers: list[tuple[LoadTestFan, str]], seats: list[int]) -> dict[str, float]:
+            raws = [
+                target.post("/api/v1/reservations", {"seat_id": seat}, bearer(f, t))
+                for (f, t), seat in zip(buyers, seats, strict=True)
+            ]
+            holds, held = await _timed(pool, f"hold, {label}", raws)
+            payable = []
+            for (fan, token), answer in zip(buyers, held, strict=True):
+                body = answer.json() if answer.status == 201 else None
+                if isinstance(body, dict):
+                    payable.append(target.post("/api/v1/payments", {"reservation_id": body["id"]}, bearer(fan, token)))
+            payments, _ = await _timed(pool, f"payment, {label}", payable)
+            seat_map = await reads.drive(
+                f"seat map, {label}", [target.get(summary_path, {**br, **bearer(f, t)}) for f, t in readers]
+            )
+            zone = await reads.drive(
+                f"zone seats, {label}",
+                [
+                    target.get(zone_paths[i % len(zone_paths)], {**br, **bearer(f, t)})
+                    for i, (f, t) in enumerate(readers)
+                ],
+            )
+            for recorder in (holds, payments):
+                print(
+                    f"  {recorder.name:<28} {recorder.throughput:>9,.0f} req/s  "
+                    f"p99 {recorder.percentile(0.99) * 1000:7.1f} ms  {dict(recorder.codes)}",
+                    flush=True,
+                )
+            return {
+                "holds": holds.throughput,
+                "payments": payments.throughput,
+                "seat map": seat_map.throughput,
+                "zone seats": zone.throughput,
+                "paid": float(payments.statuses.get(201, 0)),
+            }
+
+        first = await phase("first 1 %", pairs[:share], seat_ids[:share])
+        kept = seat_ids[-share:]
+        started = time.perf_counter()
+        sold = await _sell_in_database(services, date.id, kept, buyer)
+        marked = time.perf_counter() - started
+        print(f"  {sold:,} seats sold in the database in {marked:.1f} s", flush=True)
+        await asyncio.sleep(services.settings.seat_cache_seconds + 0.5)  # every process's caches moved on
+        pool.close()  # idle through the sale in the database: the server has closed them
+        pool = Pool(HOST, target.port, min(64, target.connections))
+        await pool.open()
+        last = await phase("last 1 %", pairs[share : 2 * share], kept)
+    finally:
+        pool.close()
+    total = len(seat_ids)
+    sold_at_end = int(first["paid"]) + sold + int(last["paid"])
+    parts = []
+    for name in ("payments", "holds", "seat map", "zone seats"):
+        ratio = last[name] / first[name] if first[name] else 0.0
+        verdict = "PASS" if ratio >= SELL_THROUGH_TARGET else "SHORT"
+        parts.append(f"{name} {first[name]:,.0f} -> {last[name]:,.0f}/s ({ratio:.2f}, {verdict})")
+    return [
+        f"Sell-through of a {total:,}-seat date ({share:,} fans a phase; last 1 % against first 1 %, "
+        f"target >= {SELL_THROUGH_TARGET}): " + "; ".join(parts) + f". {sold:,} seats sold in the database "
+        f"between the phases in {marked:.1f} s; {sold_at_end:,} of {total:,} sold at the end."
+    ]

@@ -271,6 +271,17 @@ def test_a_hold_links_to_its_payment(document: dict[str, Any]) -> None:
     assert links["ReadTheHold"]["parameters"] == {"reservation_id": "$response.body#/id"}
 
 
+def test_a_date_links_to_its_seat_map_and_the_seat_map_to_a_zone(document: dict[str, Any]) -> None:
+    ids = {(method, path): operation["operationId"] for path, method, operation in operations(document)}
+    created = document["paths"]["/api/v1/admin/concerts/{concert_id}/schedules"]["post"]["responses"]["201"]["links"]
+    assert created["SeatMapOfTheDate"]["operationId"] == ids["GET", "/api/v1/schedules/{schedule_id}/seat-map"]
+    assert created["SeatMapOfTheDate"]["parameters"] == {"schedule_id": "$response.body#/id"}
+    seat_map = document["paths"]["/api/v1/schedules/{schedule_id}/seat-map"]["get"]["responses"]["200"]["links"]
+    zone = seat_map["SeatsOfAZone"]
+    assert zone["operationId"] == ids["GET", "/api/v1/schedules/{schedule_id}/zones/{zone_id}/seats"]
+    assert zone["parameters"] == {"schedule_id": "$response.body#/schedule_id", "zone_id": "$response.body#/zones/0/id"}
+
+
 def test_a_bound_that_is_a_setting_comes_from_the_settings(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"max_charge": 250_000}))
     amount = openapi_document(app)["components"]["schemas"]["ChargeIn"]["properties"]["amount"]

@@ -40,6 +40,8 @@ from ticketing.config import Settings
 from ticketing.container import open_services
 from ticketing.demo import DEMO_FAN_PASSWORD, load_demo_data
 from ticketing.schedules.schemas import ScheduleIn
+from ticketing.venues.example import hall_plan
+from ticketing.venues.schemas import VenueIn
 
 pytestmark = pytest.mark.contract
 
@@ -69,8 +71,10 @@ CHECKS = [
 ]
 
 
-async def _prepare(settings: Settings) -> tuple[int, list[int]]:
-    """The demo data, plus a concert of the run whose one date is open now with 1-won seats."""
+async def _prepare(settings: Settings) -> tuple[int, list[int], int, list[int]]:
+    """The demo data, plus a concert of the run with two dates open now: one of 1-won seats, and
+    one on a small venue (its id and its zones' ids, so that the seat map's and a zone's seats
+    are asked for with real ids, not only 404s)."""
     async with open_services(settings) as services:
         await load_demo_data(services)
         concert = await services.concerts.create_concert(ConcertIn(title="Contract run", venue="Loopback Hall"))
@@ -85,11 +89,25 @@ async def _prepare(settings: Settings) -> tuple[int, list[int]]:
                 seat_count=CONTRACT_SEATS,
             ),
         )
-    return concert.id, [seat.id for seat in schedule.seats]
+        venue = await services.venues.create_venue(
+            VenueIn(name="Contract hall", plan=hall_plan(zones=2, rows=2, seats_per_row=5))
+        )
+        on_venue = await services.schedules.create_schedule(
+            concert.id,
+            ScheduleIn(
+                starts_at=now + timedelta(days=31),
+                reservation_opens_at=now - timedelta(hours=1),
+                reservation_closes_at=now + timedelta(days=29),
+                venue_id=venue.id,
+                prices={category.name: 1 for category in venue.categories},
+            ),
+        )
+    return concert.id, [seat.id for seat in schedule.seats], on_venue.id, [zone.id for zone in venue.zones]
 
 
-def _config(base_url: str, concert_id: int, seat_ids: list[int]) -> str:
+def _config(base_url: str, concert_id: int, seat_ids: list[int], schedule_id: int, zone_ids: list[int]) -> str:
     seats = ", ".join(map(str, seat_ids))
+    zones = ", ".join(map(str, zone_ids))
     checks = "\n".join(f"{name}.enabled = true" for name in CHECKS)
     return f"""\
 base-url = "{base_url}"
@@ -116,6 +134,8 @@ inference.algorithms = []
 [parameters]
 "body.seat_id" = {{ dictionary = "contract_seats", probability = 0.5 }}
 "path.concert_id" = {{ dictionary = "contract_concert", probability = 0.5 }}
+"path.schedule_id" = {{ dictionary = "contract_venue_date", probability = 0.5 }}
+"path.zone_id" = {{ dictionary = "contract_zones", probability = 0.5 }}
 
 # API.md: releasing a hold (DELETE) keeps the reservation, which then reads as CANCELLED: a release,
 # not a removal, so a read after it answering 200 is the contract, not a use after free.
@@ -129,11 +149,17 @@ values = [{seats}]
 
 [dictionaries.contract_concert]
 values = [{concert_id}]
+
+[dictionaries.contract_venue_date]
+values = [{schedule_id}]
+
+[dictionaries.contract_zones]
+values = [{zones}]
 """
 
 
 def test_the_live_service_answers_as_its_openapi_document_says(settings: Settings, clean: None, tmp_path: Path) -> None:
-    concert_id, seat_ids = asyncio.run(_prepare(settings))
+    concert_id, seat_ids, venue_date, zone_ids = asyncio.run(_prepare(settings))
     service = ServiceUnderTest(settings.database_url or "", settings.redis_url or "", settings.data_dir)
     # Every hold of the fuzzing phase stays until it expires, and the fan pays for many seats of the
     # run's one date: the per-fan hold cap and ticket limit (4 each) would refuse the stateful
@@ -142,7 +168,7 @@ def test_the_live_service_answers_as_its_openapi_document_says(settings: Setting
     try:
         base_url = f"http://{HOST}:{service.port}"
         config = tmp_path / "schemathesis.toml"
-        config.write_text(_config(base_url, concert_id, seat_ids))
+        config.write_text(_config(base_url, concert_id, seat_ids, venue_date, zone_ids))
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import pytest
 
 from tests.factories import admitted_token, create_concert, create_schedule, create_user
 from tests.support import Client, assert_problem
 from ticketing.container import Services
-from ticketing.schedules.schemas import ScheduleIn
+from ticketing.schedules.repository import ScheduleRepository
+from ticketing.schedules.schemas import ScheduleIn, ZoneSeatOut
 from ticketing.venues.example import hall_plan
 from ticketing.venues.schemas import VenueIn
 
@@ -147,6 +149,46 @@ async def test_seat_map_and_zone_seats(client: Client, services: Services) -> No
         await client.get(f"/api/v1/schedules/{date.id}/zones/{foreign}/seats", headers=headers), 404, "ZONE_NOT_FOUND"
     )
     assert_problem(await client.get(url, headers=fan.headers), 401, "TOKEN_INVALID")  # no queue token
+
+
+async def test_every_zone_of_a_date_is_read_in_one_statement(
+    client: Client, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fans going through a date's zones cost one query per refresh, not one per zone: the first
+    zone asked for reads them all, the others are answered from what it kept; a hold drops
+    them and the next zone asked for reads them all again, with the hold."""
+    reads: list[int] = []
+    original = ScheduleRepository.seats_by_zone
+
+    async def counted(self: ScheduleRepository, schedule_id: int) -> dict[int, list[ZoneSeatOut]]:
+        reads.append(schedule_id)
+        return await original(self, schedule_id)
+
+    monkeypatch.setattr(ScheduleRepository, "seats_by_zone", counted)
+    monkeypatch.setattr(services.schedules, "cache_seconds", 3600.0)  # no refresh by age in this test
+    concert = await create_concert(services)
+    venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
+    fan = await create_user(services)
+    headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
+    answers = {}
+    for zone in venue.zones:
+        answer = await client.get(f"/api/v1/schedules/{date.id}/zones/{zone.id}/seats", headers=headers)
+        assert answer.status_code == 200, answer.text
+        answers[zone.id] = answer.json()
+    assert reads == [date.id]
+    assert [a["zone_id"] for a in answers.values()] == [zone.id for zone in venue.zones]
+    assert [len(a["seats"]) for a in answers.values()] == [zone.seat_count for zone in venue.zones]
+    seat_ids = [seat["id"] for a in answers.values() for seat in a["seats"]]
+    assert len(set(seat_ids)) == len(seat_ids) == 60  # each seat in its own zone's answer only
+
+    last = venue.zones[-1].id
+    held = await client.post("/api/v1/reservations", json={"seat_id": answers[last]["seats"][0]["id"]}, headers=headers)
+    assert held.status_code == 201, held.text
+    first = venue.zones[0].id
+    assert (await client.get(f"/api/v1/schedules/{date.id}/zones/{first}/seats", headers=headers)).status_code == 200
+    again = await client.get(f"/api/v1/schedules/{date.id}/zones/{last}/seats", headers=headers)
+    assert reads == [date.id, date.id]
+    assert again.json()["seats"][0]["available"] is False
 
 
 async def test_small_answers_are_not_compressed(client: Client, services: Services) -> None:

@@ -5,7 +5,7 @@ from litestar import Controller, get, post
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
-from ticketing.core.openapi import NOT_MODIFIED, body_of, error_responses
+from ticketing.core.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
 from ticketing.core.params import PathId, QueueTokenHeader
 from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
@@ -66,6 +66,17 @@ class ScheduleController(Controller):
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
         },
         summary="The date's classes and zones with the seats left in each (ETag; 304 on If-None-Match)",
+        # What a fan does next: open a zone (followed by schemathesis' stateful phase, make test-api).
+        opt=linked(
+            Link(
+                "SeatsOfAZone",
+                "GET",
+                "/api/v1/schedules/{schedule_id}/zones/{zone_id}/seats",
+                status=200,
+                parameters={"schedule_id": "$response.body#/schedule_id", "zone_id": "$response.body#/zones/0/id"},
+                description="The seats of the date's first zone",
+            )
+        ),
     )
     async def seat_map(
         self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
@@ -107,6 +118,15 @@ class AdminScheduleController(Controller):
             Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound, VenueNotFound
         ),
         summary="Create a schedule: seats numbered 1..seat_count at one price, or a venue's seats priced by class",
+        opt=linked(
+            Link(
+                "SeatMapOfTheDate",
+                "GET",
+                "/api/v1/schedules/{schedule_id}/seat-map",
+                parameters={"schedule_id": "$response.body#/id"},
+                description="The new date's seat map: its classes and zones",
+            )
+        ),
     )
     async def create_schedule(self, concert_id: PathId, data: ScheduleIn, request: AuthedRequest) -> ScheduleCreatedOut:
         return await schedule_service(request).create_schedule(concert_id, data)

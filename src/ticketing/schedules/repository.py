@@ -136,13 +136,19 @@ class ScheduleRepository:
         with translate_db_errors():
             return [(r[0], r[1], r[2], r[3]) for r in await self.conn.fetch(sql, schedule_id)]
 
-    async def zone_seats(self, schedule_id: int, zone_id: int) -> list[ZoneSeatOut]:
+    async def seats_by_zone(self, schedule_id: int) -> dict[int, list[ZoneSeatOut]]:
+        """The seats of every zone of the date, each zone's in seat order: one statement (one
+        scan of the date's seats through its (schedule_id, number) index), so that a refresh of
+        the seat map's zones costs one query however many zones the venue has."""
         sql = (
-            f"SELECT id, row, label, class_name, price, {SEAT_IS_FREE} FROM seats "
-            "WHERE schedule_id = $1 AND zone_id = $2 ORDER BY number"
+            f"SELECT zone_id, id, row, label, class_name, price, {SEAT_IS_FREE} FROM seats "
+            "WHERE schedule_id = $1 ORDER BY number"
         )
+        found: dict[int, list[ZoneSeatOut]] = {}
         with translate_db_errors():
-            return [ZoneSeatOut(*row) for row in await self.conn.fetch(sql, schedule_id, zone_id)]
+            for r in await self.conn.fetch(sql, schedule_id):
+                found.setdefault(r[0], []).append(ZoneSeatOut(r[1], r[2], r[3], r[4], r[5], r[6]))
+        return found
 
     async def earliest_opening(self, concert_id: int) -> datetime | None:
         sql = "SELECT min(reservation_opens_at) FROM schedules WHERE concert_id = $1"

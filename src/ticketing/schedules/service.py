@@ -102,7 +102,7 @@ class ScheduleService:
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
         self._seat_maps: dict[int, dict[int, Tagged]] = {}
         self._zone_pages: dict[int, dict[int, Tagged]] = {}  # schedule -> zone -> answer
-        self._tagged_reads: SingleFlight[tuple[int, int, int], Tagged] = SingleFlight()
+        self._tagged_reads: SingleFlight[tuple[int, int], dict[int, Tagged]] = SingleFlight()
         self._class_names: dict[int, list[str]] = {}
         self._first_looks: Coalescer[None, int, SeatRow | None] = Coalescer(self._read_first_looks)
 
@@ -213,12 +213,12 @@ class ScheduleService:
         schedule = await self.open_schedule(schedule_id, admitted)
         zones = await self._venues.zones(schedule.venue_id, schedule_id)
 
-        async def read(repo: ScheduleRepository) -> msgspec.Struct:
+        async def read(repo: ScheduleRepository) -> dict[int, msgspec.Struct]:
             classes = (await repo.classes([schedule_id]))[schedule_id]
             counts: dict[int, dict[str, tuple[int, int]]] = {}
             for zone_id, class_name, available, seats in await repo.availability(schedule_id):
                 counts.setdefault(zone_id, {})[class_name] = (available, seats)
-            return SeatMapOut(
+            answer = SeatMapOut(
                 schedule_id=schedule_id,
                 venue_id=schedule.venue_id,
                 classes=classes,
@@ -237,19 +237,24 @@ class ScheduleService:
                     for zone in zones
                 ],
             )
+            return {0: answer}
 
         return await self._fresh_tagged(self._seat_maps, schedule_id, 0, read)
 
     async def zone_seats(self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int) -> Tagged:
         """The seats of one zone of the date (encoded, with its ETag), within the same bound.
-        ZoneNotFound for a zone of another venue or date."""
+        ZoneNotFound for a zone of another venue or date. A refresh reads every zone of the date
+        in one statement and keeps each zone's answer: fans choosing among a stadium's 60 zones
+        cost one query per date per bound, not one per zone."""
         admitted = await self._waiting_room.require_pass(queue_token, user_id)
         schedule = await self.open_schedule(schedule_id, admitted)
-        if zone_id not in {zone.id for zone in await self._venues.zones(schedule.venue_id, schedule_id)}:
+        zone_ids = [zone.id for zone in await self._venues.zones(schedule.venue_id, schedule_id)]
+        if zone_id not in zone_ids:
             raise ZoneNotFound(f"zone {zone_id} is not a zone of schedule {schedule_id}")
 
-        async def read(repo: ScheduleRepository) -> msgspec.Struct:
-            return ZoneSeatsOut(schedule_id, zone_id, await repo.zone_seats(schedule_id, zone_id))
+        async def read(repo: ScheduleRepository) -> dict[int, msgspec.Struct]:
+            seats = await repo.seats_by_zone(schedule_id)
+            return {zone: ZoneSeatsOut(schedule_id, zone, seats.get(zone, [])) for zone in zone_ids}
 
         return await self._fresh_tagged(self._zone_pages, schedule_id, zone_id, read)
 
@@ -258,24 +263,29 @@ class ScheduleService:
         cache: dict[int, dict[int, Tagged]],
         schedule_id: int,
         key: int,
-        read: Callable[[ScheduleRepository], Awaitable[msgspec.Struct]],
+        read: Callable[[ScheduleRepository], Awaitable[dict[int, msgspec.Struct]]],
     ) -> Tagged:
         """As ``_fresh_enough``, for the seat map's answers: kept encoded (bytes, not objects:
-        a 60,000-seat date's zones are a few MB) with their ETag, per date then per key."""
+        a 60,000-seat date's zones are a few MB) with their ETag, per date then per key.
+        ``read`` answers every key of the date at once (the seat map: one; the zones: all of
+        them, from one statement), and all are kept, each with the time the read began."""
         cached = cache.get(schedule_id, {}).get(key)
         if cached is not None and time.monotonic() - cached.read_at < self.cache_seconds:
             return cached
 
-        async def read_now() -> Tagged:
+        async def read_now() -> dict[int, Tagged]:
             started = time.monotonic()
             async with self._uow_factory(autocommit=True) as uow:
-                body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
-            tagged = Tagged(started, body, etag_of(body))
+                answers = await read(ScheduleRepository(uow.conn))
+            tagged = {}
+            for answer_key, answer in answers.items():
+                body = msgspec.json.encode(answer)
+                tagged[answer_key] = Tagged(started, body, etag_of(body))
             if self.cache_seconds:
-                cache.setdefault(schedule_id, {})[key] = tagged
+                cache[schedule_id] = tagged
             return tagged
 
-        return await self._tagged_reads.run((id(cache), schedule_id, key), read_now)
+        return (await self._tagged_reads.run((id(cache), schedule_id), read_now))[key]
 
     def seat_map_cache_bytes(self, schedule_id: int) -> int:
         """What this process keeps of the date's seat map and zones (bodies, ETags and entries)."""
