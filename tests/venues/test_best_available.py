@@ -3,6 +3,7 @@ nothing, under the caps of any hold."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,3 +145,40 @@ async def test_best_available_over_http(client: Client, services: Services) -> N
     missing = {"schedule_id": 999_999, "class": "VIP", "quantity": 1}
     assert_problem(await client.post(url, json=missing, headers=other_headers), 404, "SCHEDULE_NOT_FOUND")
     assert msgspec.json.decode(held.content)["items"][0]["status"] == "HELD"
+
+
+async def test_the_ticket_limit_counts_best_available_and_chosen_seats_together(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-fan limit of a date (held + paid) is checked in the one hold transaction that
+    best available and chosen seats share: under the fan's lock, whichever way the seats came."""
+    monkeypatch.setattr(services.reservations, "max_holds_per_user", 20)  # the ticket limit decides
+    monkeypatch.setattr(services.reservations, "max_tickets_per_fan", 4)
+    concert = await create_concert(services)
+    date = await date_on(services, concert, rows_plan([["VIP"] * 8, ["R"] * 8, ["R"] * 8]))
+    ids = await seats_by_label(services, date.id)
+    fan = await create_user(services, balance=1_000_000)
+    token = await admitted_token(services, fan, concert)
+    chosen = await services.reservations.hold_seats(fan.principal, token, [ids[("2", "1")]])
+    await services.payments.pay(fan.principal, token, [chosen[0].id], None)  # one paid seat counts too
+    token = await admitted_token(services, fan, concert)  # the payment finished the first token
+    with pytest.raises(AppError) as refused:
+        await services.reservations.hold_best_available(fan.principal, token, date.id, "R", 4)
+    assert refused.value.code == "TICKET_LIMIT_REACHED"
+    # Several best-available requests of the fan at once: no two pass the limit together.
+    outcomes = await asyncio.gather(
+        *(services.reservations.hold_best_available(fan.principal, token, date.id, "VIP", 2) for _ in range(5)),
+        return_exceptions=True,
+    )
+    held = [o for o in outcomes if not isinstance(o, BaseException)]
+    codes = sorted(o.code for o in outcomes if isinstance(o, AppError))
+    assert len(held) == 1 and codes == ["TICKET_LIMIT_REACHED"] * 4, outcomes  # 1 paid + 2 held; 2 more would be 5
+    with pytest.raises(AppError) as refused:
+        await services.reservations.hold_seats(fan.principal, token, [ids[("3", "1")], ids[("3", "2")]])
+    assert refused.value.code == "TICKET_LIMIT_REACHED"
+    [last] = await services.reservations.hold_seats(fan.principal, token, [ids[("3", "1")]])
+    async with services.uow(autocommit=True) as uow:
+        taken = await uow.conn.fetchval(
+            "SELECT count(*) FROM seats WHERE schedule_id = $1 AND status IN ('HELD', 'SOLD')", date.id
+        )
+    assert taken == 4 and last.schedule_id == date.id
