@@ -220,6 +220,10 @@ const DICTIONARY = {
     dashboard_sold_out: "<b>매진</b> — 대기실이 입장을 멈췄습니다.",
     col_date: "날짜",
     updates_every: "2초마다 갱신됩니다.",
+    reconnecting: "연결 중… 서버에 다시 연결하고 있습니다. 그동안 보이는 좌석 정보는 최신이 아닐 수 있습니다.",
+    updated_at: "마지막 갱신: {at}",
+    hold_warning_2min: "좌석 유지 시간이 2분 남았습니다. 결제를 마쳐 주세요.",
+    hold_warning_30s: "좌석 유지 시간이 30초 남았습니다.",
   },
   en: {
     brand: "Concert tickets",
@@ -412,6 +416,10 @@ const DICTIONARY = {
     dashboard_sold_out: "<b>Sold out</b> — the waiting room has stopped admitting.",
     col_date: "Date",
     updates_every: "Updates every 2 seconds.",
+    reconnecting: "Reconnecting… The seats shown may be out of date until we are back.",
+    updated_at: "Last updated {at}",
+    hold_warning_2min: "2 minutes left to pay for your seats.",
+    hold_warning_30s: "30 seconds left to pay for your seats.",
   },
 };
 
