@@ -470,8 +470,16 @@ async function seatMap(concertId, token, scheduleId) {
       button.classList.toggle("taken", taken);
       button.classList.toggle("picked", picked.has(seat.id));
       button.setAttribute("aria-pressed", String(picked.has(seat.id)));
-      // The state in words, not colour alone: "3번 좌석, 매진".
-      button.setAttribute("aria-label", `${t("seat", { number: seat.number })}, ${taken ? t("taken") : t("free")}`);
+      // The state in words, not colour alone ("3번 좌석, 선택 불가"): around the visible number, so
+      // that what is read out contains what is shown (voice control users say "3").
+      const words = `${t("seat", { number: seat.number })}, ${taken ? t("taken") : t("free")}`;
+      if (button.dataset.words !== words) {
+        const at = words.indexOf(String(seat.number));
+        const hidden = (text) => (text ? `<span class="sr-only">${esc(text)}</span>` : "");
+        button.innerHTML = at < 0 ? `${seat.number}${hidden(`, ${words}`)}`
+          : `${hidden(words.slice(0, at))}${seat.number}${hidden(words.slice(at + String(seat.number).length))}`;
+        button.dataset.words = words;
+      }
       if (taken) button.setAttribute("aria-disabled", "true"); else button.removeAttribute("aria-disabled");
     }
     const seats = pickedSeats();
