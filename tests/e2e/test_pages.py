@@ -118,3 +118,13 @@ async def test_the_pages_pass_axe_core(start_service: Any, new_page: Any, servic
         await page.goto(f"{base}{path}")
         await expect(page.locator(ready)).to_be_visible()
         await assert_accessible(page)
+
+
+async def test_an_unknown_address_shows_a_page_not_raw_json(start_service: Any, new_page: Any) -> None:
+    base = start_service()
+    page = await new_page()
+    answer = await page.goto(f"{base}/no/such/page")
+    assert answer is not None and answer.status == 404
+    await expect(page.locator("#not-found")).to_have_text("페이지를 찾을 수 없습니다")
+    await expect(page.locator('#app a[href="/"]')).to_be_visible()
+    await assert_accessible(page)

@@ -370,6 +370,15 @@ function waitInQueue(concertId, token, firstPosition) {
   });
 }
 
+// A seat button's content: the short label shown (its number) inside the words read out ("3번 좌석,
+// 선택 불가"), the rest visually hidden, so that the name read out contains what is shown.
+// `key` and `params` give the words; `param` names the one shown.
+function spoken(key, params, param) {
+  const [before, after = ""] = t(key, { ...params, [param]: "\u0001" }).split("\u0001");
+  const hidden = (text) => (text ? `<span class="sr-only">${esc(text)}</span>` : "");
+  return `${hidden(before)}${esc(String(params[param]))}${hidden(after)}`;
+}
+
 // Black or white, whichever reads better on a background colour (#rgb or #rrggbb; WCAG luminance).
 function inkOn(colour) {
   let hex = String(colour).replace("#", "");
@@ -474,10 +483,7 @@ async function seatMap(concertId, token, scheduleId) {
       // that what is read out contains what is shown (voice control users say "3").
       const words = `${t("seat", { number: seat.number })}, ${taken ? t("taken") : t("free")}`;
       if (button.dataset.words !== words) {
-        const at = words.indexOf(String(seat.number));
-        const hidden = (text) => (text ? `<span class="sr-only">${esc(text)}</span>` : "");
-        button.innerHTML = at < 0 ? `${seat.number}${hidden(`, ${words}`)}`
-          : `${hidden(words.slice(0, at))}${seat.number}${hidden(words.slice(at + String(seat.number).length))}`;
+        button.innerHTML = spoken("seat_state", { number: seat.number, state: taken ? t("taken") : t("free") }, "number");
         button.dataset.words = words;
       }
       if (taken) button.setAttribute("aria-disabled", "true"); else button.removeAttribute("aria-disabled");
@@ -625,7 +631,7 @@ async function venueMap(concertId, token, scheduleId) {
     zoneBox.innerHTML = [...rows].map(([row, seats]) => `<div class="seat-row"><span class="row-label">${h("row", { row })}</span>${seats.map((s) => {
       const state = s.available ? t("free") : t("taken");
       const label = t("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state });
-      return `<button type="button" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" aria-label="${esc(label)}" title="${esc(label)}">${esc(s.label)}</button>`;
+      return `<button type="button" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" title="${esc(label)}">${spoken("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state }, "label")}</button>`;
     }).join("")}</div>`).join("");
     zoneBox.querySelectorAll("[data-class]").forEach((b) => {
       if (b.classList.contains("taken")) { b.setAttribute("aria-disabled", "true"); return; }
@@ -1181,7 +1187,9 @@ async function route() {
     if (path === "/admin") return await adminPage();
     if ((match = path.match(/^\/admin\/concerts\/(\d+)$/))) return await dashboardPage(Number(match[1]));
     if ((match = path.match(/^\/concerts\/(\d+)$/))) return await salePage(Number(match[1]));
-    app.innerHTML = `<h1>${h("not_found_page")}</h1>`;
+    // An unknown page URL (the server answered this shell with 404).
+    document.title = t("not_found_page");
+    app.innerHTML = `<h1 id="not-found">${h("not_found_page")}</h1><p>${h("not_found_text")}</p><a class="button" href="/">${h("nav_concerts")}</a>`;
   } catch (error) {
     showError(error);
     app.innerHTML = `<p class="muted">${h("page_failed")}</p>`;

@@ -24,7 +24,8 @@ const dateTimeFormat = new Intl.DateTimeFormat(LOCALE, {
   year: "numeric", month: "short", day: "numeric", weekday: "short", hour: "numeric", minute: "2-digit",
   timeZone: VENUE_TIME_ZONE,
 });
-const won = (amount) => wonFormat.format(amount);
+// Korean sites write prices as "150,000원"; in English "₩150,000".
+const won = (amount) => (LANG === "ko" ? `${numberFormat.format(amount)}원` : wonFormat.format(amount));
 const count = (n) => numberFormat.format(n);
 const when = (iso) => (iso ? dateTimeFormat.format(new Date(iso)) : "");
 
@@ -45,6 +46,7 @@ const DICTIONARY = {
     request_failed: "요청이 실패했습니다 ({status}).",
     challenge_solving: "사람인지 확인하는 중… {percent}%",
     not_found_page: "페이지를 찾을 수 없습니다",
+    not_found_text: "주소가 바뀌었거나 없는 페이지입니다. 공연 목록에서 다시 찾아 주세요.",
     page_failed: "이 페이지를 불러오지 못했습니다.",
 
     signup_title: "회원가입",
@@ -113,6 +115,7 @@ const DICTIONARY = {
     free: "예매 가능",
     taken: "선택 불가",
     seat_label: "{row}열 {label}번, {class}석, {price}, {state}",
+    seat_state: "{number}번 좌석, {state}",
     venue_seat: "{row}열 {label}번",
     venue_selection: "선택: {seats} · 합계 {total}",
     seats_taken: "죄송합니다. 방금 다른 분이 잡은 좌석이 있습니다: {seats}. 아무 좌석도 잡지 않았으니 다시 골라 주세요.",
@@ -240,7 +243,8 @@ const DICTIONARY = {
     generic_error: "Something went wrong. Please try again.",
     request_failed: "Request failed ({status}).",
     challenge_solving: "Checking you are human… {percent}%",
-    not_found_page: "Not found",
+    not_found_page: "Page not found",
+    not_found_text: "This address has moved or never existed. Find your concert in the list.",
     page_failed: "This page could not be loaded.",
 
     signup_title: "Create your account",
@@ -309,6 +313,7 @@ const DICTIONARY = {
     free: "available",
     taken: "taken",
     seat_label: "Row {row}, seat {label}, class {class}, {price}, {state}",
+    seat_state: "Seat {number}, {state}",
     venue_seat: "row {row} seat {label}",
     venue_selection: "Chosen: {seats} · total {total}",
     seats_taken: "Sorry, just taken by someone else: {seats}. Nothing was held; please choose again.",
