@@ -113,7 +113,7 @@ async def test_an_operator_uploads_a_plan_sees_it_and_adds_a_date_on_it(
         await page.fill(f"#venue-schedule input[name=price-{n}]", price)
     await page.select_option("#schedule select[name=concert]", label="Plan concert")
     await page.click("#venue-schedule button[type=submit]")
-    await expect(page.locator("#flash")).to_contain_text("48석")
+    await expect(page.locator("#flash")).to_have_text("48석으로 날짜를 추가했습니다.")  # not the venue's flash
     async with services.uow(autocommit=True) as uow:
         classes = await uow.conn.fetch(
             "SELECT name, price, seat_count FROM schedule_classes JOIN schedules ON schedules.id = schedule_id "

@@ -605,10 +605,12 @@ async function venueMap(concertId, token, scheduleId) {
       const share = z.seat_count ? z.available / z.seat_count : 0;
       const fill = share === 0 ? "#6e6e73" : share < 0.2 ? "#a35400" : "#1e7b38"; // white text >= 4.5:1 on each
       const label = t("zone_label", { zone: z.name, left: count(z.available), seats: count(z.seat_count) });
+      // The seats left are drawn beside the button, not in it: its name (which says them) must
+      // contain the text it shows (WCAG 2.5.3), and "24" alone is not in "24석 중 24석 남음".
       return `<g class="zone${z.id === zoneId ? " selected" : ""}" role="button" tabindex="0" data-zone="${z.id}" aria-label="${esc(label)}">
         <rect x="${z.x}" y="${z.y}" width="${w}" height="${hgt}" rx="8" fill="${fill}"></rect>
-        <text x="${z.x + w / 2}" y="${z.y + hgt / 2}" text-anchor="middle" font-size="${hgt / 5}">${esc(z.name)}</text>
-        <text x="${z.x + w / 2}" y="${z.y + hgt / 2 + hgt / 4}" text-anchor="middle" font-size="${hgt / 6}">${esc(count(z.available))}</text></g>`;
+        <text x="${z.x + w / 2}" y="${z.y + hgt / 2}" text-anchor="middle" font-size="${hgt / 5}">${esc(z.name)}</text></g>
+        <text class="zone-count" aria-hidden="true" x="${z.x + w / 2}" y="${z.y + hgt / 2 + hgt / 4}" text-anchor="middle" font-size="${hgt / 6}">${esc(count(z.available))}</text>`;
     }).join("");
     // Redrawn every few seconds: the zone that had the focus keeps it.
     if (focusedZone) svg.querySelector(`[data-zone="${focusedZone}"]`)?.focus({ preventScroll: true });
