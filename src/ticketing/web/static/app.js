@@ -435,7 +435,8 @@ async function resumeHold(concertId, token) {
 }
 
 let seatLoop = null; // the live seat list or zone map of the date shown
-const stopSeatLoop = () => { if (seatLoop) seatLoop.stop(); seatLoop = null; };
+let seatMapShown = 0; // which date choice is the latest: a slower earlier one starts no loop
+const stopSeatLoop = () => { if (seatLoop) seatLoop.stop(); seatLoop = null; return ++seatMapShown; };
 // Several seats of one date, picked one by one (up to MAX_SEATS_PER_HOLD, and no more than the fan's
 // allowance of the date: the per-fan ticket limit less the seats they hold or bought) and held in
 // one request: all or nothing. The grid is built once and repainted from the live seat list, so a fan's picks
@@ -443,7 +444,7 @@ const stopSeatLoop = () => { if (seatLoop) seatLoop.stop(); seatLoop = null; };
 // says exactly which seats were lost.
 async function seatMap(concertId, token, scheduleId) {
   const box = document.getElementById("seatmap");
-  stopSeatLoop();
+  const shown = stopSeatLoop();
   const picked = new Map(); // seat id -> seat
   const refusedAt = new Map(); // seat id -> when the service said it was taken
   let seatsById = new Map();
@@ -546,6 +547,7 @@ async function seatMap(concertId, token, scheduleId) {
     }
   };
   await readAllowance();
+  if (shown !== seatMapShown) return; // another date was chosen meanwhile
   seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) }); // live availability without hammering the server
 }
 
