@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 
 from ticketing.admin.controllers import AdminDashboardController
@@ -34,7 +35,7 @@ from ticketing.users.controllers import AdminStaffController, UserController
 from ticketing.venues.controllers import AdminVenueController, VenueController
 from ticketing.waiting_room.controllers import WaitingRoomController
 from ticketing.wallets.controllers import WalletController
-from ticketing.web.controllers import LocalSwaggerRenderPlugin, page, static_files, swagger_ui_files
+from ticketing.web.controllers import LocalSwaggerRenderPlugin, not_found, page, static_files, swagger_ui_files
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: not_found},
         before_request=strict_body,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

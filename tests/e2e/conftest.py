@@ -70,7 +70,7 @@ async def new_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIte
 
     async def open_page(**context_options: Any) -> Page:
         """``context_options`` go to ``Browser.new_context`` (e.g. ``timezone_id``)."""
-        context = await browser.new_context(viewport={"width": 420, "height": 900}, **context_options)
+        context = await browser.new_context(**{"viewport": {"width": 420, "height": 900}, **context_options})
         page = await context.new_page()
         page.set_default_timeout(15_000)
         page.on(

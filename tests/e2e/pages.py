@@ -4,6 +4,11 @@ over the HTTP API for tests whose subject is what comes after (refunds, the door
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,3 +81,42 @@ async def buy_ticket_over_http(base: str, fan: TestUser, concert_id: int, seat_i
         tickets = (await http.get("/api/v1/tickets")).json()["items"]
     [ticket] = [ticket for ticket in tickets if ticket["payment_id"] == paid.json()["id"]]
     return ticket
+
+
+# axe-core (the accessibility engine, from npm, never a CDN): fetched once with `npm pack` into a
+# git-ignored folder of the test tree and reused from there. Run in the page by Playwright (which is
+# not bound by the page's Content-Security-Policy), so the pages keep their strict policy.
+AXE_VERSION = "4.14.1"
+AXE_FILE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+
+
+def axe_source() -> str:
+    if not AXE_FILE.exists():
+        AXE_FILE.parent.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            npm = shutil.which("npm") or "npm"
+            subprocess.run(
+                [npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", folder],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            with tarfile.open(Path(folder) / f"axe-core-{AXE_VERSION}.tgz") as archive:
+                member = archive.extractfile("package/axe.min.js")
+                assert member is not None
+                AXE_FILE.write_bytes(member.read())
+    return AXE_FILE.read_text()
+
+
+async def assert_accessible(page: Page) -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(axe_source() + "\n;undefined")
+    violations = await page.evaluate(AXE_RUN)
+    assert violations == [], f"{page.url}: {violations}"

@@ -51,12 +51,12 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
         await page.click(f'.seat[data-number="{number}"]')
     await expect(page.locator("#flash")).to_have_text("한 번에 최대 2석까지 고를 수 있습니다.")
     await expect(page.locator(".seat.picked")).to_have_count(2)
-    await expect(page.locator("#selection")).to_have_text("선택: 4, 5번 좌석 · 합계 ₩60,000")
+    await expect(page.locator("#selection")).to_have_text("선택: 4, 5번 좌석 · 합계 60,000원")
     await page.click("#hold")
     await expect(page.locator("#hold-title")).to_have_text("4, 5번 좌석을 잡아 두었습니다")
     await page.click("#pay")
-    await expect(page.locator("#confirmation")).to_contain_text("4, 5번 좌석, ₩60,000")
-    await expect(page.locator("#balance")).to_have_text("₩40,000")
+    await expect(page.locator("#confirmation")).to_contain_text("4, 5번 좌석, 60,000원")
+    await expect(page.locator("#balance")).to_have_text("40,000원")
 
     await page.click('#step a[href="/tickets"]')
     tickets = page.locator(".ticket")
@@ -72,7 +72,7 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
 
     await seat_four.locator(".refund").click()
     await seat_four.locator(".refund-confirm").click()  # the second tap says how much comes back
-    await expect(page.locator("#flash")).to_have_text("환불 완료: ₩30,000, 지갑으로 입금되었습니다.")
+    await expect(page.locator("#flash")).to_have_text("환불 완료: 30,000원, 지갑으로 입금되었습니다.")
     await expect(seat_four.locator(".status")).to_have_text("환불")
     await expect(seat_four.locator(".qr")).to_have_count(0)
     await expect(seat_four.locator(".refund")).to_have_count(0)
@@ -80,7 +80,7 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
     await expect(seat_five.locator(".refund")).to_be_visible()
 
     await page.goto(f"{base}/me")
-    await expect(page.locator("#balance")).to_have_text("₩70,000")
+    await expect(page.locator("#balance")).to_have_text("70,000원")
     await expect(page.locator("table").last).to_contain_text("환불")
 
     other = await new_page()

@@ -33,8 +33,8 @@ async def test_a_fan_buys_a_seat_from_sign_up_to_payment(start_service: Any, new
     await expect(page.locator("#hold-title")).to_have_text("7번 좌석을 잡아 두었습니다")
     await expect(page.locator("#countdown")).to_have_text(re.compile(r"0[45]:\d\d"))
     await page.click("#pay")
-    await expect(page.locator("#confirmation")).to_contain_text("7번 좌석, ₩30,000")
-    await expect(page.locator("#balance")).to_contain_text("₩70,000")
+    await expect(page.locator("#confirmation")).to_contain_text("7번 좌석, 30,000원")
+    await expect(page.locator("#balance")).to_contain_text("70,000원")
 
     await page.goto(f"{base}/me")
     await expect(page.locator("table").first).to_contain_text("30,000")

@@ -3,6 +3,7 @@ colours, two seats side by side of one class bought from it; and the best-availa
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import msgspec
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.pages import charge, sign_up
+from tests.e2e.pages import assert_accessible, charge, sign_up
 from tests.factories import PASSWORD, create_concert, create_user
 from ticketing.container import Services
 from ticketing.schedules.schemas import ScheduleIn
@@ -50,20 +51,26 @@ async def test_a_fan_buys_two_seats_side_by_side_on_a_zone_map(
     await page.click("[data-schedule] >> nth=0")
     zone = page.locator("#zone-map [data-zone]").first
     await expect(zone).to_have_attribute("aria-label", "Floor A 구역, 24석 중 24석 남음")
-    await expect(page.locator("#class-legend")).to_contain_text("VIP석 · ₩30,000 · 24석 남음")
+    await expect(page.locator("#class-legend")).to_contain_text("VIP석 · 30,000원 · 24석 남음")
     await zone.focus()
     await page.keyboard.press("Enter")  # a zone opens from the keyboard too
-    third = page.locator('#zone-seats .seat[aria-label="1열 3번, VIP석, ₩30,000, 예매 가능"]')
-    fourth = page.locator('#zone-seats .seat[aria-label="1열 4번, VIP석, ₩30,000, 예매 가능"]')
+    # The name read out holds the label shown (the rest is visually hidden text).
+    third = page.locator("#zone-seats").get_by_role(
+        "button", name=re.compile(r"^1열 ?3 ?번, VIP석, 30,000원, 예매 가능$")
+    )
+    fourth = page.locator("#zone-seats").get_by_role(
+        "button", name=re.compile(r"^1열 ?4 ?번, VIP석, 30,000원, 예매 가능$")
+    )
     await third.click()
     await fourth.click()
     await expect(third).to_have_attribute("aria-pressed", "true")
-    await expect(page.locator("#selection")).to_contain_text("1열 3번, 1열 4번 · 합계 ₩60,000")
+    await assert_accessible(page)  # the zone map and a zone's seats
+    await expect(page.locator("#selection")).to_contain_text("1열 3번, 1열 4번 · 합계 60,000원")
     await page.click("#hold")
     await expect(page.locator("#hold-title")).to_be_visible()
     await page.click("#pay")
-    await expect(page.locator("#confirmation")).to_contain_text("₩60,000")
-    await expect(page.locator("#balance")).to_contain_text("₩40,000")
+    await expect(page.locator("#confirmation")).to_contain_text("60,000원")
+    await expect(page.locator("#balance")).to_contain_text("40,000원")
 
 
 async def test_a_fan_holds_the_best_available_pair(start_service: Any, new_page: Any, services: Services) -> None:
@@ -79,7 +86,7 @@ async def test_a_fan_holds_the_best_available_pair(start_service: Any, new_page:
     await page.fill("#best input[name=quantity]", "2")
     await page.click("#best button[type=submit]")
     await expect(page.locator("#hold-title")).to_be_visible()
-    await expect(page.locator("#pay")).to_contain_text("₩40,000")
+    await expect(page.locator("#pay")).to_contain_text("40,000원")
 
 
 async def test_an_operator_uploads_a_plan_sees_it_and_adds_a_date_on_it(
@@ -106,7 +113,7 @@ async def test_an_operator_uploads_a_plan_sees_it_and_adds_a_date_on_it(
         await page.fill(f"#venue-schedule input[name=price-{n}]", price)
     await page.select_option("#schedule select[name=concert]", label="Plan concert")
     await page.click("#venue-schedule button[type=submit]")
-    await expect(page.locator("#flash")).to_contain_text("48석")
+    await expect(page.locator("#flash")).to_have_text("48석으로 날짜를 추가했습니다.")  # not the venue's flash
     async with services.uow(autocommit=True) as uow:
         classes = await uow.conn.fetch(
             "SELECT name, price, seat_count FROM schedule_classes JOIN schedules ON schedules.id = schedule_id "

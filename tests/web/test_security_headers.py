@@ -63,6 +63,18 @@ async def test_errors_carry_the_security_headers(client: Client) -> None:
     assert_security_headers(await client.get("/api/v1/users/me"))  # 401 from the bearer check
 
 
+async def test_an_unknown_page_opened_in_a_browser_is_an_html_404_and_the_api_stays_json(client: Client) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = await client.get("/no/such/page", headers=browser)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script src="/static/app.js">' in page.text  # the shell: app.js says "page not found"
+    assert_security_headers(page)
+    assert_problem_response(await client.get("/api/v1/no/such/thing", headers=browser), 404, "NOT_FOUND")
+    assert_problem_response(await client.get("/static/no-such-file.js", headers=browser), 404, "NOT_FOUND")
+    assert_problem_response(await client.get("/api/v1/concerts/999999"), 404, "CONCERT_NOT_FOUND")
+
+
 def assert_problem_response(response: Any, status: int, code: str) -> Any:
     assert_problem(response, status, code)
     return response

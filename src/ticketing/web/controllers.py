@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
+from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
+
+from ticketing.core.http import http_exception_handler
 
 STATIC_DIR = Path(__file__).parent / "static"
 SHELL_TEMPLATE = (STATIC_DIR / "shell.html").read_text(encoding="utf-8")
@@ -45,6 +48,18 @@ def shell(max_seats_per_hold: int) -> bytes:
 async def page(request: Request[Any, Any, Any]) -> Response[bytes]:
     body = shell(request.app.state.settings.max_seats_per_hold)
     return Response(body, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
+
+
+def not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[bytes]:
+    """An unknown page URL opened in a browser: the shell with status 404 (app.js draws the "page
+    not found" view in the fan's language). The API, the static files and anything that does not
+    ask for HTML keep the problem+json answer."""
+    path = request.url.path
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if not wants_page or path.startswith(("/api/", "/static/", "/docs")):
+        return http_exception_handler(request, exc)
+    body = shell(request.app.state.settings.max_seats_per_hold)
+    return Response(body, status_code=404, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
 
 
 static_files = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)

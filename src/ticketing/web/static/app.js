@@ -14,6 +14,68 @@ const MAX_SEATS_PER_HOLD = Number(document.querySelector('meta[name="max-seats-p
 const REFUSED_SEAT_MS = 10_000;
 const nonce = () => `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
+// Every live view (the queue, the seat and zone maps, the door count, the dashboard) refreshes
+// through live(): `fn` runs now and again `ms` after each run (or after the number of ms it
+// returns). A run that fails for the network or the server (no answer, 5xx, 429) is retried after
+// 1 s, doubling to 10 s, with "reconnecting…" shown (role=status) and the live parts greyed, so a
+// stale page never looks live; the first run that succeeds clears both. Coming back online or to
+// the tab retries at once. A refusal (another 4xx) is the page's to handle: fn's `onFatal` gets it
+// and the loop stops. Returns { stop(), now() }.
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 10_000;
+const failingLoops = new Set();
+const transient = (error) => !(error instanceof ApiError) || error.status >= 500 || error.status === 429;
+function setReconnecting(loop, failing) {
+  if (failing) failingLoops.add(loop); else failingLoops.delete(loop);
+  const box = document.getElementById("live-status");
+  const on = failingLoops.size > 0;
+  document.body.classList.toggle("reconnecting", on);
+  if (box && box.hidden === on) {
+    box.textContent = on ? t("reconnecting") : "";
+    box.hidden = !on;
+  }
+}
+function live(fn, { ms = 3000, onFatal = showError } = {}) {
+  const loop = {};
+  let timer = null;
+  let stopped = false;
+  let retry = 0;
+  let running = false;
+  let again = false; // now() while a run is in flight: run once more right after it
+  const schedule = (delay) => { clearTimeout(timer); if (!stopped) timer = setTimeout(run, delay); };
+  const run = async () => {
+    if (stopped) return;
+    if (running) { again = true; return; }
+    running = true;
+    again = false;
+    clearTimeout(timer);
+    try {
+      const next = await fn();
+      retry = 0;
+      setReconnecting(loop, false);
+      schedule(again ? 0 : typeof next === "number" ? next : ms);
+    } catch (error) {
+      if (!transient(error)) { loop.stop(); onFatal(error); return; }
+      retry = retry ? Math.min(RETRY_MAX_MS, retry * 2) : RETRY_FIRST_MS;
+      setReconnecting(loop, true);
+      schedule(retry);
+    } finally { running = false; }
+  };
+  const wake = () => { if (failingLoops.has(loop) || document.visibilityState === "visible") run(); };
+  loop.stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    setReconnecting(loop, false);
+    window.removeEventListener("online", wake);
+    document.removeEventListener("visibilitychange", wake);
+  };
+  loop.now = run;
+  window.addEventListener("online", wake);
+  document.addEventListener("visibilitychange", wake);
+  run();
+  return loop;
+}
+
 class ApiError extends Error {
   constructor(status, body) {
     super(errorText(body && body.code) || (body && body.detail) || t("request_failed", { status }));
@@ -99,7 +161,29 @@ async function privateImage(path) {
   });
 }
 
-function flash(message, kind = "error", code = kind) {
+// `near`: the element the person acted on. The message is then also written next to it (an alert
+// region scrolled into view: on a phone the flash at the top is off-screen), and the flash at the
+// top shows it without announcing it a second time.
+function flash(message, kind = "error", code = kind, near = null) {
+  if (near && near.isConnected) {
+    const anchor = near.closest(".selection, form, .card, #step") || near;
+    let box = anchor.querySelector(":scope > .inline-alert");
+    if (!box) {
+      box = document.createElement("p");
+      box.setAttribute("role", "alert");
+      anchor.append(box);
+    }
+    box.className = `inline-alert ${kind}`;
+    box.dataset.code = code;
+    box.textContent = message;
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+    clearTimeout(box.timer);
+    box.timer = setTimeout(() => { box.hidden = true; }, 8000);
+    flashBox.setAttribute("role", "none");
+  } else {
+    flashBox.setAttribute("role", "alert");
+  }
   flashBox.textContent = message;
   flashBox.className = kind;
   flashBox.hidden = false;
@@ -108,9 +192,9 @@ function flash(message, kind = "error", code = kind) {
   flash.timer = setTimeout(() => { flashBox.hidden = true; }, 8000);
 }
 
-function showError(error) {
-  if (error instanceof ApiError) flash(error.message, "error", error.code || "");
-  else flash(t("generic_error"));
+function showError(error, near = null) {
+  if (error instanceof ApiError) flash(error.message, "error", error.code || "", near);
+  else flash(t("generic_error"), "error", "error", near);
 }
 
 function renderNav() {
@@ -192,7 +276,7 @@ function accountPage(kind) {
       if (signup) await api("POST", "/api/v1/users", { body: { name, password } });
       await signIn(name, password);
       location.assign(safeNext(new URLSearchParams(location.search).get("next")));
-    } catch (error) { showError(error); }
+    } catch (error) { showError(error, event.target); }
   };
 }
 
@@ -221,7 +305,7 @@ async function salePage(concertId) {
       const issued = await api("POST", `/api/v1/concerts/${concertId}/queue/tokens`);
       session.setQueueToken(concertId, issued.token);
       waitInQueue(concertId, issued.token, issued.pre_queue ? null : issued.position);
-    } catch (error) { showError(error); }
+    } catch (error) { showError(error, step); }
   };
 }
 
@@ -237,51 +321,87 @@ async function refreshBalance() {
 function waitInQueue(concertId, token, firstPosition) {
   const step = document.getElementById("step");
   let start = firstPosition;
-  let delay = 1000;
-  const poll = async () => {
-    try {
-      const info = await api("GET", "/api/v1/queue/tokens/me", { queueToken: token });
-      if (info.status === "ACTIVE") return chooseDate(concertId, token);
-      if (info.status === "SOLD_OUT") {
-        step.innerHTML = `<h2>${h("sold_out_title")}</h2><p>${h("sold_out_text")}</p>`;
-        return;
-      }
-      if (info.status !== "WAITING") {
-        session.setQueueToken(concertId, null);
-        step.innerHTML = `<p>${esc(errorText("TOKEN_INVALID"))}</p><button id="rejoin">${h("rejoin")}</button>`;
-        document.getElementById("rejoin").addEventListener("click", () => location.reload());
-        return;
-      }
+  let shown = null; // what the step shows: the heading is focused when that changes, not on each poll
+  const show = (kind, html) => {
+    step.innerHTML = html;
+    if (shown !== kind) focusStep(step);
+    shown = kind;
+  };
+  const loop = live(async () => {
+    const info = await api("GET", "/api/v1/queue/tokens/me", { queueToken: token });
+    if (info.status === "ACTIVE") { loop.stop(); return chooseDate(concertId, token); }
+    if (info.status === "SOLD_OUT") {
+      loop.stop();
+      show("sold_out", `<h2>${h("sold_out_title")}</h2><p>${h("sold_out_text")}</p>`);
+      return;
+    }
+    if (info.status !== "WAITING") {
+      loop.stop();
+      session.setQueueToken(concertId, null);
+      show("invalid", `<p>${esc(errorText("TOKEN_INVALID"))}</p><button id="rejoin">${h("rejoin")}</button>`);
+      document.getElementById("rejoin").addEventListener("click", () => location.reload());
+      return;
+    }
       if (info.pre_queue) {
         // Before the opening nobody has a place yet: the draw gives one to each at the opening.
-        start = null;
-        step.innerHTML = `<h2>${h("waiting_title")}</h2>
-          <p>${h("pre_queue_opens", { opens: raw(`<b id="opens">${esc(when(info.sale_opens_at))}</b>`) })}</p>
-          <p class="muted">${h("pre_queue_count", { count: raw(`<span id="pre-queue">${esc(count(info.position))}</span>`) })}</p>`;
-        delay = info.poll_after_ms || 2000;
-        setTimeout(poll, delay);
-        return;
-      }
-      start = Math.max(start || info.position, info.position);
-      const done = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
-      step.innerHTML = `<h2>${h("waiting_title")}</h2>
-        <p>${h("your_position", { position: raw(`<span class="big" id="position">${esc(count(info.position))}</span>`) })}</p>
-        <p class="muted">${h("eta", { eta: raw(`<span id="eta">${esc(formatSeconds(info.eta_seconds))}</span>`) })}</p>
-        <div class="progress" aria-label="${h("progress")}"><div></div></div>`;
-      // Set through the DOM: the Content-Security-Policy refuses inline style attributes.
-      step.querySelector(".progress > div").style.width = `${done}%`;
-      // The service says when to ask again (short near the front, longer far back), so that a
-      // million waiting fans make a bounded number of requests.
-      delay = info.poll_after_ms || 2000;
-      setTimeout(poll, delay);
-    } catch (error) {
-      if (error.code === "TOKEN_INVALID") { session.setQueueToken(concertId, null); }
-      showError(error);
-      setTimeout(poll, Math.min(10000, (delay *= 2)));
+      start = null;
+      show("pre_queue", `<h2>${h("waiting_title")}</h2>
+        <p>${h("pre_queue_opens", { opens: raw(`<b id="opens">${esc(when(info.sale_opens_at))}</b>`) })}</p>
+        <p class="muted">${h("pre_queue_count", { count: raw(`<span id="pre-queue">${esc(count(info.position))}</span>`) })}</p>`);
+      return info.poll_after_ms || 2000;
     }
-  };
-  poll();
+    start = Math.max(start || info.position, info.position);
+    const done = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
+    show("waiting", `<h2>${h("waiting_title")}</h2>
+      <p>${h("your_position", { position: raw(`<span class="big" id="position">${esc(count(info.position))}</span>`) })}</p>
+      <p class="muted">${h("eta", { eta: raw(`<span id="eta">${esc(formatSeconds(info.eta_seconds))}</span>`) })}</p>
+      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${done}" aria-label="${h("progress")}"><div></div></div>
+      <p class="muted">${h("updated_at", { at: raw(`<span id="updated-at">${esc(clock(new Date()))}</span>`) })}</p>`);
+    // Set through the DOM: the Content-Security-Policy refuses inline style attributes.
+    step.querySelector(".progress > div").style.width = `${done}%`;
+    // The service says when to ask again (short near the front, longer far back), so that a
+    // million waiting fans make a bounded number of requests.
+    return info.poll_after_ms || 2000;
+  }, {
+    onFatal: (error) => {
+      if (error.code === "TOKEN_INVALID") session.setQueueToken(concertId, null);
+      showError(error, step);
+    },
+  });
 }
+
+// A seat button's content: the short label shown (its number) inside the words read out ("3번 좌석,
+// 선택 불가"), the rest visually hidden, so that the name read out contains what is shown.
+// `key` and `params` give the words; `param` names the one shown.
+function spoken(key, params, param) {
+  const [before, after = ""] = t(key, { ...params, [param]: "\u0001" }).split("\u0001");
+  const hidden = (text) => (text ? `<span class="sr-only">${esc(text)}</span>` : "");
+  return `${hidden(before)}${esc(String(params[param]))}${hidden(after)}`;
+}
+
+// Black or white, whichever reads better on a background colour (#rgb or #rrggbb; WCAG luminance).
+function inkOn(colour) {
+  let hex = String(colour).replace("#", "");
+  if (hex.length === 3) hex = hex.replace(/./g, "$&$&");
+  if (!/^[0-9a-f]{6}$/i.test(hex)) return "#fff";
+  const [r, g, b] = [0, 2, 4].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return (1.05 / (lum + 0.05)) >= ((lum + 0.05) / 0.05) ? "#fff" : "#1d1d1f";
+}
+
+// After a step of the sale the page moves focus to the new step's heading (not the top of the page),
+// so a keyboard or screen-reader user stays where they are and hears what changed.
+function focusStep(box) {
+  const heading = box.querySelector("h2, h1");
+  if (!heading) return;
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+  heading.scrollIntoView({ block: "nearest" });
+}
+const clock = (date) => date.toLocaleTimeString(LANG === "ko" ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul", hour12: false });
 
 async function chooseDate(concertId, token) {
   const step = document.getElementById("step");
@@ -292,6 +412,7 @@ async function chooseDate(concertId, token) {
     step.innerHTML = `<h2>${h("choose_date")}</h2><div class="dates">${dates.map((d) =>
       `<button class="secondary" data-schedule="${d.id}" data-venue="${d.venue_id ?? ""}">${h("date_button", { date: when(d.starts_at), count: count(d.available_seats) })}</button>`).join("")}</div>
       <div id="seatmap"></div>`;
+    focusStep(step);
     step.querySelectorAll("[data-schedule]").forEach((b) => {
       b.onclick = () => {
         step.querySelectorAll("[data-schedule]").forEach((x) => x.classList.toggle("selected", x === b));
@@ -299,7 +420,7 @@ async function chooseDate(concertId, token) {
         (b.dataset.venue ? venueMap : seatMap)(concertId, token, Number(b.dataset.schedule));
       };
     });
-  } catch (error) { showError(error); }
+  } catch (error) { showError(error, step); }
 }
 
 // The hold this tab made before a reload, if any of it is still held: shown again with its countdown.
@@ -313,7 +434,9 @@ async function resumeHold(concertId, token) {
   return true;
 }
 
-let seatTimer = null;
+let seatLoop = null; // the live seat list or zone map of the date shown
+let seatMapShown = 0; // which date choice is the latest: a slower earlier one starts no loop
+const stopSeatLoop = () => { if (seatLoop) seatLoop.stop(); seatLoop = null; return ++seatMapShown; };
 // Several seats of one date, picked one by one (up to MAX_SEATS_PER_HOLD, and no more than the fan's
 // allowance of the date: the per-fan ticket limit less the seats they hold or bought) and held in
 // one request: all or nothing. The grid is built once and repainted from the live seat list, so a fan's picks
@@ -321,8 +444,7 @@ let seatTimer = null;
 // says exactly which seats were lost.
 async function seatMap(concertId, token, scheduleId) {
   const box = document.getElementById("seatmap");
-  clearInterval(seatTimer);
-  clearInterval(venueTimer);
+  const shown = stopSeatLoop();
   const picked = new Map(); // seat id -> seat
   const refusedAt = new Map(); // seat id -> when the service said it was taken
   let seatsById = new Map();
@@ -354,9 +476,18 @@ async function seatMap(concertId, token, scheduleId) {
     for (const button of grid.children) {
       const seat = seatsById.get(Number(button.dataset.seat));
       if (!seat) continue;
-      button.classList.toggle("taken", isTaken(seat));
+      const taken = isTaken(seat);
+      button.classList.toggle("taken", taken);
       button.classList.toggle("picked", picked.has(seat.id));
       button.setAttribute("aria-pressed", String(picked.has(seat.id)));
+      // The state in words, not colour alone ("3번 좌석, 선택 불가"): around the visible number, so
+      // that what is read out contains what is shown (voice control users say "3").
+      const words = `${t("seat", { number: seat.number })}, ${taken ? t("taken") : t("free")}`;
+      if (button.dataset.words !== words) {
+        button.innerHTML = spoken("seat_state", { number: seat.number, state: taken ? t("taken") : t("free") }, "number");
+        button.dataset.words = words;
+      }
+      if (taken) button.setAttribute("aria-disabled", "true"); else button.removeAttribute("aria-disabled");
     }
     const seats = pickedSeats();
     const total = seats.reduce((sum, seat) => sum + seat.price, 0);
@@ -368,30 +499,28 @@ async function seatMap(concertId, token, scheduleId) {
     grid.classList.toggle("full", allowance !== null && allowance.remaining === 0);
   };
   const draw = async () => {
-    try {
-      const seats = await api("GET", `/api/v1/schedules/${scheduleId}/seats`, { queueToken: token });
-      seatsById = new Map(seats.map((s) => [s.id, s]));
-      for (const [id, seat] of picked) picked.set(id, seatsById.get(id) || seat);
-      if (!grid.children.length) {
-        grid.innerHTML = seats.map((s) =>
-          `<button type="button" class="seat" data-seat="${s.id}" data-number="${s.number}" title="${h("seat_title", { number: s.number, price: won(s.price) })}" aria-label="${h("seat", { number: s.number })}">${s.number}</button>`).join("");
-        document.getElementById("seat-legend").textContent = t("seat_legend", { price: won(seats[0] ? seats[0].price : 0) });
-      }
-      paint();
-    } catch (error) { clearInterval(seatTimer); showError(error); }
+    const seats = await api("GET", `/api/v1/schedules/${scheduleId}/seats`, { queueToken: token });
+    seatsById = new Map(seats.map((s) => [s.id, s]));
+    for (const [id, seat] of picked) picked.set(id, seatsById.get(id) || seat);
+    if (!grid.children.length) {
+      grid.innerHTML = seats.map((s) =>
+        `<button type="button" class="seat" data-seat="${s.id}" data-number="${s.number}" title="${h("seat_title", { number: s.number, price: won(s.price) })}">${s.number}</button>`).join("");
+      document.getElementById("seat-legend").textContent = t("seat_legend", { price: won(seats[0] ? seats[0].price : 0) });
+    }
+    paint();
   };
   grid.onclick = (event) => {
     const button = event.target.closest("[data-seat]");
     const seat = button && seatsById.get(Number(button.dataset.seat));
     if (!seat) return;
     if (picked.has(seat.id)) picked.delete(seat.id);
-    else if (isTaken(seat)) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE");
+    else if (isTaken(seat)) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE", holdButton);
     else if (allowance && picked.size >= allowance.remaining && allowance.remaining < MAX_SEATS_PER_HOLD) {
       return flash(allowance.remaining > 0
         ? t("allowance_reached", { max: allowance.max_tickets, remaining: allowance.remaining })
-        : t("allowance_none", { max: allowance.max_tickets }), "error", "TICKET_LIMIT_REACHED");
+        : t("allowance_none", { max: allowance.max_tickets }), "error", "TICKET_LIMIT_REACHED", holdButton);
     }
-    else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }));
+    else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }), "error", "error", holdButton);
     else picked.set(seat.id, seat);
     paint();
   };
@@ -399,7 +528,7 @@ async function seatMap(concertId, token, scheduleId) {
     holdButton.disabled = true;
     try {
       const answer = await api("POST", "/api/v1/reservations", { body: { seat_ids: pickedSeats().map((s) => s.id) }, queueToken: token });
-      clearInterval(seatTimer);
+      stopSeatLoop();
       showHold(concertId, token, answer.items || [answer]);
     } catch (error) {
       if (error.code === "SEAT_UNAVAILABLE") {
@@ -407,22 +536,21 @@ async function seatMap(concertId, token, scheduleId) {
         const lost = error.body.unavailable_seat_ids || [...picked.keys()];
         const numbers = lost.map((id) => seatsById.get(id)?.number).filter((n) => n != null).sort((a, b) => a - b);
         for (const id of lost) { refusedAt.set(id, Date.now()); picked.delete(id); }
-        flash(numbers.length ? t("seats_taken", { seats: seatsText(numbers) }) : error.message, "error", error.code);
+        flash(numbers.length ? t("seats_taken", { seats: seatsText(numbers) }) : error.message, "error", error.code, holdButton);
       } else if (error.code === "TICKET_LIMIT_REACHED" || error.code === "HOLD_LIMIT_REACHED") {
-        showError(error);
+        showError(error, holdButton);
         await readAllowance(); // what is left now (another tab or device may have taken seats)
       } else {
-        showError(error);
+        showError(error, holdButton);
       }
       paint();
     }
   };
   await readAllowance();
-  await draw();
-  seatTimer = every(3000, draw); // live availability without hammering the server
+  if (shown !== seatMapShown) return; // another date was chosen meanwhile
+  seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) }); // live availability without hammering the server
 }
 
-let venueTimer = null;
 // A date on a venue: the zones drawn where the plan puts them (SVG; each zone a button that says
 // what is left), a legend of the classes with their prices and seats left, a "best available"
 // picker, and one zone's seats at a time (by row, in their class's colour, each seat saying its
@@ -431,8 +559,7 @@ let venueTimer = null;
 // bodiless 304).
 async function venueMap(concertId, token, scheduleId) {
   const box = document.getElementById("seatmap");
-  clearInterval(seatTimer);
-  clearInterval(venueTimer);
+  stopSeatLoop();
   let zoneId = null;
   let classes = [];
   const picked = new Map(); // seat id -> seat
@@ -443,7 +570,7 @@ async function venueMap(concertId, token, scheduleId) {
     <form id="best" class="best"><label>${h("best_class")} <select name="class"></select></label>
       <label>${h("best_quantity")} <input name="quantity" type="number" min="1" max="${MAX_SEATS_PER_HOLD}" value="2" required></label>
       <button type="submit">${h("best_button")}</button></form>
-    <div id="zone-seats" aria-live="polite"></div>
+    <div id="zone-seats"></div>
     <div class="selection"><span id="selection"></span><button id="hold" type="button" disabled></button></div>`;
   const svg = document.getElementById("zone-map");
   const legend = document.getElementById("class-legend");
@@ -474,16 +601,21 @@ async function venueMap(concertId, token, scheduleId) {
     const hgt = Number.isFinite(step(ys)) ? step(ys) * 0.9 : 120;
     const left = Math.min(...xs);
     const top = Math.min(...ys);
+    const focusedZone = svg.contains(document.activeElement) ? document.activeElement.closest("[data-zone]")?.dataset.zone : null;
     svg.setAttribute("viewBox", `${left} ${top} ${Math.max(...xs) - left + w} ${Math.max(...ys) - top + hgt}`);
     svg.innerHTML = map.zones.map((z) => {
       const share = z.seat_count ? z.available / z.seat_count : 0;
-      const fill = share === 0 ? "#c8c8cc" : share < 0.2 ? "#ff9f0a" : "#2fa84f";
+      const fill = share === 0 ? "#6e6e73" : share < 0.2 ? "#a35400" : "#1e7b38"; // white text >= 4.5:1 on each
       const label = t("zone_label", { zone: z.name, left: count(z.available), seats: count(z.seat_count) });
+      // The seats left are drawn beside the button, not in it: its name (which says them) must
+      // contain the text it shows (WCAG 2.5.3), and "24" alone is not in "24석 중 24석 남음".
       return `<g class="zone${z.id === zoneId ? " selected" : ""}" role="button" tabindex="0" data-zone="${z.id}" aria-label="${esc(label)}">
         <rect x="${z.x}" y="${z.y}" width="${w}" height="${hgt}" rx="8" fill="${fill}"></rect>
-        <text x="${z.x + w / 2}" y="${z.y + hgt / 2}" text-anchor="middle" font-size="${hgt / 5}">${esc(z.name)}</text>
-        <text x="${z.x + w / 2}" y="${z.y + hgt / 2 + hgt / 4}" text-anchor="middle" font-size="${hgt / 6}">${esc(count(z.available))}</text></g>`;
+        <text x="${z.x + w / 2}" y="${z.y + hgt / 2}" text-anchor="middle" font-size="${hgt / 5}">${esc(z.name)}</text></g>
+        <text class="zone-count" aria-hidden="true" x="${z.x + w / 2}" y="${z.y + hgt / 2 + hgt / 4}" text-anchor="middle" font-size="${hgt / 6}">${esc(count(z.available))}</text>`;
     }).join("");
+    // Redrawn every few seconds: the zone that had the focus keeps it.
+    if (focusedZone) svg.querySelector(`[data-zone="${focusedZone}"]`)?.focus({ preventScroll: true });
     legend.innerHTML = classes.map((c) =>
       `<li><span class="swatch" data-color="${esc(c.color)}"></span>${h("class_line", { name: c.name, price: won(c.price), left: count(c.available) })}</li>`).join("");
     legend.querySelectorAll("[data-color]").forEach((el) => el.style.setProperty("background", el.dataset.color));
@@ -497,25 +629,28 @@ async function venueMap(concertId, token, scheduleId) {
     if (zoneId == null) return;
     const zone = await api("GET", `/api/v1/schedules/${scheduleId}/zones/${zoneId}/seats`, { queueToken: token });
     seatsById = new Map(zone.seats.map((s) => [s.id, s]));
+    const focusedSeat = zoneBox.contains(document.activeElement) ? document.activeElement.dataset.seat : null;
     const rows = new Map();
     for (const seat of zone.seats) rows.set(seat.row, [...(rows.get(seat.row) || []), seat]);
     zoneBox.innerHTML = [...rows].map(([row, seats]) => `<div class="seat-row"><span class="row-label">${h("row", { row })}</span>${seats.map((s) => {
       const state = s.available ? t("free") : t("taken");
       const label = t("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state });
-      return `<button type="button" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" aria-label="${esc(label)}" title="${esc(label)}">${esc(s.label)}</button>`;
+      return `<button type="button" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" title="${esc(label)}">${spoken("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state }, "label")}</button>`;
     }).join("")}</div>`).join("");
     zoneBox.querySelectorAll("[data-class]").forEach((b) => {
-      if (!b.classList.contains("taken")) b.style.setProperty("background", colourOf(b.dataset.class));
+      if (b.classList.contains("taken")) { b.setAttribute("aria-disabled", "true"); return; }
+      const colour = colourOf(b.dataset.class);
+      b.style.setProperty("background", colour);
+      b.style.setProperty("color", inkOn(colour)); // a plan's colour may be light or dark
     });
+    if (focusedSeat) zoneBox.querySelector(`[data-seat="${focusedSeat}"]`)?.focus({ preventScroll: true });
     paintSelection();
   };
   const draw = async () => {
-    try {
-      drawZones(await api("GET", `/api/v1/schedules/${scheduleId}/seat-map`, { queueToken: token }));
-      await drawZone();
-    } catch (error) { clearInterval(venueTimer); showError(error); }
+    drawZones(await api("GET", `/api/v1/schedules/${scheduleId}/seat-map`, { queueToken: token }));
+    await drawZone();
   };
-  const openZone = (g) => { zoneId = Number(g.dataset.zone); draw(); };
+  const openZone = (g) => { zoneId = Number(g.dataset.zone); seatLoop?.now(); };
   svg.onclick = (event) => { const g = event.target.closest("[data-zone]"); if (g) openZone(g); };
   svg.onkeydown = (event) => {
     const g = event.target.closest("[data-zone]");
@@ -526,20 +661,20 @@ async function venueMap(concertId, token, scheduleId) {
     const seat = button && seatsById.get(Number(button.dataset.seat));
     if (!seat) return;
     if (picked.has(seat.id)) picked.delete(seat.id);
-    else if (!seat.available) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE");
-    else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }));
+    else if (!seat.available) return flash(t("seat_not_free"), "error", "SEAT_UNAVAILABLE", holdButton);
+    else if (picked.size >= MAX_SEATS_PER_HOLD) return flash(t("max_seats", { max: MAX_SEATS_PER_HOLD }), "error", "error", holdButton);
     else picked.set(seat.id, seat);
     paintSelection();
   };
   const hold = async (body) => {
     try {
       const answer = await api("POST", "/api/v1/reservations", { body, queueToken: token });
-      clearInterval(venueTimer);
+      stopSeatLoop();
       showHold(concertId, token, answer.items || [answer]);
     } catch (error) {
       if (error.code === "SEAT_UNAVAILABLE") for (const id of error.body.unavailable_seat_ids || []) picked.delete(id);
-      showError(error);
-      draw();
+      showError(error, holdButton);
+      seatLoop?.now();
     }
   };
   holdButton.onclick = () => { holdButton.disabled = true; hold({ seat_ids: [...picked.keys()] }); };
@@ -547,8 +682,7 @@ async function venueMap(concertId, token, scheduleId) {
     event.preventDefault();
     hold({ schedule_id: scheduleId, class: best.elements.class.value, quantity: Number(best.elements.quantity.value) });
   };
-  await draw();
-  venueTimer = every(3000, draw);
+  seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) });
 }
 
 function showHold(concertId, token, reservations) {
@@ -559,24 +693,38 @@ function showHold(concertId, token, reservations) {
   const total = reservations.reduce((sum, r) => sum + r.price, 0);
   const key = `pay-${ids.join("-")}-${nonce()}`;
   step.innerHTML = `<h2 id="hold-title">${h("held_title", { seats: seatsText(numbers) })}</h2>
-    <p>${h("pay_before", { countdown: raw('<span class="countdown" id="countdown">--:--</span>') })}</p>
+    <p>${h("pay_before", { countdown: raw('<span class="countdown" id="countdown" role="timer">--:--</span>') })}</p>
+    <p id="hold-warning" class="hold-warning" aria-live="assertive"></p>
     <p>${h("total_line", { total: raw(`<b>${esc(won(total))}</b>`) })}</p>
     <button id="pay">${h("pay", { total: won(total) })}</button> <button id="release" class="secondary">${h("release")}</button>`;
   // Seats held together run out together; the earliest deadline is the one to beat.
   const deadline = Math.min(...reservations.map((r) => new Date(r.held_until).getTime()));
+  // Warned twice before the hold ends (2 minutes, 30 seconds), each once: the countdown itself is
+  // not read out every second.
+  const warnings = [[30, "hold_warning_30s"], [120, "hold_warning_2min"]];
+  let warned = null;
   const tick = () => {
     const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
     const el = document.getElementById("countdown");
     if (el) el.textContent = `${String(Math.floor(left / 60)).padStart(2, "0")}:${String(left % 60).padStart(2, "0")}`;
+    const due = warnings.find(([seconds]) => left > 0 && left <= seconds);
+    const box = document.getElementById("hold-warning");
+    if (due && box && warned !== due[1]) {
+      warned = due[1];
+      box.textContent = t(due[1]);
+      box.dataset.warning = String(due[0]);
+    }
     if (left === 0) {
       clearInterval(timer);
       session.setHeldIds(concertId, []);
       step.innerHTML = `<h2 id="hold-title">${h("hold_expired_title")}</h2><p>${esc(errorText("RESERVATION_EXPIRED"))}</p><button id="again">${h("choose_again")}</button>`;
       document.getElementById("again").onclick = () => chooseDate(concertId, token);
+      focusStep(step);
     }
   };
   const timer = every(250, tick);
   tick();
+  focusStep(step);
   document.getElementById("pay").onclick = async (event) => {
     event.target.disabled = true;
     try {
@@ -589,10 +737,11 @@ function showHold(concertId, token, reservations) {
       step.innerHTML = `<h2>${h("paid_title")}</h2>
         <p id="confirmation">${h("paid_text", { seats: seatsText(numbers), amount: won(amount), paid_at: when(payments[0].paid_at) })}</p>
         <a class="button" href="/tickets">${h("see_tickets")}</a>`;
+      focusStep(step);
       refreshBalance();
     } catch (error) {
       event.target.disabled = false;
-      showError(error);
+      showError(error, event.target);
       if (error.code === "RESERVATION_EXPIRED" || error.code === "RESERVATION_NOT_HELD") {
         clearInterval(timer);
         session.setHeldIds(concertId, []);
@@ -642,7 +791,7 @@ async function walletPage() {
       await api("POST", `/api/v1/wallets/${user.wallet_id}/charges`, { body: { amount }, idempotencyKey: `charge-${nonce()}` });
       flash(t("charged", { amount: won(amount) }), "ok");
       walletPage();
-    } catch (error) { showError(error); }
+    } catch (error) { showError(error, event.target); }
   };
 }
 
@@ -722,7 +871,7 @@ function refundButton(box, card, ticket, amount) {
         const fresh = await api("GET", `/api/v1/tickets/${ticket.id}`).catch(() => ({ ...ticket, status: "REFUNDED" }));
         card.replaceWith(ticketCard(fresh, amount));
       } catch (error) {
-        showError(error);
+        showError(error, box);
         offer();
       }
     };
@@ -765,18 +914,22 @@ async function doorPage() {
   const result = document.getElementById("door-result");
   select.value = doorDate.get();
   // Checked in / sold of the door's date, live (every 2 s, and after each check-in).
-  const drawCount = async () => {
+  const countLoop = live(async () => {
     const id = doorDate.get();
     if (!id) { countBox.hidden = true; return; }
-    try {
-      const door = await api("GET", `/api/v1/admin/schedules/${encodeURIComponent(id)}/door`);
-      if (String(door.schedule_id) !== doorDate.get()) return; // the date changed meanwhile
-      countBox.textContent = t("door_count", { in: door.checked_in, sold: door.sold });
-      countBox.dataset.checkedIn = door.checked_in;
-      countBox.dataset.sold = door.sold;
-      countBox.hidden = false;
-    } catch (error) { /* the next poll tries again */ }
-  };
+    let door;
+    try { door = await api("GET", `/api/v1/admin/schedules/${encodeURIComponent(id)}/door`); } catch (error) {
+      if (transient(error)) throw error;
+      countBox.hidden = true; // a date the door may not count: nothing to show, the loop goes on
+      return;
+    }
+    if (String(door.schedule_id) !== doorDate.get()) return; // the date changed meanwhile
+    countBox.textContent = t("door_count", { in: door.checked_in, sold: door.sold });
+    countBox.dataset.checkedIn = door.checked_in;
+    countBox.dataset.sold = door.sold;
+    countBox.hidden = false;
+  }, { ms: 2000 });
+  const drawCount = () => countLoop.now();
   const ready = () => {
     const chosen = Boolean(doorDate.get());
     form.querySelectorAll("button, input").forEach((el) => { el.disabled = !chosen; });
@@ -784,8 +937,6 @@ async function doorPage() {
   };
   select.onchange = () => { doorDate.set(select.value); result.hidden = true; ready(); drawCount(); };
   ready();
-  drawCount();
-  every(2000, drawCount);
   const answer = (kind, code, headline, detail) => {
     result.className = `door-result ${kind}`;
     result.dataset.code = code;
@@ -1003,29 +1154,25 @@ function venueDateForm(venue) {
 
 async function dashboardPage(concertId) {
   if (!requireSignIn()) return;
-  const draw = async () => {
-    try {
-      const d = await api("GET", `/api/v1/admin/concerts/${concertId}/dashboard`);
-      document.title = t("live_title", { title: d.concert.title });
-      const stat = (label, value, id) => `<div class="stat">${h(label)}<b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
-      app.innerHTML = `<h1>${h("live_title", { title: d.concert.title })}</h1>
-        <div class="stats">
-          ${stat("stat_waiting", count(d.queue.waiting), "waiting")}
-          ${stat("stat_active", count(d.queue.active))}
-          ${stat("stat_rate", t("per_second", { rate: d.queue.admission_rate_per_second.toFixed(1) }))}
-          ${stat("stat_available", d.seats_available, "available")}
-          ${stat("stat_held", d.seats_held, "held")}
-          ${stat("stat_sold", d.seats_sold, "sold")}
-          ${stat("stat_revenue", won(d.revenue), "revenue")}
-        </div>
-        ${d.queue.sold_out ? `<p>${h("dashboard_sold_out")}</p>` : ""}
-        <div class="card"><table><tr><th>${h("col_date")}</th><th class="num">${h("stat_available")}</th><th class="num">${h("stat_held")}</th><th class="num">${h("stat_sold")}</th><th class="num">${h("stat_revenue")}</th></tr>
-        ${d.schedules.map((s) => `<tr><td>${esc(when(s.starts_at))}</td><td class="num">${s.available}</td><td class="num">${s.held}</td><td class="num">${s.sold}</td><td class="num">${esc(won(s.revenue))}</td></tr>`).join("")}</table></div>
-        <p class="muted">${h("updates_every")}</p>`;
-    } catch (error) { showError(error); }
-  };
-  await draw();
-  every(2000, draw);
+  live(async () => {
+    const d = await api("GET", `/api/v1/admin/concerts/${concertId}/dashboard`);
+    document.title = t("live_title", { title: d.concert.title });
+    const stat = (label, value, id) => `<div class="stat">${h(label)}<b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
+    app.innerHTML = `<h1>${h("live_title", { title: d.concert.title })}</h1>
+      <div class="stats">
+        ${stat("stat_waiting", count(d.queue.waiting), "waiting")}
+        ${stat("stat_active", count(d.queue.active))}
+        ${stat("stat_rate", t("per_second", { rate: d.queue.admission_rate_per_second.toFixed(1) }))}
+        ${stat("stat_available", d.seats_available, "available")}
+        ${stat("stat_held", d.seats_held, "held")}
+        ${stat("stat_sold", d.seats_sold, "sold")}
+        ${stat("stat_revenue", won(d.revenue), "revenue")}
+      </div>
+      ${d.queue.sold_out ? `<p>${h("dashboard_sold_out")}</p>` : ""}
+      <div class="card"><table><tr><th>${h("col_date")}</th><th class="num">${h("stat_available")}</th><th class="num">${h("stat_held")}</th><th class="num">${h("stat_sold")}</th><th class="num">${h("stat_revenue")}</th></tr>
+      ${d.schedules.map((s) => `<tr><td>${esc(when(s.starts_at))}</td><td class="num">${s.available}</td><td class="num">${s.held}</td><td class="num">${s.sold}</td><td class="num">${esc(won(s.revenue))}</td></tr>`).join("")}</table></div>
+      <p class="muted">${h("updates_every")}</p>`;
+  }, { ms: 2000 });
 }
 
 // ---------------------------------------------------------------- router
@@ -1044,7 +1191,9 @@ async function route() {
     if (path === "/admin") return await adminPage();
     if ((match = path.match(/^\/admin\/concerts\/(\d+)$/))) return await dashboardPage(Number(match[1]));
     if ((match = path.match(/^\/concerts\/(\d+)$/))) return await salePage(Number(match[1]));
-    app.innerHTML = `<h1>${h("not_found_page")}</h1>`;
+    // An unknown page URL (the server answered this shell with 404).
+    document.title = t("not_found_page");
+    app.innerHTML = `<h1 id="not-found">${h("not_found_page")}</h1><p>${h("not_found_text")}</p><a class="button" href="/">${h("nav_concerts")}</a>`;
   } catch (error) {
     showError(error);
     app.innerHTML = `<p class="muted">${h("page_failed")}</p>`;

@@ -24,7 +24,8 @@ const dateTimeFormat = new Intl.DateTimeFormat(LOCALE, {
   year: "numeric", month: "short", day: "numeric", weekday: "short", hour: "numeric", minute: "2-digit",
   timeZone: VENUE_TIME_ZONE,
 });
-const won = (amount) => wonFormat.format(amount);
+// Korean sites write prices as "150,000원"; in English "₩150,000".
+const won = (amount) => (LANG === "ko" ? `${numberFormat.format(amount)}원` : wonFormat.format(amount));
 const count = (n) => numberFormat.format(n);
 const when = (iso) => (iso ? dateTimeFormat.format(new Date(iso)) : "");
 
@@ -45,6 +46,7 @@ const DICTIONARY = {
     request_failed: "요청이 실패했습니다 ({status}).",
     challenge_solving: "사람인지 확인하는 중… {percent}%",
     not_found_page: "페이지를 찾을 수 없습니다",
+    not_found_text: "주소가 바뀌었거나 없는 페이지입니다. 공연 목록에서 다시 찾아 주세요.",
     page_failed: "이 페이지를 불러오지 못했습니다.",
 
     signup_title: "회원가입",
@@ -113,6 +115,7 @@ const DICTIONARY = {
     free: "예매 가능",
     taken: "선택 불가",
     seat_label: "{row}열 {label}번, {class}석, {price}, {state}",
+    seat_state: "{number}번 좌석, {state}",
     venue_seat: "{row}열 {label}번",
     venue_selection: "선택: {seats} · 합계 {total}",
     seats_taken: "죄송합니다. 방금 다른 분이 잡은 좌석이 있습니다: {seats}. 아무 좌석도 잡지 않았으니 다시 골라 주세요.",
@@ -220,6 +223,10 @@ const DICTIONARY = {
     dashboard_sold_out: "<b>매진</b> — 대기실이 입장을 멈췄습니다.",
     col_date: "날짜",
     updates_every: "2초마다 갱신됩니다.",
+    reconnecting: "연결 중… 서버에 다시 연결하고 있습니다. 그동안 보이는 좌석 정보는 최신이 아닐 수 있습니다.",
+    updated_at: "마지막 갱신: {at}",
+    hold_warning_2min: "좌석 유지 시간이 2분 남았습니다. 결제를 마쳐 주세요.",
+    hold_warning_30s: "좌석 유지 시간이 30초 남았습니다.",
   },
   en: {
     brand: "Concert tickets",
@@ -236,7 +243,8 @@ const DICTIONARY = {
     generic_error: "Something went wrong. Please try again.",
     request_failed: "Request failed ({status}).",
     challenge_solving: "Checking you are human… {percent}%",
-    not_found_page: "Not found",
+    not_found_page: "Page not found",
+    not_found_text: "This address has moved or never existed. Find your concert in the list.",
     page_failed: "This page could not be loaded.",
 
     signup_title: "Create your account",
@@ -305,6 +313,7 @@ const DICTIONARY = {
     free: "available",
     taken: "taken",
     seat_label: "Row {row}, seat {label}, class {class}, {price}, {state}",
+    seat_state: "Seat {number}, {state}",
     venue_seat: "row {row} seat {label}",
     venue_selection: "Chosen: {seats} · total {total}",
     seats_taken: "Sorry, just taken by someone else: {seats}. Nothing was held; please choose again.",
@@ -412,6 +421,10 @@ const DICTIONARY = {
     dashboard_sold_out: "<b>Sold out</b> — the waiting room has stopped admitting.",
     col_date: "Date",
     updates_every: "Updates every 2 seconds.",
+    reconnecting: "Reconnecting… The seats shown may be out of date until we are back.",
+    updated_at: "Last updated {at}",
+    hold_warning_2min: "2 minutes left to pay for your seats.",
+    hold_warning_30s: "30 seconds left to pay for your seats.",
   },
 };
 
@@ -436,6 +449,9 @@ const ERRORS = {
     RESERVATION_NOT_FOUND: "없는 예약입니다.",
     SCHEDULE_NOT_OPEN: "지금은 이 날짜의 예매 기간이 아닙니다.",
     SEAT_UNAVAILABLE: "죄송합니다. 방금 다른 분이 잡은 좌석입니다. 다른 좌석을 골라 주세요.",
+    INVALID_SEATING_PLAN: "좌석 배치도를 읽을 수 없습니다. 구역, 열, 좌석과 등급을 확인해 주세요.",
+    VENUE_NOT_FOUND: "공연장을 찾을 수 없습니다.",
+    ZONE_NOT_FOUND: "이 날짜에 그런 구역이 없습니다.",
     RESERVATION_EXPIRED: "결제 전에 선점 시간이 끝났습니다. 좌석을 다시 골라 주세요.",
     RESERVATION_NOT_HELD: "이 선점은 더 이상 유효하지 않습니다(결제, 취소 또는 만료).",
     RESERVATION_USER_MISMATCH: "다른 사람이 잡은 좌석입니다.",
@@ -482,6 +498,9 @@ const ERRORS = {
     RESERVATION_NOT_FOUND: "This reservation does not exist.",
     SCHEDULE_NOT_OPEN: "Reservations for this date are not open right now.",
     SEAT_UNAVAILABLE: "Sorry, this seat was just taken. Please choose another one.",
+    INVALID_SEATING_PLAN: "This seating plan cannot be used: check its zones, rows, seats and classes.",
+    VENUE_NOT_FOUND: "Venue not found.",
+    ZONE_NOT_FOUND: "No such zone on this date.",
     RESERVATION_EXPIRED: "Your hold expired before payment. Choose seats again.",
     RESERVATION_NOT_HELD: "This hold is no longer active (paid, released or expired).",
     RESERVATION_USER_MISMATCH: "This hold belongs to someone else.",
