@@ -171,8 +171,11 @@ async def test_the_ticket_limit_counts_best_available_and_chosen_seats_together(
         return_exceptions=True,
     )
     held = [o for o in outcomes if not isinstance(o, BaseException)]
-    codes = sorted(o.code for o in outcomes if isinstance(o, AppError))
-    assert len(held) == 1 and codes == ["TICKET_LIMIT_REACHED"] * 4, outcomes  # 1 paid + 2 held; 2 more would be 5
+    codes = [o.code for o in outcomes if isinstance(o, AppError)]
+    # One pair passes (1 paid + 2 held); each of the others is refused by the limit, or first loses
+    # its picks to the racers' Redis locks until too few seats are left to pick (SEAT_UNAVAILABLE).
+    assert len(held) == 1 and len(codes) == 4, outcomes
+    assert set(codes) <= {"TICKET_LIMIT_REACHED", "SEAT_UNAVAILABLE"}, outcomes
     with pytest.raises(AppError) as refused:
         await services.reservations.hold_seats(fan.principal, token, [ids[("3", "1")], ids[("3", "2")]])
     assert refused.value.code == "TICKET_LIMIT_REACHED"
