@@ -3,6 +3,8 @@ compression, the staleness bound), and plain dates seen the same way."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,17 +157,19 @@ async def test_every_zone_of_a_date_is_read_in_one_statement(
     client: Client, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fans going through a date's zones cost one query per refresh, not one per zone: the first
-    zone asked for reads them all, the others are answered from what it kept; a hold drops
-    them and the next zone asked for reads them all again, with the hold."""
-    reads: list[int] = []
+    zone asked for reads them all, the others are answered from what it kept; after a hold the
+    next request reads again, but only the zone whose free seats moved."""
+    reads: list[tuple[int, list[int] | None]] = []
     original = ScheduleRepository.seats_by_zone
 
-    async def counted(self: ScheduleRepository, schedule_id: int) -> dict[int, list[ZoneSeatOut]]:
-        reads.append(schedule_id)
-        return await original(self, schedule_id)
+    async def counted(
+        self: ScheduleRepository, schedule_id: int, zone_ids: Sequence[int] | None = None
+    ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+        reads.append((schedule_id, None if zone_ids is None else list(zone_ids)))
+        return await original(self, schedule_id, zone_ids)
 
     monkeypatch.setattr(ScheduleRepository, "seats_by_zone", counted)
-    monkeypatch.setattr(services.schedules, "cache_seconds", 3600.0)  # no refresh by age in this test
+    monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 3600.0)  # no refresh by age in this test
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
     fan = await create_user(services)
@@ -175,7 +179,7 @@ async def test_every_zone_of_a_date_is_read_in_one_statement(
         answer = await client.get(f"/api/v1/schedules/{date.id}/zones/{zone.id}/seats", headers=headers)
         assert answer.status_code == 200, answer.text
         answers[zone.id] = answer.json()
-    assert reads == [date.id]
+    assert reads == [(date.id, None)]
     assert [a["zone_id"] for a in answers.values()] == [zone.id for zone in venue.zones]
     assert [len(a["seats"]) for a in answers.values()] == [zone.seat_count for zone in venue.zones]
     seat_ids = [seat["id"] for a in answers.values() for seat in a["seats"]]
@@ -187,8 +191,10 @@ async def test_every_zone_of_a_date_is_read_in_one_statement(
     first = venue.zones[0].id
     assert (await client.get(f"/api/v1/schedules/{date.id}/zones/{first}/seats", headers=headers)).status_code == 200
     again = await client.get(f"/api/v1/schedules/{date.id}/zones/{last}/seats", headers=headers)
-    assert reads == [date.id, date.id]
+    assert reads == [(date.id, None), (date.id, [last])]
     assert again.json()["seats"][0]["available"] is False
+    unchanged = await client.get(f"/api/v1/schedules/{date.id}/zones/{first}/seats", headers=headers)
+    assert unchanged.json() == answers[first]  # kept from the first read, still true
 
 
 async def test_small_answers_are_not_compressed(client: Client, services: Services) -> None:
@@ -222,3 +228,47 @@ async def test_a_plain_date_is_one_zone_and_one_class(client: Client, services: 
     assert [s["label"] for s in seats["seats"]] == ["1", "2", "3", "4", "5"]
     dates = (await client.get(f"/api/v1/concerts/{concert}/schedules", headers=headers)).json()
     assert dates[0]["classes"] == body["classes"]
+
+
+async def test_another_process_sale_is_seen_within_the_bound_and_only_its_zone_is_read(
+    client: Client, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seat taken by another process (written straight to the database: this process's caches
+    hear nothing) shows within the staleness bound; the refresh reads the one zone that moved.
+    From half the bound on, a request is answered from what is kept while one refresh runs in
+    the background, and the next request sees it."""
+    reads: list[list[int] | None] = []
+    original = ScheduleRepository.seats_by_zone
+
+    async def counted(
+        self: ScheduleRepository, schedule_id: int, zone_ids: Sequence[int] | None = None
+    ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+        reads.append(None if zone_ids is None else list(zone_ids))
+        return await original(self, schedule_id, zone_ids)
+
+    monkeypatch.setattr(ScheduleRepository, "seats_by_zone", counted)
+    monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 4.0)
+    concert = await create_concert(services)
+    venue, date = await venue_date(services, concert, hall_plan(zones=3, rows=2, seats_per_row=5))
+    fan = await create_user(services)
+    headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
+    zone_url = f"/api/v1/schedules/{date.id}/zones/{venue.zones[1].id}/seats"
+    before = (await client.get(zone_url, headers=headers)).json()
+    sold = before["seats"][2]["id"]
+    async with services.uow(autocommit=True) as uow:
+        await uow.conn.execute("UPDATE seats SET status = 'SOLD', version = version + 1 WHERE id = $1", sold)
+    await asyncio.sleep(2.2)  # past half the bound, within it: the kept answer, a refresh started
+    kept = (await client.get(zone_url, headers=headers)).json()
+    assert kept == before
+    for _ in range(250):  # the background refresh reads the zone that moved, and only it
+        if len(reads) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert reads == [None, [venue.zones[1].id]]
+    after = (await client.get(zone_url, headers=headers)).json()
+    assert [s["available"] for s in after["seats"]][:4] == [True, True, False, True]
+    summary = (await client.get(f"/api/v1/schedules/{date.id}/seat-map", headers=headers)).json()
+    assert [z["available"] for z in summary["zones"]] == [10, 9, 10]
+    await asyncio.sleep(4.1)  # nobody read for a whole bound: the next request waits for a read
+    assert (await client.get(zone_url, headers=headers)).json() == after
+    assert reads == [None, [venue.zones[1].id]]  # nothing moved since: no seats read again

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from tests.factories import admitted_token, create_concert, create_user
 from tests.support import Client
 from ticketing.container import Services
+from ticketing.core.http import COMPRESSED_BODIES
 from ticketing.schedules.schemas import ScheduleIn
 from ticketing.schedules.service import ScheduleService
 from ticketing.venues.example import hall_plan
@@ -56,10 +57,12 @@ async def test_a_stadium_date_and_its_seat_map(client: Client, services: Service
     assert all(sum(z["available_by_class"].values()) == z["available"] == 1_000 for z in zones)
     schedules: ScheduleService = client.app.state.services.schedules
     cache = schedules.seat_map_cache_bytes(date.id)
+    compressed = COMPRESSED_BODIES.size_bytes()  # this date's br answers (and nothing else yet)
     print(
         f"\n60,000-seat date: plan stored in {uploaded:.2f} s, date created in {created:.2f} s; "
         f"seat map {summary_size:,} B on the wire; a zone {max(raw_sizes):,} B, {max(zone_sizes):,} B as br; "
-        f"this process's cache of the date's seat map and 60 zones: {cache / 1024 / 1024:.2f} MiB"
+        f"this process's cache of the date's seat map and 60 zones: {cache / 1024 / 1024:.2f} MiB "
+        f"as JSON, {compressed / 1024:.0f} KiB of it as br"
     )
     assert summary_size <= 8 * 1024
     assert max(zone_sizes) <= 16 * 1024

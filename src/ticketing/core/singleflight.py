@@ -16,6 +16,10 @@ class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
         self._running: dict[K, asyncio.Future[V]] = {}
 
+    def busy(self, key: K) -> bool:
+        """A call for ``key`` is running."""
+        return key in self._running
+
     async def run(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
         running = self._running.get(key)
         if running is not None:

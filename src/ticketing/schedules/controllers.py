@@ -59,7 +59,6 @@ class ScheduleController(Controller):
 
     @get(
         "/schedules/{schedule_id:str}/seat-map",
-        middleware=[COMPRESSED],
         responses={
             200: body_of(SeatMapOut),
             304: NOT_MODIFIED,
@@ -86,7 +85,6 @@ class ScheduleController(Controller):
 
     @get(
         "/schedules/{schedule_id:str}/zones/{zone_id:str}/seats",
-        middleware=[COMPRESSED],
         responses={
             200: body_of(ZoneSeatsOut),
             304: NOT_MODIFIED,

@@ -20,7 +20,7 @@ from ticketing.schedules.schemas import (
     SeatRow,
     ZoneSeatOut,
 )
-from ticketing.schedules.sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE, UNSOLD_OF_SCHEDULE
+from ticketing.schedules.sql import FREE_SEAT_HASH, SEAT_IS_FREE, SEATS_OF_SCHEDULE, UNSOLD_OF_SCHEDULE
 from ticketing.venues.sql import template_seats
 
 
@@ -127,28 +127,36 @@ class ScheduleRepository:
         return found
 
     async def availability(self, schedule_id: int) -> list[tuple[int, str, int, int]]:
-        """(zone id, class, available, seats) of every zone and class of the date: one scan of
-        the date's seats."""
+        """(zone id, class, available, fingerprint) of every zone and class of the date: one scan
+        of the date's seats. The fingerprint is the XOR of a hash of the free seats' ids
+        (``FREE_SEAT_HASH``): with the count, it tells whether a zone's free seats moved."""
         sql = (
-            f"SELECT zone_id, class_name, count(*) FILTER (WHERE {SEAT_IS_FREE}), count(*) "
-            "FROM seats WHERE schedule_id = $1 GROUP BY zone_id, class_name"
+            f"SELECT zone_id, class_name, count(*) FILTER (WHERE {SEAT_IS_FREE}), "
+            f"coalesce(bit_xor({FREE_SEAT_HASH}), 0) FROM seats WHERE schedule_id = $1 GROUP BY zone_id, class_name"
         )
         with translate_db_errors():
             return [(r[0], r[1], r[2], r[3]) for r in await self.conn.fetch(sql, schedule_id)]
 
-    async def seats_by_zone(self, schedule_id: int) -> dict[int, list[ZoneSeatOut]]:
-        """The seats of every zone of the date, each zone's in seat order: one statement (one
-        scan of the date's seats through its (schedule_id, number) index), so that a refresh of
-        the seat map's zones costs one query however many zones the venue has."""
+    async def seats_by_zone(
+        self, schedule_id: int, zone_ids: Sequence[int] | None = None
+    ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+        """The seats of the date's zones (all of them, or ``zone_ids``), each zone's in seat order,
+        in one statement; and each zone's fingerprint as ``availability`` gives it, from the same
+        rows (so a kept answer and its fingerprint always agree)."""
+        only = "" if zone_ids is None else " AND zone_id = ANY($2::bigint[])"
         sql = (
-            f"SELECT zone_id, id, row, label, class_name, price, {SEAT_IS_FREE} FROM seats "
-            "WHERE schedule_id = $1 ORDER BY number"
+            f"SELECT zone_id, id, row, label, class_name, price, {SEAT_IS_FREE}, coalesce({FREE_SEAT_HASH}, 0) "
+            f"FROM seats WHERE schedule_id = $1{only} ORDER BY number"
         )
         found: dict[int, list[ZoneSeatOut]] = {}
+        fingerprints: dict[int, tuple[int, int]] = {}
+        args: tuple[object, ...] = (schedule_id,) if zone_ids is None else (schedule_id, list(zone_ids))
         with translate_db_errors():
-            for r in await self.conn.fetch(sql, schedule_id):
+            for r in await self.conn.fetch(sql, *args):
                 found.setdefault(r[0], []).append(ZoneSeatOut(r[1], r[2], r[3], r[4], r[5], r[6]))
-        return found
+                free, hashed = fingerprints.get(r[0], (0, 0))
+                fingerprints[r[0]] = (free + r[6], hashed ^ r[7])
+        return found, fingerprints
 
     async def earliest_opening(self, concert_id: int) -> datetime | None:
         sql = "SELECT min(reservation_opens_at) FROM schedules WHERE concert_id = $1"

@@ -10,10 +10,8 @@ hold and payment paths always decide on the database).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -28,18 +26,17 @@ from ticketing.schedules.repository import ScheduleRepository, ScheduleRow, Seat
 from ticketing.schedules.schemas import (
     PLAIN_CLASS,
     PLAIN_ZONE,
+    ClassAvailability,
     ClassOut,
     ScheduleCreatedOut,
     ScheduleIn,
     ScheduleSales,
     SeatBrief,
-    SeatMapOut,
     SeatRow,
-    ZoneMapOut,
-    ZoneSeatsOut,
 )
+from ticketing.schedules.seat_map import DateShape, SeatMaps, Tagged
 from ticketing.venues.errors import ZoneNotFound
-from ticketing.venues.service import PALETTE, VenueService, etag_of
+from ticketing.venues.service import PALETTE, VenueService
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
@@ -52,15 +49,6 @@ DEFAULT_SEAT_COUNT = 50
 # Best available chooses among this many blocks of free seats (the front ones), at random, so
 # that racing requests spread instead of all taking the first block.
 BEST_AVAILABLE_BLOCKS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Tagged:
-    """An encoded answer, when its read began, and its ETag."""
-
-    read_at: float
-    body: bytes
-    etag: str
 
 
 def _created(
@@ -92,7 +80,7 @@ class ScheduleService:
         self._concerts = concerts
         self._venues = venues
         self._waiting_room = waiting_room
-        self.cache_seconds = seat_cache_seconds
+        self._seat_maps = SeatMaps(uow_factory, seat_cache_seconds)
         self._meta: dict[int, tuple[float, ScheduleRow]] = {}
         self._seat_pages: dict[int, tuple[float, bytes]] = {}
         self._open_lists: dict[int, tuple[float, bytes]] = {}
@@ -100,11 +88,17 @@ class ScheduleService:
         self._openings: dict[int, tuple[float, datetime | None]] = {}  # concert -> (read at, opening)
         self._taken: dict[int, tuple[int, float]] = {}  # seat -> (schedule, known taken until: monotonic)
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
-        self._seat_maps: dict[int, dict[int, Tagged]] = {}
-        self._zone_pages: dict[int, dict[int, Tagged]] = {}  # schedule -> zone -> answer
-        self._tagged_reads: SingleFlight[tuple[int, int], dict[int, Tagged]] = SingleFlight()
-        self._class_names: dict[int, list[str]] = {}
+        self._classes: dict[int, list[ClassAvailability]] = {}
         self._first_looks: Coalescer[None, int, SeatRow | None] = Coalescer(self._read_first_looks)
+
+    @property
+    def cache_seconds(self) -> float:
+        """The staleness bound of every read this service keeps (the seat map's too)."""
+        return self._seat_maps.cache_seconds
+
+    @cache_seconds.setter
+    def cache_seconds(self, seconds: float) -> None:
+        self._seat_maps.cache_seconds = seconds
 
     async def create_schedule(self, concert_id: int, data: ScheduleIn) -> ScheduleCreatedOut:
         if not data.reservation_opens_at < data.reservation_closes_at <= data.starts_at:
@@ -208,98 +202,43 @@ class ScheduleService:
 
     async def seat_map(self, user_id: int, queue_token: str | None, schedule_id: int) -> Tagged:
         """The date's classes and zones with what is left in each (encoded, with its ETag),
-        within the seat list's staleness bound."""
+        within the seat list's staleness bound (schedules/seat_map.py)."""
         admitted = await self._waiting_room.require_pass(queue_token, user_id)
         schedule = await self.open_schedule(schedule_id, admitted)
-        zones = await self._venues.zones(schedule.venue_id, schedule_id)
-
-        async def read(repo: ScheduleRepository) -> dict[int, msgspec.Struct]:
-            classes = (await repo.classes([schedule_id]))[schedule_id]
-            counts: dict[int, dict[str, tuple[int, int]]] = {}
-            for zone_id, class_name, available, seats in await repo.availability(schedule_id):
-                counts.setdefault(zone_id, {})[class_name] = (available, seats)
-            answer = SeatMapOut(
-                schedule_id=schedule_id,
-                venue_id=schedule.venue_id,
-                classes=classes,
-                zones=[
-                    ZoneMapOut(
-                        id=zone.id,
-                        name=zone.name,
-                        available=sum(a for a, _ in counts.get(zone.id, {}).values()),
-                        seat_count=zone.seat_count,
-                        available_by_class={
-                            c.name: counts[zone.id][c.name][0] for c in classes if c.name in counts.get(zone.id, {})
-                        },
-                        x=zone.x,
-                        y=zone.y,
-                    )
-                    for zone in zones
-                ],
-            )
-            return {0: answer}
-
-        return await self._fresh_tagged(self._seat_maps, schedule_id, 0, read)
+        return (await self._seat_maps.view(await self._shape(schedule))).summary
 
     async def zone_seats(self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int) -> Tagged:
         """The seats of one zone of the date (encoded, with its ETag), within the same bound.
-        ZoneNotFound for a zone of another venue or date. A refresh reads every zone of the date
-        in one statement and keeps each zone's answer: fans choosing among a stadium's 60 zones
-        cost one query per date per bound, not one per zone."""
+        ZoneNotFound for a zone of another venue or date."""
         admitted = await self._waiting_room.require_pass(queue_token, user_id)
         schedule = await self.open_schedule(schedule_id, admitted)
-        zone_ids = [zone.id for zone in await self._venues.zones(schedule.venue_id, schedule_id)]
-        if zone_id not in zone_ids:
+        answer = (await self._seat_maps.view(await self._shape(schedule))).zones.get(zone_id)
+        if answer is None:
             raise ZoneNotFound(f"zone {zone_id} is not a zone of schedule {schedule_id}")
+        return answer
 
-        async def read(repo: ScheduleRepository) -> dict[int, msgspec.Struct]:
-            seats = await repo.seats_by_zone(schedule_id)
-            return {zone: ZoneSeatsOut(schedule_id, zone, seats.get(zone, [])) for zone in zone_ids}
-
-        return await self._fresh_tagged(self._zone_pages, schedule_id, zone_id, read)
-
-    async def _fresh_tagged(
-        self,
-        cache: dict[int, dict[int, Tagged]],
-        schedule_id: int,
-        key: int,
-        read: Callable[[ScheduleRepository], Awaitable[dict[int, msgspec.Struct]]],
-    ) -> Tagged:
-        """As ``_fresh_enough``, for the seat map's answers: kept encoded (bytes, not objects:
-        a 60,000-seat date's zones are a few MB) with their ETag, per date then per key.
-        ``read`` answers every key of the date at once (the seat map: one; the zones: all of
-        them, from one statement), and all are kept, each with the time the read began."""
-        cached = cache.get(schedule_id, {}).get(key)
-        if cached is not None and time.monotonic() - cached.read_at < self.cache_seconds:
-            return cached
-
-        async def read_now() -> dict[int, Tagged]:
-            started = time.monotonic()
-            async with self._uow_factory(autocommit=True) as uow:
-                answers = await read(ScheduleRepository(uow.conn))
-            tagged = {}
-            for answer_key, answer in answers.items():
-                body = msgspec.json.encode(answer)
-                tagged[answer_key] = Tagged(started, body, etag_of(body))
-            if self.cache_seconds:
-                cache[schedule_id] = tagged
-            return tagged
-
-        return (await self._tagged_reads.run((id(cache), schedule_id), read_now))[key]
+    async def _shape(self, schedule: ScheduleRow) -> DateShape:
+        zones = await self._venues.zones(schedule.venue_id, schedule.id)
+        return DateShape(schedule.id, schedule.venue_id, zones, await self._class_list(schedule.id))
 
     def seat_map_cache_bytes(self, schedule_id: int) -> int:
-        """What this process keeps of the date's seat map and zones (bodies, ETags and entries)."""
-        entries = [*self._seat_maps.get(schedule_id, {}).values(), *self._zone_pages.get(schedule_id, {}).values()]
-        return sum(sys.getsizeof(t.body) + sys.getsizeof(t.etag) + sys.getsizeof(t) + 100 for t in entries)
+        """What this process keeps of the date's seat map and zones (bodies, ETags and entries;
+        the compressed copies are counted by ``core.http.COMPRESSED_BODIES``)."""
+        return self._seat_maps.size_bytes(schedule_id)
+
+    async def _class_list(self, schedule_id: int) -> list[ClassAvailability]:
+        """The date's price classes, in order (they never change once the date exists)."""
+        cached = self._classes.get(schedule_id)
+        if cached is None:
+            async with self._uow_factory(autocommit=True) as uow:
+                cached = self._classes[schedule_id] = (await ScheduleRepository(uow.conn).classes([schedule_id]))[
+                    schedule_id
+                ]
+        return cached
 
     async def class_names(self, schedule_id: int) -> list[str]:
         """The date's price classes (never change once the date exists)."""
-        cached = self._class_names.get(schedule_id)
-        if cached is None:
-            async with self._uow_factory(autocommit=True) as uow:
-                classes = (await ScheduleRepository(uow.conn).classes([schedule_id]))[schedule_id]
-            cached = self._class_names[schedule_id] = [c.name for c in classes]
-        return cached
+        return [c.name for c in await self._class_list(schedule_id)]
 
     async def pick_best_available(
         self, schedule_id: int, class_name: str, quantity: int, excluded: Sequence[int]
@@ -336,8 +275,7 @@ class ScheduleService:
     def invalidate(self, schedule_id: int) -> None:
         """Called after a hold, payment, release or expiry in this process."""
         self._seat_pages.pop(schedule_id, None)
-        self._seat_maps.pop(schedule_id, None)
-        self._zone_pages.pop(schedule_id, None)
+        self._seat_maps.written(schedule_id)
         meta = self._meta.get(schedule_id)
         if meta is not None:
             self._open_lists.pop(meta[1].concert_id, None)

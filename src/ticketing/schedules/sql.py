@@ -7,6 +7,12 @@ they mention is a bound ``$n`` parameter or a column of a CTE the caller names."
 # A SQL fragment over the ``seats`` table, shared by every query that asks "is it free?".
 SEAT_IS_FREE = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= now()))"
 
+# A hash of the seat's id when it is free, else NULL: XORed over a zone's seats (with their count)
+# it changes whenever a seat of the zone is taken or freed — how the seat map finds the zones to
+# read again (schedules/seat_map.py). 64 bits: two different sets of free seats agreeing is a
+# chance of about 2^-64 per comparison.
+FREE_SEAT_HASH = f"(CASE WHEN {SEAT_IS_FREE} THEN hashint8extended(seats.id, 0) END)"
+
 # The seats of the ``schedules`` row of the enclosing query, for a ``CROSS JOIN LATERAL``: the
 # concert's seats are then read schedule by schedule through the (schedule_id, number) index.
 # A plain join of schedules and seats leaves PostgreSQL free to scan every seat of every

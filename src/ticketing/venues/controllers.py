@@ -6,7 +6,7 @@ from litestar import Controller, get, post
 
 from ticketing.core import deadline
 from ticketing.core.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import COMPRESSED, AppRequest, AuthedRequest, CachedJson, admin_checks
+from ticketing.core.http import AppRequest, AuthedRequest, CachedJson, admin_checks
 from ticketing.core.openapi import NOT_MODIFIED, body_of, error_responses
 from ticketing.core.params import PathId
 from ticketing.venues.dependencies import venue_service
@@ -33,7 +33,6 @@ class VenueController(Controller):
 
     @get(
         "/{venue_id:str}/plan",
-        middleware=[COMPRESSED],
         responses={200: body_of(dict[str, Any]), 304: NOT_MODIFIED, **error_responses(VenueNotFound)},
         summary="A venue's seating plan as uploaded (public; ETag, Cache-Control)",
     )

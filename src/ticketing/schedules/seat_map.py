@@ -1,0 +1,186 @@
+"""The seat map's answers of a process: a date's summary and every zone's seats, each encoded
+once with its ETag, kept within the seat list's staleness bound.
+
+Fast and flat under load:
+- **Stale while revalidate.** An answer is served while it is younger than the bound; from
+  half the bound on, the first request to see it starts one refresh in the background
+  (single-flight) and does not wait for it. Under steady reading no request waits for a
+  refresh; only a date nobody read for a whole bound (or one this process just wrote to) is
+  read while a request waits.
+- **Only what changed.** A refresh is one aggregate over the date's seats — the summary's
+  counts, and per zone a fingerprint of its free seats (how many, and an XOR of a hash of their
+  ids) — then the seats of the zones whose fingerprint moved, in one statement. A stadium's
+  hold re-reads one zone of 1,000 seats, not 60,000 rows.
+- **Read your own writes.** A hold, payment, release or expiry in this process bumps the
+  date's write mark; an answer read before the mark is not served, and a request waits for a
+  read that began after it.
+
+Nothing here decides a hold or a payment: those always read the database under their locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import structlog
+
+from ticketing.core.singleflight import SingleFlight
+from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.schedules.repository import ScheduleRepository
+from ticketing.schedules.schemas import ClassAvailability, SeatMapOut, ZoneMapOut, ZoneSeatsOut
+from ticketing.venues.schemas import ZoneInfo
+from ticketing.venues.service import etag_of
+
+log = structlog.get_logger(__name__)
+
+# From this share of the bound on, an answer is still served but the next refresh starts.
+REFRESH_AHEAD = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """An encoded answer, when its read began, and its ETag."""
+
+    read_at: float
+    body: bytes
+    etag: str
+
+
+@dataclass(slots=True)
+class DateView:
+    """What this process shows of one date: the summary, every zone's answer, and each zone's
+    fingerprint at the read that built the view."""
+
+    read_at: float
+    write_mark: int
+    summary: Tagged
+    zones: dict[int, Tagged]
+    fingerprints: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def size_bytes(self) -> int:
+        tagged = [self.summary, *self.zones.values()]
+        return sum(sys.getsizeof(t.body) + sys.getsizeof(t.etag) + sys.getsizeof(t) + 100 for t in tagged) + (
+            sys.getsizeof(self.zones) + sys.getsizeof(self.fingerprints) + 100 * len(self.fingerprints)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DateShape:
+    """What never changes of a date once created: its venue, zones and classes."""
+
+    schedule_id: int
+    venue_id: int | None
+    zones: Sequence[ZoneInfo]
+    classes: Sequence[ClassAvailability]  # name, price and colour (their ``available`` unused)
+
+
+class SeatMaps:
+    def __init__(self, uow_factory: UnitOfWorkFactory, cache_seconds: float) -> None:
+        self._uow_factory = uow_factory
+        self.cache_seconds = cache_seconds
+        self._views: dict[int, DateView] = {}
+        self._write_marks: dict[int, int] = {}
+        self._reads: SingleFlight[int, DateView] = SingleFlight()
+        self._background: set[asyncio.Task[DateView]] = set()
+
+    async def view(self, shape: DateShape) -> DateView:
+        """The date's answers, no older than ``cache_seconds`` nor than this process's last write."""
+        schedule_id = shape.schedule_id
+        view = self._views.get(schedule_id)
+        if view is not None and view.write_mark == self._write_marks.get(schedule_id, 0):
+            age = time.monotonic() - view.read_at
+            if age < self.cache_seconds:
+                if age >= self.cache_seconds * REFRESH_AHEAD and not self._reads.busy(schedule_id):
+                    self._refresh_in_background(shape)
+                return view
+        while True:
+            # A read already running may have begun before this process's last write: then
+            # another, so that a fan who just held a seat sees it taken.
+            mark = self._write_marks.get(schedule_id, 0)
+            view = await self._reads.run(schedule_id, lambda: self._refresh(shape))
+            if view.write_mark >= mark:
+                return view
+
+    def written(self, schedule_id: int) -> None:
+        """A hold, payment, release or expiry of the date in this process (after its commit)."""
+        self._write_marks[schedule_id] = self._write_marks.get(schedule_id, 0) + 1
+
+    def size_bytes(self, schedule_id: int) -> int:
+        view = self._views.get(schedule_id)
+        return view.size_bytes() if view is not None else 0
+
+    def _refresh_in_background(self, shape: DateShape) -> None:
+        task = asyncio.create_task(self._reads.run(shape.schedule_id, lambda: self._refresh(shape)))
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[DateView]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The answers kept stay served until the bound; the next request reads again.
+            log.warning("seat_map_refresh_failed", error=repr(task.exception()))
+
+    async def _refresh(self, shape: DateShape) -> DateView:
+        schedule_id = shape.schedule_id
+        started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
+        previous = self._views.get(schedule_id)
+        async with self._uow_factory(autocommit=True) as uow:
+            repo = ScheduleRepository(uow.conn)
+            aggregate: dict[int, tuple[int, int]] = {}
+            by_zone: dict[int, dict[str, int]] = {}
+            for zone_id, class_name, available, free_hash in await repo.availability(schedule_id):
+                free, hashed = aggregate.get(zone_id, (0, 0))
+                aggregate[zone_id] = (free + available, hashed ^ free_hash)
+                by_zone.setdefault(zone_id, {})[class_name] = available
+            zone_ids = [zone.id for zone in shape.zones]
+            if previous is None:
+                changed = zone_ids
+                seats, fingerprints = await repo.seats_by_zone(schedule_id)
+            else:
+                changed = [z for z in zone_ids if previous.fingerprints.get(z) != aggregate.get(z, (0, 0))]
+                seats, fingerprints = await repo.seats_by_zone(schedule_id, changed) if changed else ({}, {})
+        # Each zone keeps the fingerprint of the rows its answer was built from: a zone that moved
+        # again between the two statements is read again next time, never kept as it is.
+        zones = dict(previous.zones) if previous is not None else {}
+        kept = dict(previous.fingerprints) if previous is not None else {}
+        for zone_id in changed:
+            zones[zone_id] = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
+            kept[zone_id] = fingerprints.get(zone_id, (0, 0))
+        summary = _tagged(started, _summary(shape, by_zone))
+        view = DateView(started, mark, summary, zones, kept)
+        if self.cache_seconds:
+            self._views[schedule_id] = view
+        return view
+
+
+def _tagged(read_at: float, answer: msgspec.Struct) -> Tagged:
+    body = msgspec.json.encode(answer)
+    return Tagged(read_at, body, etag_of(body))
+
+
+def _summary(shape: DateShape, by_zone: dict[int, dict[str, int]]) -> SeatMapOut:
+    left = {c.name: sum(zone.get(c.name, 0) for zone in by_zone.values()) for c in shape.classes}
+    return SeatMapOut(
+        schedule_id=shape.schedule_id,
+        venue_id=shape.venue_id,
+        classes=[ClassAvailability(c.name, c.price, left[c.name], c.color) for c in shape.classes],
+        zones=[
+            ZoneMapOut(
+                id=zone.id,
+                name=zone.name,
+                available=sum(by_zone.get(zone.id, {}).values()),
+                seat_count=zone.seat_count,
+                available_by_class={
+                    c.name: by_zone[zone.id][c.name] for c in shape.classes if c.name in by_zone.get(zone.id, {})
+                },
+                x=zone.x,
+                y=zone.y,
+            )
+            for zone in shape.zones
+        ],
+    )
