@@ -136,6 +136,15 @@ class LoadResult:
     cpu_seconds: float | None = None  # the generator's own CPU time while it sent requests
     distinct: int = 0  # distinct pre-built requests it cycled through
     expected: frozenset[int] = frozenset()  # statuses besides 2xx that are this workload's answer (304)
+    server_cpu_seconds: float | None = None  # the server's CPU time over the workload, when known
+
+    @property
+    def server_cpu_per_request_us(self) -> float | None:
+        """The server's CPU microseconds per answered request: a figure the machine's other load
+        moves far less than a rate."""
+        if self.server_cpu_seconds is None or not self.requests:
+            return None
+        return self.server_cpu_seconds / self.requests * 1e6
 
     @property
     def throughput(self) -> float:

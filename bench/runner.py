@@ -194,8 +194,7 @@ async def run_bench(options: BenchOptions) -> int:
             target = Target(service.port, options.connections, options.duration, generator)
             exit_code = await _fairness_only(options, services, service, target, lines)
         elif options.venues_only:
-            target = Target(service.port, options.connections, options.duration, generator)
-            exit_code = await _venues_only(options, services, service, target, lines)
+            exit_code = await _venues_only(options, services, service, floor, generator, lines)
         elif options.burst_only:
             target = Target(service.port, options.connections, options.duration, generator)
             blocks = await _burst_phase(options, services, service, target, redis, base_db, database_url)
@@ -663,49 +662,72 @@ async def _burst_phase(
     return await run_bursts(context, blocks, options.bursts)
 
 
+async def _phase_alone(
+    services: Services, title: str, run: Callable[[], Awaitable[tuple[list[str], bool, int]]], lines: list[str]
+) -> int:
+    """``python -m bench --fairness-only`` / ``--venues-only``: one phase and the invariants.
+    ``run`` gives the phase's report lines, whether it failed outright, and its 5xx count."""
+    phase_lines, failed, server_errors = await run()
+    async with services.uow() as uow:
+        violations = await BenchRepository(uow.conn).invariant_violations()
+    lines += [
+        f"# {title} — {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        *phase_lines,
+        "",
+        "## Invariants (through the database)",
+        "",
+        *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return 1 if failed else _exit_code([], violations, server_errors)
+
+
 async def _fairness_only(
     options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target, lines: list[str]
 ) -> int:
-    """``python -m bench --fairness-only``: phase 3b and the invariants, nothing else."""
-    rows = await fairness_phase(services, service, target, options.fairness)
-    async with services.uow() as uow:
-        violations = await BenchRepository(uow.conn).invariant_violations()
-    lines += [
-        f"# Fairness under bots — {datetime.now(UTC).isoformat(timespec='seconds')}",
-        "",
-        *fairness_lines(rows, options.fairness),
-        "## Invariants (through the database)",
-        "",
-        *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
-        "",
-    ]
-    print("\n".join(lines), flush=True)
-    if _fairness_violated(rows):
-        return 1
-    return _exit_code([], violations, sum(row.server_errors for row in rows))
+    """Phase 3b and the invariants, nothing else."""
+
+    async def run() -> tuple[list[str], bool, int]:
+        rows = await fairness_phase(services, service, target, options.fairness)
+        return fairness_lines(rows, options.fairness), _fairness_violated(rows), sum(r.server_errors for r in rows)
+
+    return await _phase_alone(services, "Fairness under bots", run, lines)
 
 
 async def _venues_only(
-    options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target, lines: list[str]
+    options: BenchOptions,
+    services: Services,
+    service: ServiceUnderTest,
+    floor: FloorServer,
+    generator: Generator,
+    lines: list[str],
 ) -> int:
-    """``python -m bench --venues-only``: the venue phase (the 60,000-seat date and its
-    sell-through) and the invariants, without F_http (its rates are absolute)."""
+    """The venue phase (the 60,000-seat date and its sell-through) and the invariants, with
+    F_http measured just before it (the targets are ratios to it) and the service's CPU time
+    per request (a figure other load on the machine moves far less)."""
     open_queue = {"queue_max_active": 1_000_000, "queue_admit_per_second": 100_000, "queue_admit_by_inventory": False}
-    venues = await _venue_phase(options, services, service, target, open_queue)
-    async with services.uow() as uow:
-        violations = await BenchRepository(uow.conn).invariant_violations()
-    lines += [
-        f"# Venues — {datetime.now(UTC).isoformat(timespec='seconds')}",
-        "",
-        *venues.lines,
-        "",
-        "## Invariants (through the database)",
-        "",
-        *[f"- {'OK ' if n == 0 else 'VIOLATED'} {name}: {n}" for name, n in violations.items()],
-        "",
-    ]
-    print("\n".join(lines), flush=True)
-    return _exit_code([], violations, 0)
+    floors = await _measure_floor(options, floor, generator)
+    floor.stop()
+    target = Target(service.port, options.connections, options.duration, generator, service.cpu_seconds)
+
+    async def run() -> tuple[list[str], bool, int]:
+        venues = await _venue_phase(options, services, service, target, open_queue)
+        f_http = floors.before
+        table = read_path_table(venues.loads, f_http, VENUE_TARGETS, READ_PATH_P99_LIMIT)
+        cpu = [
+            f"- {load.name}: {load.server_cpu_per_request_us:,.0f} us of server CPU per request"
+            for load in venues.loads
+            if load.server_cpu_per_request_us is not None
+        ]
+        return (
+            [f"F_http {f_http.throughput:,.0f} req/s ({f_http.generator}).", "", table, "", *cpu, "", *venues.lines],
+            False,
+            0,
+        )
+
+    return await _phase_alone(services, "Venues", run, lines)
 
 
 def _fairness_violated(rows: list[FairnessRow]) -> bool:

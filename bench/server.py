@@ -67,6 +67,22 @@ class ServedProcess:
             time.sleep(0.2)
         raise RuntimeError(f"the {self.name} did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of every process of the server's group so far: granian's
+        workers as well as its main process. What a workload costs the server, whatever the
+        rest of the machine is doing."""
+        if self.process is None:
+            return 0.0
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that ended meanwhile
+            if int(fields[2]) == self.process.pid:  # its process group (started as a new session)
+                total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGINT)

@@ -78,6 +78,7 @@ class Target:
     connections: int
     duration: float
     generator: Generator = field(default_factory=PythonClient)
+    server_cpu: Callable[[], float] | None = None  # the server's CPU seconds so far (ServedProcess.cpu_seconds)
 
     @property
     def host_header(self) -> str:
@@ -117,10 +118,15 @@ class Target:
             f"{len(requests):,} distinct requests) ...",
             flush=True,
         )
+        cpu_before = self.server_cpu() if self.server_cpu is not None else 0.0
         result = await self.generator.run(name, self.port, requests, self.duration, self.connections)
+        if self.server_cpu is not None:
+            result.server_cpu_seconds = self.server_cpu() - cpu_before
+        per_request = result.server_cpu_per_request_us
         print(
             f"  {name:<28} {result.throughput:>9,.0f} req/s  p99 {result.p99 * 1000:7.1f} ms  "
-            f"statuses {dict(sorted(result.statuses.items()))}  socket errors {result.socket_errors}",
+            f"statuses {dict(sorted(result.statuses.items()))}  socket errors {result.socket_errors}"
+            + (f"  server CPU {per_request:,.0f} us/request" if per_request is not None else ""),
             flush=True,
         )
         return result
@@ -458,29 +464,11 @@ async def venue_workloads(
     date, the seat-map summary and one zone's seats (brotli) as closed loops, a 304 loop, their
     sizes on the wire, and a best-available race (pairs of VIP, more asked than there are) with
     its invariants: no seat held twice, every answer all or nothing."""
-    from ticketing.venues.example import hall_plan
-    from ticketing.venues.schemas import VenueIn
     from ticketing.venues.service import etag_of
 
-    started = time.perf_counter()
-    venue = await services.venues.create_venue(
-        VenueIn(name="bench stadium", plan=hall_plan("Stadium", zones=60, rows=20, seats_per_row=50, per_line=10))
-    )
-    stored = time.perf_counter() - started
-    concert = await services.concerts.create_concert(ConcertIn(title="bench: stadium"))
-    now = datetime.now(UTC)
-    started = time.perf_counter()
-    date = await services.schedules.create_schedule(
-        concert.id,
-        ScheduleIn(
-            starts_at=now + timedelta(days=10),
-            reservation_opens_at=now - timedelta(minutes=5),
-            reservation_closes_at=now + timedelta(days=9),
-            venue_id=venue.id,
-            prices=STADIUM_PRICES,
-        ),
-    )
-    created = time.perf_counter() - started
+    stadium = await stadium_date(services, "bench stadium", zones=60)
+    venue, date, stored, created = stadium.venue, stadium.date, stadium.stored, stadium.created
+    concert = stadium.concert
     fans = await create_fans(services, fans_count, balance=0)
     pool = Pool(HOST, target.port, min(64, target.connections))
     await pool.open()
@@ -565,17 +553,28 @@ async def _timed(pool: Pool, name: str, raws: Sequence[bytes]) -> tuple[Recorder
     return recorder, list(responses)
 
 
-async def _sell_through_date(services: Services, zones: int) -> tuple[VenueOut, ConcertOut, ScheduleCreatedOut]:
+@dataclass
+class StadiumDate:
+    venue: VenueOut
+    concert: ConcertOut
+    date: ScheduleCreatedOut
+    stored: float  # seconds to store the plan
+    created: float  # seconds to create the date on it
+
+
+async def stadium_date(services: Services, name: str, zones: int) -> StadiumDate:
+    """A venue of ``zones`` zones of 1,000 seats (20 rows of 50) and a date on it, open for
+    sale, on a concert of its own; with the time each took."""
     from ticketing.venues.example import hall_plan
     from ticketing.venues.schemas import VenueIn
 
-    venue = await services.venues.create_venue(
-        VenueIn(
-            name="bench sell-through", plan=hall_plan("Stadium", zones=zones, rows=20, seats_per_row=50, per_line=10)
-        )
-    )
-    concert = await services.concerts.create_concert(ConcertIn(title="bench: sell-through"))
+    started = time.perf_counter()
+    plan = hall_plan("Stadium", zones=zones, rows=20, seats_per_row=50, per_line=10)
+    venue = await services.venues.create_venue(VenueIn(name=name, plan=plan))
+    stored = time.perf_counter() - started
+    concert = await services.concerts.create_concert(ConcertIn(title=f"bench: {name}"))
     now = datetime.now(UTC)
+    started = time.perf_counter()
     date = await services.schedules.create_schedule(
         concert.id,
         ScheduleIn(
@@ -586,7 +585,7 @@ async def _sell_through_date(services: Services, zones: int) -> tuple[VenueOut, 
             prices=STADIUM_PRICES,
         ),
     )
-    return venue, concert, date
+    return StadiumDate(venue, concert, date, stored, time.perf_counter() - started)
 
 
 async def _sell_in_database(services: Services, schedule_id: int, kept: list[int], buyer: LoadTestFan) -> int:
@@ -610,7 +609,8 @@ async def sell_through(services: Services, target: Target, fans_count: int, zone
     straight in the database (``BenchRepository.sell_all_but``: a CONFIRMED reservation, a PAID
     payment, a ticket and ledger rows for each, so the invariants hold), and the last 1 % is sold
     through the API: the date ends sold out, the last payments being those of a full stadium."""
-    venue, concert, date = await _sell_through_date(services, zones)
+    stadium = await stadium_date(services, "bench sell-through", zones)
+    venue, concert, date = stadium.venue, stadium.concert, stadium.date
     share = zones * 1_000 // 100  # 1 % of the date's seats, one seat per fan
     # A payment finishes its fan's queue token: the first 1 %'s buyers, the last 1 %'s, and the
     # fans who only read (``fans_count``), each group its own.

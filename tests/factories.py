@@ -14,6 +14,7 @@ from ticketing.core.errors import AppError
 from ticketing.core.security import Principal, hash_password_sync
 from ticketing.schedules.schemas import ScheduleCreatedOut
 from ticketing.users.repository import UserRepository
+from ticketing.venues.schemas import VenueOut
 from ticketing.wallets.repository import Charge, WalletRepository
 
 PASSWORD = "correct-horse-battery"  # noqa: S105
@@ -95,6 +96,29 @@ async def create_schedule(
             seat_count=seats,
         ),
     )
+
+
+async def create_venue_date(
+    services: Services, concert_id: int, plan: dict[str, Any], prices: dict[str, int], name: str = "Arena"
+) -> tuple[VenueOut, ScheduleCreatedOut]:
+    """A venue from ``plan`` and a date on it, priced per class, whose sale is open now (it
+    starts in ten days, its sale closes in nine)."""
+    from ticketing.schedules.schemas import ScheduleIn
+    from ticketing.venues.schemas import VenueIn
+
+    venue = await services.venues.create_venue(VenueIn(name=name, plan=plan))
+    now = datetime.now(UTC)
+    date = await services.schedules.create_schedule(
+        concert_id,
+        ScheduleIn(
+            starts_at=now + timedelta(days=10),
+            reservation_opens_at=now - timedelta(hours=1),
+            reservation_closes_at=now + timedelta(days=9),
+            venue_id=venue.id,
+            prices=prices,
+        ),
+    )
+    return venue, date
 
 
 async def lapse_hold(services: Services, reservation_id: int, seconds_ago: float = 1.0) -> None:

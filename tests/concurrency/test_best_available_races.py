@@ -6,16 +6,13 @@ the class, wherever they are)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import create_concert, fans_with_tokens, outcome_codes
+from tests.factories import create_concert, create_venue_date, fans_with_tokens, outcome_codes
 from ticketing.container import Services
 from ticketing.core.errors import AppError
 from ticketing.reservations.schemas import ReservationOut
-from ticketing.schedules.schemas import ScheduleIn
-from ticketing.venues.schemas import VenueIn
 
 CLASS_ROWS, PER_ROW, QUANTITY, FANS = 3, 5, 2, 50
 
@@ -37,18 +34,7 @@ def plan() -> dict[str, object]:
 async def test_fifty_best_available_requests_on_fifteen_seats(services: Services, strategy: str) -> None:
     services.reservations.strategy = strategy  # type: ignore[assignment]
     concert = await create_concert(services)
-    venue = await services.venues.create_venue(VenueIn(name="Club", plan=plan()))
-    now = datetime.now(UTC)
-    date = await services.schedules.create_schedule(
-        concert,
-        ScheduleIn(
-            starts_at=now + timedelta(days=10),
-            reservation_opens_at=now - timedelta(hours=1),
-            reservation_closes_at=now + timedelta(days=9),
-            venue_id=venue.id,
-            prices={"VIP": 100_000, "R": 50_000},
-        ),
-    )
+    _, date = await create_venue_date(services, concert, plan(), {"VIP": 100_000, "R": 50_000}, name="Club")
     fans = await fans_with_tokens(services, concert, FANS)
     outcomes = await asyncio.gather(
         *(

@@ -4,7 +4,6 @@ colours, two seats side by side of one class bought from it; and the best-availa
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +12,16 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.pages import assert_accessible, charge, sign_up
-from tests.factories import PASSWORD, create_concert, create_user
+from tests.factories import PASSWORD, create_concert, create_user, create_venue_date
 from ticketing.container import Services
-from ticketing.schedules.schemas import ScheduleIn
 from ticketing.venues.example import hall_plan
-from ticketing.venues.schemas import VenueIn
 
 pytestmark = pytest.mark.e2e
 
 
 async def venue_date(services: Services, concert: int) -> None:
-    venue = await services.venues.create_venue(VenueIn(name="Arena", plan=hall_plan(zones=2, rows=4, seats_per_row=6)))
-    now = datetime.now(UTC)
-    await services.schedules.create_schedule(
-        concert,
-        ScheduleIn(
-            starts_at=now + timedelta(days=10),
-            reservation_opens_at=now - timedelta(hours=1),
-            reservation_closes_at=now + timedelta(days=9),
-            venue_id=venue.id,
-            prices={"VIP": 30_000, "R": 20_000, "S": 10_000, "A": 5_000},
-        ),
-    )
+    prices = {"VIP": 30_000, "R": 20_000, "S": 10_000, "A": 5_000}
+    await create_venue_date(services, concert, hall_plan(zones=2, rows=4, seats_per_row=6), prices)
 
 
 async def test_a_fan_buys_two_seats_side_by_side_on_a_zone_map(

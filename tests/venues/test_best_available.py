@@ -4,18 +4,16 @@ nothing, under the caps of any hold."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pytest
 
-from tests.factories import admitted_token, create_concert, create_user
+from tests.factories import admitted_token, create_concert, create_user, create_venue_date
 from tests.support import Client, assert_problem
 from ticketing.container import Services
 from ticketing.core.errors import AppError
-from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn
-from ticketing.venues.schemas import VenueIn
+from ticketing.schedules.schemas import ScheduleCreatedOut
 
 
 def rows_plan(rows: list[list[str]]) -> dict[str, Any]:
@@ -49,16 +47,7 @@ def rows_plan(rows: list[list[str]]) -> dict[str, Any]:
 
 
 async def date_on(services: Services, concert: int, plan: dict[str, Any]) -> ScheduleCreatedOut:
-    venue = await services.venues.create_venue(VenueIn(name="Club", plan=plan))
-    now = datetime.now(UTC)
-    data = ScheduleIn(
-        starts_at=now + timedelta(days=10),
-        reservation_opens_at=now - timedelta(hours=1),
-        reservation_closes_at=now + timedelta(days=9),
-        venue_id=venue.id,
-        prices={"VIP": 100_000, "R": 50_000},
-    )
-    return await services.schedules.create_schedule(concert, data)
+    return (await create_venue_date(services, concert, plan, {"VIP": 100_000, "R": 50_000}, name="Club"))[1]
 
 
 async def seats_by_label(services: Services, schedule_id: int) -> dict[tuple[str, str], int]:
