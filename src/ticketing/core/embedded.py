@@ -167,11 +167,13 @@ class EmbeddedPostgres:
         return self.url
 
     def _copy_primary(self, user: str | None) -> None:
-        subprocess.run(
+        copied = subprocess.run(
             [self._bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
              "-D", str(self.pgdata), "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"],
-            check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            check=False, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        if copied.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {copied.stderr.strip()}")
         self.pgdata.chmod(0o700)  # PostgreSQL refuses a data folder others can read
 
     def query(self, sql: str) -> str:
