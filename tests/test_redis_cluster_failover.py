@@ -19,7 +19,7 @@ from ticketing.config import Settings
 from ticketing.core.embedded import EmbeddedValkeyCluster
 from ticketing.core.errors import ServiceUnavailable
 from ticketing.core.redis import create_redis
-from ticketing.waiting_room.store import QueueStore, TokenRecord
+from ticketing.waiting_room.store import Joined, QueueStore, TokenRecord
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -52,6 +52,7 @@ async def test_a_killed_master_is_replaced_and_the_queue_survives(
         assert len(client.get_primaries()) == 3  # the replicas are the cluster's, not the client's
         store = QueueStore(client)
         [joined] = await store.issue(CONCERT, [(FAN, int(time.time() * 1000), 0)], "e1")
+        assert isinstance(joined, Joined)
         owner = client.get_node_from_key(f"wr:{{{CONCERT}}}:")
         assert owner is not None
         master = next(node for node in replicated_cluster.nodes if node.port == owner.port)
@@ -74,6 +75,7 @@ async def test_a_killed_master_is_replaced_and_the_queue_survives(
         assert all(outage.headers == {"Retry-After": "1"} for outage in outages)
         assert (record.status, record.user_id, record.epoch) == ("W", FAN, joined.epoch)
         [again] = await store.issue(CONCERT, [(FAN, int(time.time() * 1000), 0)], "e2")
+        assert isinstance(again, Joined)
         assert (again.created, again.seq) == (False, joined.seq)  # the same place, not a new one
         new_owner = client.get_node_from_key(f"wr:{{{CONCERT}}}:")
         assert new_owner is not None and new_owner.port != master.port
