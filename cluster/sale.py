@@ -81,7 +81,7 @@ class PhaseResult:
             if a.status >= 500 or a.status in (NETWORK, HUNG):
                 label = {NETWORK: "network", HUNG: "hung"}.get(a.status, str(a.status))
                 counter = blip if self.fault.key != "sale" and self.in_blip(a.started, a.ended) else outside
-                counter[f"{label} {a.code}"] += 1
+                counter[f"{a.endpoint} {label} {a.code}"] += 1
         return blip, outside
 
     def blip_span(self) -> float:
