@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-api test-e2e lint format bench bench-smoke chaos chaos-smoke cluster cluster-smoke clean
+.PHONY: help install run test test-api test-e2e lint format bench bench-smoke chaos chaos-smoke cluster cluster-test cluster-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
@@ -14,7 +14,8 @@ help:
 	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
 	@echo "make chaos  - fault injection (killed processes, lost Redis, crashed PostgreSQL, ...), report in bench/results/"
 	@echo "make cluster - HAProxy + 3 API nodes + a worker on PostgreSQL/PgBouncer and a 3-master Valkey cluster, until Ctrl-C"
-	@echo "make cluster-smoke - the same, fans through the balancer and a killed node, then stop (exit status)"
+	@echo "make cluster-test - the same, then a flash sale through HAProxy and each fault under load; report in bench/results"
+	@echo "make cluster-smoke - a few fans through the pages' path, then a short cluster-test (CI)"
 
 # uv is taken from PATH when present, else installed from PyPI into a project-local venv.
 .tools/bin/uv:
@@ -73,6 +74,10 @@ CLUSTER_PACKAGES = command -v haproxy >/dev/null 2>&1 && command -v pgbouncer >/
 cluster: install
 	@$(CLUSTER_PACKAGES)
 	$(RUN) python -m cluster
+
+cluster-test: install
+	@$(CLUSTER_PACKAGES)
+	$(RUN) python -m cluster --test --port 0
 
 cluster-smoke: install
 	@$(CLUSTER_PACKAGES)

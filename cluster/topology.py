@@ -1,8 +1,11 @@
 """Everything ``make cluster`` starts and owns, in start order, stopped in reverse:
 
-- PostgreSQL (the embedded binaries), migrated;
-- PgBouncer in transaction mode in front of it (Debian package ``pgbouncer``);
-- a Valkey cluster of 3 masters (the embedded binary), every slot covered;
+- PostgreSQL (the embedded binaries), migrated, and a streaming replica of it (``pg_basebackup
+  -R``: a hot standby, read-only, that the service does not use; it is there to take over by hand
+  if the primary is lost, and to serve reads later; its lag is reported);
+- PgBouncer in transaction mode in front of the primary (Debian package ``pgbouncer``);
+- a Valkey cluster of 3 masters each with a replica (the embedded binary), every slot covered; a
+  master silent for ``VALKEY_NODE_TIMEOUT_MS`` is replaced by its replica (automatic failover);
 - the production bootstrap: an operator from ``ticketing admin create-operator`` and, through the
   same command line, a concert with a date on sale;
 - 3 API nodes (``ticketing serve``, production mode, ``TICKETING_DB_PGBOUNCER=true``, the Redis
@@ -35,6 +38,10 @@ from ticketing.core.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, Loc
 
 HOST = "127.0.0.1"
 NODES = 3
+VALKEY_MASTERS = 3
+# Short, so that a killed master is replaced within seconds (the server's default is 15 s); not so
+# short that a node slowed down by a busy machine is taken for dead.
+VALKEY_NODE_TIMEOUT_MS = 2000
 OPERATOR = "admin"
 STOP_GRACE_SECONDS = 15.0
 
@@ -94,6 +101,7 @@ class Topology:
     port: int = 8080
     nodes: int = NODES
     postgres: EmbeddedPostgres = field(init=False)
+    postgres_replica: EmbeddedPostgres = field(init=False)
     bouncer: LocalPgBouncer | None = field(init=False, default=None)
     valkey: EmbeddedValkeyCluster = field(init=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(init=False, default_factory=dict)
@@ -107,7 +115,10 @@ class Topology:
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.postgres = EmbeddedPostgres(self.work_dir / "postgres", durable=True)
-        self.valkey = EmbeddedValkeyCluster(self.work_dir / "valkey", masters=3)
+        self.postgres_replica = EmbeddedPostgres(self.work_dir / "postgres-replica", durable=True)
+        self.valkey = EmbeddedValkeyCluster(
+            self.work_dir / "valkey", masters=VALKEY_MASTERS, replicas=1, node_timeout_ms=VALKEY_NODE_TIMEOUT_MS
+        )
 
     @property
     def logs(self) -> Path:
@@ -127,16 +138,19 @@ class Topology:
         self._say("PostgreSQL")
         self.postgres.start()
         migrate(self.postgres.url)  # straight to PostgreSQL: migrations hold a session
+        self._say("PostgreSQL streaming replica")
+        self.postgres_replica.primary_port = self.postgres.port
+        self.postgres_replica.start()
         self._say("PgBouncer (transaction mode)")
         self.bouncer = LocalPgBouncer(self.work_dir / "pgbouncer", self.postgres.port, pool_size=20)
         self.bouncer.start()
-        self._say("Valkey cluster (3 masters)")
+        self._say(f"Valkey cluster ({VALKEY_MASTERS} masters, a replica each)")
         self.valkey.start()
         self._say("production bootstrap: operator and a concert")
         self._bootstrap()
         self.node_ports = [free_port() for _ in range(self.nodes)]
-        for i, node_port in enumerate(self.node_ports, 1):
-            self._spawn(f"node{i}", [sys.executable, "-m", "ticketing.cli", "serve"], TICKETING_PORT=str(node_port))
+        for i in range(1, self.nodes + 1):
+            self.start_node(f"node{i}")
         self._spawn("worker", [sys.executable, "-m", "ticketing.cli", "worker"])
         for i, node_port in enumerate(self.node_ports, 1):
             self._wait_http(f"http://{HOST}:{node_port}/readyz", f"node{i}")
@@ -148,6 +162,27 @@ class Topology:
             raise RuntimeError(f"haproxy refused its configuration: {check.stderr.strip()}")
         self._spawn("haproxy", [haproxy, "-f", str(config), "-db"], service=False)
         self._wait_http(f"{self.url}/readyz", "HAProxy")
+
+    def start_node(self, name: str) -> None:
+        """Start API node ``name`` (``node1`` …) on its port: at start, and again after a fault."""
+        port = self.node_ports[int(name.removeprefix("node")) - 1]
+        self._spawn(name, [sys.executable, "-m", "ticketing.cli", "serve"], TICKETING_PORT=str(port))
+
+    def wait_node(self, name: str) -> None:
+        port = self.node_ports[int(name.removeprefix("node")) - 1]
+        self._wait_http(f"http://{HOST}:{port}/readyz", name)
+
+    def replica_lag(self) -> tuple[int, float] | None:
+        """The PostgreSQL replica's lag as the primary sees it: (bytes of WAL not yet replayed,
+        seconds); None while it is not streaming."""
+        row = self.postgres.query(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), "
+            "coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication WHERE state = 'streaming'"
+        )
+        if not row:
+            return None
+        lag_bytes, lag_seconds = row.splitlines()[0].split("|")
+        return int(float(lag_bytes or 0)), float(lag_seconds or 0)
 
     def service_env(self, **extra: str) -> dict[str, str]:
         assert self.bouncer is not None
@@ -266,5 +301,6 @@ class Topology:
         if self.bouncer is not None:
             self.bouncer.stop()
         self.valkey.stop()
+        self.postgres_replica.stop()
         self.postgres.stop()
         return killed

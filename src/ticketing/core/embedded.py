@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,10 @@ class EmbeddedPostgres:
     port: int = 0
     durable: bool = True  # tests pass False: fsync off, the data is thrown away
     max_connections: int = 300
+    # Set: this server is a hot standby of the PostgreSQL on that port: its data folder starts as
+    # a copy of the primary's (``pg_basebackup -R``: the copy knows whom to stream from) and then
+    # replays the primary's changes as they stream in; read-only.
+    primary_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -131,6 +136,8 @@ class EmbeddedPostgres:
         self.stop_stale()
         user = self._run_as()
         log_file = self.data_dir / "postgres.log"
+        if self.primary_port and not (self.pgdata / "PG_VERSION").exists():
+            self._copy_primary(user)
         if not (self.pgdata / "PG_VERSION").exists():
             subprocess.run(
                 [self._bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
@@ -155,8 +162,29 @@ class EmbeddedPostgres:
             )
         _wait_for_port(self.port, timeout, self.process, log_file)
         self._wait_ready(timeout)
-        self._ensure_database()
+        if not self.primary_port:  # a standby has the primary's databases, and takes no writes
+            self._ensure_database()
         return self.url
+
+    def _copy_primary(self, user: str | None) -> None:
+        copied = subprocess.run(
+            [self._bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
+             "-D", str(self.pgdata), "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"],
+            check=False, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if copied.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {copied.stderr.strip()}")
+        self.pgdata.chmod(0o700)  # PostgreSQL refuses a data folder others can read
+
+    def query(self, sql: str) -> str:
+        """One statement through ``psql`` (unaligned, tuples only): for the harnesses' own looks at
+        the server (replication lag), without a driver of their own."""
+        done = subprocess.run(
+            [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", DATABASE_NAME,
+             "-AtX", "-c", sql],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout.strip()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -286,6 +314,9 @@ class EmbeddedRedis:
     durable: bool = False
     cluster_node: bool = False  # cluster mode, bus on ``cluster_port`` (see EmbeddedValkeyCluster)
     cluster_port: int = 0
+    # How long a silent node may be before the others count it failed (and its replica takes
+    # over); 0 keeps the server's default (15 s).
+    cluster_node_timeout_ms: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -318,6 +349,8 @@ class EmbeddedRedis:
                 self.cluster_port = free_port()
             args += ["--cluster-enabled", "yes", "--cluster-config-file", CLUSTER_CONFIG_FILE,
                      "--cluster-port", str(self.cluster_port)]  # fmt: skip
+            if self.cluster_node_timeout_ms:
+                args += ["--cluster-node-timeout", str(self.cluster_node_timeout_ms)]
         with log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
@@ -340,18 +373,24 @@ class EmbeddedRedis:
 
 @dataclass
 class EmbeddedValkeyCluster:
-    """A local Redis Cluster of ``masters`` Valkey primaries (no replicas) on loopback, for tests.
+    """A local Redis Cluster of ``masters`` Valkey primaries on loopback, each with ``replicas``
+    replicas (none by default: the tests' cluster), for tests and ``make cluster``.
 
     Each node is an :class:`EmbeddedRedis` in cluster mode (own folder, session, pidfile and log;
-    nothing persisted). ``start`` always forms a fresh cluster: it gives each node one contiguous
+    nothing persisted). ``start`` always forms a fresh cluster: it gives each master one contiguous
     share of the 16384 hash slots (``CLUSTER ADDSLOTSRANGE``), introduces the nodes to each other
-    (``CLUSTER MEET``) and waits until every node reports ``cluster_state:ok``. ``url`` is the
-    ``redis+cluster://`` URL of the first node, which ``create_redis`` turns into a cluster client.
+    (``CLUSTER MEET``), makes each replica follow its master (``CLUSTER REPLICATE``) and waits until
+    every node reports ``cluster_state:ok`` and every replica has its master's data. A master that
+    stays silent for ``node_timeout_ms`` is failed over to its replica by the cluster itself.
+    ``url`` is the ``redis+cluster://`` URL of the first node, which ``create_redis`` turns into a
+    cluster client (which learns every node from it).
     """
 
     data_dir: Path
     masters: int = 3
-    nodes: list[EmbeddedRedis] = field(default_factory=list)
+    replicas: int = 0  # per master
+    node_timeout_ms: int = 0  # 0: the server's default (15 s)
+    nodes: list[EmbeddedRedis] = field(default_factory=list)  # the masters first, then the replicas
 
     @property
     def url(self) -> str:
@@ -362,11 +401,13 @@ class EmbeddedValkeyCluster:
     def start(self, timeout: float = 30.0) -> str:
         """The cluster's URL once it serves every slot. On failure, stops what it started and
         leaves the nodes' logs in ``data_dir``."""
-        if not 1 <= self.masters <= CLUSTER_SLOTS or self.nodes:
+        if not 1 <= self.masters <= CLUSTER_SLOTS or self.replicas < 0 or self.nodes:
             raise ValueError("start() needs 1 to 16384 masters and a stopped cluster")
         try:
-            for index in range(self.masters):
-                node = EmbeddedRedis(self.data_dir / f"node-{index}", cluster_node=True)
+            for index in range(self.masters * (1 + self.replicas)):
+                node = EmbeddedRedis(
+                    self.data_dir / f"node-{index}", cluster_node=True, cluster_node_timeout_ms=self.node_timeout_ms
+                )
                 self.nodes.append(node)
                 node.stop_stale()
                 with contextlib.suppress(FileNotFoundError):
@@ -384,10 +425,11 @@ class EmbeddedValkeyCluster:
         clients = [
             Redis(host="127.0.0.1", port=n.port, socket_timeout=timeout, decode_responses=True) for n in self.nodes
         ]
+        deadline = time.monotonic() + timeout
         try:
-            share, rest = divmod(CLUSTER_SLOTS, len(clients))
+            share, rest = divmod(CLUSTER_SLOTS, self.masters)
             first = 0
-            for index, client in enumerate(clients):
+            for index, client in enumerate(clients[: self.masters]):
                 last = first + share + (index < rest) - 1
                 # Distinct epochs up front, as redis-cli --cluster create does: no collision to settle.
                 client.cluster("SET-CONFIG-EPOCH", index + 1)
@@ -395,22 +437,34 @@ class EmbeddedValkeyCluster:
                 first = last + 1
             for node in self.nodes[1:]:
                 clients[0].cluster("MEET", "127.0.0.1", node.port, node.cluster_port)
-            deadline = time.monotonic() + timeout
-            while not all(self._ready(client) for client in clients):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the Valkey cluster did not form within {timeout:.0f}s; see {self.data_dir}")
-                time.sleep(0.05)
+            if self.replicas:
+                self._wait(deadline, lambda: all(self._knows_everyone(client) for client in clients))
+                master_ids = [client.cluster("MYID") for client in clients[: self.masters]]
+                for index, client in enumerate(clients[self.masters :]):
+                    client.cluster("REPLICATE", master_ids[index % self.masters])
+            self._wait(deadline, lambda: all(self._ready(client) for client in clients))
         finally:
             for client in clients:
                 client.close()
 
+    def _wait(self, deadline: float, done: Callable[[], bool]) -> None:
+        while not done():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Valkey cluster did not form in time; see {self.data_dir}")
+            time.sleep(0.05)
+
+    def _knows_everyone(self, client: Redis) -> bool:
+        return _cluster_info(client.cluster("INFO")).get("cluster_known_nodes") == str(len(self.nodes))
+
     def _ready(self, client: Redis) -> bool:
         info = _cluster_info(client.cluster("INFO"))
-        return (
+        ok = (
             info.get("cluster_state") == "ok"
-            and info.get("cluster_known_nodes") == str(self.masters)
+            and info.get("cluster_known_nodes") == str(len(self.nodes))
             and info.get("cluster_slots_ok") == str(CLUSTER_SLOTS)
         )
+        replication = client.info("replication")
+        return ok and (replication.get("role") == "master" or replication.get("master_link_status") == "up")
 
     def stop(self) -> None:
         for node in reversed(self.nodes):
