@@ -3,8 +3,9 @@ from __future__ import annotations
 import msgspec
 
 from ticketing.concerts.schemas import ConcertOut
+from ticketing.payments.schemas import SalesTimeline
 from ticketing.reservations.schemas import TopHolders
-from ticketing.schedules.schemas import ScheduleSales
+from ticketing.schedules.schemas import ClassSales, ScheduleSales
 from ticketing.waiting_room.schemas import QueueStats
 
 
@@ -17,3 +18,11 @@ class SaleDashboard(msgspec.Struct):
     seats_sold: int
     revenue: int
     top_holders: TopHolders
+
+
+class SalesReport(msgspec.Struct):
+    """What the operator's charts are drawn from: payments over time, and each price class's
+    seats free / held / sold (all dates, or the one ``schedule_id`` asked for)."""
+
+    timeline: SalesTimeline
+    classes: list[ClassSales]

@@ -13,6 +13,7 @@ from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.schedules.schemas import (
     ClassAvailability,
+    ClassSales,
     ScheduleOut,
     ScheduleSales,
     SeatBrief,
@@ -214,6 +215,22 @@ class ScheduleRepository:
         with translate_db_errors():
             rows = await self.conn.fetch(sql, concert_id)
         return [ScheduleSales(*row) for row in rows]
+
+    async def class_sales(self, concert_id: int) -> list[ClassSales]:
+        """Seats free / held / sold per price class of each date, for the operator's charts."""
+        sql = (
+            "SELECT schedules.id, classes.name, classes.price, classes.color, classes.seat_count, counts.* "
+            "FROM schedules JOIN schedule_classes classes ON classes.schedule_id = schedules.id "
+            "CROSS JOIN LATERAL ("
+            f"  SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}), "
+            f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
+            "  count(*) FILTER (WHERE seats.status = 'SOLD') "
+            f"  {SEATS_OF_SCHEDULE} AND seats.class_name = classes.name) counts "
+            "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id, classes.ordinal"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id)
+        return [ClassSales(*row) for row in rows]
 
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
         """Free seats of the concert's dates whose reservation window is open, counted up to

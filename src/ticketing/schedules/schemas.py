@@ -159,6 +159,20 @@ class ScheduleSales(msgspec.Struct):
     revenue: int
 
 
+class ClassSales(msgspec.Struct):
+    """One price class of a date: its seats free / held / sold now (sell-through is sold over
+    seat_count)."""
+
+    schedule_id: int
+    name: str
+    price: int
+    color: str
+    seat_count: int
+    available: int
+    held: int
+    sold: int
+
+
 @dataclass(frozen=True, slots=True)
 class SeatRow:
     """A seat as the hold path sees it (other domains get it from ``ScheduleService``)."""

@@ -29,6 +29,7 @@ from ticketing.schedules.schemas import (
     PLAIN_CLASS,
     PLAIN_ZONE,
     ClassOut,
+    ClassSales,
     ScheduleCreatedOut,
     ScheduleIn,
     ScheduleSales,
@@ -460,6 +461,11 @@ class ScheduleService:
         await self._concerts.ensure_exists(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).sales(concert_id)
+
+    async def class_sales(self, concert_id: int) -> list[ClassSales]:
+        await self._concerts.ensure_exists(concert_id)
+        async with self._uow_factory(autocommit=True) as uow:
+            return await ScheduleRepository(uow.conn).class_sales(concert_id)
 
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
         """The concert's seats left for sale now (neither held nor sold, of its dates open for
