@@ -204,7 +204,8 @@ class ScheduleRepository:
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         """Seats available / held / sold and revenue per schedule, for the operator dashboard."""
         sql = (
-            "SELECT schedules.id, schedules.starts_at, counts.* FROM schedules CROSS JOIN LATERAL ("
+            "SELECT schedules.id, schedules.starts_at, counts.*, schedules.reservation_opens_at, "
+            "schedules.reservation_closes_at FROM schedules CROSS JOIN LATERAL ("
             f"  SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}), "
             f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
             "  count(*) FILTER (WHERE seats.status = 'SOLD'), "

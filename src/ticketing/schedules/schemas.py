@@ -157,6 +157,9 @@ class ScheduleSales(msgspec.Struct):
     held: int
     sold: int
     revenue: int
+    # The date's sale window: what the operator's page reads the sale's state from.
+    reservation_opens_at: datetime
+    reservation_closes_at: datetime
 
 
 class ClassSales(msgspec.Struct):

@@ -9,7 +9,7 @@
 const venueInputValue = (date) => new Date(date.getTime() + VENUE_UTC_OFFSET_MS).toISOString().slice(0, 16);
 const venueInputToIso = (value) => new Date(`${value}:00${VENUE_UTC_OFFSET}`).toISOString();
 
-async function adminPage() {
+async function adminPage(selectedConcertId = null) {
   if (!requireSignIn()) return;
   document.title = t("admin_title");
   const concerts = await api("GET", "/api/v1/concerts");
@@ -20,7 +20,7 @@ async function adminPage() {
       <label>${h("field_venue")} <input name="venue" maxlength="200"></label>
       <button type="submit">${h("create_concert")}</button></form></div>
     <div class="card"><h2>${h("add_date")}</h2><form id="schedule">
-      <label>${h("field_concert")} <select name="concert">${concerts.map((c) => `<option value="${c.id}">${esc(c.title)}</option>`).join("")}</select></label>
+      <label>${h("field_concert")} <select name="concert">${concerts.map((c) => `<option value="${c.id}"${c.id === selectedConcertId ? " selected" : ""}>${esc(c.title)}</option>`).join("")}</select></label>
       <label>${h("field_starts")} <input name="starts_at" type="datetime-local" required value="${venueInputValue(new Date(now.getTime() + 30 * 864e5))}"></label>
       <label>${h("field_opens")} <input name="opens" type="datetime-local" required value="${venueInputValue(now)}"></label>
       <label>${h("field_closes")} <input name="closes" type="datetime-local" required value="${venueInputValue(new Date(now.getTime() + 29 * 864e5))}"></label>
@@ -38,8 +38,9 @@ async function adminPage() {
     const form = new FormData(event.target);
     try {
       const created = await api("POST", "/api/v1/admin/concerts", { body: { title: form.get("title"), venue: form.get("venue") || null } });
+      // Redrawn with the new concert chosen for "add a date" (it was the first of the list).
+      await adminPage(created.id);
       flash(t("concert_created", { title: created.title }), "ok");
-      adminPage();
     } catch (error) { showError(error); }
   };
   document.getElementById("schedule").onsubmit = async (event) => {
@@ -127,25 +128,203 @@ function venueDateForm(venue) {
   };
 }
 
+// ---------------------------------------------------------------- operators: the live sale
+
+// The operator's words (kept here rather than in i18n.js, whose DICTIONARY they join).
+Object.assign(DICTIONARY.ko, {
+  sale_state: "판매 상태",
+  state_on_sale: "예매 중",
+  state_upcoming: "오픈 예정",
+  state_closed: "판매 종료",
+  state_sold_out: "매진",
+  sold_out_note: "매진되어 대기실이 입장을 멈췄습니다. 선점된 좌석은 결제되거나 유지 시간이 끝나면 다시 판매됩니다.",
+  queue_title: "대기열",
+  chart_sales: "판매 추이 (누적 매수)",
+  chart_sales_label: "누적 판매 {sold}매, 매출 {revenue}",
+  chart_no_sales: "아직 결제가 없습니다.",
+  chart_classes: "등급별 판매율",
+  class_line: "{date} {name}: {sold}/{seats}석 판매 ({percent}%)",
+  per_date: "날짜·등급별 현황",
+  col_class: "등급",
+  col_free: "남은 좌석",
+  top_holders: "선점이 많은 계정·주소 (매점 감시)",
+  col_account: "계정",
+  col_address: "주소",
+  col_accounts: "계정 수",
+  col_holds: "선점",
+  no_holders: "지금 선점 중인 좌석이 없습니다.",
+  export_orders: "주문 내보내기 (CSV)",
+  export_scope: "범위",
+  export_all_dates: "모든 날짜",
+  export_button: "CSV 내려받기",
+  export_done: "주문 {rows}건을 내려받았습니다.",
+});
+Object.assign(DICTIONARY.en, {
+  sale_state: "Sale state",
+  state_on_sale: "On sale",
+  state_upcoming: "Opens soon",
+  state_closed: "Sale closed",
+  state_sold_out: "Sold out",
+  sold_out_note: "Sold out: the waiting room has stopped admitting. Held seats go back on sale if their hold ends unpaid.",
+  queue_title: "Queue",
+  chart_sales: "Sales over time (tickets, cumulative)",
+  chart_sales_label: "{sold} tickets sold in all, revenue {revenue}",
+  chart_no_sales: "No payment yet.",
+  chart_classes: "Sell-through per class",
+  class_line: "{date} {name}: {sold} of {seats} sold ({percent}%)",
+  per_date: "Per date and class",
+  col_class: "Class",
+  col_free: "Free",
+  top_holders: "Most seats held (anti-hoarding)",
+  col_account: "Account",
+  col_address: "Address",
+  col_accounts: "Accounts",
+  col_holds: "Holds",
+  no_holders: "No seat is held right now.",
+  export_orders: "Export orders (CSV)",
+  export_scope: "Dates",
+  export_all_dates: "Every date",
+  export_button: "Download CSV",
+  export_done: "Downloaded {rows} orders.",
+});
+
+// What the operator sees as the sale's state: sold out wins (the queue is closed, so its numbers
+// are not shown next to it); otherwise the dates' sale windows say on sale / opens soon / closed.
+function saleState(dashboard, windows, now = Date.now()) {
+  if (dashboard.queue.sold_out) return "sold_out";
+  const open = windows.some((w) => Date.parse(w.reservation_opens_at) <= now && now < Date.parse(w.reservation_closes_at));
+  if (open) return "on_sale";
+  return windows.some((w) => now < Date.parse(w.reservation_opens_at)) ? "upcoming" : "closed";
+}
+
+// A tiny SVG drawer (no library: the page must work from a fresh clone, under the script policy).
+// Coordinates are in a fixed viewBox and the SVG scales to its box, so the chart fits any width.
+const CHART = { width: 640, height: 220, left: 48, right: 12, top: 12, bottom: 28 };
+function salesChart(timeline) {
+  const points = timeline.points;
+  if (!points.length) return `<p class="muted" id="sales-empty">${h("chart_no_sales")}</p>`;
+  const bucket = timeline.bucket_seconds * 1000;
+  let sold = 0, revenue = 0;
+  // Cumulative, starting from zero one bucket before the first payment.
+  const series = [{ at: Date.parse(points[0].at), sold: 0 }];
+  for (const p of points) { sold += p.tickets; revenue += p.revenue; series.push({ at: Date.parse(p.at) + bucket, sold }); }
+  const x0 = series[0].at, x1 = series[series.length - 1].at;
+  const { width, height, left, right, top, bottom } = CHART;
+  const x = (at) => left + ((at - x0) / Math.max(1, x1 - x0)) * (width - left - right);
+  const y = (n) => height - bottom - (n / Math.max(1, sold)) * (height - top - bottom);
+  const path = series.map((p, i) => `${i ? "L" : "M"}${x(p.at).toFixed(1)},${y(p.sold).toFixed(1)}`).join("");
+  const label = t("chart_sales_label", { sold: count(sold), revenue: won(revenue) });
+  return `<svg id="sales-chart" class="chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(label)}">
+    <line class="axis" x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}"></line>
+    <line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}"></line>
+    <text class="tick" x="${left - 6}" y="${y(sold) + 4}" text-anchor="end">${esc(count(sold))}</text>
+    <text class="tick" x="${left - 6}" y="${height - bottom + 4}" text-anchor="end">0</text>
+    <text class="tick" x="${left}" y="${height - 8}">${esc(clock(new Date(x0)))}</text>
+    <text class="tick" x="${width - right}" y="${height - 8}" text-anchor="end">${esc(clock(new Date(x1)))}</text>
+    <path class="line" d="${path}"></path></svg>
+    <p class="muted">${esc(label)}</p>`;
+}
+
+function classChart(classes, dateOf) {
+  const rows = classes.map((c) => {
+    const percent = c.seat_count ? Math.round((c.sold / c.seat_count) * 100) : 0;
+    return { c, percent, text: t("class_line", { date: dateOf(c.schedule_id), name: c.name, sold: count(c.sold), seats: count(c.seat_count), percent }) };
+  });
+  // One bar per class, as a list: each bar is drawn in SVG and its figures are written beside it.
+  return `<ul id="class-chart" class="bars">${rows.map((r) => `<li><span class="bar-label">${esc(r.text)}</span>
+    <svg class="bar" viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true">
+      <rect class="bar-back" x="0" y="0" width="100" height="8"></rect>
+      <rect class="bar-held" x="${r.percent}" y="0" width="${r.c.seat_count ? (r.c.held / r.c.seat_count) * 100 : 0}" height="8"></rect>
+      <rect class="bar-sold" x="0" y="0" width="${r.percent}" height="8"></rect></svg></li>`).join("")}</ul>`;
+}
+
+function holdersTables(top) {
+  if (!top.accounts.length && !top.addresses.length) return `<p class="muted" id="no-holders">${h("no_holders")}</p>`;
+  return `<div class="table-scroll"><table id="top-accounts"><thead><tr><th>${h("col_account")}</th><th class="num">${h("col_holds")}</th></tr></thead><tbody>
+    ${top.accounts.map((a) => `<tr><td>${esc(a.name)} <span class="muted">#${a.user_id}</span></td><td class="num">${esc(count(a.holds))}</td></tr>`).join("")}</tbody></table></div>
+    <div class="table-scroll"><table id="top-addresses"><thead><tr><th>${h("col_address")}</th><th class="num">${h("col_accounts")}</th><th class="num">${h("col_holds")}</th></tr></thead><tbody>
+    ${top.addresses.map((a) => `<tr><td>${esc(a.address)}</td><td class="num">${esc(count(a.accounts))}</td><td class="num">${esc(count(a.holds))}</td></tr>`).join("")}</tbody></table></div>`;
+}
+
+function perDateTable(classes, dateOf) {
+  return `<div class="table-scroll"><table id="per-date"><thead><tr><th>${h("col_date")}</th><th>${h("col_class")}</th>
+    <th class="num">${h("stat_sold")}</th><th class="num">${h("stat_held")}</th><th class="num">${h("col_free")}</th><th class="num">${h("stat_revenue")}</th></tr></thead><tbody>
+    ${classes.map((c) => `<tr><td>${esc(dateOf(c.schedule_id))}</td><td>${esc(c.name)}</td><td class="num">${esc(count(c.sold))}</td>
+      <td class="num">${esc(count(c.held))}</td><td class="num">${esc(count(c.available))}</td><td class="num">${esc(won(c.sold * c.price))}</td></tr>`).join("")}</tbody></table></div>`;
+}
+
+// The orders CSV needs the bearer token, which a plain link cannot send: fetched, then saved.
+async function downloadOrders(concertId, scheduleId, button) {
+  const query = scheduleId ? `?schedule_id=${encodeURIComponent(scheduleId)}` : "";
+  const response = await fetch(`/api/v1/admin/concerts/${concertId}/orders.csv${query}`, { headers: { Authorization: `Bearer ${session.token}` } });
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  const blob = await response.blob();
+  const name = (response.headers.get("content-disposition") || "").match(/filename="([^"]+)"/)?.[1] || "orders.csv";
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  const rows = Math.max(0, (await blob.text()).trim().split("\r\n").length - 1);
+  flash(t("export_done", { rows: count(rows) }), "ok", "EXPORTED", button);
+}
+
 async function dashboardPage(concertId) {
   if (!requireSignIn()) return;
+  let windows = [];
+  const dateOf = (id) => when((windows.find((w) => w.schedule_id === id) || {}).starts_at);
+  app.innerHTML = `<h1 id="dash-title">${h("loading")}</h1>
+    <p id="sale-state" class="state"></p>
+    <div id="queue"></div>
+    <div class="stats" id="seat-stats"></div>
+    <div class="card"><h2>${h("chart_sales")}</h2><div id="sales"></div></div>
+    <div class="card"><h2>${h("chart_classes")}</h2><div id="classes"></div></div>
+    <div class="card"><h2>${h("per_date")}</h2><div id="dates"></div></div>
+    <div class="card"><h2>${h("top_holders")}</h2><div id="holders"></div></div>
+    <div class="card"><h2>${h("export_orders")}</h2><form id="export" class="inline-form">
+      <label>${h("export_scope")} <select name="schedule"><option value="">${h("export_all_dates")}</option>
+        </select></label>
+      <button type="submit" id="export-button">${h("export_button")}</button></form></div>
+    <p class="muted">${h("updates_every")}</p>`;
+  document.getElementById("export").onsubmit = async (event) => {
+    event.preventDefault();
+    const button = document.getElementById("export-button");
+    button.disabled = true;
+    try { await downloadOrders(concertId, event.target.elements.schedule.value, button); } catch (error) { showError(error, button); } finally { button.disabled = false; }
+  };
+  const stat = (label, value, id) => `<div class="stat"><span>${h(label)}</span><b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
   live(async () => {
-    const d = await api("GET", `/api/v1/admin/concerts/${concertId}/dashboard`);
+    const [d, report] = await Promise.all([
+      api("GET", `/api/v1/admin/concerts/${concertId}/dashboard`),
+      api("GET", `/api/v1/admin/concerts/${concertId}/sales`),
+    ]);
+    if (!windows.length && d.schedules.length) {
+      windows = d.schedules;
+      document.querySelector("#export select").insertAdjacentHTML("beforeend",
+        windows.map((w) => `<option value="${w.schedule_id}">${esc(when(w.starts_at))}</option>`).join(""));
+    }
+    windows = d.schedules;
     document.title = t("live_title", { title: d.concert.title });
-    const stat = (label, value, id) => `<div class="stat">${h(label)}<b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
-    app.innerHTML = `<h1>${h("live_title", { title: d.concert.title })}</h1>
-      <div class="stats">
+    document.getElementById("dash-title").textContent = t("live_title", { title: d.concert.title });
+    const state = saleState(d, windows);
+    const stateBox = document.getElementById("sale-state");
+    stateBox.dataset.state = state;
+    stateBox.innerHTML = `${h("sale_state")}: <b>${h(`state_${state}`)}</b>${state === "sold_out" ? ` <span class="muted">${h("sold_out_note")}</span>` : ""}`;
+    // Queue figures only while the queue admits: next to "sold out" they would read as a live sale.
+    document.getElementById("queue").innerHTML = state === "sold_out" ? "" : `<div class="stats" id="queue-stats" aria-label="${h("queue_title")}">
         ${stat("stat_waiting", count(d.queue.waiting), "waiting")}
-        ${stat("stat_active", count(d.queue.active))}
-        ${stat("stat_rate", t("per_second", { rate: d.queue.admission_rate_per_second.toFixed(1) }))}
-        ${stat("stat_available", d.seats_available, "available")}
-        ${stat("stat_held", d.seats_held, "held")}
-        ${stat("stat_sold", d.seats_sold, "sold")}
-        ${stat("stat_revenue", won(d.revenue), "revenue")}
-      </div>
-      ${d.queue.sold_out ? `<p>${h("dashboard_sold_out")}</p>` : ""}
-      <div class="card"><table><tr><th>${h("col_date")}</th><th class="num">${h("stat_available")}</th><th class="num">${h("stat_held")}</th><th class="num">${h("stat_sold")}</th><th class="num">${h("stat_revenue")}</th></tr>
-      ${d.schedules.map((s) => `<tr><td>${esc(when(s.starts_at))}</td><td class="num">${s.available}</td><td class="num">${s.held}</td><td class="num">${s.sold}</td><td class="num">${esc(won(s.revenue))}</td></tr>`).join("")}</table></div>
-      <p class="muted">${h("updates_every")}</p>`;
+        ${stat("stat_active", count(d.queue.active), "active")}
+        ${stat("stat_rate", t("per_second", { rate: d.queue.admission_rate_per_second.toFixed(1) }))}</div>`;
+    document.getElementById("seat-stats").innerHTML = `
+        ${stat("stat_available", count(d.seats_available), "available")}
+        ${stat("stat_held", count(d.seats_held), "held")}
+        ${stat("stat_sold", count(d.seats_sold), "sold")}
+        ${stat("stat_revenue", won(d.revenue), "revenue")}`;
+    document.getElementById("sales").innerHTML = salesChart(report.timeline);
+    document.getElementById("classes").innerHTML = classChart(report.classes, dateOf);
+    document.getElementById("dates").innerHTML = perDateTable(report.classes, dateOf);
+    document.getElementById("holders").innerHTML = holdersTables(d.top_holders);
   }, { ms: 2000 });
 }
