@@ -102,3 +102,35 @@ async def test_add_a_date_goes_to_the_concert_just_created(
     new = next(c for c in concerts if c.title == "Brand new concert")
     assert len(await services.schedules.sales(new.id)) == 1
     await assert_accessible(page)
+
+
+async def test_the_operator_pauses_resumes_and_closes_the_sale(
+    start_service: Any, new_page: Any, services: Services
+) -> None:
+    admin = await create_user(services, name="pause.operator", role="admin")
+    concert = await create_concert(services, "Pause concert")
+    schedule = await create_schedule(services, concert, seats=5)
+    base = start_service()
+    page = await new_page(viewport=PHONE)
+    await sign_in(page, base, admin.name, f"/admin/concerts/{concert}")
+    await expect(page.locator("#sale-state")).to_contain_text("예매 중")
+
+    await page.click("#pause-sale")
+    await expect(page.locator("#sale-state")).to_contain_text("일시 중지")
+    await expect(page.locator(".card:has(#controls) > .inline-alert")).to_have_text("판매를 일시 중지했습니다.")
+    await expect(page.locator("#resume-sale")).to_be_visible()
+    await expect(page.locator("#pause-sale")).to_be_hidden()
+    assert (await services.waiting_room.stats(concert)).paused
+    await assert_accessible(page)
+
+    await page.click("#resume-sale")
+    await expect(page.locator("#sale-state")).to_contain_text("예매 중")
+    await expect(page.locator("#pause-sale")).to_be_visible()
+    assert not (await services.waiting_room.stats(concert)).paused
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.click("#close-sale")
+    await expect(page.locator(".card:has(#controls) > .inline-alert")).to_have_text("판매를 종료했습니다 (날짜 1개).")
+    await expect(page.locator("#sale-state")).to_contain_text("판매 종료")
+    row = await services.schedules.schedule(schedule.id)
+    assert row.reservation_closes_at < schedule.reservation_closes_at

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 
 from ticketing.admin.dependencies import admin_service
-from ticketing.admin.schemas import SaleDashboard, SalesReport
+from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
 from ticketing.admin.service import ORDER_COLUMNS
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated
@@ -16,6 +16,7 @@ from ticketing.core.http import AuthedRequest, admin_checks
 from ticketing.core.openapi import error_responses
 from ticketing.core.params import CANONICAL, MAX_ID, PathId
 from ticketing.schedules.errors import ScheduleNotFound
+from ticketing.waiting_room.schemas import QueueStats
 
 CSV = "text/csv; charset=utf-8"
 # One date of the concert, or (absent) all of them.
@@ -44,6 +45,33 @@ class AdminDashboardController(Controller):
     )
     async def dashboard(self, concert_id: PathId, request: AuthedRequest) -> SaleDashboard:
         return await admin_service(request).dashboard(concert_id)
+
+    @post(
+        "/{concert_id:str}/sale/pause",
+        status_code=200,
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        summary="Pause the sale: nobody more is admitted from the queue (joins wait; admitted fans may hold and pay)",
+    )
+    async def pause(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
+        return await admin_service(request).pause(concert_id)
+
+    @post(
+        "/{concert_id:str}/sale/resume",
+        status_code=200,
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        summary="Resume a paused sale: the queue admits again, in the same order",
+    )
+    async def resume(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
+        return await admin_service(request).resume(concert_id)
+
+    @post(
+        "/{concert_id:str}/sale/close",
+        status_code=200,
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        summary="Close the sale now: admission paused and every open date's reservation window ended",
+    )
+    async def close(self, concert_id: PathId, request: AuthedRequest) -> SaleClosed:
+        return await admin_service(request).close(concert_id)
 
     @get(
         "/{concert_id:str}/sales",

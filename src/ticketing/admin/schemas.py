@@ -9,6 +9,13 @@ from ticketing.schedules.schemas import ClassSales, ScheduleSales
 from ticketing.waiting_room.schemas import QueueStats
 
 
+class SaleClosed(msgspec.Struct):
+    """A sale closed early: the dates whose reservation window was ended now, and the queue (paused)."""
+
+    closed_schedule_ids: list[int]
+    queue: QueueStats
+
+
 class SaleDashboard(msgspec.Struct):
     concert: ConcertOut
     queue: QueueStats

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from ticketing.admin.schemas import SaleDashboard, SalesReport
+from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
 from ticketing.concerts.service import ConcertService
 from ticketing.core import deadline
 from ticketing.core.spreadsheet import csv_lines
@@ -16,6 +16,7 @@ from ticketing.payments.service import PaymentService
 from ticketing.reservations.service import ReservationService
 from ticketing.schedules.errors import ScheduleNotFound
 from ticketing.schedules.service import ScheduleService
+from ticketing.waiting_room.schemas import QueueStats
 from ticketing.waiting_room.service import WaitingRoomService
 
 ORDER_COLUMNS = (
@@ -64,6 +65,19 @@ class AdminService:
             revenue=sum(s.revenue for s in sales),
             top_holders=await self._reservations.top_holders(concert_id),
         )
+
+    async def pause(self, concert_id: int) -> QueueStats:
+        return await self._waiting_room.set_paused(concert_id, True)
+
+    async def resume(self, concert_id: int) -> QueueStats:
+        return await self._waiting_room.set_paused(concert_id, False)
+
+    async def close(self, concert_id: int) -> SaleClosed:
+        """Pause admission first (nobody more is let in), then end the open dates' windows (no
+        new hold; holds already made may still be paid until they end)."""
+        queue = await self._waiting_room.set_paused(concert_id, True)
+        closed = await self._schedules.close_sales(concert_id)
+        return SaleClosed(closed_schedule_ids=closed, queue=queue)
 
     async def _check_date(self, concert_id: int, schedule_id: int | None) -> None:
         """The concert exists and ``schedule_id``, if given, is one of its dates (else 404)."""

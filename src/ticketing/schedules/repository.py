@@ -233,6 +233,17 @@ class ScheduleRepository:
             rows = await self.conn.fetch(sql, concert_id)
         return [ClassSales(*row) for row in rows]
 
+    async def close_open_windows(self, concert_id: int) -> list[int]:
+        """End now the reservation window of each of the concert's dates that is open; the ids.
+        (A date whose window has not opened yet is left as it is.)"""
+        sql = (
+            "UPDATE schedules SET reservation_closes_at = now() WHERE concert_id = $1 "
+            "AND reservation_opens_at < now() AND now() < reservation_closes_at RETURNING id"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id)
+        return sorted(row[0] for row in rows)
+
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
         """Free seats of the concert's dates whose reservation window is open, counted up to
         ``most`` (the count stops there: a few thousand index entries at most, every tick)."""

@@ -54,6 +54,7 @@ class QueueStats(msgspec.Struct):
     admitted_last_minute: int
     admission_rate_per_second: float
     sold_out: bool
+    paused: bool = False  # the operator paused the sale: nobody is admitted until resumed
 
 
 DrawStatus = Literal["NONE", "COMMITTED", "DRAWN"]

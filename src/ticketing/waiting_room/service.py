@@ -412,6 +412,14 @@ class WaitingRoomService:
     async def clear_sold_out(self, concert_id: int) -> None:
         await self.store.set_sold_out(concert_id, False)
 
+    async def set_paused(self, concert_id: int, paused: bool) -> QueueStats:
+        """Pause (or resume) admission from the concert's queue (docs/operating.md): no fan is
+        admitted while paused; joins go on (in line, as before), and fans already admitted keep
+        their window to hold and pay."""
+        await self._sale_opens_at(concert_id)  # 404 for an unknown concert
+        await self.store.set_paused(concert_id, paused)
+        return await self.stats(concert_id)
+
     async def admit(
         self, concert_id: int | None = None, *, batch: int = 10_000, inventory: InventoryLookup | None = None
     ) -> int:
@@ -465,7 +473,7 @@ class WaitingRoomService:
         )
 
     async def stats(self, concert_id: int) -> QueueStats:
-        waiting, active, minute, recent, sold_out = await self.store.stats(concert_id, self._now_ms())
+        waiting, active, minute, recent, sold_out, paused = await self.store.stats(concert_id, self._now_ms())
         return QueueStats(
             concert_id=concert_id,
             waiting=waiting,
@@ -473,6 +481,7 @@ class WaitingRoomService:
             admitted_last_minute=minute,
             admission_rate_per_second=recent / 10,
             sold_out=sold_out,
+            paused=paused,
         )
 
     def sync_job(self) -> PeriodicJob:

@@ -158,6 +158,16 @@ Object.assign(DICTIONARY.ko, {
   export_all_dates: "모든 날짜",
   export_button: "CSV 내려받기",
   export_done: "주문 {rows}건을 내려받았습니다.",
+  state_paused: "일시 중지",
+  paused_note: "입장을 멈췄습니다. 대기 중인 분들은 순서를 지키고, 이미 입장한 분들은 좌석 선택과 결제를 마칠 수 있습니다.",
+  sale_controls: "판매 제어",
+  pause_sale: "판매 일시 중지",
+  resume_sale: "판매 재개",
+  close_sale: "판매 종료",
+  close_confirm: "판매를 지금 종료할까요? 열려 있는 날짜의 예매가 끝나고 대기열 입장이 멈춥니다.",
+  sale_paused: "판매를 일시 중지했습니다.",
+  sale_resumed: "판매를 재개했습니다.",
+  sale_closed: "판매를 종료했습니다 (날짜 {count}개).",
 });
 Object.assign(DICTIONARY.en, {
   sale_state: "Sale state",
@@ -186,15 +196,28 @@ Object.assign(DICTIONARY.en, {
   export_all_dates: "Every date",
   export_button: "Download CSV",
   export_done: "Downloaded {rows} orders.",
+  state_paused: "Paused",
+  paused_note: "Nobody is admitted. Waiting fans keep their places; fans already admitted may finish choosing and paying.",
+  sale_controls: "Sale controls",
+  pause_sale: "Pause the sale",
+  resume_sale: "Resume the sale",
+  close_sale: "Close the sale",
+  close_confirm: "Close the sale now? The open dates stop taking reservations and the queue stops admitting.",
+  sale_paused: "Sale paused.",
+  sale_resumed: "Sale resumed.",
+  sale_closed: "Sale closed ({count} dates).",
 });
 
 // What the operator sees as the sale's state: sold out wins (the queue is closed, so its numbers
-// are not shown next to it); otherwise the dates' sale windows say on sale / opens soon / closed.
+// are not shown next to it), then closed (no date open or to open), then paused by the operator;
+// otherwise the dates' sale windows say on sale or opens soon.
 function saleState(dashboard, windows, now = Date.now()) {
   if (dashboard.queue.sold_out) return "sold_out";
   const open = windows.some((w) => Date.parse(w.reservation_opens_at) <= now && now < Date.parse(w.reservation_closes_at));
-  if (open) return "on_sale";
-  return windows.some((w) => now < Date.parse(w.reservation_opens_at)) ? "upcoming" : "closed";
+  const upcoming = windows.some((w) => now < Date.parse(w.reservation_opens_at));
+  if (!open && !upcoming) return "closed";
+  if (dashboard.queue.paused) return "paused";
+  return open ? "on_sale" : "upcoming";
 }
 
 // A tiny SVG drawer (no library: the page must work from a fresh clone, under the script policy).
@@ -279,6 +302,10 @@ async function dashboardPage(concertId) {
     <p id="sale-state" class="state"></p>
     <div id="queue"></div>
     <div class="stats" id="seat-stats"></div>
+    <div class="card"><h2>${h("sale_controls")}</h2><div class="controls" id="controls">
+      <button type="button" id="pause-sale" class="secondary">${h("pause_sale")}</button>
+      <button type="button" id="resume-sale" class="secondary" hidden>${h("resume_sale")}</button>
+      <button type="button" id="close-sale" class="danger">${h("close_sale")}</button></div></div>
     <div class="card"><h2>${h("chart_sales")}</h2><div id="sales"></div></div>
     <div class="card"><h2>${h("chart_classes")}</h2><div id="classes"></div></div>
     <div class="card"><h2>${h("per_date")}</h2><div id="dates"></div></div>
@@ -294,8 +321,24 @@ async function dashboardPage(concertId) {
     button.disabled = true;
     try { await downloadOrders(concertId, event.target.elements.schedule.value, button); } catch (error) { showError(error, button); } finally { button.disabled = false; }
   };
+  let loop = null;
+  const control = (id, action, done) => {
+    const button = document.getElementById(id);
+    button.onclick = async () => {
+      if (action === "close" && !confirm(t("close_confirm"))) return;
+      button.disabled = true;
+      try {
+        const answer = await api("POST", `/api/v1/admin/concerts/${concertId}/sale/${action}`);
+        flash(done(answer), "ok", action.toUpperCase(), document.getElementById("controls"));
+        loop.now();
+      } catch (error) { showError(error, button); } finally { button.disabled = false; }
+    };
+  };
+  control("pause-sale", "pause", () => t("sale_paused"));
+  control("resume-sale", "resume", () => t("sale_resumed"));
+  control("close-sale", "close", (answer) => t("sale_closed", { count: count(answer.closed_schedule_ids.length) }));
   const stat = (label, value, id) => `<div class="stat"><span>${h(label)}</span><b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
-  live(async () => {
+  loop = live(async () => {
     const [d, report] = await Promise.all([
       api("GET", `/api/v1/admin/concerts/${concertId}/dashboard`),
       api("GET", `/api/v1/admin/concerts/${concertId}/sales`),
@@ -311,7 +354,10 @@ async function dashboardPage(concertId) {
     const state = saleState(d, windows);
     const stateBox = document.getElementById("sale-state");
     stateBox.dataset.state = state;
-    stateBox.innerHTML = `${h("sale_state")}: <b>${h(`state_${state}`)}</b>${state === "sold_out" ? ` <span class="muted">${h("sold_out_note")}</span>` : ""}`;
+    const note = { sold_out: "sold_out_note", paused: "paused_note" }[state];
+    stateBox.innerHTML = `${h("sale_state")}: <b>${h(`state_${state}`)}</b>${note ? ` <span class="muted">${h(note)}</span>` : ""}`;
+    document.getElementById("pause-sale").hidden = d.queue.paused;
+    document.getElementById("resume-sale").hidden = !d.queue.paused;
     // Queue figures only while the queue admits: next to "sold out" they would read as a live sale.
     document.getElementById("queue").innerHTML = state === "sold_out" ? "" : `<div class="stats" id="queue-stats" aria-label="${h("queue_title")}">
         ${stat("stat_waiting", count(d.queue.waiting), "waiting")}
