@@ -151,3 +151,31 @@ def test_the_sales_buckets_keep_any_sale_within_the_chart() -> None:
     assert sales_bucket_seconds(3 * 86400) == 3600
     for span in (0, 59, 7200, 86400 * 30, 86400 * 365 * 3):
         assert span / sales_bucket_seconds(span) < MAX_SALES_POINTS
+
+
+async def test_the_admitter_samples_the_queue_for_the_chart_and_keeps_it_bounded(
+    client: AsyncTestClient[Litestar], services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ticketing.waiting_room import store as store_module
+    from ticketing.waiting_room.jobs import admission_job
+
+    admin = await create_user(services, role="admin")
+    concert = await create_concert(services)
+    await create_schedule(services, concert, seats=2)
+    room = services.waiting_room
+    for fan in [await create_user(services) for _ in range(5)]:
+        await room.issue_token(fan.principal, concert)
+    job = admission_job(room, services.schedules.seats_for_sale)
+    await job.run()  # admits 2 (the seats left bound it), then samples
+    await job.run()  # within SAMPLE_SECONDS of the last sample: none
+    [sample] = await room.history(concert)
+    assert (sample.waiting, sample.active) == (3, 2)
+    assert sample.admission_rate_per_second == 0.2  # 2 in the last 10 s
+
+    report = (await client.get(f"/api/v1/admin/concerts/{concert}/sales", headers=admin.headers)).json()
+    assert [(q["waiting"], q["active"]) for q in report["queue"]] == [(3, 2)]
+
+    monkeypatch.setattr(store_module, "MAX_SAMPLES", 3)
+    for _ in range(5):
+        await room.sample(concert)
+    assert len(await room.history(concert)) == 3

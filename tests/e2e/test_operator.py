@@ -55,6 +55,11 @@ async def test_the_dashboard_draws_a_small_sale_and_exports_its_orders(
         await assert_accessible(page)
         await page.screenshot(path=f"test-results/operator-dashboard-{viewport['width']}.png", full_page=True)
 
+    # The queue sampled by the admitter every 5 s: two samples draw its lines.
+    await expect(page.locator("#queue-chart path.line.waiting")).to_have_count(1, timeout=15_000)
+    await expect(page.locator("#rate-chart path.line.rate")).to_have_count(1)
+    await assert_accessible(page)
+
     # The orders of one date, as the operator's browser saves them.
     await page.select_option("#export select", str(second.id))
     async with page.expect_download() as waiting:

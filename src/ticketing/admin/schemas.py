@@ -6,7 +6,7 @@ from ticketing.concerts.schemas import ConcertOut
 from ticketing.payments.schemas import SalesTimeline
 from ticketing.reservations.schemas import TopHolders
 from ticketing.schedules.schemas import ClassSales, ScheduleSales
-from ticketing.waiting_room.schemas import QueueStats
+from ticketing.waiting_room.schemas import QueueSample, QueueStats
 
 
 class SaleClosed(msgspec.Struct):
@@ -33,3 +33,5 @@ class SalesReport(msgspec.Struct):
 
     timeline: SalesTimeline
     classes: list[ClassSales]
+    # The concert's queue over the last two hours, one sample every 5 s (empty without a queue).
+    queue: list[QueueSample] = msgspec.field(default_factory=list)

@@ -91,6 +91,7 @@ class AdminService:
         return SalesReport(
             timeline=await self._payments.sales_timeline(concert_id, schedule_id),
             classes=[c for c in classes if schedule_id is None or c.schedule_id == schedule_id],
+            queue=await self._waiting_room.history(concert_id),
         )
 
     async def orders_csv(self, concert_id: int, schedule_id: int | None) -> AsyncIterator[bytes]:

@@ -57,6 +57,16 @@ class QueueStats(msgspec.Struct):
     paused: bool = False  # the operator paused the sale: nobody is admitted until resumed
 
 
+class QueueSample(msgspec.Struct):
+    """The queue at one moment: fans waiting, admitted fans choosing, and the admission rate over
+    the 10 s before."""
+
+    at: datetime
+    waiting: int
+    active: int
+    admission_rate_per_second: float
+
+
 DrawStatus = Literal["NONE", "COMMITTED", "DRAWN"]
 
 

@@ -35,7 +35,14 @@ from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.fair_start import new_draw_key
-from ticketing.waiting_room.schemas import DrawOut, QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
+from ticketing.waiting_room.schemas import (
+    DrawOut,
+    QueueSample,
+    QueueStats,
+    QueueTokenInfoOut,
+    QueueTokenOut,
+    TokenUser,
+)
 from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
 from ticketing.waiting_room.store import Joined, QueueStore
 from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
@@ -471,6 +478,19 @@ class WaitingRoomService:
             key=record.key,
             pre_queue_size=record.size,
         )
+
+    async def sample(self, concert_id: int) -> None:
+        """Keep the queue's figures now for the operator's chart (the admitter calls this)."""
+        now = self._now_ms()
+        waiting, active, _, recent, _, _ = await self.store.stats(concert_id, now)
+        await self.store.add_sample(concert_id, now, waiting, active, recent)
+
+    async def history(self, concert_id: int) -> list[QueueSample]:
+        """The queue's kept samples, oldest first (the last two hours, one every 5 s)."""
+        return [
+            QueueSample(at=_at(at), waiting=waiting, active=active, admission_rate_per_second=recent / 10)
+            for at, waiting, active, recent in await self.store.samples(concert_id)
+        ]
 
     async def stats(self, concert_id: int) -> QueueStats:
         waiting, active, minute, recent, sold_out, paused = await self.store.stats(concert_id, self._now_ms())

@@ -30,6 +30,8 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
 - ``users``    HASH user -> "<seq>:<issued at ms>" of the user's live token (one per concert)
 - ``soldout``  flag: no admissions, waiters are told SOLD_OUT
 - ``paused``   flag: the operator paused the sale; no admissions, waiters keep their places
+- ``samples``  LIST "<ms> <waiting> <active> <admitted in the last 10 s>", one every
+               ``SAMPLE_SECONDS`` by the admitter, the last ``MAX_SAMPLES`` (the operator's chart)
 - ``upto``     the highest rank admitted so far (the serving counter)
 - ``admitted`` how many were admitted in all (for the achieved rate)
 - ``steps``    ZSET "<upto>:<admitted>" -> time (ms): each admission tick, kept for
@@ -88,6 +90,10 @@ PRE_QUEUE_PRUNE_BATCH = 1_000
 # one costs ≈ 20 µs), so 10 ticks/s walk 50,000 ranks/s: admission keeps 200/s until more than
 # 99 % of the pre-queue vanished, and a tick holds Redis for a few ms at most.
 PRE_QUEUE_SCAN = 5_000
+
+# The queue's figures kept for the operator's chart: one sample every 5 s for the last 2 hours.
+SAMPLE_SECONDS = 5.0
+MAX_SAMPLES = 1440
 
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
@@ -809,6 +815,24 @@ class QueueStore:
         """Take or renew the admitter lease; only its owner renews it."""
         with translate_redis_errors():
             return bool(await self._lease(concert_id, [owner, ttl_ms]))
+
+    async def add_sample(self, concert_id: int, now_ms: int, waiting: int, active: int, recent: int) -> None:
+        key = concert_prefix(concert_id) + "samples"
+        with translate_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, f"{now_ms} {waiting} {active} {recent}")
+                pipe.ltrim(key, -MAX_SAMPLES, -1)
+                await pipe.execute()
+
+    async def samples(self, concert_id: int) -> list[tuple[int, int, int, int]]:
+        """The kept samples, oldest first: (ms, waiting, active, admitted in the last 10 s)."""
+        with translate_redis_errors():
+            raw = await self.redis.lrange(concert_prefix(concert_id) + "samples", 0, -1)
+        samples = []
+        for entry in raw:
+            at, waiting, active, recent = (int(part) for part in entry.split())
+            samples.append((at, waiting, active, recent))
+        return samples
 
     async def stats(self, concert_id: int, now_ms: int) -> tuple[int, int, int, int, bool, bool]:
         p = concert_prefix(concert_id)

@@ -168,6 +168,10 @@ Object.assign(DICTIONARY.ko, {
   sale_paused: "판매를 일시 중지했습니다.",
   sale_resumed: "판매를 재개했습니다.",
   sale_closed: "판매를 종료했습니다 (날짜 {count}개).",
+  chart_queue: "대기열 추이 (최근 2시간)",
+  chart_no_queue: "아직 대기열 기록이 없습니다 (5초마다 기록).",
+  chart_queue_label: "지금 대기 {waiting}명(파란 선), 입장 중 {active}명(주황 선)",
+  chart_rate_label: "입장 속도: 지금 초당 {rate}명",
 });
 Object.assign(DICTIONARY.en, {
   sale_state: "Sale state",
@@ -206,6 +210,10 @@ Object.assign(DICTIONARY.en, {
   sale_paused: "Sale paused.",
   sale_resumed: "Sale resumed.",
   sale_closed: "Sale closed ({count} dates).",
+  chart_queue: "Queue over time (last 2 hours)",
+  chart_no_queue: "No queue figures yet (kept every 5 seconds).",
+  chart_queue_label: "Waiting now: {waiting} (blue line); admitted now: {active} (orange line)",
+  chart_rate_label: "Admission rate: {rate} a second now",
 });
 
 // What the operator sees as the sale's state: sold out wins (the queue is closed, so its numbers
@@ -223,29 +231,48 @@ function saleState(dashboard, windows, now = Date.now()) {
 // A tiny SVG drawer (no library: the page must work from a fresh clone, under the script policy).
 // Coordinates are in a fixed viewBox and the SVG scales to its box, so the chart fits any width.
 const CHART = { width: 640, height: 220, left: 48, right: 12, top: 12, bottom: 28 };
+// Lines over time: `lines` is [{ cls, points: [{ at (ms), value }] }], all on one scale from 0.
+function lineChart(id, label, lines) {
+  const all = lines.flatMap((line) => line.points);
+  const x0 = Math.min(...all.map((p) => p.at)), x1 = Math.max(...all.map((p) => p.at));
+  const top0 = Math.max(1, ...all.map((p) => p.value));
+  const { width, height, left, right, top, bottom } = CHART;
+  const x = (at) => left + ((at - x0) / Math.max(1, x1 - x0)) * (width - left - right);
+  const y = (n) => height - bottom - (n / top0) * (height - top - bottom);
+  const path = (points) => points.map((p, i) => `${i ? "L" : "M"}${x(p.at).toFixed(1)},${y(p.value).toFixed(1)}`).join("");
+  return `<svg id="${id}" class="chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(label)}">
+    <line class="axis" x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}"></line>
+    <line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}"></line>
+    <text class="tick" x="${left - 6}" y="${y(top0) + 4}" text-anchor="end">${esc(count(top0))}</text>
+    <text class="tick" x="${left - 6}" y="${height - bottom + 4}" text-anchor="end">0</text>
+    <text class="tick" x="${left}" y="${height - 8}">${esc(clock(new Date(x0)))}</text>
+    <text class="tick" x="${width - right}" y="${height - 8}" text-anchor="end">${esc(clock(new Date(x1)))}</text>
+    ${lines.map((line) => `<path class="line ${line.cls}" d="${path(line.points)}"></path>`).join("")}</svg>
+    <p class="muted">${esc(label)}</p>`;
+}
+
 function salesChart(timeline) {
   const points = timeline.points;
   if (!points.length) return `<p class="muted" id="sales-empty">${h("chart_no_sales")}</p>`;
   const bucket = timeline.bucket_seconds * 1000;
   let sold = 0, revenue = 0;
-  // Cumulative, starting from zero one bucket before the first payment.
-  const series = [{ at: Date.parse(points[0].at), sold: 0 }];
-  for (const p of points) { sold += p.tickets; revenue += p.revenue; series.push({ at: Date.parse(p.at) + bucket, sold }); }
-  const x0 = series[0].at, x1 = series[series.length - 1].at;
-  const { width, height, left, right, top, bottom } = CHART;
-  const x = (at) => left + ((at - x0) / Math.max(1, x1 - x0)) * (width - left - right);
-  const y = (n) => height - bottom - (n / Math.max(1, sold)) * (height - top - bottom);
-  const path = series.map((p, i) => `${i ? "L" : "M"}${x(p.at).toFixed(1)},${y(p.sold).toFixed(1)}`).join("");
-  const label = t("chart_sales_label", { sold: count(sold), revenue: won(revenue) });
-  return `<svg id="sales-chart" class="chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(label)}">
-    <line class="axis" x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}"></line>
-    <line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}"></line>
-    <text class="tick" x="${left - 6}" y="${y(sold) + 4}" text-anchor="end">${esc(count(sold))}</text>
-    <text class="tick" x="${left - 6}" y="${height - bottom + 4}" text-anchor="end">0</text>
-    <text class="tick" x="${left}" y="${height - 8}">${esc(clock(new Date(x0)))}</text>
-    <text class="tick" x="${width - right}" y="${height - 8}" text-anchor="end">${esc(clock(new Date(x1)))}</text>
-    <path class="line" d="${path}"></path></svg>
-    <p class="muted">${esc(label)}</p>`;
+  // Cumulative, from zero at the start of the first payment's bucket.
+  const series = [{ at: Date.parse(points[0].at), value: 0 }];
+  for (const p of points) { sold += p.tickets; revenue += p.revenue; series.push({ at: Date.parse(p.at) + bucket, value: sold }); }
+  return lineChart("sales-chart", t("chart_sales_label", { sold: count(sold), revenue: won(revenue) }), [{ cls: "sold", points: series }]);
+}
+
+function queueChart(samples) {
+  if (samples.length < 2) return `<p class="muted" id="queue-empty">${h("chart_no_queue")}</p>`;
+  const last = samples[samples.length - 1];
+  const label = t("chart_queue_label", { waiting: count(last.waiting), active: count(last.active), rate: last.admission_rate_per_second.toFixed(1) });
+  const at = (s) => Date.parse(s.at);
+  return lineChart("queue-chart", label, [
+    { cls: "waiting", points: samples.map((s) => ({ at: at(s), value: s.waiting })) },
+    { cls: "active", points: samples.map((s) => ({ at: at(s), value: s.active })) },
+  ]) + lineChart("rate-chart", t("chart_rate_label", { rate: last.admission_rate_per_second.toFixed(1) }), [
+    { cls: "rate", points: samples.map((s) => ({ at: at(s), value: s.admission_rate_per_second })) },
+  ]);
 }
 
 function classChart(classes, dateOf) {
@@ -307,6 +334,7 @@ async function dashboardPage(concertId) {
       <button type="button" id="resume-sale" class="secondary" hidden>${h("resume_sale")}</button>
       <button type="button" id="close-sale" class="danger">${h("close_sale")}</button></div></div>
     <div class="card"><h2>${h("chart_sales")}</h2><div id="sales"></div></div>
+    <div class="card"><h2>${h("chart_queue")}</h2><div id="queue-history"></div></div>
     <div class="card"><h2>${h("chart_classes")}</h2><div id="classes"></div></div>
     <div class="card"><h2>${h("per_date")}</h2><div id="dates"></div></div>
     <div class="card"><h2>${h("top_holders")}</h2><div id="holders"></div></div>
@@ -369,6 +397,7 @@ async function dashboardPage(concertId) {
         ${stat("stat_sold", count(d.seats_sold), "sold")}
         ${stat("stat_revenue", won(d.revenue), "revenue")}`;
     document.getElementById("sales").innerHTML = salesChart(report.timeline);
+    document.getElementById("queue-history").innerHTML = queueChart(report.queue);
     document.getElementById("classes").innerHTML = classChart(report.classes, dateOf);
     document.getElementById("dates").innerHTML = perDateTable(report.classes, dateOf);
     document.getElementById("holders").innerHTML = holdersTables(d.top_holders);
