@@ -133,6 +133,11 @@ async def test_the_operator_pauses_resumes_and_closes_the_sale(
     await expect(page.locator("#pause-sale")).to_be_visible()
     assert not (await services.waiting_room.stats(concert)).paused
 
+    await page.fill("#edit-concert input[name=title]", "Renamed concert")
+    await page.click("#edit-concert button[type=submit]")
+    await expect(page.locator("#dash-title")).to_have_text("실시간 판매: Renamed concert")
+    assert (await services.concerts.get_concert(concert)).title == "Renamed concert"
+
     page.once("dialog", lambda dialog: dialog.accept())
     await page.click("#close-sale")
     await expect(page.locator(".card:has(#controls) > .inline-alert")).to_have_text("판매를 종료했습니다 (날짜 1개).")

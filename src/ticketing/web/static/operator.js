@@ -168,6 +168,9 @@ Object.assign(DICTIONARY.ko, {
   sale_paused: "판매를 일시 중지했습니다.",
   sale_resumed: "판매를 재개했습니다.",
   sale_closed: "판매를 종료했습니다 (날짜 {count}개).",
+  edit_concert: "공연 정보 수정",
+  save: "저장",
+  concert_saved: "공연 정보를 저장했습니다.",
   chart_queue: "대기열 추이 (최근 2시간)",
   chart_no_queue: "아직 대기열 기록이 없습니다 (5초마다 기록).",
   chart_queue_label: "지금 대기 {waiting}명(파란 선), 입장 중 {active}명(주황 선)",
@@ -210,6 +213,9 @@ Object.assign(DICTIONARY.en, {
   sale_paused: "Sale paused.",
   sale_resumed: "Sale resumed.",
   sale_closed: "Sale closed ({count} dates).",
+  edit_concert: "Edit the concert",
+  save: "Save",
+  concert_saved: "Concert saved.",
   chart_queue: "Queue over time (last 2 hours)",
   chart_no_queue: "No queue figures yet (kept every 5 seconds).",
   chart_queue_label: "Waiting now: {waiting} (blue line); admitted now: {active} (orange line)",
@@ -333,6 +339,10 @@ async function dashboardPage(concertId) {
       <button type="button" id="pause-sale" class="secondary">${h("pause_sale")}</button>
       <button type="button" id="resume-sale" class="secondary" hidden>${h("resume_sale")}</button>
       <button type="button" id="close-sale" class="danger">${h("close_sale")}</button></div></div>
+    <div class="card"><h2>${h("edit_concert")}</h2><form id="edit-concert">
+      <label>${h("field_title")} <input name="title" required maxlength="200"></label>
+      <label>${h("field_venue")} <input name="venue" maxlength="200"></label>
+      <button type="submit">${h("save")}</button></form></div>
     <div class="card"><h2>${h("chart_sales")}</h2><div id="sales"></div></div>
     <div class="card"><h2>${h("chart_queue")}</h2><div id="queue-history"></div></div>
     <div class="card"><h2>${h("chart_classes")}</h2><div id="classes"></div></div>
@@ -348,6 +358,18 @@ async function dashboardPage(concertId) {
     const button = document.getElementById("export-button");
     button.disabled = true;
     try { await downloadOrders(concertId, event.target.elements.schedule.value, button); } catch (error) { showError(error, button); } finally { button.disabled = false; }
+  };
+  const edit = document.getElementById("edit-concert");
+  const concert = await api("GET", `/api/v1/concerts/${concertId}`);
+  edit.elements.title.value = concert.title;
+  edit.elements.venue.value = concert.venue || "";
+  edit.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api("PATCH", `/api/v1/admin/concerts/${concertId}`, { body: { title: edit.elements.title.value, venue: edit.elements.venue.value || null } });
+      flash(t("concert_saved"), "ok", "SAVED", edit);
+      loop.now();
+    } catch (error) { showError(error, edit); }
   };
   let loop = null;
   const control = (id, action, done) => {
