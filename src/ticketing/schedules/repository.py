@@ -24,6 +24,13 @@ from ticketing.schedules.schemas import (
 from ticketing.schedules.sql import SEAT_IS_FREE, SEATS_OF_SCHEDULE, UNSOLD_OF_SCHEDULE
 from ticketing.venues.sql import template_seats
 
+# Seats free, held (a live hold) and sold, counted over the seats of the query.
+_FREE_HELD_SOLD = (
+    f"count(*) FILTER (WHERE {SEAT_IS_FREE}), "
+    f"count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
+    "count(*) FILTER (WHERE seats.status = 'SOLD')"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ScheduleRow:
@@ -206,9 +213,7 @@ class ScheduleRepository:
         sql = (
             "SELECT schedules.id, schedules.starts_at, counts.*, schedules.reservation_opens_at, "
             "schedules.reservation_closes_at FROM schedules CROSS JOIN LATERAL ("
-            f"  SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}), "
-            f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
-            "  count(*) FILTER (WHERE seats.status = 'SOLD'), "
+            f"  SELECT {_FREE_HELD_SOLD}, "
             "  COALESCE(sum(seats.price) FILTER (WHERE seats.status = 'SOLD'), 0)::bigint "
             f"  {SEATS_OF_SCHEDULE}) counts "
             "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id"
@@ -223,9 +228,7 @@ class ScheduleRepository:
             "SELECT schedules.id, classes.name, classes.price, classes.color, classes.seat_count, counts.* "
             "FROM schedules JOIN schedule_classes classes ON classes.schedule_id = schedules.id "
             "CROSS JOIN LATERAL ("
-            f"  SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}), "
-            f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
-            "  count(*) FILTER (WHERE seats.status = 'SOLD') "
+            f"  SELECT {_FREE_HELD_SOLD} "
             f"  {SEATS_OF_SCHEDULE} AND seats.class_name = classes.name) counts "
             "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id, classes.ordinal"
         )
