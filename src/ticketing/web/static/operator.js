@@ -296,14 +296,14 @@ function classChart(classes, dateOf) {
 
 function holdersTables(top) {
   if (!top.accounts.length && !top.addresses.length) return `<p class="muted" id="no-holders">${h("no_holders")}</p>`;
-  return `<div class="table-scroll"><table id="top-accounts"><thead><tr><th>${h("col_account")}</th><th class="num">${h("col_holds")}</th></tr></thead><tbody>
+  return `<div class="table-scroll" tabindex="0" role="region" aria-label="${h("col_account")}"><table id="top-accounts"><thead><tr><th>${h("col_account")}</th><th class="num">${h("col_holds")}</th></tr></thead><tbody>
     ${top.accounts.map((a) => `<tr><td>${esc(a.name)} <span class="muted">#${a.user_id}</span></td><td class="num">${esc(count(a.holds))}</td></tr>`).join("")}</tbody></table></div>
-    <div class="table-scroll"><table id="top-addresses"><thead><tr><th>${h("col_address")}</th><th class="num">${h("col_accounts")}</th><th class="num">${h("col_holds")}</th></tr></thead><tbody>
+    <div class="table-scroll" tabindex="0" role="region" aria-label="${h("col_address")}"><table id="top-addresses"><thead><tr><th>${h("col_address")}</th><th class="num">${h("col_accounts")}</th><th class="num">${h("col_holds")}</th></tr></thead><tbody>
     ${top.addresses.map((a) => `<tr><td>${esc(a.address)}</td><td class="num">${esc(count(a.accounts))}</td><td class="num">${esc(count(a.holds))}</td></tr>`).join("")}</tbody></table></div>`;
 }
 
 function perDateTable(classes, dateOf) {
-  return `<div class="table-scroll"><table id="per-date"><thead><tr><th>${h("col_date")}</th><th>${h("col_class")}</th>
+  return `<div class="table-scroll" tabindex="0" role="region" aria-label="${h("per_date")}"><table id="per-date"><thead><tr><th>${h("col_date")}</th><th>${h("col_class")}</th>
     <th class="num">${h("stat_sold")}</th><th class="num">${h("stat_held")}</th><th class="num">${h("col_free")}</th><th class="num">${h("stat_revenue")}</th></tr></thead><tbody>
     ${classes.map((c) => `<tr><td>${esc(dateOf(c.schedule_id))}</td><td>${esc(c.name)}</td><td class="num">${esc(count(c.sold))}</td>
       <td class="num">${esc(count(c.held))}</td><td class="num">${esc(count(c.available))}</td><td class="num">${esc(won(c.sold * c.price))}</td></tr>`).join("")}</tbody></table></div>`;
