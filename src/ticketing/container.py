@@ -150,7 +150,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         reservations=reservations,
         payments=payments,
         tickets=tickets,
-        admin=AdminService(concerts, schedules, waiting_room, reservations),
+        admin=AdminService(concerts, schedules, waiting_room, reservations, payments),
         rate_limits=rate_limits,
         challenges=gate,
     )

@@ -99,7 +99,7 @@ async def test_the_api_docs_are_served_from_this_origin(client: Client) -> None:
 
 def test_the_pages_have_no_inline_script_style_or_handler() -> None:
     shell = (STATIC_DIR / "shell.html").read_text()
-    scripts = [(STATIC_DIR / name).read_text() for name in ("app.js", "i18n.js")]
+    scripts = [(STATIC_DIR / name).read_text() for name in ("app.js", "i18n.js", "operator.js")]
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", shell)
     for text in (shell, *scripts):
         assert not re.search(r"""\son[a-z]+\s*=\s*["'`$]""", text), "an inline event handler"

@@ -1,14 +1,36 @@
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import Stream
 
 from ticketing.admin.dependencies import admin_service
-from ticketing.admin.schemas import SaleDashboard
+from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
+from ticketing.admin.service import ORDER_COLUMNS
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.core.errors import Forbidden, Unauthenticated
 from ticketing.core.http import AuthedRequest, admin_checks
 from ticketing.core.openapi import error_responses
-from ticketing.core.params import PathId
+from ticketing.core.params import CANONICAL, MAX_ID, PathId
+from ticketing.schedules.errors import ScheduleNotFound
+from ticketing.waiting_room.schemas import QueueStats
+
+CSV = "text/csv; charset=utf-8"
+# One date of the concert, or (absent) all of them.
+ScheduleFilter = Annotated[
+    int | None,
+    Parameter(
+        query="schedule_id",
+        required=False,
+        gt=0,
+        le=MAX_ID,
+        description="Only this date of the concert (a schedule id); absent: every date",
+    ),
+    CANONICAL,
+]
 
 
 class AdminDashboardController(Controller):
@@ -23,3 +45,63 @@ class AdminDashboardController(Controller):
     )
     async def dashboard(self, concert_id: PathId, request: AuthedRequest) -> SaleDashboard:
         return await admin_service(request).dashboard(concert_id)
+
+    @post(
+        "/{concert_id:str}/sale/pause",
+        status_code=200,
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        summary="Pause the sale: nobody more is admitted from the queue (joins wait; admitted fans may hold and pay)",
+    )
+    async def pause(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
+        return await admin_service(request).pause(concert_id)
+
+    @post(
+        "/{concert_id:str}/sale/resume",
+        status_code=200,
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        summary="Resume a paused sale: the queue admits again, in the same order",
+    )
+    async def resume(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
+        return await admin_service(request).resume(concert_id)
+
+    @post(
+        "/{concert_id:str}/sale/close",
+        status_code=200,
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        summary="Close the sale now: admission paused and every open date's reservation window ended",
+    )
+    async def close(self, concert_id: PathId, request: AuthedRequest) -> SaleClosed:
+        return await admin_service(request).close(concert_id)
+
+    @get(
+        "/{concert_id:str}/sales",
+        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound, ScheduleNotFound),
+        summary="Payments over time and each price class's seats free / held / sold (the operator's charts)",
+    )
+    async def sales(
+        self, concert_id: PathId, request: AuthedRequest, schedule_id: ScheduleFilter = None
+    ) -> SalesReport:
+        return await admin_service(request).sales_report(concert_id, schedule_id)
+
+    @get(
+        "/{concert_id:str}/orders.csv",
+        media_type=CSV,
+        responses={
+            200: ResponseSpec(
+                data_container=str,
+                media_type=CSV,
+                description="One line per paid seat (refunded ones too), by payment: "
+                + ", ".join(ORDER_COLUMNS)
+                + ". A text cell that a spreadsheet would read as a formula starts with an apostrophe.",
+                generate_examples=False,
+            ),
+            **error_responses(Unauthenticated, Forbidden, ConcertNotFound, ScheduleNotFound),
+        },
+        summary="A concert's orders as CSV (streamed; one date with schedule_id)",
+    )
+    async def orders_csv(
+        self, concert_id: PathId, request: AuthedRequest, schedule_id: ScheduleFilter = None
+    ) -> Stream:
+        lines = await admin_service(request).orders_csv(concert_id, schedule_id)
+        name = f"concert-{concert_id}" + (f"-schedule-{schedule_id}" if schedule_id else "") + "-orders.csv"
+        return Stream(lines, media_type=CSV, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
 
 from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.concerts.schemas import ConcertIn, ConcertOut
+from ticketing.concerts.schemas import ConcertIn, ConcertOut, ConcertPatch
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import AppRequest, AuthedRequest, admin_checks
 from ticketing.core.openapi import error_responses
@@ -36,3 +36,11 @@ class AdminConcertController(Controller):
     )
     async def create_concert(self, data: ConcertIn, request: AuthedRequest) -> ConcertOut:
         return await concert_service(request).create_concert(data)
+
+    @patch(
+        "/{concert_id:str}",
+        responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound),
+        summary="Edit a concert: the fields sent are changed (venue or description null: cleared)",
+    )
+    async def update_concert(self, concert_id: PathId, data: ConcertPatch, request: AuthedRequest) -> ConcertOut:
+        return await concert_service(request).update_concert(concert_id, data)

@@ -16,6 +16,17 @@ class ConcertRepository:
         with translate_db_errors():
             return ConcertOut(*required(await self.conn.fetchrow(sql, title, venue, description)))
 
+    async def update(self, concert_id: int, changes: dict[str, str | None]) -> ConcertOut | None:
+        """Set the given columns (of title, venue, description); None for an unknown concert."""
+        columns = [name for name in ("title", "venue", "description") if name in changes]
+        if not columns:
+            return await self.get(concert_id)
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+        sql = f"UPDATE concerts SET {assignments} WHERE id = $1 RETURNING {COLUMNS}"
+        with translate_db_errors():
+            row = await self.conn.fetchrow(sql, concert_id, *(changes[name] for name in columns))
+        return ConcertOut(*row) if row else None
+
     async def get(self, concert_id: int) -> ConcertOut | None:
         with translate_db_errors():
             row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM concerts WHERE id = $1", concert_id)

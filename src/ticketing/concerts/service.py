@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.repository import ConcertRepository
-from ticketing.concerts.schemas import ConcertIn, ConcertOut
+from ticketing.concerts.schemas import ConcertIn, ConcertOut, ConcertPatch
 from ticketing.core.uow import UnitOfWorkFactory
 
 
@@ -21,6 +23,14 @@ class ConcertService:
         async with self._uow_factory() as uow:
             concert = await ConcertRepository(uow.conn).add(data.title, data.venue, data.description)
             await uow.commit()
+        return concert
+
+    async def update_concert(self, concert_id: int, patch: ConcertPatch) -> ConcertOut:
+        changes = {name: value for name, value in msgspec.structs.asdict(patch).items() if value is not msgspec.UNSET}
+        async with self._uow_factory(autocommit=True) as uow:
+            concert = await ConcertRepository(uow.conn).update(concert_id, changes)
+        if concert is None:
+            raise ConcertNotFound()
         return concert
 
     async def list_concerts(self) -> list[ConcertOut]:

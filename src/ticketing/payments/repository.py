@@ -7,10 +7,11 @@ keeps every row lock short, and what makes a paid reservation always have its ti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.payments.schemas import PaymentOut, RefundOut
+from ticketing.payments.schemas import OrderLine, PaymentOut, RefundOut, SalesPoint
 from ticketing.reservations import sql as reservations_sql
 from ticketing.schedules import sql as seats_sql
 from ticketing.tickets import sql as tickets_sql
@@ -106,6 +107,47 @@ class PaymentRepository:
         with translate_db_errors():
             rows = await self.conn.fetch(sql, user_id, before_id, limit)
         return [PaymentOut(*row) for row in rows]
+
+    # -- the operator's reports: read-only, across the tables a payment is made of ----------------
+
+    _PAYMENTS = (
+        "FROM schedules JOIN reservations ON reservations.schedule_id = schedules.id "
+        "JOIN payments ON payments.reservation_id = reservations.id "
+    )
+    _OF_CONCERT = "WHERE schedules.concert_id = $1 AND ($2::bigint IS NULL OR schedules.id = $2)"
+
+    async def paid_between(self, concert_id: int, schedule_id: int | None) -> tuple[datetime, datetime] | None:
+        """The first and the last payment of the concert (or of one date), None before any."""
+        sql = f"SELECT min(payments.paid_at), max(payments.paid_at) {self._PAYMENTS}{self._OF_CONCERT}"
+        with translate_db_errors():
+            row = await self.conn.fetchrow(sql, concert_id, schedule_id)
+        return (row[0], row[1]) if row and row[0] is not None else None
+
+    async def sales_per_bucket(self, concert_id: int, schedule_id: int | None, bucket_seconds: int) -> list[SalesPoint]:
+        """Payments per bucket of ``bucket_seconds``, buckets aligned on a fixed origin."""
+        sql = (
+            "SELECT date_bin(make_interval(secs => $3), payments.paid_at, TIMESTAMPTZ '2000-01-01 00:00+00'), "
+            f"count(*), sum(payments.amount)::bigint {self._PAYMENTS}{self._OF_CONCERT} GROUP BY 1 ORDER BY 1"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id, schedule_id, bucket_seconds)
+        return [SalesPoint(*row) for row in rows]
+
+    async def order_lines(
+        self, concert_id: int, schedule_id: int | None, after_payment_id: int, limit: int
+    ) -> list[OrderLine]:
+        """The concert's paid seats (refunded ones too) in payment id order, after ``after_payment_id``."""
+        sql = (
+            "SELECT payments.id, payments.paid_at, payments.status, payments.refunded_at, payments.amount, "
+            "payments.user_id, users.name, schedules.id, schedules.starts_at, zones.name, seats.row, "
+            "COALESCE(NULLIF(seats.label, ''), seats.number::text), seats.class_name "
+            f"{self._PAYMENTS}JOIN users ON users.id = payments.user_id "
+            "JOIN seats ON seats.id = reservations.seat_id JOIN zones ON zones.id = seats.zone_id "
+            f"{self._OF_CONCERT} AND payments.id > $3 ORDER BY payments.id LIMIT $4"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id, schedule_id, after_payment_id, limit)
+        return [OrderLine(*row) for row in rows]
 
     # -- refunds ---------------------------------------------------------------------------------
 

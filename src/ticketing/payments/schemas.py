@@ -69,3 +69,41 @@ class PaymentList(msgspec.Struct):
 class PaymentPage(msgspec.Struct):
     items: list[PaymentOut]
     next_cursor: str | None
+
+
+class SalesPoint(msgspec.Struct):
+    """Payments made in one bucket of time starting ``at`` (a later refund does not take them
+    back here: the per-date figures show what is sold now)."""
+
+    at: datetime
+    tickets: int
+    revenue: int
+
+
+class SalesTimeline(msgspec.Struct):
+    """A concert's payments over time, in buckets of ``bucket_seconds`` (chosen so that a sale of
+    any length gives at most ``MAX_SALES_POINTS`` points); only buckets with payments are listed."""
+
+    bucket_seconds: int
+    points: list[SalesPoint]
+
+
+MAX_SALES_POINTS = 120
+
+
+class OrderLine(msgspec.Struct):
+    """One paid seat, as the orders CSV lists it."""
+
+    payment_id: int
+    paid_at: datetime
+    status: str
+    refunded_at: datetime | None
+    amount: int
+    user_id: int
+    user_name: str
+    schedule_id: int
+    starts_at: datetime
+    zone: str
+    row: str
+    seat: str
+    class_: str

@@ -33,7 +33,7 @@ from ticketing.payments.errors import (
     RefundWindowClosed,
 )
 from ticketing.payments.repository import PaymentRepository, Settlement
-from ticketing.payments.schemas import PaymentList, PaymentPage
+from ticketing.payments.schemas import MAX_SALES_POINTS, OrderLine, PaymentList, PaymentPage, SalesTimeline
 from ticketing.reservations.service import ReservationService
 from ticketing.schedules.service import ScheduleService
 from ticketing.tickets.schemas import TicketRow
@@ -43,6 +43,18 @@ from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 from ticketing.wallets.service import WalletService
 
 log = structlog.get_logger("ticketing.payments")
+
+# Bucket widths a sales chart reads easily (1 s ... 1 week); the narrowest that keeps the sale
+# within MAX_SALES_POINTS buckets is used, wider multiples of a week beyond that.
+SALES_BUCKET_SECONDS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+
+
+def sales_bucket_seconds(span_seconds: float) -> int:
+    for bucket in SALES_BUCKET_SECONDS:
+        if span_seconds < bucket * MAX_SALES_POINTS:
+            return bucket
+    week = SALES_BUCKET_SECONDS[-1]
+    return week * (int(span_seconds // (week * MAX_SALES_POINTS)) + 1)
 
 
 class PaymentService:
@@ -140,6 +152,26 @@ class PaymentService:
         async with self._uow_factory(autocommit=True) as uow:
             rows = await PaymentRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
         return PaymentPage(items=rows[:limit], next_cursor=next_cursor([r.id for r in rows], limit))
+
+    # -- the operator's reports ---------------------------------------------------------------------
+
+    async def sales_timeline(self, concert_id: int, schedule_id: int | None) -> SalesTimeline:
+        """Payments over time (the caller checked the concert and the date)."""
+        async with self._uow_factory(autocommit=True) as uow:
+            repo = PaymentRepository(uow.conn)
+            span = await repo.paid_between(concert_id, schedule_id)
+            if span is None:
+                return SalesTimeline(bucket_seconds=SALES_BUCKET_SECONDS[0], points=[])
+            bucket = sales_bucket_seconds((span[1] - span[0]).total_seconds())
+            return SalesTimeline(
+                bucket_seconds=bucket, points=await repo.sales_per_bucket(concert_id, schedule_id, bucket)
+            )
+
+    async def order_lines(
+        self, concert_id: int, schedule_id: int | None, after_payment_id: int, limit: int
+    ) -> list[OrderLine]:
+        async with self._uow_factory(autocommit=True) as uow:
+            return await PaymentRepository(uow.conn).order_lines(concert_id, schedule_id, after_payment_id, limit)
 
     # -- refunds ---------------------------------------------------------------------------------
 

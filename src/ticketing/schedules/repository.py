@@ -13,6 +13,7 @@ from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
 from ticketing.schedules.schemas import (
     ClassAvailability,
+    ClassSales,
     ScheduleOut,
     ScheduleSales,
     SeatBrief,
@@ -22,6 +23,13 @@ from ticketing.schedules.schemas import (
 )
 from ticketing.schedules.sql import FREE_SEAT_HASH, SEAT_IS_FREE, SEATS_OF_SCHEDULE, UNSOLD_OF_SCHEDULE
 from ticketing.venues.sql import template_seats
+
+# Seats free, held (a live hold) and sold, counted over the seats of the query.
+_FREE_HELD_SOLD = (
+    f"count(*) FILTER (WHERE {SEAT_IS_FREE}), "
+    f"count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
+    "count(*) FILTER (WHERE seats.status = 'SOLD')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +219,9 @@ class ScheduleRepository:
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         """Seats available / held / sold and revenue per schedule, for the operator dashboard."""
         sql = (
-            "SELECT schedules.id, schedules.starts_at, counts.* FROM schedules CROSS JOIN LATERAL ("
-            f"  SELECT count(*) FILTER (WHERE {SEAT_IS_FREE}), "
-            f"  count(*) FILTER (WHERE seats.status = 'HELD' AND NOT {SEAT_IS_FREE}), "
-            "  count(*) FILTER (WHERE seats.status = 'SOLD'), "
+            "SELECT schedules.id, schedules.starts_at, counts.*, schedules.reservation_opens_at, "
+            "schedules.reservation_closes_at FROM schedules CROSS JOIN LATERAL ("
+            f"  SELECT {_FREE_HELD_SOLD}, "
             "  COALESCE(sum(seats.price) FILTER (WHERE seats.status = 'SOLD'), 0)::bigint "
             f"  {SEATS_OF_SCHEDULE}) counts "
             "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id"
@@ -222,6 +229,31 @@ class ScheduleRepository:
         with translate_db_errors():
             rows = await self.conn.fetch(sql, concert_id)
         return [ScheduleSales(*row) for row in rows]
+
+    async def class_sales(self, concert_id: int) -> list[ClassSales]:
+        """Seats free / held / sold per price class of each date, for the operator's charts."""
+        sql = (
+            "SELECT schedules.id, classes.name, classes.price, classes.color, classes.seat_count, counts.* "
+            "FROM schedules JOIN schedule_classes classes ON classes.schedule_id = schedules.id "
+            "CROSS JOIN LATERAL ("
+            f"  SELECT {_FREE_HELD_SOLD} "
+            f"  {SEATS_OF_SCHEDULE} AND seats.class_name = classes.name) counts "
+            "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id, classes.ordinal"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id)
+        return [ClassSales(*row) for row in rows]
+
+    async def close_open_windows(self, concert_id: int) -> list[int]:
+        """End now the reservation window of each of the concert's dates that is open; the ids.
+        (A date whose window has not opened yet is left as it is.)"""
+        sql = (
+            "UPDATE schedules SET reservation_closes_at = now() WHERE concert_id = $1 "
+            "AND reservation_opens_at < now() AND now() < reservation_closes_at RETURNING id"
+        )
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql, concert_id)
+        return sorted(row[0] for row in rows)
 
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
         """Free seats of the concert's dates whose reservation window is open, counted up to

@@ -157,6 +157,23 @@ class ScheduleSales(msgspec.Struct):
     held: int
     sold: int
     revenue: int
+    # The date's sale window: what the operator's page reads the sale's state from.
+    reservation_opens_at: datetime
+    reservation_closes_at: datetime
+
+
+class ClassSales(msgspec.Struct):
+    """One price class of a date: its seats free / held / sold now (sell-through is sold over
+    seat_count)."""
+
+    schedule_id: int
+    name: str
+    price: int
+    color: str
+    seat_count: int
+    available: int
+    held: int
+    sold: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from ticketing.schedules.schemas import (
     PLAIN_ZONE,
     ClassAvailability,
     ClassOut,
+    ClassSales,
     ScheduleCreatedOut,
     ScheduleIn,
     ScheduleSales,
@@ -39,7 +40,9 @@ from ticketing.venues.errors import ZoneNotFound
 from ticketing.venues.service import PALETTE, VenueService
 from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
-SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
+# Schedules are edited only when an operator closes a sale early (``close_sales``): another
+# process may then take holds on its cached copy for this long after.
+SCHEDULE_META_SECONDS = 30.0
 # How long a process trusts the sale opening it read. Dates are never edited or deleted, so an
 # opening only ever moves earlier (a date that opens sooner is added): a process may learn of
 # that this much later; the queue keeps the earliest opening any process told it.
@@ -398,6 +401,22 @@ class ScheduleService:
         await self._concerts.ensure_exists(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
             return await ScheduleRepository(uow.conn).sales(concert_id)
+
+    async def close_sales(self, concert_id: int) -> list[int]:
+        """End the open reservation windows of the concert's dates now (the ids of those closed)."""
+        await self._concerts.ensure_exists(concert_id)
+        async with self._uow_factory(autocommit=True) as uow:
+            closed = await ScheduleRepository(uow.conn).close_open_windows(concert_id)
+        for schedule_id in closed:
+            self._meta.pop(schedule_id, None)
+        self._open_lists.pop(concert_id, None)
+        self._openings.pop(concert_id, None)
+        return closed
+
+    async def class_sales(self, concert_id: int) -> list[ClassSales]:
+        await self._concerts.ensure_exists(concert_id)
+        async with self._uow_factory(autocommit=True) as uow:
+            return await ScheduleRepository(uow.conn).class_sales(concert_id)
 
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
         """The concert's seats left for sale now (neither held nor sold, of its dates open for

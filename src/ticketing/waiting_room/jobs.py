@@ -4,11 +4,13 @@ sliding window in Redis, so even two admitters could not exceed the configured r
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from ticketing.core.jobs import PeriodicJob
 from ticketing.waiting_room.service import InventoryLookup, WaitingRoomService
+from ticketing.waiting_room.store import SAMPLE_SECONDS
 
 TICK_SECONDS = 0.1
 LEASE_MS = 2000
@@ -19,11 +21,16 @@ def admission_job(waiting_room: WaitingRoomService, inventory: InventoryLookup |
     """``inventory``: the seats left for sale per concert (the schedules domain's count), which
     bounds how many admitted fans may be choosing at once."""
     owner = uuid.uuid4().hex
+    sampled: dict[int, float] = {}  # concert id -> when this process last sampled its queue
 
     async def tick() -> None:
         for concert_id in await waiting_room.store.concerts():
             if await waiting_room.store.take_lease(concert_id, owner, LEASE_MS):
                 await waiting_room.admit(concert_id, inventory=inventory)
+                # The admitter samples the queue for the operator's chart: one process at a time.
+                if time.monotonic() - sampled.get(concert_id, -SAMPLE_SECONDS) >= SAMPLE_SECONDS:
+                    sampled[concert_id] = time.monotonic()
+                    await waiting_room.sample(concert_id)
 
     return PeriodicJob("queue-admission", TICK_SECONDS, tick)
 

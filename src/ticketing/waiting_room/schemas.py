@@ -54,6 +54,17 @@ class QueueStats(msgspec.Struct):
     admitted_last_minute: int
     admission_rate_per_second: float
     sold_out: bool
+    paused: bool = False  # the operator paused the sale: nobody is admitted until resumed
+
+
+class QueueSample(msgspec.Struct):
+    """The queue at one moment: fans waiting, admitted fans choosing, and the admission rate over
+    the 10 s before."""
+
+    at: datetime
+    waiting: int
+    active: int
+    admission_rate_per_second: float
 
 
 DrawStatus = Literal["NONE", "COMMITTED", "DRAWN"]

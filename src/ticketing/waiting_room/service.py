@@ -35,7 +35,14 @@ from ticketing.core.jobs import PeriodicJob
 from ticketing.core.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.fair_start import new_draw_key
-from ticketing.waiting_room.schemas import DrawOut, QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser
+from ticketing.waiting_room.schemas import (
+    DrawOut,
+    QueueSample,
+    QueueStats,
+    QueueTokenInfoOut,
+    QueueTokenOut,
+    TokenUser,
+)
 from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
 from ticketing.waiting_room.store import Joined, QueueStore
 from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
@@ -412,6 +419,14 @@ class WaitingRoomService:
     async def clear_sold_out(self, concert_id: int) -> None:
         await self.store.set_sold_out(concert_id, False)
 
+    async def set_paused(self, concert_id: int, paused: bool) -> QueueStats:
+        """Pause (or resume) admission from the concert's queue (docs/operating.md): no fan is
+        admitted while paused; joins go on (in line, as before), and fans already admitted keep
+        their window to hold and pay."""
+        await self._sale_opens_at(concert_id)  # 404 for an unknown concert
+        await self.store.set_paused(concert_id, paused)
+        return await self.stats(concert_id)
+
     async def admit(
         self, concert_id: int | None = None, *, batch: int = 10_000, inventory: InventoryLookup | None = None
     ) -> int:
@@ -464,8 +479,21 @@ class WaitingRoomService:
             pre_queue_size=record.size,
         )
 
+    async def sample(self, concert_id: int) -> None:
+        """Keep the queue's figures now for the operator's chart (the admitter calls this)."""
+        now = self._now_ms()
+        waiting, active, _, recent, _, _ = await self.store.stats(concert_id, now)
+        await self.store.add_sample(concert_id, now, waiting, active, recent)
+
+    async def history(self, concert_id: int) -> list[QueueSample]:
+        """The queue's kept samples, oldest first (the last two hours, one every 5 s)."""
+        return [
+            QueueSample(at=_at(at), waiting=waiting, active=active, admission_rate_per_second=recent / 10)
+            for at, waiting, active, recent in await self.store.samples(concert_id)
+        ]
+
     async def stats(self, concert_id: int) -> QueueStats:
-        waiting, active, minute, recent, sold_out = await self.store.stats(concert_id, self._now_ms())
+        waiting, active, minute, recent, sold_out, paused = await self.store.stats(concert_id, self._now_ms())
         return QueueStats(
             concert_id=concert_id,
             waiting=waiting,
@@ -473,6 +501,7 @@ class WaitingRoomService:
             admitted_last_minute=minute,
             admission_rate_per_second=recent / 10,
             sold_out=sold_out,
+            paused=paused,
         )
 
     def sync_job(self) -> PeriodicJob:

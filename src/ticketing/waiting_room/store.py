@@ -29,6 +29,9 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
                D(one: paid), E(xpired: admission ran out, or a silent waiter dropped)
 - ``users``    HASH user -> "<seq>:<issued at ms>" of the user's live token (one per concert)
 - ``soldout``  flag: no admissions, waiters are told SOLD_OUT
+- ``paused``   flag: the operator paused the sale; no admissions, waiters keep their places
+- ``samples``  LIST "<ms> <waiting> <active> <admitted in the last 10 s>", one every
+               ``SAMPLE_SECONDS`` by the admitter, the last ``MAX_SAMPLES`` (the operator's chart)
 - ``upto``     the highest rank admitted so far (the serving counter)
 - ``admitted`` how many were admitted in all (for the achieved rate)
 - ``steps``    ZSET "<upto>:<admitted>" -> time (ms): each admission tick, kept for
@@ -88,10 +91,14 @@ PRE_QUEUE_PRUNE_BATCH = 1_000
 # 99 % of the pre-queue vanished, and a tick holds Redis for a few ms at most.
 PRE_QUEUE_SCAN = 5_000
 
+# The queue's figures kept for the operator's chart: one sample every 5 s for the last 2 hours.
+SAMPLE_SECONDS = 5.0
+MAX_SAMPLES = 1440
+
 KEY_NAMES = (
     "epoch", "seq", "waiting", "seen", "active", "adm", "tok", "users", "soldout",
     "upto", "admitted", "steps", "gone", "done", "floor", "log", "logn", "lease", "orphans", "start",
-    "chosen", "drawkey", "choices",
+    "chosen", "drawkey", "choices", "paused",
 )  # fmt: skip
 
 # The helpers every script may call; each script declares only the keys it uses (``KEYS``), and
@@ -275,7 +282,7 @@ return 1
 # before a grace period after it.
 _ADMIT = _lua(
     "active chosen tok users seen waiting gone log logn steps floor done adm soldout upto admitted start seq drawkey "
-    "choices",
+    "choices paused",
     f"""
 local now, max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, grace, retain, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -339,6 +346,7 @@ if #old > 0 then
 end
 redis.call('ZREMRANGEBYSCORE', K.adm, '-inf', now - 60000)
 if redis.call('EXISTS', K.soldout) == 1 then return {{0, #expired + #lapsed, #silent}} end
+if redis.call('EXISTS', K.paused) == 1 then return {{0, #expired + #lapsed, #silent}} end
 if fs and not fs.size then return {{0, #expired + #lapsed, #silent}} end  -- before the opening
 local choosing = redis.call('ZCARD', K.active)
 local free = max_active - choosing - redis.call('ZCARD', K.chosen)
@@ -751,6 +759,16 @@ class QueueStore:
         with translate_redis_errors():
             await self._sold_out(concert_id, ["1" if sold_out else "0"])
 
+    async def set_paused(self, concert_id: int, paused: bool) -> None:
+        """The operator's pause. One command on the key the admission script reads, so an
+        admission tick runs wholly before it (and may admit) or wholly after it (and admits none)."""
+        key = concert_prefix(concert_id) + "paused"
+        with translate_redis_errors():
+            if paused:
+                await self.redis.set(key, 1)
+            else:
+                await self.redis.delete(key)
+
     async def full_state(self, concert_id: int, seen: dict[int, int]) -> FullState:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
         with translate_redis_errors():
@@ -798,7 +816,25 @@ class QueueStore:
         with translate_redis_errors():
             return bool(await self._lease(concert_id, [owner, ttl_ms]))
 
-    async def stats(self, concert_id: int, now_ms: int) -> tuple[int, int, int, int, bool]:
+    async def add_sample(self, concert_id: int, now_ms: int, waiting: int, active: int, recent: int) -> None:
+        key = concert_prefix(concert_id) + "samples"
+        with translate_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, f"{now_ms} {waiting} {active} {recent}")
+                pipe.ltrim(key, -MAX_SAMPLES, -1)
+                await pipe.execute()
+
+    async def samples(self, concert_id: int) -> list[tuple[int, int, int, int]]:
+        """The kept samples, oldest first: (ms, waiting, active, admitted in the last 10 s)."""
+        with translate_redis_errors():
+            raw = await self.redis.lrange(concert_prefix(concert_id) + "samples", 0, -1)
+        samples = []
+        for entry in raw:
+            at, waiting, active, recent = (int(part) for part in entry.split())
+            samples.append((at, waiting, active, recent))
+        return samples
+
+    async def stats(self, concert_id: int, now_ms: int) -> tuple[int, int, int, int, bool, bool]:
         p = concert_prefix(concert_id)
         with translate_redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -807,5 +843,6 @@ class QueueStore:
                 pipe.zcount(p + "adm", now_ms - 60000, "+inf")
                 pipe.zcount(p + "adm", now_ms - 10000, "+inf")
                 pipe.exists(p + "soldout")
-                waiting, active, minute, recent, sold_out = await pipe.execute()
-        return int(waiting), int(active), int(minute), int(recent), bool(sold_out)
+                pipe.exists(p + "paused")
+                waiting, active, minute, recent, sold_out, paused = await pipe.execute()
+        return int(waiting), int(active), int(minute), int(recent), bool(sold_out), bool(paused)
