@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import asyncpg
 import msgspec
 import pytest
 from bench.burst import ONE_SEAT, SEVERAL_SEATS, Attempt, not_all_or_nothing, refusal_place, unavailable_cause
@@ -17,8 +18,15 @@ from bench.workloads import WRITE_TARGETS
 
 from ticketing.core.deadline import RequestTimedOut
 from ticketing.core.errors import AppError, ServiceUnavailable
-from ticketing.core.locking import LockTimeout, TransientConflict
-from ticketing.reservations.errors import LOCKED, TAKEN_UNDER_LOCK, SeatUnavailable, seats_unavailable
+from ticketing.core.locking import translate_db_errors
+from ticketing.reservations.errors import (
+    HELD_TWICE,
+    LOCKED,
+    SOLD_OUT,
+    TAKEN_UNDER_LOCK,
+    SeatUnavailable,
+    seats_unavailable,
+)
 
 
 def answer(error: AppError) -> Response:
@@ -33,7 +41,8 @@ def answer(error: AppError) -> Response:
         (seats_unavailable([7]), "first read"),
         (seats_unavailable([7], LOCKED), "Redis lock"),
         (seats_unavailable([7], TAKEN_UNDER_LOCK), "under lock"),
-        (SeatUnavailable(), "unique index"),  # what insert_holds raises on the partial unique index
+        (SeatUnavailable(reason=HELD_TWICE), "unique index"),  # insert_holds' on the partial unique index
+        (SeatUnavailable("fewer than 2 seats of class 'A' are left", reason=SOLD_OUT), "other"),
         (ServiceUnavailable("retry"), "503"),
     ],
 )
@@ -41,13 +50,21 @@ def test_each_refusal_is_counted_where_the_hold_path_made_it(error: AppError, pl
     assert refusal_place(answer(error)) == place
 
 
+def translated(error: BaseException) -> AppError:
+    """The 503 the hold path answers for a driver error (``translate_db_errors``)."""
+    with pytest.raises(AppError) as caught, translate_db_errors():
+        raise error
+    return caught.value
+
+
 @pytest.mark.parametrize(
     ("error", "cause"),
     [
-        (TransientConflict(), "retries exhausted"),  # what retry_on_conflict raises after its last attempt
-        (LockTimeout(), "lock timeout"),
+        # what retry_on_conflict lets through after its last attempt
+        (translated(asyncpg.exceptions.DeadlockDetectedError("deadlock")), "retries exhausted"),
+        (translated(asyncpg.exceptions.LockNotAvailableError("lock")), "lock timeout"),
         (RequestTimedOut(), "deadline"),
-        (ServiceUnavailable("The database is unavailable; nothing was changed"), "no connection"),  # pool wait
+        (translated(TimeoutError()), "no connection"),  # the pool's wait
         (ServiceUnavailable("The queue store is unavailable; nothing was changed"), "other"),
     ],
 )
