@@ -397,6 +397,10 @@ def _opening_lines(opening: OpeningSecond) -> list[str]:
     ]
 
 
+def _load(averages: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in averages)
+
+
 def _cpu_lines(floor: LoadResult, loads: list[LoadResult], recorders: list[Recorder]) -> list[str]:
     table_text = cpu_table(cpu_rows(loads, recorders), floor)
     print("\nServer CPU per request against the floor's (same run):\n" + table_text, flush=True)
@@ -471,7 +475,7 @@ async def _run_phases(
     out_dir: Path,
     burst_servers: tuple[RedisClient, str],
 ) -> int:
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()
     target = Target(service.port, options.connections, options.duration, generator, service)
     # The endpoint and strategy workloads admit thousands of fans to a few hundred seats: the
     # queue is opened wide, and admission by seats left (what the flash sale and the fairness
@@ -529,7 +533,9 @@ async def _run_phases(
         f"Machine: {cores} cores; the load generator runs beside the server. Service: granian, "
         f"one worker per core. {options.connections} connections, {options.duration:g} s per workload "
         f"(wrk: whole seconds), {options.fans:,} fans per phase, {issue_fans:,} new fans for token issue. "
-        f"Total bench time {time.perf_counter() - started:,.0f} s.",
+        f"Total bench time {time.perf_counter() - started:,.0f} s. Load average (1, 5, 15 min) at the start "
+        f"{_load(load_at_start)}, at the end {_load(os.getloadavg())}: other load on the machine moves every "
+        "rate here; the CPU per request below hardly.",
         "",
         *_read_path_section(options, floors, read_table, shorts),
         f"Machine limits measured in the same run: PostgreSQL {pg_figure}; Redis {redis_figure}.",
@@ -793,8 +799,8 @@ async def _speed_only(
     lines += [
         f"# Speed rows — {datetime.now(UTC).isoformat(timespec='seconds')}",
         "",
-        f"Load average before / after: {' '.join(f'{x:.2f}' for x in load)} / "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; F_http {f_http.throughput:,.0f} req/s.",
+        f"Load average before / after: {_load(load)} / {_load(os.getloadavg())}; "
+        f"F_http {f_http.throughput:,.0f} req/s.",
         "",
         read_table,
         "",
