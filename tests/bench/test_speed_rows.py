@@ -54,10 +54,8 @@ def test_opening_second_passes_only_with_every_fan_answered_in_time_and_no_5xx()
 
 def test_payment_is_judged_as_a_ratio_of_its_statement() -> None:
     def recorder(name: str, latencies: list[float], seconds: float) -> Recorder:
-        found = Recorder(name)
-        for latency in latencies:
-            found.record(found.started - latency, Response(201, b""))
-        found.finished = seconds
+        found = Recorder(name, latencies=latencies, finished=seconds)
+        found.codes["OK"] = len(latencies)
         return found
 
     statement = recorder("statement", [0.01] * 100, 1.0)  # 100/s

@@ -20,6 +20,7 @@ from ticketing.core.security import ROLES, Principal, issue_access_token, read_a
 SECRET = "a-secret-of-the-service-" + "s" * 40
 OTHER = "another-secret-entirely-" + "o" * 40
 NOW = int(time.time())
+DAY = 86_400  # the corpus is made at collection: its good tokens must outlive a long test session
 
 
 def reference(token: str, secret: str) -> Principal | None:
@@ -50,8 +51,8 @@ def signed(header: bytes | dict[str, Any], payload: bytes | dict[str, Any], secr
 
 
 HS256 = {"alg": "HS256", "typ": "JWT"}
-CLAIMS = {"sub": "42", "name": "fan42", "role": "fan", "ver": 3, "iat": NOW - 10, "exp": NOW + 600}
-GOOD = issue_access_token(Principal(42, "fan42", "fan", 3), secret=SECRET, ttl_seconds=600)
+CLAIMS = {"sub": "42", "name": "fan42", "role": "fan", "ver": 3, "iat": NOW - 10, "exp": NOW + DAY}
+GOOD = issue_access_token(Principal(42, "fan42", "fan", 3), secret=SECRET, ttl_seconds=DAY)
 
 
 def with_claims(**changes: Any) -> str:
@@ -69,11 +70,11 @@ def last_bits_changed(token: str) -> str:
 
 CORPUS: dict[str, str] = {
     "issued by the service": GOOD,
-    "admin": issue_access_token(Principal(7, "op", "admin"), secret=SECRET, ttl_seconds=60),
-    "signed with another secret": issue_access_token(Principal(42, "x", "fan"), secret=OTHER, ttl_seconds=60),
+    "admin": issue_access_token(Principal(7, "op", "admin"), secret=SECRET, ttl_seconds=DAY),
+    "signed with another secret": issue_access_token(Principal(42, "x", "fan"), secret=OTHER, ttl_seconds=DAY),
     "expired": issue_access_token(Principal(42, "x", "fan"), secret=SECRET, ttl_seconds=60, now=NOW - 120),
     "expires this second": with_claims(exp=NOW),
-    "issued in the future": with_claims(iat=NOW + 3600),
+    "issued in the future": with_claims(iat=NOW + DAY),
     "alg none": segment(b'{"alg":"none","typ":"JWT"}') + "." + GOOD.split(".")[1] + ".",
     "alg HS512 with the secret": jwt.encode(CLAIMS, SECRET, algorithm="HS512"),
     "header with a kid": signed({**HS256, "kid": "1"}, CLAIMS),
@@ -92,11 +93,11 @@ CORPUS: dict[str, str] = {
     "payload not JSON": signed(HS256, b"not json"),
     "payload a JSON array": signed(HS256, b'["sub","42"]'),
     "payload with NaN exp": signed(HS256, b'{"sub":"42","exp":NaN}'),
-    "payload with duplicate sub": signed(HS256, f'{{"sub":"1","sub":"42","exp":{NOW + 60}}}'.encode()),
+    "payload with duplicate sub": signed(HS256, f'{{"sub":"1","sub":"42","exp":{NOW + DAY}}}'.encode()),
     "payload invalid UTF-8": signed(HS256, b'{"sub":"\xff","exp":9999999999}'),
     "an audience": with_claims(aud="elsewhere"),
     "a jti that is no string": with_claims(jti=5),
-    "nbf in the future": with_claims(nbf=NOW + 3600),
+    "nbf in the future": with_claims(nbf=NOW + DAY),
     "without sub": with_claims(sub=...),
     "without exp": with_claims(exp=...),
     "sub null": with_claims(sub=None),
@@ -110,8 +111,8 @@ CORPUS: dict[str, str] = {
     "ver negative": with_claims(ver=-1),
     "ver a string": with_claims(ver="3"),
     "ver true": with_claims(ver=True),
-    "exp a string": with_claims(exp=str(NOW + 600)),
-    "exp a float": with_claims(exp=NOW + 600.5),
+    "exp a string": with_claims(exp=str(NOW + DAY)),
+    "exp a float": with_claims(exp=NOW + DAY + 0.5),
     "exp true": with_claims(exp=True),
     "iat a float": with_claims(iat=NOW - 10.5),
     "iat a string": with_claims(iat="soon"),
