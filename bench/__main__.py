@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the venue phase: the 60,000-seat date, its seat map and its sell-through (first/last 1 %%)",
     )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only the floor, token issue, the opening second, the hold race and payment (A/B runs)",
+    )
+    parser.add_argument("--opening-fans", type=int, help="fans of the opening second (default 20,000)")
     parser.add_argument("--fairness-fans", type=int, help="fans of each fairness sale, F (default 400)")
     parser.add_argument("--fairness-bots", help="comma-separated bot counts B, one row each (default 10,50,100,200)")
     parser.add_argument("--fairness-seats", type=int, help="seats of each fairness sale, S (default 250)")
@@ -61,7 +67,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from ticketing.core.locking import SEAT_LOCK_STRATEGIES
 
     options = BenchOptions.smoke() if args.smoke else BenchOptions()
-    for name in ("duration", "connections", "fans", "sale_fans", "issue_fans", "bursts"):
+    for name in ("duration", "connections", "fans", "sale_fans", "issue_fans", "bursts", "opening_fans"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if args.strategies:
@@ -87,6 +93,7 @@ def run_bench(args: argparse.Namespace) -> int:
     options.fairness_only = args.fairness_only
     options.venues_only = args.venues_only
     options.burst_only = args.burst_only
+    options.speed_only = args.speed_only
     return bench_main(options)
 
 

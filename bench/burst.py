@@ -39,9 +39,10 @@ from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import HOST, Target, bearer
 from ticketing.container import Services
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, LockTimeout, TransientConflict
+from ticketing.core.deadline import DEADLINE
+from ticketing.core.locking import BENCH_ONLY_STRATEGIES, CONFLICT, LOCK_TIMEOUT, NO_DATABASE
 from ticketing.core.redis import RedisClient
-from ticketing.reservations.errors import LOCKED, TAKEN, TAKEN_UNDER_LOCK
+from ticketing.reservations.errors import HELD_TWICE, LOCKED, TAKEN, TAKEN_UNDER_LOCK
 
 BURST_SIZES = (16, 64, 256)
 SEVERAL_SEAT_SIZES = (16, 64)
@@ -58,25 +59,25 @@ BURST_TIMEOUT = 120.0
 # The places a loser can be refused, in the order of the hold path, as the burst table names them.
 REFUSALS = ("first read", "Redis lock", "under lock", "unique index", "503", "other")
 UNAVAILABLE_CAUSES = ("retries exhausted", "lock timeout", "deadline", "no connection", "other")
-DEADLINE_PASSED = "ran out of time"  # RequestTimedOut's detail
-NO_CONNECTION = "database is unavailable"  # a pooled connection not had in time, or a broken one
+
+
+# Where a refused hold was refused, by its problem's ``reason`` (reservations/errors.py).
+REFUSAL_PLACES = {
+    TAKEN: "first read",
+    LOCKED: "Redis lock",
+    TAKEN_UNDER_LOCK: "under lock",
+    HELD_TWICE: "unique index",  # insert_holds' refusal: the index stopped a hold the locks let by
+}
 
 
 def refusal_place(response: Response) -> str:
-    """Where a refused hold was refused, from its problem detail (reservations/errors.py)."""
+    """Where a refused hold was refused, from its problem's machine-readable ``reason``."""
     if response.status >= 500:
         return "503"
     body = response.json() if response.body else None
     if response.status != 409 or not isinstance(body, dict) or body.get("code") != "SEAT_UNAVAILABLE":
         return "other"
-    detail = str(body.get("detail", ""))
-    if "unavailable_seat_ids" not in body:
-        return "unique index"  # insert_holds' refusal: the index stopped a hold the locks let by
-    if LOCKED in detail:
-        return "Redis lock"
-    if TAKEN_UNDER_LOCK in detail:
-        return "under lock"
-    return "first read" if TAKEN in detail else "other"
+    return REFUSAL_PLACES.get(str(body.get("reason")), "other")
 
 
 @dataclass(frozen=True)
@@ -279,22 +280,19 @@ async def one_burst(
     return responses
 
 
+# Why a hold was answered 503, by its problem's ``reason`` (core/locking.py, core/deadline.py).
+UNAVAILABLE_REASONS = {
+    CONFLICT: "retries exhausted",  # a deadlock struck its last attempt too (retry_on_conflict gave up)
+    LOCK_TIMEOUT: "lock timeout",  # a row lock not granted within lock_timeout
+    DEADLINE: "deadline",  # the request's deadline passed
+    NO_DATABASE: "no connection",  # no pooled connection within the time left (every one busy)
+}
+
+
 def unavailable_cause(response: Response) -> str:
-    """Why a hold was answered 503, from its problem title and detail (core/locking.py,
-    core/deadline.py): a deadlock (or serialization failure) struck its last attempt too
-    (``retry_on_conflict`` gave up), a row lock not granted within ``lock_timeout``, the request's
-    deadline passed, no pooled connection within the time left (every one busy), or else."""
+    """Why a hold was answered 503, from its problem's machine-readable ``reason``."""
     body = response.json() if response.body else None
-    if not isinstance(body, dict):
-        return "other"
-    title, detail = body.get("title"), str(body.get("detail", ""))
-    if title == TransientConflict.title:
-        return "retries exhausted"
-    if title == LockTimeout.title:
-        return "lock timeout"
-    if DEADLINE_PASSED in detail:
-        return "deadline"
-    return "no connection" if NO_CONNECTION in detail else "other"
+    return UNAVAILABLE_REASONS.get(str(body.get("reason")), "other") if isinstance(body, dict) else "other"
 
 
 def answered_seats(response: Response) -> frozenset[int]:

@@ -89,6 +89,13 @@ class Connection:
         self.writer.close()
 
 
+def server_cpu_per_request_us(cpu_seconds: float | None, requests: int) -> float | None:
+    """The server's CPU time per answered request, in microseconds (None: not measured)."""
+    if cpu_seconds is None or not requests:
+        return None
+    return cpu_seconds / requests * 1e6
+
+
 @dataclass
 class Recorder:
     """Every request's end time, latency, status and outcome code, for tables and plots."""
@@ -101,6 +108,7 @@ class Recorder:
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: int = 0
     finished: float = 0.0
+    server_cpu_seconds: float | None = None  # the served processes' CPU time during the run (server.py)
 
     def record(self, began: float, response: Response) -> None:
         now = time.perf_counter()
@@ -128,6 +136,10 @@ class Recorder:
     @property
     def throughput(self) -> float:
         return self.count / self.finished if self.finished else 0.0
+
+    @property
+    def server_cpu_per_request_us(self) -> float | None:
+        return server_cpu_per_request_us(self.server_cpu_seconds, self.count)
 
     def percentile(self, q: float) -> float:
         if not self.latencies:

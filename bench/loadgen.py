@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from bench.client import closed_loop
+from bench.client import closed_loop, server_cpu_per_request_us
 
 HOST = "127.0.0.1"
 
@@ -136,15 +136,7 @@ class LoadResult:
     cpu_seconds: float | None = None  # the generator's own CPU time while it sent requests
     distinct: int = 0  # distinct pre-built requests it cycled through
     expected: frozenset[int] = frozenset()  # statuses besides 2xx that are this workload's answer (304)
-    server_cpu_seconds: float | None = None  # the server's CPU time over the workload, when known
-
-    @property
-    def server_cpu_per_request_us(self) -> float | None:
-        """The server's CPU microseconds per answered request: a figure the machine's other load
-        moves far less than a rate."""
-        if self.server_cpu_seconds is None or not self.requests:
-            return None
-        return self.server_cpu_seconds / self.requests * 1e6
+    server_cpu_seconds: float | None = None  # the served processes' CPU time during the run (server.py)
 
     @property
     def throughput(self) -> float:
@@ -167,6 +159,10 @@ class LoadResult:
         if self.cpu_seconds is None or not self.requests:
             return None
         return self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def server_cpu_per_request_us(self) -> float | None:
+        return server_cpu_per_request_us(self.server_cpu_seconds, self.requests)
 
     def describe_errors(self) -> str:
         parts = [f"HTTP {status}: {n:,}" for status, n in sorted(self.statuses.items()) if not self._answer(status)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.client import Recorder
+from bench.client import Recorder, server_cpu_per_request_us
 from bench.loadgen import LoadResult
 
 
@@ -68,8 +68,8 @@ def load_table(rows: Sequence[tuple[LoadResult, LoadResult | None]], floor: Load
     """Every wrk-driven (or fallback) workload in detail, with the generator's own CPU time."""
     lines = [
         "| workload | generator | requests | distinct requests | req/s | p50 ms | p99 ms | answers other than 2xx "
-        "| x F_http | vs baseline | generator CPU µs/req |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|",
+        "| x F_http | vs baseline | generator CPU µs/req | server CPU µs/req |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|",
     ]
     for result, baseline in rows:
         versus = (
@@ -82,9 +82,37 @@ def load_table(rows: Sequence[tuple[LoadResult, LoadResult | None]], floor: Load
             f"| {result.name} | {result.generator} | {result.requests:,} | {result.distinct:,} | "
             f"{result.throughput:,.0f} | {result.p50 * 1000:.1f} | {result.p99 * 1000:.1f} | "
             f"{result.describe_errors()} | {ratio(result, floor):.2f} | {versus} | "
-            f"{'—' if cpu is None else f'{cpu:.1f}'} |"
+            f"{'—' if cpu is None else f'{cpu:.1f}'} | {_us(result.server_cpu_per_request_us)} |"
         )
     return "\n".join(lines)
+
+
+def cpu_table(rows: Sequence[tuple[str, int, float | None]], floor: LoadResult) -> str:
+    """The served processes' CPU time per request of every workload, rows of (name, requests,
+    server CPU seconds), against the floor's: ``x floor`` is the floor's CPU per request over ours,
+    the CPU counterpart of ``x F_http`` (1.00: as cheap as a bare Litestar answer). Unlike a rate,
+    it hardly moves with other load on the machine: the figure to judge a change by."""
+    floor_us = floor.server_cpu_per_request_us
+    lines = [
+        f"| workload | requests | server CPU s | server CPU µs/req | x floor ({_us(floor_us)} µs/req) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, requests, cpu_seconds in rows:
+        per_request = server_cpu_per_request_us(cpu_seconds, requests)
+        versus = f"{floor_us / per_request:.2f}" if floor_us and per_request else "—"
+        seconds = "—" if cpu_seconds is None else f"{cpu_seconds:.2f}"
+        lines.append(f"| {name} | {requests:,} | {seconds} | {_us(per_request)} | {versus} |")
+    return "\n".join(lines)
+
+
+def cpu_rows(loads: Sequence[LoadResult], recorders: Sequence[Recorder]) -> list[tuple[str, int, float | None]]:
+    return [(r.name, r.requests, r.server_cpu_seconds) for r in loads] + [
+        (r.name, r.count, r.server_cpu_seconds) for r in recorders
+    ]
+
+
+def _us(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f}"
 
 
 def generator_line(floor: LoadResult, python_floor: LoadResult | None, cores: int) -> str:

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +40,8 @@ from bench.flood import SCENARIOS, FloodResult, flood_scenario, flood_section, m
 from bench.floor_app import FloorServer
 from bench.loadgen import Generator, LoadResult, PythonClient, pick_generator
 from bench.report import (
+    cpu_rows,
+    cpu_table,
     generator_line,
     load_table,
     plots,
@@ -50,6 +52,7 @@ from bench.report import (
 )
 from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
+from bench.speed import OpeningSecond, PaymentBaseline, opening_second, statement_baseline
 from bench.workloads import (
     GATED_JOINS,
     HOST,
@@ -58,6 +61,7 @@ from bench.workloads import (
     VENUE_TARGETS,
     WRITE_TARGETS,
     SaleOutcome,
+    StrategyRun,
     Target,
     VenueResults,
     admitted_tokens,
@@ -66,6 +70,7 @@ from bench.workloads import (
     flash_sale,
     issue_fans_for,
     strategy_workloads,
+    token_issue_workloads,
     venue_workloads,
 )
 from ticketing.cli import migrate
@@ -98,6 +103,8 @@ class BenchOptions:
     fairness_only: bool = False  # phase 3b alone (python -m bench --fairness-only)
     venues_only: bool = False  # the venue phase alone (python -m bench --venues-only)
     sell_through_zones: int = 60  # the sell-through date's zones of 1,000 seats (its first and last 1 %)
+    opening_fans: int = 20_000  # fans of the opening second, one join each
+    speed_only: bool = False  # the floor, token issue, the opening second, hold race and payments only
     out_dir: Path = PROJECT_ROOT / "bench" / "results"
 
     @classmethod
@@ -117,6 +124,7 @@ class BenchOptions:
             several_seat_sizes=(16,),
             fairness=FairnessOptions.smoke(),
             sell_through_zones=6,
+            opening_fans=2_000,
         )
 
 
@@ -187,16 +195,18 @@ async def run_bench(options: BenchOptions) -> int:
     lines: list[str] = []
     try:
         if options.flood_only:
-            target = Target(service.port, options.connections, options.duration, generator)
+            target = Target(service.port, options.connections, options.duration, generator, service)
             lines += _flood_lines(await _sign_in_flood(options, services, service, target))
             exit_code = 0
         elif options.fairness_only:
-            target = Target(service.port, options.connections, options.duration, generator)
+            target = Target(service.port, options.connections, options.duration, generator, service)
             exit_code = await _fairness_only(options, services, service, target, lines)
         elif options.venues_only:
             exit_code = await _venues_only(options, services, service, floor, generator, lines)
+        elif options.speed_only:
+            exit_code = await _speed_only(options, services, service, floor, generator, lines, database_url)
         elif options.burst_only:
-            target = Target(service.port, options.connections, options.duration, generator)
+            target = Target(service.port, options.connections, options.duration, generator, service)
             blocks = await _burst_phase(options, services, service, target, redis, base_db, database_url)
             lines += _burst_lines(options, blocks)
             print("\n".join(lines), flush=True)
@@ -258,18 +268,18 @@ async def _measure_floor(options: BenchOptions, floor: FloorServer, generator: G
         flush=True,
     )
     floor.start()
-    target = Target(floor.port, options.connections, options.duration, generator)
+    target = Target(floor.port, options.connections, options.duration, generator, floor)
     request = [target.get(floor_app.PATH)]
     await target.warm_up(request)
     before = await target.drive("F_http, before the read path", request)
     if isinstance(generator, PythonClient):
         return Floors(before, before, floor.workers)
-    python = Target(floor.port, options.connections, options.duration, PythonClient())
+    python = Target(floor.port, options.connections, options.duration, PythonClient(), floor)
     return Floors(before, await python.drive("F_http, Python client", request), floor.workers)
 
 
 async def _measure_floor_again(options: BenchOptions, floor: FloorServer, generator: Generator) -> LoadResult:
-    target = Target(floor.port, options.connections, options.duration, generator)
+    target = Target(floor.port, options.connections, options.duration, generator, floor)
     try:
         return await target.drive("F_http, after the read path", [target.get(floor_app.PATH)])
     finally:
@@ -353,6 +363,74 @@ async def _endpoint_phase(
     return read_path, service_rows, venues
 
 
+# The opening second as production runs a sale: its queue settings, the per-account join limit and
+# the proof-of-work gate on for every join (a crowd this size is past TICKETING_CHALLENGE_JOIN_WAITING
+# within its first milliseconds).
+OPENING_SETTINGS: dict[str, object] = {
+    **GATED_JOINS,
+    "rate_limit_queue_join_per_account": Settings.model_fields["rate_limit_queue_join_per_account"].default,
+}
+
+
+async def _opening_phase(
+    options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target
+) -> OpeningSecond:
+    print(f"phase 1c: the opening second ({options.opening_fans:,} fans, proof-of-work on)", flush=True)
+    service.start(**OPENING_SETTINGS)
+    await target.warm_up([target.get("/healthz")])
+    return await opening_second(services, target, options.opening_fans, gated=True)
+
+
+def _opening_lines(opening: OpeningSecond) -> list[str]:
+    return [
+        "## The opening second",
+        "",
+        f'{opening.fans:,} fans press "join" once each, their presses spread evenly over one second (an open '
+        "loop: nobody waits for the others' answers), every join with a solution of the proof-of-work challenge "
+        "and production's queue settings and per-account join limit. A fan's time runs from its own press, "
+        "the wait for one of the shared keep-alive connections included. The fans are the Python client, on the "
+        "same 2 cores as the service.",
+        "",
+        opening.table(),
+        "",
+    ]
+
+
+def _load(averages: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in averages)
+
+
+def _cpu_lines(floor: LoadResult, loads: list[LoadResult], recorders: list[Recorder]) -> list[str]:
+    table_text = cpu_table(cpu_rows(loads, recorders), floor)
+    print("\nServer CPU per request against the floor's (same run):\n" + table_text, flush=True)
+    return [
+        "## CPU per request",
+        "",
+        "The service's processes (granian and its workers: user + system time from /proc, before and after each "
+        "workload) per answered request, and the floor's over ours (`x floor`, 1.00: as cheap as the bare app). "
+        "Other load on the machine moves a rate, but hardly the CPU a request costs: changes are judged by this.",
+        "",
+        table_text,
+        "",
+    ]
+
+
+def _payment_lines(baseline: PaymentBaseline | None) -> list[str]:
+    if baseline is None:
+        return []
+    return [
+        "## Payment against the database",
+        "",
+        f"The payment statement of `PaymentRepository.settle` sent by asyncpg straight to PostgreSQL (no HTTP, no "
+        f"service code; each statement its own transaction), {len(baseline.statement.latencies):,} live holds "
+        f"paid by as many callers at once as the HTTP payment had connections, over {baseline.connections} "
+        "database connections (the service's pools together); then payment over HTTP as a ratio of it.",
+        "",
+        baseline.table(),
+        "",
+    ]
+
+
 async def _flash_sale_phase(
     options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target
 ) -> SaleOutcome:
@@ -396,8 +474,8 @@ async def _run_phases(
     out_dir: Path,
     burst_servers: tuple[RedisClient, str],
 ) -> int:
-    started = time.perf_counter()
-    target = Target(service.port, options.connections, options.duration, generator)
+    started, load_at_start = time.perf_counter(), os.getloadavg()
+    target = Target(service.port, options.connections, options.duration, generator, service)
     # The endpoint and strategy workloads admit thousands of fans to a few hundred seats: the
     # queue is opened wide, and admission by seats left (what the flash sale and the fairness
     # phase measure) is turned off for them.
@@ -405,6 +483,7 @@ async def _run_phases(
 
     issue_fans = options.issue_fans or issue_fans_for(options.duration)
     read_path, service_rows, venues = await _endpoint_phase(options, services, service, target, open_queue, issue_fans)
+    opening = await _opening_phase(options, services, service, target)
     floors.after = await _measure_floor_again(options, floor, generator)
     f_http = floors.main
     load_rows: list[tuple[LoadResult, LoadResult | None]] = [(r, None) for r in floors.results] + service_rows
@@ -416,7 +495,9 @@ async def _run_phases(
     print("\nRead path against the floor (same run):\n" + read_table, flush=True)
     print("\n".join(f"!!! {line}" for line in shorts) or "all read-path targets met", flush=True)
 
-    strategy_rows, default_hold = await _strategy_phase(options, services, service, target, open_queue)
+    strategy_rows, default_hold, payment_baseline = await _strategy_phase(
+        options, services, service, target, open_queue, database_url
+    )
 
     write_table, write_shorts = _write_targets(options, f_http, service_rows, strategy_rows, default_hold)
     if default_hold is not None:
@@ -451,11 +532,15 @@ async def _run_phases(
         f"Machine: {cores} cores; the load generator runs beside the server. Service: granian, "
         f"one worker per core. {options.connections} connections, {options.duration:g} s per workload "
         f"(wrk: whole seconds), {options.fans:,} fans per phase, {issue_fans:,} new fans for token issue. "
-        f"Total bench time {time.perf_counter() - started:,.0f} s.",
+        f"Total bench time {time.perf_counter() - started:,.0f} s. Load average (1, 5, 15 min) at the start "
+        f"{_load(load_at_start)}, at the end {_load(os.getloadavg())}: other load on the machine moves every "
+        "rate here; the CPU per request below hardly.",
         "",
         *_read_path_section(options, floors, read_table, shorts),
         f"Machine limits measured in the same run: PostgreSQL {pg_figure}; Redis {redis_figure}.",
         "",
+        *_opening_lines(opening),
+        *_cpu_lines(f_http, all_loads, all_recorders),
         "## Venues: the seat map of a 60,000-seat date",
         "",
         venue_table,
@@ -479,6 +564,7 @@ async def _run_phases(
         "",
         *([f"**{line}**" for line in write_shorts] or ["All write targets met."]),
         "",
+        *_payment_lines(payment_baseline),
         "## Lock strategies (`TICKETING_SEAT_LOCK_STRATEGY`)",
         "",
         "Hold race: every fan holds a random one of 50 seats (all but the first taker of each seat get 409). "
@@ -523,7 +609,7 @@ async def _run_phases(
     ]
     print("\n".join(lines), flush=True)
     server_errors = _counted_server_errors(all_recorders, strategy_rows) + sum(r.server_errors for r in all_loads)
-    server_errors += sum(row.server_errors for row in fairness)
+    server_errors += sum(row.server_errors for row in fairness) + opening.server_errors
     if _fairness_violated(fairness):
         return 1
     if not all(block.ok for block in blocks):
@@ -541,26 +627,37 @@ async def _strategy_phase(
     service: ServiceUnderTest,
     target: Target,
     open_queue: dict[str, int],
-) -> tuple[list[tuple[str, Recorder, Recorder, int]], LoadResult | None]:
+    database_url: str,
+) -> tuple[list[tuple[str, Recorder, Recorder, int]], LoadResult | None, PaymentBaseline | None]:
     """Hold race and payment per lock strategy (a server of its own each); the default strategy's
-    hold race is also driven by the run's generator (the write target's figure)."""
+    hold race is also driven by the run's generator (the write target's figure), and its payment
+    is compared with the payment statement alone (``bench/speed.py``)."""
     print("phase 2: lock strategies (hold under contention, payment)", flush=True)
     strategy_rows: list[tuple[str, Recorder, Recorder, int]] = []
     default_hold: LoadResult | None = None
+    baseline: PaymentBaseline | None = None
     for strategy in options.strategies:
         service.start(seat_lock_strategy=strategy, **open_queue)
         async with services.uow() as uow:
             deadlocks_before = await BenchRepository(uow.conn).deadlocks()
         is_default = strategy == _default_strategy(options)
-        hold, payment, hold_load = await strategy_workloads(
-            services, target, options.fans, strategy, with_generator=is_default
-        )
-        default_hold = hold_load or default_hold
+        run = await strategy_workloads(services, target, options.fans, strategy, with_generator=is_default)
+        default_hold = run.hold_load or default_hold
+        if run.statement_payments:
+            baseline = await _payment_baseline(options, database_url, run)
         async with services.uow() as uow:
             deadlocks = await BenchRepository(uow.conn).deadlocks() - deadlocks_before
-        strategy_rows.append((strategy, hold, payment, deadlocks))
+        strategy_rows.append((strategy, run.hold, run.payment, deadlocks))
 
-    return strategy_rows, default_hold
+    return strategy_rows, default_hold, baseline
+
+
+async def _payment_baseline(options: BenchOptions, database_url: str, run: StrategyRun) -> PaymentBaseline:
+    """The payment statement alone, as many callers as the HTTP payment had connections, over as
+    many database connections as the service's pools hold together (its workers' pools)."""
+    connections = floor_app.default_workers() * int(Settings.model_fields["db_pool_size"].default)
+    statement = await statement_baseline(_plain(database_url), run.statement_payments, options.connections, connections)
+    return PaymentBaseline(run.payment, statement, connections)
 
 
 def _counted_server_errors(recorders: list[Recorder], strategy_rows: list[tuple[str, Recorder, Recorder, int]]) -> int:
@@ -684,6 +781,61 @@ async def _phase_alone(
     return 1 if failed else _exit_code([], violations, server_errors)
 
 
+async def _speed_only(
+    options: BenchOptions,
+    services: Services,
+    service: ServiceUnderTest,
+    floor: FloorServer,
+    generator: Generator,
+    lines: list[str],
+    database_url: str,
+) -> int:
+    """``python -m bench --speed-only``: the rows of the second speed round (token issue with and
+    without the proof-of-work gate, the opening second, the hold race and the payment against its
+    statement) between two floors, with the CPU per request of each: a run of minutes, for A/B."""
+    load = os.getloadavg()
+    floors = await _measure_floor(options, floor, generator)
+    target = Target(service.port, options.connections, options.duration, generator, service)
+    open_queue = {"queue_max_active": 1_000_000, "queue_admit_per_second": 100_000, "queue_admit_by_inventory": False}
+    service.start(**open_queue)
+    await target.warm_up([target.get("/healthz")])
+
+    async def gate_on() -> None:
+        service.start(**open_queue, **GATED_JOINS)
+
+    issue = await token_issue_workloads(
+        services, target, options.issue_fans or issue_fans_for(options.duration), gate_on
+    )
+    opening = await _opening_phase(options, services, service, target)
+    default = (_default_strategy(options),)
+    strategy_rows, hold, baseline = await _strategy_phase(
+        replace(options, strategies=default), services, service, target, open_queue, database_url
+    )
+    floors.after = await _measure_floor_again(options, floor, generator)
+    f_http = floors.main
+    read_table = read_path_table(list(issue.values()), f_http, READ_PATH_TARGETS, READ_PATH_P99_LIMIT)
+    write_table, _ = _write_targets(options, f_http, [], strategy_rows, hold)
+    [(_, hold_recorder, payment, _)] = strategy_rows
+    loads = [*floors.results, *issue.values(), *([hold] if hold else [])]
+    lines += [
+        f"# Speed rows — {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        f"Load average before / after: {_load(load)} / {_load(os.getloadavg())}; "
+        f"F_http {f_http.throughput:,.0f} req/s.",
+        "",
+        read_table,
+        "",
+        write_table,
+        "",
+        *_opening_lines(opening),
+        *_payment_lines(baseline),
+        *_cpu_lines(f_http, loads, [hold_recorder, payment]),
+    ]
+    print("\n".join(lines), flush=True)
+    server_errors = sum(r.server_errors for r in loads) + payment.server_errors + opening.server_errors
+    return _exit_code([], {}, server_errors)
+
+
 async def _fairness_only(
     options: BenchOptions, services: Services, service: ServiceUnderTest, target: Target, lines: list[str]
 ) -> int:
@@ -710,7 +862,7 @@ async def _venues_only(
     open_queue = {"queue_max_active": 1_000_000, "queue_admit_per_second": 100_000, "queue_admit_by_inventory": False}
     floors = await _measure_floor(options, floor, generator)
     floor.stop()
-    target = Target(service.port, options.connections, options.duration, generator, service.cpu_seconds)
+    target = Target(service.port, options.connections, options.duration, generator, service)
 
     async def run() -> tuple[list[str], bool, int]:
         venues = await _venue_phase(options, services, service, target, open_queue)

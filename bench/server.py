@@ -35,6 +35,29 @@ HARNESS_LIMITS: dict[str, object] = {
 }
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu_seconds(session: int) -> float:
+    """User plus system CPU time of every live process of a session (a served process and the
+    workers it forked), from ``/proc/<pid>/stat``: a figure that other load on the machine hardly
+    moves, unlike wall-clock rates. Read before and after a workload, the difference is what the
+    server spent on it (a process that exits in between takes its share with it)."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:  # the process exited meanwhile
+            continue
+        fields = text[text.rindex(b")") + 2 :].split()  # after "pid (comm) ": state is field 0
+        if int(fields[3]) == session:  # field 3: session id
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
 class ServedProcess:
     """A server of the bench in its own process group on a free port: started (and restarted)
     with a command line and environment, ready once ``ready_path`` answers 200, stopped with
@@ -68,20 +91,9 @@ class ServedProcess:
         raise RuntimeError(f"the {self.name} did not become ready")
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) of every process of the server's group so far: granian's
-        workers as well as its main process. What a workload costs the server, whatever the
-        rest of the machine is doing."""
-        if self.process is None:
-            return 0.0
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # a process that ended meanwhile
-            if int(fields[2]) == self.process.pid:  # its process group (started as a new session)
-                total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-        return total / os.sysconf("SC_CLK_TCK")
+        """The CPU time the server's processes have used so far (0 when it is not running): its
+        own session, since it starts in one of its own."""
+        return session_cpu_seconds(self.process.pid) if self.process is not None else 0.0
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

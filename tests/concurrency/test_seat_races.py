@@ -84,7 +84,7 @@ async def test_spin_lock_losers_wait_for_the_lock_then_learn_from_the_row_that_t
     codes = outcome_codes(outcomes)
     assert sorted(codes) == ["OK", "SEAT_UNAVAILABLE"]
     [refused] = [o for o in outcomes if isinstance(o, AppError)]
-    assert TAKEN_UNDER_LOCK in refused.detail  # it got the lock, then the row said no
+    assert refused.extra["reason"] == TAKEN_UNDER_LOCK  # it got the lock, then the row said no
     assert await live_reservations(services, seat_id) == 1
 
 
@@ -119,7 +119,7 @@ async def test_shared_lock_holds_deadlock_and_the_retry_answers_409_without_a_do
     assert sorted(codes) == ["OK", "SEAT_UNAVAILABLE"]
     assert len(takes) == 3  # the deadlock victim (40P01) ran again: retry_on_conflict
     [refused] = [o for o in outcomes if isinstance(o, AppError)]
-    assert TAKEN_UNDER_LOCK in refused.detail
+    assert refused.extra["reason"] == TAKEN_UNDER_LOCK
     assert await live_reservations(services, seat_id) == 1
 
 

@@ -102,7 +102,8 @@ async def test_over_http_several_seats_are_held_and_paid_in_one_request(client: 
     assert [(r["seat_id"], r["status"]) for r in items] == [(seats[1], "HELD"), (seats[0], "HELD")]
 
     taken = await client.post("/api/v1/reservations", json={"seat_ids": seats[:3]}, headers=rival_headers)
-    assert assert_problem(taken, 409, "SEAT_UNAVAILABLE")["unavailable_seat_ids"] == seats[:2]
+    problem = assert_problem(taken, 409, "SEAT_UNAVAILABLE")
+    assert (problem["unavailable_seat_ids"], problem["reason"]) == (seats[:2], "taken")  # reason: machine-readable
     bodies: tuple[dict[str, object], ...] = (
         {"seat_id": seats[2], "seat_ids": [seats[3]]},
         {},

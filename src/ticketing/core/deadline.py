@@ -29,11 +29,15 @@ from ticketing.core.errors import ServiceUnavailable
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("request_deadline", default=math.inf)
 
 
+DEADLINE = "deadline"  # the problem's ``reason``
+
+
 class RequestTimedOut(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__(
             "The request ran out of time before it could finish; nothing was changed",
             headers={"Retry-After": "1"},
+            reason=DEADLINE,
         )
 
 

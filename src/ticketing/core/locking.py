@@ -46,6 +46,12 @@ SeatLockOrder = Literal["ascending", "request"]
 SEAT_LOCK_ORDERS: tuple[SeatLockOrder, ...] = get_args(SeatLockOrder)
 BENCH_ONLY_LOCK_ORDERS: frozenset[SeatLockOrder] = frozenset({"request"})
 
+# The ``reason`` member of the 503s below, for clients and the lock study (bench/burst.py).
+CONFLICT = "conflict"  # deadlock or serialization failure (the last attempt's, once retried)
+LOCK_TIMEOUT = "lock_timeout"
+STATEMENT_TIMEOUT = "statement_timeout"
+NO_DATABASE = "database_unavailable"  # no pooled connection in time, or a broken one
+
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -83,13 +89,15 @@ def translate_db_errors() -> Iterator[None]:
     except asyncpg.PostgresError as error:
         state = error.sqlstate
         if state in RETRYABLE_SQLSTATES:
-            raise TransientConflict(headers={"Retry-After": "1"}) from error
+            raise TransientConflict(headers={"Retry-After": "1"}, reason=CONFLICT) from error
         if state == LOCK_NOT_AVAILABLE:
-            raise LockTimeout(headers={"Retry-After": "1"}) from error
+            raise LockTimeout(headers={"Retry-After": "1"}, reason=LOCK_TIMEOUT) from error
         if state == "57014":  # query_canceled: statement_timeout
-            raise ServiceUnavailable("The database took too long; nothing was changed") from error
+            raise ServiceUnavailable(
+                "The database took too long; nothing was changed", reason=STATEMENT_TIMEOUT
+            ) from error
         if state is None or state.startswith(UNAVAILABLE_PREFIXES):
-            raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
+            raise ServiceUnavailable("The database is unavailable; nothing was changed", reason=NO_DATABASE) from error
         if state in UNSTORABLE_INPUT_SQLSTATES:
             # Logged: the schema or parser that let this through needs the same rule.
             log.warning("input refused by the database", sqlstate=state, error=str(error))
@@ -98,7 +106,7 @@ def translate_db_errors() -> Iterator[None]:
             ) from error
         raise
     except (asyncpg.InterfaceError, TimeoutError, OSError) as error:
-        raise ServiceUnavailable("The database is unavailable; nothing was changed") from error
+        raise ServiceUnavailable("The database is unavailable; nothing was changed", reason=NO_DATABASE) from error
 
 
 async def retry_on_conflict(operation: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:

@@ -81,7 +81,7 @@ class FieldError(msgspec.Struct):
 
 class Problem(msgspec.Struct):
     """RFC 9457 problem details; clients branch on ``code``. Some problems carry more members
-    (``errors`` of a 422, ``unavailable_seat_ids`` of a refused multi-seat hold, ...)."""
+    (``errors`` of a 422, ``unavailable_seat_ids`` and ``reason`` of a refused hold, ...)."""
 
     type: str
     title: str

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import cast
+
 from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks
+from ticketing.core.http import AuthedRequest, account_checks, app_error_handler
 from ticketing.core.openapi import Link, error_responses, linked
 from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from ticketing.core.params import PathId, QueueTokenHeader
@@ -82,6 +84,19 @@ class ReservationController(Controller):
         # trusted proxy, IPv6 per /64).
         address = client_address(request)
         await enforce(request, "hold", account=str(request.user.user_id), address=address)
+        try:
+            return await self._hold(data, request, x_queue_token, address)
+        except SeatUnavailable as lost:
+            # Most answers of a race are this one: returned, not raised through Litestar's
+            # exception middleware (its handler look-up, a second Request, the unwinding), the
+            # same problem+json as the exception handler writes. Litestar sends a returned
+            # Response as it is; the annotation stays the success bodies' for the OpenAPI document.
+            return cast("ReservationOut", app_error_handler(request, lost))
+
+    @staticmethod
+    async def _hold(
+        data: HoldIn, request: AuthedRequest, x_queue_token: str | None, address: str
+    ) -> ReservationOut | ReservationList:
         service = reservation_service(request)
         if data.schedule_id is not None:
             assert data.class_ is not None and data.quantity is not None  # HoldIn takes the three together

@@ -13,18 +13,27 @@ class SeatUnavailable(Conflict):
     title = "This seat is already held or sold"
 
 
-# Where a hold was refused, in the wording of its ``detail`` (the lock study's burst counts the
-# refusals by it; a constant string, so naming the place costs the hold path nothing).
-TAKEN = "already held or sold"  # the unlocked first read saw it taken
-LOCKED = "being held by another request right now"  # the seat's Redis lock is someone else's
-TAKEN_UNDER_LOCK = "taken by a concurrent hold"  # the seat looked free, the locked check said taken
+# Where a hold was refused: the problem's ``reason`` member, for clients and the lock study's
+# burst (which counts the refusals by it), and a wording of it in ``detail``.
+TAKEN = "taken"  # the unlocked first read saw it taken
+LOCKED = "locked"  # the seat's Redis lock is someone else's
+TAKEN_UNDER_LOCK = "taken_under_lock"  # the seat looked free, the locked check said taken
+HELD_TWICE = "unique_index"  # the locks let a second hold by; the partial unique index refused it
+SOLD_OUT = "sold_out"  # fewer seats of the class than asked are left (best available)
+_WORDING = {
+    TAKEN: "already held or sold",
+    LOCKED: "being held by another request right now",
+    TAKEN_UNDER_LOCK: "taken by a concurrent hold",
+}
 
 
-def seats_unavailable(seat_ids: Sequence[int], why: str = TAKEN) -> SeatUnavailable:
+def seats_unavailable(seat_ids: Sequence[int], reason: str = TAKEN) -> SeatUnavailable:
     """The answer naming the taken seats of a hold (``unavailable_seat_ids``); nothing was held."""
     ids = sorted(seat_ids)
     noun = "seat is" if len(ids) == 1 else "seats are"
-    return SeatUnavailable(f"{len(ids)} {noun} {why}; nothing was held", unavailable_seat_ids=ids)
+    return SeatUnavailable(
+        f"{len(ids)} {noun} {_WORDING[reason]}; nothing was held", unavailable_seat_ids=ids, reason=reason
+    )
 
 
 class InvalidSeatSelection(ValidationError):

@@ -12,7 +12,7 @@ import asyncpg
 
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
-from ticketing.reservations.errors import SeatUnavailable
+from ticketing.reservations.errors import HELD_TWICE, SeatUnavailable
 from ticketing.reservations.schemas import AddressHolds
 from ticketing.schedules.schemas import SeatRow
 
@@ -179,7 +179,7 @@ class ReservationRepository:
             try:
                 rows = await self.conn.fetch(sql, user_id, *columns, client_address)
             except asyncpg.UniqueViolationError as error:
-                raise SeatUnavailable() from error
+                raise SeatUnavailable(reason=HELD_TWICE) from error
         by_seat = {row[1]: ReservationRow(*row) for row in rows}
         return [by_seat[seat.id] for seat in seats]
 

@@ -29,6 +29,7 @@ from ticketing.core.security import Principal
 from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.reservations.errors import (
     LOCKED,
+    SOLD_OUT,
     TAKEN_UNDER_LOCK,
     HoldLimitReached,
     InvalidSeatSelection,
@@ -176,6 +177,7 @@ class ReservationService:
         raise SeatUnavailable(
             f"fewer than {quantity} seats of class {class_name!r} are left; nothing was held",
             unavailable_seat_ids=[],
+            reason=SOLD_OUT,
         )
 
     async def _hold(
