@@ -77,6 +77,25 @@ async def test_the_seat_map_comes_back_after_a_server_restart_with_the_seat_take
     await expect(page.locator("body")).not_to_have_class(re.compile("reconnecting"))
 
 
+async def test_a_seat_taken_elsewhere_is_pushed_to_the_open_seat_map(
+    start_service: Any, new_page: Any, services: Services
+) -> None:
+    """With the push channel open the page polls only every 30 s: the seat turns taken well
+    before that only because the change was pushed."""
+    concert = await create_concert(services, "Pushed concert")
+    schedule = await create_schedule(services, concert, seats=10)
+    base = start_service()
+    page: Page = await new_page(viewport=PHONE)
+    await sign_up(page, base, "pushed.fan")
+    async with page.expect_request(lambda r: "/api/v1/events?ticket=" in r.url) as opened:
+        await reach_seat_map(page, base, concert)
+    stream = await opened.value
+    assert "authorization" not in stream.headers and "x-queue-token" not in stream.headers
+    await page.wait_for_timeout(3500)  # past the 3 s poll the page started with, now slowed down
+    await sell_seat(services, schedule.id, 6)
+    await expect(page.locator('.seat[data-number="6"]')).to_have_class(re.compile("taken"), timeout=10_000)
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 async def test_a_fan_buys_two_seats_with_the_keyboard_alone(
     start_service: Any, new_page: Any, services: Services, viewport: dict[str, int]

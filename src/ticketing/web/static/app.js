@@ -87,6 +87,60 @@ function live(fn, { ms = 3000, onFatal = showError } = {}) {
   return loop;
 }
 
+// The push channel (Server-Sent Events, GET /api/v1/events; docs/live-pages.md): the queue page's
+// place and a date's seat changes arrive as they happen, instead of a poll every few seconds.
+// EventSource cannot send headers, so a single-use ticket is asked for first with the headers the
+// polled endpoints take (bearer, X-Queue-Token); neither ever goes into the stream's URL. Polling
+// (live()) stays on underneath, slowed to PUSHED_POLL_MS while the channel is open, and back to
+// its own pace (and its "reconnecting…" state) the moment the channel is lost: `lost` runs then.
+// A closed channel is tried again later with backoff; a "bye" (its life is over) at once.
+// `handlers`: event name -> fn(data). Returns { open, close() }.
+const PUSHED_POLL_MS = 30_000;
+function pushChannel(body, queueToken, handlers, lost) {
+  let source = null;
+  let closed = false;
+  let retryTimer = null;
+  let failures = 0;
+  let open = false;
+  const drop = () => {
+    const was = open;
+    open = false;
+    if (source) source.close();
+    source = null;
+    if (was) lost();
+  };
+  const later = () => {
+    failures += 1;
+    clearTimeout(retryTimer);
+    if (!closed) retryTimer = setTimeout(connect, Math.min(RETRY_MAX_MS * 3, 2000 * 2 ** failures));
+  };
+  async function connect() {
+    if (closed || !("EventSource" in window)) return;
+    let issued;
+    try {
+      issued = await api("POST", "/api/v1/events/tickets", { body, queueToken });
+    } catch (error) { return later(); } // polling carries on; a refused pass is the loop's to say
+    if (closed) return;
+    source = new EventSource(issued.url);
+    source.onopen = () => { open = true; failures = 0; };
+    for (const [name, fn] of Object.entries(handlers)) source.addEventListener(name, (event) => fn(JSON.parse(event.data)));
+    source.addEventListener("bye", (event) => { drop(); if (JSON.parse(event.data).reconnect) connect(); else later(); });
+    source.addEventListener("end", () => { drop(); closed = true; lost(); }); // the loop hears why
+    source.onerror = () => { drop(); later(); };
+  }
+  connect();
+  return {
+    get open() { return open; },
+    close() { closed = true; clearTimeout(retryTimer); open = false; if (source) source.close(); source = null; },
+  };
+}
+// A live() loop that a push channel drives: stopping the one closes the other.
+function pushed(loop, channel) {
+  const stop = loop.stop;
+  loop.stop = () => { channel.close(); stop(); };
+  return loop;
+}
+
 class ApiError extends Error {
   constructor(status, body) {
     super(errorText(body && body.code) || (body && body.detail) || t("request_failed", { status }));
@@ -369,23 +423,27 @@ function waitInQueue(concertId, token, firstPosition) {
     if (shown !== kind) focusStep(step);
     shown = kind;
   };
-  const loop = live(async () => {
-    const info = await api("GET", "/api/v1/queue/tokens/me", { queueToken: token });
-    if (info.status === "ACTIVE") { loop.stop(); return chooseDate(concertId, token); }
+  let done = false;
+  // One answer of token info, polled or pushed: drawn, and the next poll's delay (null: done).
+  const apply = (info) => {
+    if (done) return null;
+    if (info.status === "ACTIVE") { done = true; loop.stop(); chooseDate(concertId, token); return null; }
     if (info.status === "SOLD_OUT") {
+      done = true;
       loop.stop();
       show("sold_out", `<h2>${h("sold_out_title")}</h2><p>${h("sold_out_text")}</p>`);
-      return;
+      return null;
     }
     if (info.status !== "WAITING") {
+      done = true;
       loop.stop();
       session.setQueueToken(concertId, null);
       show("invalid", `<p>${esc(errorText("TOKEN_INVALID"))}</p><button id="rejoin">${h("rejoin")}</button>`);
       document.getElementById("rejoin").addEventListener("click", () => location.reload());
-      return;
+      return null;
     }
-      if (info.pre_queue) {
-        // Before the opening nobody has a place yet: the draw gives one to each at the opening.
+    if (info.pre_queue) {
+      // Before the opening nobody has a place yet: the draw gives one to each at the opening.
       start = null;
       show("pre_queue", `<h2>${h("waiting_title")}</h2>
         <p>${h("pre_queue_opens", { opens: raw(`<b id="opens">${esc(when(info.sale_opens_at))}</b>`) })}</p>
@@ -393,24 +451,34 @@ function waitInQueue(concertId, token, firstPosition) {
       return info.poll_after_ms || 2000;
     }
     start = Math.max(start || info.position, info.position);
-    const done = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
+    const progress = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
     show("waiting", `<h2>${h("waiting_title")}</h2>
       <p>${h("your_position", { position: raw(`<span class="big" id="position">${esc(count(info.position))}</span>`) })}</p>
       <p id="ahead">${h("queue_ahead", { ahead: count(Math.max(0, info.position - 1)) })}</p>
       <p class="muted">${h("eta", { eta: raw(`<span id="eta">${esc(formatSeconds(info.eta_seconds))}</span>`) })}</p>
-      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${done}" aria-label="${h("progress")}"><div></div></div>
+      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${progress}" aria-label="${h("progress")}"><div></div></div>
       <p class="muted">${h("updated_at", { at: raw(`<span id="updated-at">${esc(clock(new Date()))}</span>`) })}</p>`);
     // Set through the DOM: the Content-Security-Policy refuses inline style attributes.
-    step.querySelector(".progress > div").style.width = `${done}%`;
+    step.querySelector(".progress > div").style.width = `${progress}%`;
     // The service says when to ask again (short near the front, longer far back), so that a
     // million waiting fans make a bounded number of requests.
     return info.poll_after_ms || 2000;
+  };
+  // Pushed as it changes (and "alive" while nothing does: the page says when it last heard);
+  // polled at the service's pace whenever the push channel is not open.
+  const channel = pushChannel({ concert_id: concertId }, token, {
+    queue: apply,
+    alive: () => { const at = document.getElementById("updated-at"); if (at) at.textContent = clock(new Date()); },
+  }, () => loop.now());
+  const loop = pushed(live(async () => {
+    const next = apply(await api("GET", "/api/v1/queue/tokens/me", { queueToken: token }));
+    return next !== null && channel.open ? PUSHED_POLL_MS : next;
   }, {
     onFatal: (error) => {
       if (error.code === "TOKEN_INVALID") session.setQueueToken(concertId, null);
       showError(error, step);
     },
-  });
+  }), channel);
 }
 
 // A seat button's content: the short label shown (its number) inside the words read out ("3번 좌석,
@@ -664,7 +732,9 @@ async function seatMap(concertId, token, scheduleId) {
   };
   await readAllowance();
   if (shown !== seatMapShown) return; // another date was chosen meanwhile
-  seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) }); // live availability without hammering the server
+  // Live availability: pushed as it changes, polled every 3 s when the push channel is not open.
+  const channel = pushChannel({ concert_id: concertId, schedule_id: scheduleId }, token, { seats: () => seatLoop?.now() }, () => seatLoop?.now());
+  seatLoop = pushed(live(async () => { await draw(); return channel.open ? PUSHED_POLL_MS : 3000; }, { onFatal: (error) => showError(error, box) }), channel);
 }
 
 // A date on a venue: the zones drawn where the plan puts them (SVG; each zone a button that says
@@ -802,7 +872,8 @@ async function venueMap(concertId, token, scheduleId) {
     event.preventDefault();
     hold({ schedule_id: scheduleId, class: best.elements.class.value, quantity: Number(best.elements.quantity.value) });
   };
-  seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) });
+  const channel = pushChannel({ concert_id: concertId, schedule_id: scheduleId }, token, { seats: () => seatLoop?.now() }, () => seatLoop?.now());
+  seatLoop = pushed(live(async () => { await draw(); return channel.open ? PUSHED_POLL_MS : 3000; }, { onFatal: (error) => showError(error, box) }), channel);
 }
 
 // The refund terms in words, before paying: until when (the date's start less the cut-off), and
