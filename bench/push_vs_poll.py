@@ -79,7 +79,8 @@ async def listener(
                 async for line in stream.aiter_lines():
                     if line == "event: seats":
                         counts[1] += 1
-                        counts[0] += (await http.get(seats, headers=headers)).status_code == 200
+                        read = await http.get(seats, headers=headers)
+                        counts[0] += read.status_code == 200
                     if line == "event: bye" or time.monotonic() >= until:
                         break
         except httpx.ReadTimeout:
@@ -92,7 +93,7 @@ async def seller(database_url: str, schedule: int, every: float, until: float) -
     changed = 0
     conn = await asyncpg.connect(database_url)
     try:
-        while time.monotonic() < until:
+        while time.monotonic() + every < until:
             await asyncio.sleep(every)
             await conn.execute(
                 "UPDATE seats SET status = CASE status WHEN 'SOLD' THEN 'AVAILABLE' ELSE 'SOLD' END, "

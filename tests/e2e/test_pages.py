@@ -27,6 +27,13 @@ async def test_the_seat_map_recovers_after_an_outage_and_shows_a_seat_taken_mean
     base = start_service()
     page = await new_page()
     await sign_up(page, base, "outage.fan")
+
+    # Without the push channel (refused here; a real restart with it: test_fan_pages.py) the
+    # page polls, and the polling is what this test follows through the outage.
+    async def no_push(route: Route) -> None:
+        await route.fulfill(status=503, json={"code": "SERVICE_UNAVAILABLE"})
+
+    await page.route(re.compile(r"/api/v1/events/tickets$"), no_push)
     await reach_seat_map(page, base, concert)
     seat = page.locator('.seat[data-number="3"]')
     await expect(seat).to_have_accessible_name(re.compile(r"^3 ?번 좌석, 10,000원, 예매 가능$"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncGenerator
 
@@ -37,6 +38,10 @@ STREAM_PATH = "/api/v1/events"
 # How often a stream looks at the seat map (each look is the process's cached copy: one database
 # read per date per cache period, whatever the number of streams) and, at most, at the queue.
 SEAT_LOOK_SECONDS = 1.0
+# A stream of a date re-checks its pass (the seat map's checks: admitted, the date open) this
+# often; between checks it reads the date's ETag that one stream of this process read within the
+# last SEAT_LOOK_SECONDS: a look is then a dictionary read, whatever the number of streams.
+PASS_CHECK_SECONDS = 10.0
 QUEUE_LOOK_MIN_SECONDS = 1.0
 QUEUE_LOOK_MAX_SECONDS = 10.0
 
@@ -68,6 +73,7 @@ class EventService:
         self._deadline_seconds = request_deadline_seconds
         self._open = 0
         self._closing = asyncio.Event()
+        self._etags: dict[int, tuple[float, str]] = {}  # schedule id -> (read at, seat map ETag)
 
     @property
     def open_streams(self) -> int:
@@ -107,10 +113,11 @@ class EventService:
             yield b"retry: 5000\n\n"
             started = last_sent = time.monotonic()
             last: bytes | None = None
+            checked = [-math.inf]  # when this stream's pass was last checked
             while not self._closing.is_set() and time.monotonic() - started < self._stream_seconds:
                 deadline.start(self._deadline_seconds)  # each look is a read of its own
                 try:
-                    name, key, data, wait, final = await self._look(watch)
+                    name, key, data, wait, final = await self._look(watch, checked)
                 except AppError as error:  # the pass ended, the date closed, a dependency is down
                     yield event("end", {"code": error.code, "status": error.status})
                     return
@@ -129,7 +136,7 @@ class EventService:
         finally:
             self._open -= 1
 
-    async def _look(self, watch: Watch) -> tuple[str, bytes, object, float, bool]:
+    async def _look(self, watch: Watch, checked: list[float]) -> tuple[str, bytes, object, float, bool]:
         """(event name, what identifies the state, the event's data, seconds to the next look,
         whether this is the last event)."""
         if watch.schedule_id is None:
@@ -137,6 +144,13 @@ class EventService:
             key = msgspec.json.encode([info.status, info.position, info.pre_queue])
             wait = min(QUEUE_LOOK_MAX_SECONDS, max(QUEUE_LOOK_MIN_SECONDS, info.poll_after_ms / 1000))
             return "queue", key, info, wait, info.status != "WAITING"
-        tagged = await self._schedules.seat_map(watch.user_id, watch.queue_token, watch.schedule_id)
-        data = {"schedule_id": watch.schedule_id, "etag": tagged.etag}
-        return "seats", tagged.etag.encode(), data, SEAT_LOOK_SECONDS, False
+        now = time.monotonic()
+        shared = self._etags.get(watch.schedule_id)
+        if now - checked[0] >= PASS_CHECK_SECONDS or shared is None or now - shared[0] >= SEAT_LOOK_SECONDS:
+            etag = (await self._schedules.seat_map(watch.user_id, watch.queue_token, watch.schedule_id)).etag
+            self._etags[watch.schedule_id] = (now, etag)
+            checked[0] = now
+        else:
+            etag = shared[1]
+        data = {"schedule_id": watch.schedule_id, "etag": etag}
+        return "seats", etag.encode(), data, SEAT_LOOK_SECONDS, False
