@@ -40,6 +40,8 @@ test-api: install
 # Browser tests: Debian's Chromium (installed here when missing; never a downloaded browser build).
 test-e2e: install
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	@# Korean glyphs for the screenshots the run writes (test-results/screenshots), else boxes.
+	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fonts-noto-cjk)
 	$(RUN) pytest -m e2e tests/e2e
 
 lint: install

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     seat_lock_strategy: SeatLockStrategy = "redis+db"
     seat_lock_order: SeatLockOrder = "ascending"  # "request": the lock study's measurement only
     seat_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
+    # The pages' push channel (Server-Sent Events; events/service.py, docs/live-pages.md): open
+    # streams per process (beyond: 503, the page polls), a ticket's life, a stream's life (then
+    # the page reconnects with a new ticket), and the keep-alive event's period.
+    event_streams_max: int = Field(default=2000, ge=0)
+    event_ticket_seconds: int = Field(default=30, ge=1, le=300)
+    event_stream_seconds: float = Field(default=120, ge=1, le=3600)
+    event_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
     queue_max_active: int = 1000
     queue_admit_per_second: int = 200
     queue_active_ttl_seconds: int = 600

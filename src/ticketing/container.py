@@ -17,6 +17,8 @@ from ticketing.core.jobs import PeriodicJob
 from ticketing.core.ratelimit import RateLimiter
 from ticketing.core.redis import RedisClient, create_redis
 from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
+from ticketing.events.service import EventService
+from ticketing.events.store import EventTicketStore
 from ticketing.idempotency.service import IdempotencyService
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.jobs import hold_sweeper_job
@@ -51,6 +53,7 @@ class Services:
     admin: AdminService
     rate_limits: RateLimiter
     challenges: ChallengeGate
+    events: EventService
 
     def server_jobs(self) -> list[PeriodicJob]:
         """What every server process runs for itself (its own in-process state)."""
@@ -153,6 +156,16 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         admin=AdminService(concerts, schedules, waiting_room, reservations, payments),
         rate_limits=rate_limits,
         challenges=gate,
+        events=EventService(
+            EventTicketStore(redis),
+            waiting_room,
+            schedules,
+            max_streams=settings.event_streams_max,
+            ticket_seconds=settings.event_ticket_seconds,
+            stream_seconds=settings.event_stream_seconds,
+            heartbeat_seconds=settings.event_heartbeat_seconds,
+            request_deadline_seconds=settings.request_deadline_seconds,
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from ticketing.core.http import (
 from ticketing.core.jobs import JobRunner
 from ticketing.core.logs import configure_logging
 from ticketing.core.openapi import CompletedJsonRenderPlugin
+from ticketing.events.controllers import EventController
 from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             try:
                 yield
             finally:
+                services.events.close_all()  # open event streams say "bye" and end
                 await jobs.stop()
 
     baselines = [BenchBaselineController] if settings.bench_endpoints else []
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConcertController,
             AdminConcertController,
             WaitingRoomController,
+            EventController,
             VenueController,
             AdminVenueController,
             ScheduleController,

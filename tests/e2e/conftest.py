@@ -39,17 +39,28 @@ def pytest_runtest_makereport(
 
 @pytest.fixture
 def start_service(settings: Settings, clean: None) -> Iterator[Any]:
-    """Start the service with the given settings; returns its base URL."""
-    services: list[ServiceUnderTest] = []
+    """Start the service with the given settings; returns its base URL. ``start.stop()`` and
+    ``start.restart()`` stop and start the last one again on the same port, as a deployment would."""
+    services: list[tuple[ServiceUnderTest, dict[str, object]]] = []
 
     def start(**overrides: object) -> str:
         service = ServiceUnderTest(settings.database_url or "", settings.redis_url or "", settings.data_dir)
-        service.start(queue_admit_per_second=1000, **overrides)
-        services.append(service)
+        chosen = {"queue_admit_per_second": 1000, **overrides}
+        service.start(**chosen)
+        services.append((service, chosen))
         return f"http://{HOST}:{service.port}"
 
+    def stop() -> None:
+        services[-1][0].stop()
+
+    def restart() -> None:
+        service, chosen = services[-1]
+        service.start(**chosen)
+
+    start.stop = stop  # type: ignore[attr-defined]
+    start.restart = restart  # type: ignore[attr-defined]
     yield start
-    for service in services:
+    for service, _ in services:
         service.stop()
 
 

@@ -114,8 +114,17 @@ def axe_source() -> str:
     return AXE_FILE.read_text()
 
 
-async def assert_accessible(page: Page) -> None:
-    """No serious or critical axe-core violation on the page as it is now."""
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+
+
+async def assert_accessible(page: Page, name: str | None = None) -> None:
+    """No serious or critical axe-core violation on the page as it is now. With ``name``, the
+    page is also photographed (whole page) into the git-ignored ``test-results/screenshots/``
+    as ``<name>-<viewport width>.png``: every page at both viewports, for a person to look at."""
+    if name is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        width = (page.viewport_size or {"width": 0})["width"]
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
         await page.evaluate(axe_source() + "\n;undefined")
     violations = await page.evaluate(AXE_RUN)

@@ -66,8 +66,9 @@ async def test_a_fan_buys_two_seats_in_one_go_sees_their_tickets_and_refunds_one
     seat_five = tickets.filter(has=page.locator(".ticket-seat", has_text=re.compile(r"^5번 좌석$")))
     in_seoul = starts_at.astimezone(SEOUL)
     await expect(seat_four).to_contain_text("Box office night")
-    await expect(seat_four.locator(".ticket-date")).to_contain_text(f"{in_seoul.month}월 {in_seoul.day}일")
-    await expect(seat_four.locator(".ticket-date")).to_contain_text("오전 1:30")
+    # As Korean box offices write it: 2026.12.17(목) 01:30, in Seoul time.
+    await expect(seat_four.locator(".ticket-date")).to_contain_text(f"{in_seoul:%Y.%m.%d}(")
+    await expect(seat_four.locator(".ticket-date")).to_contain_text(") 01:30")
     await expect(seat_four.locator(".status")).to_have_text("사용 가능")
 
     await seat_four.locator(".refund").click()

@@ -27,9 +27,16 @@ async def test_the_seat_map_recovers_after_an_outage_and_shows_a_seat_taken_mean
     base = start_service()
     page = await new_page()
     await sign_up(page, base, "outage.fan")
+
+    # Without the push channel (refused here; a real restart with it: test_fan_pages.py) the
+    # page polls, and the polling is what this test follows through the outage.
+    async def no_push(route: Route) -> None:
+        await route.fulfill(status=503, json={"code": "SERVICE_UNAVAILABLE"})
+
+    await page.route(re.compile(r"/api/v1/events/tickets$"), no_push)
     await reach_seat_map(page, base, concert)
     seat = page.locator('.seat[data-number="3"]')
-    await expect(seat).to_have_accessible_name(re.compile(r"^3 ?번 좌석, 예매 가능$"))
+    await expect(seat).to_have_accessible_name(re.compile(r"^3 ?번 좌석, 10,000원, 예매 가능$"))
     await expect(page.locator("#live-status")).to_be_hidden()
 
     # The seat list cannot be reached: the page says so instead of looking live.
@@ -46,7 +53,7 @@ async def test_the_seat_map_recovers_after_an_outage_and_shows_a_seat_taken_mean
     await page.unroute(re.compile(r"/api/v1/schedules/\d+/seats$"), fail)
 
     await expect(seat).to_have_class(re.compile("taken"), timeout=12_000)  # the retry waits at most 10 s
-    await expect(seat).to_have_accessible_name(re.compile(r"^3 ?번 좌석, 선택 불가$"))
+    await expect(seat).to_have_accessible_name(re.compile(r"^3 ?번 좌석, 10,000원, 선택 불가$"))
     await expect(seat).to_have_attribute("aria-disabled", "true")
     await expect(page.locator("#live-status")).to_be_hidden()
     await expect(page.locator("body")).not_to_have_class(re.compile("reconnecting"))

@@ -4,7 +4,7 @@ from litestar import Controller, get, patch, post
 
 from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.concerts.schemas import ConcertIn, ConcertOut, ConcertPatch
+from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
 from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.core.http import AppRequest, AuthedRequest, admin_checks
 from ticketing.core.openapi import error_responses
@@ -15,9 +15,17 @@ class ConcertController(Controller):
     path = "/api/v1/concerts"
     tags = ["concerts"]
 
-    @get("/", summary="Every concert, ordered by id (public)")
-    async def list_concerts(self, request: AppRequest) -> list[ConcertOut]:
-        return await concert_service(request).list_concerts()
+    @get(
+        "/",
+        summary="Every concert, ordered by id, with where its sale stands (public)",
+        description=(
+            "`sale_state`: NOT_SCHEDULED (no date yet), UPCOMING (none open now; the next opens at "
+            "`sale_opens_at`), ON_SALE (a date is open with a seat not yet sold), SOLD_OUT (every open "
+            "date sold, none to come), CLOSED (every date's window has ended)."
+        ),
+    )
+    async def list_concerts(self, request: AppRequest) -> list[ConcertListItem]:
+        return await concert_service(request).list_concerts_on_sale()
 
     @get("/{concert_id:str}", responses=error_responses(ConcertNotFound), summary="One concert (public)")
     async def get_concert(self, concert_id: PathId, request: AppRequest) -> ConcertOut:

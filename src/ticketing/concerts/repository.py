@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from ticketing.concerts.schemas import ConcertOut
+from ticketing.concerts.schemas import ConcertListItem, ConcertOut, sale_state
 from ticketing.core.db import Connection, required
 from ticketing.core.locking import translate_db_errors
+from ticketing.schedules.sql import sale_of_concert
 
 COLUMNS = "id, title, venue, description"
 
@@ -45,3 +46,19 @@ class ConcertRepository:
         with translate_db_errors():
             rows = await self.conn.fetch(f"SELECT {COLUMNS} FROM concerts ORDER BY id")
         return [ConcertOut(*row) for row in rows]
+
+    async def all_with_sale(self) -> list[ConcertListItem]:
+        sql = f"SELECT {COLUMNS}, {sale_of_concert('concerts.id')} FROM concerts ORDER BY id"
+        with translate_db_errors():
+            rows = await self.conn.fetch(sql)
+        return [
+            ConcertListItem(
+                id=row[0],
+                title=row[1],
+                venue=row[2],
+                description=row[3],
+                sale_state=sale_state(row[4], row[5], row[6], row[7]),
+                sale_opens_at=row[5],
+            )
+            for row in rows
+        ]

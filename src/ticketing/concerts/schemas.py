@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -27,3 +28,28 @@ class ConcertOut(msgspec.Struct):
     title: str
     venue: str | None
     description: str | None
+
+
+# Where a concert's sale stands, for the list fans browse (Korean box offices' 오픈 예정 / 예매 중 /
+# 매진): NOT_SCHEDULED no date yet; UPCOMING no date open now but one opens at ``sale_opens_at``;
+# ON_SALE a date is open with a seat not yet sold (a held seat may still come back); SOLD_OUT every
+# open date sold and none to come; CLOSED every date's window has ended.
+SaleState = Literal["NOT_SCHEDULED", "UPCOMING", "ON_SALE", "SOLD_OUT", "CLOSED"]
+
+
+def sale_state(has_dates: bool, next_opening: datetime | None, open_now: bool, unsold_open: bool) -> SaleState:
+    if unsold_open:
+        return "ON_SALE"
+    if next_opening is not None:
+        return "UPCOMING"
+    if open_now:
+        return "SOLD_OUT"
+    return "CLOSED" if has_dates else "NOT_SCHEDULED"
+
+
+class ConcertListItem(ConcertOut):
+    """A concert of the public list, with its sale state; ``sale_opens_at`` is the next opening
+    still to come (null when none is), for the page's countdown."""
+
+    sale_state: SaleState
+    sale_opens_at: datetime | None

@@ -8,7 +8,7 @@ import msgspec
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.repository import ConcertRepository
-from ticketing.concerts.schemas import ConcertIn, ConcertOut, ConcertPatch
+from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
 from ticketing.core.uow import UnitOfWorkFactory
 
 
@@ -36,6 +36,12 @@ class ConcertService:
     async def list_concerts(self) -> list[ConcertOut]:
         async with self._uow_factory(autocommit=True) as uow:
             return await ConcertRepository(uow.conn).all()
+
+    async def list_concerts_on_sale(self) -> list[ConcertListItem]:
+        """The public list: every concert with where its sale stands (read fresh: the state
+        changes at an opening, and the countdown is drawn from ``sale_opens_at``)."""
+        async with self._uow_factory(autocommit=True) as uow:
+            return await ConcertRepository(uow.conn).all_with_sale()
 
     async def get_concert(self, concert_id: int) -> ConcertOut:
         async with self._uow_factory(autocommit=True) as uow:

@@ -22,6 +22,22 @@ SEATS_OF_SCHEDULE = "FROM seats WHERE seats.schedule_id = schedules.id"
 UNSOLD_OF_SCHEDULE = f"{SEATS_OF_SCHEDULE} AND seats.status <> 'SOLD'"
 
 
+def sale_of_concert(concert: str) -> str:
+    """Four columns saying where the concert's sale stands (``concert`` names its id column):
+    whether it has dates at all, the next opening still to come, whether a date's window is
+    open now, and whether such an open date has a seat not yet sold (the search stops at the
+    first, through ``ix_seats_unsold``). ``concerts.schemas.sale_state`` reads them."""
+    of_concert = f"FROM schedules WHERE schedules.concert_id = {concert}"
+    open_now = "schedules.reservation_opens_at <= now() AND now() < schedules.reservation_closes_at"
+    return (
+        f"EXISTS (SELECT 1 {of_concert}), "
+        f"(SELECT min(schedules.reservation_opens_at) {of_concert} AND schedules.reservation_opens_at > now()), "
+        f"EXISTS (SELECT 1 {of_concert} AND {open_now}), "
+        f"EXISTS (SELECT 1 FROM schedules CROSS JOIN LATERAL (SELECT 1 {UNSOLD_OF_SCHEDULE} LIMIT 1) unsold "
+        f"  WHERE schedules.concert_id = {concert} AND {open_now})"
+    )
+
+
 def schedules_of_concert(concert: str) -> str:
     """A subquery: the ids of the concert's schedules (``concert`` is a ``$n`` parameter)."""
     return f"SELECT schedules.id FROM schedules WHERE schedules.concert_id = {concert}"

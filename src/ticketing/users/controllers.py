@@ -20,8 +20,17 @@ from ticketing.core.openapi import error_responses
 from ticketing.core.params import AltchaHeader
 from ticketing.core.ratelimit import account_key, client_address, enforce, paced
 from ticketing.users.dependencies import user_service
-from ticketing.users.errors import UserNameTaken, UserNotFound
-from ticketing.users.schemas import AccessToken, DoorStaffIn, PasswordChange, SignIn, SignUp, StaffOut, UserOut
+from ticketing.users.errors import InvalidDisplayName, UserNameTaken, UserNotFound
+from ticketing.users.schemas import (
+    AccessToken,
+    DisplayNameIn,
+    DoorStaffIn,
+    PasswordChange,
+    SignIn,
+    SignUp,
+    StaffOut,
+    UserOut,
+)
 
 
 @asynccontextmanager
@@ -44,7 +53,13 @@ class UserController(Controller):
         "/users",
         status_code=201,
         responses=error_responses(
-            ValidationError, UnsupportedMediaType, UserNameTaken, RateLimited, ServiceUnavailable, ChallengeRequired
+            ValidationError,
+            InvalidDisplayName,
+            UnsupportedMediaType,
+            UserNameTaken,
+            RateLimited,
+            ServiceUnavailable,
+            ChallengeRequired,
         ),
         summary="Sign up (creates the user's wallet with balance 0); 428 while the proof-of-work gate is on "
         "and X-Altcha carries no valid solution",
@@ -52,7 +67,9 @@ class UserController(Controller):
     async def sign_up(self, data: SignUp, request: AppRequest, x_altcha: AltchaHeader = None) -> UserOut:
         async with password_check(request) as address:
             await enforce(request, "sign_up", account=account_key(data.name), address=address)
-            return await user_service(request).register(data.name, data.password, client=address, solution=x_altcha)
+            return await user_service(request).register(
+                data.name, data.password, client=address, solution=x_altcha, display_name=data.display_name
+            )
 
     @post(
         "/auth/token",
@@ -103,6 +120,19 @@ class UserController(Controller):
     )
     async def me(self, request: AuthedRequest) -> UserOut:
         return await user_service(request).me(request.user)
+
+    @put(
+        "/users/me/display-name",
+        status_code=200,
+        before_request=account_checks,
+        responses=error_responses(
+            Unauthenticated, ValidationError, InvalidDisplayName, UnsupportedMediaType, UserNotFound
+        ),
+        summary="Set what the pages call the signed-in fan (Korean allowed; null removes it); "
+        "the sign-in name does not change",
+    )
+    async def set_display_name(self, data: DisplayNameIn, request: AuthedRequest) -> UserOut:
+        return await user_service(request).set_display_name(request.user, data.display_name)
 
 
 class AdminStaffController(Controller):

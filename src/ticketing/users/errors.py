@@ -1,4 +1,4 @@
-from ticketing.core.errors import Conflict, NotFound
+from ticketing.core.errors import Conflict, NotFound, ValidationError
 
 
 class UserNotFound(NotFound):
@@ -9,3 +9,10 @@ class UserNotFound(NotFound):
 class UserNameTaken(Conflict):
     code = "USER_NAME_TAKEN"
     title = "This name is already taken"
+
+
+class InvalidDisplayName(ValidationError):
+    """A display name that may not be used (``users/names.py``); the detail says why."""
+
+    code = "INVALID_DISPLAY_NAME"
+    title = "This display name may not be used"

@@ -16,10 +16,13 @@ class User(IdMixin, CreatedAtMixin, Base):
         # ... nor whose confusable skeleton is another's: "aIice", "a1ice" and "alice." beside
         # "alice" (users/names.py; migration 0008).
         Index("uq_users_name_key", "name_key", unique=True),
+        CheckConstraint("char_length(display_name) BETWEEN 1 AND 64", name="display_name_length"),
     )
 
     name: Mapped[str] = mapped_column(String(32))
     name_key: Mapped[str] = mapped_column(Text)
+    # What the pages call the fan, Korean allowed (users/names.py; migration 0013); not unique.
+    display_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), server_default="fan")
     # Carried in every access token (claim ``ver``); sign-out and a password change bump it, which

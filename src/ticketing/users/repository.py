@@ -18,6 +18,7 @@ class UserRecord:
     role: str
     password_hash: str
     token_version: int
+    display_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,22 +29,34 @@ class AccountState:
     token_version: int
 
 
-USER_COLUMNS = "SELECT users.id, users.name, users.role, users.password_hash, users.token_version FROM users"
+USER_COLUMNS = (
+    "SELECT users.id, users.name, users.role, users.password_hash, users.token_version, users.display_name FROM users"
+)
 
 
 class UserRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def add(self, name: str, password_hash: str, role: str = "fan") -> int:
+    async def add(self, name: str, password_hash: str, role: str = "fan", display_name: str | None = None) -> int:
         """A taken name, or one that looks like a taken one (``users/names.py``), fails the
         statement on a unique index, and with it the caller's transaction: 409 USER_NAME_TAKEN."""
-        sql = "INSERT INTO users (name, name_key, password_hash, role) VALUES ($1, $2, $3, $4) RETURNING id"
+        sql = (
+            "INSERT INTO users (name, name_key, password_hash, role, display_name) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id"
+        )
         with translate_db_errors():
             try:
-                return int(await self.conn.fetchval(sql, name, name_key(name), password_hash, role))
+                return int(await self.conn.fetchval(sql, name, name_key(name), password_hash, role, display_name))
             except asyncpg.UniqueViolationError as error:
                 raise UserNameTaken(f"The name {name!r} is taken, or looks like one that is") from error
+
+    async def set_display_name(self, user_id: int, display_name: str | None) -> bool:
+        with translate_db_errors():
+            found = await self.conn.fetchval(
+                "UPDATE users SET display_name = $2 WHERE id = $1 RETURNING id", user_id, display_name
+            )
+        return found is not None
 
     async def by_name(self, name: str) -> UserRecord | None:
         with translate_db_errors():

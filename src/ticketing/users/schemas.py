@@ -20,9 +20,29 @@ _AnyName = Annotated[str, plain_text(max_length=64)]
 _AnyPassword = Annotated[str, plain_text(max_length=128)]
 
 
+# What the pages call the fan (may be Korean), apart from the sign-in name; the service checks
+# the rest (users/names.py: one script, no look-alike mix, at most 20 characters) and answers 422
+# INVALID_DISPLAY_NAME with the reason.
+DisplayName = Annotated[
+    str,
+    plain_text(
+        max_length=64,
+        description="What the pages call the fan (Korean allowed): 1-20 letters, digits, inner spaces and "
+        ". _ - ' ·; one script or Latin with Hangul/Han (TR39 highly restrictive)",
+    ),
+]
+
+
 class SignUp(msgspec.Struct, forbid_unknown_fields=True):
     name: UserName
     password: Password
+    display_name: DisplayName | None = None
+
+
+class DisplayNameIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``null`` removes it (the pages then show the sign-in name)."""
+
+    display_name: DisplayName | None
 
 
 class SignIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,6 +70,7 @@ class UserOut(msgspec.Struct):
     id: int
     name: str
     wallet_id: int
+    display_name: str | None = None
 
 
 class AccessToken(msgspec.Struct):

@@ -31,7 +31,8 @@ from ticketing.core.security import (
     verify_password_for_sign_in,
 )
 from ticketing.core.uow import UnitOfWorkFactory
-from ticketing.users.errors import UserNameTaken, UserNotFound
+from ticketing.users.errors import InvalidDisplayName, UserNameTaken, UserNotFound
+from ticketing.users.names import clean_display_name, display_name_fault
 from ticketing.users.repository import AccountState, UserRepository
 from ticketing.users.schemas import AccessToken, UserOut
 from ticketing.wallets.service import WalletService
@@ -60,25 +61,31 @@ class UserService:
         # Every write checks its caller's account: under load one read serves all that wait.
         self._accounts: Coalescer[None, int, AccountState | None] = Coalescer(self._read_accounts)
 
-    async def register(self, name: str, password: str, *, client: str, solution: str | None) -> UserOut:
+    async def register(
+        self, name: str, password: str, *, client: str, solution: str | None, display_name: str | None = None
+    ) -> UserOut:
         """Sign-up over HTTP: behind the proof-of-work gate (``solution``: the X-Altcha header),
         and the caller's address is remembered as the account's (sign-in from there is judged by
         its own failures only)."""
+        shown = checked_display_name(display_name)  # before the gate and the hash: a bad name costs nothing
         if self._gate is not None:
             await self._gate.require(sign_up_action(), solution)
-        user = await self.sign_up(name, password, client=client)
+        user = await self.sign_up(name, password, client=client, display_name=shown)
         if self._limiter is not None:
             await self._limiter.remember_address(account_key(name), client)
         return user
 
-    async def sign_up(self, name: str, password: str, role: str = "fan", *, client: str = LOCAL) -> UserOut:
-        """``client``: the caller's address, whose turn the hash takes (``core/hashing.py``)."""
+    async def sign_up(
+        self, name: str, password: str, role: str = "fan", *, client: str = LOCAL, display_name: str | None = None
+    ) -> UserOut:
+        """``client``: the caller's address, whose turn the hash takes (``core/hashing.py``);
+        ``display_name`` as ``checked_display_name`` gave it."""
         password_hash = await hash_password(password, client=client)
         async with self._uow_factory() as uow:
-            user_id = await UserRepository(uow.conn).add(name, password_hash, role)
+            user_id = await UserRepository(uow.conn).add(name, password_hash, role, display_name)
             wallet_id = await self._wallets.create_wallet(uow, user_id)
             await uow.commit()
-        return UserOut(id=user_id, name=name, wallet_id=wallet_id)
+        return UserOut(id=user_id, name=name, wallet_id=wallet_id, display_name=display_name)
 
     async def sign_in(
         self, name: str, password: str, *, client: str = LOCAL, solution: str | None = None
@@ -162,7 +169,22 @@ class UserService:
             user = await UserRepository(uow.conn).by_id(principal.user_id)
         if user is None:
             raise UserNotFound("The signed-in user no longer exists")
-        return UserOut(id=user.id, name=user.name, wallet_id=await self._wallets.wallet_id_of(user.id))
+        return UserOut(
+            id=user.id,
+            name=user.name,
+            wallet_id=await self._wallets.wallet_id_of(user.id),
+            display_name=user.display_name,
+        )
+
+    async def set_display_name(self, principal: Principal, display_name: str | None) -> UserOut:
+        """Set (or with None remove) what the pages call the fan."""
+        shown = checked_display_name(display_name)
+        async with self._uow_factory() as uow:
+            found = await UserRepository(uow.conn).set_display_name(principal.user_id, shown)
+            await uow.commit()
+        if not found:
+            raise UserNotFound("The signed-in user no longer exists")
+        return await self.me(principal)
 
     async def create_fans_in_bulk(self, prefix: str, count: int, balance: int) -> list[UserOut]:
         """``count`` fans with funded wallets in a few set-based statements, for load tests: one
@@ -241,3 +263,14 @@ class UserService:
                 await UserRepository(uow.conn).set_password_and_role(existing.id, password_hash, "admin")
                 await uow.commit()
         return UserOut(id=existing.id, name=existing.name, wallet_id=await self._wallets.wallet_id_of(existing.id))
+
+
+def checked_display_name(display_name: str | None) -> str | None:
+    """The display name as stored (``users/names.py``), or 422 INVALID_DISPLAY_NAME saying why."""
+    if display_name is None:
+        return None
+    shown = clean_display_name(display_name)
+    fault = display_name_fault(shown)
+    if fault is not None:
+        raise InvalidDisplayName(fault)
+    return shown

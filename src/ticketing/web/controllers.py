@@ -39,14 +39,25 @@ PAGE_PATHS = [
 
 
 @cache
-def shell(max_seats_per_hold: int) -> bytes:
-    """The page shell for these settings (built once: the settings do not change while serving)."""
-    return SHELL_TEMPLATE.replace("{max_seats_per_hold}", str(max_seats_per_hold)).encode()
+def _shell(max_seats_per_hold: int, refund_cutoff_hours: int, max_refunds: int) -> bytes:
+    return (
+        SHELL_TEMPLATE.replace("{max_seats_per_hold}", str(max_seats_per_hold))
+        .replace("{refund_cutoff_hours}", str(refund_cutoff_hours))
+        .replace("{max_refunds_per_date}", str(max_refunds))
+        .encode()
+    )
+
+
+def shell(request: Request[Any, Any, Any]) -> bytes:
+    """The page shell with the settings the pages state before a fan acts (the most seats of one
+    hold; the refund terms shown before paying); built once: they do not change while serving."""
+    settings = request.app.state.settings
+    return _shell(settings.max_seats_per_hold, settings.refund_cutoff_hours, settings.max_refunds_per_fan_per_date)
 
 
 @get(PAGE_PATHS, include_in_schema=False, media_type=MediaType.HTML)
 async def page(request: Request[Any, Any, Any]) -> Response[bytes]:
-    body = shell(request.app.state.settings.max_seats_per_hold)
+    body = shell(request)
     return Response(body, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
 
 
@@ -58,7 +69,7 @@ def not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Respon
     wants_page = "text/html" in request.headers.get("accept", "")
     if not wants_page or path.startswith(("/api/", "/static/", "/docs")):
         return http_exception_handler(request, exc)
-    body = shell(request.app.state.settings.max_seats_per_hold)
+    body = shell(request)
     return Response(body, status_code=404, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
 
 

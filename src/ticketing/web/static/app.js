@@ -12,6 +12,17 @@ const MAX_SEATS_PER_HOLD = Number(document.querySelector('meta[name="max-seats-p
 // A seat the service just refused stays grey this long even if the seat list, cached for a moment
 // on the server, still calls it free.
 const REFUSED_SEAT_MS = 10_000;
+// The refund terms (TICKETING_REFUND_CUTOFF_HOURS, TICKETING_MAX_REFUNDS_PER_FAN_PER_DATE), told
+// before the fan pays and beside each booking: the server writes them into the page.
+const metaNumber = (name, fallback) => {
+  const value = Number(document.querySelector(`meta[name="${name}"]`)?.content);
+  return Number.isInteger(value) ? value : fallback;
+};
+const REFUND_CUTOFF_HOURS = metaNumber("refund-cutoff-hours", 24);
+const MAX_REFUNDS_PER_DATE = metaNumber("max-refunds-per-date", 2);
+const refundDeadline = (startsAt) => new Date(new Date(startsAt).getTime() - REFUND_CUTOFF_HOURS * 3600_000).toISOString();
+// What the sale page knows of the concert and its dates, to name them on the hold and the receipt.
+const sale = { title: "", startsAt: new Map() };
 const nonce = () => `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
 // Every live view (the queue, the seat and zone maps, the door count, the dashboard) refreshes
@@ -73,6 +84,60 @@ function live(fn, { ms = 3000, onFatal = showError } = {}) {
   window.addEventListener("online", wake);
   document.addEventListener("visibilitychange", wake);
   run();
+  return loop;
+}
+
+// The push channel (Server-Sent Events, GET /api/v1/events; docs/live-pages.md): the queue page's
+// place and a date's seat changes arrive as they happen, instead of a poll every few seconds.
+// EventSource cannot send headers, so a single-use ticket is asked for first with the headers the
+// polled endpoints take (bearer, X-Queue-Token); neither ever goes into the stream's URL. Polling
+// (live()) stays on underneath, slowed to PUSHED_POLL_MS while the channel is open, and back to
+// its own pace (and its "reconnecting…" state) the moment the channel is lost: `lost` runs then.
+// A closed channel is tried again later with backoff; a "bye" (its life is over) at once.
+// `handlers`: event name -> fn(data). Returns { open, close() }.
+const PUSHED_POLL_MS = 30_000;
+function pushChannel(body, queueToken, handlers, lost) {
+  let source = null;
+  let closed = false;
+  let retryTimer = null;
+  let failures = 0;
+  let open = false;
+  const drop = () => {
+    const was = open;
+    open = false;
+    if (source) source.close();
+    source = null;
+    if (was) lost();
+  };
+  const later = () => {
+    failures += 1;
+    clearTimeout(retryTimer);
+    if (!closed) retryTimer = setTimeout(connect, Math.min(RETRY_MAX_MS * 3, 2000 * 2 ** failures));
+  };
+  async function connect() {
+    if (closed || !("EventSource" in window)) return;
+    let issued;
+    try {
+      issued = await api("POST", "/api/v1/events/tickets", { body, queueToken });
+    } catch (error) { return later(); } // polling carries on; a refused pass is the loop's to say
+    if (closed) return;
+    source = new EventSource(issued.url);
+    source.onopen = () => { open = true; failures = 0; };
+    for (const [name, fn] of Object.entries(handlers)) source.addEventListener(name, (event) => fn(JSON.parse(event.data)));
+    source.addEventListener("bye", (event) => { drop(); if (JSON.parse(event.data).reconnect) connect(); else later(); });
+    source.addEventListener("end", () => { drop(); closed = true; lost(); }); // the loop hears why
+    source.onerror = () => { drop(); later(); };
+  }
+  connect();
+  return {
+    get open() { return open; },
+    close() { closed = true; clearTimeout(retryTimer); open = false; if (source) source.close(); source = null; },
+  };
+}
+// A live() loop that a push channel drives: stopping the one closes the other.
+function pushed(loop, channel) {
+  const stop = loop.stop;
+  loop.stop = () => { channel.close(); stop(); };
   return loop;
 }
 
@@ -205,7 +270,7 @@ function renderNav() {
     links.push(`<a href="/tickets">${h("nav_tickets")}</a>`, `<a href="/me">${h("nav_wallet")}</a>`);
     if (user.role === "admin") links.push(`<a href="/admin">${h("nav_operator")}</a>`, `<a href="/door">${h("nav_door")}</a>`);
     else if (user.role === "door") links.push(`<a href="/door">${h("nav_door")}</a>`);
-    links.push(`<span>${esc(user.name)}</span>`, `<a href="#" id="signout">${h("nav_sign_out")}</a>`);
+    links.push(`<span id="who">${esc(user.display_name || user.name)}</span>`, `<a href="#" id="signout">${h("nav_sign_out")}</a>`);
   } else {
     links.push(`<a href="/login">${h("nav_sign_in")}</a>`, `<a href="/signup">${h("nav_sign_up")}</a>`);
   }
@@ -262,7 +327,10 @@ function accountPage(kind) {
   app.innerHTML = `
     <h1>${h(signup ? "signup_title" : "signin_title")}</h1>
     <form id="account" class="card">
-      <label>${h("field_name")} <input name="name" autocomplete="username" required minlength="3" maxlength="32"></label>
+      <label>${h("field_name")} <input name="name" autocomplete="username" required minlength="3" maxlength="32"${signup ? ` pattern="[A-Za-z0-9_.\-]{3,32}" aria-describedby="name-hint" title="${h("field_name_hint")}"` : ""}></label>
+      ${signup ? `<p id="name-hint" class="muted hint">${h("field_name_hint")}</p>
+      <label>${h("field_display_name")} <input name="display_name" autocomplete="nickname" maxlength="20" aria-describedby="display-hint"></label>
+      <p id="display-hint" class="muted hint">${h("display_name_hint")}</p>` : ""}
       <label>${h("field_password")} <input name="password" type="password" autocomplete="${signup ? "new-password" : "current-password"}" required minlength="${signup ? 8 : 1}" maxlength="128"></label>
       <button type="submit">${h(signup ? "nav_sign_up" : "nav_sign_in")}</button>
       <p class="muted">${h(signup ? "have_account" : "new_here")}</p>
@@ -272,8 +340,9 @@ function accountPage(kind) {
     const form = new FormData(event.target);
     const name = form.get("name");
     const password = form.get("password");
+    const displayName = (form.get("display_name") || "").trim();
     try {
-      if (signup) await api("POST", "/api/v1/users", { body: { name, password } });
+      if (signup) await api("POST", "/api/v1/users", { body: { name, password, ...(displayName ? { display_name: displayName } : {}) } });
       await signIn(name, password);
       location.assign(safeNext(new URLSearchParams(location.search).get("next")));
     } catch (error) { showError(error, event.target); }
@@ -282,18 +351,45 @@ function accountPage(kind) {
 
 // ---------------------------------------------------------------- fans: concerts and the sale
 
+// Each concert with where its sale stands (API: sale_state) and, before an opening, a countdown to
+// it (sale_opens_at, on the server's clock: the offset from the answer's Date header). The list is
+// read again when a countdown reaches zero, so "오픈 예정" turns into "예매 중" by itself.
 async function concertsPage() {
   document.title = t("concerts_title");
-  const concerts = await api("GET", "/api/v1/concerts");
+  const response = await fetch("/api/v1/concerts", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  const concerts = await response.json();
+  const serverNow = Date.parse(response.headers.get("Date") || "");
+  const skew = Number.isFinite(serverNow) ? serverNow - Date.now() : 0; // whole seconds: good enough
+  const buyable = (c) => c.sale_state === "ON_SALE" || c.sale_state === "UPCOMING";
   app.innerHTML = `<h1>${h("concerts_title")}</h1><div class="grid">${concerts.map((c) => `
-      <div class="card"><h2>${esc(c.title)}</h2><p class="muted">${esc(c.venue || "")}</p>
-      <a class="button" href="/concerts/${c.id}">${h("get_tickets")}</a></div>`).join("") || `<p class="muted">${h("no_concerts")}</p>`}</div>`;
+      <div class="card concert" data-concert="${c.id}" data-sale="${esc(c.sale_state || "")}"><h2>${esc(c.title)}</h2>
+      ${c.venue ? `<p class="muted">${esc(c.venue)}</p>` : ""}
+      ${c.sale_state ? `<p><span class="sale-badge ${esc(c.sale_state)}">${h(`sale_${c.sale_state}`)}</span></p>` : ""}
+      ${c.sale_opens_at ? `<p class="opens">${h("sale_opens_at", { at: when(c.sale_opens_at) })}<br>
+        <span class="opens-in" role="timer" data-at="${esc(c.sale_opens_at)}"></span></p>` : ""}
+      <a class="button${buyable(c) ? "" : " secondary"}" href="/concerts/${c.id}">${h(buyable(c) ? "get_tickets" : "see_concert")}</a></div>`).join("") || `<p class="muted">${h("no_concerts")}</p>`}</div>`;
+  const countdowns = [...app.querySelectorAll(".opens-in")];
+  if (!countdowns.length) return;
+  let reloaded = false;
+  const tick = () => {
+    for (const el of countdowns) {
+      const left = Math.max(0, Math.floor((Date.parse(el.dataset.at) - (Date.now() + skew)) / 1000));
+      const clockText = [Math.floor(left / 3600) % 24, Math.floor(left / 60) % 60, left % 60].map((n) => String(n).padStart(2, "0")).join(":");
+      const days = Math.floor(left / 86400);
+      el.textContent = t("sale_opens_in", { left: days ? t("days_clock", { d: days, clock: clockText }) : clockText });
+      if (left === 0 && !reloaded && location.pathname === "/") { reloaded = true; setTimeout(concertsPage, 1000); }
+    }
+  };
+  tick();
+  const timer = every(1000, () => (countdowns[0].isConnected ? tick() : clearInterval(timer)));
 }
 
 async function salePage(concertId) {
   if (!requireSignIn()) return;
   const concert = await api("GET", `/api/v1/concerts/${concertId}`);
   document.title = concert.title;
+  sale.title = concert.title;
   app.innerHTML = `<h1>${esc(concert.title)}</h1><div id="step" class="card"></div><div id="wallet" class="muted"></div>`;
   refreshBalance();
   const token = session.queueToken(concertId);
@@ -327,23 +423,27 @@ function waitInQueue(concertId, token, firstPosition) {
     if (shown !== kind) focusStep(step);
     shown = kind;
   };
-  const loop = live(async () => {
-    const info = await api("GET", "/api/v1/queue/tokens/me", { queueToken: token });
-    if (info.status === "ACTIVE") { loop.stop(); return chooseDate(concertId, token); }
+  let done = false;
+  // One answer of token info, polled or pushed: drawn, and the next poll's delay (null: done).
+  const apply = (info) => {
+    if (done) return null;
+    if (info.status === "ACTIVE") { done = true; loop.stop(); chooseDate(concertId, token); return null; }
     if (info.status === "SOLD_OUT") {
+      done = true;
       loop.stop();
       show("sold_out", `<h2>${h("sold_out_title")}</h2><p>${h("sold_out_text")}</p>`);
-      return;
+      return null;
     }
     if (info.status !== "WAITING") {
+      done = true;
       loop.stop();
       session.setQueueToken(concertId, null);
       show("invalid", `<p>${esc(errorText("TOKEN_INVALID"))}</p><button id="rejoin">${h("rejoin")}</button>`);
       document.getElementById("rejoin").addEventListener("click", () => location.reload());
-      return;
+      return null;
     }
-      if (info.pre_queue) {
-        // Before the opening nobody has a place yet: the draw gives one to each at the opening.
+    if (info.pre_queue) {
+      // Before the opening nobody has a place yet: the draw gives one to each at the opening.
       start = null;
       show("pre_queue", `<h2>${h("waiting_title")}</h2>
         <p>${h("pre_queue_opens", { opens: raw(`<b id="opens">${esc(when(info.sale_opens_at))}</b>`) })}</p>
@@ -351,23 +451,34 @@ function waitInQueue(concertId, token, firstPosition) {
       return info.poll_after_ms || 2000;
     }
     start = Math.max(start || info.position, info.position);
-    const done = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
+    const progress = start > 1 ? Math.round(((start - info.position) / (start - 1)) * 100) : 100;
     show("waiting", `<h2>${h("waiting_title")}</h2>
       <p>${h("your_position", { position: raw(`<span class="big" id="position">${esc(count(info.position))}</span>`) })}</p>
+      <p id="ahead">${h("queue_ahead", { ahead: count(Math.max(0, info.position - 1)) })}</p>
       <p class="muted">${h("eta", { eta: raw(`<span id="eta">${esc(formatSeconds(info.eta_seconds))}</span>`) })}</p>
-      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${done}" aria-label="${h("progress")}"><div></div></div>
+      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${progress}" aria-label="${h("progress")}"><div></div></div>
       <p class="muted">${h("updated_at", { at: raw(`<span id="updated-at">${esc(clock(new Date()))}</span>`) })}</p>`);
     // Set through the DOM: the Content-Security-Policy refuses inline style attributes.
-    step.querySelector(".progress > div").style.width = `${done}%`;
+    step.querySelector(".progress > div").style.width = `${progress}%`;
     // The service says when to ask again (short near the front, longer far back), so that a
     // million waiting fans make a bounded number of requests.
     return info.poll_after_ms || 2000;
+  };
+  // Pushed as it changes (and "alive" while nothing does: the page says when it last heard);
+  // polled at the service's pace whenever the push channel is not open.
+  const channel = pushChannel({ concert_id: concertId }, token, {
+    queue: apply,
+    alive: () => { const at = document.getElementById("updated-at"); if (at) at.textContent = clock(new Date()); },
+  }, () => loop.now());
+  const loop = pushed(live(async () => {
+    const next = apply(await api("GET", "/api/v1/queue/tokens/me", { queueToken: token }));
+    return next !== null && channel.open ? PUSHED_POLL_MS : next;
   }, {
     onFatal: (error) => {
       if (error.code === "TOKEN_INVALID") session.setQueueToken(concertId, null);
       showError(error, step);
     },
-  });
+  }), channel);
 }
 
 // A seat button's content: the short label shown (its number) inside the words read out ("3번 좌석,
@@ -401,13 +512,15 @@ function focusStep(box) {
   heading.focus({ preventScroll: true });
   heading.scrollIntoView({ block: "nearest" });
 }
-const clock = (date) => date.toLocaleTimeString(LANG === "ko" ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul", hour12: false });
+// "00:32:35" in either language (Korean sites write a time of day this way too), Seoul time.
+const clock = (date) => date.toLocaleTimeString("en-GB", { timeZone: VENUE_TIME_ZONE, hourCycle: "h23" });
 
 async function chooseDate(concertId, token) {
   const step = document.getElementById("step");
   try {
     if (await resumeHold(concertId, token)) return;
     const dates = await api("GET", `/api/v1/concerts/${concertId}/schedules`, { queueToken: token });
+    for (const d of dates) sale.startsAt.set(d.id, d.starts_at);
     if (!dates.length) { step.innerHTML = `<h2>${h("no_seats_title")}</h2><p>${h("no_seats_text")}</p>`; return; }
     step.innerHTML = `<h2>${h("choose_date")}</h2><div class="dates">${dates.map((d) =>
       `<button class="secondary" data-schedule="${d.id}" data-venue="${d.venue_id ?? ""}">${h("date_button", { date: when(d.starts_at), count: count(d.available_seats) })}</button>`).join("")}</div>
@@ -434,6 +547,68 @@ async function resumeHold(concertId, token) {
   return true;
 }
 
+// A seat map is one Tab stop (ARIA grid, roving tabindex): Tab enters at the seat last visited,
+// the arrow keys move seat by seat (up and down by what is drawn above and below, so the phone's
+// 5 columns and the desktop's 10, or a plan's rows, move as they look), Home and End go to the
+// row's ends, Enter or Space picks. Taken seats stay reachable (aria-disabled) so they are heard.
+// The grid may be redrawn under the fan: `sync()` puts the Tab stop (and the focus, if the grid
+// had it) back on the seat they were on. Returns { sync() }.
+function rovingGrid(container) {
+  let activeId = null;
+  const cells = () => [...container.querySelectorAll("[data-seat]")];
+  const activate = (cell, focus) => {
+    activeId = cell.dataset.seat;
+    for (const other of cells()) other.tabIndex = other === cell ? 0 : -1;
+    if (focus) cell.focus();
+  };
+  const lineOf = (cell) => cell.getBoundingClientRect();
+  const vertical = (all, from, down) => {
+    const here = lineOf(from);
+    const centre = here.left + here.width / 2;
+    const beyond = all.map((c) => [c, lineOf(c)]).filter(([, r]) => (down ? r.top > here.top + here.height / 2 : r.top < here.top - here.height / 2));
+    if (!beyond.length) return null;
+    const nearestTop = down ? Math.min(...beyond.map(([, r]) => r.top)) : Math.max(...beyond.map(([, r]) => r.top));
+    const line = beyond.filter(([, r]) => Math.abs(r.top - nearestTop) < r.height / 2);
+    line.sort(([, a], [, b]) => Math.abs(a.left + a.width / 2 - centre) - Math.abs(b.left + b.width / 2 - centre));
+    return line[0][0];
+  };
+  container.addEventListener("focusin", (event) => {
+    const cell = event.target.closest("[data-seat]");
+    if (cell && cell.dataset.seat !== activeId) activate(cell, false);
+  });
+  container.addEventListener("keydown", (event) => {
+    const from = event.target.closest("[data-seat]");
+    if (!from || event.altKey || event.ctrlKey || event.metaKey) return;
+    const all = cells();
+    const index = all.indexOf(from);
+    const row = (from.closest('[role="row"]') || container).querySelectorAll("[data-seat]");
+    const target = {
+      ArrowLeft: () => all[index - 1],
+      ArrowRight: () => all[index + 1],
+      ArrowUp: () => vertical(all, from, false),
+      ArrowDown: () => vertical(all, from, true),
+      Home: () => row[0],
+      End: () => row[row.length - 1],
+    }[event.key];
+    if (!target) return;
+    event.preventDefault();
+    const cell = target();
+    if (cell) activate(cell, true);
+  });
+  return {
+    sync() {
+      const all = cells();
+      if (!all.length) return;
+      const hadFocus = container.contains(document.activeElement);
+      const cell = all.find((c) => c.dataset.seat === activeId) || all.find((c) => !c.classList.contains("taken")) || all[0];
+      for (const other of all) other.tabIndex = other === cell ? 0 : -1;
+      activeId = cell.dataset.seat;
+      if (hadFocus && document.activeElement !== cell && !all.includes(document.activeElement)) cell.focus({ preventScroll: true });
+    },
+    focus() { const cell = cells().find((c) => c.tabIndex === 0); if (cell) cell.focus(); },
+  };
+}
+
 let seatLoop = null; // the live seat list or zone map of the date shown
 let seatMapShown = 0; // which date choice is the latest: a slower earlier one starts no loop
 const stopSeatLoop = () => { if (seatLoop) seatLoop.stop(); seatLoop = null; return ++seatMapShown; };
@@ -450,9 +625,11 @@ async function seatMap(concertId, token, scheduleId) {
   let seatsById = new Map();
   let allowance = null; // GET /schedules/{id}/allowance: how many more seats of this date the fan may take
   box.innerHTML = `<h2>${h("choose_seats", { max: MAX_SEATS_PER_HOLD })}</h2><p id="allowance" class="muted"></p><div class="stage">${h("stage")}</div>
-    <div class="seats"></div><p class="muted" id="seat-legend"></p>
+    <div class="seats" role="grid" aria-label="${h("seat_grid")}" aria-describedby="seat-help"></div>
+    <p class="muted" id="seat-legend"></p><p class="muted sr-only" id="seat-help">${h("seat_grid_help")}</p>
     <div class="selection"><span id="selection"></span><button id="hold" type="button" disabled></button></div>`;
   const grid = box.querySelector(".seats");
+  const roving = rovingGrid(grid);
   const holdButton = document.getElementById("hold");
   const isTaken = (seat) => !seat.available || Date.now() - (refusedAt.get(seat.id) ?? -Infinity) < REFUSED_SEAT_MS;
   const pickedSeats = () => [...picked.values()].sort((a, b) => a.number - b.number);
@@ -473,7 +650,7 @@ async function seatMap(concertId, token, scheduleId) {
     for (const seat of pickedSeats().reverse()) if (picked.size > mayPick()) picked.delete(seat.id);
   };
   const paint = () => {
-    for (const button of grid.children) {
+    for (const button of grid.querySelectorAll("[data-seat]")) {
       const seat = seatsById.get(Number(button.dataset.seat));
       if (!seat) continue;
       const taken = isTaken(seat);
@@ -484,7 +661,7 @@ async function seatMap(concertId, token, scheduleId) {
       // that what is read out contains what is shown (voice control users say "3").
       const words = `${t("seat", { number: seat.number })}, ${taken ? t("taken") : t("free")}`;
       if (button.dataset.words !== words) {
-        button.innerHTML = spoken("seat_state", { number: seat.number, state: taken ? t("taken") : t("free") }, "number");
+        button.innerHTML = spoken("seat_state", { number: seat.number, price: won(seat.price), state: taken ? t("taken") : t("free") }, "number");
         button.dataset.words = words;
       }
       if (taken) button.setAttribute("aria-disabled", "true"); else button.removeAttribute("aria-disabled");
@@ -503,8 +680,13 @@ async function seatMap(concertId, token, scheduleId) {
     seatsById = new Map(seats.map((s) => [s.id, s]));
     for (const [id, seat] of picked) picked.set(id, seatsById.get(id) || seat);
     if (!grid.children.length) {
-      grid.innerHTML = seats.map((s) =>
-        `<button type="button" class="seat" data-seat="${s.id}" data-number="${s.number}" title="${h("seat_title", { number: s.number, price: won(s.price) })}">${s.number}</button>`).join("");
+      // Rows of ten for the grid's structure (role=row, display: contents): what is drawn is the
+      // CSS grid's columns (five on a phone), which the up and down keys follow.
+      const rows = [];
+      for (let i = 0; i < seats.length; i += 10) rows.push(seats.slice(i, i + 10));
+      grid.innerHTML = rows.map((row) => `<div role="row">${row.map((s) =>
+        `<span role="gridcell"><button type="button" class="seat" tabindex="-1" data-seat="${s.id}" data-number="${s.number}" title="${h("seat_title", { number: s.number, price: won(s.price) })}">${s.number}</button></span>`).join("")}</div>`).join("");
+      roving.sync();
       document.getElementById("seat-legend").textContent = t("seat_legend", { price: won(seats[0] ? seats[0].price : 0) });
     }
     paint();
@@ -544,11 +726,15 @@ async function seatMap(concertId, token, scheduleId) {
         showError(error, holdButton);
       }
       paint();
+      // The button is disabled while nothing is picked: the focus goes back to the seat last visited.
+      if (holdButton.disabled) roving.focus();
     }
   };
   await readAllowance();
   if (shown !== seatMapShown) return; // another date was chosen meanwhile
-  seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) }); // live availability without hammering the server
+  // Live availability: pushed as it changes, polled every 3 s when the push channel is not open.
+  const channel = pushChannel({ concert_id: concertId, schedule_id: scheduleId }, token, { seats: () => seatLoop?.now() }, () => seatLoop?.now());
+  seatLoop = pushed(live(async () => { await draw(); return channel.open ? PUSHED_POLL_MS : 3000; }, { onFatal: (error) => showError(error, box) }), channel);
 }
 
 // A date on a venue: the zones drawn where the plan puts them (SVG; each zone a button that says
@@ -577,6 +763,7 @@ async function venueMap(concertId, token, scheduleId) {
   const best = document.getElementById("best");
   const zoneBox = document.getElementById("zone-seats");
   const holdButton = document.getElementById("hold");
+  const zoneRoving = rovingGrid(zoneBox);
   const colourOf = (name) => classes.find((c) => c.name === name)?.color || "#2fa84f";
   const seatName = (s) => t("venue_seat", { row: s.row, label: s.label });
   const paintSelection = () => {
@@ -592,8 +779,10 @@ async function venueMap(concertId, token, scheduleId) {
       button.classList.toggle("picked", picked.has(Number(button.dataset.seat)));
     }
   };
+  let zoneNames = new Map();
   const drawZones = (map) => {
     classes = map.classes;
+    zoneNames = new Map(map.zones.map((z) => [z.id, z.name]));
     const xs = [...new Set(map.zones.map((z) => z.x))].sort((a, b) => a - b);
     const ys = [...new Set(map.zones.map((z) => z.y))].sort((a, b) => a - b);
     const step = (values) => Math.min(...values.slice(1).map((v, i) => v - values[i]), Infinity);
@@ -632,11 +821,11 @@ async function venueMap(concertId, token, scheduleId) {
     const focusedSeat = zoneBox.contains(document.activeElement) ? document.activeElement.dataset.seat : null;
     const rows = new Map();
     for (const seat of zone.seats) rows.set(seat.row, [...(rows.get(seat.row) || []), seat]);
-    zoneBox.innerHTML = [...rows].map(([row, seats]) => `<div class="seat-row"><span class="row-label">${h("row", { row })}</span>${seats.map((s) => {
+    zoneBox.innerHTML = `<div role="grid" class="zone-grid" aria-label="${h("zone_seats", { zone: zoneNames.get(zoneId) || "" })}" aria-describedby="seat-help">${[...rows].map(([row, seats]) => `<div class="seat-row" role="row"><span class="row-label" role="rowheader">${h("row", { row })}</span>${seats.map((s) => {
       const state = s.available ? t("free") : t("taken");
       const label = t("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state });
-      return `<button type="button" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" title="${esc(label)}">${spoken("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state }, "label")}</button>`;
-    }).join("")}</div>`).join("");
+      return `<span role="gridcell"><button type="button" tabindex="-1" class="seat${s.available ? "" : " taken"}" data-seat="${s.id}" data-class="${esc(s["class"])}" title="${esc(label)}">${spoken("seat_label", { row: s.row, label: s.label, class: s["class"], price: won(s.price), state }, "label")}</button></span>`;
+    }).join("")}</div>`).join("")}</div><p class="muted sr-only" id="seat-help">${h("seat_grid_help")}</p>`;
     zoneBox.querySelectorAll("[data-class]").forEach((b) => {
       if (b.classList.contains("taken")) { b.setAttribute("aria-disabled", "true"); return; }
       const colour = colourOf(b.dataset.class);
@@ -644,6 +833,7 @@ async function venueMap(concertId, token, scheduleId) {
       b.style.setProperty("color", inkOn(colour)); // a plan's colour may be light or dark
     });
     if (focusedSeat) zoneBox.querySelector(`[data-seat="${focusedSeat}"]`)?.focus({ preventScroll: true });
+    zoneRoving.sync();
     paintSelection();
   };
   const draw = async () => {
@@ -682,7 +872,18 @@ async function venueMap(concertId, token, scheduleId) {
     event.preventDefault();
     hold({ schedule_id: scheduleId, class: best.elements.class.value, quantity: Number(best.elements.quantity.value) });
   };
-  seatLoop = live(draw, { ms: 3000, onFatal: (error) => showError(error, box) });
+  const channel = pushChannel({ concert_id: concertId, schedule_id: scheduleId }, token, { seats: () => seatLoop?.now() }, () => seatLoop?.now());
+  seatLoop = pushed(live(async () => { await draw(); return channel.open ? PUSHED_POLL_MS : 3000; }, { onFatal: (error) => showError(error, box) }), channel);
+}
+
+// The refund terms in words, before paying: until when (the date's start less the cut-off), and
+// how many refunds of one date a fan may make.
+function refundTerms(startsAt) {
+  const times = MAX_REFUNDS_PER_DATE > 0 ? t("refund_times", { max: MAX_REFUNDS_PER_DATE }) : "";
+  if (MAX_REFUNDS_PER_DATE === 0) return h("refund_terms_none");
+  return startsAt
+    ? h("refund_terms", { deadline: when(refundDeadline(startsAt)), hours: REFUND_CUTOFF_HOURS, times })
+    : h("refund_terms_plain", { hours: REFUND_CUTOFF_HOURS, times });
 }
 
 function showHold(concertId, token, reservations) {
@@ -692,10 +893,13 @@ function showHold(concertId, token, reservations) {
   const numbers = reservations.map((r) => r.seat_number).sort((a, b) => a - b);
   const total = reservations.reduce((sum, r) => sum + r.price, 0);
   const key = `pay-${ids.join("-")}-${nonce()}`;
-  step.innerHTML = `<h2 id="hold-title">${h("held_title", { seats: seatsText(numbers) })}</h2>
+  const startsAt = sale.startsAt.get(reservations[0].schedule_id) || null;
+  const what = [sale.title, startsAt && when(startsAt)].filter(Boolean).join(" · ");
+  step.innerHTML = `${what ? `<p class="muted" id="hold-what">${esc(what)}</p>` : ""}<h2 id="hold-title">${h("held_title", { seats: seatsText(numbers) })}</h2>
     <p>${h("pay_before", { countdown: raw('<span class="countdown" id="countdown" role="timer">--:--</span>') })}</p>
     <p id="hold-warning" class="hold-warning" aria-live="assertive"></p>
     <p>${h("total_line", { total: raw(`<b>${esc(won(total))}</b>`) })}</p>
+    <p id="refund-terms" class="refund-terms">${refundTerms(startsAt)}</p>
     <button id="pay">${h("pay", { total: won(total) })}</button> <button id="release" class="secondary">${h("release")}</button>`;
   // Seats held together run out together; the earliest deadline is the one to beat.
   const deadline = Math.min(...reservations.map((r) => new Date(r.held_until).getTime()));
@@ -735,6 +939,7 @@ function showHold(concertId, token, reservations) {
       session.setQueueToken(concertId, null);
       const amount = payments.reduce((sum, p) => sum + p.amount, 0);
       step.innerHTML = `<h2>${h("paid_title")}</h2>
+        ${what ? `<p id="paid-what"><b>${esc(what)}</b></p>` : ""}
         <p id="confirmation">${h("paid_text", { seats: seatsText(numbers), amount: won(amount), paid_at: when(payments[0].paid_at) })}</p>
         <a class="button" href="/tickets">${h("see_tickets")}</a>`;
       focusStep(step);
@@ -767,12 +972,14 @@ async function walletPage() {
   if (!requireSignIn()) return;
   document.title = t("wallet_title");
   const user = session.user;
-  const [wallet, ledger, payments, reservations] = await Promise.all([
+  const [wallet, ledger, payments, reservations, tickets] = await Promise.all([
     api("GET", `/api/v1/wallets/${user.wallet_id}`),
     api("GET", `/api/v1/wallets/${user.wallet_id}/ledger?limit=20`),
-    api("GET", "/api/v1/payments?limit=50"),
+    api("GET", "/api/v1/payments?limit=200"),
     api("GET", "/api/v1/reservations?limit=50"),
+    api("GET", "/api/v1/tickets?limit=200"),
   ]);
+  const bookings = bookingsOf(payments.items, tickets.items);
   const status = (s) => (s ? h(`status_${s}`) : "");
   app.innerHTML = `<h1>${h("wallet_title")}</h1>
     <div class="card"><p>${h("balance")}</p><p class="big" id="balance">${esc(won(wallet.balance))}</p>
@@ -780,10 +987,24 @@ async function walletPage() {
       <button type="submit">${h("charge")}</button></form></div>
     <div class="card"><h2>${h("my_reservations")}</h2>${reservations.items.length ? `<table><tr><th>${h("col_number")}</th><th>${h("col_seat")}</th><th>${h("col_status")}</th><th class="num">${h("col_price")}</th><th>${h("col_held_until")}</th></tr>${reservations.items.map((r) =>
       `<tr><td>${r.id}</td><td>${esc(r.seat_number)}</td><td>${status(r.status)}</td><td class="num">${esc(won(r.price))}</td><td>${r.status === "HELD" ? esc(when(r.held_until)) : ""}</td></tr>`).join("")}</table>` : `<p class="muted">${h("no_reservations")}</p>`}</div>
-    <div class="card"><h2>${h("my_payments")}</h2>${payments.items.length ? `<table><tr><th>${h("col_reservation")}</th><th class="num">${h("col_amount")}</th><th>${h("col_paid_at")}</th><th>${h("col_status")}</th></tr>${payments.items.map((p) =>
-      `<tr><td>#${p.reservation_id}</td><td class="num">${esc(won(p.amount))}</td><td>${esc(when(p.paid_at))}</td><td>${status(p.status)}</td></tr>`).join("")}</table>` : `<p class="muted">${h("no_payments")}</p>`}</div>
+    <div class="card"><h2>${h("my_bookings")}</h2>${bookings.length ? `<div class="table-scroll" tabindex="0" role="region" aria-label="${h("my_bookings")}"><table id="bookings"><tr><th>${h("col_concert")}</th><th>${h("col_date")}</th><th>${h("col_seat")}</th><th class="num">${h("col_amount")}</th><th>${h("col_status")}</th><th>${h("col_refund_until")}</th></tr>${bookings.map((b) =>
+      `<tr data-booking="${esc(b.key)}"><td>${esc(b.title)}</td><td>${esc(when(b.startsAt))}</td><td>${esc(b.seats)}</td><td class="num">${esc(won(b.amount))}</td><td>${b.statuses.map(status).join(", ")}</td><td>${b.refundable ? esc(when(refundDeadline(b.startsAt))) : h("refund_closed")}</td></tr>`).join("")}</table></div>` : `<p class="muted">${h("no_payments")}</p>`}</div>
+    <div class="card"><h2>${h("my_info")}</h2><form id="display-name">
+      <label>${h("field_display_name")} <input name="display_name" autocomplete="nickname" maxlength="20" value="${esc(user.display_name || "")}" aria-describedby="display-hint"></label>
+      <p id="display-hint" class="muted hint">${h("display_name_hint")}</p>
+      <button type="submit">${h("save")}</button></form></div>
     <div class="card"><h2>${h("wallet_history")}</h2><table><tr><th>${h("col_what")}</th><th class="num">${h("col_amount")}</th><th class="num">${h("col_balance_after")}</th><th>${h("col_when")}</th></tr>${ledger.items.map((e) =>
       `<tr><td>${h(`kind_${e.kind}`)}</td><td class="num">${e.kind === "PAYMENT" ? "−" : "+"}${esc(won(e.amount))}</td><td class="num">${esc(won(e.balance_after))}</td><td>${esc(when(e.created_at))}</td></tr>`).join("")}</table></div>`;
+  document.getElementById("display-name").onsubmit = async (event) => {
+    event.preventDefault();
+    const value = new FormData(event.target).get("display_name").trim();
+    try {
+      const me = await api("PUT", "/api/v1/users/me/display-name", { body: { display_name: value || null } });
+      session.save(session.token, { ...session.user, display_name: me.display_name });
+      renderNav();
+      flash(t("display_name_saved"), "ok", "ok", event.target);
+    } catch (error) { showError(error, event.target); }
+  };
   document.getElementById("charge").onsubmit = async (event) => {
     event.preventDefault();
     const amount = Number(new FormData(event.target).get("amount"));
@@ -793,6 +1014,29 @@ async function walletPage() {
       walletPage();
     } catch (error) { showError(error, event.target); }
   };
+}
+
+// The fan's bookings: the payments made together (one date, one moment) with their tickets, each
+// naming the concert, date, seats, amount, status and the last moment to refund.
+function bookingsOf(payments, tickets) {
+  const ticketOf = new Map(tickets.map((ticket) => [ticket.payment_id, ticket]));
+  const groups = new Map();
+  for (const payment of payments) {
+    const ticket = ticketOf.get(payment.id);
+    if (!ticket) continue; // beyond the tickets read here (the oldest): the ledger still shows it
+    const key = `${ticket.schedule.id}@${payment.paid_at}`;
+    const group = groups.get(key) || { key, title: ticket.concert.title, startsAt: ticket.schedule.starts_at, numbers: [], amount: 0, statuses: [] };
+    group.numbers.push(ticket.seat.number);
+    group.amount += payment.amount;
+    if (!group.statuses.includes(ticket.status)) group.statuses.push(ticket.status);
+    groups.set(key, group);
+  }
+  const now = Date.now();
+  return [...groups.values()].map((g) => ({
+    ...g,
+    seats: seatsText(g.numbers.sort((a, b) => a - b)),
+    refundable: g.statuses.includes("VALID") && MAX_REFUNDS_PER_DATE > 0 && new Date(refundDeadline(g.startsAt)).getTime() > now,
+  }));
 }
 
 // ---------------------------------------------------------------- fans: tickets
