@@ -21,7 +21,7 @@ class User(IdMixin, CreatedAtMixin, Base):
 
     name: Mapped[str] = mapped_column(String(32))
     name_key: Mapped[str] = mapped_column(Text)
-    # What the pages call the fan, Korean allowed (users/names.py; migration 0013); not unique.
+    # What the pages call the fan, Korean allowed (users/names.py; migration 0010); not unique.
     display_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), server_default="fan")
