@@ -123,7 +123,8 @@ async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], ho
         "state and 0 processes left behind are correctness (**FAIL** fails the run); recovery ≤ 5 s after a "
         "dependency returns (≤ 10 s "
         "after a full restart) and 0 hung requests are measurements (**SHORT** is reported, the run does not "
-        "fail). A 503 SERVICE_UNAVAILABLE during a fault and a 409 SEAT_UNAVAILABLE are normal answers.",
+        "fail). A 503 SERVICE_UNAVAILABLE during a fault, a 409 SEAT_UNAVAILABLE and a 429 RATE_LIMITED are "
+        "normal answers.",
     ]
     return render("Fault injection report", preamble, results, shutdown)
 

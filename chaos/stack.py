@@ -214,7 +214,9 @@ class Stack:
         serve = self.serves[node]
         if serve is None:
             return 0
-        victims = [psutil.Process(serve.pid), *self.granian_workers(node)]
+        victims = self.granian_workers(node)
+        with contextlib.suppress(psutil.Error):  # already gone: its workers are still killed
+            victims.append(psutil.Process(serve.pid))
         for proc in victims:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
