@@ -38,17 +38,20 @@ def patience(hold_seconds: int) -> float:
     return hold_seconds + 5.0
 
 
-def service_settings(hold_seconds: int) -> dict[str, str]:
+def service_settings(hold_seconds: int, challenge_join_waiting: int | None = None) -> dict[str, str]:
     """The service's knobs for the run: short holds so that abandoned holds lapse within a
     phase, and a queue that admits steadily (the sale, not the admission rate, is under test).
     Everything else is production's: the rate limits, the per-address hold cap, the refund cap
     and the proof-of-work gate are on with their defaults (each fan has an address of its own)."""
-    return {
+    knobs = {
         "TICKETING_HOLD_SECONDS": str(hold_seconds),
         "TICKETING_QUEUE_MAX_ACTIVE": "150",
         "TICKETING_QUEUE_ADMIT_PER_SECOND": "100",
         "TICKETING_QUEUE_ACTIVE_TTL_SECONDS": "120",
     }
+    if challenge_join_waiting is not None:  # the gate sooner: fewer fans than production's threshold
+        knobs["TICKETING_CHALLENGE_JOIN_WAITING"] = str(challenge_join_waiting)
+    return knobs
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +59,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="CI: fewer fans, short phases, 4 scenarios")
     parser.add_argument("--scenarios", help=f"comma-separated, from: {', '.join(s.key for s in ALL)}")
     parser.add_argument("--fans", type=int, help="fans per scenario (default 300; smoke 100)")
+    parser.add_argument(
+        "--challenge-join-waiting",
+        type=int,
+        metavar="N",
+        help="joins need a proof-of-work solution once N fans wait (default: production's, 1000; 0 = every join)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     return parser.parse_args(argv)
 
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         options = PhaseOptions(args.fans or 300, SEATS, 6, 5, 12, patience(hold_seconds), MAX_REFUNDS_UNKNOWN)
     signal.signal(signal.SIGTERM, _terminate)
     work_dir = Path(tempfile.mkdtemp(prefix="ticketing-chaos-"))
-    stack = Stack(work_dir, service_settings(hold_seconds))
+    stack = Stack(work_dir, service_settings(hold_seconds, args.challenge_join_waiting))
     try:
         import uvloop
 
