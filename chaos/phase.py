@@ -64,7 +64,7 @@ class ScenarioResult:
     fans: dict[int, LoadTestFan] = field(default_factory=dict)
     seat_count: int = 0
     ends: dict[str, int] = field(default_factory=dict)  # end state -> fans
-    unfinished: list[str] = field(default_factory=list)  # fans with no end state, and their last answer
+    unfinished: list[str] = field(default_factory=list)  # the last answer of each fan with no end state
     refund_disagreements: list[str] = field(default_factory=list)
     refunds_over_cap: int = 0
     seats: dict[str, int] = field(default_factory=dict)  # at the end: sold, free, held, held past deadline
@@ -204,11 +204,7 @@ def _account_ends(result: ScenarioResult, fans: list[LoadTestFan]) -> None:
     """How each fan's sale ended; the fans without an end, with the last answer each saw."""
     journal = result.journal
     result.ends = dict(end_table(journal.ends, [fan.id for fan in fans]).most_common())
-    result.unfinished = [
-        f"fan {fan.id}: last answer {journal.last_answers.get(fan.id, 'none')}"
-        for fan in fans
-        if fan.id not in journal.ends
-    ]
+    result.unfinished = [journal.last_answers.get(fan.id, "none") for fan in fans if fan.id not in journal.ends]
 
 
 async def _verdict(

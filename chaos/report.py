@@ -194,7 +194,12 @@ def details(result: ScenarioResult, j: Judgement) -> list[str]:
     )
     lines += [f"- **invariant broken**: {name}: {value:+}" for name, value in result.new_violations.items()]
     lines += [f"- **refund**: {m}" for m in result.refund_disagreements[:10]]
-    lines += [f"- **no end state**: {m}" for m in result.unfinished[:10]]
+    if result.unfinished:
+        last = Counter(result.unfinished).most_common()
+        lines.append(
+            f"- **no end state**: {len(result.unfinished)} fans, by the last answer each got: "
+            + ", ".join(f"{answer} x{n:,}" for answer, n in last)
+        )
     lines += [f"- **twins answered differently**: {m}" for m in result.twin_mismatches[:10]]
     lines += [f"- **paid but told otherwise**: {m}" for m in result.told_otherwise[:10]]
     lines += [f"- **left behind**: {o}" for o in result.orphans]
