@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -19,28 +20,38 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from chaos.fans import REFUND_SHARE, SERIAL_SHARE
 from chaos.phase import PhaseOptions, ScenarioResult, check_lapsed_holds, heal, run_phase
 from chaos.report import render
 from chaos.scenarios import ALL, SMOKE_KEYS, Scenario, by_key
-from chaos.stack import STOP_GRACE_SECONDS, Stack
+from chaos.stack import NODES, STOP_GRACE_SECONDS, WORKERS_PER_NODE, Stack
 from ticketing.cli import migrate
 from ticketing.config import PROJECT_ROOT, Settings
 
 SEATS = 300
+MAX_REFUNDS_UNKNOWN = -1  # read from the service's settings once they are loaded
 
 
-def service_settings(hold_seconds: int) -> dict[str, str]:
+def patience(hold_seconds: int) -> float:
+    """How long a fan who sees no free seat keeps looking: past a hold's life and the sweep
+    that releases it, so that a seat someone walked away from finds a buyer."""
+    return hold_seconds + 5.0
+
+
+def service_settings(hold_seconds: int, challenge_join_waiting: int | None = None) -> dict[str, str]:
     """The service's knobs for the run: short holds so that abandoned holds lapse within a
-    phase, and a queue that admits steadily (the sale, not the admission rate, is under test)."""
-    return {
+    phase, and a queue that admits steadily (the sale, not the admission rate, is under test).
+    Everything else is production's: the rate limits, the per-address hold cap, the refund cap
+    and the proof-of-work gate are on with their defaults (each fan has an address of its own)."""
+    knobs = {
         "TICKETING_HOLD_SECONDS": str(hold_seconds),
         "TICKETING_QUEUE_MAX_ACTIVE": "150",
         "TICKETING_QUEUE_ADMIT_PER_SECOND": "100",
         "TICKETING_QUEUE_ACTIVE_TTL_SECONDS": "120",
-        "TICKETING_MAX_HOLDS_PER_ADDRESS": "0",  # every fan comes from loopback
-        "TICKETING_RATE_LIMITS_ENABLED": "false",  # the same: hundreds of fans would be one client
-        "TICKETING_CHALLENGE_ENABLED": "false",  # no proof-of-work gate: a harness, not a browser
     }
+    if challenge_join_waiting is not None:  # the gate sooner: fewer fans than production's threshold
+        knobs["TICKETING_CHALLENGE_JOIN_WAITING"] = str(challenge_join_waiting)
+    return knobs
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -48,6 +59,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="CI: fewer fans, short phases, 4 scenarios")
     parser.add_argument("--scenarios", help=f"comma-separated, from: {', '.join(s.key for s in ALL)}")
     parser.add_argument("--fans", type=int, help="fans per scenario (default 300; smoke 100)")
+    parser.add_argument(
+        "--challenge-join-waiting",
+        type=int,
+        metavar="N",
+        help="joins need a proof-of-work solution once N fans wait (default: production's, 1000; 0 = every join)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     return parser.parse_args(argv)
 
@@ -74,6 +91,7 @@ async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], ho
         data_dir=stack.service_data,
         db_pool_size=2,
     )
+    options = dataclasses.replace(options, max_refunds=settings.max_refunds_per_fan_per_date)
     stack.launch_service()
     await stack.wait_ready()
     results: list[ScenarioResult] = []
@@ -91,22 +109,31 @@ async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], ho
         print("chaos: stopping the service (SIGTERM, as a supervisor would)", flush=True)
         left = await stack.stop_service()
         shutdown += [f"pid {p.pid} still running {STOP_GRACE_SECONDS:.0f} s after SIGTERM" for p in left]
-        for proxy in stack.proxies:
+        for proxy in stack.all_proxies:
             await proxy.stop()
     await asyncio.to_thread(stack.close)
     shutdown += [f"pid {p.pid} {' '.join(p.cmdline()[:3])}" for p in stack.leftovers()]
     preamble = [
         f"{datetime.now(UTC).isoformat(timespec='seconds')}, {os.cpu_count()} cores. Own PostgreSQL and Valkey "
-        f"behind the harness's TCP proxies; `ticketing serve` (2 granian workers, jobs off) plus `ticketing worker`. "
-        f"Per scenario: a new concert of {SEATS} seats, {options.fans} fans arriving over the phase; "
+        f"behind the harness's TCP proxies; {NODES} `ticketing serve` nodes ({WORKERS_PER_NODE} granian worker each, "
+        f"jobs off) behind a round-robin balancer, plus `ticketing worker`; production rate limits, per-address "
+        f"hold cap ({settings.max_holds_per_address}), refund cap ({settings.max_refunds_per_fan_per_date} per fan "
+        f"and date) and proof-of-work gate (joins past {settings.challenge_join_waiting} waiting), each fan from "
+        f"an address of its own. "
+        f"Per scenario: a new concert of {SEATS} seats (sell-out: half as many as fans), {options.fans} fans "
+        f"arriving over the phase; {REFUND_SHARE:.0%} of buyers refund ({SERIAL_SHARE:.0%} of them again and again, "
+        f"up to the cap); "
         f"{options.pre:g} s of load, the fault ({options.fault:g} s unless stated), at least "
         f"{options.recovery:g} s of recovery. Holds last {hold_seconds} s; client timeout 10 s. "
         f"Total {time.monotonic() - started:.0f} s.",
         "",
-        "Targets: 0 invariant violations, 0 answers 500, 0 same-key answers that differ and 0 processes left "
-        "behind are correctness (**FAIL** fails the run); recovery ≤ 5 s after a dependency returns (≤ 10 s "
+        "Targets: 0 invariant violations, 0 answers 500, 0 same-key answers that differ, 0 refund answers the "
+        "database contradicts, 0 fans over the refund cap, 0 seats neither sold nor for sale, 0 fans with no end "
+        "state and 0 processes left behind are correctness (**FAIL** fails the run); recovery ≤ 5 s after a "
+        "dependency returns (≤ 10 s "
         "after a full restart) and 0 hung requests are measurements (**SHORT** is reported, the run does not "
-        "fail). A 503 SERVICE_UNAVAILABLE during a fault and a 409 SEAT_UNAVAILABLE are normal answers.",
+        "fail). A 503 SERVICE_UNAVAILABLE during a fault, a 409 SEAT_UNAVAILABLE and a 429 RATE_LIMITED are "
+        "normal answers.",
     ]
     return render("Fault injection report", preamble, results, shutdown)
 
@@ -116,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     keys = args.scenarios.split(",") if args.scenarios else list(SMOKE_KEYS if args.smoke else [s.key for s in ALL])
     scenarios = by_key([k.strip() for k in keys])
     if args.smoke:
-        options = PhaseOptions(fans=args.fans or 100, seats=SEATS, pre=3, fault=3, recovery=4)
         hold_seconds = 8
+        options = PhaseOptions(args.fans or 100, SEATS, 3, 3, 4, patience(hold_seconds), MAX_REFUNDS_UNKNOWN)
     else:
-        options = PhaseOptions(fans=args.fans or 300, seats=SEATS, pre=6, fault=5, recovery=12)
         hold_seconds = 20
+        options = PhaseOptions(args.fans or 300, SEATS, 6, 5, 12, patience(hold_seconds), MAX_REFUNDS_UNKNOWN)
     signal.signal(signal.SIGTERM, _terminate)
     work_dir = Path(tempfile.mkdtemp(prefix="ticketing-chaos-"))
-    stack = Stack(work_dir, service_settings(hold_seconds))
+    stack = Stack(work_dir, service_settings(hold_seconds, args.challenge_join_waiting))
     try:
         import uvloop
 

@@ -4,6 +4,7 @@ faulty proxies): fixtures before a phase, the database's verdict after it."""
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,6 +18,9 @@ from ticketing.container import open_services
 
 FAN_BALANCE = 1_000_000
 PRICE = 50_000
+# The sweeper releases a lapsed hold within a second; a seat still HELD this long after its
+# deadline is a hold nobody releases (the seat is neither sold nor for sale).
+LAPSED_HOLD_MARGIN = 10
 
 
 @dataclass
@@ -42,18 +46,48 @@ class DatabaseVerdict:
     deadlocks: int = 0
     reservation_ids: set[int] = field(default_factory=set)  # every reservation of the phase's date
     confirmed_ids: set[int] = field(default_factory=set)
+    refunded_payment_ids: set[int] = field(default_factory=set)
+    fans_over_refund_cap: int = 0
+    seats: dict[str, int] = field(default_factory=dict)  # sold, free, held, held past its deadline
 
 
-async def database_verdict(settings: Settings, schedule_id: int) -> DatabaseVerdict:
+async def database_verdict(settings: Settings, schedule_id: int, max_refunds: int) -> DatabaseVerdict:
     async with open_services(settings) as services, services.uow(autocommit=True) as uow:
         repo = BenchRepository(uow.conn)
         rows = await uow.conn.fetch("SELECT id, status FROM reservations WHERE schedule_id = $1", schedule_id)
+        refunded = await uow.conn.fetch(
+            "SELECT p.id, r.user_id FROM payments p JOIN reservations r ON r.id = p.reservation_id "
+            "WHERE r.schedule_id = $1 AND p.status = 'REFUNDED'",
+            schedule_id,
+        )
+        per_fan = Counter(int(r["user_id"]) for r in refunded)
+        seats = await uow.conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE status = 'SOLD') AS sold, "
+            "count(*) FILTER (WHERE status = 'AVAILABLE') AS free, "
+            "count(*) FILTER (WHERE status = 'HELD' AND held_until > now()) AS held, "
+            "count(*) FILTER (WHERE status = 'HELD' AND held_until <= now() - make_interval(secs => $2)) "
+            "AS held_past_deadline FROM seats WHERE schedule_id = $1",
+            schedule_id,
+            LAPSED_HOLD_MARGIN,
+        )
         return DatabaseVerdict(
             violations=await repo.invariant_violations(),
             deadlocks=await repo.deadlocks(),
             reservation_ids={int(r["id"]) for r in rows},
             confirmed_ids={int(r["id"]) for r in rows if r["status"] == "CONFIRMED"},
+            refunded_payment_ids={int(r["id"]) for r in refunded},
+            fans_over_refund_cap=sum(1 for n in per_fan.values() if n > max_refunds),
+            seats={k: int(v) for k, v in dict(seats or {}).items()},
         )
+
+
+async def latest_hold_deadline(settings: Settings, schedule_id: int) -> float | None:
+    """When the last live hold of the date lapses (epoch seconds), or None without one."""
+    async with open_services(settings) as services, services.uow(autocommit=True) as uow:
+        latest = await uow.conn.fetchval(
+            "SELECT max(held_until) FROM seats WHERE schedule_id = $1 AND status = 'HELD'", schedule_id
+        )
+    return latest.timestamp() if latest is not None else None
 
 
 async def expired_holds_read_held(

@@ -115,6 +115,73 @@ def told_otherwise(trail: PaymentTrail, confirmed: bool, tokens_may_be_lost: boo
     return not (tokens_may_be_lost and last.code == "TOKEN_INVALID")
 
 
+# How a fan's sale ended. Every fan must reach one before the phase's drain ends: a fan with
+# none was still waiting, polling or retrying, which the report fails.
+BOUGHT = "bought"  # holds at least one paid seat
+REFUNDED = "refunded"  # bought, then gave every seat back
+GAVE_UP = "gave up"  # the fan's own choice: walked away from a hold, or found no free seat for long
+REFUSED = "refused"  # a definitive answer ended the journey; ``reason`` is the API's code
+NO_END = "no end state"
+NO_FREE_SEAT = "no free seat"
+WALKED_AWAY = "walked away from a hold"
+
+
+@dataclass(frozen=True, slots=True)
+class EndState:
+    kind: str  # BOUGHT, REFUNDED, GAVE_UP or REFUSED
+    reason: str = ""  # REFUSED: the problem's code; GAVE_UP: why; BOUGHT: a refund refused, if any
+
+    def label(self) -> str:
+        return f"{self.kind}: {self.reason}" if self.reason else self.kind
+
+
+def end_state(kind: str, reason: str, kept: int, refunded: int) -> EndState:
+    """A fan's end as the table counts it: what it holds decides first (a fan who bought and
+    was then refused something still bought), then what it gave back, then why it stopped."""
+    if kept:
+        return EndState(BOUGHT, reason if kind == REFUSED and reason.startswith("REFUND") else "")
+    if refunded:
+        return EndState(REFUNDED)
+    return EndState(kind, reason)
+
+
+def end_table(ends: dict[int, EndState], fan_ids: list[int]) -> Counter[str]:
+    """How many fans ended each way; fans without an end are counted under NO_END."""
+    return Counter(ends[f].label() if f in ends else NO_END for f in fan_ids)
+
+
+@dataclass
+class RefundTrail:
+    """One refund: every definitive answer to its key, then the answer to a second refund of
+    the same payment under a new key (a second click), which must be 409 PAYMENT_ALREADY_REFUNDED."""
+
+    fan_id: int
+    payment_id: int
+    key: str
+    answers: list[KeyAnswer] = field(default_factory=list)
+    again: KeyAnswer | None = None
+
+    @property
+    def told_refunded(self) -> bool:
+        return any(a.status == 200 for a in self.answers)
+
+
+def refund_disagreements(trails: list[RefundTrail], refunded_in_database: set[int]) -> list[str]:
+    """Refund answers the database contradicts: told refunded but not refunded; refunded but
+    told otherwise (and never told it was); refunded twice (a second refund answered 200)."""
+    found = []
+    for trail in trails:
+        refunded = trail.payment_id in refunded_in_database
+        if trail.told_refunded and not refunded:
+            found.append(f"fan {trail.fan_id} payment {trail.payment_id}: told refunded, not refunded")
+        elif refunded and trail.answers and not trail.told_refunded:
+            last = trail.answers[-1].describe()
+            found.append(f"fan {trail.fan_id} payment {trail.payment_id}: refunded, told {last}")
+        if trail.again is not None and trail.again.status == 200:
+            found.append(f"fan {trail.fan_id} payment {trail.payment_id}: refunded twice (second key answered 200)")
+    return found
+
+
 @dataclass
 class Journal:
     """Everything one phase's fans saw."""
@@ -124,8 +191,12 @@ class Journal:
     abandoned: list[tuple[int, int, float]] = field(default_factory=list)  # (fan index, reservation id, held_until)
     trails: list[PaymentTrail] = field(default_factory=list)
     twins: list[TwinGroup] = field(default_factory=list)
+    refunds: list[RefundTrail] = field(default_factory=list)
+    ends: dict[int, EndState] = field(default_factory=dict)  # fan id -> how its sale ended
+    last_answers: dict[int, str] = field(default_factory=dict)  # fan id -> its last answer, for the unfinished
     rejoins: int = 0
-    bought: int = 0
+    bought: int = 0  # payments answered 201 (a fan who refunds and buys again counts twice)
+    challenges_solved: int = 0
 
     def record(self, answer: Answer) -> None:
         self.answers.append(answer)

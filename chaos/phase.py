@@ -1,5 +1,6 @@
 """One scenario: a phase of load with its fault in the middle and a recovery window after, then
-the checks (database invariants, replies to payment keys, lapsed holds, processes)."""
+the checks (database invariants, replies to payment and refund keys, every fan's end, the seats,
+lapsed holds, processes)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,21 @@ from dataclasses import dataclass, field
 import httpx
 from bench.fixtures import LoadTestFan
 
-from chaos.checks import database_verdict, expired_holds_read_held, prepare_sale
-from chaos.fans import CLIENT_TIMEOUT, Fan, Sale
-from chaos.journal import Journal, told_otherwise, twins_disagree
+from chaos.checks import (
+    LAPSED_HOLD_MARGIN,
+    DatabaseVerdict,
+    database_verdict,
+    expired_holds_read_held,
+    latest_hold_deadline,
+    prepare_sale,
+)
+from chaos.fans import CLIENT_TIMEOUT, DRAIN_SECONDS, Fan, Sale
+from chaos.journal import Journal, end_table, refund_disagreements, told_otherwise, twins_disagree
 from chaos.scenarios import FaultContext, Scenario
-from chaos.stack import HOST, Stack
+from chaos.stack import HOST, NODES, WORKERS_PER_NODE, Stack
 from ticketing.config import Settings
 
-WORKERS = 2
+WORKERS = NODES * WORKERS_PER_NODE
 
 
 @dataclass
@@ -29,6 +37,8 @@ class PhaseOptions:
     pre: float  # seconds of load before the fault
     fault: float  # seconds the fault lasts (unless the scenario says otherwise)
     recovery: float  # seconds of load after the fault, at least the target + 1
+    patience: float  # seconds a fan keeps looking while no seat is free (past a hold's life)
+    max_refunds: int  # the service's refund cap per fan and date
 
 
 @dataclass
@@ -52,6 +62,23 @@ class ScenarioResult:
     seconds: float = 0.0
     loop_lag: float = 0.0  # the harness's worst event-loop delay during the phase, seconds
     fans: dict[int, LoadTestFan] = field(default_factory=dict)
+    seat_count: int = 0
+    ends: dict[str, int] = field(default_factory=dict)  # end state -> fans
+    unfinished: list[str] = field(default_factory=list)  # the last answer of each fan with no end state
+    refund_disagreements: list[str] = field(default_factory=list)
+    refunds_over_cap: int = 0
+    seats: dict[str, int] = field(default_factory=dict)  # at the end: sold, free, held, held past deadline
+    held_at_end: int = 0  # a sale that sells out: live holds once every hold had time to lapse
+
+    @property
+    def refund_failures(self) -> int:
+        return len(self.refund_disagreements) + self.refunds_over_cap
+
+    @property
+    def seat_failures(self) -> int:
+        """Seats neither sold nor for sale: held past their deadline, or (a sale that sells
+        out) still held once every hold had time to lapse."""
+        return self.seats.get("held_past_deadline", 0) + self.held_at_end
 
 
 async def heal(stack: Stack, notes: list[str]) -> None:
@@ -62,7 +89,7 @@ async def heal(stack: Stack, notes: list[str]) -> None:
         await asyncio.to_thread(stack.restart_redis)
     if stack.postgres.process is None or stack.postgres.process.poll() is not None:
         await asyncio.to_thread(stack.restart_postgres)
-    if stack.serve is None or stack.serve.poll() is not None or stack.worker is None or stack.worker.poll() is not None:
+    if not stack.nodes_running() or stack.worker is None or stack.worker.poll() is not None:
         await stack.kill_service()
         stack.launch_service()
         notes.append("the service was not running at the phase start: restarted")
@@ -86,8 +113,7 @@ async def _watch_loop_lag(samples: list[float]) -> None:
 
 def _log_lines(stack: Stack) -> int:
     total = 0
-    for name in ("serve.log", "worker.log"):
-        path = stack.logs / name
+    for path in stack.logs.glob("*.log"):  # every node's and the worker's
         if path.exists():
             with path.open("rb") as fh:
                 total += sum(1 for _ in fh)
@@ -99,8 +125,10 @@ async def run_phase(
 ) -> tuple[ScenarioResult, dict[str, int]]:
     result = ScenarioResult(scenario)
     await heal(stack, result.notes)
-    fixture = await prepare_sale(settings, f"chaos: {scenario.key}", options.fans, options.seats)
-    before = await database_verdict(settings, fixture.schedule_id)
+    seats = round(options.fans * scenario.seats_per_fan) if scenario.seats_per_fan else options.seats
+    result.seat_count = seats
+    fixture = await prepare_sale(settings, f"chaos: {scenario.key}", options.fans, seats)
+    before = await database_verdict(settings, fixture.schedule_id, options.max_refunds)
     logs_before = _log_lines(stack)
     fault_seconds = scenario.fault_seconds or options.fault
     # Room past the target, so that a slow recovery is measured rather than cut off.
@@ -113,11 +141,25 @@ async def run_phase(
         lag_samples: list[float] = []
         lag = asyncio.create_task(_watch_loop_lag(lag_samples))
         t0 = time.monotonic()
-        sale = Sale(http, result.journal, fixture.concert_id, t0, t0 + 3600, twin_share=scenario.twin_share)
+        sale = Sale(
+            http,
+            result.journal,
+            fixture.concert_id,
+            t0,
+            t0 + 3600,
+            patience=options.patience,
+            twin_share=scenario.twin_share,
+            max_refunds=options.max_refunds,
+        )
         arrivals = options.pre + fault_seconds + recovery / 2
+        subnet = zlib.crc32(scenario.key.encode()) & 0xFF  # addresses of their own in each phase
         tasks = [
-            asyncio.create_task(Fan(sale, fan, rng.randrange(1 << 30)).journey(rng.uniform(0, arrivals)))
-            for fan in fixture.fans
+            asyncio.create_task(
+                Fan(sale, fan, rng.randrange(1 << 30), f"10.{subnet}.{i >> 8}.{i & 0xFF}").journey(
+                    rng.uniform(0, arrivals)
+                )
+            )
+            for i, fan in enumerate(fixture.fans, start=1)
         ]
         try:
             await asyncio.sleep(options.pre)
@@ -131,8 +173,9 @@ async def run_phase(
             result.fault_end = fault_end - t0
             sale.deadline = max(fault_end + recovery, time.monotonic() + 1)
             await asyncio.sleep(max(0.0, sale.deadline - time.monotonic()))
-            # Requests in flight at the deadline still get their answer (or time out).
-            _, pending = await asyncio.wait(tasks, timeout=CLIENT_TIMEOUT + 3)
+            # Fans on their way at the deadline go on until they reach an end (for a while),
+            # and requests in flight still get their answer (or time out).
+            _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS + CLIENT_TIMEOUT + 3)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -153,24 +196,43 @@ async def run_phase(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     result.fans = {fan.id: fan for fan in fixture.fans}
-    return await _verdict(
-        stack, settings, result, fixture.schedule_id, before.deadlocks, violations_before, logs_before
-    )
+    _account_ends(result, fixture.fans)
+    return await _verdict(stack, settings, options, result, fixture.schedule_id, before, violations_before, logs_before)
+
+
+def _account_ends(result: ScenarioResult, fans: list[LoadTestFan]) -> None:
+    """How each fan's sale ended; the fans without an end, with the last answer each saw."""
+    journal = result.journal
+    result.ends = dict(end_table(journal.ends, [fan.id for fan in fans]).most_common())
+    result.unfinished = [journal.last_answers.get(fan.id, "none") for fan in fans if fan.id not in journal.ends]
 
 
 async def _verdict(
     stack: Stack,
     settings: Settings,
+    options: PhaseOptions,
     result: ScenarioResult,
     schedule_id: int,
-    deadlocks_before: int,
+    before: DatabaseVerdict,
     violations_before: dict[str, int],
     logs_before: int,
 ) -> tuple[ScenarioResult, dict[str, int]]:
-    """After the phase: the database, the answers to payment keys, the processes, the logs."""
+    """After the phase: the database, the answers to payment and refund keys, the seats, the
+    processes, the logs."""
     await heal(stack, result.notes)  # the checks need both servers (the fault is over)
-    after = await database_verdict(settings, schedule_id)
-    result.deadlocks = max(0, after.deadlocks - deadlocks_before)  # a crash resets the statistics
+    if result.scenario.seats_per_fan:
+        # A sale that sells out ends with every seat sold or for sale: once the last hold's
+        # life is over (and the sweeper has had its margin), none may be held any more.
+        latest = await latest_hold_deadline(settings, schedule_id)
+        if latest is not None:
+            await asyncio.sleep(max(0.0, min(latest + LAPSED_HOLD_MARGIN - time.time(), 120.0)))
+    after = await database_verdict(settings, schedule_id, options.max_refunds)
+    result.seats = after.seats
+    if result.scenario.seats_per_fan:
+        result.held_at_end = after.seats.get("held", 0)
+    result.refund_disagreements = refund_disagreements(result.journal.refunds, after.refunded_payment_ids)
+    result.refunds_over_cap = after.fans_over_refund_cap
+    result.deadlocks = max(0, after.deadlocks - before.deadlocks)  # a crash resets the statistics
     result.new_violations = {
         name: value - violations_before.get(name, 0)
         for name, value in after.violations.items()

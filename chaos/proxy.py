@@ -5,6 +5,10 @@ The service is pointed at the proxy, never at the server, so that the harness ca
 network between them without touching either process. Latency is added per direction as a
 delivery time for each chunk (not a sleep before each read), so a busy connection keeps its
 throughput and only its round trips get longer.
+
+With several upstreams it is also the balancer in front of the service's nodes: each new
+connection goes to the next node in turn, and to the one after when a node refuses it (a
+dead node costs a client nothing but a reconnect, as HAProxy's redispatch does).
 """
 
 from __future__ import annotations
@@ -77,12 +81,15 @@ class _Link:
 
 class FaultyProxy:
     """Listens on a free loopback port for the lifetime of the run and forwards to
-    ``upstream_port``; the port stays the same while the server behind it is killed and
-    restarted, exactly as a service address would."""
+    ``upstream_ports`` (round-robin); the port stays the same while a server behind it is
+    killed and restarted, exactly as a service address would."""
 
-    def __init__(self, name: str, upstream_port: int) -> None:
+    def __init__(self, name: str, *upstream_ports: int) -> None:
+        if not upstream_ports:
+            raise ValueError("a proxy needs at least one upstream port")
         self.name = name
-        self.upstream_port = upstream_port
+        self.upstream_ports = list(upstream_ports)
+        self._next = 0
         self.latency = 0.0  # seconds added to each direction
         self.refusing = False
         self.port = 0
@@ -125,19 +132,27 @@ class FaultyProxy:
             # cancelled handler as an error, so it ends quietly instead.
             _abort(writer)
 
+    async def _connect_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the next upstream in turn, or to the following ones if it refuses."""
+        first = self._next
+        self._next = (self._next + 1) % len(self.upstream_ports)
+        for step in range(len(self.upstream_ports)):
+            port = self.upstream_ports[(first + step) % len(self.upstream_ports)]
+            with contextlib.suppress(OSError, TimeoutError):
+                return await asyncio.wait_for(asyncio.open_connection(HOST, port), UPSTREAM_CONNECT_TIMEOUT)
+        return None
+
     async def _serve_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.refusing:
             # Accepted by the kernel already; a reset at once is what a client sees from a
             # refused or firewalled port through a load balancer.
             _abort(writer)
             return
-        try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(HOST, self.upstream_port), UPSTREAM_CONNECT_TIMEOUT
-            )
-        except (OSError, TimeoutError):
-            _abort(writer)  # the server behind is down: the client sees its connection drop
+        upstream = await self._connect_upstream()
+        if upstream is None:
+            _abort(writer)  # every server behind is down: the client sees its connection drop
             return
+        up_reader, up_writer = upstream
         link = _Link(self, writer, up_writer)
         self.links.add(link)
         link.tasks = [

@@ -1,7 +1,9 @@
 """The verdict per scenario and the markdown report.
 
 Correctness targets FAIL (and fail the run): a broken invariant, a 5xx other than 503, two
-answers to one Idempotency-Key that differ, a process left behind. Timing and availability
+answers to one Idempotency-Key that differ, a refund answer the database contradicts (or a
+second refund of one payment, or a fan past the refund cap), a seat neither sold nor for sale
+at the end, a fan with no end state, a process left behind. Timing and availability
 targets are measurements, reported PASS or SHORT, never failing the run: recovery time, hung
 requests, 503s outside the fault's window.
 """
@@ -12,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chaos.journal import HUNG, NETWORK, Answer
+from chaos.journal import BOUGHT, GAVE_UP, HUNG, NETWORK, NO_END, REFUNDED, REFUSED, Answer
 from chaos.phase import ScenarioResult
 
 
@@ -31,10 +33,21 @@ class Judgement:
     same_key: int
     orphans: int
     hung_starts: list[float]
+    refunds: int  # refund answers the database contradicts, double refunds, fans past the cap
+    seats: int  # seats neither sold nor for sale
+    no_end: int  # fans with no end state
 
     @property
     def correct(self) -> bool:
-        return not (self.violations or self.internal_errors or self.same_key or self.orphans)
+        return not (
+            self.violations
+            or self.internal_errors
+            or self.same_key
+            or self.orphans
+            or self.refunds
+            or self.seats
+            or self.no_end
+        )
 
 
 def judge(result: ScenarioResult) -> Judgement:
@@ -64,6 +77,9 @@ def judge(result: ScenarioResult) -> Judgement:
         violations=sum(abs(v) for v in result.new_violations.values()),
         same_key=len(result.twin_mismatches) + len(result.told_otherwise),
         orphans=len(result.orphans),
+        refunds=result.refund_failures,
+        seats=result.seat_failures,
+        no_end=len(result.unfinished),
     )
 
 
@@ -95,8 +111,9 @@ def _five_xx(counter: Counter[str]) -> str:
 
 TABLE_HEAD = (
     "| scenario | answers | 5xx by code | 500s (0) | invariants (0) | hung (0) | first hold after fault (≤ target) "
-    "| first payment after fault | same-key answers differ (0) | left behind (0) |\n"
-    "|---|---:|---|---|---|---|---|---|---|---|"
+    "| first payment after fault | same-key answers differ (0) | refunds wrong (0) | seats neither sold nor for "
+    "sale (0) | fans with no end (0) | left behind (0) |\n"
+    "|---|---:|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -109,8 +126,28 @@ def table_row(result: ScenarioResult, j: Judgement) -> str:
         f"| {result.scenario.key}: {result.scenario.title}{target} | {len(result.journal.answers):,} | "
         f"{_five_xx(j.five_xx)} | {_count(j.internal_errors, 'FAIL')} | {_count(j.violations, 'FAIL')} | {hung} | "
         f"{_recovery(j.first_hold, j.recovery_target, window)} | "
-        f"{_recovery(j.first_payment, j.recovery_target, window)} | {same_key} | {_count(j.orphans, 'FAIL')} |"
+        f"{_recovery(j.first_payment, j.recovery_target, window)} | {same_key} | {_count(j.refunds, 'FAIL')} | "
+        f"{_count(j.seats, 'FAIL')} | {_count(j.no_end, 'FAIL')} | {_count(j.orphans, 'FAIL')} |"
     )
+
+
+def ends_table(results: Sequence[ScenarioResult]) -> list[str]:
+    """Fans by how their sale ended, one row per scenario: every fan is in exactly one column."""
+    columns = sorted({label for r in results for label in r.ends}, key=_end_order)
+    lines = [
+        "| scenario | fans | seats | " + " | ".join(columns) + " |",
+        "|---|---:|---:|" + "---:|" * len(columns),
+    ]
+    for r in results:
+        cells = [f"{r.ends.get(c, 0):,}" + (" **FAIL**" if c == NO_END and r.ends.get(c) else "") for c in columns]
+        lines.append(f"| {r.scenario.key} | {sum(r.ends.values()):,} | {r.seat_count:,} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _end_order(label: str) -> tuple[int, str]:
+    kinds = [BOUGHT, REFUNDED, GAVE_UP, REFUSED, NO_END]
+    kind = label.split(":", maxsplit=1)[0]
+    return (kinds.index(kind) if kind in kinds else len(kinds), label)
 
 
 def details(result: ScenarioResult, j: Judgement) -> list[str]:
@@ -136,7 +173,33 @@ def details(result: ScenarioResult, j: Judgement) -> list[str]:
         f"- lapsed holds read back: {result.expired_checked}, of which still HELD (API.md: EXPIRED): "
         f"{result.expired_read_held}",
     ]
+    seats = result.seats
+    lines.append(
+        f"- seats at the end: {seats.get('sold', 0):,} sold, {seats.get('free', 0):,} for sale, "
+        f"{seats.get('held', 0):,} held, {seats.get('held_past_deadline', 0):,} held past their deadline"
+        + (
+            f" (checked once every hold had time to lapse: {result.held_at_end} still held)"
+            if result.scenario.seats_per_fan
+            else ""
+        )
+    )
+    told_refunded = sum(1 for t in journal.refunds if t.told_refunded)
+    seconds = [t.again for t in journal.refunds if t.again is not None]
+    lines.append(
+        f"- refunds: {len(journal.refunds)} asked, {told_refunded} refunded, second refunds refused "
+        f"{sum(1 for a in seconds if a.code == 'PAYMENT_ALREADY_REFUNDED')} of {len(seconds)}, refused at the cap "
+        f"{sum(1 for t in journal.refunds if t.answers and t.answers[-1].code == 'REFUND_LIMIT_REACHED')}; "
+        f"fans past the cap in the database: {result.refunds_over_cap}; proof-of-work challenges solved: "
+        f"{journal.challenges_solved}"
+    )
     lines += [f"- **invariant broken**: {name}: {value:+}" for name, value in result.new_violations.items()]
+    lines += [f"- **refund**: {m}" for m in result.refund_disagreements[:10]]
+    if result.unfinished:
+        last = Counter(result.unfinished).most_common()
+        lines.append(
+            f"- **no end state**: {len(result.unfinished)} fans, by the last answer each got: "
+            + ", ".join(f"{answer} x{n:,}" for answer, n in last)
+        )
     lines += [f"- **twins answered differently**: {m}" for m in result.twin_mismatches[:10]]
     lines += [f"- **paid but told otherwise**: {m}" for m in result.told_otherwise[:10]]
     lines += [f"- **left behind**: {o}" for o in result.orphans]
@@ -154,6 +217,7 @@ def render(
     judged = [(r, judge(r)) for r in results]
     correct = all(j.correct for _, j in judged) and not any(r.harness_errors for r in results) and not shutdown
     lines = [f"# {title}", "", *preamble, "", TABLE_HEAD, *(table_row(r, j) for r, j in judged), ""]
+    lines += ["How each fan's sale ended (refused: the API's code that ended it):", "", *ends_table(results), ""]
     lines.append(
         "**Shutdown**: every process the harness started is gone."
         if not shutdown

@@ -42,6 +42,7 @@ class Scenario:
     loses_tokens: bool = False  # Redis comes back empty: the queue tokens are gone
     twin_share: float = 0.1
     fault_seconds: float | None = None  # overrides the run's fault length
+    seats_per_fan: float | None = None  # a sale with fewer seats than fans: it sells out
 
 
 async def kill_one_worker(ctx: FaultContext) -> float:
@@ -53,9 +54,26 @@ async def kill_one_worker(ctx: FaultContext) -> float:
     return time.monotonic()
 
 
+async def kill_one_node(ctx: FaultContext) -> float:
+    """A machine lost: one ``ticketing serve`` and its workers SIGKILLed; the balancer sends
+    the fans to the other node; a supervisor starts it again after the fault's length."""
+    killed = await ctx.stack.kill_node(0)
+    ctx.notes.append(f"SIGKILL to node 1 ({killed} processes); node 2 serves alone for {ctx.seconds:g} s")
+    await asyncio.sleep(ctx.seconds)
+    ctx.stack.launch_node(0)
+    restarted = time.monotonic()
+
+    async def note_ready() -> None:
+        ready = await ctx.stack.wait_ready(nodes=[0])
+        ctx.notes.append(f"node 1's /readyz answered 200 {ready:.1f} s after its restart")
+
+    ctx.background.append(asyncio.create_task(note_ready()))
+    return restarted
+
+
 async def kill_everything(ctx: FaultContext) -> float:
     killed = await ctx.stack.kill_service()
-    ctx.notes.append(f"SIGKILL to {killed} service processes (serve, its workers, worker)")
+    ctx.notes.append(f"SIGKILL to {killed} service processes (every node, its workers, worker)")
     await asyncio.sleep(min(ctx.seconds, 1.0))  # a supervisor restarts within about a second
     ctx.stack.launch_service()
     restarted = time.monotonic()
@@ -145,6 +163,12 @@ FREEZE_SECONDS = 16.0
 ALL: list[Scenario] = [
     Scenario("kill-worker", "kill -9 one granian worker", kill_one_worker),
     Scenario(
+        "sell-out",
+        "a sale with half as many seats as fans; kill -9 one node, restart",
+        kill_one_node,
+        seats_per_fan=0.5,
+    ),
+    Scenario(
         "kill-all",
         "kill -9 every service process, restart",
         kill_everything,
@@ -164,7 +188,7 @@ ALL: list[Scenario] = [
     Scenario("redis-drop", "Redis connections reset and refused", drop_connections("redis")),
     Scenario("twin-storm", "same-key payment storm (5 twins)", no_fault, recovery_target=None, twin_share=1.0),
 ]
-SMOKE_KEYS = ("kill-worker", "redis-lost", "pg-crash", "twin-storm")
+SMOKE_KEYS = ("sell-out", "redis-lost", "pg-crash", "twin-storm")
 
 
 def by_key(keys: list[str]) -> list[Scenario]:

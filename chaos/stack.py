@@ -1,6 +1,8 @@
 """Everything the harness starts and owns: PostgreSQL and Valkey (embedded, in a temporary folder,
-on free ports), a faulty proxy in front of each, and the service as in production
-(``ticketing serve`` with granian workers, plus a separate ``ticketing worker``).
+on free ports), a faulty proxy in front of each, and the service as in production: NODES
+``ticketing serve`` processes (each with its granian worker) behind a balancer of the harness's
+own (a round-robin TCP proxy), plus a separate ``ticketing worker``. A fault that hits one node
+is seen by the fans through the other, and each node's own view of the queue is tested.
 
 Every service process carries ``CHAOS_RUN_ID`` in its environment (granian's workers inherit
 it) and every server runs from the run's temporary folder, so that a scan of the machine's
@@ -29,6 +31,10 @@ from ticketing.core.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 HOST = "127.0.0.1"
 MARKER = "CHAOS_RUN_ID"
 STOP_GRACE_SECONDS = 15.0
+NODES = 2  # ``ticketing serve`` processes behind the balancer
+# granian workers of each: a killed or frozen worker leaves a sibling on its node, as production
+# nodes run one per core; a node lost is a scenario of its own (``sell-out``).
+WORKERS_PER_NODE = 2
 
 
 class Stack:
@@ -39,11 +45,12 @@ class Stack:
         self.redis = EmbeddedRedis(work_dir / "valkey")
         self.pg_proxy: FaultyProxy | None = None
         self.redis_proxy: FaultyProxy | None = None
+        self.node_ports = [free_port() for _ in range(NODES)]
+        self.balancer: FaultyProxy | None = None
         self.service_data = work_dir / "service"
         self.logs = work_dir / "logs"
-        self.port = free_port()
         self.service_settings = service_settings
-        self.serve: subprocess.Popen[bytes] | None = None
+        self.serves: list[subprocess.Popen[bytes] | None] = [None] * NODES
         self.worker: subprocess.Popen[bytes] | None = None
         self._closed = False
 
@@ -67,12 +74,25 @@ class Stack:
     async def start_proxies(self) -> None:
         self.pg_proxy = FaultyProxy("postgres", self.postgres.port)
         self.redis_proxy = FaultyProxy("redis", self.redis.port)
+        self.balancer = FaultyProxy("balancer", *self.node_ports)
         await self.pg_proxy.start()
         await self.redis_proxy.start()
+        await self.balancer.start()
+
+    @property
+    def port(self) -> int:
+        """Where the fans connect: the balancer."""
+        assert self.balancer is not None
+        return self.balancer.port
 
     @property
     def proxies(self) -> list[FaultyProxy]:
+        """The faulty links to the servers (the balancer is not one: it stays healthy)."""
         return [p for p in (self.pg_proxy, self.redis_proxy) if p is not None]
+
+    @property
+    def all_proxies(self) -> list[FaultyProxy]:
+        return [p for p in (self.pg_proxy, self.redis_proxy, self.balancer) if p is not None]
 
     def crash_postgres(self) -> None:
         """SIGQUIT to the postmaster is PostgreSQL's immediate shutdown, exactly what
@@ -121,8 +141,10 @@ class Stack:
             "TICKETING_ENV": "local",
             "TICKETING_DATA_DIR": str(self.service_data),  # shares the signing secret with the harness
             "TICKETING_HOST": HOST,
-            "TICKETING_PORT": str(self.port),
-            "TICKETING_WORKERS": "2",
+            "TICKETING_WORKERS": str(WORKERS_PER_NODE),
+            # The balancer is the fans' only way in: their X-Forwarded-For names the client, so
+            # the per-address limits count each fan, not the loopback address they all share.
+            "TICKETING_TRUSTED_PROXIES": HOST,
             "TICKETING_RUN_JOBS_IN_SERVER": "false",
             "TICKETING_LOG_LEVEL": "WARNING",
         }
@@ -130,13 +152,24 @@ class Stack:
         return env
 
     def launch_service(self) -> None:
-        """Start ``serve`` and ``worker`` without waiting: during a restart the load goes on."""
-        env = self.service_env()
-        self.serve = self._spawn("serve", env)
-        self.worker = self._spawn("worker", env)
+        """Start every node and the worker without waiting: during a restart the load goes on."""
+        for node in range(NODES):
+            self.launch_node(node)
+        self.worker = self._spawn("worker", self.service_env())
 
-    def _spawn(self, command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{command}.log").open("ab") as log:
+    def launch_node(self, node: int) -> None:
+        env = {**self.service_env(), "TICKETING_PORT": str(self.node_ports[node])}
+        self.serves[node] = self._spawn("serve", env, log_name=f"serve-{node + 1}")
+
+    @property
+    def live_serves(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.serves if p is not None]
+
+    def nodes_running(self) -> bool:
+        return all(p is not None and p.poll() is None for p in self.serves)
+
+    def _spawn(self, command: str, env: dict[str, str], log_name: str | None = None) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{log_name or command}.log").open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "ticketing.cli", command],
                 env=env,
@@ -146,28 +179,53 @@ class Stack:
                 start_new_session=True,  # a Ctrl-C in the terminal reaches the harness alone
             )
 
-    async def wait_ready(self, limit: float = 60.0) -> float:
-        """Seconds until ``/readyz`` answers 200 (the service reaches both servers)."""
+    async def wait_ready(self, limit: float = 60.0, nodes: list[int] | None = None) -> float:
+        """Seconds until ``/readyz`` of every node (or of ``nodes``) answers 200: each reaches
+        both servers."""
         started = time.monotonic()
-        async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.port}", timeout=2.0) as client:
-            while time.monotonic() - started < limit:
-                if self.serve is not None and self.serve.poll() is not None:
-                    raise RuntimeError(f"ticketing serve exited with {self.serve.returncode}; see serve.log")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        return time.monotonic() - started
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"the service was not ready within {limit:.0f} s")
+        for node in range(NODES) if nodes is None else nodes:
+            async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.node_ports[node]}", timeout=2.0) as client:
+                while True:
+                    serve = self.serves[node]
+                    if serve is not None and serve.poll() is not None:
+                        raise RuntimeError(f"ticketing serve {node + 1} exited with {serve.returncode}; see its log")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    if time.monotonic() - started > limit:
+                        raise RuntimeError(f"node {node + 1} was not ready within {limit:.0f} s")
+                    await asyncio.sleep(0.1)
+        return time.monotonic() - started
 
-    def granian_workers(self) -> list[psutil.Process]:
-        """The worker processes of ``serve`` (granian's children that run our app)."""
-        if self.serve is None:
-            return []
-        try:
-            children = psutil.Process(self.serve.pid).children(recursive=True)
-        except psutil.Error:
-            return []
-        return [c for c in children if _alive(c) and _is_service_process(c, self.run_id)]
+    def granian_workers(self, node: int | None = None) -> list[psutil.Process]:
+        """The worker processes of every node's ``serve`` (or of ``node``'s): granian's
+        children that run our app."""
+        found = []
+        for index, serve in enumerate(self.serves):
+            if serve is None or node not in (None, index):
+                continue
+            try:
+                children = psutil.Process(serve.pid).children(recursive=True)
+            except psutil.Error:
+                continue
+            found += [c for c in children if _alive(c) and _is_service_process(c, self.run_id)]
+        return found
+
+    async def kill_node(self, node: int) -> int:
+        """SIGKILL one node's ``serve`` and its granian workers (a machine lost)."""
+        serve = self.serves[node]
+        if serve is None:
+            return 0
+        victims = self.granian_workers(node)
+        with contextlib.suppress(psutil.Error):  # already gone: its workers are still killed
+            victims.append(psutil.Process(serve.pid))
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        await asyncio.to_thread(psutil.wait_procs, victims, 10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(serve.wait, 5)
+        return len(victims)
 
     def service_processes(self) -> list[psutil.Process]:
         """Every live process of this run's service, wherever it is in the process tree."""
@@ -178,19 +236,19 @@ class Stack:
         return found
 
     def expected_service_pids(self) -> set[int]:
-        pids = {p.pid for p in (self.serve, self.worker) if p is not None and p.poll() is None}
-        if self.serve is not None:
+        pids = {p.pid for p in (*self.live_serves, self.worker) if p is not None and p.poll() is None}
+        for serve in self.live_serves:
             with contextlib.suppress(psutil.Error):
-                pids |= {c.pid for c in psutil.Process(self.serve.pid).children(recursive=True)}
+                pids |= {c.pid for c in psutil.Process(serve.pid).children(recursive=True)}
         return pids
 
     def orphans(self) -> list[psutil.Process]:
-        """Service processes outside the current serve tree and worker: left behind."""
+        """Service processes outside the current serve trees and worker: left behind."""
         expected = self.expected_service_pids()
         return [p for p in self.service_processes() if p.pid not in expected]
 
     async def kill_service(self) -> int:
-        """SIGKILL every process of the service at once (serve, its workers, the worker)."""
+        """SIGKILL every process of the service at once (every node, its workers, the worker)."""
         victims = await asyncio.to_thread(self.service_processes)  # a scan of /proc: off the loop
         for proc in victims:
             with contextlib.suppress(psutil.Error):
@@ -199,12 +257,12 @@ class Stack:
         return len(victims)
 
     async def stop_service(self) -> list[psutil.Process]:
-        """SIGTERM to serve and to the worker, as a supervisor stops them; returns the service
+        """SIGTERM to every node and to the worker, as a supervisor stops them; returns the service
         processes still alive after the grace period (a defect), which are then killed.
 
         Async on purpose: the processes shut down through the proxies, which run on this
         event loop; blocking it here would hang their shutdown and blame the service."""
-        for popen in (self.serve, self.worker):
+        for popen in (*self.live_serves, self.worker):
             if popen is not None and popen.poll() is None:
                 popen.send_signal(signal.SIGTERM)
         for _ in range(int(STOP_GRACE_SECONDS / 0.2)):
@@ -216,12 +274,13 @@ class Stack:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         await asyncio.to_thread(self._reap, left)
-        self.serve = self.worker = None
+        self.serves = [None] * NODES
+        self.worker = None
         return left
 
     def _reap(self, procs: list[psutil.Process]) -> None:
         psutil.wait_procs(procs, timeout=10)
-        for popen in (self.serve, self.worker):
+        for popen in (*self.live_serves, self.worker):
             if popen is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     popen.wait(5)
@@ -262,7 +321,7 @@ class Stack:
         if self._closed:
             return
         self._closed = True
-        for popen in (self.serve, self.worker):  # normally stopped already, by stop_service
+        for popen in (*self.live_serves, self.worker):  # normally stopped already, by stop_service
             if popen is not None and popen.poll() is None:
                 with contextlib.suppress(OSError):
                     os.killpg(popen.pid, signal.SIGKILL)

@@ -8,14 +8,25 @@ import asyncio
 import contextlib
 
 from chaos.journal import (
+    BOUGHT,
+    GAVE_UP,
     HUNG,
     NETWORK,
+    NO_END,
+    REFUNDED,
+    REFUSED,
+    WALKED_AWAY,
     Answer,
+    EndState,
     Journal,
     KeyAnswer,
     PaymentTrail,
+    RefundTrail,
     TwinGroup,
+    end_state,
+    end_table,
     is_definitive,
+    refund_disagreements,
     told_otherwise,
     twins_disagree,
 )
@@ -112,6 +123,63 @@ def test_render_marks_correctness_failures_and_short_recovery() -> None:
     assert not correct
 
 
+def test_a_fans_end_is_what_it_holds_first_then_what_it_gave_back_then_why_it_stopped() -> None:
+    assert end_state(REFUSED, "REFUND_LIMIT_REACHED", kept=1, refunded=2) == EndState(BOUGHT, "REFUND_LIMIT_REACHED")
+    assert end_state(REFUSED, "SOLD_OUT", kept=1, refunded=0) == EndState(BOUGHT)  # bought before it was refused
+    assert end_state(REFUSED, "SOLD_OUT", kept=0, refunded=1) == EndState(REFUNDED)
+    assert end_state(GAVE_UP, WALKED_AWAY, kept=0, refunded=0).label() == "gave up: walked away from a hold"
+    assert end_state(REFUSED, "SOLD_OUT", kept=0, refunded=0).label() == "refused: SOLD_OUT"
+
+
+def test_a_fan_without_an_end_is_counted_as_such() -> None:
+    table = end_table({1: EndState(BOUGHT), 2: EndState(REFUSED, "SOLD_OUT")}, [1, 2, 3])
+    assert table == {"bought": 1, "refused: SOLD_OUT": 1, NO_END: 1}
+
+
+REFUND_200 = KeyAnswer(200, "OK", {"id": 7, "status": "REFUNDED"})
+ALREADY = KeyAnswer(409, "PAYMENT_ALREADY_REFUNDED")
+
+
+def test_refund_answers_are_checked_against_the_database() -> None:
+    fine = RefundTrail(1, 10, "k1", [REFUND_200], again=ALREADY)
+    capped = RefundTrail(2, 20, "k2", [KeyAnswer(409, "REFUND_LIMIT_REACHED")])
+    told_but_not = RefundTrail(3, 30, "k3", [REFUND_200], again=ALREADY)
+    not_told = RefundTrail(4, 40, "k4", [KeyAnswer(409, "REFUND_WINDOW_CLOSED")])
+    twice = RefundTrail(5, 50, "k5", [REFUND_200], again=REFUND_200)
+    unanswered = RefundTrail(6, 60, "k6")  # the phase ended while it retried: nothing to hold it to
+    found = refund_disagreements([fine, capped, told_but_not, not_told, twice, unanswered], {10, 40, 50, 60})
+    assert found == [
+        "fan 3 payment 30: told refunded, not refunded",
+        "fan 4 payment 40: refunded, told 409 REFUND_WINDOW_CLOSED",
+        "fan 5 payment 50: refunded twice (second key answered 200)",
+    ]
+
+
+def test_fans_without_an_end_refund_failures_and_stuck_seats_fail_the_run() -> None:
+    scenario = Scenario("sell-out", "t", no_fault, seats_per_fan=0.5)
+    for failing in (
+        {"unfinished": ["poll 200 OK"], "ends": {NO_END: 1}},
+        {"refunds_over_cap": 1},
+        {"refund_disagreements": ["fan 3 payment 30: told refunded, not refunded"]},
+        {"held_at_end": 2},
+        {"seats": {"held_past_deadline": 1}},
+    ):
+        result = _result(scenario, [])
+        for name, value in failing.items():
+            setattr(result, name, value)
+        assert not judge(result).correct, failing
+        text, correct = render("r", [], [result], [])
+        assert not correct
+        if "unfinished" in failing:
+            assert "**no end state**: 1 fans, by the last answer each got: poll 200 OK x1" in text
+            assert "| 1 **FAIL** |" in text
+    result = _result(scenario, [])
+    result.ends = {"bought": 2, "refused: SOLD_OUT": 1}
+    text, correct = render("r", [], [result], [])
+    assert correct
+    assert "| sell-out | 3 | 0 | 2 | 1 |" in text
+
+
 def test_every_scenario_has_a_unique_key() -> None:
     assert len({s.key for s in ALL}) == len(ALL)
 
@@ -146,6 +214,37 @@ async def test_proxy_forwards_adds_latency_and_refuses() -> None:
     finally:
         await proxy.stop()
         server.close()
+
+
+async def test_balancer_takes_turns_and_skips_a_node_that_refuses() -> None:
+    async def serve_as(name: bytes) -> asyncio.Server:
+        async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(name)
+            await writer.drain()
+            writer.close()
+
+        return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+    first, second = await serve_as(b"1"), await serve_as(b"2")
+    ports = [int(server.sockets[0].getsockname()[1]) for server in (first, second)]
+    balancer = FaultyProxy("balancer", *ports)
+    await balancer.start()
+
+    async def served_by() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", balancer.port)
+        try:
+            return await asyncio.wait_for(reader.read(1), 2)
+        finally:
+            writer.close()
+
+    try:
+        assert [await served_by() for _ in range(4)] == [b"1", b"2", b"1", b"2"]
+        first.close()
+        await first.wait_closed()  # node 1 down: every connection reaches node 2
+        assert [await served_by() for _ in range(3)] == [b"2", b"2", b"2"]
+    finally:
+        await balancer.stop()
+        second.close()
 
 
 async def _dropped(reader: asyncio.StreamReader) -> bool:
