@@ -21,7 +21,6 @@ The verdict, per phase (``PhaseResult.failures``):
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 import zlib
@@ -127,20 +126,16 @@ def harness_settings(topology: Topology) -> Settings:
     )
 
 
-def _address_of(authorization: str) -> str:
-    """A stable address per fan (the benchmarking range 198.18.0.0/15): only ever a header value."""
-    digest = hashlib.blake2b(authorization.encode(), digest_size=2).digest()
-    return f"198.18.{digest[0]}.{digest[1]}"
-
-
-async def _forwarded_for(request: httpx.Request) -> None:
-    request.headers["X-Forwarded-For"] = _address_of(request.headers.get("authorization", ""))
+def _address_of(index: int) -> str:
+    """An address per fan (the benchmarking range 198.18.0.0/15), sent as X-Forwarded-For so the
+    production per-address limits count fans: only ever a header value."""
+    return f"198.18.{index >> 8}.{index & 0xFF}"
 
 
 async def run_phase(topology: Topology, settings: Settings, options: PhaseOptions, fault: Fault) -> PhaseResult:
     result = PhaseResult(fault, fans=options.fans)
     fixture = await prepare_sale(settings, f"cluster: {fault.key}", options.fans, options.seats)
-    before = await database_verdict(settings, fixture.schedule_id)
+    before = await database_verdict(settings, fixture.schedule_id, settings.max_refunds_per_fan_per_date)
     ctx = FaultContext(topology, fixture.concert_id, result.notes, result.figures)
     rng = random.Random(zlib.crc32(fault.key.encode()))  # noqa: S311  the same arrivals run after run
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -154,12 +149,11 @@ async def run_phase(topology: Topology, settings: Settings, options: PhaseOption
         base_url=topology.url,
         limits=limits,
         timeout=httpx.Timeout(CLIENT_TIMEOUT + 5),  # above the fan's own: a slow answer is "hung"
-        event_hooks={"request": [_forwarded_for]},
     ) as http:
         t0 = time.monotonic()
         sale = Sale(http, result.journal, fixture.concert_id, t0, t0 + 3600)
         arrivals = options.pre + options.after / 3
-        fans = [Fan(sale, fan, rng.randrange(1 << 30)) for fan in fixture.fans]
+        fans = [Fan(sale, fan, rng.randrange(1 << 30), _address_of(i)) for i, fan in enumerate(fixture.fans, start=1)]
         tasks = [asyncio.create_task(journey(fan, rng.uniform(0, arrivals))) for fan in fans]
         try:
             await asyncio.sleep(options.pre)
@@ -202,7 +196,7 @@ async def _verdict(
     ended: dict[int, float],
     deadline: float,
 ) -> None:
-    after = await database_verdict(settings, schedule_id)
+    after = await database_verdict(settings, schedule_id, settings.max_refunds_per_fan_per_date)
     result.violations = {
         name: value - violations_before.get(name, 0)
         for name, value in after.violations.items()
