@@ -1,4 +1,4 @@
-"""The sign-in flood of ``make bench`` (issue 12: "sign-in that survives a flood").
+"""The sign-in flood of ``make bench`` (sign-in that survives a flood).
 
 64 attacker connections send sign-ins with wrong passwords as fast as they are answered, never
 honouring Retry-After, for the names of two real fans and for unknown names, from one address or

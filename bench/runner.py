@@ -469,7 +469,7 @@ async def _run_phases(
         "",
         "## Write path against the floor",
         "",
-        f"The write targets of issue 15 as ratios to F_http ({f_http.throughput:,.0f} req/s, same run), "
+        f"The write targets as ratios to F_http ({f_http.throughput:,.0f} req/s, same run), "
         f"{options.connections} connections, under the default seat lock strategy "
         f"`{_default_strategy(options)}`. Charges and the hold race are driven by the generator above (the "
         "hold race's pre-built requests, once the race's seats are taken, as they are a moment into it); the "

@@ -1,4 +1,4 @@
-"""Issue 21 items 3 and 4: the proof-of-work gate (ALTCHA) and sign-in that a guesser cannot lock.
+"""The proof-of-work gate (ALTCHA) and sign-in that a guesser cannot lock.
 
 The gate: a valid solution passes once; a replayed, expired, other action's, tampered, garbage
 or wrong-number solution is a 428 ``CHALLENGE_REQUIRED`` with a fresh challenge (never a 500)

@@ -1,4 +1,4 @@
-"""Hostile input (issue 12): whatever bytes a client sends end in a 4xx problem or a success,
+"""Hostile input: whatever bytes a client sends end in a 4xx problem or a success,
 never a 500, and a refused request changes nothing."""
 
 from __future__ import annotations

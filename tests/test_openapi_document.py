@@ -1,6 +1,6 @@
-"""The OpenAPI document describes what the service does (issue 12, "The contract matches
-behaviour"), and the fixes that came with it: canonical integers in paths and query strings,
-``OPTIONS`` listing every method of a path, and a visible-ASCII Idempotency-Key. The live check
+"""The OpenAPI document describes what the service does, and the fixes that came with it:
+canonical integers in paths and query strings, ``OPTIONS`` listing every method of a path, and a
+visible-ASCII Idempotency-Key. The live check
 of the whole document is schemathesis' (``tests/contract``, ``make test-api``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Behind PgBouncer in transaction mode (issue 23, item 5), with ``TICKETING_DB_PGBOUNCER=true``.
+"""Behind PgBouncer in transaction mode, with ``TICKETING_DB_PGBOUNCER=true``.
 
 PgBouncer refused the service ("unsupported startup parameter: statement_timeout"); with the
 parameter ignored the lock, statement and idle-in-transaction timeouts silently became 0; and

@@ -1,4 +1,4 @@
-"""Issue 12: rate limits per account and per client address (sign-in, sign-up, queue-token issue,
+"""Rate limits per account and per client address (sign-in, sign-up, queue-token issue,
 holds, wallet charges), the failed-sign-in back-off, the hashing queue (a share per address, fair turns, a slow
 lane for wrong passwords, a bounded waiting room), the hold of early retries, and the argon2
 profile, over HTTP.

@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from ticketing.core.locking import BENCH_ONLY_LOCK_ORDERS, BENCH_ONLY_STRATEGIES, SeatLockOrder, SeatLockStrategy
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
-LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
+LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in docs/operations.md
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     queue_waiting_grace_seconds: int = 60
     queue_retain_finished_seconds: int = 600
     # How far behind Redis a process's view of a queue may be (polls and the date/seat guards
-    # answer from it); API.md allows 1 s for a finished token to be refused by the reads.
+    # answer from it); docs/api.md allows 1 s for a finished token to be refused by the reads.
     queue_snapshot_seconds: float = Field(default=0.1, ge=0, le=1.0)
     run_jobs_in_server: bool = True
 
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    # --- Abuse limits (issue 12; README "Rate limits") ------------------------------------------
+    # --- Abuse limits (docs/security.md) ------------------------------------------
     # Each limit is in the `limits` library's notation: "10/minute", several tiers joined with
     # ";" ("5/5 minutes;20/hour"), "" for none. Counted per account and per client address in
     # Redis (sliding windows, shared by every process); over a limit: 429 with Retry-After.
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
             parse_many(value)  # a typo refuses start-up instead of disabling a limit
         return value
 
-    # --- The proof-of-work gate (issue 21; README "Proof-of-work gate") ------------------------
+    # --- The proof-of-work gate (docs/security.md) ------------------------
     # ALTCHA challenges in front of sign-up, sign-in after failures and queue join under pressure:
     # a request without a valid solution (header X-Altcha) is answered 428 CHALLENGE_REQUIRED.
     challenge_enabled: bool = True  # the test suite, the contract checks and the harnesses turn it off
@@ -198,7 +198,7 @@ class Settings(BaseSettings):
     # How long an address that signed in to an account (or signed it up) stays known to it.
     sign_in_known_address_days: int = Field(default=30, ge=1, le=365)
 
-    # Anti-hoarding (issue 12): live holds of one schedule from one client address, whatever the
+    # Anti-hoarding: live holds of one schedule from one client address, whatever the
     # accounts behind it; 0 = off. 8 lets a family or an office behind one NAT buy together.
     max_holds_per_address: int = Field(default=8, ge=0)
 

@@ -1,4 +1,4 @@
-"""``ticketing worker`` logs like the server, and no secret reaches its logs (issue 23, item 4).
+"""``ticketing worker`` logs like the server, and no secret reaches its logs.
 
 In a multi-node run the worker, with PostgreSQL down, printed tracebacks with every local
 variable (structlog's default renderer, with rich installed) and so the DATABASE_URL password,

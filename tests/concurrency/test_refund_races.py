@@ -1,4 +1,4 @@
-"""Refund races on real PostgreSQL (issue 13): every request in its own transaction on its own
+"""Refund races on real PostgreSQL: every request in its own transaction on its own
 connection. Concurrent refunds of one payment credit it once, whatever their Idempotency-Keys; a
 refund racing a check-in of its ticket: exactly one wins; a refund of a sold-out concert reopens
 its waiting room."""

@@ -201,7 +201,7 @@ class SlowReplay(IdempotencyService):
 async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(services: Services) -> None:
     """Twins of one payment (one Idempotency-Key, as a client retrying a lost answer sends) all get
     the first one's 201, also a twin that reaches the queue-token check after the first payment
-    finished the token: API.md puts the replay before that check."""
+    finished the token: docs/api.md puts the replay before that check."""
     late = PaymentService(
         services.uow,
         SlowReplay(services.uow, 24),

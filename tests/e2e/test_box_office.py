@@ -1,4 +1,4 @@
-"""The box office in a real browser (issue 13): several seats held and paid in one go, tickets
+"""The box office in a real browser: several seats held and paid in one go, tickets
 with their QR codes, refunds and their refusals in words, the operator's door, and the pages in
 Korean by default and in English on request."""
 

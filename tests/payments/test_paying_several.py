@@ -1,4 +1,4 @@
-"""Paying several reservations in one request (API.md "Box office"): one statement, all or none."""
+"""Paying several reservations in one request (docs/api.md): one statement, all or none."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Refunds (API.md "Box office"): the wallet credited with a REFUND ledger row, the reservation
+"""Refunds (docs/api.md): the wallet credited with a REFUND ledger row, the reservation
 REFUNDED, the seat on sale again, the ticket void; every refusal with its code; the money
 invariants of the benchmark's audit after refunds."""
 

@@ -1,4 +1,4 @@
-"""Seed flows 5-8 over HTTP, with every error case of the seed."""
+"""Dates, seats, holds and payments over HTTP, with every error case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Holding several seats at once (API.md "Box office"): the rules, through the service and over HTTP."""
+"""Holding several seats at once (docs/api.md): the rules, through the service and over HTTP."""
 
 from __future__ import annotations
 

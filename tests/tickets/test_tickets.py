@@ -1,4 +1,4 @@
-"""E-tickets (API.md "Box office"): one per payment, issued by the payment's statement, listed with
+"""E-tickets (docs/api.md): one per payment, issued by the payment's statement, listed with
 concert, date and seat, a QR code of the code, and check-in at the door by operators."""
 
 from __future__ import annotations

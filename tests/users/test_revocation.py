@@ -1,4 +1,4 @@
-"""Revocation over HTTP (issue 12): sign-out and a password change revoke every access token
+"""Revocation over HTTP: sign-out and a password change revoke every access token
 issued before, on writes and operator endpoints; operator rights come from the account."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""No join is issued after its request's deadline (issue 23, item 3: "ghost queue tokens").
+"""No join is issued after its request's deadline (item 3: "ghost queue tokens").
 
 A join stuck on a frozen node ran when the node resumed, past its 5 s deadline: fans who had
 already bought got a fresh token, each taking a place. Now a join carries its request's deadline:

@@ -1,4 +1,4 @@
-"""Two server processes whose views of one queue lag differently (issue 23, item 8): a fan that
+"""Two server processes whose views of one queue lag differently: a fan that
 one node shows ACTIVE must not be told "not yet admitted" by another whose view is behind. The
 lagging node asks Redis before it refuses, and only then (its admitted fans' reads stay
 in-process)."""

@@ -1,4 +1,4 @@
-"""The proof-of-work gate (issue 21): ALTCHA challenges in front of the requests a bot farm
+"""The proof-of-work gate: ALTCHA challenges in front of the requests a bot farm
 sends by the thousand (sign-up, sign-in after failures, queue join under pressure).
 
 A request the gate guards and that carries no valid solution is answered 428
@@ -28,7 +28,7 @@ with a fresh challenge: never a 500, and nothing was done.
 process instead (until it expires), so one process accepts it once; with N processes it could be
 used N times in its 5 minutes, each use still refused by the other checks of its endpoint. The
 alternative, refusing every solution while Redis is down, would stop sign-in, which works
-without Redis (README "Faults").
+without Redis (docs/faults.md).
 """
 
 from __future__ import annotations

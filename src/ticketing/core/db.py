@@ -70,7 +70,7 @@ def transaction_settings_sql(settings: Settings) -> str | None:
     """What a transaction sends first behind PgBouncer: the timeouts as ``SET LOCAL`` (they end
     with the transaction), one round trip in the simple protocol (no prepared statement).
     Statements outside a transaction (``autocommit`` units of work, single reads) are bounded by
-    the client's ``command_timeout``, and by per-role settings if the database has them (README:
+    the client's ``command_timeout``, and by per-role settings if the database has them (docs/operations.md:
     ``ALTER ROLE ... SET``). None: straight to PostgreSQL, nothing to send."""
     if not settings.db_pgbouncer:
         return None

@@ -20,8 +20,8 @@ fell from 1,017 to 77 req/s in `make bench`). Per process, then:
   addresses costs one fast turn per address and process (`make bench`: 64 addresses made a few
   fans wait over a second or get the 503 for a few seconds; the per-address rate limit then ends
   it).
-- **The owner first**: a sign-in from an address that signed in to that account before (issue 21,
-  ``core/ratelimit.py``) waits in a lane of its own, taken before the others, and when the waiting
+- **The owner first**: a sign-in from an address that signed in to that account before
+  (``core/ratelimit.py``) waits in a lane of its own, taken before the others, and when the waiting
   room is full it takes the place of the newest hash of the slow lane's, else the fast lane's,
   busiest address: 64 fresh addresses guessing at once no longer make the owner's sign-in a 503.
 - **A bounded waiting room** (``queue``): beyond it, 503 ``SERVICE_UNAVAILABLE`` with

@@ -2,7 +2,7 @@
 from the same configuration that makes it answer, so the two cannot drift apart.
 
 Litestar writes a document from each handler's signature and declared ``responses``; on its own
-that document disagreed with the service (a security review's schemathesis run, issue 12):
+that document disagreed with the service (a security review's schemathesis run):
 
 - it listed a 400 in Litestar's own shape where the service answers 422 problem+json, and left
   out what the before-request checks answer (401, 403, 413, 415, 422) and 503;
@@ -416,7 +416,7 @@ def _struct_schemas(types: list[Any], settings: Settings) -> dict[str, Any]:
 
 def _mark_date_times(info: Any, prop: dict[str, Any]) -> None:
     """msgspec marks ``format: date-time`` only where a datetime must be aware (``tz=True``);
-    every time this service sends carries its offset (API.md), so every datetime is one."""
+    every time this service sends carries its offset (docs/api.md), so every datetime is one."""
     if isinstance(info, msgspec.inspect.DateTimeType):
         prop.setdefault("format", "date-time")
     elif isinstance(info, msgspec.inspect.UnionType):

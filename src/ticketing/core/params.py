@@ -2,7 +2,7 @@
 domains' endpoints take), and the one rule for integers a client writes in a URL.
 
 Ids in paths are declared as ``{name:str}`` in the route and typed ``PathId`` in the handler, so
-that a malformed id ("abc", "1.5", 0, -1) answers 422 VALIDATION_ERROR as API.md requires,
+that a malformed id ("abc", "1.5", 0, -1) answers 422 VALIDATION_ERROR as docs/api.md requires,
 instead of a routing 404.
 
 Litestar converts a path or query value to ``int`` leniently: "1.0" and "1e0" read as 1, so one
@@ -76,7 +76,7 @@ AltchaHeader = Annotated[
         required=False,
         description="A solved proof-of-work challenge (ALTCHA): base64 of the JSON {algorithm, challenge, "
         "number, salt, signature}, the challenge taken from a 428 CHALLENGE_REQUIRED answer. Needed only "
-        "when the proof-of-work gate asks for it (README: Proof-of-work gate).",
+        "when the proof-of-work gate asks for it (docs/security.md: Proof-of-work gate).",
     ),
 ]
 

@@ -3,7 +3,7 @@
 Counters live in Redis, shared by every process, as the `limits` library's sliding-window
 counters (one Lua call per limit checked; two for a refusal, to read when it frees); those of
 queue-token issue, a hot path, are counted in each process (see ``RateLimiter``). Every limit
-is a setting in that library's notation (``TICKETING_RATE_LIMIT_*``); the README lists them.
+is a setting in that library's notation (``TICKETING_RATE_LIMIT_*``); docs/configuration.md lists them.
 
 Only the writes that cost something are limited: sign-in (an argon2 hash), sign-up, queue-token
 issue, holds and wallet charges (each a locked wallet row and a ledger row; per account only).
@@ -25,7 +25,7 @@ the API keeps the CPU (`make bench`, sign-in flood).
 
 **Redis down: fail open.** A limit check that cannot reach Redis lets the request through and logs
 the outage once (then skips the checks for ``OUTAGE_SKIP_SECONDS``, so requests do not each wait
-for a dead Redis). Sign-in and holds work without Redis (README: "Faults"), and a limiter outage
+for a dead Redis). Sign-in and holds work without Redis (docs/faults.md), and a limiter outage
 must not take them down with it; sign-in keeps its process-local bound meanwhile (the hashing
 queue in ``core/security.py``), and queue-token issue answers 503 by itself without Redis.
 """
@@ -302,7 +302,7 @@ class RateLimiter:
                 raise
             self._outage(error)
 
-    # --- Sign-in under attack (README "Rate limits and sign-in under attack") ------------------
+    # --- Sign-in under attack (docs/security.md) ------------------
 
     def _pair(self, account: str, address: str) -> str:
         who = f"{account}|{address}".encode("utf-8", "surrogatepass")

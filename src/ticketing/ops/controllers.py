@@ -2,7 +2,7 @@
 answer), the OpenAPI document (``/openapi.json``) and Prometheus metrics (``/metrics``, for a
 bearer TICKETING_METRICS_TOKEN or, without one, loopback clients and local mode).
 
-Which check for what (README "Scaling out"): a load balancer or a readiness probe routes on
+Which check for what (docs/operations.md, "Scaling out"): a load balancer or a readiness probe routes on
 ``/healthz``, which asks no dependency, so that a blip of a dependency every node shares (a 4 s
 Redis restart) does not take every node out at once (its requests answer 503 with Retry-After,
 and the pages and the wallet keep working meanwhile). ``/readyz`` tells the truth about each
@@ -190,7 +190,7 @@ def _bearer_matches(scope: Scope, expected: bytes) -> bool:
 
 async def metrics_checks(request: Request[Any, Any, State]) -> None:
     """Before-request hook of ``/metrics``: its series name every route and its traffic, which is
-    for the operators' scraper, not for the public (issue 12)."""
+    for the operators' scraper, not for the public."""
     settings = request.app.state.settings
     if settings.metrics_token:
         if not _bearer_matches(request.scope, settings.metrics_token.encode()):

@@ -54,7 +54,7 @@ class PaymentController(Controller):
                 IdempotencyKeyInUse,
             ),
         },
-        summary="Pay for a held seat from the wallet (seed flow 8); send an Idempotency-Key to retry safely",
+        summary="Pay for a held seat from the wallet; send an Idempotency-Key to retry safely",
     )
     async def pay(
         self,

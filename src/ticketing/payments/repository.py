@@ -1,5 +1,5 @@
 """The ``payments`` table, and the one statement that settles a payment across the reservation,
-seat, wallet, ledger and ticket tables (seed flow 8). The statement is composed from fragments
+seat, wallet, ledger and ticket tables. The statement is composed from fragments
 that each table's owner exports (``reservations/sql.py``, ``schedules/sql.py``, ``wallets/sql.py``,
 ``tickets/sql.py``): this domain writes only its own ``payments`` row. One statement is what
 keeps every row lock short, and what makes a paid reservation always have its ticket."""

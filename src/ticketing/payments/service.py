@@ -1,4 +1,4 @@
-"""Payment of a held seat (seed flow 8).
+"""Payment of a held seat.
 
 One statement (``PaymentRepository.settle``) locks reservation -> seat -> wallet in the shared
 order, debits the wallet if it covers the price and, only then, confirms the reservation, sells
@@ -144,7 +144,7 @@ class PaymentService:
     # -- refunds ---------------------------------------------------------------------------------
 
     async def refund(self, principal: Principal, payment_id: int, idempotency: IdempotentRequest | None) -> StoredReply:
-        """Give a payment back (API.md "Box office"), in ONE transaction, locks in the order
+        """Give a payment back (docs/api.md), in ONE transaction, locks in the order
         fan -> payment -> ticket -> reservation -> seat -> wallet: the fan's advisory lock (the
         one a hold takes first; the fan's refunds of a date are counted one after the other), the
         payment row locked (a second refund waits, then finds it REFUNDED: exactly one credit),

@@ -46,7 +46,7 @@ class ReservationController(Controller):
             UnsupportedMediaType,
             RateLimited,
         ),
-        summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS (seed flow 7)",
+        summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS",
         # What a fan does next with the hold (followed by schemathesis' stateful phase, make test-api).
         opt=linked(
             Link(
@@ -118,14 +118,14 @@ class ReservationController(Controller):
         before_request=account_checks,
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
-        description="The reservation stays: it reads with status CANCELLED afterwards (API.md).",
+        description="The reservation stays: it reads with status CANCELLED afterwards (docs/api.md).",
     )
     async def release(self, reservation_id: PathId, request: AuthedRequest) -> None:
         await reservation_service(request).release(request.user, reservation_id)
 
 
 class AllowanceController(Controller):
-    """The per-fan ticket limit as the fan sees it before choosing seats (API.md "Fans first")."""
+    """The per-fan ticket limit as the fan sees it before choosing seats (docs/api.md)."""
 
     path = "/api/v1/schedules"
     tags = ["reservations"]

@@ -1,4 +1,4 @@
-"""Seat holds (seed flow 7), their release and their expiry.
+"""Seat holds, their release and their expiry.
 
 Lock order, shared with payments: reservation -> seat -> wallet. A hold
 0. reads the seat without a lock: a seat already held or sold answers 409 at once;

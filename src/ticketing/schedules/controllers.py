@@ -34,7 +34,7 @@ class ScheduleController(Controller):
             200: body_of(list[ScheduleOut]),
             **error_responses(*_TOKEN_ERRORS, ConcertNotFound),
         },
-        summary="Dates open for reservation with seats left (seed flow 5)",
+        summary="Dates open for reservation with seats left",
     )
     async def open_schedules(
         self, concert_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
@@ -49,7 +49,7 @@ class ScheduleController(Controller):
             200: body_of(list[SeatOut]),
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
         },
-        summary="Every seat of a schedule, each marked available or not (seed flow 6)",
+        summary="Every seat of a schedule, each marked available or not",
     )
     async def seats(
         self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None

@@ -1,4 +1,4 @@
-"""Schedules and seats (seed flows 5 and 6) and what operators create.
+"""Schedules and seats and what operators create.
 
 The two reads are the hottest of a sale, so each is one indexed query whose encoded answer is
 kept in-process for at most ``TICKETING_SEAT_CACHE_SECONDS`` (default 0.5 s). A hold, payment,

@@ -1,4 +1,4 @@
-"""E-tickets (issue 13): one per payment, issued by the payment's own statement
+"""E-tickets: one per payment, issued by the payment's own statement
 (``payments/repository.py`` composes ``tickets/sql.py``), listed on the fan's page with a QR code
 of its code, checked in once at the door, voided by a refund.
 

@@ -27,7 +27,7 @@ class WaitingRoomController(Controller):
             200: body_of(QueueTokenOut, "The live token you already have"),
             **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable, RateLimited, ChallengeRequired),
         },
-        summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have; 428 "
+        summary="Join the waiting room: 201 new token, 200 the live one you already have; 428 "
         "while the queue is under pressure and X-Altcha carries no valid solution",
     )
     async def issue_token(self, concert_id: PathId, request: AuthedRequest, x_altcha: AltchaHeader = None) -> JsonBytes:
@@ -38,7 +38,7 @@ class WaitingRoomController(Controller):
     @get(
         "/queue/tokens/me",
         responses={200: body_of(QueueTokenInfoOut), **error_responses(TokenInvalid, ServiceUnavailable)},
-        summary="Token info (seed flow 4): status, position, ETA, when to ask again; needs only X-Queue-Token",
+        summary="Token info: status, position, ETA, when to ask again; needs only X-Queue-Token",
     )
     async def token_info(self, request: AppRequest, x_queue_token: QueueTokenHeader = None) -> JsonBytes:
         return JsonBytes(msgspec.json.encode(await waiting_room_service(request).token_info(x_queue_token)))

@@ -1,4 +1,4 @@
-"""The waiting room (seed flows 3 and 4): a fair FIFO queue per concert, admission control, live
+"""The waiting room: a fair FIFO queue per concert, admission control, live
 position and ETA, and the guards of the seat and payment endpoints.
 
 A serving counter with signed tokens (the design of AWS's Virtual Waiting Room and Queue-it): a
@@ -171,7 +171,7 @@ class WaitingRoomService:
         second near the front, at most every third of the grace period far back (so two lost
         polls in a row still do not get a fan dropped). Spread by ±10 % per token, so fans who
         joined together do not poll in waves. 10^6 waiters at the default 200 admissions/s and
-        60 s grace cost about 53,000 polls/s, all answered in-process (see the README)."""
+        60 s grace cost about 53,000 polls/s, all answered in-process (see docs/waiting-room.md)."""
         longest = max(NEAR_FRONT_POLL_MS, self._grace_ms // 3)
         if status == "WAITING" and position is not None:
             base = min(max(position / rate * 1000 / 5, NEAR_FRONT_POLL_MS), longest)

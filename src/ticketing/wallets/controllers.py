@@ -29,7 +29,7 @@ class WalletController(Controller):
     tags = ["wallets"]
     before_request = staticmethod(account_checks)
 
-    @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance (seed flow 1)")
+    @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance")
     async def get_wallet(self, wallet_id: PathId, request: AuthedRequest) -> WalletOut:
         return await wallet_service(request).get_wallet(request.user, wallet_id)
 
@@ -49,7 +49,7 @@ class WalletController(Controller):
                 RateLimited,
             ),
         },
-        summary="Charge the wallet (seed flow 2); send an Idempotency-Key to retry safely",
+        summary="Charge the wallet; send an Idempotency-Key to retry safely",
     )
     async def charge(
         self,

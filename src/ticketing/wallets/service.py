@@ -1,4 +1,4 @@
-"""Wallet use cases (seed flows 1 and 2): balance query, charge and ledger."""
+"""Wallet use cases: balance query, charge and ledger."""
 
 from __future__ import annotations
 
