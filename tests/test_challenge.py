@@ -21,7 +21,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import create_concert, create_user
+from tests.factories import create_concert, create_user, join_queue
 from tests.support import assert_problem
 from tests.test_rate_limits import NO_LIMITS, behind
 from ticketing.config import Settings
@@ -177,7 +177,7 @@ async def test_queue_join_needs_a_solution_for_that_concert(client: Client, serv
     of_other = solve(services.challenges.issue(join_action(other)))
     challenge_of(await client.post(path, headers={**fan.headers, "X-Altcha": of_other}))
     # Refused: no token was issued (the fan's first token is a new one).
-    _, created = await services.waiting_room.issue_token(fan.principal, concert)
+    _, created = await join_queue(services, fan.principal, concert)
     assert created
     joined = await client.post(path, headers={**fan.headers, "X-Altcha": solve(challenge)})
     assert joined.status_code == 200, joined.text  # the live token of the line above

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
@@ -30,6 +31,9 @@ from ticketing.waiting_room.jobs import admission_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
 from ticketing.waiting_room.store import QueueStore
 from ticketing.wallets.service import WalletService
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
 
 
 @dataclass
@@ -80,13 +84,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     )
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
-    wallets = WalletService(
-        uow_factory,
-        idempotency,
-        lambda user_id: users.ensure_exists(user_id),  # noqa: PLW0108 - bound late: users build on wallets
-        max_charge=settings.max_charge,
-        balance_cap=settings.balance_cap,
-    )
+    wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
     users = UserService(
         uow_factory,
         wallets,
@@ -97,16 +95,9 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     )
     concerts = ConcertService(uow_factory)
     venues = VenueService(uow_factory)
-    # Bound late, because schedules and reservations are built on the waiting room: the sale's
-    # opening (fair start) comes from the schedules, and after a Redis loss a fan's live hold
-    # proves their admission.
-    waiting_room = WaitingRoomService(
-        QueueStore(redis),
-        lambda concert_id: schedules.sale_opens_at(concert_id),  # noqa: PLW0108
-        settings,
-        live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
-        gate=gate,
-    )
+    # Schedules and reservations are built on the waiting room: what it needs of them (the sale's
+    # opening, a fan's live hold after a Redis loss) comes with each call, from their side.
+    waiting_room = WaitingRoomService(QueueStore(redis), settings, gate=gate)
     schedules = ScheduleService(uow_factory, concerts, venues, waiting_room, settings.seat_cache_seconds)
     reservations = ReservationService(
         uow_factory,
@@ -130,8 +121,8 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         schedules,
         reservations,
         wallets,
+        tickets,
         max_reservations=settings.max_holds_per_user,
-        tickets=tickets,
         refund_cutoff_hours=settings.refund_cutoff_hours,
         max_refunds_per_fan_per_date=settings.max_refunds_per_fan_per_date,
     )
@@ -154,6 +145,14 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         rate_limits=rate_limits,
         challenges=gate,
     )
+
+
+def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    """The process's services (built once in the lifespan, ``create_app``), typed, for handlers
+    and hooks: read from the app state by the handler itself rather than injected with
+    ``Provide`` (see ``ticketing.core.http``)."""
+    built: Services = connection.app.state.services
+    return built
 
 
 @asynccontextmanager

@@ -209,6 +209,7 @@ async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(
         services.schedules,
         services.reservations,
         services.wallets,
+        services.tickets,
     )
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=3, price=1_000)

@@ -54,9 +54,9 @@ class PaymentService:
         schedules: ScheduleService,
         reservations: ReservationService,
         wallets: WalletService,
+        tickets: TicketService,
         *,
         max_reservations: int = 4,
-        tickets: TicketService | None = None,
         refund_cutoff_hours: int = 24,
         max_refunds_per_fan_per_date: int = 2,
     ) -> None:
@@ -87,7 +87,9 @@ class PaymentService:
         if replay is not None:
             return replay  # as it was, even if the queue token has finished since
         try:
-            admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+            admitted = await self._waiting_room.require_admitted(
+                queue_token, principal.user_id, holds=self._reservations.live_hold_until
+            )
         except TokenInvalid:
             # A twin sent with the same key may have paid, and finished the token, since our
             # replay looked: its answer is committed before the token is finished, so a second
@@ -154,8 +156,6 @@ class PaymentService:
         again, the wallet credited with a REFUND ledger row, the payment REFUNDED. After commit the
         seat caches are dropped and a sold-out waiting room reopens. With an Idempotency-Key, its
         stored answer commits with the refund (as a payment's does)."""
-        if self._tickets is None:
-            raise RuntimeError("PaymentService was built without the tickets domain: refunds need it")
         tickets = self._tickets
         replay = await self._idempotency.replay(idempotency)
         if replay is not None:

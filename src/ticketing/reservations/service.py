@@ -121,7 +121,7 @@ class ReservationService:
         overlapping sets wait for each other instead of deadlocking. The answer is in the order
         asked for."""
         wanted = distinct_ids(seat_ids, name="seat_ids", most=self.max_seats_per_hold, error=InvalidSeatSelection)
-        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id, holds=self.live_hold_until)
         known = self._schedules.known_taken(wanted[0]) if len(wanted) == 1 else None
         if known is not None:
             # A race's loser: this process saw the seat taken moments ago (ScheduleService.
@@ -156,7 +156,7 @@ class ReservationService:
         ``quantity`` seats of the class are left."""
         if not 1 <= quantity <= self.max_seats_per_hold:
             raise InvalidSeatSelection(f"quantity takes 1 to {self.max_seats_per_hold} seats")
-        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id, holds=self.live_hold_until)
         await self._schedules.open_schedule(schedule_id, admitted)
         classes = await self._schedules.class_names(schedule_id)
         if class_name not in classes:

@@ -40,7 +40,7 @@ from ticketing.schedules.schemas import (
 )
 from ticketing.venues.errors import ZoneNotFound
 from ticketing.venues.service import PALETTE, VenueService, etag_of
-from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
+from ticketing.waiting_room.service import AdmittedToken, HoldLookup, WaitingRoomService
 
 SCHEDULE_META_SECONDS = 30.0  # schedules are not edited once created
 # How long a process trusts the sale opening it read. Dates are never edited or deleted, so an
@@ -192,24 +192,30 @@ class ScheduleService:
             )
         return schedule
 
-    async def open_schedules(self, user_id: int, queue_token: str | None, concert_id: int) -> bytes:
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+    async def open_schedules(
+        self, user_id: int, queue_token: str | None, concert_id: int, *, holds: HoldLookup | None = None
+    ) -> bytes:
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         await self._concerts.ensure_exists(concert_id)
         admitted.ensure_concert(concert_id)
         return await self._fresh_enough(
             self._open_lists, concert_id, lambda repo: repo.open_with_seats_left(concert_id)
         )
 
-    async def seats(self, user_id: int, queue_token: str | None, schedule_id: int) -> bytes:
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+    async def seats(
+        self, user_id: int, queue_token: str | None, schedule_id: int, *, holds: HoldLookup | None = None
+    ) -> bytes:
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
         names = {zone.id: zone.name for zone in await self._venues.zones(schedule.venue_id, schedule_id)}
         return await self._fresh_enough(self._seat_pages, schedule_id, lambda repo: repo.seats(schedule_id, names))
 
-    async def seat_map(self, user_id: int, queue_token: str | None, schedule_id: int) -> Tagged:
+    async def seat_map(
+        self, user_id: int, queue_token: str | None, schedule_id: int, *, holds: HoldLookup | None = None
+    ) -> Tagged:
         """The date's classes and zones with what is left in each (encoded, with its ETag),
         within the seat list's staleness bound."""
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
         zones = await self._venues.zones(schedule.venue_id, schedule_id)
 
@@ -241,12 +247,14 @@ class ScheduleService:
 
         return await self._fresh_tagged(self._seat_maps, schedule_id, 0, read)
 
-    async def zone_seats(self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int) -> Tagged:
+    async def zone_seats(
+        self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int, *, holds: HoldLookup | None = None
+    ) -> Tagged:
         """The seats of one zone of the date (encoded, with its ETag), within the same bound.
         ZoneNotFound for a zone of another venue or date. A refresh reads every zone of the date
         in one statement and keeps each zone's answer: fans choosing among a stadium's 60 zones
         cost one query per date per bound, not one per zone."""
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
         zone_ids = [zone.id for zone in await self._venues.zones(schedule.venue_id, schedule_id)]
         if zone_id not in zone_ids:

@@ -4,6 +4,7 @@ import msgspec
 from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
+from ticketing.container import services
 from ticketing.core.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, account_checks
 from ticketing.core.openapi import body_of, error_responses
@@ -32,7 +33,9 @@ class WaitingRoomController(Controller):
     )
     async def issue_token(self, concert_id: PathId, request: AuthedRequest, x_altcha: AltchaHeader = None) -> JsonBytes:
         await enforce(request, "queue_join", account=str(request.user.user_id))
-        token, created = await waiting_room_service(request).join(request.user, concert_id, solution=x_altcha)
+        opens_at = await services(request).schedules.sale_opens_at(concert_id)  # 404 for an unknown concert
+        room = waiting_room_service(request)
+        token, created = await room.join(request.user, concert_id, sale_opens_at=opens_at, solution=x_altcha)
         return JsonBytes(msgspec.json.encode(token), status_code=201 if created else 200)
 
     @get(
@@ -49,4 +52,5 @@ class WaitingRoomController(Controller):
         summary="The fair start's draw (public): the commitment before the opening, the key after it",
     )
     async def draw(self, concert_id: PathId, request: AppRequest) -> JsonBytes:
+        await services(request).concerts.ensure_exists(concert_id)
         return JsonBytes(msgspec.json.encode(await waiting_room_service(request).draw(concert_id)))
