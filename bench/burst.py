@@ -39,8 +39,8 @@ from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import HOST, Target, bearer
 from ticketing.container import Services
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, LockTimeout, TransientConflict
-from ticketing.core.redis import RedisClient
+from ticketing.kernel.locking import BENCH_ONLY_STRATEGIES, LockTimeout, TransientConflict
+from ticketing.kernel.redis import RedisClient
 from ticketing.reservations.errors import LOCKED, TAKEN, TAKEN_UNDER_LOCK
 
 BURST_SIZES = (16, 64, 256)
@@ -280,8 +280,8 @@ async def one_burst(
 
 
 def unavailable_cause(response: Response) -> str:
-    """Why a hold was answered 503, from its problem title and detail (core/locking.py,
-    core/deadline.py): a deadlock (or serialization failure) struck its last attempt too
+    """Why a hold was answered 503, from its problem title and detail (kernel/locking.py,
+    kernel/deadline.py): a deadlock (or serialization failure) struck its last attempt too
     (``retry_on_conflict`` gave up), a row lock not granted within ``lock_timeout``, the request's
     deadline passed, no pooled connection within the time left (every one busy), or else."""
     body = response.json() if response.body else None

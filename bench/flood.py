@@ -28,8 +28,8 @@ from bench.fixtures import create_fans
 from bench.loadgen import Generator, LoadResult, PythonClient, Wrk
 from bench.workloads import HOST, Target, admitted_tokens, bearer, create_sale
 from ticketing.container import Services
-from ticketing.core.challenge import Challenge, solve
-from ticketing.core.security import HASH_PROFILE, password_hasher
+from ticketing.kernel.challenge import Challenge, solve
+from ticketing.kernel.security import HASH_PROFILE, password_hasher
 
 ATTACK_CONNECTIONS = 64
 READ_CONNECTIONS = 16  # the rest of the API, as measured before, during and after an attack

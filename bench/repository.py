@@ -4,8 +4,8 @@ a date sold but for its last seats (``sell_all_but``), which no use case makes i
 
 from __future__ import annotations
 
-from ticketing.core.db import Connection
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection
+from ticketing.kernel.locking import translate_db_errors
 
 
 class BenchRepository:

@@ -71,10 +71,10 @@ from bench.workloads import (
 from ticketing.cli import migrate
 from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_ORDERS, SEAT_LOCK_STRATEGIES
-from ticketing.core.redis import RedisClient, create_redis
+from ticketing.devservers.embedded import EmbeddedServers, postgres_bin_dir
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_ORDERS, SEAT_LOCK_STRATEGIES
+from ticketing.kernel.redis import RedisClient, create_redis
 
 
 @dataclass

@@ -19,7 +19,7 @@ from bench.loadgen import Generator, LoadResult, PythonClient
 from bench.repository import BenchRepository
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
 from ticketing.container import Services
-from ticketing.core.challenge import ChallengeGate, join_action, solve
+from ticketing.kernel.challenge import ChallengeGate, join_action, solve
 from ticketing.reservations.schemas import ReservationOut
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
 from ticketing.venues.schemas import VenueOut

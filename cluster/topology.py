@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from ticketing.cli import migrate
-from ticketing.core.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, LocalPgBouncer, free_port
+from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, LocalPgBouncer, free_port
 
 HOST = "127.0.0.1"
 NODES = 3

@@ -10,8 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 from ticketing.container import Services
-from ticketing.core.errors import AppError
-from ticketing.core.security import Principal, hash_password_sync
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.security import Principal, hash_password_sync
 from ticketing.schedules.schemas import ScheduleCreatedOut
 from ticketing.users.repository import UserRepository
 from ticketing.waiting_room.schemas import QueueTokenOut

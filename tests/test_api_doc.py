@@ -9,7 +9,7 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from ticketing.core.openapi import openapi_document
+from ticketing.edge.openapi import openapi_document
 
 API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 METHODS = ("get", "put", "post", "delete", "patch")

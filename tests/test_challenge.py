@@ -26,11 +26,11 @@ from tests.support import assert_problem
 from tests.test_rate_limits import NO_LIMITS, behind
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.challenge import Challenge, ChallengeGate, join_action, sign_up_action, solve
-from ticketing.core.embedded import free_port
-from ticketing.core.errors import ChallengeRequired
-from ticketing.core.openapi import openapi_document
-from ticketing.core.redis import create_redis
+from ticketing.devservers.embedded import free_port
+from ticketing.edge.openapi import openapi_document
+from ticketing.kernel.challenge import Challenge, ChallengeGate, join_action, sign_up_action, solve
+from ticketing.kernel.errors import ChallengeRequired
+from ticketing.kernel.redis import create_redis
 from ticketing.main import create_app
 from ticketing.users.repository import UserRepository
 

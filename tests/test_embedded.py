@@ -6,7 +6,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from ticketing.core.embedded import EmbeddedRedis
+from ticketing.devservers.embedded import EmbeddedRedis
 
 
 def test_the_embedded_valkey_of_make_run_keeps_its_data_over_a_restart(tmp_path: Path) -> None:

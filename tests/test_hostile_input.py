@@ -20,7 +20,7 @@ from tests.support import assert_problem, raw_headers
 from ticketing import cli
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.errors import ValidationError
+from ticketing.kernel.errors import ValidationError
 from ticketing.users.repository import UserRepository
 
 Client = AsyncTestClient[Litestar]

@@ -19,15 +19,15 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
-from ticketing.core import metrics
-from ticketing.core.db import _PooledConnection
-from ticketing.core.http import _REQUEST_ID
-from ticketing.core.ratelimit import _SharedClientStorage
-from ticketing.core.redis import AutoPipelinedRedis, RedisClient
+from ticketing.edge import metrics
+from ticketing.edge.http import _REQUEST_ID
+from ticketing.edge.ratelimit import _SharedClientStorage
+from ticketing.kernel.db import _PooledConnection
+from ticketing.kernel.redis import AutoPipelinedRedis, RedisClient
 
 
 def test_prometheus_client_reads_what_the_mmap_files_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``core/metrics.py`` writes the multiprocess files itself with ``prometheus_client.mmap_dict``
+    """``edge/metrics.py`` writes the multiprocess files itself with ``prometheus_client.mmap_dict``
     (one write per series per flush instead of a lock and a lookup per request)."""
     monkeypatch.setattr(metrics, "_MULTIPROCESS_DIR", str(tmp_path))
     monkeypatch.setattr(metrics, "_open_files", [])
@@ -44,13 +44,13 @@ def test_prometheus_client_reads_what_the_mmap_files_hold(tmp_path: Path, monkey
     }
     assert collected.get(metrics.REQUESTS + "_total") == 3, (
         "prometheus_client's multiprocess files changed (mmap_dict.MmapedDict / mmap_key): "
-        f"core/metrics.py writes what the collector no longer reads; collected {collected}"
+        f"edge/metrics.py writes what the collector no longer reads; collected {collected}"
     )
     assert collected.get(metrics.LATENCY + "_sum") == pytest.approx(0.003), f"latency sum lost: {collected}"
 
 
 def test_structlog_binds_the_request_id_through_the_context_variable_we_set() -> None:
-    """``core/http.py`` sets structlog's own ContextVar for ``request_id`` directly."""
+    """``edge/http.py`` sets structlog's own ContextVar for ``request_id`` directly."""
     token = _REQUEST_ID.set("abc")
     try:
         bound = structlog.contextvars.get_contextvars()
@@ -63,7 +63,7 @@ def test_structlog_binds_the_request_id_through_the_context_variable_we_set() ->
 
 
 def test_asyncpg_pool_still_asks_the_connection_for_its_reset_query() -> None:
-    """``core/db.py`` skips the reset query on release by overriding ``get_reset_query``."""
+    """``kernel/db.py`` skips the reset query on release by overriding ``get_reset_query``."""
     assert "get_reset_query" in vars(asyncpg.Connection), "asyncpg.Connection.get_reset_query is gone"
     assert "get_reset_query" in inspect.getsource(asyncpg.pool), (
         "asyncpg's pool no longer calls Connection.get_reset_query on release: _PooledConnection's "
@@ -87,12 +87,12 @@ def test_redis_py_keeps_the_methods_our_subclasses_override() -> None:
     for method, parameters in expected.items():
         found = list(inspect.signature(method).parameters)
         assert found == parameters, (
-            f"redis-py's {method.__qualname__} now takes {found}, core/redis.py calls it with {parameters}"
+            f"redis-py's {method.__qualname__} now takes {found}, kernel/redis.py calls it with {parameters}"
         )
 
 
 async def test_limits_bridge_sends_through_the_services_own_client(redis: RedisClient) -> None:
-    """``core/ratelimit.py`` hands `limits`' redis-py bridge our auto-pipelined client."""
+    """``edge/ratelimit.py`` hands `limits`' redis-py bridge our auto-pipelined client."""
     assert isinstance(redis, AutoPipelinedRedis)
     storage = _SharedClientStorage(redis)
     before = redis.commands_sent
@@ -104,7 +104,7 @@ async def test_limits_bridge_sends_through_the_services_own_client(redis: RedisC
 
 
 def test_litestar_still_adds_an_options_handler_per_route(app: Litestar) -> None:
-    """``core/http.answer_options_with_every_method`` finds Litestar's generated OPTIONS handlers
+    """``edge/http.answer_options_with_every_method`` finds Litestar's generated OPTIONS handlers
     by their name and method."""
     routes = [route for route in app.routes if isinstance(route, HTTPRoute) and route.path.startswith("/api/")]
     generated = [

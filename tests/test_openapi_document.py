@@ -19,8 +19,8 @@ from tests.factories import create_concert, create_user
 from tests.support import assert_problem, raw_headers
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.openapi import openapi_document
-from ticketing.core.params import MAX_ID, canonical_positive_int
+from ticketing.edge.openapi import openapi_document
+from ticketing.edge.params import MAX_ID, canonical_positive_int
 from ticketing.main import create_app
 
 Client = AsyncTestClient[Litestar]

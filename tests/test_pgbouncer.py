@@ -16,8 +16,8 @@ import pytest
 from tests.factories import create_concert, create_schedule, fans_with_tokens, outcome_codes
 from ticketing.config import Settings
 from ticketing.container import Services, open_services
-from ticketing.core.db import connect_options
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.db import connect_options
 
 pytestmark = pytest.mark.pgbouncer
 

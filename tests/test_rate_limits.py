@@ -24,10 +24,10 @@ from tests.factories import PASSWORD, admitted_token, create_concert, create_sch
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core import security
-from ticketing.core.embedded import free_port
-from ticketing.core.hashing import password_checks
-from ticketing.core.ratelimit import PACE_MAX_SECONDS, ClientAddress
+from ticketing.devservers.embedded import free_port
+from ticketing.edge.ratelimit import PACE_MAX_SECONDS, ClientAddress
+from ticketing.kernel import security
+from ticketing.kernel.hashing import password_checks
 from ticketing.main import create_app
 from ticketing.users.repository import UserRepository
 

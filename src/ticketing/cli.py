@@ -51,7 +51,7 @@ async def with_services(settings: Settings, work: Callable[[Services], Awaitable
 
 
 async def run_worker(services: Services) -> None:
-    from ticketing.core.jobs import JobRunner
+    from ticketing.kernel.jobs import JobRunner
 
     await JobRunner(services.background_jobs()).run_forever()
 
@@ -142,7 +142,7 @@ def serve(settings: Settings) -> None:
     import shutil
     import tempfile
 
-    from ticketing.core.serving import default_workers, serve_asgi
+    from ticketing.devservers.serving import default_workers, serve_asgi
 
     # /metrics sums every worker (prometheus_client's multiprocess mode: each worker writes its
     # counters to files in this folder), instead of answering with whichever worker it reached.
@@ -179,7 +179,7 @@ def run(settings: Settings) -> int:
     closed) all stop the server, then the embedded servers; a second signal during that shutdown
     is ignored rather than leaving the embedded servers behind with a traceback."""
     try:
-        from ticketing.core.embedded import EmbeddedServers
+        from ticketing.devservers.embedded import EmbeddedServers
     except ImportError as missing:  # a production install: no embedded binaries
         raise SystemExit(
             f"ticketing run needs the development extra ({missing.name} is missing): "
@@ -283,7 +283,7 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
 def _admin(settings: Settings, args: argparse.Namespace) -> int:
     import msgspec
 
-    from ticketing.core.errors import AppError
+    from ticketing.kernel.errors import AppError
 
     try:
         if args.admin_command == "create-operator":
@@ -308,7 +308,7 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
     """The background jobs until SIGTERM or Ctrl-C, which stop them (and close the pool) cleanly."""
-    from ticketing.core.logs import configure_logging
+    from ticketing.kernel.logs import configure_logging
 
     configure_logging(settings)  # like the server's workers: the log settings, no secret in a line
 

@@ -20,7 +20,7 @@ from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ticketing.core.locking import BENCH_ONLY_LOCK_ORDERS, BENCH_ONLY_STRATEGIES, SeatLockOrder, SeatLockStrategy
+from ticketing.kernel.locking import BENCH_ONLY_LOCK_ORDERS, BENCH_ONLY_STRATEGIES, SeatLockOrder, SeatLockStrategy
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
 LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in docs/operations.md
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=0, description="0 = one worker per core")
     # An idle kept-alive connection, or one still sending its request headers, is closed after
-    # this long (core/serving.py).
+    # this long (devservers/serving.py).
     http_idle_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     data_dir: Path = PROJECT_ROOT / ".data"
 
@@ -56,10 +56,10 @@ class Settings(BaseSettings):
     lock_timeout_ms: int = 2000
     statement_timeout_ms: int = 10000
     # DATABASE_URL points at PgBouncer in transaction mode: the timeouts are set per transaction
-    # instead of at connect, and no statement is prepared by name (core/db.py).
+    # instead of at connect, and no statement is prepared by name (kernel/db.py).
     db_pgbouncer: bool = False
     # No work starts and nothing commits after this; a worker stalled inside a transaction has it
-    # rolled back by PostgreSQL after the same time (see core/deadline.py).
+    # rolled back by PostgreSQL after the same time (see kernel/deadline.py).
     request_deadline_seconds: float = Field(default=5.0, gt=0, le=300)
 
     jwt_secret: str = PLACEHOLDER_SECRET
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # (a production bootstrap from a secret store); in local mode also the demo operator's, and
     # "admin" when unset. Outside local mode it is optional, and never "admin".
     admin_password: str = ""
-    # Password hashing (core/hashing.py): argon2 threads per process, run this many nice values
+    # Password hashing (kernel/hashing.py): argon2 threads per process, run this many nice values
     # below the event loop (Linux), so the rest of the API comes first.
     password_hash_threads: int = Field(default=1, ge=1)
     password_hash_nice: int = Field(default=5, ge=0, le=19)
@@ -231,7 +231,7 @@ class Settings(BaseSettings):
         return self
 
     def secret_values(self) -> list[str]:
-        """What must never be logged (core/logs.py blanks it out of every line): the passwords of
+        """What must never be logged (kernel/logs.py blanks it out of every line): the passwords of
         DATABASE_URL and REDIS_URL (as written and decoded), the signing secret, the admin
         password and the metrics token."""
         values = [self.jwt_secret, self.admin_password, self.metrics_token]

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
-from ticketing.core.challenge import ChallengeGate
-from ticketing.core.db import Pool, create_pool, transaction_settings_sql
-from ticketing.core.hashing import password_checks
-from ticketing.core.jobs import PeriodicJob
-from ticketing.core.ratelimit import RateLimiter
-from ticketing.core.redis import RedisClient, create_redis
-from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
+from ticketing.edge.ratelimit import RateLimiter
 from ticketing.idempotency.service import IdempotencyService
+from ticketing.kernel.challenge import ChallengeGate
+from ticketing.kernel.db import Pool, create_pool, transaction_settings_sql
+from ticketing.kernel.hashing import password_checks
+from ticketing.kernel.jobs import PeriodicJob
+from ticketing.kernel.redis import RedisClient, create_redis
+from ticketing.kernel.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.jobs import hold_sweeper_job
 from ticketing.reservations.service import ReservationService
@@ -150,7 +150,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
     """The process's services (built once in the lifespan, ``create_app``), typed, for handlers
     and hooks: read from the app state by the handler itself rather than injected with
-    ``Provide`` (see ``ticketing.core.http``)."""
+    ``Provide`` (see ``ticketing.edge.http``)."""
     built: Services = connection.app.state.services
     return built
 

@@ -15,14 +15,14 @@ from bench.loadgen import LoadResult
 from bench.report import write_targets_table
 from bench.workloads import WRITE_TARGETS
 
-from ticketing.core.deadline import RequestTimedOut
-from ticketing.core.errors import AppError, ServiceUnavailable
-from ticketing.core.locking import LockTimeout, TransientConflict
+from ticketing.kernel.deadline import RequestTimedOut
+from ticketing.kernel.errors import AppError, ServiceUnavailable
+from ticketing.kernel.locking import LockTimeout, TransientConflict
 from ticketing.reservations.errors import LOCKED, TAKEN_UNDER_LOCK, SeatUnavailable, seats_unavailable
 
 
 def answer(error: AppError) -> Response:
-    """The body core.http renders for the error: code, title, detail and its extra members."""
+    """The body edge.http renders for the error: code, title, detail and its extra members."""
     body = {"code": error.code, "title": error.title, "detail": error.detail, **error.extra}
     return Response(error.status, msgspec.json.encode(body))
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ticketing.config import Settings
-from ticketing.core.embedded import free_port
+from ticketing.devservers.embedded import free_port
 
 PASSWORD = "Sup3r-s3cret-pw-0f-the-db"  # noqa: S105 - what must never be logged
 

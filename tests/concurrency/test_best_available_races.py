@@ -12,7 +12,7 @@ import pytest
 
 from tests.factories import create_concert, fans_with_tokens, outcome_codes
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.reservations.schemas import ReservationOut
 from ticketing.schedules.schemas import ScheduleIn
 from ticketing.venues.schemas import VenueIn

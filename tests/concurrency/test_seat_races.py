@@ -17,11 +17,11 @@ from tests.factories import (
     outcome_codes,
 )
 from ticketing.container import Services
-from ticketing.core.db import required
-from ticketing.core.embedded import free_port
-from ticketing.core.errors import AppError
-from ticketing.core.redis import create_redis
+from ticketing.devservers.embedded import free_port
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply, idempotent_request
+from ticketing.kernel.db import required
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.redis import create_redis
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.errors import TAKEN_UNDER_LOCK
 from ticketing.reservations.service import ReservationService

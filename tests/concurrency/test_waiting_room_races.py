@@ -11,8 +11,8 @@ from tests.cluster_support import REDIS_BACKENDS, settings_on_backend
 from tests.factories import create_concert, create_user, join_queue
 from ticketing.config import Settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.redis import create_redis
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.redis import create_redis
 
 
 @pytest.fixture(params=REDIS_BACKENDS)

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.support import assert_problem
 from ticketing.config import Settings
-from ticketing.core.embedded import EmbeddedValkeyCluster, free_port
+from ticketing.devservers.embedded import EmbeddedValkeyCluster, free_port
 from ticketing.main import create_app
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 
 
 async def _state(

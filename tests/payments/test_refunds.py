@@ -16,8 +16,8 @@ from tests.factories import admitted_token, create_user
 from tests.support import assert_problem
 from tests.tickets.purchases import buy, money_state, ticket_of
 from ticketing.container import Services
-from ticketing.core.errors import AppError
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.errors import AppError
 
 Client = AsyncTestClient[Litestar]
 

@@ -19,7 +19,7 @@ from tests.factories import create_user
 from tests.support import assert_problem
 from tests.tickets.purchases import buy, ticket_of
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.tickets.service import qr_svg
 
 Client = AsyncTestClient[Litestar]

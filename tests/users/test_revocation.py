@@ -19,8 +19,8 @@ from tests.factories import admitted_token, create_concert, create_schedule, cre
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.errors import Unauthenticated
-from ticketing.core.security import Principal
+from ticketing.kernel.errors import Unauthenticated
+from ticketing.kernel.security import Principal
 from ticketing.users.repository import AccountState, UserRepository
 
 Client = AsyncTestClient[Litestar]

@@ -13,7 +13,7 @@ import pytest
 from tests.factories import admitted_token, create_concert, create_user
 from tests.support import Client, assert_problem
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn
 from ticketing.venues.schemas import VenueIn
 

@@ -13,8 +13,8 @@ from litestar.testing import AsyncTestClient
 from tests.factories import create_concert, create_schedule, create_user, join_queue
 from tests.waiting_room.support import FakeClock, code_of, configure, open_sale_at
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.redis import create_redis
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.redis import create_redis
 from ticketing.waiting_room import fair_start
 from ticketing.waiting_room.fair_start import Draw, FairStart
 from ticketing.waiting_room.service import WaitingRoomService

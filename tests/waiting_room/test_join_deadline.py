@@ -18,8 +18,8 @@ import pytest
 from tests.factories import create_concert, create_user, join_queue
 from tests.waiting_room.support import configure
 from ticketing.container import Services
-from ticketing.core import deadline
-from ticketing.core.deadline import RequestTimedOut
+from ticketing.kernel import deadline
+from ticketing.kernel.deadline import RequestTimedOut
 from ticketing.waiting_room.store import Joined, concert_prefix
 
 

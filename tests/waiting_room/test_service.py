@@ -8,7 +8,7 @@ from tests.factories import admitted_token, create_concert, create_user, join_qu
 from tests.waiting_room.support import code_of, configure
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 
 
 async def test_issue_is_one_live_token_per_user_and_concert(services: Services) -> None:

@@ -5,10 +5,10 @@ from litestar import Controller, get
 from ticketing.admin.dependencies import admin_service
 from ticketing.admin.schemas import SaleDashboard
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import Forbidden, Unauthenticated
-from ticketing.core.http import AuthedRequest, admin_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import PathId
+from ticketing.edge.http import AuthedRequest, admin_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import PathId
+from ticketing.kernel.errors import Forbidden, Unauthenticated
 
 
 class AdminDashboardController(Controller):

@@ -5,10 +5,10 @@ from litestar import Controller, get, post
 from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
-from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import AppRequest, AuthedRequest, admin_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import PathId
+from ticketing.edge.http import AppRequest, AuthedRequest, admin_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import PathId
+from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 
 
 class ConcertController(Controller):

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from ticketing.concerts.schemas import ConcertOut
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 
 COLUMNS = "id, title, venue, description"
 

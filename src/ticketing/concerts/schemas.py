@@ -4,7 +4,7 @@ from typing import Annotated
 
 import msgspec
 
-from ticketing.core.text import plain_text
+from ticketing.kernel.text import plain_text
 
 
 class ConcertIn(msgspec.Struct, forbid_unknown_fields=True):

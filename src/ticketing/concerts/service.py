@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.repository import ConcertRepository
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.kernel.uow import UnitOfWorkFactory
 
 
 class ConcertService:

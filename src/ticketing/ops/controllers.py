@@ -28,10 +28,10 @@ from litestar.response import Response
 from litestar.types import Scope
 from redis.asyncio.cluster import RedisCluster
 
-from ticketing.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
-from ticketing.core.http import JsonBytes, problem
-from ticketing.core.openapi import body_of, error_responses, openapi_json
-from ticketing.core.redis import RedisClient
+from ticketing.edge.http import JsonBytes, problem
+from ticketing.edge.openapi import body_of, error_responses, openapi_json
+from ticketing.kernel.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from ticketing.kernel.redis import RedisClient
 
 _HEALTHY = msgspec.json.encode({"status": "ok"})
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -107,7 +107,7 @@ class OpsController(Controller):
 
     @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False)
     async def openapi(self, request: Request) -> JsonBytes:  # type: ignore[type-arg]
-        return JsonBytes(openapi_json(request.app))  # the completed document (core/openapi.py)
+        return JsonBytes(openapi_json(request.app))  # the completed document (edge/openapi.py)
 
     @get(
         "/readyz",

@@ -3,12 +3,12 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
-from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, JsonBytes, account_checks
-from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
+from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.openapi import body_of, error_responses
+from ticketing.edge.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
 from ticketing.payments.dependencies import payment_service
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.payments.schemas import PaymentOut, RefundOut
 from ticketing.reservations import sql as reservations_sql
 from ticketing.schedules import sql as seats_sql

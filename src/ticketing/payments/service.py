@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import structlog
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.locking import retry_on_conflict
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.params import distinct_ids
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.edge.pagination import decode_cursor, next_cursor
+from ticketing.edge.params import distinct_ids
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.locking import retry_on_conflict
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
     PaymentNotFound,

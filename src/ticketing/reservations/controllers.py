@@ -3,12 +3,12 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
-from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks
-from ticketing.core.openapi import Link, error_responses, linked
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import PathId, QueueTokenHeader
-from ticketing.core.ratelimit import client_address, enforce
+from ticketing.edge.http import AuthedRequest, account_checks
+from ticketing.edge.openapi import Link, error_responses, linked
+from ticketing.edge.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.edge.ratelimit import client_address, enforce
+from ticketing.kernel.errors import RateLimited, Unauthenticated, UnsupportedMediaType
 from ticketing.reservations.dependencies import reservation_service
 from ticketing.reservations.errors import (
     HoldLimitReached,

@@ -21,12 +21,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.params import distinct_ids
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.edge.pagination import decode_cursor, next_cursor
+from ticketing.edge.params import distinct_ids
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.reservations.errors import (
     LOCKED,
     TAKEN_UNDER_LOCK,

@@ -4,10 +4,10 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
-from ticketing.core.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
-from ticketing.core.params import PathId, QueueTokenHeader
+from ticketing.edge.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
+from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
+from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import (

@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from ticketing.concerts.service import ConcertService
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.locking import SeatLockStrategy
-from ticketing.core.singleflight import SingleFlight
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.locking import SeatLockStrategy
+from ticketing.kernel.singleflight import SingleFlight
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.repository import ScheduleRepository, ScheduleRow, SeatRepository
 from ticketing.schedules.schemas import (

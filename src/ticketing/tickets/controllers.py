@@ -3,11 +3,11 @@ from __future__ import annotations
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks, admin_checks, door_checks
-from ticketing.core.openapi import Link, error_responses, linked
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import PathId
+from ticketing.edge.http import AuthedRequest, account_checks, admin_checks, door_checks
+from ticketing.edge.openapi import Link, error_responses, linked
+from ticketing.edge.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.edge.params import PathId
+from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType
 from ticketing.schedules.errors import ScheduleNotFound
 from ticketing.tickets.dependencies import ticket_service
 from ticketing.tickets.errors import (

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import segno
 
 from ticketing.concerts.service import ConcertService
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.edge.pagination import decode_cursor, next_cursor
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.service import ScheduleService
 from ticketing.tickets.errors import (
     TicketAlreadyUsed,

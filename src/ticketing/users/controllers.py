@@ -5,7 +5,11 @@ from contextlib import asynccontextmanager
 
 from litestar import Controller, delete, get, post, put
 
-from ticketing.core.errors import (
+from ticketing.edge.http import AppRequest, AuthedRequest, account_checks, admin_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import AltchaHeader
+from ticketing.edge.ratelimit import account_key, client_address, enforce, paced
+from ticketing.kernel.errors import (
     ChallengeRequired,
     Forbidden,
     RateLimited,
@@ -14,11 +18,7 @@ from ticketing.core.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from ticketing.core.hashing import password_checks
-from ticketing.core.http import AppRequest, AuthedRequest, account_checks, admin_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import AltchaHeader
-from ticketing.core.ratelimit import account_key, client_address, enforce, paced
+from ticketing.kernel.hashing import password_checks
 from ticketing.users.dependencies import user_service
 from ticketing.users.errors import UserNameTaken, UserNotFound
 from ticketing.users.schemas import AccessToken, DoorStaffIn, PasswordChange, SignIn, SignUp, StaffOut, UserOut
@@ -29,7 +29,7 @@ async def password_check(request: AppRequest) -> AsyncIterator[str]:
     """Around every request that hashes a password (sign-in, sign-up, password change), before any
     other work: a client back before its Retry-After is held (``paced``), then the request takes
     one of its address's places in the hashing share (429 at once when it has none left, see
-    ``core/hashing.py``). Yields the client address, whose turn the hash takes."""
+    ``kernel/hashing.py``). Yields the client address, whose turn the hash takes."""
     address = client_address(request)
     async with paced(request, address):
         with password_checks.share(address):

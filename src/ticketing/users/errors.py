@@ -1,4 +1,4 @@
-from ticketing.core.errors import Conflict, NotFound
+from ticketing.kernel.errors import Conflict, NotFound
 
 
 class UserNotFound(NotFound):

@@ -4,11 +4,11 @@ from typing import Any
 
 from litestar import Controller, get, post
 
-from ticketing.core import deadline
-from ticketing.core.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import COMPRESSED, AppRequest, AuthedRequest, CachedJson, admin_checks
-from ticketing.core.openapi import NOT_MODIFIED, body_of, error_responses
-from ticketing.core.params import PathId
+from ticketing.edge.http import COMPRESSED, AppRequest, AuthedRequest, CachedJson, admin_checks
+from ticketing.edge.openapi import NOT_MODIFIED, body_of, error_responses
+from ticketing.edge.params import PathId
+from ticketing.kernel import deadline
+from ticketing.kernel.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.venues.dependencies import venue_service
 from ticketing.venues.errors import InvalidSeatingPlan, VenueNotFound
 from ticketing.venues.schemas import MAX_PLAN_BYTES, VenueIn, VenueOut

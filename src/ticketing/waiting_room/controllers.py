@@ -5,11 +5,11 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.core.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
-from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, account_checks
-from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.params import AltchaHeader, PathId, QueueTokenHeader
-from ticketing.core.ratelimit import enforce
+from ticketing.edge.http import AppRequest, AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.openapi import body_of, error_responses
+from ticketing.edge.params import AltchaHeader, PathId, QueueTokenHeader
+from ticketing.edge.ratelimit import enforce
+from ticketing.kernel.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.waiting_room.dependencies import waiting_room_service
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import DrawOut, QueueTokenInfoOut, QueueTokenOut

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ticketing.core.jobs import PeriodicJob
+from ticketing.kernel.jobs import PeriodicJob
 from ticketing.waiting_room.service import InventoryLookup, WaitingRoomService
 
 TICK_SECONDS = 0.1

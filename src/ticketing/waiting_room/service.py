@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ticketing.config import Settings
-from ticketing.core.challenge import ChallengeGate, join_action
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.deadline import RequestTimedOut, ensure_time_left, unix_ms
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.jobs import PeriodicJob
-from ticketing.core.security import Principal
+from ticketing.kernel.challenge import ChallengeGate, join_action
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.deadline import RequestTimedOut, ensure_time_left, unix_ms
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.jobs import PeriodicJob
+from ticketing.kernel.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.fair_start import new_draw_key
 from ticketing.waiting_room.schemas import DrawOut, QueueStats, QueueTokenInfoOut, QueueTokenOut, TokenUser

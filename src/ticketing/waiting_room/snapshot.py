@@ -28,8 +28,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.singleflight import SingleFlight
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.singleflight import SingleFlight
 from ticketing.waiting_room.fair_start import Draw, FairStart
 from ticketing.waiting_room.store import Event, FullState, QueueStore
 

@@ -3,19 +3,19 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
-from ticketing.core.errors import (
+from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.openapi import body_of, error_responses
+from ticketing.edge.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.edge.params import IdempotencyKeyHeader, PathId
+from ticketing.edge.ratelimit import enforce
+from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     RateLimited,
     Unauthenticated,
     UnsupportedMediaType,
 )
-from ticketing.core.http import AuthedRequest, JsonBytes, account_checks
-from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import IdempotencyKeyHeader, PathId
-from ticketing.core.ratelimit import enforce
-from ticketing.idempotency.service import idempotent_request
 from ticketing.users.errors import UserNotFound
 from ticketing.wallets.dependencies import wallet_service
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import msgspec
 
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.errors import AppError
-from ticketing.core.locking import retry_on_conflict
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.edge.pagination import decode_cursor, next_cursor
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.locking import retry_on_conflict
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.users.errors import UserNotFound
 from ticketing.wallets.errors import (
     BalanceLimitExceeded,
@@ -49,7 +49,7 @@ class WalletService:
         self.balance_cap = balance_cap
         # Charges without an Idempotency-Key, whatever their wallet, in one queue (the key None):
         # those that arrive while the previous batch is in the database go together, one
-        # statement and one commit (see core/coalesce.py and ``CHARGE``).
+        # statement and one commit (see kernel/coalesce.py and ``CHARGE``).
         self._charges: Coalescer[None, Charge, WalletRow] = Coalescer(self._charge_batch)
 
     async def _ensure_user_exists(self, user_id: int) -> None:

@@ -22,7 +22,7 @@ that document disagreed with the service (a security review's schemathesis run):
   false`` where a struct forbids unknown fields, bounds that are settings filled in from the
   app's settings: ``setting_bound``);
 - ids and other canonical integers in paths and query strings carry their exact bounds
-  (``core/params.py``); patterns are ECMA-262;
+  (``edge/params.py``); patterns are ECMA-262;
 - security schemes: ``bearerAuth`` (``Authorization: Bearer``) and ``queueToken``
   (``X-Queue-Token``, described there rather than as a header parameter);
 - OpenAPI links declared by handlers (``linked(Link(...))``), e.g. from a hold's 201 to its
@@ -41,8 +41,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
-from ticketing.core.challenge import Challenge
-from ticketing.core.errors import (
+from ticketing.edge.http import account_checks, admin_checks, door_checks, user_checks
+from ticketing.edge.params import CANONICAL, MAX_ID
+from ticketing.kernel.challenge import Challenge
+from ticketing.kernel.errors import (
     AppError,
     Forbidden,
     PayloadTooLarge,
@@ -51,8 +53,6 @@ from ticketing.core.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from ticketing.core.http import account_checks, admin_checks, door_checks, user_checks
-from ticketing.core.params import CANONICAL, MAX_ID
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -89,7 +89,7 @@ class Problem(msgspec.Struct):
     code: str
     detail: str
     errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
-    # A 428 CHALLENGE_REQUIRED: the proof-of-work challenge to solve (core/challenge.py).
+    # A 428 CHALLENGE_REQUIRED: the proof-of-work challenge to solve (kernel/challenge.py).
     challenge: Challenge | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -1,5 +1,5 @@
 """Typed application errors. Each carries its HTTP status and a stable machine-readable code;
-one exception handler (``core.http``) renders them as problem+json."""
+one exception handler (``edge.http``) renders them as problem+json."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class UnsupportedMediaType(AppError):
 
 
 class ChallengeRequired(AppError):
-    """The proof-of-work gate (``core/challenge.py``): the problem carries a fresh ``challenge``;
+    """The proof-of-work gate (``kernel/challenge.py``): the problem carries a fresh ``challenge``;
     solve it and send the request again with the solution in ``X-Altcha``."""
 
     status = 428
@@ -84,7 +84,7 @@ class RateLimited(AppError):
 
 class AddressRateLimited(RateLimited):
     """A limit of the client's address, not of an account: the password endpoints hold that
-    address's early retries (``core/ratelimit.py``, ``paced``)."""
+    address's early retries (``edge/ratelimit.py``, ``paced``)."""
 
 
 class ServiceUnavailable(AppError):

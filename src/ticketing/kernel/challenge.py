@@ -47,8 +47,8 @@ import structlog
 from altcha.v1 import ChallengeOptions, Payload, create_challenge, verify_solution
 
 from ticketing.config import Settings
-from ticketing.core.errors import ChallengeRequired
-from ticketing.core.redis import RedisClient, is_redis_failure
+from ticketing.kernel.errors import ChallengeRequired
+from ticketing.kernel.redis import RedisClient, is_redis_failure
 
 log = structlog.get_logger("ticketing.challenge")
 
@@ -84,7 +84,7 @@ def sign_up_action() -> str:
 
 
 def sign_in_action(account: str) -> str:
-    """``account``: the name's key (``core.ratelimit.account_key``: case-folded, fixed size)."""
+    """``account``: the name's key (``edge.ratelimit.account_key``: case-folded, fixed size)."""
     return f"sign-in:{account}"
 
 

@@ -5,7 +5,7 @@
   of a body is declared with ``plain_text`` and rejected with 422 at decoding.
 - Numbers: ``str.isdigit()`` is true for ``"²"`` and Arabic-Indic digits, which ``int()`` then
   refuses or reads, so every id a client sends as text (path id, query integer, cursor, token
-  field, JWT subject) is parsed by ``core.params.canonical_positive_int``: ASCII digits only, no
+  field, JWT subject) is parsed by ``edge.params.canonical_positive_int``: ASCII digits only, no
   sign or leading zero, within PostgreSQL's bigint.
 """
 

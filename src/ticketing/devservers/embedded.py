@@ -355,7 +355,7 @@ class EmbeddedValkeyCluster:
 
     @property
     def url(self) -> str:
-        from ticketing.core.redis import CLUSTER_SCHEME
+        from ticketing.kernel.redis import CLUSTER_SCHEME
 
         return f"{CLUSTER_SCHEME}://127.0.0.1:{self.nodes[0].port}/0"
 

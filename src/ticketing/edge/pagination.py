@@ -7,13 +7,13 @@ from typing import Annotated
 
 from litestar.params import Parameter
 
-from ticketing.core.errors import ValidationError
-from ticketing.core.params import CANONICAL, MAX_ID, canonical_positive_int
+from ticketing.edge.params import CANONICAL, MAX_ID, canonical_positive_int
+from ticketing.kernel.errors import ValidationError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
-# A cursor is the id this endpoint returned in ``next_cursor``: canonical digits (core/params.py).
+# A cursor is the id this endpoint returned in ``next_cursor``: canonical digits (edge/params.py).
 CursorParam = Annotated[
     str | None,
     Parameter(
@@ -24,7 +24,7 @@ CursorParam = Annotated[
         description="The next_cursor of the previous page (empty or absent: the first page)",
     ),
 ]
-# "limit=1.0" or "limit=01" is refused like any non-canonical integer (core/params.py).
+# "limit=1.0" or "limit=01" is refused like any non-canonical integer (edge/params.py).
 LimitParam = Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT), CANONICAL]
 
 

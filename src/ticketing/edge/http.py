@@ -31,19 +31,19 @@ from litestar.response.base import ASGIResponse
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from ticketing.core import deadline
-from ticketing.core.errors import (
+from ticketing.edge.headers import security_headers
+from ticketing.edge.metrics import record_request
+from ticketing.edge.params import CANONICAL, canonical_positive_int
+from ticketing.kernel import deadline
+from ticketing.kernel.errors import (
     AppError,
     Forbidden,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationError,
 )
-from ticketing.core.headers import security_headers
-from ticketing.core.metrics import record_request
-from ticketing.core.params import CANONICAL, canonical_positive_int
-from ticketing.core.redis import is_redis_failure, redis_unavailable
-from ticketing.core.security import Principal, read_access_token
+from ticketing.kernel.redis import is_redis_failure, redis_unavailable
+from ticketing.kernel.security import Principal, read_access_token
 
 log = structlog.get_logger("ticketing.http")
 
@@ -185,8 +185,8 @@ del _tokens
 
 class RequestContextMiddleware:
     """Per request: takes ``X-Request-ID`` from the caller (or makes one), binds it to every log
-    line and echoes it on the response with the security headers (``core/headers.py``), starts the
-    request's deadline (``core/deadline.py``), and records the route's count and latency for
+    line and echoes it on the response with the security headers (``edge/headers.py``), starts the
+    request's deadline (``kernel/deadline.py``), and records the route's count and latency for
     Prometheus.
 
     Wraps the whole Litestar application (``create_app`` puts it around ``app.asgi_handler``),
@@ -359,7 +359,7 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
     """Read what the client wrote strictly, before Litestar's lenient conversion.
 
     - Integers in the path or query string (ids, ``limit``) must be canonical decimal: Litestar
-      reads "1.0" and "1e0" as 1 (``core/params.py``).
+      reads "1.0" and "1e0" as 1 (``edge/params.py``).
     - A JSON body is decoded with msgspec's strict rules ("100" and true are not integers).
       Litestar converts request data leniently (it must coerce query strings); money and ids
       must not be coerced. Only JSON is taken (415 for another or a missing content type:

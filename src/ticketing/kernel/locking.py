@@ -20,7 +20,7 @@ from typing import Literal, TypeVar, get_args
 import asyncpg
 import structlog
 
-from ticketing.core.errors import AppError, ServiceUnavailable, ValidationError
+from ticketing.kernel.errors import AppError, ServiceUnavailable, ValidationError
 
 log = structlog.get_logger("ticketing.db")
 

@@ -13,12 +13,12 @@ The hot reads (token poll, dates, seats) never reach this module.
 a guesser backs off without locking the owner out; an address that signed in to an account is
 remembered (a keyed hash of the pair, ``TICKETING_SIGN_IN_KNOWN_ADDRESS_DAYS``) and judged by its
 own failures only; other addresses, once the name or the address failed too often or the name's
-sign-ins passed their limit, are asked to solve a proof-of-work challenge (``core/challenge.py``)
+sign-ins passed their limit, are asked to solve a proof-of-work challenge (``kernel/challenge.py``)
 instead of being refused.
 
 Two process-local memories keep a flood's refusals cheap: what Redis refused is refused again
 without a round trip until its Retry-After, and a client address refused by a limit of the address
-(or its hashing share, ``core/hashing.py``) that comes back before its Retry-After is held until
+(or its hashing share, ``kernel/hashing.py``) that comes back before its Retry-After is held until
 then, at most ``PACE_MAX_SECONDS``, before it is answered (``paced``): 64 connections looping on
 429s then cost a sleeping task each every 2 s instead of ~1,600 answers a second, and the rest of
 the API keeps the CPU (`make bench`, sign-in flood).
@@ -27,7 +27,7 @@ the API keeps the CPU (`make bench`, sign-in flood).
 the outage once (then skips the checks for ``OUTAGE_SKIP_SECONDS``, so requests do not each wait
 for a dead Redis). Sign-in and holds work without Redis (docs/faults.md), and a limiter outage
 must not take them down with it; sign-in keeps its process-local bound meanwhile (the hashing
-queue in ``core/security.py``), and queue-token issue answers 503 by itself without Redis.
+queue in ``kernel/security.py``), and queue-token issue answers 503 by itself without Redis.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from litestar.connection import ASGIConnection
 from redis.asyncio import Redis
 
 from ticketing.config import Settings
-from ticketing.core.errors import AddressRateLimited, RateLimited
-from ticketing.core.redis import RedisClient, cluster_url, is_redis_failure
+from ticketing.kernel.errors import AddressRateLimited, RateLimited
+from ticketing.kernel.redis import RedisClient, cluster_url, is_redis_failure
 
 log = structlog.get_logger("ticketing.ratelimit")
 
@@ -165,7 +165,7 @@ def _storage(redis: RedisClient, settings: Settings) -> Storage:
 class _SharedClientStorage(RedisStorage):
     """`limits`' Redis storage on the service's own client (its pool, bounds and timeouts, and its
     auto-pipelining: a hold's two counters share a round trip with the other requests' commands
-    of the same turn, ``core/redis.py``). `limits` builds a client of its own in
+    of the same turn, ``kernel/redis.py``). `limits` builds a client of its own in
     ``configure_bridge`` (on the pool it is given, if any); this storage hands its bridge ours
     instead. Its scripts are registered on whatever client the bridge holds, after this."""
 

@@ -8,7 +8,7 @@ The library's default (t = 3, 64 MiB, p = 4) managed ~4 per second per core, and
 guessing passwords queued a fan's sign-in for seconds. Older hashes still verify, and are rehashed
 to this profile on the next sign-in.
 
-Hashes run off the event loop, on the low-priority threads of ``core/hashing.py``, shared fairly
+Hashes run off the event loop, on the low-priority threads of ``kernel/hashing.py``, shared fairly
 among client addresses (a share per address, round-robin turns, a slow lane for addresses that
 sent wrong passwords, a bounded waiting room answering 503 at once): ``client`` below is the
 caller's address.
@@ -25,8 +25,8 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ticketing.core.hashing import LOCAL, password_checks
-from ticketing.core.params import canonical_positive_int
+from ticketing.edge.params import canonical_positive_int
+from ticketing.kernel.hashing import LOCAL, password_checks
 
 Role = Literal["fan", "admin", "door"]
 # Door staff (``door``) may check tickets in and read a date's door count, nothing else of the
@@ -88,7 +88,7 @@ async def verify_password_for_sign_in(
 ) -> tuple[bool, str | None]:
     """(password right, a new hash to store when the stored one has outdated parameters). A wrong
     password (or an unknown name) moves ``client`` to the hashing queue's slow lane. ``known``:
-    ``client`` signed in to this account before (its hash goes first, ``core/hashing.py``)."""
+    ``client`` signed in to this account before (its hash goes first, ``kernel/hashing.py``)."""
     return await password_checks.run(
         client,
         functools.partial(_verify_and_upgrade, stored_hash, password),

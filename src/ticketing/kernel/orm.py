@@ -1,6 +1,6 @@
 """The schema's base: models are declared with SQLAlchemy's ORM for Alembic (the schema and its
 migrations live in one place), but at run time the repositories send SQL straight to an asyncpg
-pool (``core/db.py``): measured on a 2-core machine, a unit of work running ``SELECT 1`` costs
+pool (``kernel/db.py``): measured on a 2-core machine, a unit of work running ``SELECT 1`` costs
 about 250 µs of CPU through SQLAlchemy's async engine and about 80 µs on asyncpg, and CPU is
 what a sale runs out of. The service never imports this module (nor SQLAlchemy: a second of
 every worker's start-up on a busy machine); the SQL fragments repositories share live in plain

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
-from ticketing.core import deadline
-from ticketing.core.db import Pool
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel import deadline
+from ticketing.kernel.db import Pool
+from ticketing.kernel.locking import translate_db_errors
 
 
 class UnitOfWork:
@@ -37,7 +37,7 @@ class UnitOfWork:
         self._pool = pool
         self.autocommit = autocommit
         self._acquire_timeout = acquire_timeout
-        self._begin_sql = begin_sql  # sent right after BEGIN (core.db.transaction_settings_sql)
+        self._begin_sql = begin_sql  # sent right after BEGIN (kernel.db.transaction_settings_sql)
         self._conn: PoolConnectionProxy[Record] | None = None
         self._tx: Any = None  # asyncpg's Transaction while one is open
 

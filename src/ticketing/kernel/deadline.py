@@ -24,7 +24,7 @@ import contextvars
 import math
 import time
 
-from ticketing.core.errors import ServiceUnavailable
+from ticketing.kernel.errors import ServiceUnavailable
 
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("request_deadline", default=math.inf)
 

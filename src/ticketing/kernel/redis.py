@@ -21,7 +21,7 @@ when it shares the trip (64 callers at once; one process); a write of the API ma
 of them (a hold: its two rate-limit counters and the queue-token check), so under load this is
 the difference between the CPU going to Redis plumbing and going to requests. Each command keeps
 its own answer and its own error; nothing waits for a batch that is not its own. The `limits`
-storage of the rate limits shares the client (``core/ratelimit.py``).
+storage of the rate limits shares the client (``edge/ratelimit.py``).
 
 A call that fails with a *connection* error is sent once more, on a new connection: after Redis
 restarts, every pooled connection is dead, and without that retry each of them would fail one
@@ -54,9 +54,9 @@ from redis.backoff import NoBackoff
 from redis.typing import EncodableT
 
 from ticketing.config import Settings
-from ticketing.core import deadline
-from ticketing.core.coalesce import answer_each
-from ticketing.core.errors import ServiceUnavailable
+from ticketing.kernel import deadline
+from ticketing.kernel.coalesce import answer_each
+from ticketing.kernel.errors import ServiceUnavailable
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """What the stores take: every command they use exists on both clients."""

@@ -8,9 +8,9 @@ instead of a routing 404.
 Litestar converts a path or query value to ``int`` leniently: "1.0" and "1e0" read as 1, so one
 resource had many URLs and a client's typo was served instead of refused. Every integer a client
 writes in a path or query string is therefore marked ``CANONICAL`` and checked before Litestar
-reads it (``core.http.strict_body``): a canonical positive decimal integer, ASCII digits without
+reads it (``edge.http.strict_body``): a canonical positive decimal integer, ASCII digits without
 sign, leading zero, spaces, decimal point or exponent (``CANONICAL_INTEGER_PATTERN``), at most
-PostgreSQL's bigint. The OpenAPI document states the same (``core.openapi``).
+PostgreSQL's bigint. The OpenAPI document states the same (``edge.openapi``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Annotated, Final
 
 from litestar.params import Parameter
 
-from ticketing.core.errors import ValidationError
+from ticketing.kernel.errors import ValidationError
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
@@ -34,7 +34,7 @@ _MAX_DIGITS = len(str(MAX_ID))
 
 class CanonicalInteger:
     """Marks a path or query parameter typed ``int`` whose text must be a canonical positive decimal
-    integer (Annotated metadata, found by ``core.http`` and ``core.openapi``)."""
+    integer (Annotated metadata, found by ``edge.http`` and ``edge.openapi``)."""
 
     __slots__ = ()
 
@@ -67,7 +67,7 @@ QueueTokenHeader = Annotated[
     str | None, Parameter(header="X-Queue-Token", required=False, max_length=MAX_QUEUE_TOKEN_LENGTH)
 ]
 
-# The proof-of-work gate's solution (core/challenge.py): base64 of ALTCHA's JSON payload. Longer
+# The proof-of-work gate's solution (kernel/challenge.py): base64 of ALTCHA's JSON payload. Longer
 # ones are refused by the gate unread (428 with a fresh challenge, like any invalid solution).
 AltchaHeader = Annotated[
     str | None,

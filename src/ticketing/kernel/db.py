@@ -1,5 +1,5 @@
 """The connection pool: at run time the repositories send SQL straight to asyncpg (the schema's
-SQLAlchemy models, for Alembic, are in ``core/orm.py`` and never imported by the service)."""
+SQLAlchemy models, for Alembic, are in ``kernel/orm.py`` and never imported by the service)."""
 
 from __future__ import annotations
 

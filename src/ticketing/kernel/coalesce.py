@@ -18,8 +18,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
-from ticketing.core import deadline
-from ticketing.core.errors import ServiceUnavailable
+from ticketing.kernel import deadline
+from ticketing.kernel.errors import ServiceUnavailable
 
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the item type
