@@ -21,8 +21,8 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
 from ticketing.edge import metrics
 from ticketing.edge.http import _REQUEST_ID
-from ticketing.edge.ratelimit import _SharedClientStorage
 from ticketing.kernel.db import _PooledConnection
+from ticketing.kernel.ratelimit import _SharedClientStorage
 from ticketing.kernel.redis import AutoPipelinedRedis, RedisClient
 
 
@@ -92,7 +92,7 @@ def test_redis_py_keeps_the_methods_our_subclasses_override() -> None:
 
 
 async def test_limits_bridge_sends_through_the_services_own_client(redis: RedisClient) -> None:
-    """``edge/ratelimit.py`` hands `limits`' redis-py bridge our auto-pipelined client."""
+    """``kernel/ratelimit.py`` hands `limits`' redis-py bridge our auto-pipelined client."""
     assert isinstance(redis, AutoPipelinedRedis)
     storage = _SharedClientStorage(redis)
     before = redis.commands_sent

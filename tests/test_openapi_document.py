@@ -20,7 +20,7 @@ from tests.support import assert_problem, raw_headers
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.edge.openapi import openapi_document
-from ticketing.edge.params import MAX_ID, canonical_positive_int
+from ticketing.kernel.ids import MAX_ID, canonical_positive_int
 from ticketing.main import create_app
 
 Client = AsyncTestClient[Litestar]

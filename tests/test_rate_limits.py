@@ -25,9 +25,9 @@ from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.devservers.embedded import free_port
-from ticketing.edge.ratelimit import PACE_MAX_SECONDS, ClientAddress
 from ticketing.kernel import security
 from ticketing.kernel.hashing import password_checks
+from ticketing.kernel.ratelimit import PACE_MAX_SECONDS, ClientAddress
 from ticketing.main import create_app
 from ticketing.users.repository import UserRepository
 

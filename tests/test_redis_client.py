@@ -9,8 +9,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from ticketing.config import Settings
-from ticketing.edge.ratelimit import RateLimiter
 from ticketing.kernel.errors import RateLimited, ServiceUnavailable
+from ticketing.kernel.ratelimit import RateLimiter
 from ticketing.kernel.redis import AutoPipelinedRedis, create_redis, is_redis_failure, translate_redis_errors
 
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
-from ticketing.edge.ratelimit import RateLimiter
 from ticketing.idempotency.service import IdempotencyService
 from ticketing.kernel.challenge import ChallengeGate
 from ticketing.kernel.db import Pool, create_pool, transaction_settings_sql
 from ticketing.kernel.hashing import password_checks
 from ticketing.kernel.jobs import PeriodicJob
+from ticketing.kernel.ratelimit import RateLimiter
 from ticketing.kernel.redis import RedisClient, create_redis
 from ticketing.kernel.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.payments.service import PaymentService

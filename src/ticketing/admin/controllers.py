@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from litestar import Controller, get
 
-from ticketing.admin.dependencies import admin_service
 from ticketing.admin.schemas import SaleDashboard
 from ticketing.concerts.errors import ConcertNotFound
+from ticketing.container import services
 from ticketing.edge.http import AuthedRequest, admin_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import PathId
@@ -22,4 +22,4 @@ class AdminDashboardController(Controller):
         summary="Live sale figures: queue, seats available / held / sold per date, revenue, top holders",
     )
     async def dashboard(self, concert_id: PathId, request: AuthedRequest) -> SaleDashboard:
-        return await admin_service(request).dashboard(concert_id)
+        return await services(request).admin.dashboard(concert_id)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 
-from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
+from ticketing.container import services
 from ticketing.edge.http import AppRequest, AuthedRequest, admin_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import PathId
@@ -17,11 +17,11 @@ class ConcertController(Controller):
 
     @get("/", summary="Every concert, ordered by id (public)")
     async def list_concerts(self, request: AppRequest) -> list[ConcertOut]:
-        return await concert_service(request).list_concerts()
+        return await services(request).concerts.list_concerts()
 
     @get("/{concert_id:str}", responses=error_responses(ConcertNotFound), summary="One concert (public)")
     async def get_concert(self, concert_id: PathId, request: AppRequest) -> ConcertOut:
-        return await concert_service(request).get_concert(concert_id)
+        return await services(request).concerts.get_concert(concert_id)
 
 
 class AdminConcertController(Controller):
@@ -35,4 +35,4 @@ class AdminConcertController(Controller):
         responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType),
     )
     async def create_concert(self, data: ConcertIn, request: AuthedRequest) -> ConcertOut:
-        return await concert_service(request).create_concert(data)
+        return await services(request).concerts.create_concert(data)

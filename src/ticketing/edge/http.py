@@ -31,9 +31,10 @@ from litestar.response.base import ASGIResponse
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from ticketing.container import services
 from ticketing.edge.headers import security_headers
 from ticketing.edge.metrics import record_request
-from ticketing.edge.params import CANONICAL, canonical_positive_int
+from ticketing.edge.params import CANONICAL
 from ticketing.kernel import deadline
 from ticketing.kernel.errors import (
     AppError,
@@ -42,6 +43,7 @@ from ticketing.kernel.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from ticketing.kernel.ids import canonical_positive_int
 from ticketing.kernel.redis import is_redis_failure, redis_unavailable
 from ticketing.kernel.security import Principal, read_access_token
 
@@ -326,8 +328,8 @@ AuthedRequest = Request[Principal, Any, State]
 AppRequest = Request[Any, Any, State]
 
 # Services reach handlers without Litestar's dependency injection: a handler takes ``request``
-# and calls its domain's accessor, ``wallet_service(request)`` in ``wallets/dependencies.py``,
-# which returns ``request.app.state.services.wallets`` (built once per process in the lifespan).
+# and calls the wiring's typed accessor, ``services(request).wallets`` (``ticketing.container``;
+# built once per process in the lifespan).
 # A ``Provide`` dependency is resolved on every request: a resolution batch, a cleanup group
 # entered on an exit stack, and the provided object validated against its annotation with the
 # rest of the handler's parameters (two dependencies even start an anyio task group).
@@ -504,7 +506,7 @@ async def _current_account(request: Request[Any, Any, Any]) -> Principal:
     shared by every check waiting at that moment): 401 once revoked by a sign-out or a password
     change; the role is the account's, not the token's."""
     request.scope[_PERSONAL] = True  # type: ignore[literal-required]
-    principal: Principal = await request.app.state.services.users.current(_authenticate(request))
+    principal = await services(request).users.current(_authenticate(request))
     request.scope["user"] = principal
     return principal
 

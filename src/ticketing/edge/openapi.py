@@ -42,7 +42,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
 from ticketing.edge.http import account_checks, admin_checks, door_checks, user_checks
-from ticketing.edge.params import CANONICAL, MAX_ID
+from ticketing.edge.params import CANONICAL
 from ticketing.kernel.challenge import Challenge
 from ticketing.kernel.errors import (
     AppError,
@@ -53,6 +53,8 @@ from ticketing.kernel.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from ticketing.kernel.ids import MAX_ID, MAX_QUEUE_TOKEN_LENGTH
+from ticketing.kernel.jsonschema import SETTING_BOUNDS
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -64,14 +66,11 @@ PROBLEM_JSON = "application/problem+json"
 QUEUE_TOKEN_HEADER = "X-Queue-Token"  # noqa: S105 - a header name
 BEARER_SCHEME = "bearerAuth"
 QUEUE_TOKEN_SCHEME = "queueToken"  # noqa: S105 - the security scheme's name
-MAX_QUEUE_TOKEN_LENGTH = 256  # waiting_room/tokens.py refuses longer ones unread
 
 # Handler ``opt`` keys this module reads.
 LINKS: Final = "ticketing.openapi_links"
 # A struct's class attribute holding JSON Schema keywords for its component (``exactly_one_of``).
 OPENAPI_EXTRA: Final = "__openapi_extra__"
-# ``msgspec.Meta(extra=...)`` key of a struct field whose bound is a setting (``setting_bound``).
-SETTING_BOUNDS: Final = "ticketing.openapi_setting_bounds"
 
 
 class FieldError(msgspec.Struct):
@@ -139,29 +138,6 @@ class Link:
 def linked(*links: Link) -> dict[str, Any]:
     """The handler ``opt`` that declares ``links``: ``@post(..., opt=linked(Link(...)))``."""
     return {LINKS: links}
-
-
-def exactly_one_of(*fields: str) -> dict[str, Any]:
-    """The JSON Schema of "send exactly one of these fields" (the others absent or null), a rule
-    msgspec cannot see (a struct checks it in ``__post_init__``). A struct states it for the
-    document with ``__openapi_extra__: ClassVar[dict[str, Any]] = exactly_one_of("a", "b")``."""
-    return {
-        "oneOf": [
-            {
-                "required": [chosen],
-                "properties": {
-                    name: {"not": {"type": "null"}} if name == chosen else {"type": "null"} for name in fields
-                },
-            }
-            for chosen in fields
-        ]
-    }
-
-
-def setting_bound(**bounds: str) -> dict[str, Any]:
-    """``msgspec.Meta(extra=setting_bound(maximum="max_charge"))``: the field's JSON Schema
-    ``maximum`` is the app's ``Settings.max_charge``, whatever the deployment set it to."""
-    return {SETTING_BOUNDS: bounds}
 
 
 class CompletedJsonRenderPlugin(JsonRenderPlugin):

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ticketing.edge.params import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
 from ticketing.idempotency.repository import IdempotencyRepository, StoredResponse
 from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationError
+from ticketing.kernel.ids import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
 from ticketing.kernel.locking import LockTimeout
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 

@@ -84,7 +84,7 @@ def sign_up_action() -> str:
 
 
 def sign_in_action(account: str) -> str:
-    """``account``: the name's key (``edge.ratelimit.account_key``: case-folded, fixed size)."""
+    """``account``: the name's key (``kernel.ratelimit.account_key``: case-folded, fixed size)."""
     return f"sign-in:{account}"
 
 

@@ -84,7 +84,7 @@ class RateLimited(AppError):
 
 class AddressRateLimited(RateLimited):
     """A limit of the client's address, not of an account: the password endpoints hold that
-    address's early retries (``edge/ratelimit.py``, ``paced``)."""
+    address's early retries (``kernel/ratelimit.py``, ``paced``)."""
 
 
 class ServiceUnavailable(AppError):

@@ -21,7 +21,7 @@ fell from 1,017 to 77 req/s in `make bench`). Per process, then:
   fans wait over a second or get the 503 for a few seconds; the per-address rate limit then ends
   it).
 - **The owner first**: a sign-in from an address that signed in to that account before
-  (``edge/ratelimit.py``) waits in a lane of its own, taken before the others, and when the waiting
+  (``kernel/ratelimit.py``) waits in a lane of its own, taken before the others, and when the waiting
   room is full it takes the place of the newest hash of the slow lane's, else the fast lane's,
   busiest address: 64 fresh addresses guessing at once no longer make the owner's sign-in a 503.
 - **A bounded waiting room** (``queue``): beyond it, 503 ``SERVICE_UNAVAILABLE`` with
@@ -219,7 +219,7 @@ class HashingQueue:
         """``work()`` on a hashing thread, in its turn; 503 at once when the waiting room is full.
         ``wrong(result)``: the password was wrong, so ``address`` goes to the slow lane, before the
         next hash is chosen. ``known``: a sign-in from an address that signed in to that account
-        before (``edge/ratelimit.py``): it waits in the first lane, ahead of every fresh address,
+        before (``kernel/ratelimit.py``): it waits in the first lane, ahead of every fresh address,
         and takes the place of a fresh address's hash when the waiting room is full."""
         state, loop = self._state(), asyncio.get_running_loop()
         job = _Job(address, work, loop.create_future(), loop, self.is_suspect(address), wrong, known=known)

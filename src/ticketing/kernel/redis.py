@@ -21,7 +21,7 @@ when it shares the trip (64 callers at once; one process); a write of the API ma
 of them (a hold: its two rate-limit counters and the queue-token check), so under load this is
 the difference between the CPU going to Redis plumbing and going to requests. Each command keeps
 its own answer and its own error; nothing waits for a batch that is not its own. The `limits`
-storage of the rate limits shares the client (``edge/ratelimit.py``).
+storage of the rate limits shares the client (``kernel/ratelimit.py``).
 
 A call that fails with a *connection* error is sent once more, on a new connection: after Redis
 restarts, every pooled connection is dead, and without that retry each of them would fail one

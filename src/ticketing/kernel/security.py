@@ -25,8 +25,8 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ticketing.edge.params import canonical_positive_int
 from ticketing.kernel.hashing import LOCAL, password_checks
+from ticketing.kernel.ids import canonical_positive_int
 
 Role = Literal["fan", "admin", "door"]
 # Door staff (``door``) may check tickets in and read a date's door count, nothing else of the

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import structlog
 
-from ticketing.edge.pagination import decode_cursor, next_cursor
-from ticketing.edge.params import distinct_ids
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
 from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.ids import distinct_ids
 from ticketing.kernel.locking import retry_on_conflict
+from ticketing.kernel.pagination import decode_cursor, next_cursor
 from ticketing.kernel.security import Principal
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.payments.errors import (

@@ -3,13 +3,14 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
+from ticketing.container import services
 from ticketing.edge.http import AuthedRequest, account_checks
 from ticketing.edge.openapi import Link, error_responses, linked
-from ticketing.edge.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId, QueueTokenHeader
-from ticketing.edge.ratelimit import client_address, enforce
+from ticketing.edge.rate_limit_hooks import client_address, enforce
 from ticketing.kernel.errors import RateLimited, Unauthenticated, UnsupportedMediaType
-from ticketing.reservations.dependencies import reservation_service
+from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.reservations.errors import (
     HoldLimitReached,
     ReservationNotFound,
@@ -82,7 +83,7 @@ class ReservationController(Controller):
         # trusted proxy, IPv6 per /64).
         address = client_address(request)
         await enforce(request, "hold", account=str(request.user.user_id), address=address)
-        service = reservation_service(request)
+        service = services(request).reservations
         if data.schedule_id is not None:
             assert data.class_ is not None and data.quantity is not None  # HoldIn takes the three together
             held = await service.hold_best_available(
@@ -102,7 +103,7 @@ class ReservationController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> ReservationPage:
-        return await reservation_service(request).list_reservations(request.user, cursor, limit)
+        return await services(request).reservations.list_reservations(request.user, cursor, limit)
 
     @get(
         "/{reservation_id:str}",
@@ -110,7 +111,7 @@ class ReservationController(Controller):
         summary="One of your reservations",
     )
     async def get_reservation(self, reservation_id: PathId, request: AuthedRequest) -> ReservationOut:
-        return await reservation_service(request).get_reservation(request.user, reservation_id)
+        return await services(request).reservations.get_reservation(request.user, reservation_id)
 
     @delete(
         "/{reservation_id:str}",
@@ -121,7 +122,7 @@ class ReservationController(Controller):
         description="The reservation stays: it reads with status CANCELLED afterwards (docs/api.md).",
     )
     async def release(self, reservation_id: PathId, request: AuthedRequest) -> None:
-        await reservation_service(request).release(request.user, reservation_id)
+        await services(request).reservations.release(request.user, reservation_id)
 
 
 class AllowanceController(Controller):
@@ -142,4 +143,4 @@ class AllowanceController(Controller):
         "TICKET_LIMIT_REACHED (or HOLD_LIMIT_REACHED).",
     )
     async def allowance(self, schedule_id: PathId, request: AuthedRequest) -> Allowance:
-        return await reservation_service(request).allowance(request.user, schedule_id)
+        return await services(request).reservations.allowance(request.user, schedule_id)

@@ -21,10 +21,10 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ticketing.edge.pagination import decode_cursor, next_cursor
-from ticketing.edge.params import distinct_ids
 from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.ids import distinct_ids
 from ticketing.kernel.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
+from ticketing.kernel.pagination import decode_cursor, next_cursor
 from ticketing.kernel.security import Principal
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.reservations.errors import (

@@ -8,7 +8,6 @@ from ticketing.edge.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes
 from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
 from ticketing.edge.params import PathId, QueueTokenHeader
 from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.schedules.dependencies import schedule_service
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import (
     ScheduleCreatedOut,
@@ -41,7 +40,7 @@ class ScheduleController(Controller):
         self, concert_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
     ) -> JsonBytes:
         held = services(request).reservations.live_hold_until  # a fan's proof of admission after a Redis loss
-        answer = await schedule_service(request).open_schedules(
+        answer = await services(request).schedules.open_schedules(
             request.user.user_id, x_queue_token, concert_id, holds=held
         )
         return JsonBytes(answer)
@@ -60,7 +59,7 @@ class ScheduleController(Controller):
     ) -> JsonBytes:
         held = services(request).reservations.live_hold_until
         return JsonBytes(
-            await schedule_service(request).seats(request.user.user_id, x_queue_token, schedule_id, holds=held)
+            await services(request).schedules.seats(request.user.user_id, x_queue_token, schedule_id, holds=held)
         )
 
     @get(
@@ -88,7 +87,9 @@ class ScheduleController(Controller):
         self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
     ) -> CachedJson:
         held = services(request).reservations.live_hold_until
-        answer = await schedule_service(request).seat_map(request.user.user_id, x_queue_token, schedule_id, holds=held)
+        answer = await services(request).schedules.seat_map(
+            request.user.user_id, x_queue_token, schedule_id, holds=held
+        )
         return CachedJson(answer.body, answer.etag)
 
     @get(
@@ -109,7 +110,7 @@ class ScheduleController(Controller):
         x_queue_token: QueueTokenHeader = None,
     ) -> CachedJson:
         held = services(request).reservations.live_hold_until
-        schedules = schedule_service(request)
+        schedules = services(request).schedules
         answer = await schedules.zone_seats(request.user.user_id, x_queue_token, schedule_id, zone_id, holds=held)
         return CachedJson(answer.body, answer.etag)
 
@@ -137,4 +138,4 @@ class AdminScheduleController(Controller):
         ),
     )
     async def create_schedule(self, concert_id: PathId, data: ScheduleIn, request: AuthedRequest) -> ScheduleCreatedOut:
-        return await schedule_service(request).create_schedule(concert_id, data)
+        return await services(request).schedules.create_schedule(concert_id, data)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import segno
 
 from ticketing.concerts.service import ConcertService
-from ticketing.edge.pagination import decode_cursor, next_cursor
+from ticketing.kernel.pagination import decode_cursor, next_cursor
 from ticketing.kernel.security import Principal
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.service import ScheduleService

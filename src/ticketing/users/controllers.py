@@ -5,10 +5,11 @@ from contextlib import asynccontextmanager
 
 from litestar import Controller, delete, get, post, put
 
+from ticketing.container import services
 from ticketing.edge.http import AppRequest, AuthedRequest, account_checks, admin_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import AltchaHeader
-from ticketing.edge.ratelimit import account_key, client_address, enforce, paced
+from ticketing.edge.rate_limit_hooks import client_address, enforce, paced
 from ticketing.kernel.errors import (
     ChallengeRequired,
     Forbidden,
@@ -19,7 +20,7 @@ from ticketing.kernel.errors import (
     ValidationError,
 )
 from ticketing.kernel.hashing import password_checks
-from ticketing.users.dependencies import user_service
+from ticketing.kernel.ratelimit import account_key
 from ticketing.users.errors import UserNameTaken, UserNotFound
 from ticketing.users.schemas import AccessToken, DoorStaffIn, PasswordChange, SignIn, SignUp, StaffOut, UserOut
 
@@ -52,7 +53,7 @@ class UserController(Controller):
     async def sign_up(self, data: SignUp, request: AppRequest, x_altcha: AltchaHeader = None) -> UserOut:
         async with password_check(request) as address:
             await enforce(request, "sign_up", account=account_key(data.name), address=address)
-            return await user_service(request).register(data.name, data.password, client=address, solution=x_altcha)
+            return await services(request).users.register(data.name, data.password, client=address, solution=x_altcha)
 
     @post(
         "/auth/token",
@@ -67,7 +68,7 @@ class UserController(Controller):
         async with password_check(request) as address:
             # The address's own limit here; the name's limits depend on the address (the service).
             await enforce(request, "sign_in", account=None, address=address)
-            return await user_service(request).sign_in(data.name, data.password, client=address, solution=x_altcha)
+            return await services(request).users.sign_in(data.name, data.password, client=address, solution=x_altcha)
 
     @delete(
         "/auth/token",
@@ -77,7 +78,7 @@ class UserController(Controller):
         summary="Sign out: revokes every access token of the account issued before now (every device)",
     )
     async def sign_out(self, request: AuthedRequest) -> None:
-        await user_service(request).sign_out(request.user)
+        await services(request).users.sign_out(request.user)
 
     @put(
         "/users/me/password",
@@ -91,7 +92,7 @@ class UserController(Controller):
     )
     async def change_password(self, data: PasswordChange, request: AuthedRequest) -> AccessToken:
         async with password_check(request) as address:
-            return await user_service(request).change_password(
+            return await services(request).users.change_password(
                 request.user, data.current_password, data.new_password, client=address
             )
 
@@ -102,7 +103,7 @@ class UserController(Controller):
         summary="The signed-in user",
     )
     async def me(self, request: AuthedRequest) -> UserOut:
-        return await user_service(request).me(request.user)
+        return await services(request).users.me(request.user)
 
 
 class AdminStaffController(Controller):
@@ -127,5 +128,5 @@ class AdminStaffController(Controller):
     )
     async def create_door_staff(self, data: DoorStaffIn, request: AuthedRequest) -> StaffOut:
         async with password_check(request) as address:
-            created = await user_service(request).sign_up(data.name, data.password, role="door", client=address)
+            created = await services(request).users.sign_up(data.name, data.password, role="door", client=address)
         return StaffOut(id=created.id, name=created.name, role="door")

@@ -17,11 +17,11 @@ import secrets
 from collections.abc import Collection
 from typing import Literal
 
-from ticketing.edge.ratelimit import RateLimiter, account_key
 from ticketing.kernel.challenge import ChallengeGate, sign_in_action, sign_up_action
 from ticketing.kernel.coalesce import Coalescer
 from ticketing.kernel.errors import RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.kernel.hashing import LOCAL
+from ticketing.kernel.ratelimit import RateLimiter, account_key
 from ticketing.kernel.security import (
     Principal,
     Role,

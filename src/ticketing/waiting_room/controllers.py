@@ -8,9 +8,8 @@ from ticketing.container import services
 from ticketing.edge.http import AppRequest, AuthedRequest, JsonBytes, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.params import AltchaHeader, PathId, QueueTokenHeader
-from ticketing.edge.ratelimit import enforce
+from ticketing.edge.rate_limit_hooks import enforce
 from ticketing.kernel.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
-from ticketing.waiting_room.dependencies import waiting_room_service
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import DrawOut, QueueTokenInfoOut, QueueTokenOut
 
@@ -34,7 +33,7 @@ class WaitingRoomController(Controller):
     async def issue_token(self, concert_id: PathId, request: AuthedRequest, x_altcha: AltchaHeader = None) -> JsonBytes:
         await enforce(request, "queue_join", account=str(request.user.user_id))
         opens_at = await services(request).schedules.sale_opens_at(concert_id)  # 404 for an unknown concert
-        room = waiting_room_service(request)
+        room = services(request).waiting_room
         token, created = await room.join(request.user, concert_id, sale_opens_at=opens_at, solution=x_altcha)
         return JsonBytes(msgspec.json.encode(token), status_code=201 if created else 200)
 
@@ -44,7 +43,7 @@ class WaitingRoomController(Controller):
         summary="Token info: status, position, ETA, when to ask again; needs only X-Queue-Token",
     )
     async def token_info(self, request: AppRequest, x_queue_token: QueueTokenHeader = None) -> JsonBytes:
-        return JsonBytes(msgspec.json.encode(await waiting_room_service(request).token_info(x_queue_token)))
+        return JsonBytes(msgspec.json.encode(await services(request).waiting_room.token_info(x_queue_token)))
 
     @get(
         "/concerts/{concert_id:str}/queue/draw",
@@ -53,4 +52,4 @@ class WaitingRoomController(Controller):
     )
     async def draw(self, concert_id: PathId, request: AppRequest) -> JsonBytes:
         await services(request).concerts.ensure_exists(concert_id)
-        return JsonBytes(msgspec.json.encode(await waiting_room_service(request).draw(concert_id)))
+        return JsonBytes(msgspec.json.encode(await services(request).waiting_room.draw(concert_id)))

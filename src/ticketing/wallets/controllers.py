@@ -3,11 +3,12 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
+from ticketing.container import services
 from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
 from ticketing.edge.openapi import body_of, error_responses
-from ticketing.edge.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import IdempotencyKeyHeader, PathId
-from ticketing.edge.ratelimit import enforce
+from ticketing.edge.rate_limit_hooks import enforce
 from ticketing.idempotency.service import idempotent_request
 from ticketing.kernel.errors import (
     IdempotencyKeyInUse,
@@ -16,8 +17,8 @@ from ticketing.kernel.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.users.errors import UserNotFound
-from ticketing.wallets.dependencies import wallet_service
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
 
@@ -31,7 +32,7 @@ class WalletController(Controller):
 
     @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance")
     async def get_wallet(self, wallet_id: PathId, request: AuthedRequest) -> WalletOut:
-        return await wallet_service(request).get_wallet(request.user, wallet_id)
+        return await services(request).wallets.get_wallet(request.user, wallet_id)
 
     @post(
         "/{wallet_id:str}/charges",
@@ -64,7 +65,7 @@ class WalletController(Controller):
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await wallet_service(request).charge(request.user, wallet_id, data.amount, idem)
+        reply = await services(request).wallets.charge(request.user, wallet_id, data.amount, idem)
         return JsonBytes(reply.body, reply.status_code)
 
     @get("/{wallet_id:str}/ledger", responses=error_responses(*_OWNER_ERRORS), summary="Ledger, newest first")
@@ -75,4 +76,4 @@ class WalletController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> LedgerPage:
-        return await wallet_service(request).ledger(request.user, wallet_id, cursor, limit)
+        return await services(request).wallets.ledger(request.user, wallet_id, cursor, limit)

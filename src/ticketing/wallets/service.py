@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
-from ticketing.edge.pagination import decode_cursor, next_cursor
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
 from ticketing.kernel.coalesce import Coalescer
 from ticketing.kernel.errors import AppError
 from ticketing.kernel.locking import retry_on_conflict
+from ticketing.kernel.pagination import decode_cursor, next_cursor
 from ticketing.kernel.security import Principal
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.users.errors import UserNotFound

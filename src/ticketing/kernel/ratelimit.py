@@ -37,8 +37,7 @@ import hashlib
 import ipaddress
 import math
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,7 +45,6 @@ import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from litestar.connection import ASGIConnection
 from redis.asyncio import Redis
 
 from ticketing.config import Settings
@@ -453,36 +451,3 @@ def _make_room(deadlines: dict[Any, float], now: float) -> None:
     if len(deadlines) >= _REMEMBERED_MAX:
         for key in list(deadlines)[: _REMEMBERED_MAX // 2]:
             del deadlines[key]
-
-
-async def enforce(
-    connection: ASGIConnection[Any, Any, Any, Any], rule: RuleName, *, account: str | None, address: str | None = None
-) -> None:
-    """The hook of a limited endpoint: count this request against ``account`` (a user id, or
-    :func:`account_key` of a typed name) and the client's address (``address`` when the caller
-    already has it from :func:`client_address`); 429 with Retry-After when over."""
-    limiter: RateLimiter = connection.app.state.services.rate_limits
-    if limiter.enabled:
-        where = address if address is not None else limiter.client_address.of(connection.scope)
-        await limiter.hit(limiter.rules[rule], account=account, address=where)
-
-
-def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """The client's address as the per-address limits count it (``TICKETING_TRUSTED_PROXIES``)."""
-    limiter: RateLimiter = connection.app.state.services.rate_limits
-    return limiter.client_address.of(connection.scope)
-
-
-@asynccontextmanager
-async def paced(connection: ASGIConnection[Any, Any, Any, Any], address: str) -> AsyncIterator[None]:
-    """Around a limited request: held first if ``address`` came back before its Retry-After
-    (:meth:`RateLimiter.pace`); a refusal of the address (a limit or share of the address, not of
-    an account: one fan over their own limit must not slow everyone behind the same NAT) raised
-    inside is remembered."""
-    limiter: RateLimiter = connection.app.state.services.rate_limits
-    await limiter.pace(address)
-    try:
-        yield
-    except AddressRateLimited as refusal:
-        limiter.told_to_retry(address, refusal.headers.get("Retry-After"))
-        raise
