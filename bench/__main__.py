@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_bench(args: argparse.Namespace) -> int:
     from bench.runner import BenchOptions
     from bench.runner import main as bench_main
-    from ticketing.core.locking import SEAT_LOCK_STRATEGIES
+    from ticketing.kernel.locking import SEAT_LOCK_STRATEGIES
 
     options = BenchOptions.smoke() if args.smoke else BenchOptions()
     for name in ("duration", "connections", "fans", "sale_fans", "issue_fans", "bursts", "opening_fans"):

@@ -1,4 +1,4 @@
-"""The lock study's burst workload (issue 15): for each of many fresh seats, N fans fire a hold at
+"""The lock study's burst workload: for each of many fresh seats, N fans fire a hold at
 the same free seat at the same instant, so that the contenders meet the locks rather than the
 unlocked first read of a seat already taken.
 
@@ -9,7 +9,7 @@ latencies, where each loser was refused (from the problem ``detail``: the unlock
 Redis lock, the check under the lock, the unique index), and the row-lock waiters of the database
 (``pg_locks``, sampled every ~2 ms while the burst is in flight).
 
-The several-seat variant (issue 15, item 3): each burst gets a fresh group of 4 adjacent seats,
+The several-seat variant: each burst gets a fresh group of 4 adjacent seats,
 and each fan holds 2 or 3 of them, overlapping, listed in a random (seeded) order; the service
 locks them in ascending id order (production's only order) or in the order the fan listed them
 (``TICKETING_SEAT_LOCK_ORDER=request``, bench only). Besides the single-seat figures it counts
@@ -39,9 +39,9 @@ from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import HOST, Target, bearer
 from ticketing.container import Services
-from ticketing.core.deadline import DEADLINE
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, CONFLICT, LOCK_TIMEOUT, NO_DATABASE
-from ticketing.core.redis import RedisClient
+from ticketing.kernel.deadline import DEADLINE
+from ticketing.kernel.locking import BENCH_ONLY_STRATEGIES, CONFLICT, LOCK_TIMEOUT, NO_DATABASE
+from ticketing.kernel.redis import RedisClient
 from ticketing.reservations.errors import HELD_TWICE, LOCKED, TAKEN, TAKEN_UNDER_LOCK
 
 BURST_SIZES = (16, 64, 256)
@@ -280,7 +280,7 @@ async def one_burst(
     return responses
 
 
-# Why a hold was answered 503, by its problem's ``reason`` (core/locking.py, core/deadline.py).
+# Why a hold was answered 503, by its problem's ``reason`` (kernel/locking.py, kernel/deadline.py).
 UNAVAILABLE_REASONS = {
     CONFLICT: "retries exhausted",  # a deadlock struck its last attempt too (retry_on_conflict gave up)
     LOCK_TIMEOUT: "lock timeout",  # a row lock not granted within lock_timeout

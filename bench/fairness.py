@@ -1,4 +1,4 @@
-"""Fairness under bots (issue 21): does the fair start give a fan who behaves like the page the
+"""Fairness under bots: does the fair start give a fan who behaves like the page the
 same chance of a seat as a bot?
 
 One sale: a concert with one date of S seats whose sale opens a few seconds ahead; F fans and B
@@ -65,7 +65,7 @@ from ticketing.reservations.schemas import ReservationOut
 from ticketing.schedules.schemas import ScheduleOut, SeatOut
 from ticketing.waiting_room.schemas import QueueTokenInfoOut, QueueTokenOut
 
-FAIRNESS_TARGET = 0.9  # a fan's chance of a seat over a bot's chance (issue 21): at least this
+FAIRNESS_TARGET = 0.9  # a fan's chance of a seat over a bot's chance: at least this
 TARGET_BOTS = 100  # the row the target is set for (F = 400, B = 100, S = 250)
 BOT_COUNTS = (10, 50, 100, 200)
 PRICE = 50_000

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from ticketing.container import Services
-from ticketing.core.security import Principal
+from ticketing.kernel.security import Principal
 
 
 class LoadTestFan(msgspec.Struct):

@@ -1,4 +1,4 @@
-"""The sign-in flood of ``make bench`` (issue 12: "sign-in that survives a flood").
+"""The sign-in flood of ``make bench`` (sign-in that survives a flood).
 
 64 attacker connections send sign-ins with wrong passwords as fast as they are answered, never
 honouring Retry-After, for the names of two real fans and for unknown names, from one address or
@@ -28,8 +28,8 @@ from bench.fixtures import create_fans
 from bench.loadgen import Generator, LoadResult, PythonClient, Wrk
 from bench.workloads import HOST, Target, admitted_tokens, bearer, create_sale
 from ticketing.container import Services
-from ticketing.core.challenge import Challenge, solve
-from ticketing.core.security import HASH_PROFILE, password_hasher
+from ticketing.kernel.challenge import Challenge, solve
+from ticketing.kernel.security import HASH_PROFILE, password_hasher
 
 ATTACK_CONNECTIONS = 64
 READ_CONNECTIONS = 16  # the rest of the API, as measured before, during and after an attack

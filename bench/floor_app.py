@@ -16,7 +16,7 @@ from pathlib import Path
 from litestar import Litestar, get
 
 from bench.server import HOST, ServedProcess
-from ticketing.core import serving
+from ticketing.devservers import serving
 
 PATH = "/"
 

@@ -27,10 +27,10 @@ from ticketing.cli import migrate
 from ticketing.concerts.schemas import ConcertIn
 from ticketing.config import Settings
 from ticketing.container import build_services
-from ticketing.core.db import create_pool
-from ticketing.core.embedded import EmbeddedServers
-from ticketing.core.redis import create_redis
-from ticketing.core.security import Principal
+from ticketing.devservers.embedded import EmbeddedServers
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.redis import create_redis
+from ticketing.kernel.security import Principal
 from ticketing.schedules.schemas import ScheduleIn
 
 POLL_SECONDS = 3.0  # the seat map's pace without the push channel (app.js)
@@ -134,9 +134,10 @@ async def main(fans: int, seconds: float, change_every: float) -> None:
         )
         people = await create_fans(services, fans, 0)
         headers = []
+        opens_at = await services.schedules.sale_opens_at(concert)
         for fan in people:
             token, _ = await services.waiting_room.issue_token(
-                Principal(user_id=fan.id, name=fan.name, role="fan"), concert
+                Principal(user_id=fan.id, name=fan.name, role="fan"), concert, sale_opens_at=opens_at
             )
             headers.append({"Authorization": f"Bearer {fan.access_token}", "X-Queue-Token": token.token})
         last = headers[-1]["X-Queue-Token"]  # admitted in arrival order: the last in is the last admitted

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from ticketing.config import Settings
-from ticketing.core.embedded import EmbeddedRedis
-from ticketing.core.redis import create_redis
+from ticketing.devservers.embedded import EmbeddedRedis
+from ticketing.kernel.redis import create_redis
 from ticketing.waiting_room.snapshot import QueueViews
 from ticketing.waiting_room.store import Joined, QueueStore, concert_keys
 from ticketing.waiting_room.tokens import QueueTokenCodec

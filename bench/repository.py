@@ -4,8 +4,8 @@ a date sold but for its last seats (``sell_all_but``), which no use case makes i
 
 from __future__ import annotations
 
-from ticketing.core.db import Connection
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection
+from ticketing.kernel.locking import translate_db_errors
 
 
 class BenchRepository:
@@ -87,7 +87,7 @@ class BenchRepository:
                 "SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id "
                 "WHERE p.status = 'PAID' AND r.status <> 'CONFIRMED'"
             ),
-            # Refunds (issue 13): a refunded payment, its reservation and its ticket agree, and its
+            # Refunds: a refunded payment, its reservation and its ticket agree, and its
             # money went back exactly once.
             "refunded payments of a reservation that is not refunded": (
                 "SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id "

@@ -76,10 +76,10 @@ from bench.workloads import (
 from ticketing.cli import migrate
 from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.embedded import EmbeddedServers, postgres_bin_dir
-from ticketing.core.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_ORDERS, SEAT_LOCK_STRATEGIES
-from ticketing.core.redis import RedisClient, create_redis
+from ticketing.devservers.embedded import EmbeddedServers, postgres_bin_dir
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_ORDERS, SEAT_LOCK_STRATEGIES
+from ticketing.kernel.redis import RedisClient, create_redis
 
 
 @dataclass
@@ -553,7 +553,7 @@ async def _run_phases(
         "",
         "## Write path against the floor",
         "",
-        f"The write targets of issue 15 as ratios to F_http ({f_http.throughput:,.0f} req/s, same run), "
+        f"The write targets as ratios to F_http ({f_http.throughput:,.0f} req/s, same run), "
         f"{options.connections} connections, under the default seat lock strategy "
         f"`{_default_strategy(options)}`. Charges and the hold race are driven by the generator above (the "
         "hold race's pre-built requests, once the race's seats are taken, as they are a moment into it); the "

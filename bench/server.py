@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ticketing.core.embedded import free_port
+from ticketing.devservers.embedded import free_port
 
 HOST = "127.0.0.1"
 

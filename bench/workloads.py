@@ -20,7 +20,7 @@ from bench.repository import BenchRepository
 from bench.server import ServedProcess
 from ticketing.concerts.schemas import ConcertIn, ConcertOut
 from ticketing.container import Services
-from ticketing.core.challenge import ChallengeGate, join_action, solve
+from ticketing.kernel.challenge import ChallengeGate, join_action, solve
 from ticketing.reservations.schemas import ReservationOut
 from ticketing.schedules.schemas import ScheduleCreatedOut, ScheduleIn, ScheduleOut, SeatOut
 from ticketing.venues.schemas import VenueOut
@@ -40,7 +40,7 @@ READ_PATH_TARGETS: dict[str, float] = {
 }
 READ_PATH_P99_LIMIT = 0.050  # seconds
 
-# The write path's targets (issue 15), as (ratio to F_http of the same run, p99 limit in seconds).
+# The write path's targets, as (ratio to F_http of the same run, p99 limit in seconds).
 # The hold race and the payment are those of the default seat lock strategy.
 WRITE_TARGETS: dict[str, tuple[float, float]] = {
     "hold race": (0.20, 0.050),  # issue 26: a lost race answered as cheaply as a read
@@ -50,7 +50,7 @@ WRITE_TARGETS: dict[str, tuple[float, float]] = {
 }
 
 
-# Token issue with the proof-of-work gate on for every join (issue 21): each request carries a
+# Token issue with the proof-of-work gate on for every join: each request carries a
 # solution of its own, solved here before the run (single-use: a solution sent twice is a 428).
 # Solved at a low difficulty: at the default (100,000) the bench would spend hours of CPU solving
 # for a 10-second run. The server's cost does not depend on it (one SHA-256 of the salt and the
@@ -492,7 +492,7 @@ async def flash_sale(
     return outcome
 
 
-# The seat map's targets (issue 22), as ratios to F_http of the same run, and its size limits.
+# The seat map's targets, as ratios to F_http of the same run, and its size limits.
 VENUE_TARGETS: dict[str, float] = {
     "seat map (60,000 seats)": 0.5,
     "zone seats (1,000)": 0.4,
@@ -587,7 +587,7 @@ async def venue_workloads(
     return VenueResults(loads, lines)
 
 
-# Nothing grows with the seats sold (issue 22): the rates in the last 1 % of a sale against the
+# Nothing grows with the seats sold: the rates in the last 1 % of a sale against the
 # first 1 %, each at least this.
 SELL_THROUGH_TARGET = 0.8
 SELL_THROUGH_READ_SECONDS = 5.0

@@ -93,7 +93,7 @@ async def latest_hold_deadline(settings: Settings, schedule_id: int) -> float | 
 async def expired_holds_read_held(
     http: httpx.AsyncClient, fans: dict[int, LoadTestFan], abandoned: list[tuple[int, int, float]]
 ) -> tuple[int, int]:
-    """API.md: a HELD reservation whose ``held_until`` has passed reads as EXPIRED. Of the
+    """docs/api.md: a HELD reservation whose ``held_until`` has passed reads as EXPIRED. Of the
     holds the fans walked away from that lapsed more than a second ago: (checked, read HELD)."""
     now = datetime.now(UTC).timestamp()
     checked = wrong = 0

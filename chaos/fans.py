@@ -47,7 +47,7 @@ from chaos.journal import (
     end_state,
     is_transient,
 )
-from ticketing.core.challenge import CHALLENGE_HEADER, Challenge, solve
+from ticketing.kernel.challenge import CHALLENGE_HEADER, Challenge, solve
 
 CLIENT_TIMEOUT = 10.0
 TWINS = 5

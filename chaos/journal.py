@@ -17,7 +17,7 @@ HUNG = -1  # no answer within the client's timeout
 # decided yet. 409 IDEMPOTENCY_KEY_IN_USE means "the first request with this key is still
 # running", so it is not an answer to compare either.
 RETRYABLE_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE", "RATE_LIMITED"})
-# API.md: paying an expired hold is RESERVATION_EXPIRED until the sweeper releases it, then
+# docs/api.md: paying an expired hold is RESERVATION_EXPIRED until the sweeper releases it, then
 # RESERVATION_NOT_HELD. Two answers on either side of a sweep mean the same thing.
 EQUIVALENT_CODES = {"RESERVATION_EXPIRED": "RESERVATION_NOT_HELD"}
 

@@ -170,7 +170,7 @@ def details(result: ScenarioResult, j: Judgement) -> list[str]:
         f"{result.loop_lag * 1000:.0f} ms"
         + (" (**over 1 s: timings of this phase may be the harness's own**)" if result.loop_lag > 1 else ""),
         f"- holds in the database no fan was told about (client timeouts, lost answers): {result.ghost_holds}",
-        f"- lapsed holds read back: {result.expired_checked}, of which still HELD (API.md: EXPIRED): "
+        f"- lapsed holds read back: {result.expired_checked}, of which still HELD (docs/api.md: EXPIRED): "
         f"{result.expired_read_held}",
     ]
     seats = result.seats

@@ -26,7 +26,7 @@ import httpx
 import psutil
 
 from chaos.proxy import FaultyProxy
-from ticketing.core.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 HOST = "127.0.0.1"
 MARKER = "CHAOS_RUN_ID"

@@ -32,7 +32,7 @@ from cluster.report import render
 from cluster.sale import PhaseOptions, PhaseResult, harness_settings, run_phase
 from cluster.topology import HOST, OPERATOR, VALKEY_NODE_TIMEOUT_MS, Topology
 from ticketing.config import PROJECT_ROOT
-from ticketing.core.embedded import EmbeddedPostgres, EmbeddedRedis, LocalPgBouncer
+from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedRedis, LocalPgBouncer
 
 FANS = 6
 FULL = PhaseOptions(fans=150, seats=200, pre=5, after=20)
@@ -131,7 +131,7 @@ def _post_as_a_page_does(
     """POST, and on 428 CHALLENGE_REQUIRED solve the proof-of-work challenge the problem carries and
     send the request again with it, as the pages do: the topology runs with production settings,
     the gate on."""
-    from ticketing.core.challenge import CHALLENGE_HEADER, Challenge, solve
+    from ticketing.kernel.challenge import CHALLENGE_HEADER, Challenge, solve
 
     response = client.post(path, json=body, headers=headers)
     if response.status_code == 428:

@@ -21,7 +21,7 @@ from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from cluster.topology import HOST, Topology
-from ticketing.core.embedded import EmbeddedRedis
+from ticketing.devservers.embedded import EmbeddedRedis
 
 FREEZE_SECONDS = 4.0
 FAILOVER_LIMIT_SECONDS = 30.0

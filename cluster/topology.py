@@ -11,7 +11,7 @@
 - 3 API nodes (``ticketing serve``, production mode, ``TICKETING_DB_PGBOUNCER=true``, the Redis
   Cluster URL), and one ``ticketing worker`` for the background jobs;
 - HAProxy (Debian package ``haproxy``) in front of the nodes: round robin, health check on
-  ``/healthz`` (README "Health checks for load balancers"), ``X-Forwarded-For`` for the rate
+  ``/healthz`` (docs/operations.md, "Health checks for load balancers"), ``X-Forwarded-For`` for the rate
   limits (the nodes trust 127.0.0.1 as a proxy), and a header naming the node that answered.
 
 Every process runs in its own session (a Ctrl-C in the terminal reaches the launcher alone, which
@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from ticketing.cli import migrate
-from ticketing.core.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, LocalPgBouncer, free_port
+from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, LocalPgBouncer, free_port
 
 HOST = "127.0.0.1"
 NODES = 3

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from ticketing.config import Settings
-from ticketing.core.redis import RedisClient
+from ticketing.kernel.redis import RedisClient
 
 # The parameters of a ``settings`` fixture that runs tests on each Redis backend: ``single`` (the
 # session's server) and ``cluster`` (the 3-master cluster, started only when this id is selected;

@@ -32,8 +32,8 @@ from tests.cluster_support import flush_all
 from ticketing.cli import migrate
 from ticketing.config import Settings
 from ticketing.container import Services, open_services
-from ticketing.core.embedded import EmbeddedServers, EmbeddedValkeyCluster, LocalPgBouncer
-from ticketing.core.redis import RedisClient, create_redis
+from ticketing.devservers.embedded import EmbeddedServers, EmbeddedValkeyCluster, LocalPgBouncer
+from ticketing.kernel.redis import RedisClient, create_redis
 from ticketing.main import create_app
 from ticketing.models import metadata
 

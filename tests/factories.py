@@ -10,11 +10,12 @@ from functools import lru_cache
 from typing import Any
 
 from ticketing.container import Services
-from ticketing.core.errors import AppError
-from ticketing.core.security import Principal, hash_password_sync
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.security import Principal, hash_password_sync
 from ticketing.schedules.schemas import ScheduleCreatedOut
 from ticketing.users.repository import UserRepository
 from ticketing.venues.schemas import VenueOut
+from ticketing.waiting_room.schemas import QueueTokenOut
 from ticketing.wallets.repository import Charge, WalletRepository
 
 PASSWORD = "correct-horse-battery"  # noqa: S105
@@ -60,9 +61,15 @@ async def create_concert(services: Services, title: str = "Test concert") -> int
     return (await services.concerts.create_concert(ConcertIn(title=title))).id
 
 
+async def join_queue(services: Services, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
+    """Join the concert's queue as the HTTP handler does: the sale's opening from the schedules."""
+    opens_at = await services.schedules.sale_opens_at(concert_id)
+    return await services.waiting_room.issue_token(principal, concert_id, sale_opens_at=opens_at)
+
+
 async def admitted_token(services: Services, user: TestUser, concert_id: int) -> str:
     """Join the queue and run admission ticks until this user's token is active."""
-    token, _ = await services.waiting_room.issue_token(user.principal, concert_id)
+    token, _ = await join_queue(services, user.principal, concert_id)
     for _ in range(100):
         if (await services.waiting_room.token_info(token.token)).status == "ACTIVE":
             return token.token

@@ -1,4 +1,4 @@
-"""Issue 21 items 3 and 4: the proof-of-work gate (ALTCHA) and sign-in that a guesser cannot lock.
+"""The proof-of-work gate (ALTCHA) and sign-in that a guesser cannot lock.
 
 The gate: a valid solution passes once; a replayed, expired, other action's, tampered, garbage
 or wrong-number solution is a 428 ``CHALLENGE_REQUIRED`` with a fresh challenge (never a 500)
@@ -21,16 +21,16 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import create_concert, create_user
+from tests.factories import create_concert, create_user, join_queue
 from tests.support import assert_problem
 from tests.test_rate_limits import NO_LIMITS, behind
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.challenge import Challenge, ChallengeGate, join_action, sign_up_action, solve
-from ticketing.core.embedded import free_port
-from ticketing.core.errors import ChallengeRequired
-from ticketing.core.openapi import openapi_document
-from ticketing.core.redis import create_redis
+from ticketing.devservers.embedded import free_port
+from ticketing.edge.openapi import openapi_document
+from ticketing.kernel.challenge import Challenge, ChallengeGate, join_action, sign_up_action, solve
+from ticketing.kernel.errors import ChallengeRequired
+from ticketing.kernel.redis import create_redis
 from ticketing.main import create_app
 from ticketing.users.repository import UserRepository
 
@@ -177,7 +177,7 @@ async def test_queue_join_needs_a_solution_for_that_concert(client: Client, serv
     of_other = solve(services.challenges.issue(join_action(other)))
     challenge_of(await client.post(path, headers={**fan.headers, "X-Altcha": of_other}))
     # Refused: no token was issued (the fan's first token is a new one).
-    _, created = await services.waiting_room.issue_token(fan.principal, concert)
+    _, created = await join_queue(services, fan.principal, concert)
     assert created
     joined = await client.post(path, headers={**fan.headers, "X-Altcha": solve(challenge)})
     assert joined.status_code == 200, joined.text  # the live token of the line above

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from ticketing.core.embedded import EmbeddedPostgres, EmbeddedRedis
+from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
 def test_the_embedded_valkey_of_make_run_keeps_its_data_over_a_restart(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Hostile input (issue 12): whatever bytes a client sends end in a 4xx problem or a success,
+"""Hostile input: whatever bytes a client sends end in a 4xx problem or a success,
 never a 500, and a refused request changes nothing."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.support import assert_problem, raw_headers
 from ticketing import cli
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.errors import ValidationError
+from ticketing.kernel.errors import ValidationError
 from ticketing.users.repository import UserRepository
 
 Client = AsyncTestClient[Litestar]

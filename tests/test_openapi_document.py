@@ -1,6 +1,6 @@
-"""The OpenAPI document describes what the service does (issue 12, "The contract matches
-behaviour"), and the fixes that came with it: canonical integers in paths and query strings,
-``OPTIONS`` listing every method of a path, and a visible-ASCII Idempotency-Key. The live check
+"""The OpenAPI document describes what the service does, and the fixes that came with it:
+canonical integers in paths and query strings, ``OPTIONS`` listing every method of a path, and a
+visible-ASCII Idempotency-Key. The live check
 of the whole document is schemathesis' (``tests/contract``, ``make test-api``)."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from tests.factories import create_concert, create_user
 from tests.support import assert_problem, raw_headers
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.openapi import openapi_document
-from ticketing.core.params import MAX_ID, canonical_positive_int
+from ticketing.edge.openapi import openapi_document
+from ticketing.kernel.ids import MAX_ID, canonical_positive_int
 from ticketing.main import create_app
 
 Client = AsyncTestClient[Litestar]

@@ -1,4 +1,4 @@
-"""Behind PgBouncer in transaction mode (issue 23, item 5), with ``TICKETING_DB_PGBOUNCER=true``.
+"""Behind PgBouncer in transaction mode, with ``TICKETING_DB_PGBOUNCER=true``.
 
 PgBouncer refused the service ("unsupported startup parameter: statement_timeout"); with the
 parameter ignored the lock, statement and idle-in-transaction timeouts silently became 0; and
@@ -16,8 +16,8 @@ import pytest
 from tests.factories import create_concert, create_schedule, fans_with_tokens, outcome_codes
 from ticketing.config import Settings
 from ticketing.container import Services, open_services
-from ticketing.core.db import connect_options
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.db import connect_options
 
 pytestmark = pytest.mark.pgbouncer
 

@@ -1,4 +1,4 @@
-"""Issue 12: rate limits per account and per client address (sign-in, sign-up, queue-token issue,
+"""Rate limits per account and per client address (sign-in, sign-up, queue-token issue,
 holds, wallet charges), the failed-sign-in back-off, the hashing queue (a share per address, fair turns, a slow
 lane for wrong passwords, a bounded waiting room), the hold of early retries, and the argon2
 profile, over HTTP.
@@ -20,14 +20,14 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.cluster_support import flush_all
-from tests.factories import PASSWORD, admitted_token, create_concert, create_schedule, create_user
+from tests.factories import PASSWORD, admitted_token, create_concert, create_schedule, create_user, join_queue
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core import security
-from ticketing.core.embedded import free_port
-from ticketing.core.hashing import password_checks
-from ticketing.core.ratelimit import PACE_MAX_SECONDS, ClientAddress
+from ticketing.devservers.embedded import free_port
+from ticketing.kernel import security
+from ticketing.kernel.hashing import password_checks
+from ticketing.kernel.ratelimit import PACE_MAX_SECONDS, ClientAddress
 from ticketing.main import create_app
 from ticketing.users.repository import UserRepository
 
@@ -232,7 +232,7 @@ async def test_queue_join_per_account(client: Client, services: Services) -> Non
         assert joined.status_code == 201, joined.text
     assert_limited(await client.post(f"/api/v1/concerts/{concerts[2]}/queue/tokens", headers=fan.headers))
     # Refused: no token was issued, the fan's first join of that concert is still a new one.
-    _, created = await services.waiting_room.issue_token(fan.principal, concerts[2])
+    _, created = await join_queue(services, fan.principal, concerts[2])
     assert created
 
 
@@ -243,7 +243,7 @@ async def test_queue_join_per_address(client: Client, services: Services) -> Non
     for fan in fans[:2]:
         assert (await client.post(f"/api/v1/concerts/{concert}/queue/tokens", headers=fan.headers)).status_code == 201
     assert_limited(await client.post(f"/api/v1/concerts/{concert}/queue/tokens", headers=fans[2].headers))
-    _, created = await services.waiting_room.issue_token(fans[2].principal, concert)
+    _, created = await join_queue(services, fans[2].principal, concert)
     assert created
 
 

@@ -1,4 +1,4 @@
-"""The Redis client's bounds, its one retry and its auto-pipelining (``ticketing.core.redis``)."""
+"""The Redis client's bounds, its one retry and its auto-pipelining (``ticketing.kernel.redis``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from ticketing.config import Settings
-from ticketing.core.errors import RateLimited, ServiceUnavailable
-from ticketing.core.ratelimit import RateLimiter
-from ticketing.core.redis import AutoPipelinedRedis, create_redis, is_redis_failure, translate_redis_errors
+from ticketing.kernel.errors import RateLimited, ServiceUnavailable
+from ticketing.kernel.ratelimit import RateLimiter
+from ticketing.kernel.redis import AutoPipelinedRedis, create_redis, is_redis_failure, translate_redis_errors
 
 
 async def test_a_pooled_connection_that_died_is_replaced_without_failing_the_call(settings: Settings) -> None:
@@ -41,7 +41,7 @@ def test_a_write_to_a_transport_reset_under_it_is_a_503() -> None:
         raise RuntimeError("not a Redis failure")
 
 
-# --- Auto-pipelining (core/redis.py: AutoPipelinedRedis) ---------------------------------------
+# --- Auto-pipelining (kernel/redis.py: AutoPipelinedRedis) ---------------------------------------
 
 
 async def test_the_commands_of_one_turn_share_one_connection_and_each_gets_its_own_reply(settings: Settings) -> None:

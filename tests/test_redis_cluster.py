@@ -17,9 +17,9 @@ from redis.asyncio.cluster import RedisCluster
 
 from tests.cluster_support import flush_all, tag_on_node
 from ticketing.config import Settings
-from ticketing.core.embedded import CLUSTER_SLOTS, EmbeddedValkeyCluster, free_port
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.redis import (
+from ticketing.devservers.embedded import CLUSTER_SLOTS, EmbeddedValkeyCluster, free_port
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.redis import (
     AutoPipelinedRedis,
     BoundedRedisCluster,
     cluster_url,
@@ -89,14 +89,14 @@ def test_the_url_picks_the_client(settings: Settings, redis_cluster_url: str) ->
     assert cluster_url("redis+cluster://user:pw@h:7000/0?x=1") == "redis://user:pw@h:7000/0?x=1"
     assert cluster_url("rediss+cluster://h:7000") == "rediss://h:7000"
     assert cluster_url("redis://h:6379/0") is None
-    assert type(create_redis(settings)) is AutoPipelinedRedis  # one server: auto-pipelined (core/redis.py)
+    assert type(create_redis(settings)) is AutoPipelinedRedis  # one server: auto-pipelined (kernel/redis.py)
     client = create_redis(settings.model_copy(update={"redis_url": redis_cluster_url}))
     assert isinstance(client, BoundedRedisCluster)
     kwargs = client.get_connection_kwargs()
     assert kwargs["socket_timeout"] == settings.redis_timeout_seconds
     assert kwargs["socket_connect_timeout"] == settings.redis_timeout_seconds
     assert kwargs["max_connections"] == settings.redis_max_connections
-    assert client.retry.get_retries() == 1  # a call that lost its connection goes once more (core/redis.py)
+    assert client.retry.get_retries() == 1  # a call that lost its connection goes once more (kernel/redis.py)
     with pytest.raises(redis_errors.RedisClusterException, match="db"):
         create_redis(settings.model_copy(update={"redis_url": redis_cluster_url.replace("/0", "/1")}))
 

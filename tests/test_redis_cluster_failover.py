@@ -16,9 +16,9 @@ from redis import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from ticketing.config import Settings
-from ticketing.core.embedded import EmbeddedValkeyCluster
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.redis import create_redis
+from ticketing.devservers.embedded import EmbeddedValkeyCluster
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.redis import create_redis
 from ticketing.waiting_room.store import Joined, QueueStore, TokenRecord
 
 pytestmark = pytest.mark.redis_cluster

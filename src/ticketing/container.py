@@ -6,20 +6,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ticketing.admin.service import AdminService
 from ticketing.concerts.service import ConcertService
 from ticketing.config import Settings
-from ticketing.core.challenge import ChallengeGate
-from ticketing.core.db import Pool, create_pool, transaction_settings_sql
-from ticketing.core.hashing import password_checks
-from ticketing.core.jobs import PeriodicJob
-from ticketing.core.ratelimit import RateLimiter
-from ticketing.core.redis import RedisClient, create_redis
-from ticketing.core.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.events.service import EventService
 from ticketing.events.store import EventTicketStore
 from ticketing.idempotency.service import IdempotencyService
+from ticketing.kernel.challenge import ChallengeGate
+from ticketing.kernel.db import Pool, create_pool, transaction_settings_sql
+from ticketing.kernel.hashing import password_checks
+from ticketing.kernel.jobs import PeriodicJob
+from ticketing.kernel.ratelimit import RateLimiter
+from ticketing.kernel.redis import RedisClient, create_redis
+from ticketing.kernel.uow import UnitOfWorkFactory, unit_of_work_factory
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.jobs import hold_sweeper_job
 from ticketing.reservations.service import ReservationService
@@ -32,6 +33,9 @@ from ticketing.waiting_room.jobs import admission_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
 from ticketing.waiting_room.store import QueueStore
 from ticketing.wallets.service import WalletService
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
 
 
 @dataclass
@@ -83,13 +87,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     )
 
     idempotency = IdempotencyService(uow_factory, settings.idempotency_ttl_hours)
-    wallets = WalletService(
-        uow_factory,
-        idempotency,
-        lambda user_id: users.ensure_exists(user_id),  # noqa: PLW0108 - bound late: users build on wallets
-        max_charge=settings.max_charge,
-        balance_cap=settings.balance_cap,
-    )
+    wallets = WalletService(uow_factory, idempotency, max_charge=settings.max_charge, balance_cap=settings.balance_cap)
     users = UserService(
         uow_factory,
         wallets,
@@ -100,16 +98,9 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     )
     concerts = ConcertService(uow_factory)
     venues = VenueService(uow_factory)
-    # Bound late, because schedules and reservations are built on the waiting room: the sale's
-    # opening (fair start) comes from the schedules, and after a Redis loss a fan's live hold
-    # proves their admission.
-    waiting_room = WaitingRoomService(
-        QueueStore(redis),
-        lambda concert_id: schedules.sale_opens_at(concert_id),  # noqa: PLW0108
-        settings,
-        live_hold_until=lambda user, concert: reservations.live_hold_until(user, concert),  # noqa: PLW0108
-        gate=gate,
-    )
+    # Schedules and reservations are built on the waiting room: what it needs of them (the sale's
+    # opening, a fan's live hold after a Redis loss) comes with each call, from their side.
+    waiting_room = WaitingRoomService(QueueStore(redis), settings, gate=gate)
     schedules = ScheduleService(uow_factory, concerts, venues, waiting_room, settings.seat_cache_seconds)
     reservations = ReservationService(
         uow_factory,
@@ -133,8 +124,8 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         schedules,
         reservations,
         wallets,
+        tickets,
         max_reservations=settings.max_holds_per_user,
-        tickets=tickets,
         refund_cutoff_hours=settings.refund_cutoff_hours,
         max_refunds_per_fan_per_date=settings.max_refunds_per_fan_per_date,
     )
@@ -167,6 +158,14 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
             request_deadline_seconds=settings.request_deadline_seconds,
         ),
     )
+
+
+def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    """The process's services (built once in the lifespan, ``create_app``), typed, for handlers
+    and hooks: read from the app state by the handler itself rather than injected with
+    ``Provide`` (see ``ticketing.edge.http``)."""
+    built: Services = connection.app.state.services
+    return built
 
 
 @asynccontextmanager

@@ -9,8 +9,8 @@ import structlog
 
 from ticketing.concerts.schemas import ConcertIn
 from ticketing.container import Services
-from ticketing.core.security import Principal
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.security import Principal
 from ticketing.schedules.schemas import ScheduleIn
 from ticketing.users.errors import UserNameTaken
 from ticketing.venues.example import example_plan

@@ -16,16 +16,16 @@ from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
 from ticketing.config import Settings, get_settings
 from ticketing.container import open_services
-from ticketing.core.http import (
+from ticketing.edge.http import (
     EXCEPTION_HANDLERS,
     RequestContextMiddleware,
     answer_options_with_every_method,
     strict_body,
 )
-from ticketing.core.jobs import JobRunner
-from ticketing.core.logs import configure_logging
-from ticketing.core.openapi import CompletedJsonRenderPlugin
+from ticketing.edge.openapi import CompletedJsonRenderPlugin
 from ticketing.events.controllers import EventController
+from ticketing.kernel.jobs import JobRunner
+from ticketing.kernel.logs import configure_logging
 from ticketing.ops.bench import BenchBaselineController
 from ticketing.ops.controllers import MetricsController, OpsController
 from ticketing.payments.controllers import PaymentController
@@ -99,13 +99,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Concert reservation service",
             version="1.0.0",
             path="/docs",
-            # /docs/openapi.json serves the completed document, as /openapi.json does (core/openapi.py).
+            # /docs/openapi.json serves the completed document, as /openapi.json does (edge/openapi.py).
             render_plugins=[LocalSwaggerRenderPlugin("Concert reservation service"), CompletedJsonRenderPlugin()],
         ),
         debug=False,
     )
     # Around the whole application rather than as route middleware (see RequestContextMiddleware);
-    # it also adds the security headers (core/headers.py).
+    # it also adds the security headers (edge/headers.py).
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.request_deadline_seconds)
     answer_options_with_every_method(app)
     return app

@@ -1,8 +1,8 @@
 """Imports every model so that Alembic sees the whole schema."""
 
 from ticketing.concerts.models import Concert
-from ticketing.core.orm import Base
 from ticketing.idempotency.models import IdempotencyRecord
+from ticketing.kernel.orm import Base
 from ticketing.payments.models import Payment
 from ticketing.reservations.models import Reservation
 from ticketing.schedules.models import Schedule, ScheduleClass, Seat

@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import admitted_token, create_concert, create_schedule, create_user
+from tests.factories import admitted_token, create_concert, create_schedule, create_user, join_queue
 from tests.support import assert_problem
 from ticketing.container import Services
 
@@ -19,7 +19,7 @@ async def test_dashboard_counts_seats_queue_and_revenue(client: AsyncTestClient[
     sold = await services.reservations.hold_seat(fan.principal, token, first.seats[0].id)
     await services.reservations.hold_seat(fan.principal, token, first.seats[1].id)
     await services.payments.pay(fan.principal, token, [sold.id], None)
-    await services.waiting_room.issue_token(waiter.principal, concert)
+    await join_queue(services, waiter.principal, concert)
 
     url = f"/api/v1/admin/concerts/{concert}/dashboard"
     assert_problem(await client.get(url, headers=fan.headers), 403, "FORBIDDEN")

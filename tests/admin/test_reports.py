@@ -9,10 +9,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user
+from tests.factories import TestUser, admitted_token, create_concert, create_schedule, create_user, join_queue
 from tests.support import assert_problem
 from ticketing.container import Services
-from ticketing.core.spreadsheet import safe_cell
+from ticketing.kernel.spreadsheet import safe_cell
 from ticketing.payments.schemas import MAX_SALES_POINTS
 from ticketing.payments.service import sales_bucket_seconds
 
@@ -164,7 +164,7 @@ async def test_the_admitter_samples_the_queue_for_the_chart_and_keeps_it_bounded
     await create_schedule(services, concert, seats=2)
     room = services.waiting_room
     for fan in [await create_user(services) for _ in range(5)]:
-        await room.issue_token(fan.principal, concert)
+        await join_queue(services, fan.principal, concert)
     job = admission_job(room, services.schedules.seats_for_sale)
     await job.run()  # admits 2 (the seats left bound it), then samples
     await job.run()  # within SAMPLE_SECONDS of the last sample: none

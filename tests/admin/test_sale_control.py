@@ -8,7 +8,7 @@ import asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import admitted_token, create_concert, create_schedule, create_user
+from tests.factories import admitted_token, create_concert, create_schedule, create_user, join_queue
 from tests.support import assert_problem
 from ticketing.container import Services
 from ticketing.schedules.errors import ScheduleNotOpen
@@ -24,14 +24,14 @@ async def test_a_paused_sale_admits_nobody_and_lets_the_admitted_finish(
     token = await admitted_token(services, inside, concert)
     room = services.waiting_room
     waiters = [await create_user(services) for _ in range(3)]
-    queued = [(await room.issue_token(w.principal, concert))[0].token for w in waiters]
+    queued = [(await join_queue(services, w.principal, concert))[0].token for w in waiters]
 
     paused = await client.post(f"/api/v1/admin/concerts/{concert}/sale/pause", headers=admin.headers)
     assert paused.status_code == 200 and paused.json()["paused"] is True
     assert await room.admit(concert) == 0
     assert [(await room.token_info(t)).status for t in queued] == ["WAITING"] * 3
     late = await create_user(services)  # joining goes on while paused: in line, behind the others
-    late_token, _ = await room.issue_token(late.principal, concert)
+    late_token, _ = await join_queue(services, late.principal, concert)
     assert (late_token.status, late_token.position) == ("WAITING", 4)
     # The fan admitted before the pause holds and pays as usual.
     held = await services.reservations.hold_seat(inside.principal, token, schedule.seats[0].id)
@@ -55,7 +55,7 @@ async def test_a_pause_racing_admission_ticks_splits_them_exactly(services: Serv
     await create_schedule(services, concert, seats=10)
     fans = [await create_user(services) for _ in range(60)]
     for fan in fans:
-        await room.issue_token(fan.principal, concert)
+        await join_queue(services, fan.principal, concert)
 
     async def tick() -> int:
         return await room.admit(concert, batch=3)
@@ -81,9 +81,9 @@ async def test_joins_racing_a_pause_all_wait_in_arrival_order(services: Services
     await create_schedule(services, concert, seats=10)
     fans = [await create_user(services) for _ in range(40)]
     joined = await asyncio.gather(
-        *(room.issue_token(f.principal, concert) for f in fans[:20]),
+        *(join_queue(services, f.principal, concert) for f in fans[:20]),
         room.set_paused(concert, True),
-        *(room.issue_token(f.principal, concert) for f in fans[20:]),
+        *(join_queue(services, f.principal, concert) for f in fans[20:]),
     )
     tokens = [j[0] for j in joined if isinstance(j, tuple)]
     assert sorted(t.position or 0 for t in tokens) == list(range(1, 41))

@@ -16,9 +16,9 @@ from bench.loadgen import LoadResult
 from bench.report import write_targets_table
 from bench.workloads import WRITE_TARGETS
 
-from ticketing.core.deadline import RequestTimedOut
-from ticketing.core.errors import AppError, ServiceUnavailable
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.deadline import RequestTimedOut
+from ticketing.kernel.errors import AppError, ServiceUnavailable
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.reservations.errors import (
     HELD_TWICE,
     LOCKED,
@@ -30,7 +30,7 @@ from ticketing.reservations.errors import (
 
 
 def answer(error: AppError) -> Response:
-    """The body core.http renders for the error: code, title, detail and its extra members."""
+    """The body edge.http renders for the error: code, title, detail and its extra members."""
     body = {"code": error.code, "title": error.title, "detail": error.detail, **error.extra}
     return Response(error.status, msgspec.json.encode(body))
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from bench.__main__ import main
 
 from ticketing.container import Services
-from ticketing.core.db import required
-from ticketing.core.security import read_access_token
+from ticketing.kernel.db import required
+from ticketing.kernel.security import read_access_token
 
 
 async def test_loadtest_users_are_funded_with_ledger_rows_and_valid_tokens(

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from ticketing.core.embedded import free_port
+from ticketing.devservers.embedded import free_port
 
 
 def processes_using(folder: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""``ticketing worker`` logs like the server, and no secret reaches its logs (issue 23, item 4).
+"""``ticketing worker`` logs like the server, and no secret reaches its logs.
 
 In a multi-node run the worker, with PostgreSQL down, printed tracebacks with every local
 variable (structlog's default renderer, with rich installed) and so the DATABASE_URL password,
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ticketing.config import Settings
-from ticketing.core.embedded import free_port
+from ticketing.devservers.embedded import free_port
 
 PASSWORD = "Sup3r-s3cret-pw-0f-the-db"  # noqa: S105 - what must never be logged
 

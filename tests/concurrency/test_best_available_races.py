@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import create_concert, create_venue_date, fans_with_tokens, outcome_codes
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.reservations.schemas import ReservationOut
 
 CLASS_ROWS, PER_ROW, QUANTITY, FANS = 3, 5, 2, 50

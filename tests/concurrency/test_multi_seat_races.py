@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens, outcome_codes
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.schedules.repository import SeatRepository
 from ticketing.schedules.schemas import SeatRow
 

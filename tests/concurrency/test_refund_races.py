@@ -1,4 +1,4 @@
-"""Refund races on real PostgreSQL (issue 13): every request in its own transaction on its own
+"""Refund races on real PostgreSQL: every request in its own transaction on its own
 connection. Concurrent refunds of one payment credit it once, whatever their Idempotency-Keys; a
 refund racing a check-in of its ticket: exactly one wins; a refund of a sold-out concert reopens
 its waiting room."""
@@ -10,7 +10,7 @@ from functools import partial
 
 import msgspec
 
-from tests.factories import create_user, outcome_codes
+from tests.factories import create_user, join_queue, outcome_codes
 from tests.tickets.purchases import Purchase, buy, money_state, ticket_of
 from ticketing.container import Services
 from ticketing.idempotency.service import IdempotentRequest, idempotent_request
@@ -144,7 +144,7 @@ async def assert_one_won(services: Services, purchase: Purchase, balance: int, r
 async def test_a_refund_of_a_sold_out_concert_reopens_the_queue_and_the_seat(services: Services) -> None:
     purchase = await buy(services, seats=4)  # every seat of the only date: sold out
     waiter = await create_user(services, balance=10_000)
-    waiting, _ = await services.waiting_room.issue_token(waiter.principal, purchase.concert_id)
+    waiting, _ = await join_queue(services, waiter.principal, purchase.concert_id)
     assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"
     assert await services.waiting_room.admit(purchase.concert_id) == 0
 
@@ -168,7 +168,7 @@ async def test_the_sold_out_job_reopens_a_queue_a_refund_could_not_tell(services
 
     purchase = await buy(services, seats=4)
     waiter = await create_user(services)
-    waiting, _ = await services.waiting_room.issue_token(waiter.principal, purchase.concert_id)
+    waiting, _ = await join_queue(services, waiter.principal, purchase.concert_id)
     job = sold_out_job(services.waiting_room, services.schedules.concert_sold_out)
     await job.run()
     assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"

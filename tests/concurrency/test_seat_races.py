@@ -17,11 +17,11 @@ from tests.factories import (
     outcome_codes,
 )
 from ticketing.container import Services
-from ticketing.core.db import required
-from ticketing.core.embedded import free_port
-from ticketing.core.errors import AppError
-from ticketing.core.redis import create_redis
+from ticketing.devservers.embedded import free_port
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply, idempotent_request
+from ticketing.kernel.db import required
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.redis import create_redis
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.errors import TAKEN_UNDER_LOCK
 from ticketing.reservations.service import ReservationService
@@ -201,7 +201,7 @@ class SlowReplay(IdempotencyService):
 async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(services: Services) -> None:
     """Twins of one payment (one Idempotency-Key, as a client retrying a lost answer sends) all get
     the first one's 201, also a twin that reaches the queue-token check after the first payment
-    finished the token: API.md puts the replay before that check."""
+    finished the token: docs/api.md puts the replay before that check."""
     late = PaymentService(
         services.uow,
         SlowReplay(services.uow, 24),
@@ -209,6 +209,7 @@ async def test_a_payment_twin_that_finds_the_token_finished_replays_the_payment(
         services.schedules,
         services.reservations,
         services.wallets,
+        services.tickets,
     )
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=3, price=1_000)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from tests.factories import create_concert, create_schedule
 from ticketing.container import Services
-from ticketing.core.locking import TransientConflict
+from ticketing.kernel.locking import TransientConflict
 from ticketing.schedules.repository import SeatRepository
 
 HOLD = timedelta(minutes=5)

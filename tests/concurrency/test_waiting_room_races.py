@@ -8,11 +8,11 @@ from typing import cast
 import pytest
 
 from tests.cluster_support import REDIS_BACKENDS, settings_on_backend
-from tests.factories import create_concert, create_user
+from tests.factories import create_concert, create_user, join_queue
 from ticketing.config import Settings
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.redis import create_redis
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.redis import create_redis
 
 
 @pytest.fixture(params=REDIS_BACKENDS)
@@ -28,9 +28,9 @@ async def test_1000_concurrent_issues_get_positions_1_to_1000_in_arrival_order(s
     # longer than the production 1 s bound, which is about outages, not what this test is about.
     patient = services.settings.model_copy(update={"redis_timeout_seconds": 30.0})
     redis = create_redis(patient)
-    room = build_services(patient, services.pool, redis).waiting_room
+    patient_services = build_services(patient, services.pool, redis)
     try:
-        issued = await asyncio.gather(*(room.issue_token(u.principal, concert) for u in users))
+        issued = await asyncio.gather(*(join_queue(patient_services, u.principal, concert) for u in users))
     finally:
         await redis.aclose()
     assert all(created for _, created in issued)
@@ -49,7 +49,7 @@ async def test_1000_concurrent_issues_get_positions_1_to_1000_in_arrival_order(s
     by_arrival = sorted(issued, key=lambda pair: arrival(pair[0].token))
     assert [t.position for t, _ in by_arrival] == list(range(1, 1001))
     # Asking again, concurrently, returns each user's one live token.
-    again = await asyncio.gather(*(services.waiting_room.issue_token(u.principal, concert) for u in users[:100]))
+    again = await asyncio.gather(*(join_queue(services, u.principal, concert) for u in users[:100]))
     assert [t.token for t, _ in again] == [t.token for t, _ in issued[:100]]
     assert not any(created for _, created in again)
 
@@ -59,7 +59,7 @@ async def test_concurrent_admitters_never_exceed_the_cap(services: Services) -> 
     room.settings = room.settings.model_copy(update={"queue_max_active": 50, "queue_admit_per_second": 1000})
     concert = await create_concert(services)
     users = [await create_user(services) for _ in range(300)]
-    tokens = [(await room.issue_token(u.principal, concert))[0].token for u in users]
+    tokens = [(await join_queue(services, u.principal, concert))[0].token for u in users]
     admitted = await asyncio.gather(*(room.admit(concert) for _ in range(20)))
     assert sum(admitted) == 50
     statuses = await asyncio.gather(*(room.token_info(t) for t in tokens))
@@ -76,16 +76,13 @@ async def test_two_processes_sharing_redis_are_one_queue(services: Services) -> 
         concert = await create_concert(services)
         users = [await create_user(services) for _ in range(20)]
         issued = await asyncio.gather(
-            *(
-                (services if i % 2 else other).waiting_room.issue_token(u.principal, concert)
-                for i, u in enumerate(users)
-            )
+            *(join_queue((services if i % 2 else other), u.principal, concert) for i, u in enumerate(users))
         )
         assert sorted(t.position for t, _ in issued if t.position) == list(range(1, 21))
         # A token issued by one process is recognised by the other.
         token = issued[0][0].token
         assert (await services.waiting_room.token_info(token)).user.id == users[0].id
-        assert (await other.waiting_room.issue_token(users[0].principal, concert))[0].token == token
+        assert (await join_queue(other, users[0].principal, concert))[0].token == token
     finally:
         await redis.aclose()
         await pool.close()

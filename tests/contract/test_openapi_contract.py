@@ -1,4 +1,4 @@
-"""The OpenAPI document holds against the live service (issue 12, "The contract matches behaviour").
+"""The OpenAPI document holds against the live service.
 
 ``ticketing serve`` (granian, as deployed) on the test servers with the demo data, then the
 schemathesis CLI against its ``/openapi.json``: examples, coverage (boundary and negative values
@@ -137,7 +137,7 @@ inference.algorithms = []
 "path.schedule_id" = {{ dictionary = "contract_venue_date", probability = 0.5 }}
 "path.zone_id" = {{ dictionary = "contract_zones", probability = 0.5 }}
 
-# API.md: releasing a hold (DELETE) keeps the reservation, which then reads as CANCELLED: a release,
+# docs/api.md: releasing a hold (DELETE) keeps the reservation, which then reads as CANCELLED: a release,
 # not a removal, so a read after it answering 200 is the contract, not a use after free.
 [[operations]]
 include-path = "/api/v1/reservations/{{reservation_id}}"

@@ -1,4 +1,4 @@
-"""The box office in a real browser (issue 13): several seats held and paid in one go, tickets
+"""The box office in a real browser: several seats held and paid in one go, tickets
 with their QR codes, refunds and their refusals in words, the operator's door, and the pages in
 Korean by default and in English on request."""
 
@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from tests.e2e.pages import bearer_headers, buy_ticket_over_http, charge, hold_seats, reach_seat_map, sign_in, sign_up
 from tests.factories import create_concert, create_schedule, create_user
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.schedules.schemas import ScheduleCreatedOut
 
 pytestmark = pytest.mark.e2e

@@ -1,5 +1,5 @@
 """The pages stay live and honest through an outage, speak where the fan acts, warn before a hold
-ends, and pass axe-core (issue 25)."""
+ends, and pass axe-core."""
 
 from __future__ import annotations
 

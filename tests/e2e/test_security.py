@@ -1,5 +1,5 @@
-"""The sign-in page's ``next`` and the Content-Security-Policy, in a real browser (issue 12,
-items 1 and 8): a crafted link neither runs script nor sends the fan to another site, and the
+"""The sign-in page's ``next`` and the Content-Security-Policy, in a real browser: a crafted
+link neither runs script nor sends the fan to another site, and the
 pages and the API docs work under the policy (``new_page`` fails a test on any CSP violation)."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ async def test_the_waiting_room_draws_under_the_policy(start_service: Any, new_p
 
 
 async def test_sign_out_revokes_the_token_on_the_server(start_service: Any, new_page: Any, services: Services) -> None:
-    """The page's Sign out (issue 24) calls DELETE /api/v1/auth/token: the token it held no
+    """The page's Sign out calls DELETE /api/v1/auth/token: the token it held no
     longer reads the wallet, not merely forgotten by the browser."""
     fan = await create_user(services, name="leaving.page", balance=1_000)
     base = start_service()

@@ -17,8 +17,8 @@ from tests.factories import TestUser, admitted_token, create_concert, create_sch
 from tests.support import Client, assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.errors import ServiceUnavailable
 from ticketing.events.schemas import EventTicketIn
+from ticketing.kernel.errors import ServiceUnavailable
 from ticketing.main import create_app
 
 TICKETS = "/api/v1/events/tickets"

@@ -1,4 +1,4 @@
-"""``GET /metrics`` is restricted (issue 12, item 8): with ``TICKETING_METRICS_TOKEN`` it needs
+"""``GET /metrics`` is restricted: with ``TICKETING_METRICS_TOKEN`` it needs
 that bearer token; without it, production serves it to direct loopback clients only; local mode
 (``make run``, ``make bench``, the tests) stays open."""
 

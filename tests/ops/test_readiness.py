@@ -1,4 +1,4 @@
-"""Liveness and readiness for load balancers (issue 23, item 6).
+"""Liveness and readiness for load balancers.
 
 As the balancer's check, ``/readyz`` drained everything (a 4 s Redis restart took every node out),
 and the other way it stayed 200 while the Redis Cluster was down (a PING reached a live node).
@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.support import assert_problem
 from ticketing.config import Settings
-from ticketing.core.embedded import EmbeddedValkeyCluster, free_port
+from ticketing.devservers.embedded import EmbeddedValkeyCluster, free_port
 from ticketing.main import create_app
 
 

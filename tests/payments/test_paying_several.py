@@ -1,4 +1,4 @@
-"""Paying several reservations in one request (API.md "Box office"): one statement, all or none."""
+"""Paying several reservations in one request (docs/api.md): one statement, all or none."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 
 
 async def _state(

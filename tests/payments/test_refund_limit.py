@@ -1,4 +1,4 @@
-"""The refund limit (README "Bots and scalpers"): a fan refunds at most
+"""The refund limit (docs/security.md, "Bots and scalpers"): a fan refunds at most
 TICKETING_MAX_REFUNDS_PER_FAN_PER_DATE payments of one date; the next is 409
 REFUND_LIMIT_REACHED and changes nothing. Over HTTP, one request at a time (the races are in
 tests/concurrency/test_ticket_limit_races.py)."""

@@ -1,4 +1,4 @@
-"""Refunds (API.md "Box office"): the wallet credited with a REFUND ledger row, the reservation
+"""Refunds (docs/api.md): the wallet credited with a REFUND ledger row, the reservation
 REFUNDED, the seat on sale again, the ticket void; every refusal with its code; the money
 invariants of the benchmark's audit after refunds."""
 
@@ -16,8 +16,8 @@ from tests.factories import admitted_token, create_user
 from tests.support import assert_problem
 from tests.tickets.purchases import buy, money_state, ticket_of
 from ticketing.container import Services
-from ticketing.core.errors import AppError
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.errors import AppError
 
 Client = AsyncTestClient[Litestar]
 

@@ -1,4 +1,4 @@
-"""Seed flows 5-8 over HTTP, with every error case of the seed."""
+"""Dates, seats, holds and payments over HTTP, with every error case."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.factories import (
     create_concert,
     create_schedule,
     create_user,
+    join_queue,
     lapse_hold,
 )
 from tests.support import assert_problem, balance_of
@@ -131,7 +132,7 @@ async def test_read_endpoint_errors(client: Client, services: Services) -> None:
     waiter = await create_user(services)
     token = await admitted_token(services, fan, concert)
     services.waiting_room.settings = services.waiting_room.settings.model_copy(update={"queue_max_active": 1})
-    waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
+    waiting, _ = await join_queue(services, waiter.principal, concert)
     other_token = await admitted_token(services, fan, other_concert)
 
     dates = f"/api/v1/concerts/{concert}/schedules"
@@ -325,7 +326,7 @@ async def test_selling_the_last_seat_closes_the_queue(client: Client, services: 
     waiter = await create_user(services)
     token = await admitted_token(services, fan, concert)
     reservation = (await hold(client, fan, token, schedule.seats[0].id)).json()["id"]
-    waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
+    waiting, _ = await join_queue(services, waiter.principal, concert)
     paid = await client.post("/api/v1/payments", json={"reservation_id": reservation}, headers=queue(fan, token))
     assert paid.status_code == 201
     assert (await services.waiting_room.token_info(waiting.token)).status == "SOLD_OUT"
@@ -345,7 +346,7 @@ async def test_the_last_two_payments_at_once_close_the_queue_within_a_job_tick(s
         for fan, token, seat in zip(fans, tokens, schedule.seats, strict=True)
     ]
     waiter = await create_user(services)
-    waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
+    waiting, _ = await join_queue(services, waiter.principal, concert)
     await asyncio.gather(
         *(
             services.payments.pay(fan.principal, token, [held.id], None)
@@ -361,7 +362,7 @@ async def test_the_sold_out_job_catches_a_sale_the_payments_missed(services: Ser
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=2)
     waiter = await create_user(services)
-    waiting, _ = await services.waiting_room.issue_token(waiter.principal, concert)
+    waiting, _ = await join_queue(services, waiter.principal, concert)
     job = sold_out_job(services.waiting_room, services.schedules.concert_sold_out)
 
     async def sell_behind_the_payments_back(seat_id: int) -> None:

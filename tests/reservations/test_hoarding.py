@@ -1,4 +1,4 @@
-"""Anti-hoarding (issue 12): live holds of one date from one client address are capped
+"""Anti-hoarding: live holds of one date from one client address are capped
 (TICKETING_MAX_HOLDS_PER_ADDRESS), whatever the accounts; the operators see the top holders.
 
 Every request of the test client comes from one address, as throwaway accounts behind one

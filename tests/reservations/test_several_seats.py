@@ -1,4 +1,4 @@
-"""Holding several seats at once (API.md "Box office"): the rules, through the service and over HTTP."""
+"""Holding several seats at once (docs/api.md): the rules, through the service and over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.factories import create_concert, create_schedule, fans_with_tokens
 from tests.support import Client, assert_problem
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 
 
 async def _code(call: Awaitable[object]) -> tuple[str, dict[str, object]]:

@@ -1,4 +1,4 @@
-"""The per-fan ticket limit (API.md "Fans first"): a fan's held (live) plus paid seats of one date
+"""The per-fan ticket limit (docs/api.md): a fan's held (live) plus paid seats of one date
 never pass TICKETING_MAX_TICKETS_PER_FAN; refunded, cancelled and expired seats stop counting; a
 hold that would pass it is 409 TICKET_LIMIT_REACHED and holds nothing; the fan sees what is left
 at GET /api/v1/schedules/{id}/allowance. Over HTTP, one request at a time (the races are in

@@ -12,8 +12,8 @@ import pytest
 from tests.factories import create_concert, create_schedule, fans_with_tokens, lapse_hold
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import Services
-from ticketing.core.errors import AppError
-from ticketing.core.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
 from ticketing.schedules.repository import SeatRepository
 from ticketing.schedules.schemas import ScheduleIn, SeatRow
 

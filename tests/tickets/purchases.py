@@ -1,4 +1,4 @@
-"""Box-office fixtures (issue 13): fans who bought seats through the real hold and payment use
+"""Box-office fixtures: fans who bought seats through the real hold and payment use
 cases, so that every ticket is issued by the payment's own statement."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Doors per date (issue 24, API.md "Fans first"): a check-in with ``schedule_id`` refuses a ticket
+"""Doors per date (docs/api.md): a check-in with ``schedule_id`` refuses a ticket
 of another date (409 TICKET_WRONG_SCHEDULE, the ticket stays VALID); door staff, created by
 operators, check in and read a date's door count and nothing else; operators list a date's
 tickets and export them as CSV."""

@@ -1,4 +1,4 @@
-"""E-tickets (API.md "Box office"): one per payment, issued by the payment's statement, listed with
+"""E-tickets (docs/api.md): one per payment, issued by the payment's statement, listed with
 concert, date and seat, a QR code of the code, and check-in at the door by operators."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.factories import create_user
 from tests.support import assert_problem
 from tests.tickets.purchases import buy, ticket_of
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.tickets.service import qr_svg
 
 Client = AsyncTestClient[Litestar]

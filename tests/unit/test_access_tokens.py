@@ -1,4 +1,4 @@
-"""The access token's own HS256 path (``core/security.py``: a token exactly as the service issues
+"""The access token's own HS256 path (``kernel/security.py``: a token exactly as the service issues
 it is checked without PyJWT) answers as PyJWT does, on good tokens and on hostile ones."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import jwt
 import pytest
 
-from ticketing.core import security
-from ticketing.core.params import canonical_positive_int
-from ticketing.core.security import ROLES, Principal, issue_access_token, read_access_token
+from ticketing.kernel import security
+from ticketing.kernel.ids import canonical_positive_int
+from ticketing.kernel.security import ROLES, Principal, issue_access_token, read_access_token
 
 SECRET = "a-secret-of-the-service-" + "s" * 40
 OTHER = "another-secret-entirely-" + "o" * 40

@@ -1,11 +1,11 @@
-"""Natural batching (``core/coalesce.py``) when the dependency behind it is down."""
+"""Natural batching (``kernel/coalesce.py``) when the dependency behind it is down."""
 
 from __future__ import annotations
 
 import asyncio
 
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.errors import ServiceUnavailable
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.errors import ServiceUnavailable
 
 
 async def test_when_a_batch_finds_the_dependency_down_everything_queued_behind_it_fails_at_once() -> None:

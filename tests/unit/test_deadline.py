@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from ticketing.core import deadline
-from ticketing.core.coalesce import Coalescer
+from ticketing.kernel import deadline
+from ticketing.kernel.coalesce import Coalescer
 
 
 async def test_past_the_deadline_no_work_starts() -> None:

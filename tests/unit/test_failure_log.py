@@ -6,8 +6,8 @@ import time
 
 import structlog
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.http import FailureLog
+from ticketing.edge.http import FailureLog
+from ticketing.kernel.errors import ServiceUnavailable
 
 
 def failure(cause: Exception) -> ServiceUnavailable:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import structlog
 
-from ticketing.core.jobs import JobRunner, PeriodicJob
+from ticketing.kernel.jobs import JobRunner, PeriodicJob
 
 
 async def test_stop_ends_a_job_whose_run_swallowed_the_cancellation() -> None:

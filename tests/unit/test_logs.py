@@ -1,4 +1,4 @@
-"""core/logs.py: whatever a message or a traceback carries, the configured secrets are blanked."""
+"""kernel/logs.py: whatever a message or a traceback carries, the configured secrets are blanked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from ticketing.config import Settings
-from ticketing.core.logs import REDACTED, configure_logging
+from ticketing.kernel.logs import REDACTED, configure_logging
 
 DB_PASSWORD = "db-p@ss/word"  # noqa: S105 - written percent-encoded in the URL, as operators must
 REDIS_PASSWORD = "redis-secret-123"  # noqa: S105

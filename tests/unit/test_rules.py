@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from ticketing.core.errors import ValidationError
-from ticketing.core.pagination import FIRST_PAGE, decode_cursor, next_cursor
-from ticketing.core.security import Principal, issue_access_token, read_access_token
 from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.errors import ValidationError
+from ticketing.kernel.pagination import FIRST_PAGE, decode_cursor, next_cursor
+from ticketing.kernel.security import Principal, issue_access_token, read_access_token
 from ticketing.wallets.errors import InvalidAmount
 from ticketing.wallets.service import validate_amount
 

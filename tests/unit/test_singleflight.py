@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ticketing.core.singleflight import SingleFlight
+from ticketing.kernel.singleflight import SingleFlight
 
 
 async def test_concurrent_callers_share_one_call_and_its_result() -> None:

@@ -10,16 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from alembic import command
-from alembic.config import Config
 
-from ticketing.config import PROJECT_ROOT
+from ticketing.cli import alembic_config
 
 
 def alembic_to(database_url: str, revision: str, *, down: bool = False) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.attributes["database_url"] = database_url
-    (command.downgrade if down else command.upgrade)(config, revision)
+    (command.downgrade if down else command.upgrade)(alembic_config(database_url), revision)
 
 
 def test_existing_look_alikes_survive_the_migration(servers: tuple[str, str]) -> None:

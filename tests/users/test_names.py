@@ -1,4 +1,4 @@
-"""Look-alike names (issue 24): a name whose TR39 confusable skeleton or case-folded form is
+"""Look-alike names: a name whose TR39 confusable skeleton or case-folded form is
 another's is taken (409 USER_NAME_TAKEN), separators at either end aside; both rules are unique
 indexes, so two look-alikes signing up at once cannot both pass."""
 

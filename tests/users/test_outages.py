@@ -8,7 +8,7 @@ from tests.factories import create_user
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.embedded import free_port
+from ticketing.devservers.embedded import free_port
 from ticketing.main import create_app
 
 

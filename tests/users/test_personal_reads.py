@@ -1,4 +1,4 @@
-"""Signing out means out (issue 24, API.md "Fans first"): after ``DELETE /api/v1/auth/token`` or a
+"""Signing out means out (docs/api.md): after ``DELETE /api/v1/auth/token`` or a
 password change, every endpoint that shows the fan's own data refuses the old token at once, not
 only the writes; and every personal answer carries ``Cache-Control: no-store``."""
 

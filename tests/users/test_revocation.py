@@ -1,4 +1,4 @@
-"""Revocation over HTTP (issue 12): sign-out and a password change revoke every access token
+"""Revocation over HTTP: sign-out and a password change revoke every access token
 issued before, on writes and operator endpoints; operator rights come from the account."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from tests.factories import admitted_token, create_concert, create_schedule, cre
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.errors import Unauthenticated
-from ticketing.core.security import Principal
+from ticketing.kernel.errors import Unauthenticated
+from ticketing.kernel.security import Principal
 from ticketing.users.repository import AccountState, UserRepository
 
 Client = AsyncTestClient[Litestar]

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 from ticketing.schedules.schemas import ScheduleIn
 from ticketing.waiting_room.service import WaitingRoomService
 

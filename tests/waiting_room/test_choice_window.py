@@ -16,7 +16,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import create_concert, create_schedule, create_user
+from tests.factories import create_concert, create_schedule, create_user, join_queue
 from tests.waiting_room.support import code_of, configure, open_sale_at
 from ticketing.container import Services
 from ticketing.waiting_room.service import WaitingRoomService
@@ -34,7 +34,7 @@ async def test_admission_never_outnumbers_the_seats_left_and_a_lapsed_place_goes
     concert = await create_concert(services)
     seats = [seat.id for seat in (await create_schedule(services, concert, seats=3, price=1_000)).seats]
     fans = [await create_user(services, balance=10_000) for _ in range(6)]
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in fans]
     inventory = services.schedules.seats_for_sale
 
     assert await room.admit(concert, inventory=inventory) == 3  # three seats: three may choose
@@ -68,7 +68,7 @@ async def test_a_fan_who_chose_while_the_seats_were_counted_is_not_counted_twice
     concert = await create_concert(services)
     seats = [seat.id for seat in (await create_schedule(services, concert, seats=2, price=1_000)).seats]
     fans = [await create_user(services) for _ in range(3)]
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in fans]
     assert await room.admit(concert, inventory=services.schedules.seats_for_sale) == 2
 
     async def counted_before_a_hold(concert_id: int, most: int) -> int:
@@ -88,7 +88,7 @@ async def test_a_fan_who_held_is_honoured_after_the_place_ended(services: Servic
     concert = await create_concert(services)
     seats = [seat.id for seat in (await create_schedule(services, concert, seats=2, price=1_000)).seats]
     holder, idle = await create_user(services, balance=10_000), await create_user(services)
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in (holder, idle)]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in (holder, idle)]
     assert await room.admit(concert) == 2
     held = await services.reservations.hold_seat(holder.principal, tokens[0], seats[0])
     await services.redis.zrem(f"wr:{{{concert}}}:chosen", "1")  # as if marking it chosen had failed
@@ -139,7 +139,7 @@ async def test_every_rank_is_recomputed_from_the_revealed_key(
     none = (await client.get(f"/api/v1/concerts/{concert}/queue/draw")).json()
     assert (none["status"], none["commitment"], none["key"]) == ("NONE", None, None)
     fans = [await create_user(services) for _ in range(17)]
-    joined = [(await room.issue_token(f.principal, concert))[0] for f in fans]
+    joined = [(await join_queue(services, f.principal, concert))[0] for f in fans]
     assert [t.arrival_number for t in joined] == list(range(1, 18))
 
     before = (await client.get(f"/api/v1/concerts/{concert}/queue/draw")).json()
@@ -171,7 +171,7 @@ async def test_the_committed_key_survives_an_opening_moved_earlier(services: Ser
     for seconds in (600, 30):
         opens = datetime.fromtimestamp(clock.now + seconds, tz=UTC)
         await open_sale_at(services, concert, opens)
-        await room.issue_token((await create_user(services)).principal, concert)
+        await join_queue(services, (await create_user(services)).principal, concert)
         record = await room.draw(concert)
         assert record.status == "COMMITTED" and record.sale_opens_at == opens.replace(microsecond=opens.microsecond)
         commitments.append(record.commitment)

@@ -9,7 +9,7 @@ from tests.factories import create_concert, create_user
 from tests.support import assert_problem
 from ticketing.config import Settings
 from ticketing.container import Services
-from ticketing.core.embedded import EmbeddedRedis, free_port
+from ticketing.devservers.embedded import EmbeddedRedis, free_port
 from ticketing.main import create_app
 
 Client = AsyncTestClient[Litestar]

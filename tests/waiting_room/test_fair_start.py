@@ -10,11 +10,11 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import create_concert, create_schedule, create_user
+from tests.factories import create_concert, create_schedule, create_user, join_queue
 from tests.waiting_room.support import FakeClock, code_of, configure, open_sale_at
 from ticketing.container import Services, build_services
-from ticketing.core.db import create_pool
-from ticketing.core.redis import create_redis
+from ticketing.kernel.db import create_pool
+from ticketing.kernel.redis import create_redis
 from ticketing.waiting_room import fair_start
 from ticketing.waiting_room.fair_start import Draw, FairStart
 from ticketing.waiting_room.service import WaitingRoomService
@@ -89,7 +89,7 @@ async def test_the_pre_queue_is_drawn_at_the_opening_then_first_come_first_serve
 
     early = []
     for i, fan in enumerate(fans[:12]):
-        issued, created = await room.issue_token(fan.principal, concert)
+        issued, created = await join_queue(services, fan.principal, concert)
         assert (created, issued.status, issued.pre_queue, issued.sale_opens_at) == (True, "WAITING", True, opens)
         assert issued.position == i + 1  # the pre-queue's size so far: the worst place the draw can give
         early.append(issued.token)
@@ -106,7 +106,7 @@ async def test_the_pre_queue_is_drawn_at_the_opening_then_first_come_first_serve
     clock.advance(0.001)  # the opening: the first join (or admission tick) from now on draws
     late = []
     for i, fan in enumerate(fans[12:]):
-        issued, _ = await room.issue_token(fan.principal, concert)
+        issued, _ = await join_queue(services, fan.principal, concert)
         assert (issued.pre_queue, issued.position, issued.sale_opens_at) == (False, 13 + i, opens)
         late.append(issued.token)
 
@@ -116,7 +116,7 @@ async def test_the_pre_queue_is_drawn_at_the_opening_then_first_come_first_serve
     assert positions == [draw.rank(seq) for seq in range(1, 13)] + [13, 14, 15]
     assert {(await room.token_info(t)).pre_queue for t in early + late} == {False}
     # Redis answers a pre-queued fan who asks again with the same place (the join script ranks too).
-    again, created = await room.issue_token(fans[DRAWN_12[4]].principal, concert)
+    again, created = await join_queue(services, fans[DRAWN_12[4]].principal, concert)
     assert (created, again.token, again.position) == (False, early[DRAWN_12[4]], 5)
 
     order = await admission_order(room, clock, concert, early + late)
@@ -132,7 +132,7 @@ async def test_pre_queued_fans_are_not_dropped_until_a_grace_period_after_the_op
     concert = await create_concert(services)
     await open_sale_at(services, concert, moment(clock, 600))
     fans = [await create_user(services) for _ in range(12)]
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in fans]
     await room.mark_sold_out(concert)  # holds admission back: this test is about who stays in line
 
     clock.advance(630)  # 10 minutes without a poll, then half the grace after the opening
@@ -156,7 +156,7 @@ async def test_pre_queued_fans_are_not_dropped_until_a_grace_period_after_the_op
     kept_in_drawn_order = [i for i in DRAWN_12 if i in keep]
     positions = {i: (await room.token_info(tokens[i])).position for i in keep}
     assert [positions[i] for i in kept_in_drawn_order] == [1, 2, 3, 4, 5, 6]
-    again, _ = await room.issue_token(fans[kept_in_drawn_order[2]].principal, concert)
+    again, _ = await join_queue(services, fans[kept_in_drawn_order[2]].principal, concert)
     assert again.position == 3  # Redis agrees
     assert await admission_order(room, clock, concert, [tokens[i] for i in kept_in_drawn_order]) == list(range(6))
 
@@ -174,8 +174,10 @@ async def test_two_processes_agree_on_every_position_and_either_admits_the_drawn
         concert = await create_concert(services)
         await open_sale_at(services, concert, moment(clock, 30))
         fans = [await create_user(services) for _ in range(12)]
+        opens_at = await services.schedules.sale_opens_at(concert)
         tokens = [
-            (await (other if i % 2 else room).issue_token(f.principal, concert))[0].token for i, f in enumerate(fans)
+            (await (other if i % 2 else room).issue_token(f.principal, concert, sale_opens_at=opens_at))[0].token
+            for i, f in enumerate(fans)
         ]
 
         async def standings(process: WaitingRoomService) -> list[tuple[str, int | None, bool]]:
@@ -211,7 +213,7 @@ async def test_a_drawn_pre_queue_forgets_its_oldest_admissions_by_rank(services:
     concert = await create_concert(services)
     await open_sale_at(services, concert, moment(clock, 10))
     fans = [await create_user(services) for _ in range(6)]
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in fans]
     clock.advance(10)
     assert await room.admit(concert) == 3  # the draw's first three
     first_three = [Draw(6, FIXED_KEY).seq_at(rank) - 1 for rank in (1, 2, 3)]
@@ -240,10 +242,10 @@ async def test_a_date_that_opens_sooner_moves_the_opening_earlier(services: Serv
     concert = await create_concert(services)
     await open_sale_at(services, concert, moment(clock, 600))
     fans = [await create_user(services) for _ in range(4)]
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans[:3]]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in fans[:3]]
     sooner = moment(clock, 30)
     await open_sale_at(services, concert, sooner)
-    last, _ = await room.issue_token(fans[3].principal, concert)
+    last, _ = await join_queue(services, fans[3].principal, concert)
     assert (last.pre_queue, last.position, last.sale_opens_at) == (True, 4, sooner)
     assert {(await room.token_info(t)).sale_opens_at for t in tokens} == {sooner}
     clock.advance(30)
@@ -257,10 +259,10 @@ async def test_a_queue_that_admitted_someone_stays_first_come_for_its_generation
     room, clock = configure(services, queue_admit_per_second=10, queue_max_active=1000)
     concert = await create_concert(services)  # no dates yet: open, first come first served
     early, late = await create_user(services), await create_user(services)
-    await room.issue_token(early.principal, concert)
+    await join_queue(services, early.principal, concert)
     assert await room.admit(concert) == 1
     await open_sale_at(services, concert, moment(clock, 600))  # a date added afterwards
-    joined, _ = await room.issue_token(late.principal, concert)
+    joined, _ = await join_queue(services, late.principal, concert)
     assert (joined.pre_queue, joined.sale_opens_at, joined.position) == (False, None, 1)
     assert await room.admit(concert) == 1
     assert await services.redis.exists(f"wr:{{{concert}}}:start") == 0
@@ -272,7 +274,7 @@ async def test_a_concert_already_open_is_a_plain_first_come_queue(services: Serv
     await create_schedule(services, with_open_date)  # opened an hour ago
     fans = [await create_user(services) for _ in range(5)]
     for concert in (with_open_date, without_dates):
-        issued = [(await room.issue_token(f.principal, concert))[0] for f in fans]
+        issued = [(await join_queue(services, f.principal, concert))[0] for f in fans]
         assert [(t.position, t.pre_queue, t.sale_opens_at) for t in issued] == [(i, False, None) for i in range(1, 6)]
         assert await services.redis.exists(f"wr:{{{concert}}}:start") == 0
         assert await admission_order(room, clock, concert, [t.token for t in issued]) == [0, 1, 2, 3, 4]

@@ -1,4 +1,4 @@
-"""No join is issued after its request's deadline (issue 23, item 3: "ghost queue tokens").
+"""No join is issued after its request's deadline (item 3: "ghost queue tokens").
 
 A join stuck on a frozen node ran when the node resumed, past its 5 s deadline: fans who had
 already bought got a fresh token, each taking a place. Now a join carries its request's deadline:
@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.factories import create_concert, create_user
+from tests.factories import create_concert, create_user, join_queue
 from tests.waiting_room.support import configure
 from ticketing.container import Services
-from ticketing.core import deadline
-from ticketing.core.deadline import RequestTimedOut
+from ticketing.kernel import deadline
+from ticketing.kernel.deadline import RequestTimedOut
 from ticketing.waiting_room.store import Joined, concert_prefix
 
 
@@ -38,7 +38,7 @@ async def test_the_script_refuses_a_join_past_its_deadline_by_redis_clock(servic
     room, _ = configure(services)
     concert = await create_concert(services)
     fan = await create_user(services)
-    token = (await room.issue_token(fan.principal, concert))[0].token
+    token = (await join_queue(services, fan.principal, concert))[0].token
     assert await room.admit(concert) == 1
     await room.finish(await room.require_admitted(token, fan.id))  # bought and done
     before = await arrivals(services, concert)
@@ -62,7 +62,7 @@ async def test_a_join_whose_deadline_passes_while_it_queues_is_not_sent(
     room, _ = configure(services)
     concert = await create_concert(services)
     first, late = await create_user(services), await create_user(services)
-    await room.issue_token(first.principal, concert)  # the queue exists
+    await join_queue(services, first.principal, concert)  # the queue exists
     issue = room.store.issue
     release, in_flight = asyncio.Event(), asyncio.Event()
     sent: list[list[int]] = []
@@ -76,12 +76,12 @@ async def test_a_join_whose_deadline_passes_while_it_queues_is_not_sent(
 
     monkeypatch.setattr(room.store, "issue", slow_issue)
     other = await create_user(services)
-    in_redis = asyncio.create_task(room.issue_token(other.principal, concert))
+    in_redis = asyncio.create_task(join_queue(services, other.principal, concert))
     await in_flight.wait()
 
     async def late_join() -> Any:
         deadline.start(0.05)  # this request's clock (in its own context, like a request's)
-        return await room.issue_token(late.principal, concert)
+        return await join_queue(services, late.principal, concert)
 
     queued = asyncio.create_task(late_join(), context=contextvars.Context())
     await asyncio.sleep(0.1)  # its deadline passes while it waits behind the slow batch
@@ -93,17 +93,17 @@ async def test_a_join_whose_deadline_passes_while_it_queues_is_not_sent(
     assert all(late.id not in users for users in sent)  # never sent
     assert await services.redis.hget(concert_prefix(concert) + "users", str(late.id)) is None
     # In time, the same fan joins as anyone else.
-    assert (await room.issue_token(late.principal, concert))[1] is True
+    assert (await join_queue(services, late.principal, concert))[1] is True
 
 
 async def test_a_request_out_of_time_does_not_join(services: Services) -> None:
-    room, _ = configure(services)
+    configure(services)
     concert = await create_concert(services)
     fan = await create_user(services)
 
     async def out_of_time() -> Any:
         deadline.start(0)
-        return await room.issue_token(fan.principal, concert)
+        return await join_queue(services, fan.principal, concert)
 
     with pytest.raises(RequestTimedOut):
         await asyncio.create_task(out_of_time(), context=contextvars.Context())

@@ -1,4 +1,4 @@
-"""Two server processes whose views of one queue lag differently (issue 23, item 8): a fan that
+"""Two server processes whose views of one queue lag differently: a fan that
 one node shows ACTIVE must not be told "not yet admitted" by another whose view is behind. The
 lagging node asks Redis before it refuses, and only then (its admitted fans' reads stay
 in-process)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.factories import create_concert, create_user
+from tests.factories import create_concert, create_user, join_queue
 from tests.waiting_room.support import code_of, configure
 from ticketing.container import Services
 from ticketing.waiting_room.service import WaitingRoomService
@@ -22,7 +22,6 @@ def lagging_node(services: Services, clock: Callable[[], float]) -> tuple[Waitin
     store = QueueStore(services.redis)
     node = WaitingRoomService(
         store,
-        services.schedules.sale_opens_at,
         services.waiting_room.settings.model_copy(update={"queue_snapshot_seconds": 1.0}),
         clock,
     )
@@ -42,8 +41,8 @@ async def test_a_node_whose_view_is_behind_asks_redis_before_refusing(services: 
     room, clock = configure(services, queue_max_active=1)
     concert = await create_concert(services)
     first, second = await create_user(services), await create_user(services)
-    first_token = (await room.issue_token(first.principal, concert))[0].token
-    second_token = (await room.issue_token(second.principal, concert))[0].token
+    first_token = (await join_queue(services, first.principal, concert))[0].token
+    second_token = (await join_queue(services, second.principal, concert))[0].token
     lagging, peeks = lagging_node(services, clock)
     # The lagging node reads the queue while both wait, and keeps that view.
     assert await code_of(lagging.require_pass(first_token, first.id)) == (403, "TOKEN_NOT_ADMITTED")
@@ -65,7 +64,7 @@ async def test_the_hot_path_of_an_admitted_fan_does_not_ask_redis(services: Serv
     room, clock = configure(services)
     concert = await create_concert(services)
     fan = await create_user(services)
-    token = (await room.issue_token(fan.principal, concert))[0].token
+    token = (await join_queue(services, fan.principal, concert))[0].token
     assert await room.admit(concert) == 1
     node, peeks = lagging_node(services, clock)  # its first read of the queue sees the admission
     for _ in range(5):
@@ -79,7 +78,7 @@ async def test_a_token_redis_finished_is_not_let_through_by_the_check(services: 
     room, clock = configure(services)
     concert = await create_concert(services)
     fan = await create_user(services)
-    token = (await room.issue_token(fan.principal, concert))[0].token
+    token = (await join_queue(services, fan.principal, concert))[0].token
     lagging, _ = lagging_node(services, clock)
     assert await code_of(lagging.require_pass(token, fan.id)) == (403, "TOKEN_NOT_ADMITTED")
     assert await room.admit(concert) == 1
@@ -87,7 +86,7 @@ async def test_a_token_redis_finished_is_not_let_through_by_the_check(services: 
     assert await code_of(lagging.require_pass(token, fan.id)) == (403, "TOKEN_NOT_ADMITTED")
     # Admitted but run out meanwhile: refused too.
     other = await create_user(services)
-    other_token = (await room.issue_token(other.principal, concert))[0].token
+    other_token = (await join_queue(services, other.principal, concert))[0].token
     assert await room.admit(concert) == 1
     clock.advance(services.waiting_room.settings.queue_active_ttl_seconds + 1)
     assert await code_of(lagging.require_pass(other_token, other.id)) == (403, "TOKEN_NOT_ADMITTED")

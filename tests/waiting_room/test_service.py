@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import admitted_token, create_concert, create_user
+from tests.factories import admitted_token, create_concert, create_user, join_queue
 from tests.waiting_room.support import code_of, configure
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import Services
-from ticketing.core.errors import AppError
+from ticketing.kernel.errors import AppError
 
 
 async def test_issue_is_one_live_token_per_user_and_concert(services: Services) -> None:
-    room, _ = configure(services)
+    configure(services)
     concert = await create_concert(services)
     other_concert = await create_concert(services)
     user = await create_user(services)
-    first, created = await room.issue_token(user.principal, concert)
-    again, created_again = await room.issue_token(user.principal, concert)
-    elsewhere, _ = await room.issue_token(user.principal, other_concert)
+    first, created = await join_queue(services, user.principal, concert)
+    again, created_again = await join_queue(services, user.principal, concert)
+    elsewhere, _ = await join_queue(services, user.principal, other_concert)
     assert created is True
     assert created_again is False
     assert again.token == first.token
@@ -32,14 +32,14 @@ async def test_issue_is_one_live_token_per_user_and_concert(services: Services) 
 async def test_unknown_concert(services: Services) -> None:
     user = await create_user(services)
     with pytest.raises(ConcertNotFound):
-        await services.waiting_room.issue_token(user.principal, 424242)
+        await join_queue(services, user.principal, 424242)
 
 
 async def test_admission_respects_cap_rate_and_arrival_order(services: Services) -> None:
     room, clock = configure(services, queue_max_active=3, queue_admit_per_second=2)
     concert = await create_concert(services)
     users = [await create_user(services) for _ in range(6)]
-    tokens = [(await room.issue_token(u.principal, concert))[0].token for u in users]
+    tokens = [(await join_queue(services, u.principal, concert))[0].token for u in users]
 
     assert await room.admit(concert) == 2  # the rate: 2 in any second
     assert await room.admit(concert) == 0
@@ -61,8 +61,8 @@ async def test_active_tokens_expire_and_free_their_place(services: Services) -> 
     room, clock = configure(services, queue_max_active=1, queue_active_ttl_seconds=30)
     concert = await create_concert(services)
     a, b = await create_user(services), await create_user(services)
-    ta = (await room.issue_token(a.principal, concert))[0].token
-    tb = (await room.issue_token(b.principal, concert))[0].token
+    ta = (await join_queue(services, a.principal, concert))[0].token
+    tb = (await join_queue(services, b.principal, concert))[0].token
     await room.admit(concert)
     assert (await room.require_admitted(ta, a.id)).concert_id == concert
     clock.advance(31)
@@ -73,7 +73,7 @@ async def test_active_tokens_expire_and_free_their_place(services: Services) -> 
     assert (await room.token_info(ta)).status == "EXPIRED"
     assert (await room.token_info(tb)).status == "ACTIVE"
     # An expired token's user may join again, at the back of the queue.
-    again, created = await room.issue_token(a.principal, concert)
+    again, created = await join_queue(services, a.principal, concert)
     assert created is True
     assert again.token != ta
 
@@ -83,8 +83,8 @@ async def test_silent_waiters_are_dropped_and_positions_stay_honest(services: Se
     concert = await create_concert(services)
     holder, silent, polling = [await create_user(services) for _ in range(3)]
     await admitted_token(services, holder, concert)
-    ts = (await room.issue_token(silent.principal, concert))[0].token
-    tp = (await room.issue_token(polling.principal, concert))[0].token
+    ts = (await join_queue(services, silent.principal, concert))[0].token
+    tp = (await join_queue(services, polling.principal, concert))[0].token
     assert (await room.token_info(tp)).position == 2
     for _ in range(3):
         clock.advance(25)
@@ -121,7 +121,7 @@ async def test_guard_outcomes(services: Services) -> None:
     other_concert = await create_concert(services)
     owner, waiter, stranger = [await create_user(services) for _ in range(3)]
     active = await admitted_token(services, owner, concert)
-    waiting = (await room.issue_token(waiter.principal, concert))[0].token
+    waiting = (await join_queue(services, waiter.principal, concert))[0].token
 
     admitted = await room.require_admitted(active, owner.id)
     admitted.ensure_concert(concert)
@@ -146,7 +146,7 @@ async def test_sold_out_stops_admission_and_tells_waiters(services: Services) ->
     room, _ = configure(services)
     concert = await create_concert(services)
     user = await create_user(services)
-    token = (await room.issue_token(user.principal, concert))[0].token
+    token = (await join_queue(services, user.principal, concert))[0].token
     await room.mark_sold_out(concert)
     assert await room.admit(concert) == 0
     assert (await room.token_info(token)).status == "SOLD_OUT"
@@ -159,7 +159,7 @@ async def test_eta_uses_the_achieved_rate(services: Services) -> None:
     room, clock = configure(services, queue_max_active=100, queue_admit_per_second=5)
     concert = await create_concert(services)
     users = [await create_user(services) for _ in range(30)]
-    tokens = [(await room.issue_token(u.principal, concert))[0].token for u in users]
+    tokens = [(await join_queue(services, u.principal, concert))[0].token for u in users]
     first = await room.token_info(tokens[-1])
     assert first.eta_seconds == 6  # 30th in line at the configured 5/s
     for _ in range(2):

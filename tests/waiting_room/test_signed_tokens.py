@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import admitted_token, create_concert, create_user
+from tests.factories import admitted_token, create_concert, create_user, join_queue
 from tests.waiting_room.support import code_of, configure
 from ticketing.container import Services
 from ticketing.waiting_room.tokens import QueueTokenCodec
@@ -95,7 +95,7 @@ async def test_polls_and_read_guards_make_no_redis_round_trip(services: Services
     fans = [await create_user(services) for _ in range(3)]
     active = await admitted_token(services, fans[0], concert)
     room.settings = room.settings.model_copy(update={"queue_snapshot_seconds": 1.0})
-    waiting = [(await room.issue_token(f.principal, concert))[0].token for f in fans[1:]]
+    waiting = [(await join_queue(services, f.principal, concert))[0].token for f in fans[1:]]
     await room.views.sync(concert)
 
     async def no_redis(*_: object, **__: object) -> None:
@@ -113,7 +113,7 @@ async def test_positions_count_only_those_still_waiting_ahead(services: Services
     room, clock = configure(services, queue_max_active=2, queue_waiting_grace_seconds=60)
     concert = await create_concert(services)
     fans = [await create_user(services) for _ in range(8)]
-    tokens = [(await room.issue_token(f.principal, concert))[0].token for f in fans]
+    tokens = [(await join_queue(services, f.principal, concert))[0].token for f in fans]
     assert await room.admit(concert) == 2
     clock.advance(40)
     for i in (3, 5, 7):  # fans 2, 4 and 6 stop polling
@@ -147,7 +147,7 @@ async def test_poll_after_grows_with_the_position_and_stays_under_the_grace(serv
     assert room.poll_after_ms("ACTIVE", None, 100.0, seq=7) <= 5_500
     concert = await create_concert(services)
     user = await create_user(services)
-    issued, _ = await room.issue_token(user.principal, concert)
+    issued, _ = await join_queue(services, user.principal, concert)
     assert issued.poll_after_ms >= 500
     assert (await room.token_info(issued.token)).poll_after_ms >= 500
 
@@ -156,9 +156,9 @@ async def test_a_queue_redis_lost_reads_as_unknown(services: Services) -> None:
     room, _ = configure(services)
     concert = await create_concert(services)
     user, other = await create_user(services), await create_user(services)
-    token = (await room.issue_token(user.principal, concert))[0].token
+    token = (await join_queue(services, user.principal, concert))[0].token
     await services.redis.flushdb()  # Redis lost everything
-    fresh = (await room.issue_token(other.principal, concert))[0].token  # a new generation, seq 1 again
+    fresh = (await join_queue(services, other.principal, concert))[0].token  # a new generation, seq 1 again
     assert fresh.split(".")[3] == token.split(".")[3] == "1"
     assert await code_of(room.token_info(token)) == (401, "TOKEN_INVALID")
     assert (await room.token_info(fresh)).user.id == other.id
@@ -168,7 +168,7 @@ async def test_concurrent_joins_go_to_redis_in_batches_in_arrival_order(services
     room, _ = configure(services)
     concert = await create_concert(services)
     fans = [await create_user(services) for _ in range(201)]
-    await room.issue_token(fans.pop().principal, concert)  # the concert is known: no other await
+    await join_queue(services, fans.pop().principal, concert)  # the concert is known: no other await
     calls: list[int] = []
     issue = room.store.issue
 
@@ -177,12 +177,12 @@ async def test_concurrent_joins_go_to_redis_in_batches_in_arrival_order(services
         return await issue(concert_id, joins, new_epoch, **options)
 
     monkeypatch.setattr(room.store, "issue", counted)
-    joined = await asyncio.gather(*(room.issue_token(f.principal, concert) for f in fans))
+    joined = await asyncio.gather(*(join_queue(services, f.principal, concert) for f in fans))
     assert sum(calls) == 200
     assert len(calls) < 200  # batched: the first join went alone, the rest queued behind it
     assert max(calls) <= 100  # the batch bound
     # Arrival order within and across batches: the n-th caller got the n-th place.
     assert [token.position for token, _ in joined] == list(range(2, 202))
     assert all(created for _, created in joined)
-    again = await asyncio.gather(*(room.issue_token(f.principal, concert) for f in fans[:50]))
+    again = await asyncio.gather(*(join_queue(services, f.principal, concert) for f in fans[:50]))
     assert [t.token for t, _ in again] == [t.token for t, _ in joined[:50]]

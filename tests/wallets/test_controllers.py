@@ -1,4 +1,4 @@
-"""Seed flows 1 and 2 over HTTP: every error case changes nothing."""
+"""Balance and charges over HTTP: every error case changes nothing."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ async def test_token_of_a_deleted_user(client: Client, services: Services) -> No
     async with services.uow() as uow:
         await uow.conn.execute("DELETE FROM users WHERE id = $1", ghost.id)
         await uow.commit()
-    # Every personal read checks the account (issue 24), as writes do: the token of an account that
+    # Every personal read checks the account, as writes do: the token of an account that
     # no longer exists is no credential (401), whatever it asks for.
     assert_problem(
         await client.get(f"/api/v1/wallets/{owner.wallet_id}", headers=ghost.headers), 401, "UNAUTHENTICATED"

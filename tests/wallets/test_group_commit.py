@@ -15,8 +15,8 @@ from tests.factories import TestUser, create_user, outcome_codes
 from tests.support import balance_of
 from ticketing.config import Settings
 from ticketing.container import Services, open_services
-from ticketing.core.errors import AppError, ServiceUnavailable
 from ticketing.idempotency.service import StoredReply
+from ticketing.kernel.errors import AppError, ServiceUnavailable
 from ticketing.wallets.repository import Charge, ChargeVerdict, WalletRepository
 
 MISSING_WALLET = 999_999

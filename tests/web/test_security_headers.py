@@ -1,4 +1,4 @@
-"""Security headers on every answer (issue 12, item 8), and pages and API docs that need no
+"""Security headers on every answer, and pages and API docs that need no
 inline script, no inline style and nothing from another site to work under that policy."""
 
 from __future__ import annotations

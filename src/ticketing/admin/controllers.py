@@ -7,14 +7,15 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from ticketing.admin.dependencies import admin_service
 from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
 from ticketing.admin.service import ORDER_COLUMNS
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import Forbidden, Unauthenticated
-from ticketing.core.http import AuthedRequest, admin_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import CANONICAL, MAX_ID, PathId
+from ticketing.container import services
+from ticketing.edge.http import AuthedRequest, admin_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import CANONICAL, PathId
+from ticketing.kernel.errors import Forbidden, Unauthenticated
+from ticketing.kernel.ids import MAX_ID
 from ticketing.schedules.errors import ScheduleNotFound
 from ticketing.waiting_room.schemas import QueueStats
 
@@ -44,7 +45,7 @@ class AdminDashboardController(Controller):
         summary="Live sale figures: queue, seats available / held / sold per date, revenue, top holders",
     )
     async def dashboard(self, concert_id: PathId, request: AuthedRequest) -> SaleDashboard:
-        return await admin_service(request).dashboard(concert_id)
+        return await services(request).admin.dashboard(concert_id)
 
     @post(
         "/{concert_id:str}/sale/pause",
@@ -53,7 +54,7 @@ class AdminDashboardController(Controller):
         summary="Pause the sale: nobody more is admitted from the queue (joins wait; admitted fans may hold and pay)",
     )
     async def pause(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
-        return await admin_service(request).pause(concert_id)
+        return await services(request).admin.pause(concert_id)
 
     @post(
         "/{concert_id:str}/sale/resume",
@@ -62,7 +63,7 @@ class AdminDashboardController(Controller):
         summary="Resume a paused sale: the queue admits again, in the same order",
     )
     async def resume(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
-        return await admin_service(request).resume(concert_id)
+        return await services(request).admin.resume(concert_id)
 
     @post(
         "/{concert_id:str}/sale/close",
@@ -71,7 +72,7 @@ class AdminDashboardController(Controller):
         summary="Close the sale now: admission paused and every open date's reservation window ended",
     )
     async def close(self, concert_id: PathId, request: AuthedRequest) -> SaleClosed:
-        return await admin_service(request).close(concert_id)
+        return await services(request).admin.close(concert_id)
 
     @get(
         "/{concert_id:str}/sales",
@@ -81,7 +82,7 @@ class AdminDashboardController(Controller):
     async def sales(
         self, concert_id: PathId, request: AuthedRequest, schedule_id: ScheduleFilter = None
     ) -> SalesReport:
-        return await admin_service(request).sales_report(concert_id, schedule_id)
+        return await services(request).admin.sales_report(concert_id, schedule_id)
 
     @get(
         "/{concert_id:str}/orders.csv",
@@ -102,6 +103,6 @@ class AdminDashboardController(Controller):
     async def orders_csv(
         self, concert_id: PathId, request: AuthedRequest, schedule_id: ScheduleFilter = None
     ) -> Stream:
-        lines = await admin_service(request).orders_csv(concert_id, schedule_id)
+        lines = await services(request).admin.orders_csv(concert_id, schedule_id)
         name = f"concert-{concert_id}" + (f"-schedule-{schedule_id}" if schedule_id else "") + "-orders.csv"
         return Stream(lines, media_type=CSV, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -10,8 +10,8 @@ import msgspec
 
 from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
 from ticketing.concerts.service import ConcertService
-from ticketing.core import deadline
-from ticketing.core.spreadsheet import csv_lines
+from ticketing.kernel import deadline
+from ticketing.kernel.spreadsheet import csv_lines
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.service import ReservationService
 from ticketing.schedules.errors import ScheduleNotFound
@@ -67,14 +67,17 @@ class AdminService:
         )
 
     async def pause(self, concert_id: int) -> QueueStats:
+        await self._concerts.ensure_exists(concert_id)  # 404 for an unknown concert
         return await self._waiting_room.set_paused(concert_id, True)
 
     async def resume(self, concert_id: int) -> QueueStats:
+        await self._concerts.ensure_exists(concert_id)
         return await self._waiting_room.set_paused(concert_id, False)
 
     async def close(self, concert_id: int) -> SaleClosed:
         """Pause admission first (nobody more is let in), then end the open dates' windows (no
         new hold; holds already made may still be paid until they end)."""
+        await self._concerts.ensure_exists(concert_id)
         queue = await self._waiting_room.set_paused(concert_id, True)
         closed = await self._schedules.close_sales(concert_id)
         return SaleClosed(closed_schedule_ids=closed, queue=queue)

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from litestar import Controller, get, patch, post
 
-from ticketing.concerts.dependencies import concert_service
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
-from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import AppRequest, AuthedRequest, admin_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import PathId
+from ticketing.container import services
+from ticketing.edge.http import AppRequest, AuthedRequest, admin_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import PathId
+from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 
 
 class ConcertController(Controller):
@@ -25,11 +25,11 @@ class ConcertController(Controller):
         ),
     )
     async def list_concerts(self, request: AppRequest) -> list[ConcertListItem]:
-        return await concert_service(request).list_concerts_on_sale()
+        return await services(request).concerts.list_concerts_on_sale()
 
     @get("/{concert_id:str}", responses=error_responses(ConcertNotFound), summary="One concert (public)")
     async def get_concert(self, concert_id: PathId, request: AppRequest) -> ConcertOut:
-        return await concert_service(request).get_concert(concert_id)
+        return await services(request).concerts.get_concert(concert_id)
 
 
 class AdminConcertController(Controller):
@@ -43,7 +43,7 @@ class AdminConcertController(Controller):
         responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType),
     )
     async def create_concert(self, data: ConcertIn, request: AuthedRequest) -> ConcertOut:
-        return await concert_service(request).create_concert(data)
+        return await services(request).concerts.create_concert(data)
 
     @patch(
         "/{concert_id:str}",
@@ -51,4 +51,4 @@ class AdminConcertController(Controller):
         summary="Edit a concert: the fields sent are changed (venue or description null: cleared)",
     )
     async def update_concert(self, concert_id: PathId, data: ConcertPatch, request: AuthedRequest) -> ConcertOut:
-        return await concert_service(request).update_concert(concert_id, data)
+        return await services(request).concerts.update_concert(concert_id, data)

@@ -1,4 +1,4 @@
-from ticketing.core.errors import NotFound
+from ticketing.kernel.errors import NotFound
 
 
 class ConcertNotFound(NotFound):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
+from ticketing.kernel.orm import Base, CreatedAtMixin, IdMixin
 
 
 class Concert(IdMixin, CreatedAtMixin, Base):

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from ticketing.concerts.schemas import ConcertListItem, ConcertOut, sale_state
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.schedules.sql import sale_of_concert
 
 COLUMNS = "id, title, venue, description"

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ticketing.core.text import plain_text
+from ticketing.kernel.text import plain_text
 
 
 class ConcertIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -9,7 +9,7 @@ import msgspec
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.repository import ConcertRepository
 from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.kernel.uow import UnitOfWorkFactory
 
 
 class ConcertService:

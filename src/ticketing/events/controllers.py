@@ -8,12 +8,12 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import ServiceUnavailable, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import AppRequest, AuthedRequest, user_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import QueueTokenHeader
-from ticketing.events.dependencies import event_service
+from ticketing.container import services
+from ticketing.edge.http import AppRequest, AuthedRequest, user_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import QueueTokenHeader
 from ticketing.events.schemas import EventTicketIn, EventTicketOut
+from ticketing.kernel.errors import ServiceUnavailable, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
@@ -54,7 +54,7 @@ class EventController(Controller):
     async def issue_ticket(
         self, data: EventTicketIn, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
     ) -> EventTicketOut:
-        return await event_service(request).issue_ticket(request.user, x_queue_token, data)
+        return await services(request).events.issue_ticket(request.user, x_queue_token, data)
 
     @get(
         "/",
@@ -66,7 +66,7 @@ class EventController(Controller):
         description=STREAM_DESCRIPTION,
     )
     async def stream(self, request: AppRequest, ticket: Ticket) -> Stream:
-        body = await event_service(request).open_stream(ticket)
+        body = await services(request).events.open_stream(ticket)
         return Stream(
             body,
             media_type="text/event-stream",

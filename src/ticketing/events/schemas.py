@@ -4,7 +4,7 @@ from typing import Annotated
 
 import msgspec
 
-from ticketing.core.params import MAX_ID
+from ticketing.kernel.ids import MAX_ID
 
 EntityId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 

@@ -25,11 +25,11 @@ from collections.abc import AsyncGenerator
 
 import msgspec
 
-from ticketing.core import deadline
-from ticketing.core.errors import AppError, ServiceUnavailable, Unauthenticated
-from ticketing.core.security import Principal
 from ticketing.events.schemas import EventTicketIn, EventTicketOut, Watch
 from ticketing.events.store import EventTicketStore
+from ticketing.kernel import deadline
+from ticketing.kernel.errors import AppError, ServiceUnavailable, Unauthenticated
+from ticketing.kernel.security import Principal
 from ticketing.schedules.service import ScheduleService
 from ticketing.waiting_room.errors import TokenForbidden
 from ticketing.waiting_room.service import WaitingRoomService

@@ -6,8 +6,8 @@ import secrets
 
 import msgspec
 
-from ticketing.core.redis import RedisClient, translate_redis_errors
 from ticketing.events.schemas import Watch
+from ticketing.kernel.redis import RedisClient, translate_redis_errors
 
 _decode = msgspec.json.Decoder(Watch).decode
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, SmallInteger, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base
+from ticketing.kernel.orm import Base
 
 
 class IdempotencyRecord(Base):

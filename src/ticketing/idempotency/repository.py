@@ -3,8 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketing.core.db import Connection
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection
+from ticketing.kernel.locking import translate_db_errors
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,13 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationError
-from ticketing.core.locking import LockTimeout
-from ticketing.core.params import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.repository import IdempotencyRepository, StoredResponse
+from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationError
+from ticketing.kernel.ids import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
+from ticketing.kernel.locking import LockTimeout
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 
-# The header parameter (core.params.IdempotencyKeyHeader) refuses a malformed key before the
+# The header parameter (edge.params.IdempotencyKeyHeader) refuses a malformed key before the
 # request is looked at; this check keeps the service safe for any other caller.
 _KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 

@@ -2,7 +2,7 @@
 answer), the OpenAPI document (``/openapi.json``) and Prometheus metrics (``/metrics``, for a
 bearer TICKETING_METRICS_TOKEN or, without one, loopback clients and local mode).
 
-Which check for what (README "Scaling out"): a load balancer or a readiness probe routes on
+Which check for what (docs/operations.md, "Scaling out"): a load balancer or a readiness probe routes on
 ``/healthz``, which asks no dependency, so that a blip of a dependency every node shares (a 4 s
 Redis restart) does not take every node out at once (its requests answer 503 with Retry-After,
 and the pages and the wallet keep working meanwhile). ``/readyz`` tells the truth about each
@@ -28,10 +28,10 @@ from litestar.response import Response
 from litestar.types import Scope
 from redis.asyncio.cluster import RedisCluster
 
-from ticketing.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
-from ticketing.core.http import JsonBytes, problem
-from ticketing.core.openapi import body_of, error_responses, openapi_json
-from ticketing.core.redis import RedisClient
+from ticketing.edge.http import JsonBytes, problem
+from ticketing.edge.openapi import body_of, error_responses, openapi_json
+from ticketing.kernel.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from ticketing.kernel.redis import RedisClient
 
 _HEALTHY = msgspec.json.encode({"status": "ok"})
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -107,7 +107,7 @@ class OpsController(Controller):
 
     @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False)
     async def openapi(self, request: Request) -> JsonBytes:  # type: ignore[type-arg]
-        return JsonBytes(openapi_json(request.app))  # the completed document (core/openapi.py)
+        return JsonBytes(openapi_json(request.app))  # the completed document (edge/openapi.py)
 
     @get(
         "/readyz",
@@ -190,7 +190,7 @@ def _bearer_matches(scope: Scope, expected: bytes) -> bool:
 
 async def metrics_checks(request: Request[Any, Any, State]) -> None:
     """Before-request hook of ``/metrics``: its series name every route and its traffic, which is
-    for the operators' scraper, not for the public (issue 12)."""
+    for the operators' scraper, not for the public."""
     settings = request.app.state.settings
     if settings.metrics_token:
         if not _bearer_matches(request.scope, settings.metrics_token.encode()):

@@ -3,13 +3,14 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
-from ticketing.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, JsonBytes, account_checks
-from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
+from ticketing.container import services
+from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.openapi import body_of, error_responses
+from ticketing.edge.pagination import CursorParam, LimitParam
+from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
 from ticketing.idempotency.service import idempotent_request
-from ticketing.payments.dependencies import payment_service
+from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
+from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
     PaymentNotFound,
@@ -54,7 +55,7 @@ class PaymentController(Controller):
                 IdempotencyKeyInUse,
             ),
         },
-        summary="Pay for a held seat from the wallet (seed flow 8); send an Idempotency-Key to retry safely",
+        summary="Pay for a held seat from the wallet; send an Idempotency-Key to retry safely",
     )
     async def pay(
         self,
@@ -66,7 +67,7 @@ class PaymentController(Controller):
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await payment_service(request).pay(request.user, x_queue_token, data.ids, idem, several=data.several)
+        reply = await services(request).payments.pay(request.user, x_queue_token, data.ids, idem, several=data.several)
         return JsonBytes(reply.body, reply.status_code)
 
     @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
@@ -76,7 +77,7 @@ class PaymentController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> PaymentPage:
-        return await payment_service(request).list_payments(request.user, cursor, limit)
+        return await services(request).payments.list_payments(request.user, cursor, limit)
 
     @post(
         "/{payment_id:str}/refund",
@@ -105,5 +106,5 @@ class PaymentController(Controller):
         self, payment_id: PathId, request: AuthedRequest, idempotency_key: IdempotencyKeyHeader = None
     ) -> JsonBytes:
         idem = idempotent_request(request.user.user_id, idempotency_key, "POST", request.url.path, b"")
-        reply = await payment_service(request).refund(request.user, payment_id, idem)
+        reply = await services(request).payments.refund(request.user, payment_id, idem)
         return JsonBytes(reply.body, reply.status_code)

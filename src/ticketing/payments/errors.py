@@ -1,4 +1,4 @@
-from ticketing.core.errors import Conflict, Forbidden, NotFound
+from ticketing.kernel.errors import Conflict, Forbidden, NotFound
 
 
 class PaymentNotFound(NotFound):

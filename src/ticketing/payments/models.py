@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base, IdMixin
+from ticketing.kernel.orm import Base, IdMixin
 
 
 class Payment(IdMixin, Base):

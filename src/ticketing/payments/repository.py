@@ -1,5 +1,5 @@
 """The ``payments`` table, and the one statement that settles a payment across the reservation,
-seat, wallet, ledger and ticket tables (seed flow 8). The statement is composed from fragments
+seat, wallet, ledger and ticket tables. The statement is composed from fragments
 that each table's owner exports (``reservations/sql.py``, ``schedules/sql.py``, ``wallets/sql.py``,
 ``tickets/sql.py``): this domain writes only its own ``payments`` row. One statement is what
 keeps every row lock short, and what makes a paid reservation always have its ticket."""
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.payments.schemas import OrderLine, PaymentOut, RefundOut, SalesPoint
 from ticketing.reservations import sql as reservations_sql
 from ticketing.schedules import sql as seats_sql

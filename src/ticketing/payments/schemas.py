@@ -5,8 +5,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from ticketing.core.openapi import exactly_one_of
-from ticketing.core.params import MAX_ID
+from ticketing.kernel.ids import MAX_ID
+from ticketing.kernel.jsonschema import exactly_one_of
 
 ReservationId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 MAX_RESERVATIONS_PER_REQUEST = 20  # what a request may name; TICKETING_MAX_HOLDS_PER_USER is what is paid

@@ -1,4 +1,4 @@
-"""Payment of a held seat (seed flow 8).
+"""Payment of a held seat.
 
 One statement (``PaymentRepository.settle``) locks reservation -> seat -> wallet in the shared
 order, debits the wallet if it covers the price and, only then, confirms the reservation, sells
@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import structlog
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.locking import retry_on_conflict
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.params import distinct_ids
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.ids import distinct_ids
+from ticketing.kernel.locking import retry_on_conflict
+from ticketing.kernel.pagination import decode_cursor, next_cursor
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
     PaymentNotFound,
@@ -66,9 +66,9 @@ class PaymentService:
         schedules: ScheduleService,
         reservations: ReservationService,
         wallets: WalletService,
+        tickets: TicketService,
         *,
         max_reservations: int = 4,
-        tickets: TicketService | None = None,
         refund_cutoff_hours: int = 24,
         max_refunds_per_fan_per_date: int = 2,
     ) -> None:
@@ -99,7 +99,9 @@ class PaymentService:
         if replay is not None:
             return replay  # as it was, even if the queue token has finished since
         try:
-            admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+            admitted = await self._waiting_room.require_admitted(
+                queue_token, principal.user_id, holds=self._reservations.live_hold_until
+            )
         except TokenInvalid:
             # A twin sent with the same key may have paid, and finished the token, since our
             # replay looked: its answer is committed before the token is finished, so a second
@@ -176,7 +178,7 @@ class PaymentService:
     # -- refunds ---------------------------------------------------------------------------------
 
     async def refund(self, principal: Principal, payment_id: int, idempotency: IdempotentRequest | None) -> StoredReply:
-        """Give a payment back (API.md "Box office"), in ONE transaction, locks in the order
+        """Give a payment back (docs/api.md), in ONE transaction, locks in the order
         fan -> payment -> ticket -> reservation -> seat -> wallet: the fan's advisory lock (the
         one a hold takes first; the fan's refunds of a date are counted one after the other), the
         payment row locked (a second refund waits, then finds it REFUNDED: exactly one credit),
@@ -186,8 +188,6 @@ class PaymentService:
         again, the wallet credited with a REFUND ledger row, the payment REFUNDED. After commit the
         seat caches are dropped and a sold-out waiting room reopens. With an Idempotency-Key, its
         stored answer commits with the refund (as a payment's does)."""
-        if self._tickets is None:
-            raise RuntimeError("PaymentService was built without the tickets domain: refunds need it")
         tickets = self._tickets
         replay = await self._idempotency.replay(idempotency)
         if replay is not None:

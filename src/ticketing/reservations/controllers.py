@@ -5,13 +5,14 @@ from typing import cast
 from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
-from ticketing.core.errors import RateLimited, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks, app_error_handler
-from ticketing.core.openapi import Link, error_responses, linked
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import PathId, QueueTokenHeader
-from ticketing.core.ratelimit import client_address, enforce
-from ticketing.reservations.dependencies import reservation_service
+from ticketing.container import services
+from ticketing.edge.http import AuthedRequest, account_checks, app_error_handler
+from ticketing.edge.openapi import Link, error_responses, linked
+from ticketing.edge.pagination import CursorParam, LimitParam
+from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.edge.rate_limit_hooks import client_address, enforce
+from ticketing.kernel.errors import RateLimited, Unauthenticated, UnsupportedMediaType
+from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.reservations.errors import (
     HoldLimitReached,
     ReservationNotFound,
@@ -48,7 +49,7 @@ class ReservationController(Controller):
             UnsupportedMediaType,
             RateLimited,
         ),
-        summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS (seed flow 7)",
+        summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS",
         # What a fan does next with the hold (followed by schemathesis' stateful phase, make test-api).
         opt=linked(
             Link(
@@ -97,7 +98,7 @@ class ReservationController(Controller):
     async def _hold(
         data: HoldIn, request: AuthedRequest, x_queue_token: str | None, address: str
     ) -> ReservationOut | ReservationList:
-        service = reservation_service(request)
+        service = services(request).reservations
         if data.schedule_id is not None:
             assert data.class_ is not None and data.quantity is not None  # HoldIn takes the three together
             held = await service.hold_best_available(
@@ -117,7 +118,7 @@ class ReservationController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> ReservationPage:
-        return await reservation_service(request).list_reservations(request.user, cursor, limit)
+        return await services(request).reservations.list_reservations(request.user, cursor, limit)
 
     @get(
         "/{reservation_id:str}",
@@ -125,7 +126,7 @@ class ReservationController(Controller):
         summary="One of your reservations",
     )
     async def get_reservation(self, reservation_id: PathId, request: AuthedRequest) -> ReservationOut:
-        return await reservation_service(request).get_reservation(request.user, reservation_id)
+        return await services(request).reservations.get_reservation(request.user, reservation_id)
 
     @delete(
         "/{reservation_id:str}",
@@ -133,14 +134,14 @@ class ReservationController(Controller):
         before_request=account_checks,
         responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
-        description="The reservation stays: it reads with status CANCELLED afterwards (API.md).",
+        description="The reservation stays: it reads with status CANCELLED afterwards (docs/api.md).",
     )
     async def release(self, reservation_id: PathId, request: AuthedRequest) -> None:
-        await reservation_service(request).release(request.user, reservation_id)
+        await services(request).reservations.release(request.user, reservation_id)
 
 
 class AllowanceController(Controller):
-    """The per-fan ticket limit as the fan sees it before choosing seats (API.md "Fans first")."""
+    """The per-fan ticket limit as the fan sees it before choosing seats (docs/api.md)."""
 
     path = "/api/v1/schedules"
     tags = ["reservations"]
@@ -157,4 +158,4 @@ class AllowanceController(Controller):
         "TICKET_LIMIT_REACHED (or HOLD_LIMIT_REACHED).",
     )
     async def allowance(self, schedule_id: PathId, request: AuthedRequest) -> Allowance:
-        return await reservation_service(request).allowance(request.user, schedule_id)
+        return await services(request).reservations.allowance(request.user, schedule_id)

@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 
-from ticketing.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from ticketing.kernel.errors import Conflict, Forbidden, NotFound, ValidationError
 
 
 class SeatNotFound(NotFound):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ticketing.core.jobs import PeriodicJob
+from ticketing.kernel.jobs import PeriodicJob
 from ticketing.reservations.service import ReservationService
 
 SWEEP_SECONDS = 1.0

@@ -10,8 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.reservations.errors import HELD_TWICE, SeatUnavailable
 from ticketing.reservations.schemas import AddressHolds
 from ticketing.schedules.schemas import SeatRow

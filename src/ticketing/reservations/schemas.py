@@ -5,8 +5,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from ticketing.core.openapi import exactly_one_of, setting_bound
-from ticketing.core.params import MAX_ID
+from ticketing.kernel.ids import MAX_ID
+from ticketing.kernel.jsonschema import exactly_one_of, setting_bound
 
 # REFUNDED: paid, then the payment was refunded (POST /payments/{id}/refund); the seat is on sale again.
 ReservationStatus = Literal["HELD", "CONFIRMED", "EXPIRED", "CANCELLED", "REFUNDED"]

@@ -1,4 +1,4 @@
-"""Seat holds (seed flow 7), their release and their expiry.
+"""Seat holds, their release and their expiry.
 
 Lock order, shared with payments: reservation -> seat -> wallet. A hold
 0. reads the seat without a lock: a seat already held or sold answers 409 at once;
@@ -21,12 +21,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.params import distinct_ids
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.ids import distinct_ids
+from ticketing.kernel.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
+from ticketing.kernel.pagination import decode_cursor, next_cursor
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.reservations.errors import (
     LOCKED,
     SOLD_OUT,
@@ -122,7 +122,7 @@ class ReservationService:
         overlapping sets wait for each other instead of deadlocking. The answer is in the order
         asked for."""
         wanted = distinct_ids(seat_ids, name="seat_ids", most=self.max_seats_per_hold, error=InvalidSeatSelection)
-        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id, holds=self.live_hold_until)
         known = self._schedules.known_taken(wanted[0]) if len(wanted) == 1 else None
         if known is not None:
             # A race's loser: this process saw the seat taken moments ago (ScheduleService.
@@ -157,7 +157,7 @@ class ReservationService:
         ``quantity`` seats of the class are left."""
         if not 1 <= quantity <= self.max_seats_per_hold:
             raise InvalidSeatSelection(f"quantity takes 1 to {self.max_seats_per_hold} seats")
-        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id)
+        admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id, holds=self.live_hold_until)
         await self._schedules.open_schedule(schedule_id, admitted)
         classes = await self._schedules.class_names(schedule_id)
         if class_name not in classes:

@@ -9,7 +9,7 @@ import random
 import secrets
 import time
 
-from ticketing.core.redis import RedisClient, translate_redis_errors
+from ticketing.kernel.redis import RedisClient, translate_redis_errors
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -3,11 +3,11 @@ from __future__ import annotations
 from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
-from ticketing.core.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
-from ticketing.core.params import PathId, QueueTokenHeader
-from ticketing.schedules.dependencies import schedule_service
+from ticketing.container import services
+from ticketing.edge.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
+from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
+from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import (
     ScheduleCreatedOut,
@@ -34,13 +34,16 @@ class ScheduleController(Controller):
             200: body_of(list[ScheduleOut]),
             **error_responses(*_TOKEN_ERRORS, ConcertNotFound),
         },
-        summary="Dates open for reservation with seats left (seed flow 5)",
+        summary="Dates open for reservation with seats left",
     )
     async def open_schedules(
         self, concert_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
     ) -> JsonBytes:
-        schedules = schedule_service(request)
-        return JsonBytes(await schedules.open_schedules(request.user.user_id, x_queue_token, concert_id))
+        held = services(request).reservations.live_hold_until  # a fan's proof of admission after a Redis loss
+        answer = await services(request).schedules.open_schedules(
+            request.user.user_id, x_queue_token, concert_id, holds=held
+        )
+        return JsonBytes(answer)
 
     @get(
         "/schedules/{schedule_id:str}/seats",
@@ -49,13 +52,15 @@ class ScheduleController(Controller):
             200: body_of(list[SeatOut]),
             **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
         },
-        summary="Every seat of a schedule, each marked available or not (seed flow 6)",
+        summary="Every seat of a schedule, each marked available or not",
     )
     async def seats(
         self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
     ) -> JsonBytes:
-        schedules = schedule_service(request)
-        return JsonBytes(await schedules.seats(request.user.user_id, x_queue_token, schedule_id))
+        held = services(request).reservations.live_hold_until
+        return JsonBytes(
+            await services(request).schedules.seats(request.user.user_id, x_queue_token, schedule_id, holds=held)
+        )
 
     @get(
         "/schedules/{schedule_id:str}/seat-map",
@@ -80,7 +85,10 @@ class ScheduleController(Controller):
     async def seat_map(
         self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
     ) -> CachedJson:
-        answer = await schedule_service(request).seat_map(request.user.user_id, x_queue_token, schedule_id)
+        held = services(request).reservations.live_hold_until
+        answer = await services(request).schedules.seat_map(
+            request.user.user_id, x_queue_token, schedule_id, holds=held
+        )
         return CachedJson(answer.body, answer.etag)
 
     @get(
@@ -99,8 +107,9 @@ class ScheduleController(Controller):
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
     ) -> CachedJson:
-        schedules = schedule_service(request)
-        answer = await schedules.zone_seats(request.user.user_id, x_queue_token, schedule_id, zone_id)
+        held = services(request).reservations.live_hold_until
+        schedules = services(request).schedules
+        answer = await schedules.zone_seats(request.user.user_id, x_queue_token, schedule_id, zone_id, holds=held)
         return CachedJson(answer.body, answer.etag)
 
 
@@ -127,4 +136,4 @@ class AdminScheduleController(Controller):
         ),
     )
     async def create_schedule(self, concert_id: PathId, data: ScheduleIn, request: AuthedRequest) -> ScheduleCreatedOut:
-        return await schedule_service(request).create_schedule(concert_id, data)
+        return await services(request).schedules.create_schedule(concert_id, data)

@@ -1,4 +1,4 @@
-from ticketing.core.errors import Conflict, NotFound, ValidationError
+from ticketing.kernel.errors import Conflict, NotFound, ValidationError
 
 
 class ScheduleNotFound(NotFound):

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
+from ticketing.kernel.orm import Base, CreatedAtMixin, IdMixin
 
 
 class Schedule(IdMixin, CreatedAtMixin, Base):

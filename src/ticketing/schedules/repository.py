@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.schedules.schemas import (
     ClassAvailability,
     ClassSales,

@@ -6,8 +6,8 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from ticketing.core.openapi import exactly_one_of
-from ticketing.core.params import MAX_ID
+from ticketing.kernel.ids import MAX_ID
+from ticketing.kernel.jsonschema import exactly_one_of
 
 # The years a date may be in (see below), stated in the OpenAPI document as a pattern.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"pattern": "^20[0-9]{2}-"})]

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from ticketing.core.singleflight import SingleFlight
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.kernel.singleflight import SingleFlight
+from ticketing.kernel.uow import UnitOfWorkFactory
 from ticketing.schedules.repository import ScheduleRepository
 from ticketing.schedules.schemas import ClassAvailability, SeatMapOut, ZoneMapOut, ZoneSeatsOut
 from ticketing.venues.schemas import ZoneInfo

@@ -1,4 +1,4 @@
-"""Schedules and seats (seed flows 5 and 6) and what operators create.
+"""Schedules and seats and what operators create.
 
 The two reads are the hottest of a sale, so each is one indexed query whose encoded answer is
 kept in-process for at most ``TICKETING_SEAT_CACHE_SECONDS`` (default 0.5 s). A hold, payment,
@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from ticketing.concerts.service import ConcertService
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.locking import SeatLockStrategy
-from ticketing.core.singleflight import SingleFlight
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.locking import SeatLockStrategy
+from ticketing.kernel.singleflight import SingleFlight
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.repository import ScheduleRepository, ScheduleRow, SeatRepository
 from ticketing.schedules.schemas import (
@@ -38,7 +38,7 @@ from ticketing.schedules.schemas import (
 from ticketing.schedules.seat_map import DateShape, SeatMaps, Tagged
 from ticketing.venues.errors import ZoneNotFound
 from ticketing.venues.service import PALETTE, VenueService
-from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
+from ticketing.waiting_room.service import AdmittedToken, HoldLookup, WaitingRoomService
 
 # Schedules are edited only when an operator closes a sale early (``close_sales``): another
 # process may then take holds on its cached copy for this long after.
@@ -189,31 +189,39 @@ class ScheduleService:
             )
         return schedule
 
-    async def open_schedules(self, user_id: int, queue_token: str | None, concert_id: int) -> bytes:
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+    async def open_schedules(
+        self, user_id: int, queue_token: str | None, concert_id: int, *, holds: HoldLookup | None = None
+    ) -> bytes:
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         await self._concerts.ensure_exists(concert_id)
         admitted.ensure_concert(concert_id)
         return await self._fresh_enough(
             self._open_lists, concert_id, lambda repo: repo.open_with_seats_left(concert_id)
         )
 
-    async def seats(self, user_id: int, queue_token: str | None, schedule_id: int) -> bytes:
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+    async def seats(
+        self, user_id: int, queue_token: str | None, schedule_id: int, *, holds: HoldLookup | None = None
+    ) -> bytes:
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
         names = {zone.id: zone.name for zone in await self._venues.zones(schedule.venue_id, schedule_id)}
         return await self._fresh_enough(self._seat_pages, schedule_id, lambda repo: repo.seats(schedule_id, names))
 
-    async def seat_map(self, user_id: int, queue_token: str | None, schedule_id: int) -> Tagged:
+    async def seat_map(
+        self, user_id: int, queue_token: str | None, schedule_id: int, *, holds: HoldLookup | None = None
+    ) -> Tagged:
         """The date's classes and zones with what is left in each (encoded, with its ETag),
         within the seat list's staleness bound (schedules/seat_map.py)."""
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
         return (await self._seat_maps.view(await self._shape(schedule))).summary
 
-    async def zone_seats(self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int) -> Tagged:
+    async def zone_seats(
+        self, user_id: int, queue_token: str | None, schedule_id: int, zone_id: int, *, holds: HoldLookup | None = None
+    ) -> Tagged:
         """The seats of one zone of the date (encoded, with its ETag), within the same bound.
         ZoneNotFound for a zone of another venue or date."""
-        admitted = await self._waiting_room.require_pass(queue_token, user_id)
+        admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
         answer = (await self._seat_maps.view(await self._shape(schedule))).zones.get(zone_id)
         if answer is None:

@@ -3,13 +3,14 @@ from __future__ import annotations
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from ticketing.core.errors import Forbidden, Unauthenticated, UnsupportedMediaType
-from ticketing.core.http import AuthedRequest, account_checks, admin_checks, door_checks
-from ticketing.core.openapi import Link, error_responses, linked
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import PathId
+from ticketing.container import services
+from ticketing.edge.http import AuthedRequest, account_checks, admin_checks, door_checks
+from ticketing.edge.openapi import Link, error_responses, linked
+from ticketing.edge.pagination import CursorParam, LimitParam
+from ticketing.edge.params import PathId
+from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType
+from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.schedules.errors import ScheduleNotFound
-from ticketing.tickets.dependencies import ticket_service
 from ticketing.tickets.errors import (
     TicketAlreadyUsed,
     TicketNotFound,
@@ -64,11 +65,11 @@ class TicketController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> TicketPage:
-        return await ticket_service(request).list_tickets(request.user, cursor, limit)
+        return await services(request).tickets.list_tickets(request.user, cursor, limit)
 
     @get("/{ticket_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="One of your tickets")
     async def get_ticket(self, ticket_id: PathId, request: AuthedRequest) -> TicketOut:
-        return await ticket_service(request).get_ticket(request.user, ticket_id)
+        return await services(request).tickets.get_ticket(request.user, ticket_id)
 
     @get(
         "/{ticket_id:str}/qr.svg",
@@ -80,7 +81,7 @@ class TicketController(Controller):
         summary="Your ticket's QR code (SVG), to show at the door",
     )
     async def qr_code(self, ticket_id: PathId, request: AuthedRequest) -> Response[bytes]:
-        svg = await ticket_service(request).qr_code(request.user, ticket_id)
+        svg = await services(request).tickets.qr_code(request.user, ticket_id)
         # The code gets its holder in: kept by no cache, shared or private.
         return Response(svg, media_type=SVG, headers={"Cache-Control": "no-store"})
 
@@ -110,7 +111,7 @@ class AdminCheckInController(Controller):
         "TICKET_WRONG_SCHEDULE and stays valid",
     )
     async def check_in(self, data: CheckInIn, request: AuthedRequest) -> TicketOut:
-        return await ticket_service(request).check_in(data.code, data.schedule_id)
+        return await services(request).tickets.check_in(data.code, data.schedule_id)
 
     @get(
         "/door/dates",
@@ -118,7 +119,7 @@ class AdminCheckInController(Controller):
         summary="The dates a door can serve (started less than a day ago or to come), soonest first",
     )
     async def door_dates(self, request: AuthedRequest) -> list[DoorDate]:
-        return await ticket_service(request).door_dates()
+        return await services(request).tickets.door_dates()
 
     @get(
         "/schedules/{schedule_id:str}/door",
@@ -126,7 +127,7 @@ class AdminCheckInController(Controller):
         summary="A date's door, live: tickets checked in and tickets sold (the Door page polls it)",
     )
     async def door_count(self, schedule_id: PathId, request: AuthedRequest) -> DoorCount:
-        return await ticket_service(request).door_count(schedule_id)
+        return await services(request).tickets.door_count(schedule_id)
 
 
 class AdminScheduleTicketController(Controller):
@@ -149,7 +150,7 @@ class AdminScheduleTicketController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> TicketPage:
-        return await ticket_service(request).schedule_tickets(schedule_id, status, cursor, limit)
+        return await services(request).tickets.schedule_tickets(schedule_id, status, cursor, limit)
 
     @get(
         "/{schedule_id:str}/tickets.csv",
@@ -166,6 +167,6 @@ class AdminScheduleTicketController(Controller):
         summary="A date's tickets as CSV (every ticket, checked in or not)",
     )
     async def schedule_tickets_csv(self, schedule_id: PathId, request: AuthedRequest) -> Response[bytes]:
-        body = await ticket_service(request).schedule_csv(schedule_id)
+        body = await services(request).tickets.schedule_csv(schedule_id)
         disposition = f'attachment; filename="schedule-{schedule_id}-tickets.csv"'
         return Response(body, media_type=CSV, headers={"Content-Disposition": disposition})

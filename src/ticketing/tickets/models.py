@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
+from ticketing.kernel.orm import Base, CreatedAtMixin, IdMixin
 
 
 class Ticket(IdMixin, CreatedAtMixin, Base):

@@ -3,8 +3,8 @@ which is part of the payment's one statement (the fragment of ``sql.py``)."""
 
 from __future__ import annotations
 
-from ticketing.core.db import Connection
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.tickets.schemas import TicketRow
 
 COLUMNS = (

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ticketing.core.params import MAX_ID
+from ticketing.kernel.ids import MAX_ID
 
 TicketStatus = Literal["VALID", "USED", "REFUNDED"]
 

@@ -1,4 +1,4 @@
-"""E-tickets (issue 13): one per payment, issued by the payment's own statement
+"""E-tickets: one per payment, issued by the payment's own statement
 (``payments/repository.py`` composes ``tickets/sql.py``), listed on the fan's page with a QR code
 of its code, checked in once at the door, voided by a refund.
 
@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import segno
 
 from ticketing.concerts.service import ConcertService
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.kernel.pagination import decode_cursor, next_cursor
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.service import ScheduleService
 from ticketing.tickets.errors import (
     TicketAlreadyUsed,

@@ -5,7 +5,12 @@ from contextlib import asynccontextmanager
 
 from litestar import Controller, delete, get, post, put
 
-from ticketing.core.errors import (
+from ticketing.container import services
+from ticketing.edge.http import AppRequest, AuthedRequest, account_checks, admin_checks
+from ticketing.edge.openapi import error_responses
+from ticketing.edge.params import AltchaHeader
+from ticketing.edge.rate_limit_hooks import client_address, enforce, paced
+from ticketing.kernel.errors import (
     ChallengeRequired,
     Forbidden,
     RateLimited,
@@ -14,12 +19,8 @@ from ticketing.core.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from ticketing.core.hashing import password_checks
-from ticketing.core.http import AppRequest, AuthedRequest, account_checks, admin_checks
-from ticketing.core.openapi import error_responses
-from ticketing.core.params import AltchaHeader
-from ticketing.core.ratelimit import account_key, client_address, enforce, paced
-from ticketing.users.dependencies import user_service
+from ticketing.kernel.hashing import password_checks
+from ticketing.kernel.ratelimit import account_key
 from ticketing.users.errors import InvalidDisplayName, UserNameTaken, UserNotFound
 from ticketing.users.schemas import (
     AccessToken,
@@ -38,7 +39,7 @@ async def password_check(request: AppRequest) -> AsyncIterator[str]:
     """Around every request that hashes a password (sign-in, sign-up, password change), before any
     other work: a client back before its Retry-After is held (``paced``), then the request takes
     one of its address's places in the hashing share (429 at once when it has none left, see
-    ``core/hashing.py``). Yields the client address, whose turn the hash takes."""
+    ``kernel/hashing.py``). Yields the client address, whose turn the hash takes."""
     address = client_address(request)
     async with paced(request, address):
         with password_checks.share(address):
@@ -67,7 +68,7 @@ class UserController(Controller):
     async def sign_up(self, data: SignUp, request: AppRequest, x_altcha: AltchaHeader = None) -> UserOut:
         async with password_check(request) as address:
             await enforce(request, "sign_up", account=account_key(data.name), address=address)
-            return await user_service(request).register(
+            return await services(request).users.register(
                 data.name, data.password, client=address, solution=x_altcha, display_name=data.display_name
             )
 
@@ -84,7 +85,7 @@ class UserController(Controller):
         async with password_check(request) as address:
             # The address's own limit here; the name's limits depend on the address (the service).
             await enforce(request, "sign_in", account=None, address=address)
-            return await user_service(request).sign_in(data.name, data.password, client=address, solution=x_altcha)
+            return await services(request).users.sign_in(data.name, data.password, client=address, solution=x_altcha)
 
     @delete(
         "/auth/token",
@@ -94,7 +95,7 @@ class UserController(Controller):
         summary="Sign out: revokes every access token of the account issued before now (every device)",
     )
     async def sign_out(self, request: AuthedRequest) -> None:
-        await user_service(request).sign_out(request.user)
+        await services(request).users.sign_out(request.user)
 
     @put(
         "/users/me/password",
@@ -108,7 +109,7 @@ class UserController(Controller):
     )
     async def change_password(self, data: PasswordChange, request: AuthedRequest) -> AccessToken:
         async with password_check(request) as address:
-            return await user_service(request).change_password(
+            return await services(request).users.change_password(
                 request.user, data.current_password, data.new_password, client=address
             )
 
@@ -119,7 +120,7 @@ class UserController(Controller):
         summary="The signed-in user",
     )
     async def me(self, request: AuthedRequest) -> UserOut:
-        return await user_service(request).me(request.user)
+        return await services(request).users.me(request.user)
 
     @put(
         "/users/me/display-name",
@@ -132,7 +133,7 @@ class UserController(Controller):
         "the sign-in name does not change",
     )
     async def set_display_name(self, data: DisplayNameIn, request: AuthedRequest) -> UserOut:
-        return await user_service(request).set_display_name(request.user, data.display_name)
+        return await services(request).users.set_display_name(request.user, data.display_name)
 
 
 class AdminStaffController(Controller):
@@ -157,5 +158,5 @@ class AdminStaffController(Controller):
     )
     async def create_door_staff(self, data: DoorStaffIn, request: AuthedRequest) -> StaffOut:
         async with password_check(request) as address:
-            created = await user_service(request).sign_up(data.name, data.password, role="door", client=address)
+            created = await services(request).users.sign_up(data.name, data.password, role="door", client=address)
         return StaffOut(id=created.id, name=created.name, role="door")

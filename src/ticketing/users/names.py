@@ -1,4 +1,4 @@
-"""Look-alike names (issue 24): the key under which a name is unique.
+"""Look-alike names: the key under which a name is unique.
 
 Two names may not both exist when they look alike: when their case-folded forms are equal (the
 ``lower(name)`` unique index, since the first migration) or when their keys are (the

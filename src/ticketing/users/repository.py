@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ticketing.core.db import Connection
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.users.errors import UserNameTaken
 from ticketing.users.names import name_key
 

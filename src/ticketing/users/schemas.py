@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ticketing.core.text import plain_text
+from ticketing.kernel.text import plain_text
 
 # A full match: ``\Z``, not ``$`` (msgspec searches, and ``$`` also matches before a final
 # newline, which let "alice\n" sign up beside "alice").

@@ -3,7 +3,7 @@
 Revocation: every access token carries its account's token version (claim ``ver``). Sign-out
 and a password change bump the account's version, so every token issued before stops working
 where ``current`` is checked: writes and operator endpoints. Those checks are read in batches
-(one statement for every check of the process waiting at that moment, ``core/coalesce.py``): a
+(one statement for every check of the process waiting at that moment, ``kernel/coalesce.py``): a
 write arriving after a revocation committed is always checked by a read sent after it. The hot
 reads (queue poll, dates, seat map) trust the token's signature until it expires
 (TICKETING_JWT_TTL_SECONDS), so a revoked token can still read for at most that long.
@@ -17,12 +17,12 @@ import secrets
 from collections.abc import Collection
 from typing import Literal
 
-from ticketing.core.challenge import ChallengeGate, sign_in_action, sign_up_action
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.errors import RateLimited, ServiceUnavailable, Unauthenticated
-from ticketing.core.hashing import LOCAL
-from ticketing.core.ratelimit import RateLimiter, account_key
-from ticketing.core.security import (
+from ticketing.kernel.challenge import ChallengeGate, sign_in_action, sign_up_action
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.errors import RateLimited, ServiceUnavailable, Unauthenticated
+from ticketing.kernel.hashing import LOCAL
+from ticketing.kernel.ratelimit import RateLimiter, account_key
+from ticketing.kernel.security import (
     Principal,
     Role,
     hash_password,
@@ -30,7 +30,7 @@ from ticketing.core.security import (
     verify_password,
     verify_password_for_sign_in,
 )
-from ticketing.core.uow import UnitOfWorkFactory
+from ticketing.kernel.uow import UnitOfWorkFactory
 from ticketing.users.errors import InvalidDisplayName, UserNameTaken, UserNotFound
 from ticketing.users.names import clean_display_name, display_name_fault
 from ticketing.users.repository import AccountState, UserRepository
@@ -78,7 +78,7 @@ class UserService:
     async def sign_up(
         self, name: str, password: str, role: str = "fan", *, client: str = LOCAL, display_name: str | None = None
     ) -> UserOut:
-        """``client``: the caller's address, whose turn the hash takes (``core/hashing.py``);
+        """``client``: the caller's address, whose turn the hash takes (``kernel/hashing.py``);
         ``display_name`` as ``checked_display_name`` gave it."""
         password_hash = await hash_password(password, client=client)
         async with self._uow_factory() as uow:

@@ -4,12 +4,12 @@ from typing import Any
 
 from litestar import Controller, get, post
 
-from ticketing.core import deadline
-from ticketing.core.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
-from ticketing.core.http import AppRequest, AuthedRequest, CachedJson, admin_checks
-from ticketing.core.openapi import NOT_MODIFIED, body_of, error_responses
-from ticketing.core.params import PathId
-from ticketing.venues.dependencies import venue_service
+from ticketing.container import services
+from ticketing.edge.http import AppRequest, AuthedRequest, CachedJson, admin_checks
+from ticketing.edge.openapi import NOT_MODIFIED, body_of, error_responses
+from ticketing.edge.params import PathId
+from ticketing.kernel import deadline
+from ticketing.kernel.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.venues.errors import InvalidSeatingPlan, VenueNotFound
 from ticketing.venues.schemas import MAX_PLAN_BYTES, VenueIn, VenueOut
 
@@ -37,7 +37,7 @@ class VenueController(Controller):
         summary="A venue's seating plan as uploaded (public; ETag, Cache-Control)",
     )
     async def plan(self, venue_id: PathId, request: AppRequest) -> CachedJson:
-        body, etag = await venue_service(request).plan(venue_id)
+        body, etag = await services(request).venues.plan(venue_id)
         return CachedJson(body, etag, PLAN_CACHE_CONTROL)
 
 
@@ -58,7 +58,7 @@ class AdminVenueController(Controller):
         summary="Create a venue from a seating plan (pretix's JSON format, up to 100,000 seats)",
     )
     async def create_venue(self, data: VenueIn, request: AuthedRequest) -> VenueOut:
-        return await venue_service(request).create_venue(data)
+        return await services(request).venues.create_venue(data)
 
     @get(
         "/{venue_id:str}",
@@ -66,4 +66,4 @@ class AdminVenueController(Controller):
         summary="A venue: its zones and categories",
     )
     async def get_venue(self, venue_id: PathId, request: AuthedRequest) -> VenueOut:
-        return await venue_service(request).venue(venue_id)
+        return await services(request).venues.venue(venue_id)

@@ -1,4 +1,4 @@
-from ticketing.core.errors import NotFound, ValidationError
+from ticketing.kernel.errors import NotFound, ValidationError
 
 
 class InvalidSeatingPlan(ValidationError):

@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
+from ticketing.kernel.orm import Base, CreatedAtMixin, IdMixin
 
 
 class Venue(IdMixin, CreatedAtMixin, Base):

@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 
-from ticketing.core.db import Connection, required
-from ticketing.core.locking import translate_db_errors
+from ticketing.kernel.db import Connection, required
+from ticketing.kernel.locking import translate_db_errors
 from ticketing.venues.schemas import TemplateSeat, ZoneInfo
 
 ZONE_COLUMNS = "zones.id, zones.name, zones.x, zones.y, zones.seat_count"

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.venues.errors import InvalidSeatingPlan, VenueNotFound
 from ticketing.venues.repository import VenueRepository, VenueRow
 from ticketing.venues.schemas import (

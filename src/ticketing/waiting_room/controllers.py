@@ -4,12 +4,12 @@ import msgspec
 from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.core.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
-from ticketing.core.http import AppRequest, AuthedRequest, JsonBytes, account_checks
-from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.params import AltchaHeader, PathId, QueueTokenHeader
-from ticketing.core.ratelimit import enforce
-from ticketing.waiting_room.dependencies import waiting_room_service
+from ticketing.container import services
+from ticketing.edge.http import AppRequest, AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.openapi import body_of, error_responses
+from ticketing.edge.params import AltchaHeader, PathId, QueueTokenHeader
+from ticketing.edge.rate_limit_hooks import enforce
+from ticketing.kernel.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import DrawOut, QueueTokenInfoOut, QueueTokenOut
 
@@ -27,21 +27,23 @@ class WaitingRoomController(Controller):
             200: body_of(QueueTokenOut, "The live token you already have"),
             **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable, RateLimited, ChallengeRequired),
         },
-        summary="Join the waiting room (seed flow 3): 201 new token, 200 the live one you already have; 428 "
+        summary="Join the waiting room: 201 new token, 200 the live one you already have; 428 "
         "while the queue is under pressure and X-Altcha carries no valid solution",
     )
     async def issue_token(self, concert_id: PathId, request: AuthedRequest, x_altcha: AltchaHeader = None) -> JsonBytes:
         await enforce(request, "queue_join", account=str(request.user.user_id))
-        token, created = await waiting_room_service(request).join(request.user, concert_id, solution=x_altcha)
+        opens_at = await services(request).schedules.sale_opens_at(concert_id)  # 404 for an unknown concert
+        room = services(request).waiting_room
+        token, created = await room.join(request.user, concert_id, sale_opens_at=opens_at, solution=x_altcha)
         return JsonBytes(msgspec.json.encode(token), status_code=201 if created else 200)
 
     @get(
         "/queue/tokens/me",
         responses={200: body_of(QueueTokenInfoOut), **error_responses(TokenInvalid, ServiceUnavailable)},
-        summary="Token info (seed flow 4): status, position, ETA, when to ask again; needs only X-Queue-Token",
+        summary="Token info: status, position, ETA, when to ask again; needs only X-Queue-Token",
     )
     async def token_info(self, request: AppRequest, x_queue_token: QueueTokenHeader = None) -> JsonBytes:
-        return JsonBytes(msgspec.json.encode(await waiting_room_service(request).token_info(x_queue_token)))
+        return JsonBytes(msgspec.json.encode(await services(request).waiting_room.token_info(x_queue_token)))
 
     @get(
         "/concerts/{concert_id:str}/queue/draw",
@@ -49,4 +51,5 @@ class WaitingRoomController(Controller):
         summary="The fair start's draw (public): the commitment before the opening, the key after it",
     )
     async def draw(self, concert_id: PathId, request: AppRequest) -> JsonBytes:
-        return JsonBytes(msgspec.json.encode(await waiting_room_service(request).draw(concert_id)))
+        await services(request).concerts.ensure_exists(concert_id)
+        return JsonBytes(msgspec.json.encode(await services(request).waiting_room.draw(concert_id)))

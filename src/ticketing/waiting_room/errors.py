@@ -1,4 +1,4 @@
-from ticketing.core.errors import Forbidden, Unauthenticated
+from ticketing.kernel.errors import Forbidden, Unauthenticated
 
 
 class TokenInvalid(Unauthenticated):

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ticketing.core.jobs import PeriodicJob
+from ticketing.kernel.jobs import PeriodicJob
 from ticketing.waiting_room.service import InventoryLookup, WaitingRoomService
 from ticketing.waiting_room.store import SAMPLE_SECONDS
 

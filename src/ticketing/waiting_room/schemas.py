@@ -17,7 +17,7 @@ class QueueTokenOut(msgspec.Struct):
     eta_seconds: int | None
     expires_at: datetime
     poll_after_ms: int
-    # Fair start (additive to API.md): the sale's opening when the queue has a pre-queue (null: a
+    # Fair start (additive to docs/api.md): the sale's opening when the queue has a pre-queue (null: a
     # plain first-come queue), and whether the token waits for the draw at that opening, in which
     # case ``position`` is the pre-queue's size (the worst place the draw can give).
     sale_opens_at: datetime | None = None

@@ -1,4 +1,4 @@
-"""The waiting room (seed flows 3 and 4): a fair FIFO queue per concert, admission control, live
+"""The waiting room: a fair FIFO queue per concert, admission control, live
 position and ETA, and the guards of the seat and payment endpoints.
 
 A serving counter with signed tokens (the design of AWS's Virtual Waiting Room and Queue-it): a
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ticketing.config import Settings
-from ticketing.core.challenge import ChallengeGate, join_action
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.deadline import RequestTimedOut, ensure_time_left, unix_ms
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.jobs import PeriodicJob
-from ticketing.core.security import Principal
+from ticketing.kernel.challenge import ChallengeGate, join_action
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.deadline import RequestTimedOut, ensure_time_left, unix_ms
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.jobs import PeriodicJob
+from ticketing.kernel.security import Principal
 from ticketing.waiting_room.errors import TokenForbidden, TokenInvalid, TokenNotAdmitted
 from ticketing.waiting_room.fair_start import new_draw_key
 from ticketing.waiting_room.schemas import (
@@ -67,11 +67,9 @@ PRE_QUEUE_WAKE_PER_SECOND = 50_000
 
 
 # The end of the user's latest live hold in the concert, if any (user id, concert id): after
-# Redis lost a queue, a fan holding a seat was admitted, and the hold proves it.
+# Redis lost a queue, a fan holding a seat was admitted, and the hold proves it. The reservations
+# domain's answer, built on this one: its callers pass it to the guards with each call.
 HoldLookup = Callable[[int, int], Awaitable[datetime | None]]
-# When a concert's sale opens (the earliest opening of its dates; None: no dates yet), raising
-# ConcertNotFound for an unknown concert: the schedules domain's answer (it builds on this one).
-OpeningLookup = Callable[[int], Awaitable[datetime | None]]
 # The seats of a concert left for sale now (neither held nor sold, of its dates open for sale),
 # counted up to the given bound: the schedules domain's answer, for the admission job.
 InventoryLookup = Callable[[int, int], Awaitable[int]]
@@ -108,17 +106,13 @@ class WaitingRoomService:
     def __init__(
         self,
         store: QueueStore,
-        sale_opens_at: OpeningLookup,
         settings: Settings,
         clock: Clock = time.time,
         *,
-        live_hold_until: HoldLookup | None = None,
         gate: ChallengeGate | None = None,
     ) -> None:
         self.store = store
         self._gate = gate
-        self._sale_opens_at = sale_opens_at
-        self._live_hold_until = live_hold_until
         self.settings = settings
         self.clock = clock
         self.codec = QueueTokenCodec(settings.jwt_secret)
@@ -178,7 +172,7 @@ class WaitingRoomService:
         second near the front, at most every third of the grace period far back (so two lost
         polls in a row still do not get a fan dropped). Spread by ±10 % per token, so fans who
         joined together do not poll in waves. 10^6 waiters at the default 200 admissions/s and
-        60 s grace cost about 53,000 polls/s, all answered in-process (see the README)."""
+        60 s grace cost about 53,000 polls/s, all answered in-process (see docs/waiting-room.md)."""
         longest = max(NEAR_FRONT_POLL_MS, self._grace_ms // 3)
         if status == "WAITING" and position is not None:
             base = min(max(position / rate * 1000 / 5, NEAR_FRONT_POLL_MS), longest)
@@ -218,15 +212,22 @@ class WaitingRoomService:
         view = self.views.cached(concert_id)
         return view is not None and view.waiting >= threshold
 
-    async def join(self, principal: Principal, concert_id: int, *, solution: str | None) -> tuple[QueueTokenOut, bool]:
+    async def join(
+        self, principal: Principal, concert_id: int, *, sale_opens_at: datetime | None, solution: str | None
+    ) -> tuple[QueueTokenOut, bool]:
         """Queue-token issue over HTTP: behind the proof-of-work gate while the concert's queue is
         under pressure (``solution``: the X-Altcha header)."""
         if self._gate is not None and self._gate.enabled and self.under_pressure(concert_id):
             await self._gate.require(join_action(concert_id), solution)
-        return await self.issue_token(principal, concert_id)
+        return await self.issue_token(principal, concert_id, sale_opens_at=sale_opens_at)
 
-    async def issue_token(self, principal: Principal, concert_id: int) -> tuple[QueueTokenOut, bool]:
-        opens_ms = _ms(await self._sale_opens_at(concert_id))  # also: 404 for an unknown concert
+    async def issue_token(
+        self, principal: Principal, concert_id: int, *, sale_opens_at: datetime | None
+    ) -> tuple[QueueTokenOut, bool]:
+        """A token for the concert's queue. ``sale_opens_at``: when the sale opens (the earliest
+        opening of its dates, None without dates), from the caller, who checked that the concert
+        exists: the schedules domain knows it, and it is built on this one."""
+        opens_ms = _ms(sale_opens_at)
         ensure_time_left()
         now = self._now_ms()
         joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms, unix_ms()))
@@ -325,18 +326,19 @@ class WaitingRoomService:
             raise TokenForbidden("This queue token belongs to another user")
         return token
 
-    async def require_pass(self, raw: str | None, user_id: int) -> AdmittedToken:
+    async def require_pass(self, raw: str | None, user_id: int, *, holds: HoldLookup | None = None) -> AdmittedToken:
         """The guard of the date and seat lists: signature and this process's view of the
         queue, no Redis round trip. A finished token is refused within the view's age.
 
         A view is up to ``queue_snapshot_seconds`` behind Redis, and each process has its own:
         a fan shown ACTIVE by one node (its poll) could be told "not yet admitted" by another a
         moment later. So before that refusal, and only then, the token's record in Redis is
-        asked (one round trip on the refusal path; the admitted fans' reads stay in-process)."""
+        asked (one round trip on the refusal path; the admitted fans' reads stay in-process).
+        ``holds``: the proof of admission for a token of a lost queue (``_orphan``)."""
         token = self._decode_for(raw, user_id)
         view = await self._view(token)
         if view.epoch != token.epoch:
-            return await self._orphan(token)
+            return await self._orphan(token, holds)
         standing = self._standing(view, token, self._now_ms())
         if standing.status in ("WAITING", "SOLD_OUT"):
             if await self._admitted_in_redis(token):
@@ -346,15 +348,17 @@ class WaitingRoomService:
             raise TokenInvalid("This queue token has expired or is finished")
         return self._admitted(token)
 
-    async def require_admitted(self, raw: str | None, user_id: int) -> AdmittedToken:
+    async def require_admitted(
+        self, raw: str | None, user_id: int, *, holds: HoldLookup | None = None
+    ) -> AdmittedToken:
         """The guard of holds and payments: the token's record in Redis (one round trip), so a
-        paid or expired token is refused at once."""
+        paid or expired token is refused at once. ``holds`` as for ``require_pass``."""
         token = self._decode_for(raw, user_id)
         record = await self.store.peek(token.concert_id, token.seq, token.epoch)
         if record.epoch != token.epoch:
             if record.orphan_finished:
                 raise TokenInvalid("This queue token is finished")
-            return await self._orphan(token)
+            return await self._orphan(token, holds)
         if not record.status or record.user_id != token.user_id:
             raise TokenInvalid("Unknown or expired queue token")
         if record.status == "W":
@@ -362,7 +366,7 @@ class WaitingRoomService:
         if record.status == "E":
             # Ended (the choice window, or the admission's life): a fan who holds a seat of the
             # concert was admitted and chose in time, and may go on to pay (the hold proves it).
-            return await self._holding(token, "This queue token has expired")
+            return await self._holding(token, holds, "This queue token has expired")
         if record.status != "A" or record.deadline_ms <= self._now_ms():
             raise TokenInvalid("This queue token has expired or is finished")
         return self._admitted(token)
@@ -381,17 +385,18 @@ class WaitingRoomService:
             and record.deadline_ms > self._now_ms()
         )
 
-    async def _orphan(self, token: QueueToken) -> AdmittedToken:
+    async def _orphan(self, token: QueueToken, holds: HoldLookup | None) -> AdmittedToken:
         """A token of a queue Redis no longer has (lost with its data, or never restored): its
         number means nothing in the current queue. It still proves who it was issued to and for
         which concert, and a live hold of that fan in that concert proves they were admitted:
         such a fan can go on (read, hold, pay) until the payment finishes the token or the hold
         ends. Anyone else queues again."""
-        return await self._holding(token, "Unknown or expired queue token (the queue was reset: join it again)")
+        refusal = "Unknown or expired queue token (the queue was reset: join it again)"
+        return await self._holding(token, holds, refusal)
 
-    async def _holding(self, token: QueueToken, refusal: str) -> AdmittedToken:
+    async def _holding(self, token: QueueToken, holds: HoldLookup | None, refusal: str) -> AdmittedToken:
         """Admitted if the token's fan holds a live seat of its concert, else ``refusal``."""
-        hold_until = await self._live_hold_until(token.user_id, token.concert_id) if self._live_hold_until else None
+        hold_until = await holds(token.user_id, token.concert_id) if holds is not None else None
         if hold_until is None:
             raise TokenInvalid(refusal)
         return self._admitted(token)
@@ -422,8 +427,7 @@ class WaitingRoomService:
     async def set_paused(self, concert_id: int, paused: bool) -> QueueStats:
         """Pause (or resume) admission from the concert's queue (docs/operating.md): no fan is
         admitted while paused; joins go on (in line, as before), and fans already admitted keep
-        their window to hold and pay."""
-        await self._sale_opens_at(concert_id)  # 404 for an unknown concert
+        their window to hold and pay. The caller has checked that the concert exists."""
         await self.store.set_paused(concert_id, paused)
         return await self.stats(concert_id)
 
@@ -461,8 +465,8 @@ class WaitingRoomService:
     async def draw(self, concert_id: int) -> DrawOut:
         """The public record of a concert's fair start (docs/fair-draw.md): the commitment to
         the draw's key from the moment the pre-queue began, the key and the pre-queue's size
-        once drawn. A concert whose queue has no pre-queue answers ``status: NONE``."""
-        await self._sale_opens_at(concert_id)  # 404 for an unknown concert
+        once drawn. A concert whose queue has no pre-queue answers ``status: NONE``. The caller
+        checks that the concert exists."""
         record = await self.store.draw_record(concert_id)
         if record.opens_ms is None:
             status = "NONE"

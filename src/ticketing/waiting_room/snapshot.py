@@ -15,7 +15,7 @@ the opening, the pre-queue's size and key once drawn, and ranks a token's arriva
 Before the draw every waiter is in the pre-queue, whose size is the arrivals so far (each sync
 reads it).
 
-Answers are at most ``max_age`` behind Redis (0.1 s by default): API.md allows a finished token
+Answers are at most ``max_age`` behind Redis (0.1 s by default): docs/api.md allows a finished token
 to be refused by the reads within 1 s. When Redis cannot be reached, a view up to
 ``STALE_LIMIT_SECONDS`` old is still used; older than that, the reads answer 503.
 """
@@ -28,8 +28,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ticketing.core.errors import ServiceUnavailable
-from ticketing.core.singleflight import SingleFlight
+from ticketing.kernel.errors import ServiceUnavailable
+from ticketing.kernel.singleflight import SingleFlight
 from ticketing.waiting_room.fair_start import Draw, FairStart
 from ticketing.waiting_room.store import Event, FullState, QueueStore
 

@@ -69,8 +69,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ticketing.core.deadline import RequestTimedOut
-from ticketing.core.redis import RedisClient, translate_redis_errors
+from ticketing.kernel.deadline import RequestTimedOut
+from ticketing.kernel.redis import RedisClient, translate_redis_errors
 from ticketing.waiting_room import fair_start
 from ticketing.waiting_room.fair_start import FairStart
 

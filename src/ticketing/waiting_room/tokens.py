@@ -23,7 +23,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from ticketing.core.params import MAX_QUEUE_TOKEN_LENGTH, canonical_positive_int
+from ticketing.kernel.ids import MAX_QUEUE_TOKEN_LENGTH, canonical_positive_int
 
 VERSION = "q1"
 _SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding

@@ -3,21 +3,22 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post
 
-from ticketing.core.errors import (
+from ticketing.container import services
+from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.openapi import body_of, error_responses
+from ticketing.edge.pagination import CursorParam, LimitParam
+from ticketing.edge.params import IdempotencyKeyHeader, PathId
+from ticketing.edge.rate_limit_hooks import enforce
+from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     RateLimited,
     Unauthenticated,
     UnsupportedMediaType,
 )
-from ticketing.core.http import AuthedRequest, JsonBytes, account_checks
-from ticketing.core.openapi import body_of, error_responses
-from ticketing.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from ticketing.core.params import IdempotencyKeyHeader, PathId
-from ticketing.core.ratelimit import enforce
-from ticketing.idempotency.service import idempotent_request
+from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.users.errors import UserNotFound
-from ticketing.wallets.dependencies import wallet_service
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
 
@@ -29,9 +30,9 @@ class WalletController(Controller):
     tags = ["wallets"]
     before_request = staticmethod(account_checks)
 
-    @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance (seed flow 1)")
+    @get("/{wallet_id:str}", responses=error_responses(*_OWNER_ERRORS), summary="Balance")
     async def get_wallet(self, wallet_id: PathId, request: AuthedRequest) -> WalletOut:
-        return await wallet_service(request).get_wallet(request.user, wallet_id)
+        return await services(request).wallets.get_wallet(request.user, wallet_id)
 
     @post(
         "/{wallet_id:str}/charges",
@@ -49,7 +50,7 @@ class WalletController(Controller):
                 RateLimited,
             ),
         },
-        summary="Charge the wallet (seed flow 2); send an Idempotency-Key to retry safely",
+        summary="Charge the wallet; send an Idempotency-Key to retry safely",
     )
     async def charge(
         self,
@@ -64,7 +65,7 @@ class WalletController(Controller):
         idem = idempotent_request(
             request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
         )
-        reply = await wallet_service(request).charge(request.user, wallet_id, data.amount, idem)
+        reply = await services(request).wallets.charge(request.user, wallet_id, data.amount, idem)
         return JsonBytes(reply.body, reply.status_code)
 
     @get("/{wallet_id:str}/ledger", responses=error_responses(*_OWNER_ERRORS), summary="Ledger, newest first")
@@ -75,4 +76,4 @@ class WalletController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> LedgerPage:
-        return await wallet_service(request).ledger(request.user, wallet_id, cursor, limit)
+        return await services(request).wallets.ledger(request.user, wallet_id, cursor, limit)

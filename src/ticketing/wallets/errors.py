@@ -1,4 +1,4 @@
-from ticketing.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from ticketing.kernel.errors import Conflict, Forbidden, NotFound, ValidationError
 
 
 class WalletNotFound(NotFound):

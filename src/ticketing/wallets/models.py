@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.core.orm import Base, CreatedAtMixin, IdMixin
+from ticketing.kernel.orm import Base, CreatedAtMixin, IdMixin
 
 # The database's own ceiling on a balance, far above TICKETING_BALANCE_CAP: the cap bounds charges,
 # but a refund restores money that was in the wallet and is credited whatever the cap (migration 0006).

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from ticketing.core.openapi import setting_bound
+from ticketing.kernel.jsonschema import setting_bound
 
 
 class ChargeIn(msgspec.Struct, forbid_unknown_fields=True):

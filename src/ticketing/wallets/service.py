@@ -1,18 +1,17 @@
-"""Wallet use cases (seed flows 1 and 2): balance query, charge and ledger."""
+"""Wallet use cases: balance query, charge and ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import msgspec
 
-from ticketing.core.coalesce import Coalescer
-from ticketing.core.errors import AppError
-from ticketing.core.locking import retry_on_conflict
-from ticketing.core.pagination import decode_cursor, next_cursor
-from ticketing.core.security import Principal
-from ticketing.core.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply
+from ticketing.kernel.coalesce import Coalescer
+from ticketing.kernel.errors import AppError
+from ticketing.kernel.locking import retry_on_conflict
+from ticketing.kernel.pagination import decode_cursor, next_cursor
+from ticketing.kernel.security import Principal
+from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
+from ticketing.users.errors import UserNotFound
 from ticketing.wallets.errors import (
     BalanceLimitExceeded,
     InsufficientBalance,
@@ -40,21 +39,27 @@ class WalletService:
         self,
         uow_factory: UnitOfWorkFactory,
         idempotency: IdempotencyService,
-        ensure_user_exists: Callable[[int], Awaitable[None]],
         *,
         max_charge: int,
         balance_cap: int,
     ) -> None:
         self._uow_factory = uow_factory
         self._idempotency = idempotency
-        # The users domain's check (it raises USER_NOT_FOUND), passed in: users build on wallets.
-        self._ensure_user_exists = ensure_user_exists
         self.max_charge = max_charge
         self.balance_cap = balance_cap
         # Charges without an Idempotency-Key, whatever their wallet, in one queue (the key None):
         # those that arrive while the previous batch is in the database go together, one
-        # statement and one commit (see core/coalesce.py and ``CHARGE``).
+        # statement and one commit (see kernel/coalesce.py and ``CHARGE``).
         self._charges: Coalescer[None, Charge, WalletRow] = Coalescer(self._charge_batch)
+
+    async def _ensure_user_exists(self, user_id: int) -> None:
+        """Every account has exactly one wallet, made in the account's own transaction and deleted
+        with it (a unique foreign key, ``ON DELETE CASCADE``): no wallet, no user. So the wallets'
+        own table answers, and this domain needs no call up into the users domain built on it."""
+        async with self._uow_factory(autocommit=True) as uow:
+            wallet = await WalletRepository(uow.conn).wallet_of_user(user_id)
+        if wallet is None:
+            raise UserNotFound("The signed-in user no longer exists")
 
     async def _ensure_owner(self, user_id: int, owner_id: int | None) -> None:
         """The seed's order: wallet missing, then user missing, then wallet/user mismatch."""

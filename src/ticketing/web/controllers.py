@@ -5,7 +5,7 @@ pages need before any request, ``TICKETING_MAX_SEATS_PER_HOLD`` (a ``<meta>``: n
 
 The API docs (``/docs``) are Swagger UI served from this origin: its assets come from the
 ``swagger-ui-py`` package (``/static/swagger-ui/``), so ``/docs`` works offline, pulls nothing
-from a CDN and runs under the same script policy as the pages (``core/headers.py``)."""
+from a CDN and runs under the same script policy as the pages (``edge/headers.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
-from ticketing.core.http import http_exception_handler
+from ticketing.edge.http import http_exception_handler
 
 STATIC_DIR = Path(__file__).parent / "static"
 SHELL_TEMPLATE = (STATIC_DIR / "shell.html").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-// Pages for fans and operators, drawn from the JSON API (../shared/API.md). No framework, no CDN.
+// Pages for fans and operators, drawn from the JSON API (docs/api.md). No framework, no CDN.
 // Words and formats come from i18n.js (loaded first): t() gives text, h() gives HTML with every
 // parameter escaped; won(), when() and count() format for the chosen language in Seoul time.
 "use strict";
@@ -162,7 +162,7 @@ const session = {
   setHeldIds(concertId, ids) { if (ids.length) sessionStorage.setItem(`hold:${concertId}`, JSON.stringify(ids)); else sessionStorage.removeItem(`hold:${concertId}`); },
 };
 
-// The proof-of-work gate (README "Proof-of-work gate"): a 428 CHALLENGE_REQUIRED carries an ALTCHA
+// The proof-of-work gate (docs/security.md): a 428 CHALLENGE_REQUIRED carries an ALTCHA
 // challenge; find n in 0..maxnumber with SHA-256(salt + n) == challenge (about a second of a phone
 // at the service's default), then send the request again with the solution in X-Altcha.
 const CHALLENGE_BATCH = 500; // digests in flight at once: crypto.subtle is asynchronous
@@ -303,7 +303,7 @@ function requireSignIn() {
 
 // ---------------------------------------------------------------- fans: account
 
-// Signing out revokes the token on the server (every device's: API.md "Signing out means out"),
+// Signing out revokes the token on the server (every device's: docs/api.md),
 // then forgets it here, whatever the server said (a token already revoked answers 401).
 async function signOut() {
   try {

@@ -485,7 +485,7 @@ const DICTIONARY = {
   },
 };
 
-// Every error `code` of the API (API.md's table, the box office's, and the framework's own), as a
+// Every error `code` of the API (docs/api.md's table, the box office's, and the framework's own), as a
 // fan or an operator should read it. tests/e2e/test_i18n.py checks every code the service can
 // answer has its words in both languages.
 const ERRORS = {

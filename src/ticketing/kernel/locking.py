@@ -1,0 +1,121 @@
+"""Lock policy shared by every use case.
+
+Lock order, everywhere: reservation -> seats (ascending id) -> wallet. Every row lock is taken
+inside a unit of work with a bounded wait (the connection's ``lock_timeout``, or ``NOWAIT``).
+PostgreSQL's lock-related failures become typed errors here, never a 500:
+
+- 40P01 deadlock_detected and 40001 serialization_failure: the transaction was rolled back by
+  the server; the use case may be retried as a whole (``retry_on_conflict``).
+- 55P03 lock_not_available: the wait bound was reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal, TypeVar, get_args
+
+import asyncpg
+import structlog
+
+from ticketing.kernel.errors import AppError, ServiceUnavailable, ValidationError
+
+log = structlog.get_logger("ticketing.db")
+
+T = TypeVar("T")
+
+# How a hold takes its seat (the lock study, docs/locking.md): ``redis+db`` (the default: a Redis
+# lock turns contenders away, then the row lock) and ``db`` (row lock only) are for production;
+# ``conditional`` (one conditional UPDATE), ``optimistic`` (version check), ``redis`` (Redis lock
+# only) and ``none`` (no lock: only the unique index stands) exist to be measured, and so do the
+# seed's two remaining kinds: ``spin`` (Redis SET NX retried with backoff until taken, then the row
+# lock) and ``shared`` (FOR SHARE, then the write: the seed's S-lock, which deadlocks).
+SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none", "spin", "shared"]
+SEAT_LOCK_STRATEGIES: tuple[SeatLockStrategy, ...] = get_args(SeatLockStrategy)
+# Refused at start-up unless the bench endpoints are on: no lock at all, and the two kinds the
+# study measured in order to reject them.
+BENCH_ONLY_STRATEGIES: frozenset[SeatLockStrategy] = frozenset({"none", "spin", "shared"})
+
+# The order a hold of several seats locks them in (Redis locks and row locks alike). Production
+# knows one: ``ascending`` seat id, so that two holds of overlapping sets wait for each other
+# instead of deadlocking. ``request`` (the order the fan listed them: no ordering at all) exists
+# only for the lock study to measure what that order buys, and is refused outside the bench.
+SeatLockOrder = Literal["ascending", "request"]
+SEAT_LOCK_ORDERS: tuple[SeatLockOrder, ...] = get_args(SeatLockOrder)
+BENCH_ONLY_LOCK_ORDERS: frozenset[SeatLockOrder] = frozenset({"request"})
+
+# The ``reason`` member of the 503s below, for clients and the lock study (bench/burst.py).
+CONFLICT = "conflict"  # deadlock or serialization failure (the last attempt's, once retried)
+LOCK_TIMEOUT = "lock_timeout"
+STATEMENT_TIMEOUT = "statement_timeout"
+NO_DATABASE = "database_unavailable"  # no pooled connection in time, or a broken one
+
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class TransientConflict(ServiceUnavailable):
+    """The database rolled the transaction back (deadlock or serialization failure)."""
+
+    code = "SERVICE_UNAVAILABLE"
+    title = "The request collided with another one; nothing was changed, retry"
+
+
+class LockTimeout(ServiceUnavailable):
+    title = "The resource is busy; nothing was changed, retry shortly"
+
+
+# Data the database cannot store: 22P05 untranslatable_character, 22021 character_not_in_repertoire
+# (a NUL or invalid byte sequence), 22003 numeric_value_out_of_range, and 22000 data_exception,
+# which asyncpg raises itself for an argument it cannot encode (an int beyond bigint). Request
+# validation refuses such input first; this backstop answers 422 for any field it misses.
+UNSTORABLE_INPUT_SQLSTATES = frozenset({"22P05", "22021", "22003", "22000"})
+
+# SQLSTATE classes that mean the server or the connection is gone or refusing work:
+# 08 connection exception, 53 insufficient resources, 57P operator intervention.
+UNAVAILABLE_PREFIXES = ("08", "53", "57P")
+
+
+@contextmanager
+def translate_db_errors() -> Iterator[None]:
+    """Map driver errors to typed application errors (inside repositories and the unit of work).
+    Constraint violations pass through for the repository that expects them to name them."""
+    try:
+        yield
+    except AppError:
+        raise
+    except asyncpg.PostgresError as error:
+        state = error.sqlstate
+        if state in RETRYABLE_SQLSTATES:
+            raise TransientConflict(headers={"Retry-After": "1"}, reason=CONFLICT) from error
+        if state == LOCK_NOT_AVAILABLE:
+            raise LockTimeout(headers={"Retry-After": "1"}, reason=LOCK_TIMEOUT) from error
+        if state == "57014":  # query_canceled: statement_timeout
+            raise ServiceUnavailable(
+                "The database took too long; nothing was changed", reason=STATEMENT_TIMEOUT
+            ) from error
+        if state is None or state.startswith(UNAVAILABLE_PREFIXES):
+            raise ServiceUnavailable("The database is unavailable; nothing was changed", reason=NO_DATABASE) from error
+        if state in UNSTORABLE_INPUT_SQLSTATES:
+            # Logged: the schema or parser that let this through needs the same rule.
+            log.warning("input refused by the database", sqlstate=state, error=str(error))
+            raise ValidationError(
+                "A value of the request cannot be stored (a control character or out of range)"
+            ) from error
+        raise
+    except (asyncpg.InterfaceError, TimeoutError, OSError) as error:
+        raise ServiceUnavailable("The database is unavailable; nothing was changed", reason=NO_DATABASE) from error
+
+
+async def retry_on_conflict(operation: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:
+    """Run a whole use case again after a deadlock or serialization failure (bounded)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except TransientConflict:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
+    raise AssertionError("unreachable")
