@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-wheel test-api test-e2e lint format bench bench-smoke chaos chaos-smoke cluster cluster-test cluster-smoke clean
+.PHONY: help install run test test-wheel test-api test-e2e lint format bench bench-smoke capacity chaos chaos-smoke cluster cluster-test cluster-smoke clean
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Valkey (unless DATABASE_URL/REDIS_URL), migrate, demo data, serve"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-e2e - browser tests (Playwright driving Debian's Chromium)"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, import contracts"
 	@echo "make bench  - flash-sale load test, invariants, report and plots in bench/results/"
+	@echo "make capacity - per-request costs measured here, a SimPy model of 10^5-10^7-fan sales, sizing in bench/results/"
 	@echo "make chaos  - fault injection (killed processes, lost Redis, crashed PostgreSQL, ...), report in bench/results/"
 	@echo "make cluster - HAProxy + 3 API nodes + a worker on PostgreSQL/PgBouncer and a 3-master Valkey cluster, until Ctrl-C"
 	@echo "make cluster-test - the same, then a flash sale through HAProxy and each fault under load; report in bench/results"
@@ -65,6 +66,11 @@ bench: install
 bench-smoke: install
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(RUN) python -m bench --smoke
+
+# The capacity model (bench/capacity/): this machine's per-request costs and a measured 300-fan
+# sale, then sales of 10^5 to 10^7 fans simulated with SimPy; report, plot in bench/results/.
+capacity: install
+	$(RUN) python -m bench.capacity
 
 # Fault injection: its own PostgreSQL, Valkey and service behind TCP proxies of its own, one fault
 # per scenario under load; report in bench/results/chaos-<timestamp>.md. Fails only on correctness.

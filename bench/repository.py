@@ -35,6 +35,12 @@ class BenchRepository:
         with translate_db_errors():
             return int(await self.conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"))
 
+    async def wal_position(self) -> int:
+        """Bytes of WAL written since the cluster began (the difference over a phase is what its
+        writes cost the log, at once, without waiting for the statistics to be flushed)."""
+        with translate_db_errors():
+            return int(await self.conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+
     async def row_lock_waiters(self) -> int:
         """Backends waiting right now for a row (a tuple lock, or the transaction holding the row
         or a conflicting unique-index entry): the sample of the burst's lock-wait integral."""

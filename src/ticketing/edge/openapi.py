@@ -92,9 +92,11 @@ class Problem(msgspec.Struct):
     challenge: Challenge | msgspec.UnsetType = msgspec.UNSET
 
 
-def body_of(schema: object, description: str = "OK") -> ResponseSpec:
+def body_of(schema: Any, description: str = "OK") -> ResponseSpec:
     """Document the success body of a handler that returns pre-encoded JSON bytes (a cached or
-    stored idempotent response), whose shape Litestar cannot infer from the return type."""
+    stored idempotent response), whose shape Litestar cannot infer from the return type.
+    ``schema`` is any type Litestar documents (a Struct, ``dict[str, str]``, ...): Any, because
+    ResponseSpec's own union names attrs' classes, which mypy checks once attrs is installed."""
     return ResponseSpec(data_container=schema, description=description, generate_examples=False)
 
 
