@@ -5,18 +5,17 @@ unlocked first read of a seat already taken.
 The barrier: N keep-alive connections are opened (and used once, unrecorded) beforehand; a burst
 writes the N prepared requests one after another with no await in between (each ``write`` goes
 straight to its socket), then reads the N answers. Per burst: the winner's time, the losers'
-latencies, where each loser was refused (from the problem ``detail``: the unlocked first read, the
-Redis lock, the check under the lock, the unique index), and the row-lock waiters of the database
+latencies, where each loser was refused (from the problem's ``reason``: the unlocked first read,
+the Redis lock, the check under the lock, the unique index), and the row-lock waiters of the database
 (``pg_locks``, sampled every ~2 ms while the burst is in flight).
 
 The several-seat variant: each burst gets a fresh group of 4 adjacent seats,
 and each fan holds 2 or 3 of them, overlapping, listed in a random (seeded) order; the service
-locks them in ascending id order (production's only order) or in the order the fan listed them
-(``TICKETING_SEAT_LOCK_ORDER=request``, bench only). Besides the single-seat figures it counts
+locks them in ascending id order whatever the fan's order. Besides the single-seat figures it counts
 the winners per burst, the time until the burst settles (its last answer), and checks that no
 seat is held twice and that every hold got all of its seats or none.
 
-Per block (strategy, lock order, N) the service is restarted without its background jobs, so
+Per block (strategy, N) the service is restarted without its background jobs, so
 that everything the database and Redis count between the block's start and its end is the
 block's own: transactions committed and rolled back and deadlocks (``pg_stat_database``, flushed
 by each backend when it exits, i.e. when the service stops) and Redis commands (``INFO
@@ -40,19 +39,15 @@ from bench.server import ServiceUnderTest
 from bench.workloads import HOST, Target, bearer
 from ticketing.container import Services
 from ticketing.kernel.deadline import DEADLINE
-from ticketing.kernel.locking import BENCH_ONLY_STRATEGIES, CONFLICT, LOCK_TIMEOUT, NO_DATABASE
+from ticketing.kernel.locking import CONFLICT, LOCK_TIMEOUT, NO_DATABASE
 from ticketing.kernel.redis import RedisClient
 from ticketing.reservations.errors import HELD_TWICE, LOCKED, TAKEN, TAKEN_UNDER_LOCK
 
 BURST_SIZES = (16, 64, 256)
 SEVERAL_SEAT_SIZES = (16, 64)
-# The several-seat burst's strategies (of those the run was asked for): the default (a Redis lock
-# that fails fast), the row lock alone and the conditional write (row locks, which wait: they can
-# deadlock), and the spin lock (a Redis lock that waits).
-SEVERAL_SEAT_STRATEGIES = ("redis+db", "db", "conditional", "spin")
 SAMPLE_SECONDS = 0.002
-# A block stops recording after this long once it has MIN_BURSTS: a strategy that stalls for
-# seconds per burst (``shared``) is measured, not waited for.
+# A block stops recording after this long once it has MIN_BURSTS: a block that stalls for
+# seconds per burst is measured, not waited for.
 BLOCK_SECONDS = 20.0
 MIN_BURSTS = 3
 BURST_TIMEOUT = 120.0
@@ -137,12 +132,11 @@ def not_all_or_nothing(attempts: list[Attempt], live: set[tuple[int, int]]) -> i
 
 @dataclass
 class BurstBlock:
-    """The bursts of one strategy, seat lock order and shape at one size N."""
+    """The bursts of one strategy and shape at one size N."""
 
     strategy: str
     fans: int
     shape: BurstShape = ONE_SEAT
-    order: str = "ascending"
     bursts: int = 0
     winner_seconds: list[float] = field(default_factory=list)
     loser_seconds: list[float] = field(default_factory=list)
@@ -176,14 +170,11 @@ class BurstBlock:
 
     @property
     def ok(self) -> bool:
-        """Never a seat held twice, never part of a hold, under any strategy and order. A
-        single-seat burst without a winner (every contender refused or failed: the seat left
-        unsold) fails the run for the strategies production may use; the bench-only ones
-        (``shared``) were kept to show exactly that. Several-seat bursts may end with no winner
-        (each contender refused by another's lock: the seats stay on sale), which is measured."""
-        if self.double_holds or self.not_all_or_nothing or any(winners > 1 for winners in self.wrong_winners):
-            return False
-        return self.strategy in BENCH_ONLY_STRATEGIES or not self.wrong_winners
+        """Never a seat held twice, never part of a hold, and a single-seat burst has exactly one
+        winner (none: every contender refused or failed, the seat left unsold). Several-seat
+        bursts may end with no winner (each contender refused by another's lock: the seats stay
+        on sale), which is measured."""
+        return not (self.double_holds or self.not_all_or_nothing or self.wrong_winners)
 
     @property
     def retries(self) -> int:
@@ -353,13 +344,13 @@ async def measure_startup_cost(context: BurstContext, repo: BenchRepository) -> 
 
 
 async def burst_block(context: BurstContext, repo: BenchRepository, block: BurstBlock, bursts: int) -> BurstBlock:
-    """Run the bursts of ``block`` (an empty one naming the strategy, order, shape and N)."""
+    """Run the bursts of ``block`` (an empty one naming the strategy, shape and N)."""
     before, redis_before = await _flushed_counters(repo, context.database), await _commandstats(context.redis)
-    context.service.start(seat_lock_strategy=block.strategy, seat_lock_order=block.order, **context.settings)
+    context.service.start(seat_lock_strategy=block.strategy, **context.settings)
     size = block.fans
     fans, tokens = context.fans[:size], context.tokens[:size]
     connections = [await Connection.open(HOST, context.target.port) for _ in range(size)]
-    # Seeded by N alone: every strategy and order at one N is sent the same holds.
+    # Seeded by N alone: every strategy at one N is sent the same holds.
     rng = random.Random(size)
     seats: list[int] = []
     try:
@@ -400,7 +391,7 @@ def block_line(block: BurstBlock) -> str:
     winner = _percentile(block.winner_seconds, 0.5) * 1000
     losers = [_percentile(block.loser_seconds, q) * 1000 for q in (0.5, 0.99)]
     xacts = [block.per_burst(block.counters.get(key, 0)) for key in ("xact_commit", "xact_rollback")]
-    kind = f"{block.strategy}, {block.order} order" if block.shape.several else block.strategy
+    kind = f"{block.strategy}, several seats" if block.shape.several else block.strategy
     line = (
         f"  burst [{kind}] N={block.fans:<3} winner p50 {winner:6.1f} ms  losers p50/p99 "
         f"{losers[0]:6.1f}/{losers[1]:6.1f} ms  xacts/burst {xacts[0]:.1f}+{xacts[1]:.1f}  "
@@ -418,11 +409,9 @@ def plan(
     strategies: tuple[str, ...],
     sizes: tuple[int, ...],
     shape: BurstShape = ONE_SEAT,
-    orders: tuple[str, ...] = ("ascending",),
 ) -> list[BurstBlock]:
-    """The blocks to run, empty; the lock orders of one strategy and N back to back, so that
-    they are compared under the same conditions of a shared machine."""
-    return [BurstBlock(strategy, size, shape, order) for strategy in strategies for size in sizes for order in orders]
+    """The blocks to run, empty."""
+    return [BurstBlock(strategy, size, shape) for strategy in strategies for size in sizes]
 
 
 async def run_bursts(context: BurstContext, blocks: list[BurstBlock], bursts: int) -> list[BurstBlock]:
@@ -472,24 +461,24 @@ def burst_table(blocks: list[BurstBlock]) -> str:
 
 
 def several_seat_table(blocks: list[BurstBlock]) -> str:
-    """One row per (strategy, N, lock order). Deadlocks, retries and rollbacks come from
+    """One row per (strategy, N). Deadlocks, retries and rollbacks come from
     PostgreSQL over every burst of the block (the warm-up's included: per burst, divided by
     bursts + 1), as do the winners and the two checks; times and refusals are the timed bursts'."""
     lines = [
-        "| strategy | lock order | N | bursts | deadlocks (all bursts) | deadlocks per burst | retried xacts "
+        "| strategy | N | bursts | deadlocks (all bursts) | deadlocks per burst | retried xacts "
         "| xacts rolled back per burst | row-lock wait ms per burst | settle p50 ms | settle max ms | loser p50 ms "
         "| loser p99 ms | 503: retries exhausted / lock timeout / deadline / no connection / other "
         "| winners per burst (winners: bursts) "
         "| refused: first read / Redis lock / under lock / unique index / 503 / other "
         "| seats held twice | holds not all or nothing |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|",
     ]
     for b in blocks:
         deadlocks = b.counters.get("deadlocks", 0)
         refused = " / ".join(f"{b.refusals.get(place, 0):,}" for place in REFUSALS)
         unavailable = " / ".join(f"{b.unavailable.get(cause, 0):,}" for cause in UNAVAILABLE_CAUSES)
         lines.append(
-            f"| {b.strategy} | {b.order} | {b.fans} | {b.bursts} | {deadlocks} | {b.per_burst(deadlocks):.1f} | "
+            f"| {b.strategy} | {b.fans} | {b.bursts} | {deadlocks} | {b.per_burst(deadlocks):.1f} | "
             f"{b.retries} | {b.per_burst(b.counters.get('xact_rollback', 0)):.1f} | "
             f"{b.per_burst(b.lock_wait_seconds) * 1000:.1f} | {_percentile(b.settle_seconds, 0.5) * 1000:.1f} | "
             f"{max(b.settle_seconds, default=0.0) * 1000:.1f} | {_percentile(b.loser_seconds, 0.5) * 1000:.1f} | "

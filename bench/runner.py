@@ -24,7 +24,6 @@ from bench import floor_app
 from bench.burst import (
     BURST_SIZES,
     SEVERAL_SEAT_SIZES,
-    SEVERAL_SEAT_STRATEGIES,
     SEVERAL_SEATS,
     BurstBlock,
     BurstContext,
@@ -78,7 +77,7 @@ from ticketing.config import PROJECT_ROOT, Settings
 from ticketing.container import Services, build_services
 from ticketing.devservers.embedded import EmbeddedServers, postgres_bin_dir
 from ticketing.kernel.db import create_pool
-from ticketing.kernel.locking import BENCH_ONLY_STRATEGIES, SEAT_LOCK_ORDERS, SEAT_LOCK_STRATEGIES
+from ticketing.kernel.locking import SEAT_LOCK_STRATEGIES
 from ticketing.kernel.redis import RedisClient, create_redis
 
 
@@ -608,7 +607,7 @@ async def _run_phases(
         *[f"![{p.stem}]({p.name})" for p in plot_files],
     ]
     print("\n".join(lines), flush=True)
-    server_errors = _counted_server_errors(all_recorders, strategy_rows) + sum(r.server_errors for r in all_loads)
+    server_errors = sum(r.server_errors for r in all_recorders) + sum(r.server_errors for r in all_loads)
     server_errors += sum(row.server_errors for row in fairness) + opening.server_errors
     if _fairness_violated(fairness):
         return 1
@@ -660,15 +659,6 @@ async def _payment_baseline(options: BenchOptions, database_url: str, run: Strat
     return PaymentBaseline(run.payment, statement, connections)
 
 
-def _counted_server_errors(recorders: list[Recorder], strategy_rows: list[tuple[str, Recorder, Recorder, int]]) -> int:
-    """The 5xx that fail the run. The bench-only strategies are there to be measured failing
-    (``shared`` answers 503 when its deadlocks exhaust the retries): theirs are in the tables only."""
-    measured_only = [
-        r for strategy, hold, payment, _ in strategy_rows if strategy in BENCH_ONLY_STRATEGIES for r in (hold, payment)
-    ]
-    return sum(r.server_errors for r in recorders if not any(r is m for m in measured_only))
-
-
 def _default_strategy(options: BenchOptions) -> str:
     default = str(Settings.model_fields["seat_lock_strategy"].default)
     return default if default in options.strategies else options.strategies[0]
@@ -709,16 +699,15 @@ async def _burst_phase(
     maintenance_url: str,
     database_url: str,
 ) -> list[BurstBlock]:
-    """The lock study's bursts (bench/burst.py): one seat per hold, then several seats per hold in
-    both lock orders. One concert, fresh seats for every burst, fans admitted once; then per block
+    """The lock study's bursts (bench/burst.py): one seat per hold, then several seats per hold.
+    One concert, fresh seats for every burst, fans admitted once; then per block
     a service of its own without background jobs."""
-    several_strategies = tuple(s for s in options.strategies if s in SEVERAL_SEAT_STRATEGIES)
     blocks = plan(options.strategies, options.burst_sizes) + plan(
-        several_strategies, options.several_seat_sizes, SEVERAL_SEATS, SEAT_LOCK_ORDERS
+        options.strategies, options.several_seat_sizes, SEVERAL_SEATS
     )
     print(
         f"phase 2b: lock strategies under a burst (one seat per hold: N = {_sizes(options.burst_sizes)}; several "
-        f"seats per hold: N = {_sizes(options.several_seat_sizes)}, {', '.join(several_strategies) or 'none'})",
+        f"seats per hold: N = {_sizes(options.several_seat_sizes)})",
         flush=True,
     )
     if not blocks:
@@ -907,24 +896,23 @@ def _burst_lines(options: BenchOptions, blocks: list[BurstBlock]) -> list[str]:
             "Transactions, row-lock wait (waiting backends in `pg_locks`, sampled every ~2 ms, integrated over "
             "time) and Redis commands are per burst, a bare service start and stop subtracted; deadlocks, "
             "refusals and double holds are totals. Refusals by place: the unlocked first read, the Redis lock, "
-            "the check under the lock (or the conditional write), the partial unique index; 503: a retry was "
+            "the check under the lock, the partial unique index; 503: a retry was "
             "asked for (deadlock retries exhausted, lock or pool timeout). A burst with two winners, or a double "
-            "hold, fails the run; a burst without a winner (the seat left unsold) fails it for every strategy "
-            "but the bench-only ones, kept to show that. A row stops after 20 s once it has 3 bursts.",
+            "hold, fails the run, and so does a burst without a winner (the seat left unsold). A row stops "
+            "after 20 s once it has 3 bursts.",
             "",
             burst_table(one_seat),
             "",
         ]
     if several:
         lines += [
-            "### Several seats per hold: ascending lock order against the request's own",
+            "### Several seats per hold",
             "",
             f"For each of {options.bursts} fresh groups of {SEVERAL_SEATS.group} adjacent seats per row (plus a "
             "warm-up), N fans each fire at the same instant a hold of "
             f"{' or '.join(map(str, SEVERAL_SEATS.per_hold))} of the group's seats, listed in a random order "
-            "(seeded by N: every strategy and order gets the same holds). Lock order `ascending` is production's "
-            "(`hold_seats` takes the Redis locks and the row locks by ascending seat id); `request` takes them in "
-            "the order the fan listed them (`TICKETING_SEAT_LOCK_ORDER=request`, bench only). A deadlock's "
+            "(seeded by N: every strategy gets the same holds); `hold_seats` takes the Redis locks and the row "
+            "locks by ascending seat id whatever that order. A deadlock's "
             "victim is rolled back and run again by `retry_on_conflict`: retried transactions are the deadlocks "
             "less the victims on their third attempt (answered 503, retries exhausted); the 503s by cause come "
             "from their problem title. Settle: from the barrier to the burst's last answer. A seat held twice, or "

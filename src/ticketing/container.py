@@ -109,7 +109,6 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
         schedules,
         users,
         strategy=settings.seat_lock_strategy,
-        lock_order=settings.seat_lock_order,
         hold_seconds=settings.hold_seconds,
         max_holds_per_user=settings.max_holds_per_user,
         max_holds_per_address=settings.max_holds_per_address,

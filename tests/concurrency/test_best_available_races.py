@@ -12,6 +12,7 @@ import pytest
 from tests.factories import create_concert, create_venue_date, fans_with_tokens, outcome_codes
 from ticketing.container import Services
 from ticketing.kernel.errors import AppError
+from ticketing.kernel.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
 from ticketing.reservations.schemas import ReservationOut
 
 CLASS_ROWS, PER_ROW, QUANTITY, FANS = 3, 5, 2, 50
@@ -30,9 +31,9 @@ def plan() -> dict[str, object]:
     return {"name": "Club", "categories": [{"name": "VIP"}, {"name": "R"}], "zones": [zone]}
 
 
-@pytest.mark.parametrize("strategy", ["redis+db", "db", "conditional"])
-async def test_fifty_best_available_requests_on_fifteen_seats(services: Services, strategy: str) -> None:
-    services.reservations.strategy = strategy  # type: ignore[assignment]
+@pytest.mark.parametrize("strategy", SEAT_LOCK_STRATEGIES)
+async def test_fifty_best_available_requests_on_fifteen_seats(services: Services, strategy: SeatLockStrategy) -> None:
+    services.reservations.strategy = strategy
     concert = await create_concert(services)
     _, date = await create_venue_date(services, concert, plan(), {"VIP": 100_000, "R": 50_000}, name="Club")
     fans = await fans_with_tokens(services, concert, FANS)

@@ -5,15 +5,10 @@ order (the fan's own, bench only) does to the same race."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-
-import pytest
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens, outcome_codes
 from ticketing.container import Services
 from ticketing.kernel.errors import AppError
-from ticketing.schedules.repository import SeatRepository
-from ticketing.schedules.schemas import SeatRow
 
 
 async def reported_deadlocks(services: Services) -> int:
@@ -33,9 +28,7 @@ async def reported_deadlocks(services: Services) -> int:
             await pool.release(conn)
 
 
-async def race_in_opposite_orders(
-    services: Services, rounds: int, before_round: Callable[[], None] = lambda: None
-) -> None:
+async def race_in_opposite_orders(services: Services, rounds: int) -> None:
     """Per round, two fans hold the same three fresh seats at once, listed in opposite orders:
     exactly one gets all three (201), the other none (409, told which seats were taken, never a
     503); then the hold is released, so the per-fan cap never interferes with the next round."""
@@ -44,7 +37,6 @@ async def race_in_opposite_orders(
     (first, first_token), (second, second_token) = await fans_with_tokens(services, concert, 2)
     for n in range(rounds):
         a, b, c = (seat.id for seat in schedule.seats[3 * n : 3 * n + 3])
-        before_round()
         outcomes = await asyncio.gather(
             services.reservations.hold_seats(first.principal, first_token, [a, b, c]),
             services.reservations.hold_seats(second.principal, second_token, [c, b, a]),
@@ -73,50 +65,6 @@ async def test_overlapping_sets_in_opposite_orders_never_deadlock_nor_half_hold(
     deadlocks_before = await reported_deadlocks(services)
     await race_in_opposite_orders(services, rounds=25)
     assert await reported_deadlocks(services) == deadlocks_before
-
-
-class FirstLocksMeet:
-    """In each round, each of the two holds waits, once it has row-locked its first seat, until
-    the other has locked its own first seat too: the interleaving that locking in the request's
-    order allows and ascending order rules out (under ascending both want the same first seat,
-    so the second could never lock it while the first waits)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.next_round()
-        lock = SeatRepository.lock
-
-        async def meet(repo: SeatRepository, seat_id: int) -> SeatRow | None:
-            row = await lock(repo, seat_id)
-            self.first_locks += 1
-            if self.first_locks == 2:
-                self.both_locked.set()
-            if self.first_locks <= 2:  # each hold's first lock of the round: both, then on
-                await asyncio.wait_for(self.both_locked.wait(), 10)
-            return row
-
-        monkeypatch.setattr(SeatRepository, "lock", meet)
-
-    def next_round(self) -> None:
-        self.first_locks = 0
-        self.both_locked = asyncio.Event()
-
-
-async def test_in_the_request_order_the_same_race_deadlocks_and_the_victim_is_run_again_into_a_409(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The lock study's ``request`` order (bench only): holding its first seat, each hold wants
-    the other's — a deadlock, every round. PostgreSQL breaks it by rolling one hold back (40P01:
-    ``TransientConflict``), ``retry_on_conflict`` runs that one again, and the second attempt
-    finds the seats taken under the lock. So the answers stay those of ascending order (one 201
-    of all three seats, one 409, never a 503 nor a part), and only the deadlock counter, one per
-    round, and the fans' wait for the deadlock detector tell the orders apart."""
-    services.reservations.strategy = "db"
-    services.reservations.lock_order = "request"
-    meeting = FirstLocksMeet(monkeypatch)
-    rounds = 3  # each waits for PostgreSQL's deadlock_timeout
-    deadlocks_before = await reported_deadlocks(services)
-    await race_in_opposite_orders(services, rounds, meeting.next_round)
-    assert await reported_deadlocks(services) == deadlocks_before + rounds
 
 
 async def test_redis_locks_are_taken_in_order_too(services: Services) -> None:

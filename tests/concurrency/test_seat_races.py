@@ -20,14 +20,11 @@ from ticketing.container import Services
 from ticketing.devservers.embedded import free_port
 from ticketing.idempotency.service import IdempotencyService, IdempotentRequest, StoredReply, idempotent_request
 from ticketing.kernel.db import required
-from ticketing.kernel.errors import AppError
+from ticketing.kernel.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
 from ticketing.kernel.redis import create_redis
 from ticketing.payments.service import PaymentService
-from ticketing.reservations.errors import TAKEN_UNDER_LOCK
 from ticketing.reservations.service import ReservationService
 from ticketing.reservations.store import SeatLockStore
-from ticketing.schedules.repository import SeatRepository
-from ticketing.schedules.schemas import SeatRow
 
 
 async def live_reservations(services: Services, seat_id: int) -> int:
@@ -52,92 +49,10 @@ async def race_for_one_seat(services: Services, reservations: ReservationService
     assert await live_reservations(services, seat_id) == 1
 
 
-@pytest.mark.parametrize("strategy", ["redis+db", "db", "conditional", "optimistic", "redis", "spin"])
-async def test_100_fans_race_for_one_seat(services: Services, strategy: str) -> None:
-    services.reservations.strategy = strategy  # type: ignore[assignment]
+@pytest.mark.parametrize("strategy", SEAT_LOCK_STRATEGIES)
+async def test_100_fans_race_for_one_seat(services: Services, strategy: SeatLockStrategy) -> None:
+    services.reservations.strategy = strategy
     await race_for_one_seat(services, services.reservations)
-
-
-async def test_without_any_lock_the_unique_index_still_stops_a_double_booking(services: Services) -> None:
-    """Strategy ``none`` (benchmarks only): nothing but the partial unique index between racers."""
-    services.reservations.strategy = "none"
-    await race_for_one_seat(services, services.reservations)
-
-
-async def test_spin_lock_losers_wait_for_the_lock_then_learn_from_the_row_that_the_seat_is_gone(
-    services: Services, redis: Any
-) -> None:
-    """Strategy ``spin`` (benchmarks only): a loser retries SET NX until the winner releases the
-    lock, then finds the seat taken under the row lock — refused there, not by the Redis lock."""
-    services.reservations.strategy = "spin"
-    concert = await create_concert(services)
-    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
-    fans = await fans_with_tokens(services, concert, 2)
-    owner = await SeatLockStore(redis).acquire(seat_id, 5000)  # a contender inside its transaction
-    assert owner is not None
-    waiting = asyncio.gather(
-        *(services.reservations.hold_seat(fan.principal, token, seat_id) for fan, token in fans), return_exceptions=True
-    )
-    await asyncio.sleep(0.1)  # both spin on the held lock meanwhile
-    await SeatLockStore(redis).release(seat_id, owner)
-    outcomes = await waiting
-    codes = outcome_codes(outcomes)
-    assert sorted(codes) == ["OK", "SEAT_UNAVAILABLE"]
-    [refused] = [o for o in outcomes if isinstance(o, AppError)]
-    assert refused.extra["reason"] == TAKEN_UNDER_LOCK  # it got the lock, then the row said no
-    assert await live_reservations(services, seat_id) == 1
-
-
-async def test_shared_lock_holds_deadlock_and_the_retry_answers_409_without_a_double_hold(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Strategy ``shared`` (the seed's S-lock, benchmarks only): two holds that both hold FOR SHARE
-    on the seat before either writes deadlock; PostgreSQL kills one (40P01), the use case runs it
-    again, and the second attempt finds the seat held: one hold, one 409, three S-lock takes."""
-    services.reservations.strategy = "shared"
-    concert = await create_concert(services)
-    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
-    fans = await fans_with_tokens(services, concert, 2)
-    lock_shared = SeatRepository.lock_shared
-    both_locked = asyncio.Event()
-    takes: list[int] = []
-
-    async def rendezvous(self: SeatRepository, seat: int) -> SeatRow | None:
-        row = await lock_shared(self, seat)
-        takes.append(seat)
-        if len(takes) == 2:
-            both_locked.set()
-        if len(takes) <= 2:  # the first two write only once both hold the S-lock
-            await asyncio.wait_for(both_locked.wait(), 10)
-        return row
-
-    monkeypatch.setattr(SeatRepository, "lock_shared", rendezvous)
-    outcomes = await asyncio.gather(
-        *(services.reservations.hold_seat(fan.principal, token, seat_id) for fan, token in fans), return_exceptions=True
-    )
-    codes = outcome_codes(outcomes)
-    assert sorted(codes) == ["OK", "SEAT_UNAVAILABLE"]
-    assert len(takes) == 3  # the deadlock victim (40P01) ran again: retry_on_conflict
-    [refused] = [o for o in outcomes if isinstance(o, AppError)]
-    assert refused.extra["reason"] == TAKEN_UNDER_LOCK
-    assert await live_reservations(services, seat_id) == 1
-
-
-async def test_20_fans_race_for_one_seat_under_the_shared_lock(services: Services) -> None:
-    """Many S-lock holders at once: whatever PostgreSQL's deadlock detector and lock_timeout do to
-    the losers (a retried 409, or a 503 after the retries), exactly one hold is made."""
-    services.reservations.strategy = "shared"
-    concert = await create_concert(services)
-    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
-    fans = await fans_with_tokens(services, concert, 20)
-    outcomes = await asyncio.gather(
-        *(services.reservations.hold_seat(fan.principal, token, seat_id) for fan, token in fans), return_exceptions=True
-    )
-    codes = [o.code if isinstance(o, AppError) else "OK" for o in outcomes]
-    assert not [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, AppError)]
-    assert codes.count("OK") == 1
-    assert set(codes) <= {"OK", "SEAT_UNAVAILABLE", "SERVICE_UNAVAILABLE"}
-    assert await live_reservations(services, seat_id) == 1
 
 
 async def test_with_redis_down_the_database_alone_keeps_one_winner(services: Services) -> None:

@@ -23,7 +23,7 @@ async def test_two_shared_locks_upgraded_to_writes_deadlock(services: Services) 
     async def shared_then_write() -> str:
         async with services.uow() as uow:
             seats = SeatRepository(uow.conn)
-            await seats.lock_shared(seat_id)
+            await uow.conn.fetchrow("SELECT id FROM seats WHERE id = $1 FOR SHARE", seat_id)  # the seed's S-lock
             await both_locked.wait()  # each now holds a shared lock the other's write must wait for
             try:
                 await seats.mark_held(seat_id, HOLD)

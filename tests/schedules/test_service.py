@@ -13,7 +13,6 @@ from tests.factories import create_concert, create_schedule, fans_with_tokens, l
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import Services
 from ticketing.kernel.errors import AppError
-from ticketing.kernel.locking import SEAT_LOCK_STRATEGIES, SeatLockStrategy
 from ticketing.schedules.repository import SeatRepository
 from ticketing.schedules.schemas import ScheduleIn, SeatRow
 
@@ -25,17 +24,16 @@ async def _status(services: Services, seat_id: int) -> tuple[str, bool]:
     return seat.status, seat.free
 
 
-@pytest.mark.parametrize("strategy", SEAT_LOCK_STRATEGIES)
-async def test_a_seat_is_taken_once_whatever_the_strategy(services: Services, strategy: SeatLockStrategy) -> None:
+async def test_a_seat_is_taken_once(services: Services) -> None:
     concert = await create_concert(services)
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
     async with services.uow() as uow:
-        taken = await services.schedules.take_seat(uow, seat_id, HOLD, strategy)
-        again = await services.schedules.take_seat(uow, seat_id, HOLD, strategy)
+        taken = await services.schedules.take_seat(uow, seat_id, HOLD)
+        again = await services.schedules.take_seat(uow, seat_id, HOLD)
         await uow.commit()
     assert taken is not None
     assert (taken.status, taken.free) == ("HELD", False)
-    assert again is None  # held and not lapsed: not free, under every strategy
+    assert again is None  # held and not lapsed: not free
     assert await _status(services, seat_id) == ("HELD", False)
 
 
@@ -43,7 +41,7 @@ async def test_a_rolled_back_take_leaves_the_seat_free(services: Services) -> No
     concert = await create_concert(services)
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
     async with services.uow() as uow:
-        assert await services.schedules.take_seat(uow, seat_id, HOLD, "db") is not None
+        assert await services.schedules.take_seat(uow, seat_id, HOLD) is not None
         # no commit: the caller's transaction decides
     assert await _status(services, seat_id) == ("AVAILABLE", True)
 

@@ -77,22 +77,18 @@ def test_unknown_database_scheme() -> None:
         to_asyncpg_url("mysql://x")
 
 
-@pytest.mark.parametrize("strategy", ["none", "spin", "shared"])
-def test_the_bench_only_strategies_are_refused_outside_benchmarks(tmp_path: Path, strategy: str) -> None:
-    with pytest.raises(ValidationError, match="benchmarks only"):
-        Settings(env="local", data_dir=tmp_path, seat_lock_strategy=strategy)
-    assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy=strategy, bench_endpoints=True)
-
-
-def test_the_request_lock_order_is_refused_outside_benchmarks(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="benchmarks only"):
-        Settings(env="local", data_dir=tmp_path, seat_lock_order="request")
-    assert Settings(env="local", data_dir=tmp_path, seat_lock_order="request", bench_endpoints=True)
-    assert Settings(env="local", data_dir=tmp_path).seat_lock_order == "ascending"
+@pytest.mark.parametrize("strategy", ["conditional", "optimistic", "redis", "none", "spin", "shared", ""])
+def test_the_lock_study_strategies_are_refused(tmp_path: Path, strategy: str) -> None:
+    """The study's other strategies are figures in docs/locking.md now, not settings: refused with
+    a message that says so, bench endpoints or not."""
+    for bench_endpoints in (False, True):
+        with pytest.raises(ValidationError, match=r"not a lock strategy of the service.*docs/locking\.md"):
+            Settings(env="local", data_dir=tmp_path, seat_lock_strategy=strategy, bench_endpoints=bench_endpoints)
 
 
 def test_the_production_strategies_need_no_bench_endpoints(tmp_path: Path) -> None:
     assert Settings(env="local", data_dir=tmp_path, seat_lock_strategy="db").seat_lock_strategy == "db"
+    assert Settings(env="local", data_dir=tmp_path).seat_lock_strategy == "redis+db"
 
 
 def test_fan_limits_refuse_nonsense(tmp_path: Path) -> None:

@@ -26,25 +26,12 @@ log = structlog.get_logger("ticketing.db")
 
 T = TypeVar("T")
 
-# How a hold takes its seat (the lock study, docs/locking.md): ``redis+db`` (the default: a Redis
-# lock turns contenders away, then the row lock) and ``db`` (row lock only) are for production;
-# ``conditional`` (one conditional UPDATE), ``optimistic`` (version check), ``redis`` (Redis lock
-# only) and ``none`` (no lock: only the unique index stands) exist to be measured, and so do the
-# seed's two remaining kinds: ``spin`` (Redis SET NX retried with backoff until taken, then the row
-# lock) and ``shared`` (FOR SHARE, then the write: the seed's S-lock, which deadlocks).
-SeatLockStrategy = Literal["redis+db", "db", "conditional", "optimistic", "redis", "none", "spin", "shared"]
+# How a hold takes its seat: ``redis+db`` (the default: a Redis lock turns contenders away, then
+# the row lock) or ``db`` (the row lock only). The other kinds the lock study measured (conditional
+# UPDATE, version check, Redis lock only, no lock, spin lock, the seed's S-lock) and the unordered
+# lock order of several seats are gone from the code; their figures stay in docs/locking.md.
+SeatLockStrategy = Literal["redis+db", "db"]
 SEAT_LOCK_STRATEGIES: tuple[SeatLockStrategy, ...] = get_args(SeatLockStrategy)
-# Refused at start-up unless the bench endpoints are on: no lock at all, and the two kinds the
-# study measured in order to reject them.
-BENCH_ONLY_STRATEGIES: frozenset[SeatLockStrategy] = frozenset({"none", "spin", "shared"})
-
-# The order a hold of several seats locks them in (Redis locks and row locks alike). Production
-# knows one: ``ascending`` seat id, so that two holds of overlapping sets wait for each other
-# instead of deadlocking. ``request`` (the order the fan listed them: no ordering at all) exists
-# only for the lock study to measure what that order buys, and is refused outside the bench.
-SeatLockOrder = Literal["ascending", "request"]
-SEAT_LOCK_ORDERS: tuple[SeatLockOrder, ...] = get_args(SeatLockOrder)
-BENCH_ONLY_LOCK_ORDERS: frozenset[SeatLockOrder] = frozenset({"request"})
 
 # The ``reason`` member of the 503s below, for clients and the lock study (bench/burst.py).
 CONFLICT = "conflict"  # deadlock or serialization failure (the last attempt's, once retried)

@@ -3,14 +3,14 @@
 Lock order, shared with payments: reservation -> seat -> wallet. A hold
 0. reads the seat without a lock: a seat already held or sold answers 409 at once;
 1. (strategy ``redis+db``) takes the Redis simple lock of the seat: concurrent contenders fail
-   fast with 409 (``spin``, benchmarks only: retries it with backoff until taken or a deadline);
+   fast with 409;
 then, in one transaction:
 2. the user's advisory lock: the per-user hold cap (live holds of every date) and the per-fan
    ticket limit (held plus paid seats of the date), counted by one statement under it;
 2b. with TICKETING_MAX_HOLDS_PER_ADDRESS, the advisory lock of (schedule, client address): the
    per-address cap against throwaway accounts (always after the user's lock, so never a cycle);
 3. the lapsed hold of the seat, if any (UPDATE ... EXPIRED: locks that reservation row);
-4. the seat row (``FOR UPDATE``; or a conditional UPDATE for ``conditional``);
+4. the seat row (``FOR UPDATE``);
 and writes the reservation. The partial unique index (one HELD/CONFIRMED reservation per seat)
 backs all of this up.
 """
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from ticketing.kernel.errors import ServiceUnavailable
 from ticketing.kernel.ids import distinct_ids
-from ticketing.kernel.locking import SeatLockOrder, SeatLockStrategy, retry_on_conflict
+from ticketing.kernel.locking import SeatLockStrategy, retry_on_conflict
 from ticketing.kernel.pagination import decode_cursor, next_cursor
 from ticketing.kernel.security import Principal
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
@@ -52,9 +52,7 @@ from ticketing.waiting_room.service import AdmittedToken, WaitingRoomService
 
 log = logging.getLogger(__name__)
 
-REDIS_LOCKED = ("redis+db", "redis", "spin")
 SEAT_LOCK_TTL_MS = 5000  # longer than any hold transaction (bounded by lock and statement timeouts)
-SPIN_DEADLINE_MS = 2000  # how long a ``spin`` contender retries the seat's Redis lock
 # How many picks a best-available request makes before it gives up (each lost pick is a block
 # of seats another request got).
 BEST_AVAILABLE_ATTEMPTS = 16
@@ -83,7 +81,6 @@ class ReservationService:
         users: UserService,
         *,
         strategy: SeatLockStrategy,
-        lock_order: SeatLockOrder = "ascending",
         hold_seconds: int,
         max_holds_per_user: int,
         max_holds_per_address: int = 0,
@@ -96,7 +93,6 @@ class ReservationService:
         self._schedules = schedules
         self._users = users
         self.strategy = strategy
-        self.lock_order = lock_order
         self.hold = timedelta(seconds=hold_seconds)
         self.max_holds_per_user = max_holds_per_user
         self.max_holds_per_address = max_holds_per_address
@@ -192,16 +188,12 @@ class ReservationService:
         """Hold the seats ``wanted`` (ascending ids, of one date, checked to exist): the one hold
         of every way a fan asks for seats. The answer is in the order ``asked``. Held, the fan's
         place in the queue is marked chosen (``admitted``: their token)."""
-        # Production knows one order, ascending; the fan's own order is the lock study's (bench only).
-        in_lock_order = wanted if self.lock_order == "ascending" else asked
-        owners = await self._take_redis_locks(in_lock_order) if self.strategy in REDIS_LOCKED else {}
+        owners = await self._take_redis_locks(wanted) if self.strategy == "redis+db" else {}
         try:
 
             async def attempt() -> list[ReservationOut]:
                 async with self._uow_factory() as uow:
-                    rows = await self._hold_in_transaction(
-                        uow, principal, wanted, in_lock_order, schedule_id, client_address
-                    )
+                    rows = await self._hold_in_transaction(uow, principal, wanted, schedule_id, client_address)
                     await uow.commit()
                 self._schedules.invalidate(rows[0].schedule_id)
                 by_seat = {row.seat_id: reservation_out(row) for row in rows}
@@ -219,7 +211,6 @@ class ReservationService:
         uow: UnitOfWork,
         principal: Principal,
         wanted: list[int],
-        in_lock_order: list[int],
         schedule_id: int,
         client_address: str | None,
     ) -> list[ReservationRow]:
@@ -229,8 +220,8 @@ class ReservationService:
         await self._check_caps(repo, principal.user_id, schedule_id, len(wanted), client_address)
         await repo.expire_lapsed_holds(wanted)
         held: list[SeatRow] = []
-        for seat_id in in_lock_order:  # ascending: the shared lock order of seats (production)
-            seat = await self._schedules.take_seat(uow, seat_id, self.hold, self.strategy)
+        for seat_id in wanted:  # ascending: the shared lock order of seats
+            seat = await self._schedules.take_seat(uow, seat_id, self.hold)
             if seat is not None:
                 held.append(seat)
         if len(held) < len(wanted):
@@ -316,13 +307,8 @@ class ReservationService:
         try:
             for seat_id in seat_ids:
                 try:
-                    if self.strategy == "spin":
-                        owner = await self._seat_locks.acquire_spinning(seat_id, SEAT_LOCK_TTL_MS, SPIN_DEADLINE_MS)
-                    else:
-                        owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
+                    owner = await self._seat_locks.acquire(seat_id, SEAT_LOCK_TTL_MS)
                 except ServiceUnavailable:
-                    if self.strategy == "redis":
-                        raise  # the Redis lock is this strategy's only guard
                     log.warning("seat locks skipped: Redis unavailable; the database decides alone")
                     await self._release_redis_locks(owners)
                     return {}

@@ -282,9 +282,7 @@ class ScheduleRepository:
 
 
 class SeatRepository:
-    """Seat rows of the hold path. The lock strategies of the lock study (``SeatLockStrategy``)
-    differ only in how a free seat is taken: ``lock``/``mark_held``, ``claim_if_free`` or
-    ``claim_if_unchanged``."""
+    """Seat rows of the hold path: a free seat is taken by ``lock`` then ``mark_held``."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -304,25 +302,6 @@ class SeatRepository:
         sql = f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1 FOR UPDATE"
         with translate_db_errors():
             return _seat(await self.conn.fetchrow(sql, seat_id))
-
-    async def lock_shared(self, seat_id: int) -> SeatRow | None:
-        """The seed's S-lock (FOR SHARE), kept only to show why it is not used: two holders that
-        both take it and then write the seat deadlock (tests/concurrency)."""
-        sql = f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1 FOR SHARE"
-        with translate_db_errors():
-            return _seat(await self.conn.fetchrow(sql, seat_id))
-
-    async def claim_if_free(self, seat_id: int, hold: timedelta) -> SeatRow | None:
-        """The conditional strategy: one UPDATE that only succeeds on a free seat."""
-        sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 AND {SEAT_IS_FREE} RETURNING {SEAT_COLUMNS}"
-        with translate_db_errors():
-            return _seat(await self.conn.fetchrow(sql, seat_id, hold))
-
-    async def claim_if_unchanged(self, seat: SeatRow, hold: timedelta) -> SeatRow | None:
-        """The optimistic strategy: write only if the seat's version is still the one we read."""
-        sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 AND version = $3 RETURNING {SEAT_COLUMNS}"
-        with translate_db_errors():
-            return _seat(await self.conn.fetchrow(sql, seat.id, hold, seat.version))
 
     async def pick_best_available(
         self, schedule_id: int, class_name: str, quantity: int, excluded: Sequence[int], among: int

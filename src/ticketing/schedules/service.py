@@ -18,7 +18,6 @@ import msgspec
 
 from ticketing.concerts.service import ConcertService
 from ticketing.kernel.coalesce import Coalescer
-from ticketing.kernel.locking import SeatLockStrategy
 from ticketing.kernel.singleflight import SingleFlight
 from ticketing.kernel.uow import UnitOfWork, UnitOfWorkFactory
 from ticketing.schedules.errors import InvalidSchedule, ScheduleNotFound, ScheduleNotOpen
@@ -370,25 +369,12 @@ class ScheduleService:
             self._taken.pop(seat_id, None)
 
     @staticmethod
-    async def take_seat(uow: UnitOfWork, seat_id: int, hold: timedelta, strategy: SeatLockStrategy) -> SeatRow | None:
-        """Mark the seat HELD for ``hold`` if it is free, by the strategy's kind of lock; None
+    async def take_seat(uow: UnitOfWork, seat_id: int, hold: timedelta) -> SeatRow | None:
+        """Mark the seat HELD for ``hold`` if it is free, under its row lock (``FOR UPDATE``,
+        whatever the strategy: ``redis+db`` only adds the Redis lock before the transaction); None
         when it is not free. The caller's transaction commits or rolls back the change."""
         seats = SeatRepository(uow.conn)
-        if strategy == "conditional":
-            return await seats.claim_if_free(seat_id, hold)
-        if strategy == "optimistic":
-            read = await seats.read(seat_id)
-            return await seats.claim_if_unchanged(read, hold) if read and read.free else None
-        if strategy in ("redis", "none"):
-            # No database lock: only the Redis lock (``redis``) or nothing at all (``none``, for
-            # the benchmark) stands before the partial unique index.
-            read = await seats.read(seat_id)
-        elif strategy == "shared":
-            # The seed's S-lock (benchmarks only): two holders both get it, then each write waits
-            # for the other's — a deadlock PostgreSQL breaks after deadlock_timeout.
-            read = await seats.lock_shared(seat_id)
-        else:
-            read = await seats.lock(seat_id)
+        read = await seats.lock(seat_id)
         return await seats.mark_held(seat_id, hold) if read and read.free else None
 
     async def free_seats(self, uow: UnitOfWork, seat_ids: Sequence[int], *, lapsed_only: bool = False) -> None:
