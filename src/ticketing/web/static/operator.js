@@ -143,7 +143,7 @@ Object.assign(DICTIONARY.ko, {
   chart_sales_label: "누적 판매 {sold}매, 매출 {revenue}",
   chart_no_sales: "아직 결제가 없습니다.",
   chart_classes: "등급별 판매율",
-  class_line: "{date} {name}: {sold}/{seats}석 판매 ({percent}%)",
+  class_sell_line: "{date} {name}: {sold}/{seats}석 판매 ({percent}%)",
   per_date: "날짜·등급별 현황",
   col_class: "등급",
   col_free: "남은 좌석",
@@ -188,7 +188,7 @@ Object.assign(DICTIONARY.en, {
   chart_sales_label: "{sold} tickets sold in all, revenue {revenue}",
   chart_no_sales: "No payment yet.",
   chart_classes: "Sell-through per class",
-  class_line: "{date} {name}: {sold} of {seats} sold ({percent}%)",
+  class_sell_line: "{date} {name}: {sold} of {seats} sold ({percent}%)",
   per_date: "Per date and class",
   col_class: "Class",
   col_free: "Free",
@@ -284,7 +284,7 @@ function queueChart(samples) {
 function classChart(classes, dateOf) {
   const rows = classes.map((c) => {
     const percent = c.seat_count ? Math.round((c.sold / c.seat_count) * 100) : 0;
-    return { c, percent, text: t("class_line", { date: dateOf(c.schedule_id), name: c.name, sold: count(c.sold), seats: count(c.seat_count), percent }) };
+    return { c, percent, text: t("class_sell_line", { date: dateOf(c.schedule_id), name: c.name, sold: count(c.sold), seats: count(c.seat_count), percent }) };
   });
   // One bar per class, as a list: each bar is drawn in SVG and its figures are written beside it.
   return `<ul id="class-chart" class="bars">${rows.map((r) => `<li><span class="bar-label">${esc(r.text)}</span>
