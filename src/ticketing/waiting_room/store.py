@@ -439,11 +439,25 @@ return 1
 """,
 )
 
+# The operator's pause, logged like the sold-out flag so every process's view (hence the fans'
+# queue page) learns of it with its next sync. One script on the key the admission script reads,
+# so an admission tick runs wholly before it (and may admit) or wholly after it (and admits none).
+_PAUSED = _lua(
+    "paused log logn",
+    """
+local flag = ARGV[1]
+local was = redis.call('EXISTS', K.paused)
+if flag == '1' then redis.call('SET', K.paused, 1) else redis.call('DEL', K.paused) end
+if (flag == '1') ~= (was == 1) then emit({'k', 'p', 'v', flag}) end
+return 1
+""",
+)
+
 # A process's first look at a queue (or after it fell behind the stream): write its waiters'
 # last-poll times (ARGV: time, seq, ...; only those still waiting: XX), then the whole state and
 # the stream position it corresponds to, in one atomic read.
 _SNAPSHOT = _lua(
-    "seen log epoch soldout upto floor steps gone done logn start seq chosen",
+    "seen log epoch soldout upto floor steps gone done logn start seq chosen paused",
     """
 write_seen(1)
 local last = redis.call('XREVRANGE', K.log, '+', '-', 'COUNT', 1)
@@ -462,6 +476,7 @@ return {
   redis.call('GET', K.start) or '',
   redis.call('GET', K.seq) or '0',
   redis.call('ZRANGE', K.chosen, 0, -1),
+  redis.call('EXISTS', K.paused),
 }
 """,
 )
@@ -584,6 +599,7 @@ class FullState:
     start: FairStart | None
     arrivals: int
     chosen: list[int]  # seqs of the admitted fans who held a seat
+    paused: bool = False  # the operator paused admission
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,6 +628,7 @@ class QueueStore:
         self._finish = self._script(_FINISH)
         self._admit = self._script(_ADMIT)
         self._sold_out = self._script(_SOLD_OUT)
+        self._paused = self._script(_PAUSED)
         self._snapshot = self._script(_SNAPSHOT)
         self._sync = self._script(_SYNC)
         self._peek = self._script(_PEEK)
@@ -760,20 +777,16 @@ class QueueStore:
             await self._sold_out(concert_id, ["1" if sold_out else "0"])
 
     async def set_paused(self, concert_id: int, paused: bool) -> None:
-        """The operator's pause. One command on the key the admission script reads, so an
-        admission tick runs wholly before it (and may admit) or wholly after it (and admits none)."""
-        key = concert_prefix(concert_id) + "paused"
+        """The operator's pause (``_PAUSED``): the flag the admission script reads, and a stream
+        entry so the processes' views tell the waiting fans."""
         with translate_redis_errors():
-            if paused:
-                await self.redis.set(key, 1)
-            else:
-                await self.redis.delete(key)
+            await self._paused(concert_id, ["1" if paused else "0"])
 
     async def full_state(self, concert_id: int, seen: dict[int, int]) -> FullState:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
         with translate_redis_errors():
             raw = await self._snapshot(concert_id, _pairs(seen))
-        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals, chosen = raw
+        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals, chosen, paused = raw
         parsed_steps = []
         for member, score in zip(steps[::2], steps[1::2], strict=True):
             step_upto, _, total = _text(member).partition(":")
@@ -791,6 +804,7 @@ class QueueStore:
             start=FairStart.parse(_text(start)),
             arrivals=int(arrivals),
             chosen=[int(_text(seq)) for seq in chosen],
+            paused=int(paused) == 1,
         )
 
     async def changes(

@@ -84,6 +84,8 @@ const DICTIONARY = {
     days_clock: "{d}일 {clock}",
     see_concert: "공연 보기",
     queue_ahead: "내 앞에 {ahead}명",
+    queue_paused: "판매가 일시 중지되었습니다 — 자리는 유지됩니다. 재개되면 순서대로 입장합니다.",
+    queue_resumed: "판매가 재개되었습니다 — 순서대로 입장합니다.",
 
     queue_intro: "티켓은 공정한 대기실을 거쳐 판매됩니다. 들어온 순서대로 입장합니다. 판매 시작 전에 들어온 분들은 시작 시각에 무작위로 순서가 정해지므로, 마지막 순간에 새로고침할 필요가 없습니다.",
     join: "대기실 입장",
@@ -306,6 +308,8 @@ const DICTIONARY = {
     days_clock: "{d}d {clock}",
     see_concert: "See the concert",
     queue_ahead: "{ahead} ahead of you",
+    queue_paused: "The sale is paused — you keep your place. Fans are let in, in order, once it resumes.",
+    queue_resumed: "The sale has resumed — fans are let in, in order.",
 
     queue_intro: "Tickets are sold through a fair waiting room: fans are let in in the order they arrive. Everyone who joins before the sale opens gets a place drawn at random at the opening, so there is no need to refresh at the last second.",
     join: "Join the waiting room",
