@@ -428,27 +428,19 @@ return 1
 """,
 )
 
-_SOLD_OUT = _lua(
-    "soldout log logn",
+# The queue's two on/off flags, each change logged so every process's view (hence the waiting
+# fans' page) learns of it with its next sync (ARGV: the entry kind, "s" sold out or "p" paused,
+# then "1" or "0"). The operator's pause is the key the admission script reads, so an admission
+# tick runs wholly before it (and may admit) or wholly after it (and admits none).
+_FLAG = _lua(
+    "soldout paused log logn",
     """
-local flag = ARGV[1]
-local was = redis.call('EXISTS', K.soldout)
-if flag == '1' then redis.call('SET', K.soldout, 1) else redis.call('DEL', K.soldout) end
-if (flag == '1') ~= (was == 1) then emit({'k', 's', 'v', flag}) end
-return 1
-""",
-)
-
-# The operator's pause, logged like the sold-out flag so every process's view (hence the fans'
-# queue page) learns of it with its next sync. One script on the key the admission script reads,
-# so an admission tick runs wholly before it (and may admit) or wholly after it (and admits none).
-_PAUSED = _lua(
-    "paused log logn",
-    """
-local flag = ARGV[1]
-local was = redis.call('EXISTS', K.paused)
-if flag == '1' then redis.call('SET', K.paused, 1) else redis.call('DEL', K.paused) end
-if (flag == '1') ~= (was == 1) then emit({'k', 'p', 'v', flag}) end
+local key = K.soldout
+if ARGV[1] == 'p' then key = K.paused end
+local flag = ARGV[2]
+local was = redis.call('EXISTS', key)
+if flag == '1' then redis.call('SET', key, 1) else redis.call('DEL', key) end
+if (flag == '1') ~= (was == 1) then emit({'k', ARGV[1], 'v', flag}) end
 return 1
 """,
 )
@@ -627,8 +619,7 @@ class QueueStore:
         self._issue = self._script(_ISSUE)
         self._finish = self._script(_FINISH)
         self._admit = self._script(_ADMIT)
-        self._sold_out = self._script(_SOLD_OUT)
-        self._paused = self._script(_PAUSED)
+        self._flag = self._script(_FLAG)
         self._snapshot = self._script(_SNAPSHOT)
         self._sync = self._script(_SYNC)
         self._peek = self._script(_PEEK)
@@ -774,13 +765,13 @@ class QueueStore:
 
     async def set_sold_out(self, concert_id: int, sold_out: bool) -> None:
         with translate_redis_errors():
-            await self._sold_out(concert_id, ["1" if sold_out else "0"])
+            await self._flag(concert_id, ["s", "1" if sold_out else "0"])
 
     async def set_paused(self, concert_id: int, paused: bool) -> None:
-        """The operator's pause (``_PAUSED``): the flag the admission script reads, and a stream
+        """The operator's pause (``_FLAG``): the flag the admission script reads, and a stream
         entry so the processes' views tell the waiting fans."""
         with translate_redis_errors():
-            await self._paused(concert_id, ["1" if paused else "0"])
+            await self._flag(concert_id, ["p", "1" if paused else "0"])
 
     async def full_state(self, concert_id: int, seen: dict[int, int]) -> FullState:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""

@@ -361,7 +361,8 @@ async function concertsPage() {
   const concerts = await response.json();
   const serverNow = Date.parse(response.headers.get("Date") || "");
   const skew = Number.isFinite(serverNow) ? serverNow - Date.now() : 0; // whole seconds: good enough
-  const buyable = (c) => c.sale_state === "ON_SALE" || c.sale_state === "UPCOMING";
+  // A paused sale still takes fans into the queue (their place is kept until it resumes).
+  const buyable = (c) => ["ON_SALE", "UPCOMING", "PAUSED"].includes(c.sale_state);
   app.innerHTML = `<h1>${h("concerts_title")}</h1><div class="grid">${concerts.map((c) => `
       <div class="card concert" data-concert="${c.id}" data-sale="${esc(c.sale_state || "")}"><h2>${esc(c.title)}</h2>
       ${c.venue ? `<p class="muted">${esc(c.venue)}</p>` : ""}
