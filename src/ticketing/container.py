@@ -29,7 +29,7 @@ from ticketing.schedules.service import ScheduleService
 from ticketing.tickets.service import TicketService
 from ticketing.users.service import UserService
 from ticketing.venues.service import VenueService
-from ticketing.waiting_room.jobs import admission_job, sold_out_job
+from ticketing.waiting_room.jobs import admission_job, pause_job, sold_out_job
 from ticketing.waiting_room.service import WaitingRoomService
 from ticketing.waiting_room.store import QueueStore
 from ticketing.wallets.service import WalletService
@@ -69,6 +69,7 @@ class Services:
             PeriodicJob("purge-idempotency-keys", 3600, self.idempotency.purge_expired),
             admission_job(self.waiting_room, self.schedules.seats_for_sale),
             sold_out_job(self.waiting_room, self.schedules.concert_sold_out),
+            pause_job(self.waiting_room, self.concerts.reassert_pauses),
             hold_sweeper_job(self.reservations),
         ]
 

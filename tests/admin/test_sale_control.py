@@ -12,6 +12,7 @@ from tests.factories import admitted_token, create_concert, create_schedule, cre
 from tests.support import assert_problem
 from ticketing.container import Services
 from ticketing.schedules.errors import ScheduleNotOpen
+from ticketing.waiting_room.snapshot import QueueViews
 
 
 async def test_a_paused_sale_admits_nobody_and_lets_the_admitted_finish(
@@ -142,3 +143,30 @@ async def test_sale_controls_are_for_operators_and_known_concerts(
             "VALIDATION_ERROR",
         )
     assert (await services.waiting_room.stats(concert)).paused is False
+
+
+async def test_waiting_fans_are_told_of_a_pause_and_the_resume(
+    client: AsyncTestClient[Litestar], services: Services
+) -> None:
+    """The pause reaches the waiters' token info (GET /queue/tokens/me, the push channel's queue
+    event) through the stream every process syncs from, and through a fresh process's first read."""
+    admin = await create_user(services, role="admin")
+    concert = await create_concert(services)
+    await create_schedule(services, concert, seats=10)
+    room = services.waiting_room
+    fan = await create_user(services)
+    token = (await join_queue(services, fan.principal, concert))[0].token
+    me = {**fan.headers, "X-Queue-Token": token}
+    assert (await client.get("/api/v1/queue/tokens/me", headers=me)).json()["paused"] is False
+
+    await client.post(f"/api/v1/admin/concerts/{concert}/sale/pause", headers=admin.headers)
+    await room.views.sync(concert)
+    info = (await client.get("/api/v1/queue/tokens/me", headers=me)).json()
+    assert (info["paused"], info["status"], info["position"]) == (True, "WAITING", 1)
+    fresh = QueueViews(room.store)  # another process's first look reads the flag with the state
+    assert (await fresh.sync(concert)).paused is True
+
+    await client.post(f"/api/v1/admin/concerts/{concert}/sale/resume", headers=admin.headers)
+    await room.views.sync(concert)
+    assert (await client.get("/api/v1/queue/tokens/me", headers=me)).json()["paused"] is False
+    assert (await fresh.sync(concert)).paused is False

@@ -250,6 +250,42 @@ async def test_the_queue_page_says_how_many_are_ahead_and_when_it_last_updated(
     await assert_accessible(page, "queue")
 
 
+async def test_a_waiting_fan_sees_the_sale_paused_and_then_resumed(
+    start_service: Any, new_page: Any, services: Services
+) -> None:
+    """The operator's pause reaches the open queue page (pushed, or polled) in words, in a live
+    region; the resume too, and the fan's place is the same throughout."""
+    concert = await create_concert(services, "Paused concert")
+    await create_schedule(services, concert, seats=10)
+    admin = await create_user(services, name="pause.operator", role="admin")
+    first = await create_user(services, name="first.paused")
+    base = start_service(queue_max_active=1)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        joined = await http.post(f"/api/v1/concerts/{concert}/queue/tokens", headers=await bearer_headers(base, first))
+        assert joined.status_code == 201, joined.text
+        page = await new_page(viewport=PHONE)
+        await sign_up(page, base, "waiting.paused")
+        await page.goto(f"{base}/concerts/{concert}")
+        await page.click("#join")
+        await expect(page.locator("#position")).to_have_text("1")
+        note = page.locator("#sale-paused")
+        await expect(note).to_be_hidden()
+        await expect(note).to_have_attribute("role", "status")
+
+        operator = await bearer_headers(base, admin)
+        paused = await http.post(f"/api/v1/admin/concerts/{concert}/sale/pause", headers=operator)
+        assert paused.status_code == 200, paused.text
+        await expect(note).to_have_text(re.compile("^판매가 일시 중지되었습니다 — 자리는 유지됩니다"))
+        await expect(page.locator("#position")).to_have_text("1")
+        await assert_accessible(page, "queue-paused")
+
+        resumed = await http.post(f"/api/v1/admin/concerts/{concert}/sale/resume", headers=operator)
+        assert resumed.status_code == 200, resumed.text
+        await expect(note).to_have_text(re.compile("^판매가 재개되었습니다"))
+        await expect(page.locator("#position")).to_have_text("1")
+        await assert_accessible(page)
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 async def test_every_fan_page_is_axe_clean_and_photographed(
     start_service: Any, new_page: Any, services: Services, viewport: dict[str, int]

@@ -67,18 +67,22 @@ class AdminService:
         )
 
     async def pause(self, concert_id: int) -> QueueStats:
-        await self._concerts.ensure_exists(concert_id)  # 404 for an unknown concert
-        return await self._waiting_room.set_paused(concert_id, True)
+        """Recorded in PostgreSQL (it outlives Redis' data) and set in Redis, where the admission
+        script reads it; 404 for an unknown concert."""
+        return await self._set_paused(concert_id, True)
 
     async def resume(self, concert_id: int) -> QueueStats:
-        await self._concerts.ensure_exists(concert_id)
-        return await self._waiting_room.set_paused(concert_id, False)
+        return await self._set_paused(concert_id, False)
+
+    async def _set_paused(self, concert_id: int, paused: bool) -> QueueStats:
+        return await self._concerts.set_sale_paused(
+            concert_id, paused, lambda: self._waiting_room.set_paused(concert_id, paused)
+        )
 
     async def close(self, concert_id: int) -> SaleClosed:
         """Pause admission first (nobody more is let in), then end the open dates' windows (no
         new hold; holds already made may still be paid until they end)."""
-        await self._concerts.ensure_exists(concert_id)
-        queue = await self._waiting_room.set_paused(concert_id, True)
+        queue = await self._set_paused(concert_id, True)
         closed = await self._schedules.close_sales(concert_id)
         return SaleClosed(closed_schedule_ids=closed, queue=queue)
 

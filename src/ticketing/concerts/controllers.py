@@ -21,7 +21,9 @@ class ConcertController(Controller):
         description=(
             "`sale_state`: NOT_SCHEDULED (no date yet), UPCOMING (none open now; the next opens at "
             "`sale_opens_at`), ON_SALE (a date is open with a seat not yet sold), SOLD_OUT (every open "
-            "date sold, none to come), CLOSED (every date's window has ended)."
+            "date sold, none to come), CLOSED (every date's window has ended), PAUSED (would be ON_SALE, "
+            "but an operator paused the sale: fans may join the queue and keep their place; nobody is "
+            "admitted until it resumes)."
         ),
     )
     async def list_concerts(self, request: AppRequest) -> list[ConcertListItem]:

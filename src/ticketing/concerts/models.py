@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import Boolean, CheckConstraint, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticketing.kernel.orm import Base, CreatedAtMixin, IdMixin
@@ -13,3 +13,5 @@ class Concert(IdMixin, CreatedAtMixin, Base):
     title: Mapped[str] = mapped_column(String(200))
     venue: Mapped[str | None] = mapped_column(String(200), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The operator paused the sale (the Redis flag the admission script reads is re-asserted from it).
+    sale_paused: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -47,8 +47,22 @@ class ConcertRepository:
             rows = await self.conn.fetch(f"SELECT {COLUMNS} FROM concerts ORDER BY id")
         return [ConcertOut(*row) for row in rows]
 
+    async def set_sale_paused(self, concert_id: int, paused: bool) -> bool:
+        """Record the operator's pause (or resume), keeping the row locked until the transaction
+        ends; False for an unknown concert."""
+        sql = "UPDATE concerts SET sale_paused = $2 WHERE id = $1 RETURNING id"
+        with translate_db_errors():
+            return await self.conn.fetchval(sql, concert_id, paused) is not None
+
+    async def lock_paused(self) -> list[int]:
+        """The paused concerts, share-locked until the transaction ends (a pause or resume being
+        written holds its row and is skipped: it writes the Redis flag itself)."""
+        sql = "SELECT id FROM concerts WHERE sale_paused ORDER BY id FOR SHARE SKIP LOCKED"
+        with translate_db_errors():
+            return [row[0] for row in await self.conn.fetch(sql)]
+
     async def all_with_sale(self) -> list[ConcertListItem]:
-        sql = f"SELECT {COLUMNS}, {sale_of_concert('concerts.id')} FROM concerts ORDER BY id"
+        sql = f"SELECT {COLUMNS}, {sale_of_concert('concerts.id')}, sale_paused FROM concerts ORDER BY id"
         with translate_db_errors():
             rows = await self.conn.fetch(sql)
         return [
@@ -57,7 +71,7 @@ class ConcertRepository:
                 title=row[1],
                 venue=row[2],
                 description=row[3],
-                sale_state=sale_state(row[4], row[5], row[6], row[7]),
+                sale_state=sale_state(row[4], row[5], row[6], row[7], paused=row[8]),
                 sale_opens_at=row[5],
             )
             for row in rows

@@ -33,13 +33,16 @@ class ConcertOut(msgspec.Struct):
 # Where a concert's sale stands, for the list fans browse (Korean box offices' 오픈 예정 / 예매 중 /
 # 매진): NOT_SCHEDULED no date yet; UPCOMING no date open now but one opens at ``sale_opens_at``;
 # ON_SALE a date is open with a seat not yet sold (a held seat may still come back); SOLD_OUT every
-# open date sold and none to come; CLOSED every date's window has ended.
-SaleState = Literal["NOT_SCHEDULED", "UPCOMING", "ON_SALE", "SOLD_OUT", "CLOSED"]
+# open date sold and none to come; CLOSED every date's window has ended; PAUSED would be ON_SALE
+# but an operator paused the sale (nobody is admitted from the queue until it resumes).
+SaleState = Literal["NOT_SCHEDULED", "UPCOMING", "ON_SALE", "SOLD_OUT", "CLOSED", "PAUSED"]
 
 
-def sale_state(has_dates: bool, next_opening: datetime | None, open_now: bool, unsold_open: bool) -> SaleState:
+def sale_state(
+    has_dates: bool, next_opening: datetime | None, open_now: bool, unsold_open: bool, *, paused: bool = False
+) -> SaleState:
     if unsold_open:
-        return "ON_SALE"
+        return "PAUSED" if paused else "ON_SALE"
     if next_opening is not None:
         return "UPCOMING"
     if open_now:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import msgspec
 
@@ -10,6 +11,8 @@ from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.repository import ConcertRepository
 from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
 from ticketing.kernel.uow import UnitOfWorkFactory
+
+T = TypeVar("T")
 
 
 class ConcertService:
@@ -32,6 +35,26 @@ class ConcertService:
         if concert is None:
             raise ConcertNotFound()
         return concert
+
+    async def set_sale_paused(self, concert_id: int, paused: bool, apply: Callable[[], Awaitable[T]]) -> T:
+        """Record the pause (or resume) and run ``apply`` (the Redis flag's write) while the row
+        is locked, committing only if it succeeded: the record and the flag agree, and the job
+        re-asserting pauses (``reassert_pauses``) cannot interleave with this."""
+        async with self._uow_factory() as uow:
+            if not await ConcertRepository(uow.conn).set_sale_paused(concert_id, paused):
+                raise ConcertNotFound()
+            applied = await apply()
+            await uow.commit()
+        self._known.add(concert_id)
+        return applied
+
+    async def reassert_pauses(self, apply: Callable[[int], Awaitable[None]]) -> None:
+        """Run ``apply`` (set the Redis flag) for each paused concert, its row share-locked
+        meanwhile so a resume being recorded waits for it (and one in flight is skipped)."""
+        async with self._uow_factory() as uow:
+            for concert_id in await ConcertRepository(uow.conn).lock_paused():
+                await apply(concert_id)
+            await uow.commit()
 
     async def list_concerts(self) -> list[ConcertOut]:
         async with self._uow_factory(autocommit=True) as uow:

@@ -141,7 +141,7 @@ class EventService:
         whether this is the last event)."""
         if watch.schedule_id is None:
             info = await self._waiting_room.token_info(watch.queue_token)
-            key = msgspec.json.encode([info.status, info.position, info.pre_queue])
+            key = msgspec.json.encode([info.status, info.position, info.pre_queue, info.paused])
             wait = min(QUEUE_LOOK_MAX_SECONDS, max(QUEUE_LOOK_MIN_SECONDS, info.poll_after_ms / 1000))
             return "queue", key, info, wait, info.status != "WAITING"
         now = time.monotonic()

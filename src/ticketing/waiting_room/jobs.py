@@ -15,6 +15,8 @@ from ticketing.waiting_room.store import SAMPLE_SECONDS
 TICK_SECONDS = 0.1
 LEASE_MS = 2000
 SOLD_OUT_CHECK_SECONDS = 1.0
+PAUSE_CHECK_SECONDS = 1.0
+PauseSetter = Callable[[int], Awaitable[None]]
 
 
 def admission_job(waiting_room: WaitingRoomService, inventory: InventoryLookup | None = None) -> PeriodicJob:
@@ -51,3 +53,21 @@ def sold_out_job(waiting_room: WaitingRoomService, concert_sold_out: Callable[[i
                 await waiting_room.clear_sold_out(concert_id)
 
     return PeriodicJob("sold-out-check", SOLD_OUT_CHECK_SECONDS, check)
+
+
+def pause_job(
+    waiting_room: WaitingRoomService, reassert_pauses: Callable[[PauseSetter], Awaitable[None]]
+) -> PeriodicJob:
+    """The pause is recorded in PostgreSQL (the concerts domain's ``reassert_pauses``) and read by
+    the admission script from Redis. If Redis lost its data (or a pause's Redis write is lost),
+    this sets the flag again within a second. Only pauses are re-asserted, never resumes: a job
+    that cleared flags could unpause a sale whose pause it read a moment before it was recorded.
+    Setting a flag already set writes nothing (the script logs changes only)."""
+
+    async def pause(concert_id: int) -> None:
+        await waiting_room.store.set_paused(concert_id, True)
+
+    async def check() -> None:
+        await reassert_pauses(pause)
+
+    return PeriodicJob("pause-check", PAUSE_CHECK_SECONDS, check)

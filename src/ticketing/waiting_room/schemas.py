@@ -45,6 +45,8 @@ class QueueTokenInfoOut(msgspec.Struct):
     sale_opens_at: datetime | None = None  # as in QueueTokenOut
     pre_queue: bool = False
     arrival_number: int | None = None  # as in QueueTokenOut
+    # The operator paused the sale (additive): nobody is admitted until resumed; places are kept.
+    paused: bool = False
 
 
 class QueueStats(msgspec.Struct):

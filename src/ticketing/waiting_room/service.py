@@ -310,6 +310,7 @@ class WaitingRoomService:
             sale_opens_at=_at(opens_ms) if opens_ms is not None else None,
             pre_queue=standing.pre_queue,
             arrival_number=token.seq,
+            paused=view.paused,
         )
 
     def _decode(self, raw: str | None) -> QueueToken:

@@ -40,6 +40,8 @@ RESYNC_AFTER_SECONDS = 10.0
 IDLE_SECONDS = 30.0
 # A sync that returned this many entries reads on at once: there may be more.
 SYNC_BATCH = 5000
+# The stream's on/off entries ("v": "1" or "0") and the view's field each sets.
+FLAG_ENTRIES = {"s": "sold_out", "p": "paused"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class QueueView:
     chosen: dict[int, int] = field(default_factory=dict)  # seq -> rank: admitted fans who held a seat
     start: FairStart | None = None  # None: a plain FIFO queue
     arrivals: int = 0  # the arrivals so far (before a pre-queue's draw: its size)
+    paused: bool = False  # the operator paused admission: the waiters are told, places kept
 
     @classmethod
     def of(cls, state: FullState, now: float) -> QueueView:
@@ -86,6 +89,7 @@ class QueueView:
             done=dict(state.done),
             start=state.start,
             arrivals=state.arrivals,
+            paused=state.paused,
         )
         view.chosen = {seq: view.rank(seq) for seq in state.chosen}
         for at, upto, total in state.steps:
@@ -136,8 +140,8 @@ class QueueView:
             elif kind == "c":
                 seq = int(fields["s"])
                 self.chosen[seq] = self.rank(seq)
-            elif kind == "s":
-                self.sold_out = fields["v"] == "1"
+            elif kind in FLAG_ENTRIES:
+                setattr(self, FLAG_ENTRIES[kind], fields["v"] == "1")
             elif kind == "f":
                 self._forget_up_to(int(fields["u"]))
             elif kind == "q":

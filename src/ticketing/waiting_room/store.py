@@ -428,13 +428,19 @@ return 1
 """,
 )
 
-_SOLD_OUT = _lua(
-    "soldout log logn",
+# The queue's two on/off flags, each change logged so every process's view (hence the waiting
+# fans' page) learns of it with its next sync (ARGV: the entry kind, "s" sold out or "p" paused,
+# then "1" or "0"). The operator's pause is the key the admission script reads, so an admission
+# tick runs wholly before it (and may admit) or wholly after it (and admits none).
+_FLAG = _lua(
+    "soldout paused log logn",
     """
-local flag = ARGV[1]
-local was = redis.call('EXISTS', K.soldout)
-if flag == '1' then redis.call('SET', K.soldout, 1) else redis.call('DEL', K.soldout) end
-if (flag == '1') ~= (was == 1) then emit({'k', 's', 'v', flag}) end
+local key = K.soldout
+if ARGV[1] == 'p' then key = K.paused end
+local flag = ARGV[2]
+local was = redis.call('EXISTS', key)
+if flag == '1' then redis.call('SET', key, 1) else redis.call('DEL', key) end
+if (flag == '1') ~= (was == 1) then emit({'k', ARGV[1], 'v', flag}) end
 return 1
 """,
 )
@@ -443,7 +449,7 @@ return 1
 # last-poll times (ARGV: time, seq, ...; only those still waiting: XX), then the whole state and
 # the stream position it corresponds to, in one atomic read.
 _SNAPSHOT = _lua(
-    "seen log epoch soldout upto floor steps gone done logn start seq chosen",
+    "seen log epoch soldout upto floor steps gone done logn start seq chosen paused",
     """
 write_seen(1)
 local last = redis.call('XREVRANGE', K.log, '+', '-', 'COUNT', 1)
@@ -462,6 +468,7 @@ return {
   redis.call('GET', K.start) or '',
   redis.call('GET', K.seq) or '0',
   redis.call('ZRANGE', K.chosen, 0, -1),
+  redis.call('EXISTS', K.paused),
 }
 """,
 )
@@ -584,6 +591,7 @@ class FullState:
     start: FairStart | None
     arrivals: int
     chosen: list[int]  # seqs of the admitted fans who held a seat
+    paused: bool = False  # the operator paused admission
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,7 +619,7 @@ class QueueStore:
         self._issue = self._script(_ISSUE)
         self._finish = self._script(_FINISH)
         self._admit = self._script(_ADMIT)
-        self._sold_out = self._script(_SOLD_OUT)
+        self._flag = self._script(_FLAG)
         self._snapshot = self._script(_SNAPSHOT)
         self._sync = self._script(_SYNC)
         self._peek = self._script(_PEEK)
@@ -757,23 +765,19 @@ class QueueStore:
 
     async def set_sold_out(self, concert_id: int, sold_out: bool) -> None:
         with translate_redis_errors():
-            await self._sold_out(concert_id, ["1" if sold_out else "0"])
+            await self._flag(concert_id, ["s", "1" if sold_out else "0"])
 
     async def set_paused(self, concert_id: int, paused: bool) -> None:
-        """The operator's pause. One command on the key the admission script reads, so an
-        admission tick runs wholly before it (and may admit) or wholly after it (and admits none)."""
-        key = concert_prefix(concert_id) + "paused"
+        """The operator's pause (``_FLAG``): the flag the admission script reads, and a stream
+        entry so the processes' views tell the waiting fans."""
         with translate_redis_errors():
-            if paused:
-                await self.redis.set(key, 1)
-            else:
-                await self.redis.delete(key)
+            await self._flag(concert_id, ["p", "1" if paused else "0"])
 
     async def full_state(self, concert_id: int, seen: dict[int, int]) -> FullState:
         """Write the waiters' last-poll times (seq -> ms) and read the whole state."""
         with translate_redis_errors():
             raw = await self._snapshot(concert_id, _pairs(seen))
-        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals, chosen = raw
+        epoch, sold_out, upto, floor, steps, gone, done, log_index, last_id, start, arrivals, chosen, paused = raw
         parsed_steps = []
         for member, score in zip(steps[::2], steps[1::2], strict=True):
             step_upto, _, total = _text(member).partition(":")
@@ -791,6 +795,7 @@ class QueueStore:
             start=FairStart.parse(_text(start)),
             arrivals=int(arrivals),
             chosen=[int(_text(seq)) for seq in chosen],
+            paused=int(paused) == 1,
         )
 
     async def changes(

@@ -361,7 +361,8 @@ async function concertsPage() {
   const concerts = await response.json();
   const serverNow = Date.parse(response.headers.get("Date") || "");
   const skew = Number.isFinite(serverNow) ? serverNow - Date.now() : 0; // whole seconds: good enough
-  const buyable = (c) => c.sale_state === "ON_SALE" || c.sale_state === "UPCOMING";
+  // A paused sale still takes fans into the queue (their place is kept until it resumes).
+  const buyable = (c) => ["ON_SALE", "UPCOMING", "PAUSED"].includes(c.sale_state);
   app.innerHTML = `<h1>${h("concerts_title")}</h1><div class="grid">${concerts.map((c) => `
       <div class="card concert" data-concert="${c.id}" data-sale="${esc(c.sale_state || "")}"><h2>${esc(c.title)}</h2>
       ${c.venue ? `<p class="muted">${esc(c.venue)}</p>` : ""}
@@ -390,7 +391,10 @@ async function salePage(concertId) {
   const concert = await api("GET", `/api/v1/concerts/${concertId}`);
   document.title = concert.title;
   sale.title = concert.title;
-  app.innerHTML = `<h1>${esc(concert.title)}</h1><div id="step" class="card"></div><div id="wallet" class="muted"></div>`;
+  // The pause note is a live region kept across the step's redraws (a region created with its
+  // text is not read out): a pause or a resume is announced once, where the fan is.
+  app.innerHTML = `<h1>${esc(concert.title)}</h1><p id="sale-paused" class="sale-paused" role="status"></p>
+    <div id="step" class="card"></div><div id="wallet" class="muted"></div>`;
   refreshBalance();
   const token = session.queueToken(concertId);
   if (token) return waitInQueue(concertId, token, null);
@@ -424,9 +428,18 @@ function waitInQueue(concertId, token, firstPosition) {
     shown = kind;
   };
   let done = false;
+  let paused = false;
+  const pausedNote = document.getElementById("sale-paused");
   // One answer of token info, polled or pushed: drawn, and the next poll's delay (null: done).
   const apply = (info) => {
     if (done) return null;
+    if (info.status !== "WAITING") pausedNote.textContent = "";
+    else if (Boolean(info.paused) !== paused) {
+      // Said on a change only: "resumed" after a pause, nothing when the page opens unpaused.
+      paused = Boolean(info.paused);
+      pausedNote.textContent = t(paused ? "queue_paused" : "queue_resumed");
+      pausedNote.classList.toggle("resumed", !paused);
+    }
     if (info.status === "ACTIVE") { done = true; loop.stop(); chooseDate(concertId, token); return null; }
     if (info.status === "SOLD_OUT") {
       done = true;

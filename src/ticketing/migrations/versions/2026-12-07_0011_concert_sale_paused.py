@@ -1,0 +1,28 @@
+"""a paused sale recorded in PostgreSQL
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-07 16:50:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # The operator's pause, kept where it survives Redis losing its data: the admission job
+    # re-asserts the Redis flag the admission script reads from it (docs/operating.md), and the
+    # public concert list says PAUSED from it without a Redis read. No index: the concerts table
+    # is small and read whole by the list anyway.
+    op.add_column("concerts", sa.Column("sale_paused", sa.Boolean(), server_default=sa.false(), nullable=False))
+
+
+def downgrade() -> None:
+    op.drop_column("concerts", "sale_paused")
