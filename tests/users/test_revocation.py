@@ -126,6 +126,7 @@ async def test_a_revoked_token_learns_of_a_taken_seat_only_what_the_seat_list_sh
     lost = await client.post("/api/v1/reservations", json={"seat_id": taken}, headers=headers)
     assert_problem(lost, 409, "SEAT_UNAVAILABLE")
     assert lost.json()["unavailable_seat_ids"] == [taken]
+    assert lost.headers["cache-control"] == "no-store"
     assert_problem(
         await client.post("/api/v1/reservations", json={"seat_id": free}, headers=headers), 401, "UNAUTHENTICATED"
     )

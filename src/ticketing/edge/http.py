@@ -505,11 +505,16 @@ _PERSONAL = "ticketing.personal"
 _NO_STORE = (b"cache-control", b"no-store")
 
 
+def answer_is_personal(request: Request[Any, Any, Any]) -> None:
+    """Mark the answer ``Cache-Control: no-store`` (what every account check does)."""
+    request.scope[_PERSONAL] = True  # type: ignore[literal-required]
+
+
 async def current_account(request: Request[Any, Any, Any]) -> Principal:
     """The bearer checked against its account (``UserService.current``, one primary-key read
     shared by every check waiting at that moment): 401 once revoked by a sign-out or a password
     change; the role is the account's, not the token's."""
-    request.scope[_PERSONAL] = True  # type: ignore[literal-required]
+    answer_is_personal(request)
     principal = await services(request).users.current(_authenticate(request))
     request.scope["user"] = principal
     return principal

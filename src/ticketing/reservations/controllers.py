@@ -6,7 +6,14 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, account_checks, app_error_handler, current_account, user_checks
+from ticketing.edge.http import (
+    AuthedRequest,
+    account_checks,
+    answer_is_personal,
+    app_error_handler,
+    current_account,
+    user_checks,
+)
 from ticketing.edge.openapi import Link, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId, QueueTokenHeader
@@ -82,6 +89,7 @@ class ReservationController(Controller):
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut | ReservationList:
+        answer_is_personal(request)  # no-store, as every answer of an account-checked endpoint
         try:
             # A race's loser, on a seat this process saw taken: told so after the checks of a
             # seat list read, before the account read and the rate limits' counters
