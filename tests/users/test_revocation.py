@@ -100,6 +100,45 @@ async def test_a_revoked_token_cannot_hold_release_or_pay(client: Client, servic
         assert await uow.conn.fetchval("SELECT count(*) FROM payments") == 0
 
 
+async def test_a_revoked_token_learns_of_a_taken_seat_only_what_the_seat_list_shows(
+    client: Client, services: Services
+) -> None:
+    """A hold of a seat this process saw taken is refused before the account check (a race's
+    loser answered as cheaply as a read): a revoked token is told only what its seat list
+    read says, and a hold that would win is still refused 401."""
+    serving: Services = client.app.state.services  # the app's own, whose memory answers the losers
+    serving.schedules.cache_seconds = 60.0  # the memory of the taken seat outlives the test
+    winner, rival, leaver = [await create_user(services) for _ in range(3)]
+    concert = await create_concert(services)
+    schedule = await create_schedule(services, concert, seats=2)
+    taken, free = schedule.seats[0].id, schedule.seats[1].id
+    for fan in (winner, rival):
+        headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
+        await client.post("/api/v1/reservations", json={"seat_id": taken}, headers=headers)
+    assert serving.schedules.known_taken(taken) == schedule.id  # the rival's refusal remembered it
+    queue = await admitted_token(services, leaver, concert)
+    headers = {**leaver.headers, "X-Queue-Token": queue}
+    assert (await client.delete("/api/v1/auth/token", headers=leaver.headers)).status_code == 204
+
+    seat_list = await client.get(f"/api/v1/schedules/{schedule.id}/seats", headers=headers)
+    assert seat_list.status_code == 200, seat_list.text  # the seat list reads with a revoked token
+    assert [seat["available"] for seat in seat_list.json()] == [False, True]
+    lost = await client.post("/api/v1/reservations", json={"seat_id": taken}, headers=headers)
+    assert_problem(lost, 409, "SEAT_UNAVAILABLE")
+    assert lost.json()["unavailable_seat_ids"] == [taken]
+    assert lost.headers["cache-control"] == "no-store"
+    assert_problem(
+        await client.post("/api/v1/reservations", json={"seat_id": free}, headers=headers), 401, "UNAUTHENTICATED"
+    )
+    # Without the queue token the seat list is refused, and so is the hold, alike.
+    no_queue = await client.get(f"/api/v1/schedules/{schedule.id}/seats", headers=leaver.headers)
+    no_queue_hold = await client.post("/api/v1/reservations", json={"seat_id": taken}, headers=leaver.headers)
+    assert no_queue.status_code == no_queue_hold.status_code == 401
+    assert no_queue.json()["code"] == no_queue_hold.json()["code"] != "UNAUTHENTICATED"
+    async with services.uow() as uow:  # nothing changed: the winner's one hold
+        assert await uow.conn.fetchval("SELECT count(*) FROM reservations") == 1
+
+
 async def test_password_change_revokes_old_tokens_and_answers_a_new_one(client: Client) -> None:
     user, old = await sign_up_and_in(client, "careful.fan")
     url = "/api/v1/users/me/password"

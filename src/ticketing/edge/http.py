@@ -505,11 +505,16 @@ _PERSONAL = "ticketing.personal"
 _NO_STORE = (b"cache-control", b"no-store")
 
 
-async def _current_account(request: Request[Any, Any, Any]) -> Principal:
+def answer_is_personal(request: Request[Any, Any, Any]) -> None:
+    """Mark the answer ``Cache-Control: no-store`` (what every account check does)."""
+    request.scope[_PERSONAL] = True  # type: ignore[literal-required]
+
+
+async def current_account(request: Request[Any, Any, Any]) -> Principal:
     """The bearer checked against its account (``UserService.current``, one primary-key read
     shared by every check waiting at that moment): 401 once revoked by a sign-out or a password
     change; the role is the account's, not the token's."""
-    request.scope[_PERSONAL] = True  # type: ignore[literal-required]
+    answer_is_personal(request)
     principal = await services(request).users.current(_authenticate(request))
     request.scope["user"] = principal
     return principal
@@ -522,14 +527,14 @@ async def account_checks(request: Request[Any, Any, Any]) -> None:
     (422); the answer carries ``Cache-Control: no-store``. Only the hot public reads of a sale
     (dates, seat maps) keep ``user_checks``: no database read, a revoked token reads them until
     it expires."""
-    await _current_account(request)
+    await current_account(request)
     await strict_body(request)
 
 
 async def admin_checks(request: Request[Any, Any, Any]) -> None:
     """Before-request hook: a bearer token not revoked, of an account that is an operator now
     (401, 403), then a strict body."""
-    if not (await _current_account(request)).is_admin:
+    if not (await current_account(request)).is_admin:
         raise Forbidden("This needs an operator account")
     await strict_body(request)
 
@@ -537,7 +542,7 @@ async def admin_checks(request: Request[Any, Any, Any]) -> None:
 async def door_checks(request: Request[Any, Any, Any]) -> None:
     """Before-request hook of the door (check-in and a date's door count): a bearer token not
     revoked, of an account that is an operator or door staff now (401, 403), then a strict body."""
-    if not (await _current_account(request)).at_the_door:
+    if not (await current_account(request)).at_the_door:
         raise Forbidden("This needs a door staff or operator account")
     await strict_body(request)
 

@@ -6,7 +6,14 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, account_checks, app_error_handler
+from ticketing.edge.http import (
+    AuthedRequest,
+    account_checks,
+    answer_is_personal,
+    app_error_handler,
+    current_account,
+    user_checks,
+)
 from ticketing.edge.openapi import Link, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId, QueueTokenHeader
@@ -35,7 +42,8 @@ class ReservationController(Controller):
     @post(
         "/",
         status_code=201,
-        before_request=account_checks,
+        # The account check comes in the handler, after a race's loser has been answered.
+        before_request=user_checks,
         responses=error_responses(
             Unauthenticated,
             TokenInvalid,
@@ -81,11 +89,19 @@ class ReservationController(Controller):
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
     ) -> ReservationOut | ReservationList:
-        # The per-address hold cap counts the address the rate limits count (forwarded by a
-        # trusted proxy, IPv6 per /64).
-        address = client_address(request)
-        await enforce(request, "hold", account=str(request.user.user_id), address=address)
+        answer_is_personal(request)  # no-store, as every answer of an account-checked endpoint
         try:
+            # A race's loser, on a seat this process saw taken: told so after the checks of a
+            # seat list read, before the account read and the rate limits' counters
+            # (ReservationService.refuse_known_taken says why that is safe).
+            one_seat = [data.seat_id] if data.seat_id is not None else data.seat_ids
+            if one_seat is not None:
+                await services(request).reservations.refuse_known_taken(request.user, x_queue_token, one_seat)
+            await current_account(request)
+            # The per-address hold cap counts the address the rate limits count (forwarded by a
+            # trusted proxy, IPv6 per /64).
+            address = client_address(request)
+            await enforce(request, "hold", account=str(request.user.user_id), address=address)
             return await self._hold(data, request, x_queue_token, address)
         except SeatUnavailable as lost:
             # Most answers of a race are this one: returned, not raised through Litestar's

@@ -118,13 +118,8 @@ class ReservationService:
         overlapping sets wait for each other instead of deadlocking. The answer is in the order
         asked for."""
         wanted = distinct_ids(seat_ids, name="seat_ids", most=self.max_seats_per_hold, error=InvalidSeatSelection)
+        await self.refuse_known_taken(principal, queue_token, wanted)
         admitted = await self._waiting_room.require_admitted(queue_token, principal.user_id, holds=self.live_hold_until)
-        known = self._schedules.known_taken(wanted[0]) if len(wanted) == 1 else None
-        if known is not None:
-            # A race's loser: this process saw the seat taken moments ago (ScheduleService.
-            # known_taken); the same checks as after a read, without the read.
-            await self._schedules.open_schedule(known, admitted)
-            raise seats_unavailable(wanted)
         seats = await self._read_seats(wanted)
         await self._schedules.open_schedule(seats[0].schedule_id, admitted)
         taken = [seat.id for seat in seats if not seat.free]
@@ -133,6 +128,25 @@ class ReservationService:
             # free are checked again under the locks below.
             raise seats_unavailable(taken)
         return await self._hold(principal, admitted, wanted, list(seat_ids), seats[0].schedule_id, client_address)
+
+    async def refuse_known_taken(self, principal: Principal, queue_token: str | None, seat_ids: Sequence[int]) -> None:
+        """SEAT_UNAVAILABLE for a hold of one seat this process saw taken moments ago
+        (ScheduleService.known_taken), after exactly the checks a read of the seat list makes
+        (a signed token, the queue pass, the date open) and nothing more: most of a race's
+        losers are answered this way. Returns, having done no I/O, for any other request.
+
+        Safe before the account check and the hold's rate limits (the caller's order): it
+        changes nothing and tells the caller only what the seat list already shows that very
+        token (a revoked but unexpired token reads the seat list too); the request is as cheap
+        as that read, which is bounded the same way."""
+        if len(seat_ids) != 1:
+            return
+        schedule_id = self._schedules.known_taken(seat_ids[0])
+        if schedule_id is None:
+            return
+        admitted = await self._waiting_room.require_pass(queue_token, principal.user_id, holds=self.live_hold_until)
+        await self._schedules.open_schedule(schedule_id, admitted)
+        raise seats_unavailable([seat_ids[0]])
 
     async def hold_best_available(
         self,
