@@ -52,8 +52,7 @@ async def test_the_dashboard_draws_a_small_sale_and_exports_its_orders(
         await expect(page.locator("#per-date tbody tr")).to_have_count(2)
         await expect(page.locator("#revenue")).to_have_text("20,049,998원")
         assert await page.locator("#revenue").evaluate(FITS), "the revenue spills out of its tile"
-        await assert_accessible(page)
-        await page.screenshot(path=f"test-results/operator-dashboard-{viewport['width']}.png", full_page=True)
+        await assert_accessible(page, "operator-dashboard-sale")
 
     # The queue sampled by the admitter every 5 s: two samples draw its lines.
     await expect(page.locator("#queue-chart path.line.waiting")).to_have_count(1, timeout=15_000)

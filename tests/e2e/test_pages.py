@@ -119,12 +119,18 @@ async def test_the_pages_pass_axe_core(start_service: Any, new_page: Any, servic
             await page.goto(f"{base}{path}")
             await expect(page.locator(ready)).to_be_visible()
             await assert_accessible(page)
-    page = await new_page(viewport={"width": 1280, "height": 800})
-    await sign_in(page, base, admin.name)
-    for path, ready in (("/admin", "#concert"), (f"/admin/concerts/{concert}", "#sold"), ("/door", "#door-date")):
-        await page.goto(f"{base}{path}")
-        await expect(page.locator(ready)).to_be_visible()
-        await assert_accessible(page)
+    operator_pages = (
+        ("operator-admin", "/admin", "#concert"),
+        ("operator-dashboard", f"/admin/concerts/{concert}", "#sold"),
+        ("door", "/door", "#door-date"),
+    )
+    for viewport in (PHONE, {"width": 1280, "height": 800}):
+        page = await new_page(viewport=viewport)
+        await sign_in(page, base, admin.name)
+        for name, path, ready in operator_pages:
+            await page.goto(f"{base}{path}")
+            await expect(page.locator(ready)).to_be_visible()
+            await assert_accessible(page, name)  # and photographed at both viewports
 
 
 async def test_an_unknown_address_shows_a_page_not_raw_json(start_service: Any, new_page: Any) -> None:
