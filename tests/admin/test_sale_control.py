@@ -12,6 +12,7 @@ from tests.factories import admitted_token, create_concert, create_schedule, cre
 from tests.support import assert_problem
 from ticketing.container import Services
 from ticketing.schedules.errors import ScheduleNotOpen
+from ticketing.schedules.schemas import PLAIN_CLASS
 from ticketing.waiting_room.snapshot import QueueViews
 
 
@@ -120,6 +121,40 @@ async def test_closing_a_sale_ends_the_open_windows_and_pauses_the_queue(
     assert row.reservation_opens_at == upcoming.reservation_opens_at  # a date not yet open is left alone
     again = await client.post(f"/api/v1/admin/concerts/{concert}/sale/close", headers=admin.headers)
     assert again.json()["closed_schedule_ids"] == []
+
+
+async def test_a_hold_after_a_close_elsewhere_is_refused_on_a_warm_date_cache(
+    client: AsyncTestClient[Litestar], services: Services
+) -> None:
+    """Another process closed the sale: this one still has the date cached as open, and the
+    hold's own transaction refuses it (the database decides), holding nothing."""
+    concert = await create_concert(services)
+    date = await create_schedule(services, concert, seats=5)
+    first, second = await create_user(services), await create_user(services)
+    first_token = await admitted_token(services, first, concert)
+    second_token = await admitted_token(services, second, concert)
+    served = client.app.state.services  # the serving process's services: its date cache
+    first_hold = await client.post(
+        "/api/v1/reservations",
+        json={"seat_id": date.seats[0].id},
+        headers={**first.headers, "X-Queue-Token": first_token},
+    )
+    assert first_hold.status_code == 201  # and the date is now cached as open
+    async with services.uow(autocommit=True) as uow:  # the close of another process
+        await uow.conn.execute("UPDATE schedules SET reservation_closes_at = now() WHERE id = $1", date.id)
+    assert (await served.schedules.schedule(date.id)).reservation_closes_at == date.reservation_closes_at
+
+    for body in ({"seat_id": date.seats[1].id}, {"schedule_id": date.id, "class": PLAIN_CLASS, "quantity": 1}):
+        refused = await client.post(
+            "/api/v1/reservations", json=body, headers={**second.headers, "X-Queue-Token": second_token}
+        )
+        assert_problem(refused, 409, ScheduleNotOpen.code)
+    async with services.uow(autocommit=True) as uow:
+        held = await uow.conn.fetchval("SELECT count(*) FROM reservations WHERE user_id = $1", second.id)
+        free = await uow.conn.fetchval(
+            "SELECT count(*) FROM seats WHERE schedule_id = $1 AND status = 'AVAILABLE'", date.id
+        )
+    assert (held, free) == (0, 4)
 
 
 async def test_sale_controls_are_for_operators_and_known_concerts(

@@ -15,6 +15,7 @@ from ticketing.kernel.locking import translate_db_errors
 from ticketing.reservations.errors import HELD_TWICE, SeatUnavailable
 from ticketing.reservations.schemas import AddressHolds
 from ticketing.schedules.schemas import SeatRow
+from ticketing.schedules.sql import window_open
 
 # Advisory lock keys live in their own range so they never collide with another use.
 USER_HOLDS_LOCK_BASE = 1 << 48
@@ -48,6 +49,7 @@ class FanSeats:
     live_holds: int  # live (not lapsed) HELD reservations of every date
     held: int  # live HELD reservations of the date asked about
     paid: int  # CONFIRMED reservations of that date
+    date_open: bool  # the date's reservation window is open now, as the database says
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +83,18 @@ class ReservationRepository:
         hold cap) and their live holds and paid seats of this date (the per-fan ticket limit).
         Each part reads an index of its own: ``ix_reservations_user_id_status`` and the partial
         ``ix_reservations_user_id_schedule_id_live``; refunded, cancelled, expired and lapsed rows
-        are not counted."""
+        are not counted. The same statement says whether the date is open now (one primary-key
+        read of its schedule), so a hold needs no round trip more to ask the database that."""
         sql = (
             "SELECT (SELECT count(*) FROM reservations WHERE user_id = $1 AND status = 'HELD' AND held_until > now()), "
             "count(*) FILTER (WHERE status = 'HELD' AND held_until > now()), "
-            "count(*) FILTER (WHERE status = 'CONFIRMED') "
+            "count(*) FILTER (WHERE status = 'CONFIRMED'), "
+            f"{window_open('$2')} "
             "FROM reservations WHERE user_id = $1 AND schedule_id = $2 AND status IN ('HELD', 'CONFIRMED')"
         )
         with translate_db_errors():
             row = required(await self.conn.fetchrow(sql, user_id, schedule_id))  # an aggregate: always one row
-        return FanSeats(live_holds=row[0], held=row[1], paid=row[2])
+        return FanSeats(live_holds=row[0], held=row[1], paid=row[2], date_open=row[3])
 
     async def count_refunds(self, user_id: int, schedule_id: int) -> int:
         """The fan's refunded reservations of one date (``ix_reservations_user_id_status``)."""

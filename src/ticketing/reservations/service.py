@@ -45,6 +45,7 @@ from ticketing.reservations.errors import (
 from ticketing.reservations.repository import ReservationRepository, ReservationRow
 from ticketing.reservations.schemas import AccountHolds, Allowance, ReservationOut, ReservationPage, TopHolders
 from ticketing.reservations.store import SeatLockStore
+from ticketing.schedules.errors import ScheduleNotOpen
 from ticketing.schedules.schemas import SeatRow
 from ticketing.schedules.service import ScheduleService
 from ticketing.users.service import UserService
@@ -260,6 +261,8 @@ class ReservationService:
         the other and cannot pass a cap together; one statement counts both of the fan's caps."""
         await repo.lock_user_holds(user_id)
         counted = await repo.count_fan_seats(user_id, schedule_id)
+        if not counted.date_open:  # closed by an operator since this process read the date
+            raise ScheduleNotOpen("reservations for this date are closed")
         if counted.live_holds + seats > self.max_holds_per_user:
             raise HoldLimitReached(f"at most {self.max_holds_per_user} seats may be held at once")
         taken = counted.held + counted.paid

@@ -40,7 +40,8 @@ from ticketing.venues.service import PALETTE, VenueService
 from ticketing.waiting_room.service import AdmittedToken, HoldLookup, WaitingRoomService
 
 # Schedules are edited only when an operator closes a sale early (``close_sales``): another
-# process may then take holds on its cached copy for this long after.
+# process may show the date as open on its cached copy for this long after, but a hold's own
+# transaction asks the database (``reservations`` counts the fan's caps with ``window_open``).
 SCHEDULE_META_SECONDS = 30.0
 # How long a process trusts the sale opening it read. Dates are never edited or deleted, so an
 # opening only ever moves earlier (a date that opens sooner is added): a process may learn of

@@ -22,13 +22,24 @@ SEATS_OF_SCHEDULE = "FROM seats WHERE seats.schedule_id = schedules.id"
 UNSOLD_OF_SCHEDULE = f"{SEATS_OF_SCHEDULE} AND seats.status <> 'SOLD'"
 
 
+# A ``schedules`` row whose reservation window is open as of the transaction's now().
+WINDOW_OPEN = "schedules.reservation_opens_at <= now() AND now() < schedules.reservation_closes_at"
+
+
+def window_open(schedule_id: str) -> str:
+    """Whether the date ``schedule_id`` (a bound parameter) is open for reservation now: asked
+    by the hold's transaction itself, so a date closed by any process refuses holds at once,
+    whatever a process's cached copy of the date says."""
+    return f"EXISTS (SELECT 1 FROM schedules WHERE schedules.id = {schedule_id} AND {WINDOW_OPEN})"
+
+
 def sale_of_concert(concert: str) -> str:
     """Four columns saying where the concert's sale stands (``concert`` names its id column):
     whether it has dates at all, the next opening still to come, whether a date's window is
     open now, and whether such an open date has a seat not yet sold (the search stops at the
     first, through ``ix_seats_unsold``). ``concerts.schemas.sale_state`` reads them."""
     of_concert = f"FROM schedules WHERE schedules.concert_id = {concert}"
-    open_now = "schedules.reservation_opens_at <= now() AND now() < schedules.reservation_closes_at"
+    open_now = WINDOW_OPEN
     return (
         f"EXISTS (SELECT 1 {of_concert}), "
         f"(SELECT min(schedules.reservation_opens_at) {of_concert} AND schedules.reservation_opens_at > now()), "
