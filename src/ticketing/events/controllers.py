@@ -12,7 +12,7 @@ from ticketing.container import services
 from ticketing.edge.http import AppRequest, AuthedRequest, user_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import QueueTokenHeader
-from ticketing.events.schemas import EventTicketIn, EventTicketOut
+from ticketing.events.schemas import EventTicketIn, EventTicketOut, StreamEvent
 from ticketing.kernel.errors import ServiceUnavailable, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
@@ -59,7 +59,12 @@ class EventController(Controller):
     @get(
         "/",
         responses={
-            200: ResponseSpec(data_container=str, media_type="text/event-stream", description="The stream"),
+            200: ResponseSpec(
+                data_container=StreamEvent,
+                media_type="text/event-stream",
+                description="The stream; the schema is that of one event",
+                generate_examples=False,
+            ),
             **error_responses(Unauthenticated, ValidationError, ServiceUnavailable),
         },
         summary="The pages' push channel (Server-Sent Events) for queue admission and seat changes",

@@ -23,6 +23,17 @@ class EventTicketOut(msgspec.Struct):
     url: str
 
 
+class StreamEvent(msgspec.Struct):
+    """One event of the stream as a Server-Sent Events client parses it (the OpenAPI document's
+    schema of ``text/event-stream`` is that of a single event): ``event`` names it (queue, seats,
+    alive, end, bye) and ``data`` is its JSON text."""
+
+    event: str
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
 class Watch(msgspec.Struct, frozen=True):
     """A ticket's content, kept in Redis (never in a URL): whose stream and of what."""
 
