@@ -363,8 +363,9 @@ async def _hold_each(
     )
     held = []
     for fan, token, response in zip(fans, tokens, answers, strict=False):
-        body = response.json()
-        if response.status == 201 and isinstance(body, dict):
+        # A lost connection comes back as a bodiless 599: only a 201 has a body to read.
+        body = response.json() if response.status == 201 else None
+        if isinstance(body, dict):
             held.append((fan, token, int(body["id"])))
     return held
 
