@@ -11,7 +11,7 @@ from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
 from ticketing.admin.service import ORDER_COLUMNS
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, admin_checks
+from ticketing.edge.auth import AuthedRequest, admin_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import CANONICAL, PathId
 from ticketing.kernel.errors import Forbidden, Unauthenticated

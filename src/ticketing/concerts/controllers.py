@@ -5,7 +5,7 @@ from litestar import Controller, get, patch, post
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, admin_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, admin_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import PathId
 from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError

@@ -8,7 +8,7 @@ instead of a routing 404.
 Litestar converts a path or query value to ``int`` leniently: "1.0" and "1e0" read as 1, so one
 resource had many URLs and a client's typo was served instead of refused. Every integer a client
 writes in a path or query string is therefore marked ``CANONICAL`` and checked before Litestar
-reads it (``edge.http.strict_body``): a canonical positive decimal integer, ASCII digits without
+reads it (``edge.body.strict_body``): a canonical positive decimal integer, ASCII digits without
 sign, leading zero, spaces, decimal point or exponent (``kernel.ids.CANONICAL_INTEGER_PATTERN``), at most
 PostgreSQL's bigint. The OpenAPI document states the same (``edge.openapi``).
 """
@@ -29,7 +29,7 @@ from ticketing.kernel.ids import (
 
 class CanonicalInteger:
     """Marks a path or query parameter typed ``int`` whose text must be a canonical positive decimal
-    integer (Annotated metadata, found by ``edge.http`` and ``edge.openapi``)."""
+    integer (Annotated metadata, found by ``edge.body`` and ``edge.openapi``)."""
 
     __slots__ = ()
 

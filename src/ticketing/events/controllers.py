@@ -9,7 +9,7 @@ from litestar.response import Stream
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, user_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, user_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import QueueTokenHeader
 from ticketing.events.schemas import EventTicketIn, EventTicketOut, StreamEvent

@@ -6,17 +6,12 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.container import services
-from ticketing.edge.http import (
-    AuthedRequest,
-    account_checks,
-    answer_is_personal,
-    app_error_handler,
-    current_account,
-    user_checks,
-)
+from ticketing.edge.auth import AuthedRequest, account_checks, current_account, user_checks
+from ticketing.edge.context import answer_is_personal
 from ticketing.edge.openapi import Link, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.edge.problems import app_error_handler
 from ticketing.edge.rate_limit_hooks import client_address, enforce
 from ticketing.kernel.errors import RateLimited, Unauthenticated, UnsupportedMediaType
 from ticketing.kernel.pagination import DEFAULT_LIMIT

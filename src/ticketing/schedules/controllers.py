@@ -4,9 +4,10 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
+from ticketing.edge.auth import AuthedRequest, admin_checks, user_checks
 from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
 from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.edge.responses import COMPRESSED, CachedJson, JsonBytes
 from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import (

@@ -4,7 +4,7 @@ from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, account_checks, admin_checks, door_checks
+from ticketing.edge.auth import AuthedRequest, account_checks, admin_checks, door_checks
 from ticketing.edge.openapi import Link, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from litestar import Controller, delete, get, post, put
 
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, account_checks, admin_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, account_checks, admin_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import AltchaHeader
 from ticketing.edge.rate_limit_hooks import client_address, enforce, paced

@@ -5,9 +5,10 @@ from typing import Any
 from litestar import Controller, get, post
 
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, CachedJson, admin_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, admin_checks
 from ticketing.edge.openapi import NOT_MODIFIED, body_of, error_responses
 from ticketing.edge.params import PathId
+from ticketing.edge.responses import CachedJson
 from ticketing.kernel import deadline
 from ticketing.kernel.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
 from ticketing.venues.errors import InvalidSeatingPlan, VenueNotFound

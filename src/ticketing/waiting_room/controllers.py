@@ -5,10 +5,11 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.params import AltchaHeader, PathId, QueueTokenHeader
 from ticketing.edge.rate_limit_hooks import enforce
+from ticketing.edge.responses import JsonBytes
 from ticketing.kernel.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
 from ticketing.waiting_room.errors import TokenInvalid
 from ticketing.waiting_room.schemas import DrawOut, QueueTokenInfoOut, QueueTokenOut

@@ -4,11 +4,12 @@ import msgspec
 from litestar import Controller, get, post
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.auth import AuthedRequest, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import IdempotencyKeyHeader, PathId
 from ticketing.edge.rate_limit_hooks import enforce
+from ticketing.edge.responses import JsonBytes
 from ticketing.idempotency.service import idempotent_request
 from ticketing.kernel.errors import (
     IdempotencyKeyInUse,
