@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, get, post
 
 from ticketing.container import services
 from ticketing.edge.auth import AuthedRequest, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.pagination import CursorParam, LimitParam
-from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
+from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader, idempotent_post
 from ticketing.edge.responses import JsonBytes
-from ticketing.idempotency.service import idempotent_request
 from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.payments.errors import (
@@ -65,9 +63,7 @@ class PaymentController(Controller):
         x_queue_token: QueueTokenHeader = None,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JsonBytes:
-        idem = idempotent_request(
-            request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
-        )
+        idem = idempotent_post(request, idempotency_key, data)
         reply = await services(request).payments.pay(request.user, x_queue_token, data.ids, idem, several=data.several)
         return JsonBytes(reply.body, reply.status_code)
 
@@ -106,6 +102,6 @@ class PaymentController(Controller):
     async def refund(
         self, payment_id: PathId, request: AuthedRequest, idempotency_key: IdempotencyKeyHeader = None
     ) -> JsonBytes:
-        idem = idempotent_request(request.user.user_id, idempotency_key, "POST", request.url.path, b"")
+        idem = idempotent_post(request, idempotency_key)
         reply = await services(request).payments.refund(request.user, payment_id, idem)
         return JsonBytes(reply.body, reply.status_code)
