@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from litestar import Request
+from litestar import Controller, Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
@@ -94,3 +94,12 @@ async def door_checks(request: Request[Any, Any, Any]) -> None:
     if not (await current_account(request)).at_the_door:
         raise Forbidden("This needs a door staff or operator account")
     await strict_body(request)
+
+
+class OperatorController(Controller):
+    """The base of the operators' controllers (``/api/v1/admin/...``): every request through
+    ``admin_checks``, every operation under the "operators" tag. The door's controller is not one
+    (door staff pass ``door_checks``)."""
+
+    tags = ["operators"]
+    before_request = staticmethod(admin_checks)

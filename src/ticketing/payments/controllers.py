@@ -8,7 +8,7 @@ from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader, idempotent_post
 from ticketing.edge.responses import JsonBytes
-from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
+from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
@@ -25,7 +25,6 @@ from ticketing.reservations.errors import (
     ReservationUserMismatch,
 )
 from ticketing.tickets.errors import TicketAlreadyUsed
-from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 from ticketing.wallets.errors import InsufficientBalance
 
 
@@ -41,15 +40,11 @@ class PaymentController(Controller):
         responses={
             201: body_of(PaymentOut | PaymentList, "Paid: the payment, or {items} for reservation_ids"),
             **error_responses(
-                Unauthenticated,
-                TokenInvalid,
-                TokenNotAdmitted,
                 ReservationNotFound,
                 ReservationUserMismatch,
                 ReservationExpired,
                 ReservationNotHeld,
                 InsufficientBalance,
-                UnsupportedMediaType,
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
             ),
@@ -67,7 +62,7 @@ class PaymentController(Controller):
         reply = await services(request).payments.pay(request.user, x_queue_token, data.ids, idem, several=data.several)
         return JsonBytes(reply.body, reply.status_code)
 
-    @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
+    @get("/", summary="Your payments, newest first")
     async def list_payments(
         self,
         request: AuthedRequest,
@@ -83,7 +78,6 @@ class PaymentController(Controller):
         responses={
             200: body_of(RefundOut, "Refunded: the wallet credited (ledger kind REFUND), the seat on sale again"),
             **error_responses(
-                Unauthenticated,
                 PaymentNotFound,
                 PaymentUserMismatch,
                 PaymentAlreadyRefunded,

@@ -13,15 +13,13 @@ from ticketing.kernel.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     RateLimited,
-    Unauthenticated,
-    UnsupportedMediaType,
 )
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.users.errors import UserNotFound
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
 
-_OWNER_ERRORS = (Unauthenticated, WalletNotFound, UserNotFound, WalletUserMismatch)
+_OWNER_ERRORS = (WalletNotFound, UserNotFound, WalletUserMismatch)
 
 
 class WalletController(Controller):
@@ -45,7 +43,6 @@ class WalletController(Controller):
                 BalanceLimitExceeded,
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
-                UnsupportedMediaType,
                 RateLimited,
             ),
         },
