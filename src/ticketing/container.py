@@ -163,7 +163,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
     """The process's services (built once in the lifespan, ``create_app``), typed, for handlers
     and hooks: read from the app state by the handler itself rather than injected with
-    ``Provide`` (see ``ticketing.edge.http``)."""
+    ``Provide`` (see ``ticketing.edge.auth``)."""
     built: Services = connection.app.state.services
     return built
 

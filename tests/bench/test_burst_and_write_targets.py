@@ -30,7 +30,7 @@ from ticketing.reservations.errors import (
 
 
 def answer(error: AppError) -> Response:
-    """The body edge.http renders for the error: code, title, detail and its extra members."""
+    """The body edge.problems renders for the error: code, title, detail and its extra members."""
     body = {"code": error.code, "title": error.title, "detail": error.detail, **error.extra}
     return Response(error.status, msgspec.json.encode(body))
 
