@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 from chaos.journal import (
     BOUGHT,
@@ -31,7 +32,7 @@ from chaos.journal import (
     twins_disagree,
 )
 from chaos.phase import ScenarioResult
-from chaos.proxy import FaultyProxy
+from chaos.proxy import ProxyProcess
 from chaos.report import judge, render
 from chaos.scenarios import ALL, Scenario, no_fault
 
@@ -184,7 +185,9 @@ def test_every_scenario_has_a_unique_key() -> None:
     assert len({s.key for s in ALL}) == len(ALL)
 
 
-async def test_proxy_forwards_adds_latency_and_refuses() -> None:
+async def test_proxy_forwards_adds_latency_and_refuses(tmp_path: Path) -> None:
+    """Through ``python -m chaos.proxy``, driven as the scenarios drive it."""
+
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):  # the proxy resets its upstream side too
             while data := await reader.read(100):
@@ -193,58 +196,32 @@ async def test_proxy_forwards_adds_latency_and_refuses() -> None:
         writer.close()
 
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    proxy = FaultyProxy("echo", int(server.sockets[0].getsockname()[1]))
-    await proxy.start()
+    process = ProxyProcess(tmp_path, {"echo": int(server.sockets[0].getsockname()[1])})
+    await process.start()
+    proxy = process.proxies["echo"]
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         writer.write(b"ping")
-        assert await asyncio.wait_for(reader.read(4), 2) == b"ping"
-        proxy.latency = 0.1
+        assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
+        await proxy.set_latency(0.1)
         started = asyncio.get_running_loop().time()
         writer.write(b"pong")
-        assert await asyncio.wait_for(reader.read(4), 2) == b"pong"
+        assert await asyncio.wait_for(reader.read(4), 5) == b"pong"
         assert asyncio.get_running_loop().time() - started >= 0.2  # both directions
-        proxy.refusing = True
-        assert proxy.reset_all() == 1
+        assert await proxy.refuse() == 1
         assert await _dropped(reader)
         writer.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         assert await _dropped(reader)  # refused: reset at once
         writer.close()
+        await proxy.heal()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"back")
+        assert await asyncio.wait_for(reader.read(4), 5) == b"back"
+        writer.close()
     finally:
-        await proxy.stop()
+        await process.stop()
         server.close()
-
-
-async def test_balancer_takes_turns_and_skips_a_node_that_refuses() -> None:
-    async def serve_as(name: bytes) -> asyncio.Server:
-        async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(name)
-            await writer.drain()
-            writer.close()
-
-        return await asyncio.start_server(answer, "127.0.0.1", 0)
-
-    first, second = await serve_as(b"1"), await serve_as(b"2")
-    ports = [int(server.sockets[0].getsockname()[1]) for server in (first, second)]
-    balancer = FaultyProxy("balancer", *ports)
-    await balancer.start()
-
-    async def served_by() -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", balancer.port)
-        try:
-            return await asyncio.wait_for(reader.read(1), 2)
-        finally:
-            writer.close()
-
-    try:
-        assert [await served_by() for _ in range(4)] == [b"1", b"2", b"1", b"2"]
-        first.close()
-        await first.wait_closed()  # node 1 down: every connection reaches node 2
-        assert [await served_by() for _ in range(3)] == [b"2", b"2", b"2"]
-    finally:
-        await balancer.stop()
-        second.close()
 
 
 async def _dropped(reader: asyncio.StreamReader) -> bool:
