@@ -168,6 +168,9 @@ class Fan:
             reply = _reply(response)
         self.sale.journal.record(Answer(endpoint, started, self.sale.now(), reply.status, reply.code))
         self.sale.journal.last_answers[self.fan.id] = f"{endpoint} {reply.status} {reply.code}"
+        if reply.status in (400, 422):  # a fan sends nothing invalid: what the service objected to
+            detail = reply.body.get("detail") if isinstance(reply.body, dict) else None
+            self.sale.journal.invalid.append(f"fan {self.fan.id} {method} {path} (key {key}): {reply.code} {detail}")
         return reply
 
     async def backoff(self, reply: Reply | None = None) -> None:

@@ -206,6 +206,7 @@ def details(result: ScenarioResult, j: Judgement) -> list[str]:
     lines += [f"- **paid but told otherwise**: {m}" for m in result.told_otherwise[:10]]
     lines += [f"- **left behind**: {o}" for o in result.orphans]
     lines += [f"- **harness**: {e}" for e in result.harness_errors]
+    lines += [f"- **a valid request refused as invalid**: {m}" for m in journal.invalid[:10]]
     lines += ["", "| endpoint | answers |", "|---|---|"]
     for endpoint, counts in sorted(by_endpoint.items()):
         lines.append(f"| {endpoint} | {', '.join(f'{k} x{n:,}' for k, n in counts.most_common())} |")
