@@ -185,7 +185,7 @@ async def run_phase(
             # Fans on their way at the deadline go on until they reach an end while the sale
             # moves; then the sale closes, and requests in flight still get their answer (or
             # time out).
-            result.drain, result.stalled = await _drain(tasks, result.journal)
+            result.drain, result.stalled = await drain(tasks, result.journal)
             sale.closed = True
             await finish_fans(tasks, CLIENT_TIMEOUT + 3, result.harness_errors)
             result.seconds = time.monotonic() - t0
@@ -210,23 +210,28 @@ def _progress(journal: Journal) -> tuple[int, int, int]:
     return len(journal.ends), len(journal.received_reservations), journal.bought
 
 
-async def _drain(tasks: list[asyncio.Task[None]], journal: Journal) -> tuple[float, bool]:
+async def drain(
+    tasks: list[asyncio.Task[None]],
+    journal: Journal,
+    stall: float = DRAIN_STALL_SECONDS,
+    limit: float = DRAIN_LIMIT_SECONDS,
+) -> tuple[float, bool]:
     """After the load's end: until every fan's journey has ended, as long as the sale moves (a
-    fan reached an end, a hold or a payment went through within ``DRAIN_STALL_SECONDS``), for
-    ``DRAIN_LIMIT_SECONDS`` at most. A slow machine gets the time its pace needs; a sale that
+    fan reached an end, a hold or a payment went through within ``stall`` seconds), for ``limit``
+    seconds at most. A slow machine gets the time its pace needs; a sale that
     stands still (fans left waiting while nothing happens) does not. Returns the seconds it
     took and whether the sale stood still."""
     started = time.monotonic()
     moved_at, progress = started, _progress(journal)
     pending = {task for task in tasks if not task.done()}
     while pending:
-        _, pending = await asyncio.wait(pending, timeout=1.0)
+        _, pending = await asyncio.wait(pending, timeout=min(1.0, stall / 4))
         now = time.monotonic()
         if _progress(journal) != progress:
             moved_at, progress = now, _progress(journal)
-        if now - moved_at >= DRAIN_STALL_SECONDS:
+        if now - moved_at >= stall:
             return now - started, True
-        if now - started >= DRAIN_LIMIT_SECONDS:
+        if now - started >= limit:
             break
     return time.monotonic() - started, False
 

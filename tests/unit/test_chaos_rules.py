@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from chaos import cpu
+from chaos.fans import finish_fans
 from chaos.journal import (
     BOUGHT,
     GAVE_UP,
@@ -31,7 +33,7 @@ from chaos.journal import (
     told_otherwise,
     twins_disagree,
 )
-from chaos.phase import ScenarioResult
+from chaos.phase import ScenarioResult, drain
 from chaos.proxy import ProxyProcess
 from chaos.report import judge, render
 from chaos.scenarios import ALL, Scenario, no_fault
@@ -229,3 +231,40 @@ async def _dropped(reader: asyncio.StreamReader) -> bool:
         return await asyncio.wait_for(reader.read(4), 2) == b""
     except ConnectionResetError:
         return True
+
+
+async def test_the_drain_waits_while_the_sale_moves_and_stops_when_it_stands_still() -> None:
+    journal = Journal()
+
+    async def slow_but_moving() -> None:  # a fan ends every 0.1 s, for longer than one stall window
+        for fan in range(15):
+            await asyncio.sleep(0.1)
+            journal.ends[fan] = EndState(BOUGHT)
+
+    moving = [asyncio.create_task(slow_but_moving())]
+    _, stalled = await drain(moving, journal, stall=1.0, limit=60)
+    assert not stalled and moving[0].done() and len(journal.ends) == 15
+
+    stuck = [asyncio.create_task(asyncio.sleep(3600))]  # a fan left waiting: nothing happens
+    _, stalled = await drain(stuck, journal, stall=0.5, limit=60)
+    assert stalled and not stuck[0].done()
+    errors: list[str] = []
+    await finish_fans(stuck, 0, errors)
+    assert stuck[0].cancelled() and errors == []
+
+
+async def test_finish_fans_stops_the_rest_and_reports_a_fan_that_crashed() -> None:
+    async def crash() -> None:
+        raise RuntimeError("boom")
+
+    tasks = [asyncio.create_task(crash()), asyncio.create_task(asyncio.sleep(3600))]
+    errors: list[str] = []
+    await finish_fans(tasks, 0.05, errors)
+    assert tasks[1].cancelled()
+    assert errors == ["fan crashed: RuntimeError('boom')"]
+
+
+def test_cpu_counts_a_restarted_process_whole_and_an_ended_one_not_at_all() -> None:
+    before = {1: ("service", 10.0), 2: ("service", 5.0), 3: ("harness", 1.0)}
+    after = {1: ("service", 12.5), 4: ("service", 3.0), 3: ("harness", 2.0)}  # 2 was killed, 4 started
+    assert cpu.used(before, after) == {"service": 5.5, "harness": 1.0}
