@@ -93,46 +93,46 @@ class Database:
     statement that locks and writes (the payment, a wallet charge) may run in autocommit and uses
     the plain methods: its locks are needed only until it ends."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("_conn",)  # private: repositories send every statement through the methods below
 
     def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+        self._conn = conn
 
     async def fetch(self, query: str, *args: Any) -> list[Record]:
         try:
-            return await self.conn.fetch(query, *args)
+            return await self._conn.fetch(query, *args)
         except DRIVER_ERRORS as error:
             raise_translated(error)
 
     async def fetchrow(self, query: str, *args: Any) -> Record | None:
         try:
-            return await self.conn.fetchrow(query, *args)
+            return await self._conn.fetchrow(query, *args)
         except DRIVER_ERRORS as error:
             raise_translated(error)
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         try:
-            return await self.conn.fetchval(query, *args)
+            return await self._conn.fetchval(query, *args)
         except DRIVER_ERRORS as error:
             raise_translated(error)
 
     async def execute(self, query: str, *args: Any) -> str:
         """The command tag ("UPDATE 3")."""
         try:
-            return await self.conn.execute(query, *args)
+            return await self._conn.execute(query, *args)
         except DRIVER_ERRORS as error:
             raise_translated(error)
 
     async def copy_records_to_table(self, table: str, *, records: Iterable[Sequence[Any]], columns: list[str]) -> None:
         try:
-            await self.conn.copy_records_to_table(table, records=records, columns=columns)
+            await self._conn.copy_records_to_table(table, records=records, columns=columns)
         except DRIVER_ERRORS as error:
             raise_translated(error)
 
     # -- locks held to the end of the transaction ---------------------------------------------
 
     def _require_transaction(self, query: str) -> None:
-        if not self.conn.is_in_transaction():
+        if not self._conn.is_in_transaction():
             raise LockOutsideTransaction(f"a lock outside a transaction would guard nothing: {query[:80]!r}")
 
     async def lock_fetch(self, query: str, *args: Any) -> list[Record]:
