@@ -645,7 +645,7 @@ async def _sell_in_database(services: Services, schedule_id: int, kept: list[int
     sold = 0
     while True:
         async with services.uow() as uow:
-            batch = await BenchRepository(uow.conn).sell_all_but(
+            batch = await uow.repo(BenchRepository).sell_all_but(
                 schedule_id, kept, buyer.id, buyer.wallet_id, SELL_THROUGH_BATCH
             )
             await uow.commit()

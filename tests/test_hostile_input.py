@@ -95,10 +95,10 @@ async def test_a_nul_refused_by_postgresql_is_a_validation_error(services: Servi
     """The backstop: should a field escape the schemas, the database's refusal is a 422."""
     async with services.uow() as uow:
         with pytest.raises(ValidationError):
-            await UserRepository(uow.conn).by_name("a\u0000b")
+            await uow.repo(UserRepository).by_name("a\u0000b")
     async with services.uow() as uow:
         with pytest.raises(ValidationError):
-            await UserRepository(uow.conn).by_id(2**64)  # asyncpg cannot encode it as bigint
+            await uow.repo(UserRepository).by_id(2**64)  # asyncpg cannot encode it as bigint
 
 
 NON_ASCII_NUMBERS = ["1\u00b2", "\u00b2", "\u0663", "\u0661\u0662", "\uff11", "1 ", "+1", "-1", "0", "1.0", str(2**63)]

@@ -160,15 +160,15 @@ async def test_every_zone_of_a_date_is_read_in_one_statement(
     zone asked for reads them all, the others are answered from what it kept; after a hold the
     next request reads again, but only the zone whose free seats moved."""
     reads: list[tuple[int, list[int] | None]] = []
-    original = ScheduleRepository.seats_by_zone
 
-    async def counted(
-        self: ScheduleRepository, schedule_id: int, zone_ids: Sequence[int] | None = None
-    ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
-        reads.append((schedule_id, None if zone_ids is None else list(zone_ids)))
-        return await original(self, schedule_id, zone_ids)
+    class Counted(ScheduleRepository):
+        async def seats_by_zone(
+            self, schedule_id: int, zone_ids: Sequence[int] | None = None
+        ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+            reads.append((schedule_id, None if zone_ids is None else list(zone_ids)))
+            return await super().seats_by_zone(schedule_id, zone_ids)
 
-    monkeypatch.setattr(ScheduleRepository, "seats_by_zone", counted)
+    client.app.state.services.uow.repositories[ScheduleRepository] = Counted
     monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 3600.0)  # no refresh by age in this test
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
@@ -238,15 +238,15 @@ async def test_another_process_sale_is_seen_within_the_bound_and_only_its_zone_i
     From half the bound on, a request is answered from what is kept while one refresh runs in
     the background, and the next request sees it."""
     reads: list[list[int] | None] = []
-    original = ScheduleRepository.seats_by_zone
 
-    async def counted(
-        self: ScheduleRepository, schedule_id: int, zone_ids: Sequence[int] | None = None
-    ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
-        reads.append(None if zone_ids is None else list(zone_ids))
-        return await original(self, schedule_id, zone_ids)
+    class Counted(ScheduleRepository):
+        async def seats_by_zone(
+            self, schedule_id: int, zone_ids: Sequence[int] | None = None
+        ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+            reads.append(None if zone_ids is None else list(zone_ids))
+            return await super().seats_by_zone(schedule_id, zone_ids)
 
-    monkeypatch.setattr(ScheduleRepository, "seats_by_zone", counted)
+    client.app.state.services.uow.repositories[ScheduleRepository] = Counted
     monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 4.0)
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=3, rows=2, seats_per_row=5))

@@ -130,7 +130,7 @@ class SeatMaps:
         started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
         previous = self._views.get(schedule_id)
         async with self._uow_factory(autocommit=True) as uow:
-            repo = ScheduleRepository(uow.conn)
+            repo = uow.repo(ScheduleRepository)
             aggregate: dict[int, tuple[int, int]] = {}
             by_zone: dict[int, dict[str, int]] = {}
             for zone_id, class_name, available, free_hash in await repo.availability(schedule_id):
