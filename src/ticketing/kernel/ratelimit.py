@@ -33,6 +33,7 @@ queue in ``kernel/security.py``), and queue-token issue answers 503 by itself wi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import math
@@ -43,12 +44,13 @@ from typing import Any, Literal
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
+from limits.aio.storage import RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from ticketing.config import Settings
 from ticketing.kernel.errors import AddressRateLimited, RateLimited
+from ticketing.kernel.local_limits import LocalSlidingWindows
 from ticketing.kernel.redis import RedisClient, cluster_url, is_redis_failure
 
 log = structlog.get_logger("ticketing.ratelimit")
@@ -122,7 +124,10 @@ class ClientAddress:
         return _bucket(peer)
 
 
+@functools.lru_cache(maxsize=65_536)
 def _bucket(address: str) -> str:
+    """The address as the limits count it; remembered, since every limited request asks it (a
+    join or a hold spent some 3 % of its CPU parsing the same peer address again)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -187,8 +192,10 @@ class RateLimiter:
         # for up to 100): two limiter round trips per join cost more than the join itself
         # (token issue fell from 0.25 to 0.10 x F_http in the bench). It is counted in each
         # process instead: with N server processes a client gets at most N x the limit, still a
-        # bound on a flood; the one-live-token-per-fan rule bounds an account anyway.
-        self._in_process = SlidingWindowCounterRateLimiter(MemoryStorage())
+        # bound on a flood; the one-live-token-per-fan rule bounds an account anyway. The
+        # counters are `limits`' sliding windows without its storage's per-key locks, tasks and
+        # expiry pass over every key (``kernel/local_limits.py``).
+        self._in_process = LocalSlidingWindows()
         self._skip_until = 0.0
         s = settings
         self.sign_in = Rule(
@@ -244,28 +251,36 @@ class RateLimiter:
             checks += [(item, f"acct:{account}") for item in rule.per_account]
         if not checks or not self.enabled:
             return
-        if not rule.in_process:
-            known = self._still_refused(rule.name, {who for _, who in checks})
-            if known is not None:
-                wait, by_address = known
-                raise _refusal(rule, wait, by_address)
+        if rule.in_process:
+            self._hit_here(rule, checks)
+            return
+        known = self._still_refused(rule.name, {who for _, who in checks})
+        if known is not None:
+            wait, by_address = known
+            raise _refusal(rule, wait, by_address)
         if not self._available():
             return
-        limiter = self._in_process if rule.in_process else self._limiter
         try:
-            allowed = await asyncio.gather(*(limiter.hit(item, rule.name, who) for item, who in checks))
+            allowed = await asyncio.gather(*(self._limiter.hit(item, rule.name, who) for item, who in checks))
             refused = [check for check, ok in zip(checks, allowed, strict=True) if not ok]
             if refused:
-                waits = await self._waits(rule.name, refused, limiter)
+                waits = await self._waits(rule.name, refused)
         except Exception as error:
             if not is_redis_failure(error):
                 raise
             self._outage(error)
             return
         if refused:
-            if not rule.in_process:
-                self._remember_refusals(rule.name, refused, waits)
+            self._remember_refusals(rule.name, refused, waits)
             raise _refusal(rule, max(waits), any(who.startswith("addr:") for _, who in refused))
+
+    def _hit_here(self, rule: Rule, checks: Sequence[tuple[RateLimitItem, str]]) -> None:
+        """``hit`` for a rule counted in this process: no I/O, so no outage to fail open for."""
+        windows = self._in_process
+        refused = [(item, who) for item, who in checks if not windows.hit(item, rule.name, who)]
+        if refused:
+            wait = max(max(1, math.ceil(windows.seconds_to_reset(item, rule.name, who))) for item, who in refused)
+            raise _refusal(rule, wait, any(who.startswith("addr:") for _, who in refused))
 
     async def blocked_for(self, namespace: str, items: Sequence[RateLimitItem], who: str) -> int | None:
         """Seconds until ``who`` may try again when a tier of ``items`` is used up, else None
@@ -374,15 +389,9 @@ class RateLimiter:
             self.record(SIGN_IN_FAILURES_OF_ADDRESS, self.sign_in_challenge_after, f"addr:{address}"),
         )
 
-    async def _waits(
-        self,
-        namespace: str,
-        refused: Sequence[tuple[RateLimitItem, str]],
-        limiter: SlidingWindowCounterRateLimiter | None = None,
-    ) -> list[int]:
+    async def _waits(self, namespace: str, refused: Sequence[tuple[RateLimitItem, str]]) -> list[int]:
         """Whole seconds (at least 1) until each refused (tier, who) frees a slot."""
-        counter = limiter or self._limiter
-        stats = await asyncio.gather(*(counter.get_window_stats(item, namespace, who) for item, who in refused))
+        stats = await asyncio.gather(*(self._limiter.get_window_stats(item, namespace, who) for item, who in refused))
         now = time.time()
         return [max(1, math.ceil(s.reset_time - now)) for s in stats]
 
