@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from altcha.v1 import Payload, verify_solution
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -28,7 +29,7 @@ from ticketing.config import Settings
 from ticketing.container import Services
 from ticketing.devservers.embedded import free_port
 from ticketing.edge.openapi import openapi_document
-from ticketing.kernel.challenge import Challenge, ChallengeGate, join_action, sign_up_action, solve
+from ticketing.kernel.challenge import ALGORITHM, Challenge, ChallengeGate, _decode, join_action, sign_up_action, solve
 from ticketing.kernel.errors import ChallengeRequired
 from ticketing.kernel.redis import create_redis
 from ticketing.main import create_app
@@ -125,6 +126,14 @@ async def test_every_kind_of_bad_solution_is_refused(services: Services, setting
             await gate.require(action, solution)
         assert gate.check(action, solution) is None, why
     await gate.require(action, good)  # none of the above used up the good one
+    # The gate's own hash check answers as altcha's verify_solution, which it replaced.
+    forged_salt = json.loads(base64.b64decode(good))["salt"].rstrip("&")
+    for why, solution in {**bad, "good": good, "salt without its delimiter": altered(good, salt=forged_salt)}.items():
+        decoded = _decode(solution)
+        if decoded is not None and decoded.algorithm == ALGORITHM:  # check() refuses any other first
+            payload = Payload(ALGORITHM, decoded.challenge, decoded.number, decoded.salt, decoded.signature)
+            expected, _ = verify_solution(payload, gate._key, check_expires=False)
+            assert gate._signed_here(decoded) is expected, why
 
 
 async def test_single_use_holds_across_processes(services: Services, settings: Settings) -> None:
