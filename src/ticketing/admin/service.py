@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import msgspec
 
@@ -37,33 +38,26 @@ ORDER_COLUMNS = (
 ORDERS_PER_PAGE = 1000
 
 
+@dataclass(frozen=True, slots=True)
 class AdminService:
-    def __init__(
-        self,
-        concerts: ConcertService,
-        schedules: ScheduleService,
-        waiting_room: WaitingRoomService,
-        reservations: ReservationService,
-        payments: PaymentService,
-    ) -> None:
-        self._concerts = concerts
-        self._schedules = schedules
-        self._waiting_room = waiting_room
-        self._reservations = reservations
-        self._payments = payments
+    concerts: ConcertService
+    schedules: ScheduleService
+    waiting_room: WaitingRoomService
+    reservations: ReservationService
+    payments: PaymentService
 
     async def dashboard(self, concert_id: int) -> SaleDashboard:
-        concert = await self._concerts.get_concert(concert_id)
-        sales = await self._schedules.sales(concert_id)
+        concert = await self.concerts.get_concert(concert_id)
+        sales = await self.schedules.sales(concert_id)
         return SaleDashboard(
             concert=concert,
-            queue=await self._waiting_room.stats(concert_id),
+            queue=await self.waiting_room.stats(concert_id),
             schedules=sales,
             seats_available=sum(s.available for s in sales),
             seats_held=sum(s.held for s in sales),
             seats_sold=sum(s.sold for s in sales),
             revenue=sum(s.revenue for s in sales),
-            top_holders=await self._reservations.top_holders(concert_id),
+            top_holders=await self.reservations.top_holders(concert_id),
         )
 
     async def pause(self, concert_id: int) -> QueueStats:
@@ -75,30 +69,30 @@ class AdminService:
         return await self._set_paused(concert_id, False)
 
     async def _set_paused(self, concert_id: int, paused: bool) -> QueueStats:
-        return await self._concerts.set_sale_paused(
-            concert_id, paused, lambda: self._waiting_room.set_paused(concert_id, paused)
+        return await self.concerts.set_sale_paused(
+            concert_id, paused, lambda: self.waiting_room.set_paused(concert_id, paused)
         )
 
     async def close(self, concert_id: int) -> SaleClosed:
         """Pause admission first (nobody more is let in), then end the open dates' windows (no
         new hold; holds already made may still be paid until they end)."""
         queue = await self._set_paused(concert_id, True)
-        closed = await self._schedules.close_sales(concert_id)
+        closed = await self.schedules.close_sales(concert_id)
         return SaleClosed(closed_schedule_ids=closed, queue=queue)
 
     async def _check_date(self, concert_id: int, schedule_id: int | None) -> None:
         """The concert exists and ``schedule_id``, if given, is one of its dates (else 404)."""
-        await self._concerts.ensure_exists(concert_id)
-        if schedule_id is not None and (await self._schedules.schedule(schedule_id)).concert_id != concert_id:
+        await self.concerts.ensure_exists(concert_id)
+        if schedule_id is not None and (await self.schedules.schedule(schedule_id)).concert_id != concert_id:
             raise ScheduleNotFound()
 
     async def sales_report(self, concert_id: int, schedule_id: int | None) -> SalesReport:
         await self._check_date(concert_id, schedule_id)
-        classes = await self._schedules.class_sales(concert_id)
+        classes = await self.schedules.class_sales(concert_id)
         return SalesReport(
-            timeline=await self._payments.sales_timeline(concert_id, schedule_id),
+            timeline=await self.payments.sales_timeline(concert_id, schedule_id),
             classes=[c for c in classes if schedule_id is None or c.schedule_id == schedule_id],
-            queue=await self._waiting_room.history(concert_id),
+            queue=await self.waiting_room.history(concert_id),
         )
 
     async def orders_csv(self, concert_id: int, schedule_id: int | None) -> AsyncIterator[bytes]:
@@ -114,7 +108,7 @@ class AdminService:
         after = 0
         while True:
             page = await asyncio.create_task(
-                self._payments.order_lines(concert_id, schedule_id, after, ORDERS_PER_PAGE),
+                self.payments.order_lines(concert_id, schedule_id, after, ORDERS_PER_PAGE),
                 context=deadline.unbounded(),
             )
             if not page:

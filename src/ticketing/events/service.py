@@ -22,6 +22,7 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import KW_ONLY, dataclass, field
 
 import msgspec
 
@@ -50,30 +51,21 @@ def event(name: str, data: object) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
 
+@dataclass(slots=True)
 class EventService:
-    def __init__(
-        self,
-        store: EventTicketStore,
-        waiting_room: WaitingRoomService,
-        schedules: ScheduleService,
-        *,
-        max_streams: int,
-        ticket_seconds: int,
-        stream_seconds: float,
-        heartbeat_seconds: float,
-        request_deadline_seconds: float,
-    ) -> None:
-        self._store = store
-        self._waiting_room = waiting_room
-        self._schedules = schedules
-        self._max_streams = max_streams
-        self._ticket_seconds = ticket_seconds
-        self._stream_seconds = stream_seconds
-        self._heartbeat_seconds = heartbeat_seconds
-        self._deadline_seconds = request_deadline_seconds
-        self._open = 0
-        self._closing = asyncio.Event()
-        self._etags: dict[int, tuple[float, str]] = {}  # schedule id -> (read at, seat map ETag)
+    store: EventTicketStore
+    waiting_room: WaitingRoomService
+    schedules: ScheduleService
+    _: KW_ONLY
+    max_streams: int
+    ticket_seconds: int
+    stream_seconds: float
+    heartbeat_seconds: float
+    request_deadline_seconds: float
+    _open: int = field(default=0, init=False)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    # schedule id -> (read at, seat map ETag)
+    _etags: dict[int, tuple[float, str]] = field(default_factory=dict, init=False)
 
     @property
     def open_streams(self) -> int:
@@ -82,20 +74,20 @@ class EventService:
     async def issue_ticket(self, principal: Principal, queue_token: str | None, data: EventTicketIn) -> EventTicketOut:
         """The polled endpoints' checks, then a ticket: token info's for the queue (the token is
         the fan's and of this concert), the seat map's for a date (admitted, the date open)."""
-        info = await self._waiting_room.token_info(queue_token)
+        info = await self.waiting_room.token_info(queue_token)
         if info.user.id != principal.user_id or info.concert_id != data.concert_id:
             raise TokenForbidden("The queue token is another user's or of another concert")
         if data.schedule_id is not None:
-            await self._schedules.seat_map(principal.user_id, queue_token, data.schedule_id)
+            await self.schedules.seat_map(principal.user_id, queue_token, data.schedule_id)
         watch = Watch(principal.user_id, info.token, data.concert_id, data.schedule_id)
-        ticket = await self._store.put(watch, self._ticket_seconds)
-        return EventTicketOut(ticket=ticket, expires_in=self._ticket_seconds, url=f"{STREAM_PATH}?ticket={ticket}")
+        ticket = await self.store.put(watch, self.ticket_seconds)
+        return EventTicketOut(ticket=ticket, expires_in=self.ticket_seconds, url=f"{STREAM_PATH}?ticket={ticket}")
 
     async def open_stream(self, ticket: str) -> AsyncGenerator[bytes, None]:
         """The stream of a ticket, taken now (refusals are answered before the stream starts)."""
-        if self._closing.is_set() or self._open >= self._max_streams:
+        if self._closing.is_set() or self._open >= self.max_streams:
             raise ServiceUnavailable("Too many event streams here; poll instead", headers={"Retry-After": "5"})
-        watch = await self._store.take(ticket)
+        watch = await self.store.take(ticket)
         if watch is None:
             raise Unauthenticated("Unknown, expired or already used event ticket")
         return self._stream(watch)
@@ -114,8 +106,8 @@ class EventService:
             started = last_sent = time.monotonic()
             last: bytes | None = None
             checked = [-math.inf]  # when this stream's pass was last checked
-            while not self._closing.is_set() and time.monotonic() - started < self._stream_seconds:
-                deadline.start(self._deadline_seconds)  # each look is a read of its own
+            while not self._closing.is_set() and time.monotonic() - started < self.stream_seconds:
+                deadline.start(self.request_deadline_seconds)  # each look is a read of its own
                 try:
                     name, key, data, wait, final = await self._look(watch, checked)
                 except AppError as error:  # the pass ended, the date closed, a dependency is down
@@ -125,7 +117,7 @@ class EventService:
                 if key != last:
                     yield event(name, data)
                     last, last_sent = key, now
-                elif now - last_sent >= self._heartbeat_seconds:
+                elif now - last_sent >= self.heartbeat_seconds:
                     yield event("alive", {"at": int(time.time())})  # the page's "last updated"
                     last_sent = now
                 if final:
@@ -140,14 +132,14 @@ class EventService:
         """(event name, what identifies the state, the event's data, seconds to the next look,
         whether this is the last event)."""
         if watch.schedule_id is None:
-            info = await self._waiting_room.token_info(watch.queue_token)
+            info = await self.waiting_room.token_info(watch.queue_token)
             key = msgspec.json.encode([info.status, info.position, info.pre_queue, info.paused])
             wait = min(QUEUE_LOOK_MAX_SECONDS, max(QUEUE_LOOK_MIN_SECONDS, info.poll_after_ms / 1000))
             return "queue", key, info, wait, info.status != "WAITING"
         now = time.monotonic()
         shared = self._etags.get(watch.schedule_id)
         if now - checked[0] >= PASS_CHECK_SECONDS or shared is None or now - shared[0] >= SEAT_LOOK_SECONDS:
-            etag = (await self._schedules.seat_map(watch.user_id, watch.queue_token, watch.schedule_id)).etag
+            etag = (await self.schedules.seat_map(watch.user_id, watch.queue_token, watch.schedule_id)).etag
             self._etags[watch.schedule_id] = (now, etag)
             checked[0] = now
         else:
