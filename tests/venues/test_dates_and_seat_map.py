@@ -346,3 +346,28 @@ async def test_zones_built_on_request_follow_another_process_sale_and_their_etag
     dropped = await client.get(kept_url, headers=headers)
     assert [s["available"] for s in dropped.json()["seats"]][:3] == [True, False, False]
     assert reads == [[kept_zone], [kept_zone], [new_zone], [kept_zone]]
+
+
+async def test_zones_asked_for_at_once_are_read_in_one_statement(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold process asked for every zone of a date at the same moment (fans arriving at a
+    stadium's map) reads them in a batch or two rather than one statement each, each zone once,
+    each answer its own zone's seats."""
+    reads = zone_reads(monkeypatch)
+    concert = await create_concert(services)
+    venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
+    fan = await create_user(services)
+    token = await admitted_token(services, fan, concert)
+    zone_ids = [zone.id for zone in venue.zones]
+    asked = zone_ids * 3
+    answers = await asyncio.gather(
+        *(services.schedules.zone_seats(fan.id, token, date.id, zone_id) for zone_id in asked)
+    )
+    # Each zone read once; the first asked goes at once, the others queued behind it go together.
+    assert sorted(zone_id for batch in reads for zone_id in batch) == sorted(zone_ids)
+    assert len(reads) < len(zone_ids)
+    bodies = [msgspec.json.decode(answer.body) for answer in answers]
+    assert [body["zone_id"] for body in bodies] == asked
+    assert all(len(body["seats"]) == 10 and all(s["available"] for s in body["seats"]) for body in bodies)
+    assert len({s["id"] for body in bodies for s in body["seats"]}) == 60

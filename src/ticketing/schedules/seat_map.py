@@ -11,8 +11,9 @@ Fast and flat under load:
   seats — the summary's counts, and per zone a fingerprint of its free seats (how many, and an
   XOR of a hash of their ids) — then, in one statement, the seats of the zones kept whose
   fingerprint moved and that were asked for since the last refresh (a kept zone nobody asked for
-  is dropped when it moves). A zone is read alone the first time it is asked for: a cold summary
-  reads no zone, and a stadium's hold re-reads one zone of 1,000 seats, not 60,000 rows.
+  is dropped when it moves). A zone is read the first time it is asked for (the zones asked for
+  at the same moment in one statement): a cold summary reads no zone, and a stadium's hold
+  re-reads one zone of 1,000 seats, not 60,000 rows.
 - **Read your own writes.** A hold, payment, release or expiry in this process bumps the
   date's write mark; an answer read before the mark is not served, and a request waits for a
   read that began after it.
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
+from ticketing.kernel.coalesce import Coalescer
 from ticketing.kernel.singleflight import SingleFlight
 from ticketing.kernel.uow import UnitOfWorkFactory
 from ticketing.schedules.repository import ScheduleRepository
@@ -105,7 +107,9 @@ class SeatMaps:
         self._views: dict[int, DateView] = {}
         self._write_marks: dict[int, int] = {}
         self._reads: SingleFlight[int, DateView] = SingleFlight()
-        self._zone_reads: SingleFlight[tuple[int, int], ZoneAnswer] = SingleFlight()
+        # Zones asked for at the same moment (a cold process under load is asked for all of a
+        # date's zones within milliseconds) are read together, in one statement per batch.
+        self._zone_reads: Coalescer[int, tuple[int, int], ZoneAnswer] = Coalescer(self._read_zones)
         self._background: set[asyncio.Task[DateView]] = set()
 
     async def view(self, shape: DateShape) -> DateView:
@@ -134,12 +138,7 @@ class SeatMaps:
         kept = view.zones.get(zone_id)
         if kept is not None:
             return kept.answer
-        while True:
-            # As for the view: a read of the zone that began before the view's write mark is
-            # followed by another.
-            zone = await self._zone_reads.run((shape.schedule_id, zone_id), lambda: self._read_zone(shape, zone_id))
-            if zone.write_mark >= view.write_mark:
-                return zone.answer
+        return (await self._zone_reads.submit(shape.schedule_id, (zone_id, view.write_mark))).answer
 
     def written(self, schedule_id: int) -> None:
         """A hold, payment, release or expiry of the date in this process (after its commit)."""
@@ -200,21 +199,30 @@ class SeatMaps:
             self._views[schedule_id] = view
         return view
 
-    async def _read_zone(self, shape: DateShape, zone_id: int) -> ZoneAnswer:
-        """The zone's seats, read now, kept by the date's view when the read is no older than it."""
-        schedule_id = shape.schedule_id
-        started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
-        async with self._uow_factory(autocommit=True) as uow:
-            seats, read = await ScheduleRepository(uow.conn).seats_by_zone(schedule_id, [zone_id])
-        zone = ZoneAnswer(
-            _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, []))),
-            read.get(zone_id, (0, 0)),
-            mark,
-        )
-        view = self._views.get(schedule_id)
-        if view is not None and view.read_at <= started and view.write_mark <= mark:
-            view.zones[zone_id] = zone
-        return zone
+    async def _read_zones(self, schedule_id: int, wanted: list[tuple[int, int]]) -> list[ZoneAnswer | BaseException]:
+        """Each (zone, write mark) its answer, from no earlier than that write mark: kept by the
+        date's view (a batch before this one read it), else read now, the batch's zones in one
+        statement, and kept by the view when the read is no older than it."""
+
+        def kept(zone_id: int, write_mark: int) -> ZoneAnswer | None:
+            view = self._views.get(schedule_id)
+            zone = view.zones.get(zone_id) if view is not None else None
+            return zone if zone is not None and zone.write_mark >= write_mark else None
+
+        found = {item: zone for item in set(wanted) if (zone := kept(*item)) is not None}
+        missing = sorted({zone_id for zone_id, write_mark in wanted if (zone_id, write_mark) not in found})
+        fresh: dict[int, ZoneAnswer] = {}
+        if missing:
+            started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
+            async with self._uow_factory(autocommit=True) as uow:
+                seats, read = await ScheduleRepository(uow.conn).seats_by_zone(schedule_id, missing)
+            view = self._views.get(schedule_id)
+            for zone_id in missing:
+                answer = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
+                zone = fresh[zone_id] = ZoneAnswer(answer, read.get(zone_id, (0, 0)), mark)
+                if view is not None and view.read_at <= started and view.write_mark <= mark:
+                    view.zones[zone_id] = zone
+        return [found.get(item) or fresh[item[0]] for item in wanted]
 
 
 def _tagged(read_at: float, answer: msgspec.Struct) -> Tagged:
