@@ -74,10 +74,17 @@ capacity: install
 
 # Fault injection: its own PostgreSQL, Valkey and service behind TCP proxies of its own, one fault
 # per scenario under load; report in bench/results/chaos-<timestamp>.md. Fails only on correctness.
+# The fans reach the nodes through HAProxy (Debian's package, installed here when missing), as
+# make cluster's do (chaos/balancer.py).
+HAPROXY_PACKAGE = command -v haproxy >/dev/null 2>&1 || \
+	(apt-get install -y -qq haproxy || (apt-get update -qq && apt-get install -y -qq haproxy))
+
 chaos: install
+	@$(HAPROXY_PACKAGE)
 	$(RUN) python -m chaos
 
 chaos-smoke: install
+	@$(HAPROXY_PACKAGE)
 	$(RUN) python -m chaos --smoke
 
 # A local production topology (cluster/topology.py): HAProxy and PgBouncer are Debian's packages

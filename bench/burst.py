@@ -38,6 +38,7 @@ from bench.repository import BenchRepository
 from bench.server import ServiceUnderTest
 from bench.workloads import HOST, Target, bearer
 from ticketing.container import Services
+from ticketing.kernel.db import Database
 from ticketing.kernel.deadline import DEADLINE
 from ticketing.kernel.locking import CONFLICT, LOCK_TIMEOUT, NO_DATABASE
 from ticketing.kernel.redis import RedisClient
@@ -381,7 +382,7 @@ async def burst_block(context: BurstContext, repo: BenchRepository, block: Burst
     calls["info"] = 0
     block.redis_calls = Counter({cmd: max(0, n - context.startup_redis.get(cmd, 0)) for cmd, n in calls.items()})
     async with context.services.uow() as uow:
-        audit = BenchRepository(uow.conn)
+        audit = uow.repo(BenchRepository)
         block.double_holds = await audit.double_holds(seats)
         block.not_all_or_nothing = not_all_or_nothing(block.attempts, await audit.live_holders(seats))
     return block
@@ -417,7 +418,7 @@ def plan(
 async def run_bursts(context: BurstContext, blocks: list[BurstBlock], bursts: int) -> list[BurstBlock]:
     conn = await asyncpg.connect(context.maintenance_url)
     try:
-        repo = BenchRepository(conn)
+        repo = BenchRepository(Database(conn))
         await measure_startup_cost(context, repo)
         print(
             f"  a bare start and stop: {context.startup_counters} in PostgreSQL, "

@@ -47,10 +47,17 @@ class Response:
         return str(decoded.get("code", f"HTTP_{self.status}")) if isinstance(decoded, dict) else f"HTTP_{self.status}"
 
 
+# The service closes a kept-alive connection that sent nothing for its idle timeout (15 s by
+# default, devservers/serving.py); a pooled connection idle for longer than this is opened anew
+# before use, as HTTP clients expire theirs, so that a pause between phases is not a lost request.
+POOLED_IDLE_SECONDS = 10.0
+
+
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.last_used = time.monotonic()
 
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
@@ -161,6 +168,9 @@ class Pool:
 
     async def send(self, raw: bytes, recorder: Recorder | None = None) -> Response:
         conn = await self._free.get()
+        if time.monotonic() - conn.last_used > POOLED_IDLE_SECONDS:
+            conn.close()
+            conn = await Connection.open(self.host, self.port)
         began = time.perf_counter()
         try:
             response = await conn.send(raw)
@@ -174,6 +184,7 @@ class Pool:
             if recorder is not None:
                 recorder.record(began, response)
         finally:
+            conn.last_used = time.monotonic()
             self._free.put_nowait(conn)
         return response
 

@@ -589,7 +589,7 @@ async def _check(services: Services, result: SaleResult, clients: list[Client], 
     """Who got a seat, from the database (a paid, CONFIRMED reservation): it must be whom the
     clients saw paying, one seat each, and no seat may be held or sold twice."""
     async with services.uow() as uow:
-        repo = BenchRepository(uow.conn)
+        repo = uow.repo(BenchRepository)
         by_user = Counter(await repo.buyers(seat_ids))
         double = await repo.double_holds(seat_ids)
     paid = {client.account.id for client in clients if client.outcome == "seat"}

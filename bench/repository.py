@@ -4,18 +4,16 @@ a date sold but for its last seats (``sell_all_but``), which no use case makes i
 
 from __future__ import annotations
 
-from ticketing.kernel.db import Connection
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database
 
 
 class BenchRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def deadlocks(self) -> int:
-        with translate_db_errors():
-            sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-            return int(await self.conn.fetchval(sql) or 0)
+        sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        return int(await self.db.fetchval(sql) or 0)
 
     async def database_counters(self, database: str) -> dict[str, int]:
         """The cumulative counters of ``database`` (as flushed so far: a backend reports its
@@ -24,29 +22,25 @@ class BenchRepository:
             "SELECT xact_commit, xact_rollback, deadlocks, tup_inserted, tup_updated "
             "FROM pg_stat_database WHERE datname = $1"
         )
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, database)
+        row = await self.db.fetchrow(sql, database)
         return dict(row) if row is not None else {}
 
     async def next_transaction_id(self) -> int:
         """The next transaction id PostgreSQL will assign (cluster-wide): the difference over a
         burst is how many transactions wrote or row-locked anything (read-only ones take none),
         counted at once, without waiting for the statistics to be flushed."""
-        with translate_db_errors():
-            return int(await self.conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"))
+        return int(await self.db.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"))
 
     async def wal_position(self) -> int:
         """Bytes of WAL written since the cluster began (the difference over a phase is what its
         writes cost the log, at once, without waiting for the statistics to be flushed)."""
-        with translate_db_errors():
-            return int(await self.conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+        return int(await self.db.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
 
     async def row_lock_waiters(self) -> int:
         """Backends waiting right now for a row (a tuple lock, or the transaction holding the row
         or a conflicting unique-index entry): the sample of the burst's lock-wait integral."""
         sql = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('tuple', 'transactionid')"
-        with translate_db_errors():
-            return int(await self.conn.fetchval(sql) or 0)
+        return int(await self.db.fetchval(sql) or 0)
 
     async def double_holds(self, seat_ids: list[int]) -> int:
         """Seats of ``seat_ids`` with more than one live (HELD or CONFIRMED) reservation."""
@@ -54,8 +48,7 @@ class BenchRepository:
             "SELECT count(*) FROM (SELECT seat_id FROM reservations WHERE seat_id = ANY($1::bigint[]) "
             "AND status IN ('HELD', 'CONFIRMED') GROUP BY seat_id HAVING count(*) > 1) s"
         )
-        with translate_db_errors():
-            return int(await self.conn.fetchval(sql, seat_ids) or 0)
+        return int(await self.db.fetchval(sql, seat_ids) or 0)
 
     async def live_holders(self, seat_ids: list[int]) -> set[tuple[int, int]]:
         """(user, seat) of every live (HELD or CONFIRMED) reservation of ``seat_ids``."""
@@ -63,15 +56,13 @@ class BenchRepository:
             "SELECT user_id, seat_id FROM reservations WHERE seat_id = ANY($1::bigint[]) "
             "AND status IN ('HELD', 'CONFIRMED')"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, seat_ids)
+        rows = await self.db.fetch(sql, seat_ids)
         return {(int(row["user_id"]), int(row["seat_id"])) for row in rows}
 
     async def buyers(self, seat_ids: list[int]) -> list[int]:
         """The user of every CONFIRMED (paid) reservation of ``seat_ids``: one entry per seat sold."""
         sql = "SELECT user_id FROM reservations WHERE seat_id = ANY($1::bigint[]) AND status = 'CONFIRMED'"
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, seat_ids)
+        rows = await self.db.fetch(sql, seat_ids)
         return [int(row["user_id"]) for row in rows]
 
     async def invariant_violations(self) -> dict[str, int]:
@@ -143,9 +134,8 @@ class BenchRepository:
             ),
         }
         results = {}
-        with translate_db_errors():
-            for name, sql in checks.items():
-                results[name] = int(await self.conn.fetchval(sql) or 0)
+        for name, sql in checks.items():
+            results[name] = int(await self.db.fetchval(sql) or 0)
         return results
 
     async def sell_all_but(self, schedule_id: int, kept: list[int], buyer: int, wallet_id: int, most: int) -> int:
@@ -178,5 +168,4 @@ class BenchRepository:
             "  FROM paid JOIN booked ON booked.id = paid.reservation_id JOIN schedules s ON s.id = $1) "
             "SELECT count(*) FROM paid"
         )
-        with translate_db_errors():
-            return int(await self.conn.fetchval(sql, schedule_id, kept, buyer, wallet_id, most) or 0)
+        return int(await self.db.fetchval(sql, schedule_id, kept, buyer, wallet_id, most) or 0)

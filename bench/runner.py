@@ -513,7 +513,7 @@ async def _run_phases(
 
     print("invariants and machine baselines", flush=True)
     async with services.uow() as uow:
-        violations = await BenchRepository(uow.conn).invariant_violations()
+        violations = await uow.repo(BenchRepository).invariant_violations()
     pg_figure = pgbench(database_url, seconds=max(2, int(options.duration)))
     redis_figure = redis_benchmark(redis_url)
 
@@ -638,14 +638,14 @@ async def _strategy_phase(
     for strategy in options.strategies:
         service.start(seat_lock_strategy=strategy, **open_queue)
         async with services.uow() as uow:
-            deadlocks_before = await BenchRepository(uow.conn).deadlocks()
+            deadlocks_before = await uow.repo(BenchRepository).deadlocks()
         is_default = strategy == _default_strategy(options)
         run = await strategy_workloads(services, target, options.fans, strategy, with_generator=is_default)
         default_hold = run.hold_load or default_hold
         if run.statement_payments:
             baseline = await _payment_baseline(options, database_url, run)
         async with services.uow() as uow:
-            deadlocks = await BenchRepository(uow.conn).deadlocks() - deadlocks_before
+            deadlocks = await uow.repo(BenchRepository).deadlocks() - deadlocks_before
         strategy_rows.append((strategy, run.hold, run.payment, deadlocks))
 
     return strategy_rows, default_hold, baseline
@@ -755,7 +755,7 @@ async def _phase_alone(
     ``run`` gives the phase's report lines, whether it failed outright, and its 5xx count."""
     phase_lines, failed, server_errors = await run()
     async with services.uow() as uow:
-        violations = await BenchRepository(uow.conn).invariant_violations()
+        violations = await uow.repo(BenchRepository).invariant_violations()
     lines += [
         f"# {title} — {datetime.now(UTC).isoformat(timespec='seconds')}",
         "",

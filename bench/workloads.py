@@ -363,8 +363,9 @@ async def _hold_each(
     )
     held = []
     for fan, token, response in zip(fans, tokens, answers, strict=False):
-        body = response.json()
-        if response.status == 201 and isinstance(body, dict):
+        # A lost connection comes back as a bodiless 599: only a 201 has a body to read.
+        body = response.json() if response.status == 201 else None
+        if isinstance(body, dict):
             held.append((fan, token, int(body["id"])))
     return held
 
@@ -644,7 +645,7 @@ async def _sell_in_database(services: Services, schedule_id: int, kept: list[int
     sold = 0
     while True:
         async with services.uow() as uow:
-            batch = await BenchRepository(uow.conn).sell_all_but(
+            batch = await uow.repo(BenchRepository).sell_all_but(
                 schedule_id, kept, buyer.id, buyer.wallet_id, SELL_THROUGH_BATCH
             )
             await uow.commit()

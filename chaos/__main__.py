@@ -94,6 +94,8 @@ async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], ho
     options = dataclasses.replace(options, max_refunds=settings.max_refunds_per_fan_per_date)
     stack.launch_service()
     await stack.wait_ready()
+    stack.start_balancer()
+    await stack.wait_balancer()
     results: list[ScenarioResult] = []
     violations: dict[str, int] = {}
     shutdown: list[str] = []
@@ -109,14 +111,16 @@ async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], ho
         print("chaos: stopping the service (SIGTERM, as a supervisor would)", flush=True)
         left = await stack.stop_service()
         shutdown += [f"pid {p.pid} still running {STOP_GRACE_SECONDS:.0f} s after SIGTERM" for p in left]
-        for proxy in stack.all_proxies:
-            await proxy.stop()
+        stack.stop_balancer()
+        await stack.stop_proxies()
     await asyncio.to_thread(stack.close)
     shutdown += [f"pid {p.pid} {' '.join(p.cmdline()[:3])}" for p in stack.leftovers()]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     preamble = [
-        f"{datetime.now(UTC).isoformat(timespec='seconds')}, {os.cpu_count()} cores. Own PostgreSQL and Valkey "
-        f"behind the harness's TCP proxies; {NODES} `ticketing serve` nodes ({WORKERS_PER_NODE} granian worker each, "
-        f"jobs off) behind a round-robin balancer, plus `ticketing worker`; production rate limits, per-address "
+        f"{datetime.now(UTC).isoformat(timespec='seconds')}, {os.cpu_count()} cores, load average at the end "
+        f"{load}. Own PostgreSQL and Valkey behind the harness's TCP proxies (a process of their own); "
+        f"{NODES} `ticketing serve` nodes ({WORKERS_PER_NODE} granian workers each, jobs off) behind HAProxy "
+        f"(round robin, health checks, redispatch), plus `ticketing worker`; production rate limits, per-address "
         f"hold cap ({settings.max_holds_per_address}), refund cap ({settings.max_refunds_per_fan_per_date} per fan "
         f"and date) and proof-of-work gate (joins past {settings.challenge_join_waiting} waiting), each fan from "
         f"an address of its own. "
@@ -124,8 +128,8 @@ async def run(stack: Stack, options: PhaseOptions, scenarios: list[Scenario], ho
         f"arriving over the phase; {REFUND_SHARE:.0%} of buyers refund ({SERIAL_SHARE:.0%} of them again and again, "
         f"up to the cap); "
         f"{options.pre:g} s of load, the fault ({options.fault:g} s unless stated), at least "
-        f"{options.recovery:g} s of recovery. Holds last {hold_seconds} s; client timeout 10 s. "
-        f"Total {time.monotonic() - started:.0f} s.",
+        f"{options.recovery:g} s of recovery, then the fans on their way go on while the sale moves. Holds last "
+        f"{hold_seconds} s; client timeout 10 s. Total {time.monotonic() - started:.0f} s.",
         "",
         "Targets: 0 invariant violations, 0 answers 500, 0 same-key answers that differ, 0 refund answers the "
         "database contradicts, 0 fans over the refund cap, 0 seats neither sold nor for sale, 0 fans with no end "

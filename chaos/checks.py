@@ -53,7 +53,7 @@ class DatabaseVerdict:
 
 async def database_verdict(settings: Settings, schedule_id: int, max_refunds: int) -> DatabaseVerdict:
     async with open_services(settings) as services, services.uow(autocommit=True) as uow:
-        repo = BenchRepository(uow.conn)
+        repo = uow.repo(BenchRepository)
         rows = await uow.conn.fetch("SELECT id, status FROM reservations WHERE schedule_id = $1", schedule_id)
         refunded = await uow.conn.fetch(
             "SELECT p.id, r.user_id FROM payments p JOIN reservations r ON r.id = p.reservation_id "

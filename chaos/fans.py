@@ -29,6 +29,7 @@ import httpx
 import msgspec
 from bench.fixtures import LoadTestFan
 
+from chaos.balancer import generated_by_balancer
 from chaos.journal import (
     BOUGHT,
     GAVE_UP,
@@ -52,9 +53,10 @@ from ticketing.kernel.challenge import CHALLENGE_HEADER, Challenge, solve
 CLIENT_TIMEOUT = 10.0
 TWINS = 5
 MAX_BACKOFF = 1.0
-# After the load ends, fans still on their way get this long to reach an end (a payment being
-# retried, a fan admitted late); one that has not by then has no end state, which fails.
-DRAIN_SECONDS = 30.0
+# The sale's announced end: this long after the load's end. A fan told to come back later than
+# that (a 429's Retry-After) stops, refused. Fans on their way go on past it while the sale
+# moves (``chaos.phase``): the phase, not the fan, closes the sale.
+SALE_END_SECONDS = 30.0
 SEAT_WAIT = 1.0  # a fan who sees no free seat looks again after this long
 REFUND_SHARE = 0.15  # of buyers, who refund
 SERIAL_SHARE = 0.3  # of refunders, who buy and refund again until the cap refuses
@@ -95,13 +97,17 @@ class Sale:
     refund_share: float = REFUND_SHARE
     serial_share: float = SERIAL_SHARE
     max_refunds: int = 2  # the service's TICKETING_MAX_REFUNDS_PER_FAN_PER_DATE
+    closed: bool = False  # the phase is over: fans stop where they are
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     def open(self) -> bool:
-        """Fans go on past the load's end until they reach an end, for DRAIN_SECONDS at most."""
-        return time.monotonic() < self.deadline + DRAIN_SECONDS
+        return not self.closed
+
+    def ends(self) -> float:
+        """The sale's announced end (monotonic)."""
+        return self.deadline + SALE_END_SECONDS
 
 
 class Fan:
@@ -162,6 +168,9 @@ class Fan:
             reply = _reply(response)
         self.sale.journal.record(Answer(endpoint, started, self.sale.now(), reply.status, reply.code))
         self.sale.journal.last_answers[self.fan.id] = f"{endpoint} {reply.status} {reply.code}"
+        if reply.status in (400, 422):  # a fan sends nothing invalid: what the service objected to
+            detail = reply.body.get("detail") if isinstance(reply.body, dict) else None
+            self.sale.journal.invalid.append(f"fan {self.fan.id} {method} {path} (key {key}): {reply.code} {detail}")
         return reply
 
     async def backoff(self, reply: Reply | None = None) -> None:
@@ -171,7 +180,7 @@ class Fan:
         pause = min(MAX_BACKOFF, 0.1 * 2 ** min(self.failures, 4)) * (0.5 + self.rng.random())
         if reply is not None and reply.retry_after is not None:
             pause = reply.retry_after
-            if time.monotonic() + pause > self.sale.deadline + DRAIN_SECONDS:
+            if time.monotonic() + pause > self.sale.ends():
                 self.finish(REFUSED, reply.code)
                 return
         await asyncio.sleep(pause)
@@ -433,7 +442,23 @@ class Fan:
         return None
 
 
+async def finish_fans(tasks: list[asyncio.Task[None]], grace: float, errors: list[str]) -> None:
+    """Give the fans' journeys ``grace`` seconds more to end (their requests in flight get
+    their answer or time out), then stop those still going; a journey that raised is a harness
+    error, added to ``errors``. With ``grace`` 0: stop them all (a run interrupted)."""
+    if tasks and grace > 0:
+        await asyncio.wait(tasks, timeout=grace)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    errors += [f"fan crashed: {t.exception()!r}" for t in tasks if not t.cancelled() and t.exception() is not None]
+
+
 def _reply(response: httpx.Response) -> Reply:
+    if generated_by_balancer(response):
+        # No node answered (the balancer's own 502/503/504): to the fan, the same as a connection
+        # that dropped, which is what it saw before a balancer of HTTP stood in front.
+        return Reply(NETWORK, f"BALANCER_{response.status_code}")
     try:
         body = msgspec.json.decode(response.content) if response.content else None
     except msgspec.DecodeError:

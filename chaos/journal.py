@@ -194,6 +194,7 @@ class Journal:
     refunds: list[RefundTrail] = field(default_factory=list)
     ends: dict[int, EndState] = field(default_factory=dict)  # fan id -> how its sale ended
     last_answers: dict[int, str] = field(default_factory=dict)  # fan id -> its last answer, for the unfinished
+    invalid: list[str] = field(default_factory=list)  # 400/422 answers to requests that were valid, with detail
     rejoins: int = 0
     bought: int = 0  # payments answered 201 (a fan who refunds and buys again counts twice)
     challenges_solved: int = 0

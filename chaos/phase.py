@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 from bench.fixtures import LoadTestFan
 
+from chaos import cpu
 from chaos.checks import (
     LAPSED_HOLD_MARGIN,
     DatabaseVerdict,
@@ -21,13 +22,17 @@ from chaos.checks import (
     latest_hold_deadline,
     prepare_sale,
 )
-from chaos.fans import CLIENT_TIMEOUT, DRAIN_SECONDS, Fan, Sale
+from chaos.fans import CLIENT_TIMEOUT, Fan, Sale, finish_fans
 from chaos.journal import Journal, end_table, refund_disagreements, told_otherwise, twins_disagree
 from chaos.scenarios import FaultContext, Scenario
 from chaos.stack import HOST, NODES, WORKERS_PER_NODE, Stack
 from ticketing.config import Settings
 
 WORKERS = NODES * WORKERS_PER_NODE
+# After the load's end the fans on their way go on while the sale moves: the phase ends once each
+# has an end, once none reached one (nor held or paid) for DRAIN_STALL_SECONDS, or at the limit.
+DRAIN_STALL_SECONDS = 30.0
+DRAIN_LIMIT_SECONDS = 180.0
 
 
 @dataclass
@@ -61,6 +66,9 @@ class ScenarioResult:
     harness_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     loop_lag: float = 0.0  # the harness's worst event-loop delay during the phase, seconds
+    drain: float = 0.0  # seconds from the load's end until every fan had an end (or the drain ended)
+    stalled: bool = False  # the drain ended because the sale stood still
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds over the phase, by part of the run
     fans: dict[int, LoadTestFan] = field(default_factory=dict)
     seat_count: int = 0
     ends: dict[str, int] = field(default_factory=dict)  # end state -> fans
@@ -84,7 +92,7 @@ class ScenarioResult:
 async def heal(stack: Stack, notes: list[str]) -> None:
     """Before a phase: every proxy clean, both servers up, the service ready with its workers."""
     for proxy in stack.proxies:
-        proxy.heal()
+        await proxy.heal()
     if stack.redis.process is None or stack.redis.process.poll() is not None:
         await asyncio.to_thread(stack.restart_redis)
     if stack.postgres.process is None or stack.postgres.process.poll() is not None:
@@ -103,8 +111,8 @@ async def heal(stack: Stack, notes: list[str]) -> None:
 
 
 async def _watch_loop_lag(samples: list[float]) -> None:
-    """How late this process's event loop runs. The fans and the proxies share it: if it lags,
-    a "hung" request or a slow recovery could be the harness's own doing, and the report says so."""
+    """How late this process's event loop runs. The fans share it: if it lags, a "hung" request
+    or a slow recovery could be the harness's own doing, and the report says so."""
     while True:
         started = time.monotonic()
         await asyncio.sleep(0.1)
@@ -140,6 +148,7 @@ async def run_phase(
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{stack.port}", limits=limits, timeout=timeout) as http:
         lag_samples: list[float] = []
         lag = asyncio.create_task(_watch_loop_lag(lag_samples))
+        cpu_before = await asyncio.to_thread(cpu.sample, stack.processes_by_part())
         t0 = time.monotonic()
         sale = Sale(
             http,
@@ -173,16 +182,14 @@ async def run_phase(
             result.fault_end = fault_end - t0
             sale.deadline = max(fault_end + recovery, time.monotonic() + 1)
             await asyncio.sleep(max(0.0, sale.deadline - time.monotonic()))
-            # Fans on their way at the deadline go on until they reach an end (for a while),
-            # and requests in flight still get their answer (or time out).
-            _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS + CLIENT_TIMEOUT + 3)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            for task in tasks:
-                if not task.cancelled() and task.exception() is not None:
-                    result.harness_errors.append(f"fan crashed: {task.exception()!r}")
+            # Fans on their way at the deadline go on until they reach an end while the sale
+            # moves; then the sale closes, and requests in flight still get their answer (or
+            # time out).
+            result.drain, result.stalled = await drain(tasks, result.journal)
+            sale.closed = True
+            await finish_fans(tasks, CLIENT_TIMEOUT + 3, result.harness_errors)
             result.seconds = time.monotonic() - t0
+            result.cpu = cpu.used(cpu_before, await asyncio.to_thread(cpu.sample, stack.processes_by_part()))
             for job in ctx.background:
                 try:
                     await job
@@ -192,12 +199,41 @@ async def run_phase(
         finally:
             # Also on Ctrl-C / SIGTERM: no fan outlives its phase's HTTP client.
             lag.cancel()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await finish_fans(tasks, 0, [])
     result.fans = {fan.id: fan for fan in fixture.fans}
     _account_ends(result, fixture.fans)
     return await _verdict(stack, settings, options, result, fixture.schedule_id, before, violations_before, logs_before)
+
+
+def _progress(journal: Journal) -> tuple[int, int, int]:
+    """What moves a sale: fans reaching their end, holds granted, payments made."""
+    return len(journal.ends), len(journal.received_reservations), journal.bought
+
+
+async def drain(
+    tasks: list[asyncio.Task[None]],
+    journal: Journal,
+    stall: float = DRAIN_STALL_SECONDS,
+    limit: float = DRAIN_LIMIT_SECONDS,
+) -> tuple[float, bool]:
+    """After the load's end: until every fan's journey has ended, as long as the sale moves (a
+    fan reached an end, a hold or a payment went through within ``stall`` seconds), for ``limit``
+    seconds at most. A slow machine gets the time its pace needs; a sale that
+    stands still (fans left waiting while nothing happens) does not. Returns the seconds it
+    took and whether the sale stood still."""
+    started = time.monotonic()
+    moved_at, progress = started, _progress(journal)
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=min(1.0, stall / 4))
+        now = time.monotonic()
+        if _progress(journal) != progress:
+            moved_at, progress = now, _progress(journal)
+        if now - moved_at >= stall:
+            return now - started, True
+        if now - started >= limit:
+            break
+    return time.monotonic() - started, False
 
 
 def _account_ends(result: ScenarioResult, fans: list[LoadTestFan]) -> None:

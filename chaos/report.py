@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chaos.journal import BOUGHT, GAVE_UP, HUNG, NETWORK, NO_END, REFUNDED, REFUSED, Answer
-from chaos.phase import ScenarioResult
+from chaos.phase import DRAIN_STALL_SECONDS, ScenarioResult
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,8 @@ def details(result: ScenarioResult, j: Judgement) -> list[str]:
         f"- hung requests started between {_span(j.hung_starts)}; the harness's event loop lagged at most "
         f"{result.loop_lag * 1000:.0f} ms"
         + (" (**over 1 s: timings of this phase may be the harness's own**)" if result.loop_lag > 1 else ""),
+        _drain_line(result),
+        _cpu_line(result, len(journal.answers)),
         f"- holds in the database no fan was told about (client timeouts, lost answers): {result.ghost_holds}",
         f"- lapsed holds read back: {result.expired_checked}, of which still HELD (docs/api.md: EXPIRED): "
         f"{result.expired_read_held}",
@@ -204,10 +206,35 @@ def details(result: ScenarioResult, j: Judgement) -> list[str]:
     lines += [f"- **paid but told otherwise**: {m}" for m in result.told_otherwise[:10]]
     lines += [f"- **left behind**: {o}" for o in result.orphans]
     lines += [f"- **harness**: {e}" for e in result.harness_errors]
+    lines += [f"- **a valid request refused as invalid**: {m}" for m in journal.invalid[:10]]
     lines += ["", "| endpoint | answers |", "|---|---|"]
     for endpoint, counts in sorted(by_endpoint.items()):
         lines.append(f"| {endpoint} | {', '.join(f'{k} x{n:,}' for k, n in counts.most_common())} |")
     return [*lines, ""]
+
+
+def _drain_line(result: ScenarioResult) -> str:
+    if result.stalled:
+        return (
+            f"- after the load's end: **the sale stood still** for {DRAIN_STALL_SECONDS:g} s (no fan reached an end, "
+            f"held or paid) {result.drain:.0f} s after it; the fans still on their way were stopped"
+        )
+    return f"- after the load's end: the fans on their way needed {result.drain:.1f} s more to reach their ends"
+
+
+def _cpu_line(result: ScenarioResult, answers: int) -> str:
+    """What the phase cost, against the wall time it took: a run that got a small share of a busy
+    machine shows little CPU for many seconds (its timeouts and recoveries are then starved)."""
+    if not result.cpu or not result.seconds:
+        return "- CPU: not measured"
+    parts = ", ".join(f"{part} {seconds:.1f} s" for part, seconds in sorted(result.cpu.items(), key=lambda p: -p[1]))
+    service = result.cpu.get("service", 0.0)
+    per_answer = f"; the service {service / answers * 1000:.1f} ms per answer" if answers else ""
+    total = sum(result.cpu.values())
+    return (
+        f"- CPU over the phase: {parts}{per_answer}; in all {total:.1f} s in {result.seconds:.0f} s, "
+        f"{total / result.seconds:.2f} of the machine's cores (processes alive at the phase's end)"
+    )
 
 
 def render(

@@ -2,8 +2,8 @@
 returns the moment (monotonic) the fault ended: the dependency is back, the process resumed,
 or the restart was issued. Recovery is measured from there.
 
-Blocking steps (stopping and starting servers) run in threads: the fans and the proxies share
-this event loop and must go on while a server restarts.
+Blocking steps (stopping and starting servers) run in threads: the fans share this event loop
+and must go on while a server restarts.
 """
 
 from __future__ import annotations
@@ -123,12 +123,12 @@ async def freeze_worker(ctx: FaultContext) -> float:
 
 async def slow_network(ctx: FaultContext) -> float:
     for proxy in ctx.stack.proxies:
-        proxy.latency = LATENCY_EACH_WAY
+        await proxy.set_latency(LATENCY_EACH_WAY)
     try:
         await asyncio.sleep(ctx.seconds)
     finally:
         for proxy in ctx.stack.proxies:
-            proxy.heal()
+            await proxy.heal()
     ctx.notes.append(
         f"+{2 * LATENCY_EACH_WAY * 1000:.0f} ms per round trip to PostgreSQL and Redis for {ctx.seconds:g} s"
     )
@@ -138,13 +138,11 @@ async def slow_network(ctx: FaultContext) -> float:
 def drop_connections(which: str) -> Inject:
     async def inject(ctx: FaultContext) -> float:
         proxy = ctx.stack.pg_proxy if which == "postgres" else ctx.stack.redis_proxy
-        assert proxy is not None
-        proxy.refusing = True
-        reset = proxy.reset_all()
+        reset = await proxy.refuse()
         try:
             await asyncio.sleep(ctx.seconds)
         finally:
-            proxy.heal()
+            await proxy.heal()
         ctx.notes.append(f"reset {reset} live {which} connections, refused new ones for {ctx.seconds:g} s")
         return time.monotonic()
 

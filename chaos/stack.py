@@ -1,18 +1,20 @@
 """Everything the harness starts and owns: PostgreSQL and Valkey (embedded, in a temporary folder,
 on free ports), a faulty proxy in front of each, and the service as in production: NODES
-``ticketing serve`` processes (each with its granian worker) behind a balancer of the harness's
-own (a round-robin TCP proxy), plus a separate ``ticketing worker``. A fault that hits one node
-is seen by the fans through the other, and each node's own view of the queue is tested.
+``ticketing serve`` processes (each with its granian workers) behind HAProxy (``balancer.py``, a
+process of its own), plus a separate ``ticketing worker``. A fault that hits one node is seen by
+the fans through the other, and each node's own view of the queue is tested.
 
 Every service process carries ``CHAOS_RUN_ID`` in its environment (granian's workers inherit
-it) and every server runs from the run's temporary folder, so that a scan of the machine's
-processes finds whatever this run left behind, even a worker whose parent was killed.
+it) and every server, the balancer included, runs from the run's temporary folder, so that a
+scan of the machine's processes finds whatever this run left behind, even a worker whose parent
+was killed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -20,12 +22,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import psutil
 
-from chaos.proxy import FaultyProxy
+from chaos.balancer import haproxy_command
+from chaos.proxy import ProxyProcess, RemoteProxy
 from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 HOST = "127.0.0.1"
@@ -43,10 +47,10 @@ class Stack:
         self.run_id = secrets.token_hex(8)
         self.postgres = EmbeddedPostgres(work_dir / "postgres", durable=True)
         self.redis = EmbeddedRedis(work_dir / "valkey")
-        self.pg_proxy: FaultyProxy | None = None
-        self.redis_proxy: FaultyProxy | None = None
+        self.links: ProxyProcess | None = None  # the faulty proxies, in a process of their own
         self.node_ports = [free_port() for _ in range(NODES)]
-        self.balancer: FaultyProxy | None = None
+        self.balancer_port = 0
+        self.balancer: subprocess.Popen[bytes] | None = None
         self.service_data = work_dir / "service"
         self.logs = work_dir / "logs"
         self.service_settings = service_settings
@@ -72,27 +76,45 @@ class Stack:
         return self.redis.url
 
     async def start_proxies(self) -> None:
-        self.pg_proxy = FaultyProxy("postgres", self.postgres.port)
-        self.redis_proxy = FaultyProxy("redis", self.redis.port)
-        self.balancer = FaultyProxy("balancer", *self.node_ports)
-        await self.pg_proxy.start()
-        await self.redis_proxy.start()
-        await self.balancer.start()
+        self.links = ProxyProcess(self.work_dir, {"postgres": self.postgres.port, "redis": self.redis.port})
+        await self.links.start()
+
+    async def stop_proxies(self) -> None:
+        if self.links is not None:
+            await self.links.stop()
+
+    @property
+    def pg_proxy(self) -> RemoteProxy:
+        assert self.links is not None
+        return self.links.proxies["postgres"]
+
+    @property
+    def redis_proxy(self) -> RemoteProxy:
+        assert self.links is not None
+        return self.links.proxies["redis"]
+
+    def start_balancer(self) -> None:
+        """HAProxy in front of the nodes (it stays healthy: the faults are elsewhere). Its log has
+        the abnormal requests only (a node that died under one, none up), beside the nodes'."""
+        self.balancer_port = free_port()
+        command = haproxy_command(
+            self.work_dir / "haproxy.cfg", self.balancer_port, self.node_ports, log_every_request=False
+        )
+        with (self.work_dir / "haproxy.log").open("ab") as log:
+            self.balancer = subprocess.Popen(
+                command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.work_dir, start_new_session=True
+            )
 
     @property
     def port(self) -> int:
         """Where the fans connect: the balancer."""
         assert self.balancer is not None
-        return self.balancer.port
+        return self.balancer_port
 
     @property
-    def proxies(self) -> list[FaultyProxy]:
-        """The faulty links to the servers (the balancer is not one: it stays healthy)."""
-        return [p for p in (self.pg_proxy, self.redis_proxy) if p is not None]
-
-    @property
-    def all_proxies(self) -> list[FaultyProxy]:
-        return [p for p in (self.pg_proxy, self.redis_proxy, self.balancer) if p is not None]
+    def proxies(self) -> list[RemoteProxy]:
+        """The faulty links to the servers."""
+        return [] if self.links is None else list(self.links.proxies.values())
 
     def crash_postgres(self) -> None:
         """SIGQUIT to the postmaster is PostgreSQL's immediate shutdown, exactly what
@@ -132,7 +154,6 @@ class Stack:
     # --- the service --------------------------------------------------------------------------
 
     def service_env(self) -> dict[str, str]:
-        assert self.pg_proxy is not None and self.redis_proxy is not None
         env = {
             **os.environ,
             MARKER: self.run_id,
@@ -161,6 +182,9 @@ class Stack:
         env = {**self.service_env(), "TICKETING_PORT": str(self.node_ports[node])}
         self.serves[node] = self._spawn("serve", env, log_name=f"serve-{node + 1}")
 
+    def _serve(self, node: int) -> subprocess.Popen[bytes] | None:
+        return self.serves[node]
+
     @property
     def live_serves(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.serves if p is not None]
@@ -184,18 +208,17 @@ class Stack:
         both servers."""
         started = time.monotonic()
         for node in range(NODES) if nodes is None else nodes:
-            async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.node_ports[node]}", timeout=2.0) as client:
-                while True:
-                    serve = self.serves[node]
-                    if serve is not None and serve.poll() is not None:
-                        raise RuntimeError(f"ticketing serve {node + 1} exited with {serve.returncode}; see its log")
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get("/readyz")).status_code == 200:
-                            break
-                    if time.monotonic() - started > limit:
-                        raise RuntimeError(f"node {node + 1} was not ready within {limit:.0f} s")
-                    await asyncio.sleep(0.1)
+            await _until_ready(
+                self.node_ports[node],
+                functools.partial(self._serve, node),
+                f"ticketing serve {node + 1}",
+                started + limit,
+            )
         return time.monotonic() - started
+
+    async def wait_balancer(self, limit: float = 30.0) -> None:
+        """Until the balancer answers ``/readyz`` with 200 (a node's answer through it)."""
+        await _until_ready(self.balancer_port, lambda: self.balancer, "haproxy", time.monotonic() + limit)
 
     def granian_workers(self, node: int | None = None) -> list[psutil.Process]:
         """The worker processes of every node's ``serve`` (or of ``node``'s): granian's
@@ -258,10 +281,7 @@ class Stack:
 
     async def stop_service(self) -> list[psutil.Process]:
         """SIGTERM to every node and to the worker, as a supervisor stops them; returns the service
-        processes still alive after the grace period (a defect), which are then killed.
-
-        Async on purpose: the processes shut down through the proxies, which run on this
-        event loop; blocking it here would hang their shutdown and blame the service."""
+        processes still alive after the grace period (a defect), which are then killed."""
         for popen in (*self.live_serves, self.worker):
             if popen is not None and popen.poll() is None:
                 popen.send_signal(signal.SIGTERM)
@@ -278,6 +298,31 @@ class Stack:
         self.worker = None
         return left
 
+    def processes_by_part(self) -> dict[str, list[psutil.Process]]:
+        """Every live process of the run, by part (for ``chaos.cpu``): the service (every node, its
+        workers, the worker), the harness itself, PostgreSQL (the postmaster and its backends),
+        Valkey, HAProxy and the faulty proxies."""
+
+        def tree(pid: int | None) -> list[psutil.Process]:
+            if pid is None:
+                return []
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(pid)
+                return [root, *root.children(recursive=True)]
+            return []
+
+        def pid(popen: subprocess.Popen[bytes] | None) -> int | None:
+            return None if popen is None or popen.poll() is not None else popen.pid
+
+        return {
+            "service": self.service_processes(),
+            "harness": [psutil.Process()],
+            "PostgreSQL": tree(pid(self.postgres.process)),
+            "Valkey": tree(pid(self.redis.process)),
+            "HAProxy": tree(pid(self.balancer)),
+            "proxies": tree(self.links.pid if self.links is not None else None),
+        }
+
     def _reap(self, procs: list[psutil.Process]) -> None:
         psutil.wait_procs(procs, timeout=10)
         for popen in (*self.live_serves, self.worker):
@@ -286,6 +331,15 @@ class Stack:
                     popen.wait(5)
 
     # --- the end --------------------------------------------------------------------------------
+
+    def stop_balancer(self) -> None:
+        if self.balancer is not None and self.balancer.poll() is None:
+            self.balancer.terminate()
+            try:
+                self.balancer.wait(5)
+            except subprocess.TimeoutExpired:
+                self.balancer.kill()
+                self.balancer.wait(5)
 
     def leftovers(self) -> list[psutil.Process]:
         """Any process of this run still alive: the service's, or a server run from our folder."""
@@ -308,6 +362,7 @@ class Stack:
         dest.mkdir(parents=True, exist_ok=True)
         sources = [
             *self.logs.glob("*.log"),
+            self.work_dir / "haproxy.log",
             self.postgres.data_dir / "postgres.log",
             self.redis.data_dir / "valkey.log",
         ]
@@ -325,6 +380,7 @@ class Stack:
             if popen is not None and popen.poll() is None:
                 with contextlib.suppress(OSError):
                     os.killpg(popen.pid, signal.SIGKILL)
+        self.stop_balancer()
         with contextlib.suppress(Exception):
             self.redis.stop()
         with contextlib.suppress(Exception):
@@ -338,6 +394,23 @@ class Stack:
     def discard(self) -> None:
         """Remove the temporary folder (after ``close`` and ``keep_logs``)."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+async def _until_ready(
+    port: int, process: Callable[[], subprocess.Popen[bytes] | None], what: str, give_up_at: float
+) -> None:
+    """Until ``/readyz`` on ``port`` answers 200; fails at once if ``process`` has exited."""
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=2.0) as client:
+        while True:
+            popen = process()
+            if popen is not None and popen.poll() is not None:
+                raise RuntimeError(f"{what} exited with {popen.returncode}; see its log")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            if time.monotonic() > give_up_at:
+                raise RuntimeError(f"{what} was not ready in time")
+            await asyncio.sleep(0.1)
 
 
 def _alive(proc: psutil.Process) -> bool:

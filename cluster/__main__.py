@@ -26,6 +26,7 @@ from types import FrameType
 
 import httpx
 import msgspec
+from chaos.balancer import SERVED_BY
 
 from cluster.faults import FAULTS
 from cluster.report import render
@@ -144,7 +145,7 @@ def smoke(topology: Topology) -> None:
     served: set[str] = set()
 
     def hook(response: httpx.Response) -> None:
-        served.add(response.headers.get("x-served-by", "?"))
+        served.add(response.headers.get(SERVED_BY, "?"))
 
     with httpx.Client(base_url=topology.url, timeout=10, event_hooks={"response": [hook]}) as client:
         ready = _ok(client.get("/readyz")).json()

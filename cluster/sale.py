@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from chaos.checks import database_verdict, prepare_sale
-from chaos.fans import CLIENT_TIMEOUT, Fan, Sale
+from chaos.fans import CLIENT_TIMEOUT, Fan, Sale, finish_fans
 from chaos.journal import HUNG, NETWORK, Journal, told_otherwise, twins_disagree
 
 from cluster.faults import Fault, FaultContext
@@ -168,18 +168,10 @@ async def run_phase(topology: Topology, settings: Settings, options: PhaseOption
             result.fault_end = fault_end - t0
             sale.deadline = max(fault_end + options.after, time.monotonic() + 1)
             await asyncio.sleep(max(0.0, sale.deadline - time.monotonic()))
-            _, pending = await asyncio.wait(tasks, timeout=CLIENT_TIMEOUT + 3)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            for task in tasks:
-                if not task.cancelled() and task.exception() is not None:
-                    result.harness_errors.append(f"fan crashed: {task.exception()!r}")
+            await finish_fans(tasks, CLIENT_TIMEOUT + 3, result.harness_errors)
             result.seconds = time.monotonic() - t0
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await finish_fans(tasks, 0, [])
     try:
         await fault.restore(ctx)
     except Exception as error:

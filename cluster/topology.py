@@ -10,9 +10,10 @@
   same command line, a concert with a date on sale;
 - 3 API nodes (``ticketing serve``, production mode, ``TICKETING_DB_PGBOUNCER=true``, the Redis
   Cluster URL), and one ``ticketing worker`` for the background jobs;
-- HAProxy (Debian package ``haproxy``) in front of the nodes: round robin, health check on
-  ``/healthz`` (docs/operations.md, "Health checks for load balancers"), ``X-Forwarded-For`` for the rate
-  limits (the nodes trust 127.0.0.1 as a proxy), and a header naming the node that answered.
+- HAProxy (Debian package ``haproxy``) in front of the nodes, configured as ``make chaos``'s
+  (``chaos/balancer.py``): round robin, health check on ``/healthz`` (docs/operations.md,
+  "Health checks for load balancers"), ``X-Forwarded-For`` for the rate limits (the nodes trust
+  127.0.0.1 as a proxy), and a header naming the node that answered.
 
 Every process runs in its own session (a Ctrl-C in the terminal reaches the launcher alone, which
 then stops them in order) and from the topology's folder; logs are in ``<folder>/logs``.
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from chaos.balancer import haproxy_binary, haproxy_command
 
 from ticketing.cli import migrate
 from ticketing.devservers.embedded import EmbeddedPostgres, EmbeddedValkeyCluster, LocalPgBouncer, free_port
@@ -44,55 +45,6 @@ VALKEY_MASTERS = 3
 VALKEY_NODE_TIMEOUT_MS = 2000
 OPERATOR = "admin"
 STOP_GRACE_SECONDS = 15.0
-
-
-def haproxy_binary() -> str | None:
-    return shutil.which("haproxy") or next(
-        (str(p) for p in (Path("/usr/sbin/haproxy"), Path("/usr/bin/haproxy")) if p.exists()), None
-    )
-
-
-def haproxy_config(port: int, stats_port: int, nodes: list[int]) -> str:
-    servers = "\n".join(
-        f"    server node{i} {HOST}:{node_port} check inter 1s fall 2 rise 1" for i, node_port in enumerate(nodes, 1)
-    )
-    return f"""global
-    maxconn 4000
-    log stdout format raw local0
-
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-
-frontend fans
-    bind {HOST}:{port}
-    option forwardfor
-    default_backend nodes
-
-backend nodes
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-    # A node that dies takes a moment to be marked down (two failed checks, 1 s apart): a request
-    # sent to it meanwhile goes to another node, whether the connection was refused or the node
-    # died with it (empty response). The service answers a repeated write like the first one
-    # (Idempotency-Key for payments and charges; a repeated hold finds the seat held).
-    retries 2
-    retry-on conn-failure empty-response
-    option redispatch 1
-    http-response set-header X-Served-By %s
-{servers}
-
-listen stats
-    bind {HOST}:{stats_port}
-    stats enable
-    stats uri /
-    stats refresh 2s
-"""
 
 
 @dataclass
@@ -131,8 +83,7 @@ class Topology:
     # --- start ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        haproxy = haproxy_binary()
-        if haproxy is None or LocalPgBouncer.binary() is None:
+        if haproxy_binary() is None or LocalPgBouncer.binary() is None:
             raise RuntimeError("HAProxy and PgBouncer are needed (Debian packages haproxy, pgbouncer: make cluster)")
         self.logs.mkdir(parents=True, exist_ok=True)
         self._say("PostgreSQL")
@@ -155,12 +106,8 @@ class Topology:
         for i, node_port in enumerate(self.node_ports, 1):
             self._wait_http(f"http://{HOST}:{node_port}/readyz", f"node{i}")
         self.stats_port = free_port()
-        config = self.work_dir / "haproxy.cfg"
-        config.write_text(haproxy_config(self.port, self.stats_port, self.node_ports))
-        check = subprocess.run([haproxy, "-c", "-q", "-f", str(config)], capture_output=True, text=True, check=False)
-        if check.returncode != 0:
-            raise RuntimeError(f"haproxy refused its configuration: {check.stderr.strip()}")
-        self._spawn("haproxy", [haproxy, "-f", str(config), "-db"], service=False)
+        command = haproxy_command(self.work_dir / "haproxy.cfg", self.port, self.node_ports, stats_port=self.stats_port)
+        self._spawn("haproxy", command, service=False)
         self._wait_http(f"{self.url}/readyz", "HAProxy")
 
     def start_node(self, name: str) -> None:

@@ -45,8 +45,8 @@ class TestUser:
 async def create_user(services: Services, *, name: str | None = None, balance: int = 0, role: str = "fan") -> TestUser:
     name = name or f"user{next(_names):05d}"
     async with services.uow() as uow:
-        user_id = await UserRepository(uow.conn).add(name, _password_hash(), role)
-        wallets = WalletRepository(uow.conn)
+        user_id = await uow.repo(UserRepository).add(name, _password_hash(), role)
+        wallets = uow.repo(WalletRepository)
         wallet_id = await wallets.create(user_id)
         if balance:
             await wallets.charge([Charge(wallet_id, user_id, balance)], cap=balance)

@@ -68,7 +68,7 @@ def sign_in(client: Client, name: str, password: str, **headers: str) -> Awaitab
 
 async def user_exists(services: Services, name: str) -> bool:
     async with services.uow() as uow:
-        return await UserRepository(uow.conn).by_name(name) is not None
+        return await uow.repo(UserRepository).by_name(name) is not None
 
 
 # --- the gate itself ----------------------------------------------------------------------------

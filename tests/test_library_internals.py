@@ -20,7 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
 from ticketing.edge import metrics
-from ticketing.edge.http import _REQUEST_ID
+from ticketing.edge.context import _REQUEST_ID
 from ticketing.kernel.db import _PooledConnection
 from ticketing.kernel.ratelimit import _SharedClientStorage
 from ticketing.kernel.redis import AutoPipelinedRedis, RedisClient
@@ -50,7 +50,7 @@ def test_prometheus_client_reads_what_the_mmap_files_hold(tmp_path: Path, monkey
 
 
 def test_structlog_binds_the_request_id_through_the_context_variable_we_set() -> None:
-    """``edge/http.py`` sets structlog's own ContextVar for ``request_id`` directly."""
+    """``edge/context.py`` sets structlog's own ContextVar for ``request_id`` directly."""
     token = _REQUEST_ID.set("abc")
     try:
         bound = structlog.contextvars.get_contextvars()
@@ -104,7 +104,7 @@ async def test_limits_bridge_sends_through_the_services_own_client(redis: RedisC
 
 
 def test_litestar_still_adds_an_options_handler_per_route(app: Litestar) -> None:
-    """``edge/http.answer_options_with_every_method`` finds Litestar's generated OPTIONS handlers
+    """``edge/responses.answer_options_with_every_method`` finds Litestar's generated OPTIONS handlers
     by their name and method."""
     routes = [route for route in app.routes if isinstance(route, HTTPRoute) and route.path.startswith("/api/")]
     generated = [

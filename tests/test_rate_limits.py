@@ -113,7 +113,7 @@ async def test_sign_up_per_address_creates_nothing_when_refused(client: Client, 
         assert (await client.post("/api/v1/users", json={"name": name, "password": "password-1"})).status_code == 201
     assert_limited(await client.post("/api/v1/users", json={"name": "new.three", "password": "password-1"}))
     async with services.uow() as uow:
-        assert await UserRepository(uow.conn).by_name("new.three") is None
+        assert await uow.repo(UserRepository).by_name("new.three") is None
 
 
 @with_limits(rate_limit_sign_up_per_account="1/minute")
@@ -593,18 +593,18 @@ async def test_new_hashes_are_owasp_argon2id_and_old_ones_are_upgraded_on_sign_i
     created = await client.post("/api/v1/users", json={"name": "fresh", "password": "the-password"})
     assert created.status_code == 201
     async with services.uow() as uow:
-        fresh = await UserRepository(uow.conn).by_name("fresh")
+        fresh = await uow.repo(UserRepository).by_name("fresh")
     assert fresh is not None and fresh.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
     old_hash = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("old-password")
     async with services.uow() as uow:
-        user_id = await UserRepository(uow.conn).add("veteran", old_hash)
+        user_id = await uow.repo(UserRepository).add("veteran", old_hash)
         await services.wallets.create_wallet(uow, user_id)
         await uow.commit()
     before = await sign_in(client, "veteran", "old-password")
     assert before.status_code == 200
     async with services.uow() as uow:
-        upgraded = await UserRepository(uow.conn).by_id(user_id)
+        upgraded = await uow.repo(UserRepository).by_id(user_id)
     assert upgraded is not None and upgraded.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     # The same password still works, and the upgrade revoked nothing.
     assert (await sign_in(client, "veteran", "old-password")).status_code == 200

@@ -34,7 +34,7 @@ from ticketing.cli import migrate
 from ticketing.config import Settings
 from ticketing.container import Services, build_services
 from ticketing.devservers.embedded import EmbeddedServers
-from ticketing.kernel.db import create_pool
+from ticketing.kernel.db import Database, create_pool
 from ticketing.kernel.redis import RedisClient, create_redis
 
 KINDS = ("join", "poll", "dates", "seats", "hold", "hold_lost", "pay")
@@ -309,7 +309,7 @@ async def measure(fans_count: int, sale_fans: int, sale_seats: int, connections:
         try:
             services = build_services(settings, pool, redis)
             async with pool.acquire() as conn:
-                meter = Meter(service, redis, BenchRepository(conn))
+                meter = Meter(service, redis, BenchRepository(Database(conn)))
                 target = Target(service.port, connections, 10.0)
                 print(f"capacity: per-request costs ({fans_count} fans per kind)", flush=True)
                 idle, costs = await measure_costs(services, meter, target, fans_count)

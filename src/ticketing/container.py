@@ -20,7 +20,7 @@ from ticketing.kernel.hashing import password_checks
 from ticketing.kernel.jobs import PeriodicJob
 from ticketing.kernel.ratelimit import RateLimiter
 from ticketing.kernel.redis import RedisClient, create_redis
-from ticketing.kernel.uow import UnitOfWorkFactory, unit_of_work_factory
+from ticketing.kernel.uow import UnitOfWorkFactory
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.jobs import hold_sweeper_job
 from ticketing.reservations.service import ReservationService
@@ -83,7 +83,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
     )
     rate_limits = RateLimiter(redis, settings)
     gate = ChallengeGate(redis, settings)
-    uow_factory = unit_of_work_factory(
+    uow_factory = UnitOfWorkFactory(
         pool, acquire_timeout=settings.db_pool_timeout_seconds, begin_sql=transaction_settings_sql(settings)
     )
 
@@ -163,7 +163,7 @@ def build_services(settings: Settings, pool: Pool, redis: RedisClient) -> Servic
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
     """The process's services (built once in the lifespan, ``create_app``), typed, for handlers
     and hooks: read from the app state by the handler itself rather than injected with
-    ``Provide`` (see ``ticketing.edge.http``)."""
+    ``Provide`` (see ``ticketing.edge.auth``)."""
     built: Services = connection.app.state.services
     return built
 

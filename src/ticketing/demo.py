@@ -51,27 +51,35 @@ async def _demo_concert(services: Services) -> None:
     )
     now = datetime.now(UTC).replace(microsecond=0)
     for day in range(DEMO_DATES):
-        starts_at = now + timedelta(days=30 + day, hours=2)
-        await services.schedules.create_schedule(
-            concert.id,
-            ScheduleIn(
-                starts_at=starts_at,
-                reservation_opens_at=now - timedelta(hours=1),
-                reservation_closes_at=starts_at - timedelta(hours=1),
-                price=DEMO_PRICE,
-                seat_count=DEMO_SEATS,
-            ),
-        )
+        await _add_date(services, concert.id, now, day, price=DEMO_PRICE, seat_count=DEMO_SEATS)
     # One more date, in a real-sized hall: the example seating plan (15,000 seats, VIP/R/S/A).
     venue = await services.venues.create_venue(VenueIn(name="Example Arena (demo)", plan=example_plan()))
-    starts_at = now + timedelta(days=30 + DEMO_DATES, hours=2)
+    await _add_date(services, concert.id, now, DEMO_DATES, venue_id=venue.id, prices=DEMO_CLASS_PRICES)
+
+
+async def _add_date(
+    services: Services,
+    concert_id: int,
+    now: datetime,
+    day: int,
+    *,
+    price: int | None = None,
+    seat_count: int | None = None,
+    venue_id: int | None = None,
+    prices: dict[str, int] | None = None,
+) -> None:
+    """Date ``day`` of the demo concert (a day apart, a month from now), on sale from an hour ago
+    until an hour before it starts; its seats as ``ScheduleIn`` takes them."""
+    starts_at = now + timedelta(days=30 + day, hours=2)
     await services.schedules.create_schedule(
-        concert.id,
+        concert_id,
         ScheduleIn(
             starts_at=starts_at,
             reservation_opens_at=now - timedelta(hours=1),
             reservation_closes_at=starts_at - timedelta(hours=1),
-            venue_id=venue.id,
-            prices=DEMO_CLASS_PRICES,
+            price=price,
+            seat_count=seat_count,
+            venue_id=venue_id,
+            prices=prices,
         ),
     )

@@ -16,13 +16,11 @@ from ticketing.admin.controllers import AdminDashboardController
 from ticketing.concerts.controllers import AdminConcertController, ConcertController
 from ticketing.config import Settings, get_settings
 from ticketing.container import open_services
-from ticketing.edge.http import (
-    EXCEPTION_HANDLERS,
-    RequestContextMiddleware,
-    answer_options_with_every_method,
-    strict_body,
-)
+from ticketing.edge.body import strict_body
+from ticketing.edge.context import RequestContextMiddleware
 from ticketing.edge.openapi import CompletedJsonRenderPlugin
+from ticketing.edge.problems import EXCEPTION_HANDLERS
+from ticketing.edge.responses import answer_options_with_every_method
 from ticketing.events.controllers import EventController
 from ticketing.kernel.jobs import JobRunner
 from ticketing.kernel.logs import configure_logging

@@ -18,7 +18,7 @@ from bench.workloads import WRITE_TARGETS
 
 from ticketing.kernel.deadline import RequestTimedOut
 from ticketing.kernel.errors import AppError, ServiceUnavailable
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.locking import raise_translated
 from ticketing.reservations.errors import (
     HELD_TWICE,
     LOCKED,
@@ -30,7 +30,7 @@ from ticketing.reservations.errors import (
 
 
 def answer(error: AppError) -> Response:
-    """The body edge.http renders for the error: code, title, detail and its extra members."""
+    """The body edge.problems renders for the error: code, title, detail and its extra members."""
     body = {"code": error.code, "title": error.title, "detail": error.detail, **error.extra}
     return Response(error.status, msgspec.json.encode(body))
 
@@ -51,9 +51,9 @@ def test_each_refusal_is_counted_where_the_hold_path_made_it(error: AppError, pl
 
 
 def translated(error: BaseException) -> AppError:
-    """The 503 the hold path answers for a driver error (``translate_db_errors``)."""
-    with pytest.raises(AppError) as caught, translate_db_errors():
-        raise error
+    """The 503 the hold path answers for a driver error (``raise_translated``)."""
+    with pytest.raises(AppError) as caught:
+        raise_translated(error)
     return caught.value
 
 

@@ -22,7 +22,7 @@ async def test_two_shared_locks_upgraded_to_writes_deadlock(services: Services) 
 
     async def shared_then_write() -> str:
         async with services.uow() as uow:
-            seats = SeatRepository(uow.conn)
+            seats = uow.repo(SeatRepository)
             await uow.conn.fetchrow("SELECT id FROM seats WHERE id = $1 FOR SHARE", seat_id)  # the seed's S-lock
             await both_locked.wait()  # each now holds a shared lock the other's write must wait for
             try:
@@ -42,7 +42,7 @@ async def test_exclusive_locks_queue_instead_of_deadlocking(services: Services) 
 
     async def hold() -> str:
         async with services.uow() as uow:
-            seats = SeatRepository(uow.conn)
+            seats = uow.repo(SeatRepository)
             seat = await seats.lock(seat_id)
             await asyncio.sleep(0.05)  # both are inside the critical section window
             if seat is None or not seat.free:

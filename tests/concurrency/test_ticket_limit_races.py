@@ -33,18 +33,19 @@ class AllAtTheFansLock:
     the transactions are all open at once, so only the lock can keep their counts apart (the
     event loop alone may run short transactions one after the other)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
+    def __init__(self, services: Services, racers: int) -> None:
         self.racers, self.arrived, self.all_here = racers, 0, asyncio.Event()
-        lock = ReservationRepository.lock_user_holds
+        barrier = self
 
-        async def arrive_then_lock(repo: ReservationRepository, user_id: int) -> None:
-            self.arrived += 1
-            if self.arrived == self.racers:
-                self.all_here.set()
-            await asyncio.wait_for(self.all_here.wait(), 10)
-            await lock(repo, user_id)
+        class ArriveThenLock(ReservationRepository):
+            async def lock_user_holds(self, user_id: int) -> None:
+                barrier.arrived += 1
+                if barrier.arrived == barrier.racers:
+                    barrier.all_here.set()
+                await asyncio.wait_for(barrier.all_here.wait(), 10)
+                await super().lock_user_holds(user_id)
 
-        monkeypatch.setattr(ReservationRepository, "lock_user_holds", arrive_then_lock)
+        services.uow.repositories[ReservationRepository] = ArriveThenLock
 
 
 async def live_and_paid(services: Services, user_id: int, schedule_id: int) -> int:
@@ -59,14 +60,12 @@ async def live_and_paid(services: Services, user_id: int, schedule_id: int) -> i
         )
 
 
-async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(services: Services) -> None:
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=RACERS)
     fan = await create_user(services)
     token = await admitted_token(services, fan, concert)
-    AllAtTheFansLock(monkeypatch, RACERS)
+    AllAtTheFansLock(services, RACERS)
     outcomes = await asyncio.gather(
         *(services.reservations.hold_seat(fan.principal, token, seat.id) for seat in schedule.seats),
         return_exceptions=True,
@@ -77,13 +76,13 @@ async def test_ten_holds_of_one_fan_at_once_get_exactly_the_limit(
     assert await live_and_paid(services, fan.id, schedule.id) == LIMIT
 
 
-async def test_several_seat_holds_at_once_count_every_seat(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_several_seat_holds_at_once_count_every_seat(services: Services) -> None:
     """Ten holds of two seats each, at once, with two seats already paid: exactly one fits."""
     concert = await create_concert(services)
     schedule = await create_schedule(services, concert, seats=22)
     purchase = await buy(services, seats=2, concert_id=concert, schedule=schedule)
     token = await admitted_token(services, purchase.fan, concert)
-    AllAtTheFansLock(monkeypatch, 10)
+    AllAtTheFansLock(services, 10)
     free = [seat.id for seat in schedule.seats[2:]]
     pairs = [free[i : i + 2] for i in range(0, 20, 2)]
     outcomes = await asyncio.gather(
@@ -111,15 +110,13 @@ async def test_refunds_of_one_date_at_once_get_exactly_the_limit(services: Servi
     )
 
 
-async def test_the_last_refund_left_raced_by_two_goes_to_one(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_last_refund_left_raced_by_two_goes_to_one(services: Services) -> None:
     """Five fans, each with one refund of a date left, each refunding two payments at once (all
     ten at the same moment): each fan gets exactly one."""
     purchases = [await buy(services, seats=3, price=10_000) for _ in range(5)]
     for purchase in purchases:
         await services.payments.refund(purchase.fan.principal, purchase.payments[0]["id"], None)
-    AllAtTheFansLock(monkeypatch, 10)
+    AllAtTheFansLock(services, 10)
     outcomes = await asyncio.gather(
         *(
             services.payments.refund(purchase.fan.principal, payment["id"], None)

@@ -167,7 +167,7 @@ async def test_the_money_invariants_hold_after_refunds_and_resales(services: Ser
     # The refunded seats sold again, one of them to the fan who gave it back.
     await buy(services, seats=2, fan=first.fan, concert_id=first.concert_id, schedule=first.schedule)
     async with services.uow(autocommit=True) as uow:
-        violations = await BenchRepository(uow.conn).invariant_violations()
+        violations = await uow.repo(BenchRepository).invariant_violations()
         refunds = await uow.conn.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'REFUND'")
     assert refunds == 2
     assert violations == dict.fromkeys(violations, 0)
@@ -183,7 +183,7 @@ async def test_the_audit_sees_a_refund_that_gave_no_money_back(services: Service
         )
         await uow.commit()
     async with services.uow(autocommit=True) as uow:
-        violations = await BenchRepository(uow.conn).invariant_violations()
+        violations = await uow.repo(BenchRepository).invariant_violations()
     broken = {name for name, count in violations.items() if count}
     assert broken == {
         "confirmed reservations without exactly one paid payment of their price",

@@ -91,22 +91,21 @@ async def test_schedule_ids_are_the_concerts_own(services: Services) -> None:
     assert await services.schedules.schedule_ids(concert) == sorted(mine)
 
 
-def count_first_looks(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The seat ids of each read of seats a hold makes before any lock (``read_many``)."""
+def count_first_looks(services: Services) -> list[list[int]]:
+    """The seat ids of each read of seats a hold makes before any lock (``read_many``), counted
+    by a seat repository the services' units of work build in place of theirs."""
     reads: list[list[int]] = []
-    original = SeatRepository.read_many
 
-    async def counted(self: SeatRepository, seat_ids: Sequence[int]) -> list[SeatRow]:
-        reads.append(list(seat_ids))
-        return await original(self, seat_ids)
+    class CountedSeats(SeatRepository):
+        async def read_many(self, seat_ids: Sequence[int]) -> list[SeatRow]:
+            reads.append(list(seat_ids))
+            return await super().read_many(seat_ids)
 
-    monkeypatch.setattr(SeatRepository, "read_many", counted)
+    services.uow.repositories[SeatRepository] = CountedSeats
     return reads
 
 
-async def test_the_first_looks_of_holds_waiting_together_are_one_read(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_first_looks_of_holds_waiting_together_are_one_read(services: Services) -> None:
     """A hold race's losers whose seats this process does not remember as taken read them first;
     those waiting at the same moment share one read, and each is answered for its own seat."""
     concert = await create_concert(services)
@@ -115,7 +114,7 @@ async def test_the_first_looks_of_holds_waiting_together_are_one_read(
     (taker, taker_token), contenders = fans[0], fans[1:]
     await services.reservations.hold_seat(taker.principal, taker_token, seats[0])
     services.schedules.forget_taken([seats[0]])  # as once the memory has run out
-    reads = count_first_looks(monkeypatch)
+    reads = count_first_looks(services)
     wanted = [seats[0]] * 10 + [seats[1], seats[2]]
     outcomes = await asyncio.gather(
         *(
@@ -129,13 +128,11 @@ async def test_the_first_looks_of_holds_waiting_together_are_one_read(
     assert len(reads) == 1 and sorted(reads[0]) == sorted(set(wanted))  # one read for all twelve
 
 
-async def test_a_race_loser_is_told_from_memory_and_a_release_forgets(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_race_loser_is_told_from_memory_and_a_release_forgets(services: Services) -> None:
     concert = await create_concert(services)
     seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
     (winner, winner_token), (loser, loser_token) = await fans_with_tokens(services, concert, 2)
-    reads = count_first_looks(monkeypatch)
+    reads = count_first_looks(services)
     held = await services.reservations.hold_seat(winner.principal, winner_token, seat_id)
     for _ in range(3):
         with pytest.raises(AppError) as refused:

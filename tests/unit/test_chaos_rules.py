@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
+from chaos import cpu
+from chaos.fans import finish_fans
 from chaos.journal import (
     BOUGHT,
     GAVE_UP,
@@ -30,8 +33,8 @@ from chaos.journal import (
     told_otherwise,
     twins_disagree,
 )
-from chaos.phase import ScenarioResult
-from chaos.proxy import FaultyProxy
+from chaos.phase import ScenarioResult, drain
+from chaos.proxy import ProxyProcess
 from chaos.report import judge, render
 from chaos.scenarios import ALL, Scenario, no_fault
 
@@ -184,7 +187,9 @@ def test_every_scenario_has_a_unique_key() -> None:
     assert len({s.key for s in ALL}) == len(ALL)
 
 
-async def test_proxy_forwards_adds_latency_and_refuses() -> None:
+async def test_proxy_forwards_adds_latency_and_refuses(tmp_path: Path) -> None:
+    """Through ``python -m chaos.proxy``, driven as the scenarios drive it."""
+
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):  # the proxy resets its upstream side too
             while data := await reader.read(100):
@@ -193,58 +198,32 @@ async def test_proxy_forwards_adds_latency_and_refuses() -> None:
         writer.close()
 
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    proxy = FaultyProxy("echo", int(server.sockets[0].getsockname()[1]))
-    await proxy.start()
+    process = ProxyProcess(tmp_path, {"echo": int(server.sockets[0].getsockname()[1])})
+    await process.start()
+    proxy = process.proxies["echo"]
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         writer.write(b"ping")
-        assert await asyncio.wait_for(reader.read(4), 2) == b"ping"
-        proxy.latency = 0.1
+        assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
+        await proxy.set_latency(0.1)
         started = asyncio.get_running_loop().time()
         writer.write(b"pong")
-        assert await asyncio.wait_for(reader.read(4), 2) == b"pong"
+        assert await asyncio.wait_for(reader.read(4), 5) == b"pong"
         assert asyncio.get_running_loop().time() - started >= 0.2  # both directions
-        proxy.refusing = True
-        assert proxy.reset_all() == 1
+        assert await proxy.refuse() == 1
         assert await _dropped(reader)
         writer.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         assert await _dropped(reader)  # refused: reset at once
         writer.close()
+        await proxy.heal()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"back")
+        assert await asyncio.wait_for(reader.read(4), 5) == b"back"
+        writer.close()
     finally:
-        await proxy.stop()
+        await process.stop()
         server.close()
-
-
-async def test_balancer_takes_turns_and_skips_a_node_that_refuses() -> None:
-    async def serve_as(name: bytes) -> asyncio.Server:
-        async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(name)
-            await writer.drain()
-            writer.close()
-
-        return await asyncio.start_server(answer, "127.0.0.1", 0)
-
-    first, second = await serve_as(b"1"), await serve_as(b"2")
-    ports = [int(server.sockets[0].getsockname()[1]) for server in (first, second)]
-    balancer = FaultyProxy("balancer", *ports)
-    await balancer.start()
-
-    async def served_by() -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", balancer.port)
-        try:
-            return await asyncio.wait_for(reader.read(1), 2)
-        finally:
-            writer.close()
-
-    try:
-        assert [await served_by() for _ in range(4)] == [b"1", b"2", b"1", b"2"]
-        first.close()
-        await first.wait_closed()  # node 1 down: every connection reaches node 2
-        assert [await served_by() for _ in range(3)] == [b"2", b"2", b"2"]
-    finally:
-        await balancer.stop()
-        second.close()
 
 
 async def _dropped(reader: asyncio.StreamReader) -> bool:
@@ -252,3 +231,40 @@ async def _dropped(reader: asyncio.StreamReader) -> bool:
         return await asyncio.wait_for(reader.read(4), 2) == b""
     except ConnectionResetError:
         return True
+
+
+async def test_the_drain_waits_while_the_sale_moves_and_stops_when_it_stands_still() -> None:
+    journal = Journal()
+
+    async def slow_but_moving() -> None:  # a fan ends every 0.1 s, for longer than one stall window
+        for fan in range(15):
+            await asyncio.sleep(0.1)
+            journal.ends[fan] = EndState(BOUGHT)
+
+    moving = [asyncio.create_task(slow_but_moving())]
+    _, stalled = await drain(moving, journal, stall=1.0, limit=60)
+    assert not stalled and moving[0].done() and len(journal.ends) == 15
+
+    stuck = [asyncio.create_task(asyncio.sleep(3600))]  # a fan left waiting: nothing happens
+    _, stalled = await drain(stuck, journal, stall=0.5, limit=60)
+    assert stalled and not stuck[0].done()
+    errors: list[str] = []
+    await finish_fans(stuck, 0, errors)
+    assert stuck[0].cancelled() and errors == []
+
+
+async def test_finish_fans_stops_the_rest_and_reports_a_fan_that_crashed() -> None:
+    async def crash() -> None:
+        raise RuntimeError("boom")
+
+    tasks = [asyncio.create_task(crash()), asyncio.create_task(asyncio.sleep(3600))]
+    errors: list[str] = []
+    await finish_fans(tasks, 0.05, errors)
+    assert tasks[1].cancelled()
+    assert errors == ["fan crashed: RuntimeError('boom')"]
+
+
+def test_cpu_counts_a_restarted_process_whole_and_an_ended_one_not_at_all() -> None:
+    before = {1: ("service", 10.0), 2: ("service", 5.0), 3: ("harness", 1.0)}
+    after = {1: ("service", 12.5), 4: ("service", 3.0), 3: ("harness", 2.0)}  # 2 was killed, 4 started
+    assert cpu.used(before, after) == {"service": 5.5, "harness": 1.0}

@@ -6,7 +6,7 @@ import time
 
 import structlog
 
-from ticketing.edge.http import FailureLog
+from ticketing.edge.problems import FailureLog
 from ticketing.kernel.errors import ServiceUnavailable
 
 

@@ -93,9 +93,9 @@ async def test_the_unique_index_decides_two_open_transactions(services: Services
     """The second of two uncommitted sign-ups of look-alikes waits on the index for the first,
     and fails once it commits: no read-then-insert window."""
     async with services.uow() as first:
-        await UserRepository(first.conn).add("alice", "hash")
+        await first.repo(UserRepository).add("alice", "hash")
         async with services.uow() as second:
-            insert = asyncio.create_task(UserRepository(second.conn).add("a1ice", "hash"))
+            insert = asyncio.create_task(second.repo(UserRepository).add("a1ice", "hash"))
             await asyncio.sleep(0.2)  # the second insert is now waiting on the first's index entry
             assert not insert.done()
             await first.commit()
@@ -106,7 +106,7 @@ async def test_the_unique_index_decides_two_open_transactions(services: Services
 
 async def test_the_database_refuses_a_look_alike_written_around_the_service(services: Services) -> None:
     async with services.uow() as uow:
-        await UserRepository(uow.conn).add("alice", "hash")
+        await uow.repo(UserRepository).add("alice", "hash")
         await uow.commit()
     with pytest.raises(asyncpg.UniqueViolationError):
         async with services.uow() as uow:

@@ -203,7 +203,7 @@ async def test_a_token_version_that_is_not_a_small_integer_is_unauthenticated(
 
 
 async def test_account_checks_waiting_together_are_one_read_and_each_gets_its_own_answer(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Services,
 ) -> None:
     """Every write checks its caller's account (``UserService.current``); the checks that wait at
     the same moment share one read, and a revoked, a demoted or a missing account is still told
@@ -218,13 +218,13 @@ async def test_account_checks_waiting_together_are_one_read_and_each_gets_its_ow
     missing = dataclasses.replace(fans[-1].principal, user_id=fans[-1].id + 1_000)
 
     reads: list[int] = []
-    account_states = UserRepository.account_states
 
-    async def counted(repo: UserRepository, user_ids: Collection[int]) -> dict[int, AccountState]:
-        reads.append(len(user_ids))
-        return await account_states(repo, user_ids)
+    class CountedUsers(UserRepository):
+        async def account_states(self, user_ids: Collection[int]) -> dict[int, AccountState]:
+            reads.append(len(user_ids))
+            return await super().account_states(user_ids)
 
-    monkeypatch.setattr(UserRepository, "account_states", counted)
+    services.uow.repositories[UserRepository] = CountedUsers
     callers = [fan.principal for fan in fans] + [demoted_admin.principal, missing]
     answers = await asyncio.gather(*(services.users.current(p) for p in callers), return_exceptions=True)
 

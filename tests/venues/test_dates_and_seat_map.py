@@ -37,18 +37,18 @@ async def venue_date(services: Services, concert: int, plan: dict[str, Any], pri
     return venue, await services.schedules.create_schedule(concert, data)
 
 
-def zone_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The zone ids of every ``seats_by_zone`` statement from now on, in order."""
+def zone_reads(services: Services) -> list[list[int]]:
+    """The zone ids of every ``seats_by_zone`` statement of ``services`` from now on, in order."""
     reads: list[list[int]] = []
-    original = ScheduleRepository.seats_by_zone
 
-    async def counted(
-        self: ScheduleRepository, schedule_id: int, zone_ids: Sequence[int]
-    ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
-        reads.append(list(zone_ids))
-        return await original(self, schedule_id, zone_ids)
+    class Counted(ScheduleRepository):
+        async def seats_by_zone(
+            self, schedule_id: int, zone_ids: Sequence[int]
+        ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+            reads.append(list(zone_ids))
+            return await super().seats_by_zone(schedule_id, zone_ids)
 
-    monkeypatch.setattr(ScheduleRepository, "seats_by_zone", counted)
+    services.uow.repositories[ScheduleRepository] = Counted
     return reads
 
 
@@ -174,7 +174,7 @@ async def test_a_zone_is_read_when_first_asked_for_and_again_only_when_it_moved(
     """The summary reads no zone's seats; each zone's seats are read the first time it is asked
     for (one statement of that zone alone) and kept; after a hold the next request reads again,
     but only the zone whose free seats moved."""
-    reads = zone_reads(monkeypatch)
+    reads = zone_reads(client.app.state.services)
     monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 3600.0)  # no refresh by age in this test
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
@@ -248,7 +248,7 @@ async def test_another_process_sale_is_seen_within_the_bound_and_only_its_zone_i
     hear nothing) shows within the staleness bound; the refresh reads the one zone that moved.
     From half the bound on, a request is answered from what is kept while one refresh runs in
     the background, and the next request sees it."""
-    reads = zone_reads(monkeypatch)
+    reads = zone_reads(client.app.state.services)
     monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 4.0)
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=3, rows=2, seats_per_row=5))
@@ -290,7 +290,7 @@ async def test_zones_built_on_request_follow_another_process_sale_and_their_etag
     never asked for before, and in the summary, each under a new ETag; with nothing moved the
     ETags stay and If-None-Match is 304. A kept zone nobody asked for during a whole view is
     dropped when it moves instead of read again, and read when next asked for."""
-    reads = zone_reads(monkeypatch)
+    reads = zone_reads(client.app.state.services)
 
     async def sell_elsewhere(seat_id: int) -> None:
         async with services.uow(autocommit=True) as uow:
@@ -348,13 +348,11 @@ async def test_zones_built_on_request_follow_another_process_sale_and_their_etag
     assert reads == [[kept_zone], [kept_zone], [new_zone], [kept_zone]]
 
 
-async def test_zones_asked_for_at_once_are_read_in_one_statement(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_zones_asked_for_at_once_are_read_in_one_statement(services: Services) -> None:
     """A cold process asked for every zone of a date at the same moment (fans arriving at a
     stadium's map) reads them in a batch or two rather than one statement each, each zone once,
     each answer its own zone's seats."""
-    reads = zone_reads(monkeypatch)
+    reads = zone_reads(services)
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
     fan = await create_user(services)

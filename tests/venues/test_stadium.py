@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from tests.factories import admitted_token, create_concert, create_user
 from tests.support import Client
 from ticketing.container import Services
-from ticketing.edge.http import COMPRESSED_BODIES
+from ticketing.edge.responses import COMPRESSED_BODIES
 from ticketing.schedules.schemas import ScheduleIn
 from ticketing.schedules.service import ScheduleService
 from ticketing.venues.example import hall_plan

@@ -9,7 +9,6 @@ import random
 from collections import defaultdict
 
 import msgspec
-import pytest
 
 from tests.factories import TestUser, create_user, outcome_codes
 from tests.support import balance_of
@@ -22,17 +21,19 @@ from ticketing.wallets.repository import Charge, ChargeVerdict, WalletRepository
 MISSING_WALLET = 999_999
 
 
-def count_statements(monkeypatch: pytest.MonkeyPatch) -> list[list[Charge]]:
+def count_statements(*processes: Services) -> list[list[Charge]]:
     """From now on, the charges each ``CHARGE`` statement carries, in the order the statements are
-    sent (a statement retried after a deadlock would show here as one more)."""
+    sent (a statement retried after a deadlock would show here as one more): counted by a wallet
+    repository the processes' units of work build in place of theirs."""
     sent: list[list[Charge]] = []
-    original = WalletRepository.charge
 
-    async def counted(self: WalletRepository, charges: list[Charge], cap: int) -> list[ChargeVerdict]:
-        sent.append(list(charges))
-        return await original(self, charges, cap)
+    class CountedWallets(WalletRepository):
+        async def charge(self, charges: list[Charge], cap: int) -> list[ChargeVerdict]:
+            sent.append(list(charges))
+            return await super().charge(charges, cap)
 
-    monkeypatch.setattr(WalletRepository, "charge", counted)
+    for services in processes:
+        services.uow.repositories[WalletRepository] = CountedWallets
     return sent
 
 
@@ -58,14 +59,14 @@ def _answered_balance(reply: StoredReply) -> tuple[int, int]:
 
 
 async def test_charges_of_many_wallets_and_one_hot_wallet_commit_together(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Services,
 ) -> None:
     fans = [await create_user(services, balance=1_000) for _ in range(30)]
     hot = await create_user(services)
     charges: list[tuple[TestUser, int]] = [(fan, 10 * n + k) for n, fan in enumerate(fans, 1) for k in (1, 2, 3)]
     charges += [(hot, 100 + n) for n in range(60)]
     random.Random(15).shuffle(charges)
-    statements = count_statements(monkeypatch)
+    statements = count_statements(services)
     replies = await asyncio.gather(
         *(services.wallets.charge(fan.principal, fan.wallet_id, amount, None) for fan, amount in charges)
     )
@@ -95,7 +96,7 @@ async def test_charges_of_many_wallets_and_one_hot_wallet_commit_together(
 
 
 async def test_in_a_mixed_batch_exactly_the_bad_charges_fail(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Services,
 ) -> None:
     cap = services.settings.balance_cap
     alice = await create_user(services, balance=500)
@@ -118,7 +119,7 @@ async def test_in_a_mixed_batch_exactly_the_bad_charges_fail(
         (near, near.wallet_id, 200, "BALANCE_LIMIT_EXCEEDED"),
         (alice, alice.wallet_id, 200, "OK"),
     ]
-    statements = count_statements(monkeypatch)
+    statements = count_statements(services)
     outcomes = await asyncio.gather(
         *(services.wallets.charge(user.principal, wallet, amount, None) for user, wallet, amount, _ in batch),
         return_exceptions=True,
@@ -146,7 +147,7 @@ async def test_in_a_mixed_batch_exactly_the_bad_charges_fail(
 
 
 async def test_a_wallet_above_the_cap_refuses_every_charge_in_one_statement(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Services,
 ) -> None:
     """A refund may lift a balance past the cap (it restores money that was there): then no charge
     fits, and the statement decides them all at once."""
@@ -155,7 +156,7 @@ async def test_a_wallet_above_the_cap_refuses_every_charge_in_one_statement(
     async with services.uow() as uow:
         await uow.conn.execute("UPDATE wallets SET balance = $2 WHERE id = $1", fan.wallet_id, cap + 10)
         await uow.commit()
-    statements = count_statements(monkeypatch)
+    statements = count_statements(services)
     outcomes = await asyncio.gather(
         *(services.wallets.charge(fan.principal, fan.wallet_id, amount, None) for amount in (1, 2, 3)),
         return_exceptions=True,
@@ -166,23 +167,23 @@ async def test_a_wallet_above_the_cap_refuses_every_charge_in_one_statement(
 
 
 async def test_a_failed_second_statement_leaves_the_first_ones_answers_standing(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    services: Services,
 ) -> None:
     """The charges the first statement decided were committed: a later statement of the same batch
     that fails (the database gone) fails only the charges it carried."""
     cap = services.settings.balance_cap
     fan = await create_user(services, balance=cap - 1_000)
     other = await create_user(services)
-    original = WalletRepository.charge
     sent: list[int] = []
 
-    async def second_fails(self: WalletRepository, charges: list[Charge], cap: int) -> list[ChargeVerdict]:
-        sent.append(len(charges))
-        if len(sent) == 2:
-            raise ServiceUnavailable("The database is unavailable; nothing was changed")
-        return await original(self, charges, cap)
+    class SecondFails(WalletRepository):
+        async def charge(self, charges: list[Charge], cap: int) -> list[ChargeVerdict]:
+            sent.append(len(charges))
+            if len(sent) == 2:
+                raise ServiceUnavailable("The database is unavailable; nothing was changed")
+            return await super().charge(charges, cap)
 
-    monkeypatch.setattr(WalletRepository, "charge", second_fails)
+    services.uow.repositories[WalletRepository] = SecondFails
     charges = [(fan, 600), (fan, 500), (other, 7), (fan, 300)]  # 300 is left for a second statement
     outcomes = await asyncio.gather(
         *(services.wallets.charge(user.principal, user.wallet_id, amount, None) for user, amount in charges),
@@ -200,13 +201,13 @@ async def test_a_failed_second_statement_leaves_the_first_ones_answers_standing(
 
 
 async def test_two_processes_on_overlapping_wallets_in_opposite_orders_never_deadlock(
-    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    services: Services, settings: Settings
 ) -> None:
     fans = [await create_user(services) for _ in range(24)]
     rounds = 15
-    statements = count_statements(monkeypatch)
     deadlocks_before = await _deadlocks(services)
     async with open_services(settings) as other:  # a second process: its own pool and its own batches
+        statements = count_statements(services, other)
         for _ in range(rounds):
             forwards = [services.wallets.charge(f.principal, f.wallet_id, 1, None) for f in fans]
             backwards = [other.wallets.charge(f.principal, f.wallet_id, 2, None) for f in reversed(fans)]

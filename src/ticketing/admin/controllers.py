@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -11,10 +11,9 @@ from ticketing.admin.schemas import SaleClosed, SaleDashboard, SalesReport
 from ticketing.admin.service import ORDER_COLUMNS
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, admin_checks
+from ticketing.edge.auth import AuthedRequest, OperatorController
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import CANONICAL, PathId
-from ticketing.kernel.errors import Forbidden, Unauthenticated
 from ticketing.kernel.ids import MAX_ID
 from ticketing.schedules.errors import ScheduleNotFound
 from ticketing.waiting_room.schemas import QueueStats
@@ -34,14 +33,12 @@ ScheduleFilter = Annotated[
 ]
 
 
-class AdminDashboardController(Controller):
+class AdminDashboardController(OperatorController):
     path = "/api/v1/admin/concerts"
-    tags = ["operators"]
-    before_request = staticmethod(admin_checks)
 
     @get(
         "/{concert_id:str}/dashboard",
-        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        responses=error_responses(ConcertNotFound),
         summary="Live sale figures: queue, seats available / held / sold per date, revenue, top holders",
     )
     async def dashboard(self, concert_id: PathId, request: AuthedRequest) -> SaleDashboard:
@@ -50,7 +47,7 @@ class AdminDashboardController(Controller):
     @post(
         "/{concert_id:str}/sale/pause",
         status_code=200,
-        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        responses=error_responses(ConcertNotFound),
         summary="Pause the sale: nobody more is admitted from the queue (joins wait; admitted fans may hold and pay)",
     )
     async def pause(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
@@ -59,7 +56,7 @@ class AdminDashboardController(Controller):
     @post(
         "/{concert_id:str}/sale/resume",
         status_code=200,
-        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        responses=error_responses(ConcertNotFound),
         summary="Resume a paused sale: the queue admits again, in the same order",
     )
     async def resume(self, concert_id: PathId, request: AuthedRequest) -> QueueStats:
@@ -68,7 +65,7 @@ class AdminDashboardController(Controller):
     @post(
         "/{concert_id:str}/sale/close",
         status_code=200,
-        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound),
+        responses=error_responses(ConcertNotFound),
         summary="Close the sale now: admission paused and every open date's reservation window ended",
     )
     async def close(self, concert_id: PathId, request: AuthedRequest) -> SaleClosed:
@@ -76,7 +73,7 @@ class AdminDashboardController(Controller):
 
     @get(
         "/{concert_id:str}/sales",
-        responses=error_responses(Unauthenticated, Forbidden, ConcertNotFound, ScheduleNotFound),
+        responses=error_responses(ConcertNotFound, ScheduleNotFound),
         summary="Payments over time and each price class's seats free / held / sold (the operator's charts)",
     )
     async def sales(
@@ -96,7 +93,7 @@ class AdminDashboardController(Controller):
                 + ". A text cell that a spreadsheet would read as a formula starts with an apostrophe.",
                 generate_examples=False,
             ),
-            **error_responses(Unauthenticated, Forbidden, ConcertNotFound, ScheduleNotFound),
+            **error_responses(ConcertNotFound, ScheduleNotFound),
         },
         summary="A concert's orders as CSV (streamed; one date with schedule_id)",
     )

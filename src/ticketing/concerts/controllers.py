@@ -5,10 +5,9 @@ from litestar import Controller, get, patch, post
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.concerts.schemas import ConcertIn, ConcertListItem, ConcertOut, ConcertPatch
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, admin_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, OperatorController
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import PathId
-from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
 
 
 class ConcertController(Controller):
@@ -34,22 +33,19 @@ class ConcertController(Controller):
         return await services(request).concerts.get_concert(concert_id)
 
 
-class AdminConcertController(Controller):
+class AdminConcertController(OperatorController):
     path = "/api/v1/admin/concerts"
-    tags = ["operators"]
-    before_request = staticmethod(admin_checks)
 
     @post(
         "/",
         status_code=201,
-        responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType),
     )
     async def create_concert(self, data: ConcertIn, request: AuthedRequest) -> ConcertOut:
         return await services(request).concerts.create_concert(data)
 
     @patch(
         "/{concert_id:str}",
-        responses=error_responses(Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound),
+        responses=error_responses(ConcertNotFound),
         summary="Edit a concert: the fields sent are changed (venue or description null: cleared)",
     )
     async def update_concert(self, concert_id: PathId, data: ConcertPatch, request: AuthedRequest) -> ConcertOut:

@@ -24,14 +24,14 @@ class ConcertService:
 
     async def create_concert(self, data: ConcertIn) -> ConcertOut:
         async with self._uow_factory() as uow:
-            concert = await ConcertRepository(uow.conn).add(data.title, data.venue, data.description)
+            concert = await uow.repo(ConcertRepository).add(data.title, data.venue, data.description)
             await uow.commit()
         return concert
 
     async def update_concert(self, concert_id: int, patch: ConcertPatch) -> ConcertOut:
         changes = {name: value for name, value in msgspec.structs.asdict(patch).items() if value is not msgspec.UNSET}
         async with self._uow_factory(autocommit=True) as uow:
-            concert = await ConcertRepository(uow.conn).update(concert_id, changes)
+            concert = await uow.repo(ConcertRepository).update(concert_id, changes)
         if concert is None:
             raise ConcertNotFound()
         return concert
@@ -41,7 +41,7 @@ class ConcertService:
         is locked, committing only if it succeeded: the record and the flag agree, and the job
         re-asserting pauses (``reassert_pauses``) cannot interleave with this."""
         async with self._uow_factory() as uow:
-            if not await ConcertRepository(uow.conn).set_sale_paused(concert_id, paused):
+            if not await uow.repo(ConcertRepository).set_sale_paused(concert_id, paused):
                 raise ConcertNotFound()
             applied = await apply()
             await uow.commit()
@@ -52,23 +52,23 @@ class ConcertService:
         """Run ``apply`` (set the Redis flag) for each paused concert, its row share-locked
         meanwhile so a resume being recorded waits for it (and one in flight is skipped)."""
         async with self._uow_factory() as uow:
-            for concert_id in await ConcertRepository(uow.conn).lock_paused():
+            for concert_id in await uow.repo(ConcertRepository).lock_paused():
                 await apply(concert_id)
             await uow.commit()
 
     async def list_concerts(self) -> list[ConcertOut]:
         async with self._uow_factory(autocommit=True) as uow:
-            return await ConcertRepository(uow.conn).all()
+            return await uow.repo(ConcertRepository).all()
 
     async def list_concerts_on_sale(self) -> list[ConcertListItem]:
         """The public list: every concert with where its sale stands (read fresh: the state
         changes at an opening, and the countdown is drawn from ``sale_opens_at``)."""
         async with self._uow_factory(autocommit=True) as uow:
-            return await ConcertRepository(uow.conn).all_with_sale()
+            return await uow.repo(ConcertRepository).all_with_sale()
 
     async def get_concert(self, concert_id: int) -> ConcertOut:
         async with self._uow_factory(autocommit=True) as uow:
-            concert = await ConcertRepository(uow.conn).get(concert_id)
+            concert = await uow.repo(ConcertRepository).get(concert_id)
         if concert is None:
             raise ConcertNotFound()
         return concert
@@ -76,14 +76,14 @@ class ConcertService:
     async def get_concerts(self, concert_ids: Iterable[int]) -> dict[int, ConcertOut]:
         """The concerts among ``concert_ids`` that exist, by id (one read for a page of tickets)."""
         async with self._uow_factory(autocommit=True) as uow:
-            concerts = await ConcertRepository(uow.conn).many(sorted(set(concert_ids)))
+            concerts = await uow.repo(ConcertRepository).many(sorted(set(concert_ids)))
         return {concert.id: concert for concert in concerts}
 
     async def ensure_exists(self, concert_id: int) -> None:
         if concert_id in self._known:
             return
         async with self._uow_factory(autocommit=True) as uow:
-            found = await ConcertRepository(uow.conn).exists(concert_id)
+            found = await uow.repo(ConcertRepository).exists(concert_id)
         if not found:
             raise ConcertNotFound()
         self._known.add(concert_id)

@@ -6,7 +6,7 @@ styles and fetches from this origin only: an injected ``<script>``, inline event
 docs (``/docs``) get the same policy except for inline styles, which Swagger UI's stylesheet
 helpers need; their scripts are served from this origin too (``web/controllers.py``).
 
-The header tuples are encoded once at import; ``RequestContextMiddleware`` (``edge/http.py``)
+The header tuples are encoded once at import; ``RequestContextMiddleware`` (``edge/context.py``)
 adds them to every response start, the router's own 404/405 and the error problems included.
 """
 

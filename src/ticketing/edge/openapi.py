@@ -41,7 +41,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
-from ticketing.edge.http import account_checks, admin_checks, door_checks, user_checks
+from ticketing.edge.auth import account_checks, admin_checks, door_checks, user_checks
 from ticketing.edge.params import CANONICAL
 from ticketing.kernel.challenge import Challenge
 from ticketing.kernel.errors import (

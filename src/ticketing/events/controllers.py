@@ -9,13 +9,12 @@ from litestar.response import Stream
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, user_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, user_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import QueueTokenHeader
 from ticketing.events.schemas import EventTicketIn, EventTicketOut, StreamEvent
-from ticketing.kernel.errors import ServiceUnavailable, Unauthenticated, UnsupportedMediaType, ValidationError
+from ticketing.kernel.errors import Unauthenticated
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
-from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
 # secrets.token_urlsafe(24): 32 characters of the URL-safe base64 alphabet.
 Ticket = Annotated[str, Parameter(query="ticket", min_length=32, max_length=32, pattern=r"^[A-Za-z0-9_-]{32}\Z")]
@@ -37,17 +36,7 @@ class EventController(Controller):
         "/tickets",
         status_code=201,
         before_request=user_checks,
-        responses=error_responses(
-            Unauthenticated,
-            TokenInvalid,
-            TokenNotAdmitted,
-            ValidationError,
-            UnsupportedMediaType,
-            ConcertNotFound,
-            ScheduleNotFound,
-            ScheduleNotOpen,
-            ServiceUnavailable,
-        ),
+        responses=error_responses(ConcertNotFound, ScheduleNotFound, ScheduleNotOpen),
         summary="A single-use ticket (30 s) to open the event stream: bearer and X-Queue-Token as the "
         "polled endpoints, never in the stream's URL",
     )
@@ -65,7 +54,7 @@ class EventController(Controller):
                 description="The stream; the schema is that of one event",
                 generate_examples=False,
             ),
-            **error_responses(Unauthenticated, ValidationError, ServiceUnavailable),
+            **error_responses(Unauthenticated),
         },
         summary="The pages' push channel (Server-Sent Events) for queue admission and seat changes",
         description=STREAM_DESCRIPTION,

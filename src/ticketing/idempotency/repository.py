@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketing.kernel.db import Connection
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,13 +14,12 @@ class StoredResponse:
 
 
 class IdempotencyRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def find(self, user_id: int, key: str) -> StoredResponse | None:
         sql = "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2"
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, user_id, key)
+        row = await self.db.fetchrow(sql, user_id, key)
         return StoredResponse(row[0], row[1], bytes(row[2])) if row else None
 
     async def claim(self, user_id: int, key: str, request_hash: str) -> bool:
@@ -32,20 +30,16 @@ class IdempotencyRepository:
             "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response_body) "
             "VALUES ($1, $2, $3, 0, '') ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id"
         )
-        with translate_db_errors():
-            return await self.conn.fetchval(sql, user_id, key, request_hash) is not None
+        return await self.db.fetchval(sql, user_id, key, request_hash) is not None
 
     async def store(self, user_id: int, key: str, status_code: int, body: bytes) -> None:
         sql = "UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE user_id = $1 AND key = $2"
-        with translate_db_errors():
-            await self.conn.execute(sql, user_id, key, status_code, body)
+        await self.db.execute(sql, user_id, key, status_code, body)
 
     async def delete_older_than(self, cutoff: datetime) -> int:
-        with translate_db_errors():
-            status = await self.conn.execute("DELETE FROM idempotency_keys WHERE created_at < $1", cutoff)
+        status = await self.db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", cutoff)
         return int(status.split()[-1])  # the command tag: "DELETE <count>"
 
     async def now(self) -> datetime:
-        with translate_db_errors():
-            value: datetime = await self.conn.fetchval("SELECT now()")
+        value: datetime = await self.db.fetchval("SELECT now()")
         return value

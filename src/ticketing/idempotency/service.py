@@ -63,14 +63,14 @@ class IdempotencyService:
         if request is None:
             return None
         async with self._uow_factory(autocommit=True) as uow:
-            stored = await IdempotencyRepository(uow.conn).find(request.user_id, request.key)
+            stored = await uow.repo(IdempotencyRepository).find(request.user_id, request.key)
         return self._check(request, stored) if stored else None
 
     async def claim(self, uow: UnitOfWork, request: IdempotentRequest | None) -> StoredReply | None:
         """Returns the stored reply when another request with this key already completed."""
         if request is None:
             return None
-        repo = IdempotencyRepository(uow.conn)
+        repo = uow.repo(IdempotencyRepository)
         try:
             if await repo.claim(request.user_id, request.key, request.request_hash):
                 return None
@@ -83,11 +83,11 @@ class IdempotencyService:
 
     async def remember(self, uow: UnitOfWork, request: IdempotentRequest | None, status_code: int, body: bytes) -> None:
         if request is not None:
-            await IdempotencyRepository(uow.conn).store(request.user_id, request.key, status_code, body)
+            await uow.repo(IdempotencyRepository).store(request.user_id, request.key, status_code, body)
 
     async def purge_expired(self) -> int:
         async with self._uow_factory() as uow:
-            repo = IdempotencyRepository(uow.conn)
+            repo = uow.repo(IdempotencyRepository)
             removed = await repo.delete_older_than(await repo.now() - self.ttl)
             await uow.commit()
         return removed

@@ -1,9 +1,10 @@
-"""The connection pool: at run time the repositories send SQL straight to asyncpg (the schema's
+"""The connection pool, and ``Database``: the one door of repositories to asyncpg (the schema's
 SQLAlchemy models, for Alembic, are in ``kernel/orm.py`` and never imported by the service)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -11,6 +12,7 @@ from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
 from ticketing.config import Settings
+from ticketing.kernel.locking import DRIVER_ERRORS, LockOutsideTransaction, raise_translated
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,75 @@ def transaction_settings_sql(settings: Settings) -> str | None:
     if not settings.db_pgbouncer:
         return None
     return "; ".join(f"SET LOCAL {name} = {int(value)}" for name, value in session_timeouts(settings).items())
+
+
+class Database:
+    """What a repository sends its SQL through: one connection of a unit of work (``uow.db``),
+    every driver error translated here, once (``raise_translated``: deadlock -> 503 to retry,
+    lock timeout, statement timeout, lost database, unstorable input; constraint violations
+    pass through for the repository to name). Plain try/except in each method, no context
+    manager: free in Python 3.11+ when nothing is raised, and this is on every request.
+
+    A lock held past its statement — ``SELECT ... FOR UPDATE / FOR SHARE``, an advisory
+    ``pg_advisory_xact_lock`` — goes through ``lock_fetch`` / ``lock_fetchrow`` / ``lock_execute``,
+    which raise ``LockOutsideTransaction`` outside an open transaction (an ``autocommit`` unit of
+    work has none): there the lock would end with the statement and guard nothing. A single
+    statement that locks and writes (the payment, a wallet charge) may run in autocommit and uses
+    the plain methods: its locks are needed only until it ends."""
+
+    __slots__ = ("_conn",)  # private: repositories send every statement through the methods below
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, query: str, *args: Any) -> list[Record]:
+        try:
+            return await self._conn.fetch(query, *args)
+        except DRIVER_ERRORS as error:
+            raise_translated(error)
+
+    async def fetchrow(self, query: str, *args: Any) -> Record | None:
+        try:
+            return await self._conn.fetchrow(query, *args)
+        except DRIVER_ERRORS as error:
+            raise_translated(error)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        try:
+            return await self._conn.fetchval(query, *args)
+        except DRIVER_ERRORS as error:
+            raise_translated(error)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """The command tag ("UPDATE 3")."""
+        try:
+            return await self._conn.execute(query, *args)
+        except DRIVER_ERRORS as error:
+            raise_translated(error)
+
+    async def copy_records_to_table(self, table: str, *, records: Iterable[Sequence[Any]], columns: list[str]) -> None:
+        try:
+            await self._conn.copy_records_to_table(table, records=records, columns=columns)
+        except DRIVER_ERRORS as error:
+            raise_translated(error)
+
+    # -- locks held to the end of the transaction ---------------------------------------------
+
+    def _require_transaction(self, query: str) -> None:
+        if not self._conn.is_in_transaction():
+            raise LockOutsideTransaction(f"a lock outside a transaction would guard nothing: {query[:80]!r}")
+
+    async def lock_fetch(self, query: str, *args: Any) -> list[Record]:
+        self._require_transaction(query)
+        return await self.fetch(query, *args)
+
+    async def lock_fetchrow(self, query: str, *args: Any) -> Record | None:
+        self._require_transaction(query)
+        return await self.fetchrow(query, *args)
+
+    async def lock_execute(self, query: str, *args: Any) -> str:
+        self._require_transaction(query)
+        return await self.execute(query, *args)
 
 
 def required(row: Record | None) -> Record:

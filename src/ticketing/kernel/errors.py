@@ -1,5 +1,5 @@
 """Typed application errors. Each carries its HTTP status and a stable machine-readable code;
-one exception handler (``edge.http``) renders them as problem+json."""
+one exception handler (``edge.problems``) renders them as problem+json."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Lock policy shared by every use case.
 
 Lock order, everywhere: reservation -> seats (ascending id) -> wallet. Every row lock is taken
-inside a unit of work with a bounded wait (the connection's ``lock_timeout``, or ``NOWAIT``).
-PostgreSQL's lock-related failures become typed errors here, never a 500:
+inside a unit of work with a bounded wait (the connection's ``lock_timeout``, or ``NOWAIT``);
+a lock held past its statement is taken through ``Database.lock_*``, which refuses to run
+outside a transaction. PostgreSQL's lock-related failures become typed errors here (through
+``kernel.db.Database``, for every statement), never a 500:
 
 - 40P01 deadlock_detected and 40001 serialization_failure: the transaction was rolled back by
   the server; the use case may be retried as a whole (``retry_on_conflict``).
@@ -13,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Literal, TypeVar, get_args
+from collections.abc import Awaitable, Callable
+from typing import Literal, NoReturn, TypeVar, get_args
 
 import asyncpg
 import structlog
 
-from ticketing.kernel.errors import AppError, ServiceUnavailable, ValidationError
+from ticketing.kernel.errors import ServiceUnavailable, ValidationError
 
 log = structlog.get_logger("ticketing.db")
 
@@ -65,15 +66,23 @@ UNSTORABLE_INPUT_SQLSTATES = frozenset({"22P05", "22021", "22003", "22000"})
 UNAVAILABLE_PREFIXES = ("08", "53", "57P")
 
 
-@contextmanager
-def translate_db_errors() -> Iterator[None]:
-    """Map driver errors to typed application errors (inside repositories and the unit of work).
-    Constraint violations pass through for the repository that expects them to name them."""
-    try:
-        yield
-    except AppError:
-        raise
-    except asyncpg.PostgresError as error:
+# What the driver raises for a failed statement or a lost connection (TimeoutError: no pooled
+# connection in time, or asyncpg's command_timeout).
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, OSError)
+
+
+class LockOutsideTransaction(RuntimeError):
+    """A programming error: a row or advisory lock asked for with no open transaction, where it
+    would be released as soon as its statement ends (an ``autocommit`` unit of work, or one
+    already committed) and guard nothing."""
+
+
+def raise_translated(error: BaseException) -> NoReturn:
+    """Raise the typed application error for a driver error (one of ``DRIVER_ERRORS``): the one
+    mapping, used by ``kernel.db.Database`` and the unit of work. Constraint violations and any
+    other error the mapping does not name are raised unchanged, for the repository that expects
+    one to name it (a unique violation turned into a typed 409)."""
+    if isinstance(error, asyncpg.PostgresError):
         state = error.sqlstate
         if state in RETRYABLE_SQLSTATES:
             raise TransientConflict(headers={"Retry-After": "1"}, reason=CONFLICT) from error
@@ -91,9 +100,10 @@ def translate_db_errors() -> Iterator[None]:
             raise ValidationError(
                 "A value of the request cannot be stored (a control character or out of range)"
             ) from error
-        raise
-    except (asyncpg.InterfaceError, TimeoutError, OSError) as error:
+        raise error
+    if isinstance(error, DRIVER_ERRORS):
         raise ServiceUnavailable("The database is unavailable; nothing was changed", reason=NO_DATABASE) from error
+    raise error
 
 
 async def retry_on_conflict(operation: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:

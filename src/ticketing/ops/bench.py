@@ -19,7 +19,7 @@ class BenchBaselineController(Controller):
     @get("/pg")
     async def one_query(self, state: State) -> dict[str, int]:
         async with state.services.uow(autocommit=True) as uow:  # the read path every service uses
-            value = await uow.conn.fetchval("SELECT 1")
+            value = await uow.db.fetchval("SELECT 1")
         return {"value": int(value)}
 
     @get("/redis")

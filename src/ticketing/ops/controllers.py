@@ -28,8 +28,9 @@ from litestar.response import Response
 from litestar.types import Scope
 from redis.asyncio.cluster import RedisCluster
 
-from ticketing.edge.http import JsonBytes, problem
 from ticketing.edge.openapi import body_of, error_responses, openapi_json
+from ticketing.edge.problems import problem
+from ticketing.edge.responses import JsonBytes
 from ticketing.kernel.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from ticketing.kernel.redis import RedisClient
 

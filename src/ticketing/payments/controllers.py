@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, get, post
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.auth import AuthedRequest, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.pagination import CursorParam, LimitParam
-from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader
-from ticketing.idempotency.service import idempotent_request
-from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused, Unauthenticated, UnsupportedMediaType
+from ticketing.edge.params import IdempotencyKeyHeader, PathId, QueueTokenHeader, idempotent_post
+from ticketing.edge.responses import JsonBytes
+from ticketing.kernel.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.payments.errors import (
     PaymentAlreadyRefunded,
@@ -26,7 +25,6 @@ from ticketing.reservations.errors import (
     ReservationUserMismatch,
 )
 from ticketing.tickets.errors import TicketAlreadyUsed
-from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 from ticketing.wallets.errors import InsufficientBalance
 
 
@@ -42,15 +40,11 @@ class PaymentController(Controller):
         responses={
             201: body_of(PaymentOut | PaymentList, "Paid: the payment, or {items} for reservation_ids"),
             **error_responses(
-                Unauthenticated,
-                TokenInvalid,
-                TokenNotAdmitted,
                 ReservationNotFound,
                 ReservationUserMismatch,
                 ReservationExpired,
                 ReservationNotHeld,
                 InsufficientBalance,
-                UnsupportedMediaType,
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
             ),
@@ -64,13 +58,11 @@ class PaymentController(Controller):
         x_queue_token: QueueTokenHeader = None,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> JsonBytes:
-        idem = idempotent_request(
-            request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
-        )
+        idem = idempotent_post(request, idempotency_key, data)
         reply = await services(request).payments.pay(request.user, x_queue_token, data.ids, idem, several=data.several)
         return JsonBytes(reply.body, reply.status_code)
 
-    @get("/", responses=error_responses(Unauthenticated), summary="Your payments, newest first")
+    @get("/", summary="Your payments, newest first")
     async def list_payments(
         self,
         request: AuthedRequest,
@@ -86,7 +78,6 @@ class PaymentController(Controller):
         responses={
             200: body_of(RefundOut, "Refunded: the wallet credited (ledger kind REFUND), the seat on sale again"),
             **error_responses(
-                Unauthenticated,
                 PaymentNotFound,
                 PaymentUserMismatch,
                 PaymentAlreadyRefunded,
@@ -105,6 +96,6 @@ class PaymentController(Controller):
     async def refund(
         self, payment_id: PathId, request: AuthedRequest, idempotency_key: IdempotencyKeyHeader = None
     ) -> JsonBytes:
-        idem = idempotent_request(request.user.user_id, idempotency_key, "POST", request.url.path, b"")
+        idem = idempotent_post(request, idempotency_key)
         reply = await services(request).payments.refund(request.user, payment_id, idem)
         return JsonBytes(reply.body, reply.status_code)

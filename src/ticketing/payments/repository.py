@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketing.kernel.db import Connection, required
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database, required
 from ticketing.payments.schemas import OrderLine, PaymentOut, RefundOut, SalesPoint
 from ticketing.reservations import sql as reservations_sql
 from ticketing.schedules import sql as seats_sql
@@ -84,15 +83,14 @@ class Settlement:
 
 
 class PaymentRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def settle(self, reservation_ids: list[int], user_id: int, concert_id: int) -> Settlement:
         """Pay the reservations in one statement, all or none (see ``_settle``)."""
         one = len(reservation_ids) == 1
         statement, ids = (SETTLE_ONE, reservation_ids[0]) if one else (SETTLE_SEVERAL, reservation_ids)
-        with translate_db_errors():
-            rows = await self.conn.fetch(statement, ids, user_id, concert_id)
+        rows = await self.db.fetch(statement, ids, user_id, concert_id)
         payments = [PaymentOut(row[4], *row[5:]) for row in rows if row[4] is not None]
         return Settlement(
             reservation_ids=[row[0] for row in rows],
@@ -104,8 +102,7 @@ class PaymentRepository:
 
     async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[PaymentOut]:
         sql = f"SELECT {COLUMNS} FROM payments WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, user_id, before_id, limit)
+        rows = await self.db.fetch(sql, user_id, before_id, limit)
         return [PaymentOut(*row) for row in rows]
 
     # -- the operator's reports: read-only, across the tables a payment is made of ----------------
@@ -119,8 +116,7 @@ class PaymentRepository:
     async def paid_between(self, concert_id: int, schedule_id: int | None) -> tuple[datetime, datetime] | None:
         """The first and the last payment of the concert (or of one date), None before any."""
         sql = f"SELECT min(payments.paid_at), max(payments.paid_at) {self._PAYMENTS}{self._OF_CONCERT}"
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, concert_id, schedule_id)
+        row = await self.db.fetchrow(sql, concert_id, schedule_id)
         return (row[0], row[1]) if row and row[0] is not None else None
 
     async def sales_per_bucket(self, concert_id: int, schedule_id: int | None, bucket_seconds: int) -> list[SalesPoint]:
@@ -129,8 +125,7 @@ class PaymentRepository:
             "SELECT date_bin(make_interval(secs => $3), payments.paid_at, TIMESTAMPTZ '2000-01-01 00:00+00'), "
             f"count(*), sum(payments.amount)::bigint {self._PAYMENTS}{self._OF_CONCERT} GROUP BY 1 ORDER BY 1"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, concert_id, schedule_id, bucket_seconds)
+        rows = await self.db.fetch(sql, concert_id, schedule_id, bucket_seconds)
         return [SalesPoint(*row) for row in rows]
 
     async def order_lines(
@@ -145,8 +140,7 @@ class PaymentRepository:
             "JOIN seats ON seats.id = reservations.seat_id JOIN zones ON zones.id = seats.zone_id "
             f"{self._OF_CONCERT} AND payments.id > $3 ORDER BY payments.id LIMIT $4"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, concert_id, schedule_id, after_payment_id, limit)
+        rows = await self.db.fetch(sql, concert_id, schedule_id, after_payment_id, limit)
         return [OrderLine(*row) for row in rows]
 
     # -- refunds ---------------------------------------------------------------------------------
@@ -154,8 +148,7 @@ class PaymentRepository:
     async def lock(self, payment_id: int) -> PaymentOut | None:
         """The payment, X-locked: first in a refund's lock order (payment -> ticket -> reservation
         -> seat -> wallet). A second refund of it waits here, then finds it REFUNDED."""
-        with translate_db_errors():
-            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE", payment_id)
+        row = await self.db.lock_fetchrow(f"SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE", payment_id)
         return PaymentOut(*row) if row else None
 
     async def mark_refunded(self, payment_id: int) -> RefundOut:
@@ -164,5 +157,4 @@ class PaymentRepository:
             "UPDATE payments SET status = 'REFUNDED', refunded_at = now() WHERE id = $1 AND status = 'PAID' "
             f"RETURNING {COLUMNS}, refunded_at"
         )
-        with translate_db_errors():
-            return RefundOut(*required(await self.conn.fetchrow(sql, payment_id)))
+        return RefundOut(*required(await self.db.fetchrow(sql, payment_id)))

@@ -118,7 +118,7 @@ class PaymentService:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored, None
-                settled = await PaymentRepository(uow.conn).settle(wanted, principal.user_id, admitted.concert_id)
+                settled = await uow.repo(PaymentRepository).settle(wanted, principal.user_id, admitted.concert_id)
                 if len(settled.reservation_ids) < len(wanted):
                     missing = next(r for r in reservation_ids if r not in settled.reservation_ids)
                     raise await self._reservations.why_not_payable(uow, missing, principal.user_id, admitted)
@@ -152,7 +152,7 @@ class PaymentService:
     async def list_payments(self, principal: Principal, cursor: str | None, limit: int) -> PaymentPage:
         before = decode_cursor(cursor)
         async with self._uow_factory(autocommit=True) as uow:
-            rows = await PaymentRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
+            rows = await uow.repo(PaymentRepository).page_of_user(principal.user_id, before, limit + 1)
         return PaymentPage(items=rows[:limit], next_cursor=next_cursor([r.id for r in rows], limit))
 
     # -- the operator's reports ---------------------------------------------------------------------
@@ -160,7 +160,7 @@ class PaymentService:
     async def sales_timeline(self, concert_id: int, schedule_id: int | None) -> SalesTimeline:
         """Payments over time (the caller checked the concert and the date)."""
         async with self._uow_factory(autocommit=True) as uow:
-            repo = PaymentRepository(uow.conn)
+            repo = uow.repo(PaymentRepository)
             span = await repo.paid_between(concert_id, schedule_id)
             if span is None:
                 return SalesTimeline(bucket_seconds=SALES_BUCKET_SECONDS[0], points=[])
@@ -173,7 +173,7 @@ class PaymentService:
         self, concert_id: int, schedule_id: int | None, after_payment_id: int, limit: int
     ) -> list[OrderLine]:
         async with self._uow_factory(autocommit=True) as uow:
-            return await PaymentRepository(uow.conn).order_lines(concert_id, schedule_id, after_payment_id, limit)
+            return await uow.repo(PaymentRepository).order_lines(concert_id, schedule_id, after_payment_id, limit)
 
     # -- refunds ---------------------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ class PaymentService:
                 # The caller's own lock, whoever owns the payment: taken before anything is read,
                 # so the refunds counted below include every committed one of this fan.
                 await self._reservations.lock_fan(uow, principal.user_id)
-                payments = PaymentRepository(uow.conn)
+                payments = uow.repo(PaymentRepository)
                 payment = await payments.lock(payment_id)
                 if payment is None:
                     raise PaymentNotFound()

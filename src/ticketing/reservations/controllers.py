@@ -6,19 +6,14 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.container import services
-from ticketing.edge.http import (
-    AuthedRequest,
-    account_checks,
-    answer_is_personal,
-    app_error_handler,
-    current_account,
-    user_checks,
-)
+from ticketing.edge.auth import AuthedRequest, account_checks, current_account, user_checks
+from ticketing.edge.context import answer_is_personal
 from ticketing.edge.openapi import Link, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId, QueueTokenHeader
+from ticketing.edge.problems import app_error_handler
 from ticketing.edge.rate_limit_hooks import client_address, enforce
-from ticketing.kernel.errors import RateLimited, Unauthenticated, UnsupportedMediaType
+from ticketing.kernel.errors import RateLimited
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.reservations.errors import (
     HoldLimitReached,
@@ -31,7 +26,6 @@ from ticketing.reservations.errors import (
 )
 from ticketing.reservations.schemas import Allowance, HoldIn, ReservationList, ReservationOut, ReservationPage
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
-from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
 
 
 class ReservationController(Controller):
@@ -45,16 +39,12 @@ class ReservationController(Controller):
         # The account check comes in the handler, after a race's loser has been answered.
         before_request=user_checks,
         responses=error_responses(
-            Unauthenticated,
-            TokenInvalid,
-            TokenNotAdmitted,
             SeatNotFound,
             ScheduleNotFound,
             ScheduleNotOpen,
             SeatUnavailable,
             HoldLimitReached,
             TicketLimitReached,
-            UnsupportedMediaType,
             RateLimited,
         ),
         summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS",
@@ -127,7 +117,7 @@ class ReservationController(Controller):
         assert data.seat_id is not None  # HoldIn takes exactly one of the two
         return await service.hold_seat(request.user, x_queue_token, data.seat_id, client_address=address)
 
-    @get("/", responses=error_responses(Unauthenticated), summary="Your reservations, newest first")
+    @get("/", summary="Your reservations, newest first")
     async def list_reservations(
         self,
         request: AuthedRequest,
@@ -138,7 +128,7 @@ class ReservationController(Controller):
 
     @get(
         "/{reservation_id:str}",
-        responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch),
+        responses=error_responses(ReservationNotFound, ReservationUserMismatch),
         summary="One of your reservations",
     )
     async def get_reservation(self, reservation_id: PathId, request: AuthedRequest) -> ReservationOut:
@@ -148,7 +138,7 @@ class ReservationController(Controller):
         "/{reservation_id:str}",
         status_code=204,
         before_request=account_checks,
-        responses=error_responses(Unauthenticated, ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
+        responses=error_responses(ReservationNotFound, ReservationUserMismatch, ReservationNotHeld),
         summary="Release a hold",
         description="The reservation stays: it reads with status CANCELLED afterwards (docs/api.md).",
     )
@@ -166,7 +156,7 @@ class AllowanceController(Controller):
     @get(
         "/{schedule_id:str}/allowance",
         cache_control=CacheControlHeader(no_store=True),
-        responses=error_responses(Unauthenticated, ScheduleNotFound),
+        responses=error_responses(ScheduleNotFound),
         summary="How many more seats of this date you may hold (TICKETING_MAX_TICKETS_PER_FAN)",
         description="`held` counts your live holds of the date, `paid` your paid seats of it not refunded; "
         "`remaining` = `max_tickets` - `held` - `paid`, and no more than the per-fan hold cap "

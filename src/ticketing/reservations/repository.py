@@ -10,8 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ticketing.kernel.db import Connection, required
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database, required
 from ticketing.reservations.errors import HELD_TWICE, SeatUnavailable
 from ticketing.reservations.schemas import AddressHolds
 from ticketing.schedules.schemas import SeatRow
@@ -67,16 +66,15 @@ RESERVATION_COLUMNS = (
 
 
 class ReservationRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- holds -------------------------------------------------------------------------------
 
     async def lock_user_holds(self, user_id: int) -> None:
         """Serialise one user's holds (transaction-scoped advisory lock) so the per-user cap
         holds under concurrency. Taken first: user -> seat -> wallet."""
-        with translate_db_errors():
-            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", USER_HOLDS_LOCK_BASE + user_id)
+        await self.db.lock_execute("SELECT pg_advisory_xact_lock($1)", USER_HOLDS_LOCK_BASE + user_id)
 
     async def count_fan_seats(self, user_id: int, schedule_id: int) -> FanSeats:
         """What the fan's caps count, in one statement: their live holds of every date (the per-user
@@ -92,30 +90,26 @@ class ReservationRepository:
             f"{window_open('$2')} "
             "FROM reservations WHERE user_id = $1 AND schedule_id = $2 AND status IN ('HELD', 'CONFIRMED')"
         )
-        with translate_db_errors():
-            row = required(await self.conn.fetchrow(sql, user_id, schedule_id))  # an aggregate: always one row
+        row = required(await self.db.fetchrow(sql, user_id, schedule_id))  # an aggregate: always one row
         return FanSeats(live_holds=row[0], held=row[1], paid=row[2], date_open=row[3])
 
     async def count_refunds(self, user_id: int, schedule_id: int) -> int:
         """The fan's refunded reservations of one date (``ix_reservations_user_id_status``)."""
         sql = "SELECT count(*) FROM reservations WHERE user_id = $1 AND status = 'REFUNDED' AND schedule_id = $2"
-        with translate_db_errors():
-            return int(await self.conn.fetchval(sql, user_id, schedule_id))
+        return int(await self.db.fetchval(sql, user_id, schedule_id))
 
     async def lock_address_holds(self, schedule_id: int, address: str) -> None:
         """Serialise the holds of one date from one client address (per-address cap), whatever
         the accounts. Taken after the user's lock and before the seat: user -> address -> seat."""
         sql = "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))"
-        with translate_db_errors():
-            await self.conn.execute(sql, ADDRESS_HOLDS_LOCK_SPACE, f"{schedule_id}/{address}")
+        await self.db.lock_execute(sql, ADDRESS_HOLDS_LOCK_SPACE, f"{schedule_id}/{address}")
 
     async def count_live_holds_from(self, schedule_id: int, address: str) -> int:
         sql = (
             "SELECT count(*) FROM reservations WHERE schedule_id = $1 AND client_address = $2 "
             "AND status = 'HELD' AND held_until > now()"
         )
-        with translate_db_errors():
-            return int(await self.conn.fetchval(sql, schedule_id, address))
+        return int(await self.db.fetchval(sql, schedule_id, address))
 
     async def top_addresses(self, schedule_ids: Sequence[int], limit: int) -> list[AddressHolds]:
         sql = (
@@ -124,8 +118,7 @@ class ReservationRepository:
             "AND client_address IS NOT NULL GROUP BY schedule_id, client_address "
             "ORDER BY holds DESC, accounts DESC, schedule_id, client_address LIMIT $2"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, list(schedule_ids), limit)
+        rows = await self.db.fetch(sql, list(schedule_ids), limit)
         return [AddressHolds(schedule_id=r[0], address=r[1], holds=r[2], accounts=r[3]) for r in rows]
 
     async def top_accounts(self, schedule_ids: Sequence[int], limit: int) -> list[tuple[int, int]]:
@@ -135,8 +128,7 @@ class ReservationRepository:
             "WHERE schedule_id = ANY($1::bigint[]) AND status = 'HELD' AND held_until > now() "
             "GROUP BY user_id ORDER BY holds DESC, user_id LIMIT $2"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, list(schedule_ids), limit)
+        rows = await self.db.fetch(sql, list(schedule_ids), limit)
         return [(r[0], r[1]) for r in rows]
 
     async def live_hold_until(self, user_id: int, schedule_ids: Sequence[int]) -> datetime | None:
@@ -145,8 +137,7 @@ class ReservationRepository:
             "SELECT max(held_until) FROM reservations WHERE user_id = $1 AND schedule_id = ANY($2::bigint[]) "
             "AND status = 'HELD' AND held_until > now()"
         )
-        with translate_db_errors():
-            value: datetime | None = await self.conn.fetchval(sql, user_id, list(schedule_ids))
+        value: datetime | None = await self.db.fetchval(sql, user_id, list(schedule_ids))
         return value
 
     async def expire_lapsed_holds(self, seat_ids: Sequence[int]) -> None:
@@ -155,8 +146,7 @@ class ReservationRepository:
             "UPDATE reservations SET status = 'EXPIRED', updated_at = now() "
             "WHERE seat_id = ANY($1::bigint[]) AND status = 'HELD' AND held_until <= now()"
         )
-        with translate_db_errors():
-            await self.conn.execute(sql, list(seat_ids))
+        await self.db.execute(sql, list(seat_ids))
 
     async def insert_holds(
         self, user_id: int, seats: Sequence[SeatRow], client_address: str | None = None
@@ -179,11 +169,10 @@ class ReservationRepository:
             [s.price for s in seats],
             [s.held_until for s in seats],
         )
-        with translate_db_errors():
-            try:
-                rows = await self.conn.fetch(sql, user_id, *columns, client_address)
-            except asyncpg.UniqueViolationError as error:
-                raise SeatUnavailable(reason=HELD_TWICE) from error
+        try:
+            rows = await self.db.fetch(sql, user_id, *columns, client_address)
+        except asyncpg.UniqueViolationError as error:
+            raise SeatUnavailable(reason=HELD_TWICE) from error
         by_seat = {row[1]: ReservationRow(*row) for row in rows}
         return [by_seat[seat.id] for seat in seats]
 
@@ -194,8 +183,7 @@ class ReservationRepository:
             f"SELECT {RESERVATION_COLUMNS} FROM reservations "
             f"WHERE reservations.id = $1{' FOR UPDATE' if for_update else ''}"
         )
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, reservation_id)
+        row = await (self.db.lock_fetchrow if for_update else self.db.fetchrow)(sql, reservation_id)
         return ReservationRow(*row) if row else None
 
     async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[ReservationRow]:
@@ -204,14 +192,12 @@ class ReservationRepository:
             "WHERE reservations.user_id = $1 AND reservations.id < $2 "
             "ORDER BY reservations.id DESC LIMIT $3"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, user_id, before_id, limit)
+        rows = await self.db.fetch(sql, user_id, before_id, limit)
         return [ReservationRow(*row) for row in rows]
 
     async def cancel(self, reservation_id: int) -> None:
         sql = "UPDATE reservations SET status = 'CANCELLED', updated_at = now() WHERE id = $1"
-        with translate_db_errors():
-            await self.conn.execute(sql, reservation_id)
+        await self.db.execute(sql, reservation_id)
 
     async def refund(self, reservation_id: int) -> int | None:
         """CONFIRMED -> REFUNDED (its payment was refunded); the seat id, or None when it was not
@@ -220,8 +206,7 @@ class ReservationRepository:
             "UPDATE reservations SET status = 'REFUNDED', updated_at = now() "
             "WHERE id = $1 AND status = 'CONFIRMED' RETURNING seat_id"
         )
-        with translate_db_errors():
-            seat_id: int | None = await self.conn.fetchval(sql, reservation_id)
+        seat_id: int | None = await self.db.fetchval(sql, reservation_id)
         return seat_id
 
     # -- sweeper -----------------------------------------------------------------------------
@@ -235,5 +220,4 @@ class ReservationRepository:
             "             ORDER BY held_until LIMIT $1 FOR UPDATE SKIP LOCKED) "
             "RETURNING id, seat_id, schedule_id"
         )
-        with translate_db_errors():
-            return [ExpiredHold(*row) for row in await self.conn.fetch(expire, limit)]
+        return [ExpiredHold(*row) for row in await self.db.lock_fetch(expire, limit)]

@@ -231,7 +231,7 @@ class ReservationService:
     ) -> list[ReservationRow]:
         """The body of every hold's transaction, in the lock order of the module's docstring:
         the fan's advisory lock and caps, then the seats (ascending), then the reservations."""
-        repo = ReservationRepository(uow.conn)
+        repo = uow.repo(ReservationRepository)
         await self._check_caps(repo, principal.user_id, schedule_id, len(wanted), client_address)
         await repo.expire_lapsed_holds(wanted)
         held: list[SeatRow] = []
@@ -283,7 +283,7 @@ class ReservationService:
         hold cap leaves. A read without the lock: the hold itself decides."""
         await self._schedules.schedule(schedule_id)  # 404 for an unknown date
         async with self._uow_factory(autocommit=True) as uow:
-            counted = await ReservationRepository(uow.conn).count_fan_seats(principal.user_id, schedule_id)
+            counted = await uow.repo(ReservationRepository).count_fan_seats(principal.user_id, schedule_id)
         by_limit = self.max_tickets_per_fan - counted.held - counted.paid
         by_cap = self.max_holds_per_user - counted.live_holds
         return Allowance(
@@ -306,7 +306,7 @@ class ReservationService:
         """The operators' view of hoarding: the addresses and accounts with the most live holds."""
         schedule_ids = await self._schedules.schedule_ids(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            repo = ReservationRepository(uow.conn)
+            repo = uow.repo(ReservationRepository)
             addresses = await repo.top_addresses(schedule_ids, limit)
             accounts = await repo.top_accounts(schedule_ids, limit)
         names = await self._users.names({user_id for user_id, _ in accounts})
@@ -352,14 +352,14 @@ class ReservationService:
         admission for a token of a queue Redis lost); None without one."""
         schedule_ids = await self._schedules.schedule_ids(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            return await ReservationRepository(uow.conn).live_hold_until(user_id, schedule_ids)
+            return await uow.repo(ReservationRepository).live_hold_until(user_id, schedule_ids)
 
     async def why_not_payable(
         self, uow: UnitOfWork, reservation_id: int, user_id: int, admitted: AdmittedToken
     ) -> Exception:
         """A payment found nothing payable: read the reservation again (latest committed state,
         in the payment's unit of work) to say why, in the order of the checks a fan expects."""
-        row = await ReservationRepository(uow.conn).get(reservation_id)
+        row = await uow.repo(ReservationRepository).get(reservation_id)
         if row is None:
             return ReservationNotFound()
         schedule = await self._schedules.schedule(row.schedule_id)
@@ -376,31 +376,31 @@ class ReservationService:
         """The fan's advisory lock (the one a hold takes first), held to the end of ``uow``: a
         refund takes it before its payment's row lock (fan -> payment -> ... -> wallet), so a
         fan's refunds are counted one after the other."""
-        await ReservationRepository(uow.conn).lock_user_holds(user_id)
+        await uow.repo(ReservationRepository).lock_user_holds(user_id)
 
     @staticmethod
     async def count_refunds(uow: UnitOfWork, user_id: int, schedule_id: int) -> int:
         """The fan's refunded reservations of one date (its latest committed state)."""
-        return await ReservationRepository(uow.conn).count_refunds(user_id, schedule_id)
+        return await uow.repo(ReservationRepository).count_refunds(user_id, schedule_id)
 
     @staticmethod
     async def refund(uow: UnitOfWork, reservation_id: int) -> int:
         """Mark a paid (CONFIRMED) reservation REFUNDED; returns its seat's id. The caller puts
         the seat back on sale in the same transaction."""
-        seat_id = await ReservationRepository(uow.conn).refund(reservation_id)
+        seat_id = await uow.repo(ReservationRepository).refund(reservation_id)
         if seat_id is None:  # a PAID payment's reservation is CONFIRMED (bench invariants)
             raise RuntimeError(f"reservation {reservation_id} of a paid payment is not CONFIRMED")
         return seat_id
 
     async def get_reservation(self, principal: Principal, reservation_id: int) -> ReservationOut:
         async with self._uow_factory(autocommit=True) as uow:
-            row = await ReservationRepository(uow.conn).get(reservation_id)
+            row = await uow.repo(ReservationRepository).get(reservation_id)
         return reservation_out(self._owned(row, principal))
 
     async def list_reservations(self, principal: Principal, cursor: str | None, limit: int) -> ReservationPage:
         before = decode_cursor(cursor)
         async with self._uow_factory(autocommit=True) as uow:
-            rows = await ReservationRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
+            rows = await uow.repo(ReservationRepository).page_of_user(principal.user_id, before, limit + 1)
         return ReservationPage(
             items=[reservation_out(r) for r in rows[:limit]], next_cursor=next_cursor([r.id for r in rows], limit)
         )
@@ -408,7 +408,7 @@ class ReservationService:
     async def release(self, principal: Principal, reservation_id: int) -> None:
         async def attempt() -> int:
             async with self._uow_factory() as uow:
-                repo = ReservationRepository(uow.conn)
+                repo = uow.repo(ReservationRepository)
                 row = self._owned(await repo.get(reservation_id, for_update=True), principal)
                 if row.status != "HELD" or row.lapsed:
                     raise ReservationNotHeld()
@@ -422,7 +422,7 @@ class ReservationService:
     async def expire_lapsed(self, batch: int = 500) -> int:
         """The sweeper: one batch per call, safe in many processes at once (SKIP LOCKED)."""
         async with self._uow_factory() as uow:
-            expired = await ReservationRepository(uow.conn).expire_lapsed_batch(batch)
+            expired = await uow.repo(ReservationRepository).expire_lapsed_batch(batch)
             await self._schedules.free_seats(uow, [e.seat_id for e in expired], lapsed_only=True)
             await uow.commit()
         for schedule_id in {e.schedule_id for e in expired}:

@@ -4,10 +4,10 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import COMPRESSED, AuthedRequest, CachedJson, JsonBytes, admin_checks, user_checks
+from ticketing.edge.auth import AuthedRequest, OperatorController, user_checks
 from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
 from ticketing.edge.params import PathId, QueueTokenHeader
-from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType, ValidationError
+from ticketing.edge.responses import COMPRESSED, CachedJson, JsonBytes
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import (
     ScheduleCreatedOut,
@@ -18,9 +18,6 @@ from ticketing.schedules.schemas import (
     ZoneSeatsOut,
 )
 from ticketing.venues.errors import VenueNotFound, ZoneNotFound
-from ticketing.waiting_room.errors import TokenInvalid, TokenNotAdmitted
-
-_TOKEN_ERRORS = (Unauthenticated, TokenInvalid, TokenNotAdmitted)
 
 
 class ScheduleController(Controller):
@@ -32,7 +29,7 @@ class ScheduleController(Controller):
         "/concerts/{concert_id:str}/schedules",
         responses={
             200: body_of(list[ScheduleOut]),
-            **error_responses(*_TOKEN_ERRORS, ConcertNotFound),
+            **error_responses(ConcertNotFound),
         },
         summary="Dates open for reservation with seats left",
     )
@@ -50,7 +47,7 @@ class ScheduleController(Controller):
         middleware=[COMPRESSED],
         responses={
             200: body_of(list[SeatOut]),
-            **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
+            **error_responses(ScheduleNotFound, ScheduleNotOpen),
         },
         summary="Every seat of a schedule, each marked available or not",
     )
@@ -67,7 +64,7 @@ class ScheduleController(Controller):
         responses={
             200: body_of(SeatMapOut),
             304: NOT_MODIFIED,
-            **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen),
+            **error_responses(ScheduleNotFound, ScheduleNotOpen),
         },
         summary="The date's classes and zones with the seats left in each (ETag; 304 on If-None-Match)",
         # What a fan does next: open a zone (followed by schemathesis' stateful phase, make test-api).
@@ -96,7 +93,7 @@ class ScheduleController(Controller):
         responses={
             200: body_of(ZoneSeatsOut),
             304: NOT_MODIFIED,
-            **error_responses(*_TOKEN_ERRORS, ScheduleNotFound, ScheduleNotOpen, ZoneNotFound),
+            **error_responses(ScheduleNotFound, ScheduleNotOpen, ZoneNotFound),
         },
         summary="The seats of one zone of a date, each marked available or not (ETag; 304 on If-None-Match)",
     )
@@ -113,17 +110,13 @@ class ScheduleController(Controller):
         return CachedJson(answer.body, answer.etag)
 
 
-class AdminScheduleController(Controller):
+class AdminScheduleController(OperatorController):
     path = "/api/v1/admin/concerts"
-    tags = ["operators"]
-    before_request = staticmethod(admin_checks)
 
     @post(
         "/{concert_id:str}/schedules",
         status_code=201,
-        responses=error_responses(
-            Unauthenticated, Forbidden, ValidationError, UnsupportedMediaType, ConcertNotFound, VenueNotFound
-        ),
+        responses=error_responses(ConcertNotFound, VenueNotFound),
         summary="Create a schedule: seats numbered 1..seat_count at one price, or a venue's seats priced by class",
         opt=linked(
             Link(

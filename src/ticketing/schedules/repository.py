@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from ticketing.kernel.db import Connection, required
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database, required
 from ticketing.schedules.schemas import (
     ClassAvailability,
     ClassSales,
@@ -64,8 +63,8 @@ def _seat(row: asyncpg.Record | None) -> SeatRow | None:
 
 
 class ScheduleRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def add(
         self, concert_id: int, starts_at: datetime, opens_at: datetime, closes_at: datetime, venue_id: int | None
@@ -74,8 +73,7 @@ class ScheduleRepository:
             "INSERT INTO schedules (concert_id, starts_at, reservation_opens_at, reservation_closes_at, venue_id) "
             f"VALUES ($1, $2, $3, $4, $5) RETURNING {SCHEDULE_COLUMNS}"
         )
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, concert_id, starts_at, opens_at, closes_at, venue_id)
+        row = await self.db.fetchrow(sql, concert_id, starts_at, opens_at, closes_at, venue_id)
         return ScheduleRow(*required(row))
 
     async def add_seats(
@@ -88,8 +86,7 @@ class ScheduleRepository:
             "SELECT $1, n, $3, $4, '1', n::text, $5 FROM generate_series(1, $2::int) n "
             "RETURNING id, number, price, row, label"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id, seat_count, price, zone_id, class_name)
+        rows = await self.db.fetch(sql, schedule_id, seat_count, price, zone_id, class_name)
         seats = (SeatBrief(r[0], r[1], r[2], zone, r[3], r[4], class_name) for r in rows)
         return sorted(seats, key=lambda seat: seat.number)
 
@@ -105,8 +102,7 @@ class ScheduleRepository:
             "JOIN unnest($3::text[], $4::bigint[]) AS price(name, amount) ON price.name = template.class_name "
             "RETURNING class_name) SELECT class_name, count(*) FROM added GROUP BY class_name"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id, venue_id, names, amounts)
+        rows = await self.db.fetch(sql, schedule_id, venue_id, names, amounts)
         return {row[0]: row[1] for row in rows}
 
     async def add_classes(self, schedule_id: int, classes: Sequence[tuple[str, int, str, int]]) -> None:
@@ -118,8 +114,7 @@ class ScheduleRepository:
             "AS c(name, ordinal, price, color, seat_count)"
         )
         names, prices, colors, counts = (list(column) for column in zip(*classes, strict=True))
-        with translate_db_errors():
-            await self.conn.execute(sql, schedule_id, names, list(range(len(classes))), prices, colors, counts)
+        await self.db.execute(sql, schedule_id, names, list(range(len(classes))), prices, colors, counts)
 
     async def classes(self, schedule_ids: Sequence[int]) -> dict[int, list[ClassAvailability]]:
         """Each date's classes in their order, with the seats of each available now."""
@@ -129,9 +124,8 @@ class ScheduleRepository:
             "FROM schedule_classes c WHERE c.schedule_id = ANY($1::bigint[]) ORDER BY c.schedule_id, c.ordinal"
         )
         found: dict[int, list[ClassAvailability]] = {schedule_id: [] for schedule_id in schedule_ids}
-        with translate_db_errors():
-            for row in await self.conn.fetch(sql, list(schedule_ids)):
-                found[row[0]].append(ClassAvailability(row[1], row[2], row[3], row[4]))
+        for row in await self.db.fetch(sql, list(schedule_ids)):
+            found[row[0]].append(ClassAvailability(row[1], row[2], row[3], row[4]))
         return found
 
     async def availability(self, schedule_id: int) -> list[tuple[int, str, int, int]]:
@@ -142,8 +136,7 @@ class ScheduleRepository:
             f"SELECT zone_id, class_name, count(*) FILTER (WHERE {SEAT_IS_FREE}), "
             f"coalesce(bit_xor({FREE_SEAT_HASH}), 0) FROM seats WHERE schedule_id = $1 GROUP BY zone_id, class_name"
         )
-        with translate_db_errors():
-            return [(r[0], r[1], r[2], r[3]) for r in await self.conn.fetch(sql, schedule_id)]
+        return [(r[0], r[1], r[2], r[3]) for r in await self.db.fetch(sql, schedule_id)]
 
     async def seats_by_zone(
         self, schedule_id: int, zone_ids: Sequence[int]
@@ -157,27 +150,23 @@ class ScheduleRepository:
         )
         found: dict[int, list[ZoneSeatOut]] = {}
         fingerprints: dict[int, tuple[int, int]] = {}
-        with translate_db_errors():
-            for r in await self.conn.fetch(sql, schedule_id, list(zone_ids)):
-                found.setdefault(r[0], []).append(ZoneSeatOut(r[1], r[2], r[3], r[4], r[5], r[6]))
-                free, hashed = fingerprints.get(r[0], (0, 0))
-                fingerprints[r[0]] = (free + r[6], hashed ^ r[7])
+        for r in await self.db.fetch(sql, schedule_id, list(zone_ids)):
+            found.setdefault(r[0], []).append(ZoneSeatOut(r[1], r[2], r[3], r[4], r[5], r[6]))
+            free, hashed = fingerprints.get(r[0], (0, 0))
+            fingerprints[r[0]] = (free + r[6], hashed ^ r[7])
         return found, fingerprints
 
     async def earliest_opening(self, concert_id: int) -> datetime | None:
         sql = "SELECT min(reservation_opens_at) FROM schedules WHERE concert_id = $1"
-        with translate_db_errors():
-            value: datetime | None = await self.conn.fetchval(sql, concert_id)
+        value: datetime | None = await self.db.fetchval(sql, concert_id)
         return value
 
     async def ids_of_concert(self, concert_id: int) -> list[int]:
         sql = "SELECT id FROM schedules WHERE concert_id = $1 ORDER BY id"
-        with translate_db_errors():
-            return [row[0] for row in await self.conn.fetch(sql, concert_id)]
+        return [row[0] for row in await self.db.fetch(sql, concert_id)]
 
     async def get(self, schedule_id: int) -> ScheduleRow | None:
-        with translate_db_errors():
-            row = await self.conn.fetchrow(f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1", schedule_id)
+        row = await self.db.fetchrow(f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1", schedule_id)
         return ScheduleRow(*row) if row else None
 
     async def open_with_seats_left(self, concert_id: int) -> list[ScheduleOut]:
@@ -188,8 +177,7 @@ class ScheduleRepository:
             "  AND schedules.reservation_closes_at > now() AND free.available > 0 "
             "ORDER BY schedules.starts_at, schedules.id"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, concert_id)
+        rows = await self.db.fetch(sql, concert_id)
         classes = await self.classes([row[0] for row in rows])
         return [
             ScheduleOut(
@@ -210,8 +198,7 @@ class ScheduleRepository:
             f"SELECT id, schedule_id, number, price, {SEAT_IS_FREE}, zone_id, row, label, class_name "
             "FROM seats WHERE schedule_id = $1 ORDER BY number"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id)
+        rows = await self.db.fetch(sql, schedule_id)
         return [SeatOut(r[0], r[1], r[2], r[3], r[4], zone_names.get(r[5], ""), r[6], r[7], r[8]) for r in rows]
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
@@ -224,8 +211,7 @@ class ScheduleRepository:
             f"  {SEATS_OF_SCHEDULE}) counts "
             "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, concert_id)
+        rows = await self.db.fetch(sql, concert_id)
         return [ScheduleSales(*row) for row in rows]
 
     async def class_sales(self, concert_id: int) -> list[ClassSales]:
@@ -238,8 +224,7 @@ class ScheduleRepository:
             f"  {SEATS_OF_SCHEDULE} AND seats.class_name = classes.name) counts "
             "WHERE schedules.concert_id = $1 ORDER BY schedules.starts_at, schedules.id, classes.ordinal"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, concert_id)
+        rows = await self.db.fetch(sql, concert_id)
         return [ClassSales(*row) for row in rows]
 
     async def close_open_windows(self, concert_id: int) -> list[int]:
@@ -249,8 +234,7 @@ class ScheduleRepository:
             "UPDATE schedules SET reservation_closes_at = now() WHERE concert_id = $1 "
             "AND reservation_opens_at < now() AND now() < reservation_closes_at RETURNING id"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, concert_id)
+        rows = await self.db.fetch(sql, concert_id)
         return sorted(row[0] for row in rows)
 
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
@@ -263,8 +247,7 @@ class ScheduleRepository:
             "    AND schedules.reservation_opens_at <= now() AND now() < schedules.reservation_closes_at "
             "  LIMIT $2) counted"
         )
-        with translate_db_errors():
-            return int(await self.conn.fetchval(sql, concert_id, most))
+        return int(await self.db.fetchval(sql, concert_id, most))
 
     async def concert_sold_out(self, concert_id: int) -> bool:
         """The concert has dates (each has seats) and no unsold seat: one round trip; the search
@@ -275,31 +258,27 @@ class ScheduleRepository:
             f"  (SELECT 1 {UNSOLD_OF_SCHEDULE} ORDER BY seats.schedule_id, seats.id LIMIT 1) unsold "
             "  WHERE schedules.concert_id = $1)"
         )
-        with translate_db_errors():
-            return bool(await self.conn.fetchval(sql, concert_id))
+        return bool(await self.db.fetchval(sql, concert_id))
 
 
 class SeatRepository:
     """Seat rows of the hold path: a free seat is taken by ``lock`` then ``mark_held``."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def read(self, seat_id: int) -> SeatRow | None:
-        with translate_db_errors():
-            return _seat(await self.conn.fetchrow(f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1", seat_id))
+        return _seat(await self.db.fetchrow(f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1", seat_id))
 
     async def read_many(self, seat_ids: Sequence[int]) -> list[SeatRow]:
         sql = f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = ANY($1::bigint[]) ORDER BY id"
-        with translate_db_errors():
-            return [SeatRow(*row) for row in await self.conn.fetch(sql, list(seat_ids))]
+        return [SeatRow(*row) for row in await self.db.fetch(sql, list(seat_ids))]
 
     async def lock(self, seat_id: int) -> SeatRow | None:
         """X-lock the seat row (FOR UPDATE, bounded by lock_timeout). Never FOR SHARE: a shared
         lock later upgraded to a write deadlocks two holders of the same seat (the seed's warning)."""
         sql = f"SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1 FOR UPDATE"
-        with translate_db_errors():
-            return _seat(await self.conn.fetchrow(sql, seat_id))
+        return _seat(await self.db.lock_fetchrow(sql, seat_id))
 
     async def pick_best_available(
         self, schedule_id: int, class_name: str, quantity: int, excluded: Sequence[int], among: int
@@ -326,26 +305,22 @@ class SeatRepository:
             "SELECT free.id FROM free JOIN chosen ON free.number >= chosen.start AND free.number < chosen.start + $3 "
             "UNION ALL (SELECT id FROM free WHERE NOT EXISTS (SELECT 1 FROM chosen) ORDER BY number LIMIT $3)"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id, class_name, quantity, list(excluded), among)
+        rows = await self.db.fetch(sql, schedule_id, class_name, quantity, list(excluded), among)
         return [row[0] for row in rows]
 
     async def mark_held(self, seat_id: int, hold: timedelta) -> SeatRow:
         sql = f"UPDATE seats SET {HOLD_SEAT} WHERE id = $1 RETURNING {SEAT_COLUMNS}"
-        with translate_db_errors():
-            return SeatRow(*required(await self.conn.fetchrow(sql, seat_id, hold)))
+        return SeatRow(*required(await self.db.fetchrow(sql, seat_id, hold)))
 
     async def free_held(self, seat_ids: Sequence[int], *, lapsed_only: bool) -> None:
         """Put HELD seats back on sale: a released hold's seat, or (``lapsed_only``) the seats of
         expired holds whose time has run out — never one a newer hold has taken since."""
         lapsed = " AND held_until <= now()" if lapsed_only else ""
         sql = f"UPDATE seats SET {FREE_SEAT} WHERE id = ANY($1::bigint[]) AND status = 'HELD'{lapsed}"
-        with translate_db_errors():
-            await self.conn.execute(sql, list(seat_ids))
+        await self.db.execute(sql, list(seat_ids))
 
     async def free_sold(self, seat_ids: Sequence[int]) -> int:
         """Put SOLD seats back on sale (their sale was refunded); returns how many there were."""
         sql = f"UPDATE seats SET {FREE_SEAT} WHERE id = ANY($1::bigint[]) AND status = 'SOLD'"
-        with translate_db_errors():
-            status = await self.conn.execute(sql, list(seat_ids))
+        status = await self.db.execute(sql, list(seat_ids))
         return int(status.split()[-1])  # the command tag: "UPDATE <count>"

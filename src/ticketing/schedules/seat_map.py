@@ -166,7 +166,7 @@ class SeatMaps:
         started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
         previous = self._views.get(schedule_id)
         async with self._uow_factory(autocommit=True) as uow:
-            repo = ScheduleRepository(uow.conn)
+            repo = uow.repo(ScheduleRepository)
             fingerprints: dict[int, tuple[int, int]] = {}
             by_zone: dict[int, dict[str, int]] = {}
             for zone_id, class_name, available, free_hash in await repo.availability(schedule_id):
@@ -215,7 +215,7 @@ class SeatMaps:
         if missing:
             started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
             async with self._uow_factory(autocommit=True) as uow:
-                seats, read = await ScheduleRepository(uow.conn).seats_by_zone(schedule_id, missing)
+                seats, read = await uow.repo(ScheduleRepository).seats_by_zone(schedule_id, missing)
             view = self._views.get(schedule_id)
             for zone_id in missing:
                 answer = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))

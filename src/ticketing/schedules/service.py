@@ -120,7 +120,7 @@ class ScheduleService:
     async def _create_plain(self, concert_id: int, data: ScheduleIn, seat_count: int, price: int) -> ScheduleCreatedOut:
         """Seats 1..seat_count at one price: one zone and one class, named by the service."""
         async with self._uow_factory() as uow:
-            repo = ScheduleRepository(uow.conn)
+            repo = uow.repo(ScheduleRepository)
             schedule = await repo.add(
                 concert_id, data.starts_at, data.reservation_opens_at, data.reservation_closes_at, None
             )
@@ -151,7 +151,7 @@ class ScheduleService:
                 errors=[{"field": "prices", "message": f"expected exactly {', '.join(names)}"}],
             )
         async with self._uow_factory() as uow:
-            repo = ScheduleRepository(uow.conn)
+            repo = uow.repo(ScheduleRepository)
             schedule = await repo.add(
                 concert_id, data.starts_at, data.reservation_opens_at, data.reservation_closes_at, venue_id
             )
@@ -169,10 +169,10 @@ class ScheduleService:
         if cached is not None and time.monotonic() - cached[0] < SCHEDULE_META_SECONDS:
             return cached[1]
         if uow is not None:
-            row = await ScheduleRepository(uow.conn).get(schedule_id)
+            row = await uow.repo(ScheduleRepository).get(schedule_id)
         else:
             async with self._uow_factory(autocommit=True) as own:
-                row = await ScheduleRepository(own.conn).get(schedule_id)
+                row = await own.repo(ScheduleRepository).get(schedule_id)
         if row is None:
             raise ScheduleNotFound()
         self._meta[schedule_id] = (time.monotonic(), row)
@@ -249,7 +249,7 @@ class ScheduleService:
         cached = self._classes.get(schedule_id)
         if cached is None:
             async with self._uow_factory(autocommit=True) as uow:
-                cached = self._classes[schedule_id] = (await ScheduleRepository(uow.conn).classes([schedule_id]))[
+                cached = self._classes[schedule_id] = (await uow.repo(ScheduleRepository).classes([schedule_id]))[
                     schedule_id
                 ]
         return cached
@@ -264,7 +264,7 @@ class ScheduleService:
         """Seats of the class side by side in one row, else any; fewer when fewer are free
         (no lock: the hold decides). See SeatRepository.pick_best_available."""
         async with self._uow_factory(autocommit=True) as uow:
-            return await SeatRepository(uow.conn).pick_best_available(
+            return await uow.repo(SeatRepository).pick_best_available(
                 schedule_id, class_name, quantity, excluded, BEST_AVAILABLE_BLOCKS
             )
 
@@ -284,7 +284,7 @@ class ScheduleService:
         async def read_now() -> bytes:
             started = time.monotonic()  # the answer is as old as the moment the read began
             async with self._uow_factory(autocommit=True) as uow:
-                body = msgspec.json.encode(await read(ScheduleRepository(uow.conn)))
+                body = msgspec.json.encode(await read(uow.repo(ScheduleRepository)))
             cache[key] = (started, body)
             return body
 
@@ -310,7 +310,7 @@ class ScheduleService:
             started = time.monotonic()
             await self._concerts.ensure_exists(concert_id)
             async with self._uow_factory(autocommit=True) as uow:
-                opens_at = await ScheduleRepository(uow.conn).earliest_opening(concert_id)
+                opens_at = await uow.repo(ScheduleRepository).earliest_opening(concert_id)
             self._openings[concert_id] = (started, opens_at)
             return opens_at
 
@@ -319,7 +319,7 @@ class ScheduleService:
     async def schedule_ids(self, concert_id: int) -> list[int]:
         """The ids of the concert's dates (for other domains' reads by concert)."""
         async with self._uow_factory(autocommit=True) as uow:
-            return await ScheduleRepository(uow.conn).ids_of_concert(concert_id)
+            return await uow.repo(ScheduleRepository).ids_of_concert(concert_id)
 
     # -- seats, for the hold path (reservations) in the caller's unit of work ------------------
 
@@ -333,13 +333,13 @@ class ScheduleService:
             seats = [seat] if seat is not None else []
         else:
             async with self._uow_factory(autocommit=True) as uow:
-                seats = await SeatRepository(uow.conn).read_many(seat_ids)
+                seats = await uow.repo(SeatRepository).read_many(seat_ids)
         self._remember(seats)
         return seats
 
     async def _read_first_looks(self, _: None, seat_ids: list[int]) -> list[SeatRow | BaseException | None]:
         async with self._uow_factory(autocommit=True) as uow:
-            found = {seat.id: seat for seat in await SeatRepository(uow.conn).read_many(sorted(set(seat_ids)))}
+            found = {seat.id: seat for seat in await uow.repo(SeatRepository).read_many(sorted(set(seat_ids)))}
         return [found.get(seat_id) for seat_id in seat_ids]
 
     def known_taken(self, seat_id: int) -> int | None:
@@ -381,14 +381,14 @@ class ScheduleService:
         """Mark the seat HELD for ``hold`` if it is free, under its row lock (``FOR UPDATE``,
         whatever the strategy: ``redis+db`` only adds the Redis lock before the transaction); None
         when it is not free. The caller's transaction commits or rolls back the change."""
-        seats = SeatRepository(uow.conn)
+        seats = uow.repo(SeatRepository)
         read = await seats.lock(seat_id)
         return await seats.mark_held(seat_id, hold) if read and read.free else None
 
     async def free_seats(self, uow: UnitOfWork, seat_ids: Sequence[int], *, lapsed_only: bool = False) -> None:
         """Put the seats of released (or, ``lapsed_only``, expired) holds back on sale."""
         if seat_ids:
-            await SeatRepository(uow.conn).free_held(seat_ids, lapsed_only=lapsed_only)
+            await uow.repo(SeatRepository).free_held(seat_ids, lapsed_only=lapsed_only)
             self.forget_taken(seat_ids)  # early is harmless: a forgotten seat is read again
 
     async def resell_seats(self, uow: UnitOfWork, seat_ids: Sequence[int]) -> int:
@@ -397,18 +397,18 @@ class ScheduleService:
         if not seat_ids:
             return 0
         self.forget_taken(seat_ids)
-        return await SeatRepository(uow.conn).free_sold(seat_ids)
+        return await uow.repo(SeatRepository).free_sold(seat_ids)
 
     async def sales(self, concert_id: int) -> list[ScheduleSales]:
         await self._concerts.ensure_exists(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            return await ScheduleRepository(uow.conn).sales(concert_id)
+            return await uow.repo(ScheduleRepository).sales(concert_id)
 
     async def close_sales(self, concert_id: int) -> list[int]:
         """End the open reservation windows of the concert's dates now (the ids of those closed)."""
         await self._concerts.ensure_exists(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            closed = await ScheduleRepository(uow.conn).close_open_windows(concert_id)
+            closed = await uow.repo(ScheduleRepository).close_open_windows(concert_id)
         for schedule_id in closed:
             self._meta.pop(schedule_id, None)
         self._open_lists.pop(concert_id, None)
@@ -418,14 +418,14 @@ class ScheduleService:
     async def class_sales(self, concert_id: int) -> list[ClassSales]:
         await self._concerts.ensure_exists(concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            return await ScheduleRepository(uow.conn).class_sales(concert_id)
+            return await uow.repo(ScheduleRepository).class_sales(concert_id)
 
     async def seats_for_sale(self, concert_id: int, most: int) -> int:
         """The concert's seats left for sale now (neither held nor sold, of its dates open for
         sale), counted up to ``most``: what the waiting room's admission is bounded by."""
         async with self._uow_factory(autocommit=True) as uow:
-            return await ScheduleRepository(uow.conn).seats_for_sale(concert_id, most)
+            return await uow.repo(ScheduleRepository).seats_for_sale(concert_id, most)
 
     async def concert_sold_out(self, concert_id: int) -> bool:
         async with self._uow_factory(autocommit=True) as uow:
-            return await ScheduleRepository(uow.conn).concert_sold_out(concert_id)
+            return await uow.repo(ScheduleRepository).concert_sold_out(concert_id)

@@ -4,11 +4,10 @@ from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, account_checks, admin_checks, door_checks
+from ticketing.edge.auth import AuthedRequest, OperatorController, account_checks, door_checks
 from ticketing.edge.openapi import Link, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId
-from ticketing.kernel.errors import Forbidden, Unauthenticated, UnsupportedMediaType
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.schedules.errors import ScheduleNotFound
 from ticketing.tickets.errors import (
@@ -25,7 +24,7 @@ SVG = "image/svg+xml"
 CSV = "text/csv; charset=utf-8"
 NEWEST = "$response.body#/items/0/"  # the newest ticket of a page
 
-_OWNER_ERRORS = (Unauthenticated, TicketNotFound, TicketUserMismatch)
+_OWNER_ERRORS = (TicketNotFound, TicketUserMismatch)
 
 
 class TicketController(Controller):
@@ -35,7 +34,6 @@ class TicketController(Controller):
 
     @get(
         "/",
-        responses=error_responses(Unauthenticated),
         summary="Your tickets (one per payment), newest first",
         # What a fan (or a door) does next with the newest ticket (followed by schemathesis'
         # stateful phase, make test-api).
@@ -97,14 +95,7 @@ class AdminCheckInController(Controller):
         "/check-ins",
         status_code=200,
         responses=error_responses(
-            Unauthenticated,
-            Forbidden,
-            TicketNotFound,
-            ScheduleNotFound,
-            TicketAlreadyUsed,
-            TicketRefunded,
-            TicketWrongSchedule,
-            UnsupportedMediaType,
+            TicketNotFound, ScheduleNotFound, TicketAlreadyUsed, TicketRefunded, TicketWrongSchedule
         ),
         summary="Check a ticket in at the door by its code: 200 the first time, then 409 TICKET_ALREADY_USED "
         "(the problem carries the first checked_in_at); with schedule_id, a ticket of another date is 409 "
@@ -115,7 +106,6 @@ class AdminCheckInController(Controller):
 
     @get(
         "/door/dates",
-        responses=error_responses(Unauthenticated, Forbidden),
         summary="The dates a door can serve (started less than a day ago or to come), soonest first",
     )
     async def door_dates(self, request: AuthedRequest) -> list[DoorDate]:
@@ -123,23 +113,21 @@ class AdminCheckInController(Controller):
 
     @get(
         "/schedules/{schedule_id:str}/door",
-        responses=error_responses(Unauthenticated, Forbidden, ScheduleNotFound),
+        responses=error_responses(ScheduleNotFound),
         summary="A date's door, live: tickets checked in and tickets sold (the Door page polls it)",
     )
     async def door_count(self, schedule_id: PathId, request: AuthedRequest) -> DoorCount:
         return await services(request).tickets.door_count(schedule_id)
 
 
-class AdminScheduleTicketController(Controller):
+class AdminScheduleTicketController(OperatorController):
     """A date's tickets for the operators (``admin_checks``)."""
 
     path = "/api/v1/admin/schedules"
-    tags = ["operators"]
-    before_request = staticmethod(admin_checks)
 
     @get(
         "/{schedule_id:str}/tickets",
-        responses=error_responses(Unauthenticated, Forbidden, ScheduleNotFound),
+        responses=error_responses(ScheduleNotFound),
         summary="A date's tickets, checked in or not (status filters), newest first, paged",
     )
     async def schedule_tickets(
@@ -162,7 +150,7 @@ class AdminScheduleTicketController(Controller):
                 description="One line per ticket of the date, by seat number: " + ", ".join(CSV_COLUMNS),
                 generate_examples=False,
             ),
-            **error_responses(Unauthenticated, Forbidden, ScheduleNotFound),
+            **error_responses(ScheduleNotFound),
         },
         summary="A date's tickets as CSV (every ticket, checked in or not)",
     )

@@ -3,8 +3,7 @@ which is part of the payment's one statement (the fragment of ``sql.py``)."""
 
 from __future__ import annotations
 
-from ticketing.kernel.db import Connection
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database
 from ticketing.tickets.schemas import TicketRow
 
 COLUMNS = (
@@ -14,28 +13,24 @@ COLUMNS = (
 
 
 class TicketRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def get(self, ticket_id: int) -> TicketRow | None:
-        with translate_db_errors():
-            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE id = $1", ticket_id)
+        row = await self.db.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE id = $1", ticket_id)
         return TicketRow(*row) if row else None
 
     async def by_code(self, code: str) -> TicketRow | None:
-        with translate_db_errors():
-            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE code = $1", code)
+        row = await self.db.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE code = $1", code)
         return TicketRow(*row) if row else None
 
     async def of_payment(self, payment_id: int) -> TicketRow | None:
-        with translate_db_errors():
-            row = await self.conn.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE payment_id = $1", payment_id)
+        row = await self.db.fetchrow(f"SELECT {COLUMNS} FROM tickets WHERE payment_id = $1", payment_id)
         return TicketRow(*row) if row else None
 
     async def page_of_user(self, user_id: int, before_id: int, limit: int) -> list[TicketRow]:
         sql = f"SELECT {COLUMNS} FROM tickets WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, user_id, before_id, limit)
+        rows = await self.db.fetch(sql, user_id, before_id, limit)
         return [TicketRow(*row) for row in rows]
 
     async def check_in(self, code: str, schedule_id: int | None = None) -> TicketRow | None:
@@ -49,8 +44,7 @@ class TicketRepository:
             "WHERE code = $1 AND status = 'VALID' AND ($2::bigint IS NULL OR schedule_id = $2) "
             f"RETURNING {COLUMNS}"
         )
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, code, schedule_id)
+        row = await self.db.fetchrow(sql, code, schedule_id)
         return TicketRow(*row) if row else None
 
     async def door_count(self, schedule_id: int) -> tuple[int, int]:
@@ -59,8 +53,7 @@ class TicketRepository:
             "SELECT count(*) FILTER (WHERE status = 'USED'), count(*) FILTER (WHERE status <> 'REFUNDED') "
             "FROM tickets WHERE schedule_id = $1"
         )
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, schedule_id)
+        row = await self.db.fetchrow(sql, schedule_id)
         assert row is not None
         return int(row[0]), int(row[1])
 
@@ -71,15 +64,13 @@ class TicketRepository:
             f"SELECT {COLUMNS} FROM tickets WHERE schedule_id = $1 AND ($2::text IS NULL OR status = $2) "
             "AND id < $3 ORDER BY id DESC LIMIT $4"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id, status, before_id, limit)
+        rows = await self.db.fetch(sql, schedule_id, status, before_id, limit)
         return [TicketRow(*row) for row in rows]
 
     async def all_of_schedule(self, schedule_id: int) -> list[TicketRow]:
         """Every ticket of a date, by seat number (the CSV export)."""
         sql = f"SELECT {COLUMNS} FROM tickets WHERE schedule_id = $1 ORDER BY seat_number, id"
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, schedule_id)
+        rows = await self.db.fetch(sql, schedule_id)
         return [TicketRow(*row) for row in rows]
 
     async def void_for_refund(self, payment_id: int) -> TicketRow | None:
@@ -90,6 +81,5 @@ class TicketRepository:
             "UPDATE tickets SET status = 'REFUNDED', updated_at = now() "
             f"WHERE payment_id = $1 AND status = 'VALID' RETURNING {COLUMNS}"
         )
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, payment_id)
+        row = await self.db.fetchrow(sql, payment_id)
         return TicketRow(*row) if row else None

@@ -77,7 +77,7 @@ class TicketService:
     async def list_tickets(self, principal: Principal, cursor: str | None, limit: int) -> TicketPage:
         before = decode_cursor(cursor)
         async with self._uow_factory(autocommit=True) as uow:
-            rows = await TicketRepository(uow.conn).page_of_user(principal.user_id, before, limit + 1)
+            rows = await uow.repo(TicketRepository).page_of_user(principal.user_id, before, limit + 1)
         return TicketPage(items=await self._shown(rows[:limit]), next_cursor=next_cursor([r.id for r in rows], limit))
 
     async def get_ticket(self, principal: Principal, ticket_id: int) -> TicketOut:
@@ -96,7 +96,7 @@ class TicketService:
         stored = normal_code(code)
         ticket: TicketRow | None = None
         async with self._uow_factory(autocommit=True) as uow:
-            repo = TicketRepository(uow.conn)
+            repo = uow.repo(TicketRepository)
             used = await repo.check_in(stored, schedule_id) if stored is not None else None
             if used is None and stored is not None:
                 ticket = await repo.by_code(stored)
@@ -118,7 +118,7 @@ class TicketService:
         schedule = await self._schedules.schedule(schedule_id)
         concert = await self._concerts.get_concert(schedule.concert_id)
         async with self._uow_factory(autocommit=True) as uow:
-            checked_in, sold = await TicketRepository(uow.conn).door_count(schedule_id)
+            checked_in, sold = await uow.repo(TicketRepository).door_count(schedule_id)
         return DoorCount(
             schedule_id=schedule_id,
             starts_at=schedule.starts_at,
@@ -147,14 +147,14 @@ class TicketService:
         await self._schedules.schedule(schedule_id)
         before = decode_cursor(cursor)
         async with self._uow_factory(autocommit=True) as uow:
-            rows = await TicketRepository(uow.conn).page_of_schedule(schedule_id, status, before, limit + 1)
+            rows = await uow.repo(TicketRepository).page_of_schedule(schedule_id, status, before, limit + 1)
         return TicketPage(items=await self._shown(rows[:limit]), next_cursor=next_cursor([r.id for r in rows], limit))
 
     async def schedule_csv(self, schedule_id: int) -> bytes:
         """Every ticket of a date as CSV (UTF-8, a header line), by seat number."""
         await self._schedules.schedule(schedule_id)
         async with self._uow_factory(autocommit=True) as uow:
-            rows = await TicketRepository(uow.conn).all_of_schedule(schedule_id)
+            rows = await uow.repo(TicketRepository).all_of_schedule(schedule_id)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
@@ -179,7 +179,7 @@ class TicketService:
     async def void_for_refund(self, uow: UnitOfWork, payment_id: int) -> TicketRow:
         """Mark the payment's ticket REFUNDED (rolled back with the caller's transaction if the
         refund fails); TICKET_ALREADY_USED once it was checked in."""
-        repo = TicketRepository(uow.conn)
+        repo = uow.repo(TicketRepository)
         voided = await repo.void_for_refund(payment_id)
         if voided is not None:
             return voided
@@ -201,7 +201,7 @@ class TicketService:
 
     async def _owned(self, principal: Principal, ticket_id: int) -> TicketRow:
         async with self._uow_factory(autocommit=True) as uow:
-            ticket = await TicketRepository(uow.conn).get(ticket_id)
+            ticket = await uow.repo(TicketRepository).get(ticket_id)
         if ticket is None:
             raise TicketNotFound()
         if ticket.user_id != principal.user_id:

@@ -6,18 +6,14 @@ from contextlib import asynccontextmanager
 from litestar import Controller, delete, get, post, put
 
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, account_checks, admin_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, OperatorController, account_checks
 from ticketing.edge.openapi import error_responses
 from ticketing.edge.params import AltchaHeader
 from ticketing.edge.rate_limit_hooks import client_address, enforce, paced
 from ticketing.kernel.errors import (
     ChallengeRequired,
-    Forbidden,
     RateLimited,
-    ServiceUnavailable,
     Unauthenticated,
-    UnsupportedMediaType,
-    ValidationError,
 )
 from ticketing.kernel.hashing import password_checks
 from ticketing.kernel.ratelimit import account_key
@@ -53,15 +49,7 @@ class UserController(Controller):
     @post(
         "/users",
         status_code=201,
-        responses=error_responses(
-            ValidationError,
-            InvalidDisplayName,
-            UnsupportedMediaType,
-            UserNameTaken,
-            RateLimited,
-            ServiceUnavailable,
-            ChallengeRequired,
-        ),
+        responses=error_responses(InvalidDisplayName, UserNameTaken, RateLimited, ChallengeRequired),
         summary="Sign up (creates the user's wallet with balance 0); 428 while the proof-of-work gate is on "
         "and X-Altcha carries no valid solution",
     )
@@ -75,9 +63,7 @@ class UserController(Controller):
     @post(
         "/auth/token",
         status_code=200,
-        responses=error_responses(
-            ValidationError, UnsupportedMediaType, Unauthenticated, RateLimited, ServiceUnavailable, ChallengeRequired
-        ),
+        responses=error_responses(Unauthenticated, RateLimited, ChallengeRequired),
         summary="Sign in: returns a bearer access token; 428 after failed sign-ins of the name or from the "
         "address (not from an address that signed in to the account before) until X-Altcha carries a solution",
     )
@@ -91,7 +77,6 @@ class UserController(Controller):
         "/auth/token",
         status_code=204,
         before_request=account_checks,
-        responses=error_responses(Unauthenticated),
         summary="Sign out: revokes every access token of the account issued before now (every device)",
     )
     async def sign_out(self, request: AuthedRequest) -> None:
@@ -101,9 +86,7 @@ class UserController(Controller):
         "/users/me/password",
         status_code=200,
         before_request=account_checks,
-        responses=error_responses(
-            Unauthenticated, ValidationError, UnsupportedMediaType, RateLimited, ServiceUnavailable
-        ),
+        responses=error_responses(RateLimited),
         summary="Change the password (401 if the current one is wrong): revokes every access token "
         "issued before, answers a new one",
     )
@@ -116,7 +99,7 @@ class UserController(Controller):
     @get(
         "/users/me",
         before_request=account_checks,
-        responses=error_responses(Unauthenticated, UserNotFound),
+        responses=error_responses(UserNotFound),
         summary="The signed-in user",
     )
     async def me(self, request: AuthedRequest) -> UserOut:
@@ -126,9 +109,7 @@ class UserController(Controller):
         "/users/me/display-name",
         status_code=200,
         before_request=account_checks,
-        responses=error_responses(
-            Unauthenticated, ValidationError, InvalidDisplayName, UnsupportedMediaType, UserNotFound
-        ),
+        responses=error_responses(InvalidDisplayName, UserNotFound),
         summary="Set what the pages call the signed-in fan (Korean allowed; null removes it); "
         "the sign-in name does not change",
     )
@@ -136,23 +117,13 @@ class UserController(Controller):
         return await services(request).users.set_display_name(request.user, data.display_name)
 
 
-class AdminStaffController(Controller):
+class AdminStaffController(OperatorController):
     path = "/api/v1/admin"
-    tags = ["operators"]
-    before_request = staticmethod(admin_checks)
 
     @post(
         "/door-staff",
         status_code=201,
-        responses=error_responses(
-            Unauthenticated,
-            Forbidden,
-            ValidationError,
-            UnsupportedMediaType,
-            UserNameTaken,
-            RateLimited,
-            ServiceUnavailable,
-        ),
+        responses=error_responses(UserNameTaken, RateLimited),
         summary="Create a door staff account: it signs in as any account does, and may check tickets in and "
         "read a date's door count, nothing else of the operators'",
     )

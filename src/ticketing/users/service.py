@@ -82,7 +82,7 @@ class UserService:
         ``display_name`` as ``checked_display_name`` gave it."""
         password_hash = await hash_password(password, client=client)
         async with self._uow_factory() as uow:
-            user_id = await UserRepository(uow.conn).add(name, password_hash, role, display_name)
+            user_id = await uow.repo(UserRepository).add(name, password_hash, role, display_name)
             wallet_id = await self._wallets.create_wallet(uow, user_id)
             await uow.commit()
         return UserOut(id=user_id, name=name, wallet_id=wallet_id, display_name=display_name)
@@ -105,7 +105,7 @@ class UserService:
                         headers={"Retry-After": str(wait)},
                     )
         async with self._uow_factory(autocommit=True) as uow:
-            user = await UserRepository(uow.conn).by_name(name)
+            user = await uow.repo(UserRepository).by_name(name)
         # Unknown name and wrong password answer alike, after the same amount of work.
         right, upgraded_hash = await verify_password_for_sign_in(
             user.password_hash if user else None, password, client=client, known=known
@@ -120,7 +120,7 @@ class UserService:
             # The password was right: a failed upgrade must not fail the sign-in (the next one retries).
             with contextlib.suppress(ServiceUnavailable):
                 async with self._uow_factory() as uow:
-                    await UserRepository(uow.conn).upgrade_password_hash(user.id, user.password_hash, upgraded_hash)
+                    await uow.repo(UserRepository).upgrade_password_hash(user.id, user.password_hash, upgraded_hash)
                     await uow.commit()
         principal = Principal(user_id=user.id, name=user.name, role=user.role, token_version=user.token_version)  # type: ignore[arg-type]
         return AccessToken(access_token=self.issue_token(principal), expires_in=self._jwt_ttl)
@@ -140,7 +140,7 @@ class UserService:
     async def sign_out(self, principal: Principal) -> None:
         """Revoke every access token of the account issued before now (every device)."""
         async with self._uow_factory() as uow:
-            await UserRepository(uow.conn).revoke_tokens(principal.user_id)
+            await uow.repo(UserRepository).revoke_tokens(principal.user_id)
             await uow.commit()
 
     async def change_password(
@@ -149,12 +149,12 @@ class UserService:
         """Check the current password (401 if wrong, nothing changed), set the new one and revoke
         every token issued before; answers a fresh token so this client stays signed in."""
         async with self._uow_factory(autocommit=True) as uow:
-            user = await UserRepository(uow.conn).by_id(principal.user_id)
+            user = await uow.repo(UserRepository).by_id(principal.user_id)
         if user is None or not await verify_password(user.password_hash, current_password, client=client):
             raise Unauthenticated("The current password is wrong")
         password_hash = await hash_password(new_password, client=client)
         async with self._uow_factory() as uow:
-            version = await UserRepository(uow.conn).change_password(user.id, password_hash, principal.token_version)
+            version = await uow.repo(UserRepository).change_password(user.id, password_hash, principal.token_version)
             if version is None:  # revoked while the hash was computed: this token may not change it
                 raise Unauthenticated("This access token has been revoked; sign in again")
             await uow.commit()
@@ -166,7 +166,7 @@ class UserService:
 
     async def me(self, principal: Principal) -> UserOut:
         async with self._uow_factory(autocommit=True) as uow:
-            user = await UserRepository(uow.conn).by_id(principal.user_id)
+            user = await uow.repo(UserRepository).by_id(principal.user_id)
         if user is None:
             raise UserNotFound("The signed-in user no longer exists")
         return UserOut(
@@ -180,7 +180,7 @@ class UserService:
         """Set (or with None remove) what the pages call the fan."""
         shown = checked_display_name(display_name)
         async with self._uow_factory() as uow:
-            found = await UserRepository(uow.conn).set_display_name(principal.user_id, shown)
+            found = await uow.repo(UserRepository).set_display_name(principal.user_id, shown)
             await uow.commit()
         if not found:
             raise UserNotFound("The signed-in user no longer exists")
@@ -191,7 +191,7 @@ class UserService:
         unguessable password hash for all (nobody signs in with it; tokens are issued directly)."""
         password_hash = await hash_password(secrets.token_urlsafe(16))
         async with self._uow_factory() as uow:
-            users = await UserRepository(uow.conn).add_many(prefix, count, password_hash)
+            users = await uow.repo(UserRepository).add_many(prefix, count, password_hash)
             wallet_of = await self._wallets.create_funded_wallets(uow, [user_id for user_id, _ in users], balance)
             await uow.commit()
         return [UserOut(id=user_id, name=name, wallet_id=wallet_of[user_id]) for user_id, name in users]
@@ -201,7 +201,7 @@ class UserService:
         if not user_ids:
             return {}
         async with self._uow_factory(autocommit=True) as uow:
-            return await UserRepository(uow.conn).names(user_ids)
+            return await uow.repo(UserRepository).names(user_ids)
 
     async def ensure_exists(self, user_id: int) -> None:
         if await self._accounts.submit(None, user_id) is None:
@@ -209,7 +209,7 @@ class UserService:
 
     async def _read_accounts(self, _: None, user_ids: list[int]) -> list[AccountState | BaseException | None]:
         async with self._uow_factory(autocommit=True) as uow:
-            states = await UserRepository(uow.conn).account_states(set(user_ids))
+            states = await uow.repo(UserRepository).account_states(set(user_ids))
         return [states.get(user_id) for user_id in user_ids]
 
     async def create_operator(
@@ -223,7 +223,7 @@ class UserService:
         revoke the account's earlier tokens."""
         for _ in range(2):  # a concurrent creation of the same name: looked at again, once
             async with self._uow_factory(autocommit=True) as uow:
-                existing = await UserRepository(uow.conn).by_name(name)
+                existing = await uow.repo(UserRepository).by_name(name)
             if existing is None:
                 try:
                     return await self.sign_up(name, password, role="admin"), "created"
@@ -245,7 +245,7 @@ class UserService:
             if outcome != "unchanged":
                 password_hash = await hash_password(password)
                 async with self._uow_factory() as uow:
-                    await UserRepository(uow.conn).set_password_and_role(existing.id, password_hash, "admin")
+                    await uow.repo(UserRepository).set_password_and_role(existing.id, password_hash, "admin")
                     await uow.commit()
             wallet_id = await self._wallets.wallet_id_of(existing.id)
             return UserOut(id=existing.id, name=existing.name, wallet_id=wallet_id), outcome
@@ -254,13 +254,13 @@ class UserService:
     async def ensure_operator(self, name: str, password: str) -> UserOut:
         """Create the operator account, or reset its password and role (local runs, demo data)."""
         async with self._uow_factory(autocommit=True) as uow:
-            existing = await UserRepository(uow.conn).by_name(name)
+            existing = await uow.repo(UserRepository).by_name(name)
         if existing is None:
             return await self.sign_up(name, password, role="admin")
         if existing.role != "admin" or not await verify_password(existing.password_hash, password):
             password_hash = await hash_password(password)
             async with self._uow_factory() as uow:
-                await UserRepository(uow.conn).set_password_and_role(existing.id, password_hash, "admin")
+                await uow.repo(UserRepository).set_password_and_role(existing.id, password_hash, "admin")
                 await uow.commit()
         return UserOut(id=existing.id, name=existing.name, wallet_id=await self._wallets.wallet_id_of(existing.id))
 

@@ -5,11 +5,12 @@ from typing import Any
 from litestar import Controller, get, post
 
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, CachedJson, admin_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, OperatorController, admin_checks
 from ticketing.edge.openapi import NOT_MODIFIED, body_of, error_responses
 from ticketing.edge.params import PathId
+from ticketing.edge.responses import CachedJson
 from ticketing.kernel import deadline
-from ticketing.kernel.errors import Forbidden, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationError
+from ticketing.kernel.errors import Forbidden, Unauthenticated
 from ticketing.venues.errors import InvalidSeatingPlan, VenueNotFound
 from ticketing.venues.schemas import MAX_PLAN_BYTES, VenueIn, VenueOut
 
@@ -41,10 +42,8 @@ class VenueController(Controller):
         return CachedJson(body, etag, PLAN_CACHE_CONTROL)
 
 
-class AdminVenueController(Controller):
+class AdminVenueController(OperatorController):
     path = "/api/v1/admin/venues"
-    tags = ["operators"]
-    before_request = staticmethod(admin_checks)
 
     @post(
         "/",
@@ -52,9 +51,7 @@ class AdminVenueController(Controller):
         # The one endpoint that takes more than TICKETING_MAX_BODY_BYTES: a 100,000-seat plan.
         request_max_body_size=MAX_PLAN_BYTES,
         before_request=_plan_upload_checks,
-        responses=error_responses(
-            Unauthenticated, Forbidden, ValidationError, InvalidSeatingPlan, UnsupportedMediaType, PayloadTooLarge
-        ),
+        responses=error_responses(Unauthenticated, Forbidden, InvalidSeatingPlan),
         summary="Create a venue from a seating plan (pretix's JSON format, up to 100,000 seats)",
     )
     async def create_venue(self, data: VenueIn, request: AuthedRequest) -> VenueOut:
@@ -62,7 +59,7 @@ class AdminVenueController(Controller):
 
     @get(
         "/{venue_id:str}",
-        responses=error_responses(Unauthenticated, Forbidden, VenueNotFound),
+        responses=error_responses(VenueNotFound),
         summary="A venue: its zones and categories",
     )
     async def get_venue(self, venue_id: PathId, request: AuthedRequest) -> VenueOut:

@@ -8,8 +8,7 @@ from typing import Any
 
 import msgspec
 
-from ticketing.kernel.db import Connection, required
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database, required
 from ticketing.venues.schemas import TemplateSeat, ZoneInfo
 
 ZONE_COLUMNS = "zones.id, zones.name, zones.x, zones.y, zones.seat_count"
@@ -24,18 +23,17 @@ class VenueRow:
 
 
 class VenueRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def add(self, name: str, seat_count: int, categories: list[dict[str, str]], plan: bytes, etag: str) -> int:
         sql = (
             "INSERT INTO venues (name, seat_count, categories, plan, plan_etag) "
             "VALUES ($1, $2, $3::text::jsonb, $4, $5) RETURNING id"
         )
-        with translate_db_errors():
-            venue_id: int = await self.conn.fetchval(
-                sql, name, seat_count, msgspec.json.encode(categories).decode(), plan, etag
-            )
+        venue_id: int = await self.db.fetchval(
+            sql, name, seat_count, msgspec.json.encode(categories).decode(), plan, etag
+        )
         return venue_id
 
     async def add_zones(self, venue_id: int, zones: Sequence[tuple[str, float, float, int]]) -> list[int]:
@@ -47,49 +45,42 @@ class VenueRepository:
             "AS z(name, ordinal, x, y, seat_count) ORDER BY z.ordinal RETURNING id, ordinal"
         )
         names, xs, ys, counts = zip(*zones, strict=True) if zones else ((), (), (), ())
-        with translate_db_errors():
-            rows = await self.conn.fetch(
-                sql, venue_id, list(names), list(range(len(zones))), list(xs), list(ys), list(counts)
-            )
+        rows = await self.db.fetch(
+            sql, venue_id, list(names), list(range(len(zones))), list(xs), list(ys), list(counts)
+        )
         by_ordinal = {row[1]: row[0] for row in rows}
         return [by_ordinal[n] for n in range(len(zones))]
 
     async def add_template_seats(self, venue_id: int, zone_ids: list[int], seats: Sequence[TemplateSeat]) -> None:
         """Every seat of the plan with one COPY (100,000 seats: one round trip of rows, no statements)."""
         records = [(venue_id, s.number, zone_ids[s.zone_ordinal], s.row, s.label, s.class_name, s.guid) for s in seats]
-        with translate_db_errors():
-            await self.conn.copy_records_to_table(
-                "venue_seats",
-                records=records,
-                columns=["venue_id", "number", "zone_id", "row", "label", "class_name", "guid"],
-            )
+        await self.db.copy_records_to_table(
+            "venue_seats",
+            records=records,
+            columns=["venue_id", "number", "zone_id", "row", "label", "class_name", "guid"],
+        )
 
     async def add_date_zone(self, schedule_id: int, name: str, seat_count: int) -> int:
         sql = "INSERT INTO zones (schedule_id, name, ordinal, seat_count) VALUES ($1, $2, 0, $3) RETURNING id"
-        with translate_db_errors():
-            zone_id: int = await self.conn.fetchval(sql, schedule_id, name, seat_count)
+        zone_id: int = await self.db.fetchval(sql, schedule_id, name, seat_count)
         return zone_id
 
     async def get(self, venue_id: int) -> VenueRow | None:
         sql = "SELECT id, name, seat_count, categories::text FROM venues WHERE id = $1"
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, venue_id)
+        row = await self.db.fetchrow(sql, venue_id)
         if row is None:
             return None
         categories: list[dict[str, Any]] = msgspec.json.decode(row[3])
         return VenueRow(row[0], row[1], row[2], categories)
 
     async def plan(self, venue_id: int) -> tuple[bytes, str] | None:
-        with translate_db_errors():
-            row = await self.conn.fetchrow("SELECT plan, plan_etag FROM venues WHERE id = $1", venue_id)
+        row = await self.db.fetchrow("SELECT plan, plan_etag FROM venues WHERE id = $1", venue_id)
         return (bytes(row[0]), row[1]) if row is not None else None
 
     async def zones_of_venue(self, venue_id: int) -> list[ZoneInfo]:
         sql = f"SELECT {ZONE_COLUMNS} FROM zones WHERE venue_id = $1 ORDER BY ordinal, id"
-        with translate_db_errors():
-            return [ZoneInfo(*required(row)) for row in await self.conn.fetch(sql, venue_id)]
+        return [ZoneInfo(*required(row)) for row in await self.db.fetch(sql, venue_id)]
 
     async def zones_of_date(self, schedule_id: int) -> list[ZoneInfo]:
         sql = f"SELECT {ZONE_COLUMNS} FROM zones WHERE schedule_id = $1 ORDER BY ordinal, id"
-        with translate_db_errors():
-            return [ZoneInfo(*required(row)) for row in await self.conn.fetch(sql, schedule_id)]
+        return [ZoneInfo(*required(row)) for row in await self.db.fetch(sql, schedule_id)]

@@ -92,7 +92,7 @@ class VenueService:
         ]
         counts = [sum(len(row.seats) for row in zone.rows) for zone in plan.zones]
         async with self._uow_factory() as uow:
-            repo = VenueRepository(uow.conn)
+            repo = uow.repo(VenueRepository)
             venue_id = await repo.add(data.name, len(seats), categories, stored, etag_of(stored))
             zone_ids = await repo.add_zones(
                 venue_id, [(z.name, z.position.x, z.position.y, n) for z, n in zip(plan.zones, counts, strict=True)]
@@ -114,7 +114,7 @@ class VenueService:
         if cached is not None:
             return cached
         async with self._uow_factory(autocommit=True) as uow:
-            repo = VenueRepository(uow.conn)
+            repo = uow.repo(VenueRepository)
             row = await repo.get(venue_id)
             if row is None:
                 raise VenueNotFound()
@@ -127,14 +127,14 @@ class VenueService:
         """The plan as uploaded, and its ETag. Not kept in memory: it is large and read rarely
         (clients and proxies cache it: it never changes)."""
         async with self._uow_factory(autocommit=True) as uow:
-            found = await VenueRepository(uow.conn).plan(venue_id)
+            found = await uow.repo(VenueRepository).plan(venue_id)
         if found is None:
             raise VenueNotFound()
         return found
 
     async def add_date_zone(self, uow: UnitOfWork, schedule_id: int, name: str, seat_count: int) -> int:
         """The one zone of a date made from seat_count (in the caller's transaction)."""
-        return await VenueRepository(uow.conn).add_date_zone(schedule_id, name, seat_count)
+        return await uow.repo(VenueRepository).add_date_zone(schedule_id, name, seat_count)
 
     async def zones(self, venue_id: int | None, schedule_id: int) -> list[ZoneInfo]:
         """The zones of a date: its venue's, or (``venue_id`` None) its own one zone."""
@@ -143,7 +143,7 @@ class VenueService:
         if cached is not None:
             return cached
         async with self._uow_factory(autocommit=True) as uow:
-            repo = VenueRepository(uow.conn)
+            repo = uow.repo(VenueRepository)
             zones = await (repo.zones_of_venue(venue_id) if venue_id is not None else repo.zones_of_date(schedule_id))
         if zones:  # a date being created has none yet: not remembered
             self._zones[key] = zones

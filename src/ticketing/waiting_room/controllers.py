@@ -5,12 +5,12 @@ from litestar import Controller, get, post
 
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
-from ticketing.edge.http import AppRequest, AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.auth import AppRequest, AuthedRequest, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.params import AltchaHeader, PathId, QueueTokenHeader
 from ticketing.edge.rate_limit_hooks import enforce
-from ticketing.kernel.errors import ChallengeRequired, RateLimited, ServiceUnavailable, Unauthenticated
-from ticketing.waiting_room.errors import TokenInvalid
+from ticketing.edge.responses import JsonBytes
+from ticketing.kernel.errors import ChallengeRequired, RateLimited
 from ticketing.waiting_room.schemas import DrawOut, QueueTokenInfoOut, QueueTokenOut
 
 
@@ -25,7 +25,7 @@ class WaitingRoomController(Controller):
         responses={
             201: body_of(QueueTokenOut),
             200: body_of(QueueTokenOut, "The live token you already have"),
-            **error_responses(Unauthenticated, ConcertNotFound, ServiceUnavailable, RateLimited, ChallengeRequired),
+            **error_responses(ConcertNotFound, RateLimited, ChallengeRequired),
         },
         summary="Join the waiting room: 201 new token, 200 the live one you already have; 428 "
         "while the queue is under pressure and X-Altcha carries no valid solution",
@@ -39,7 +39,7 @@ class WaitingRoomController(Controller):
 
     @get(
         "/queue/tokens/me",
-        responses={200: body_of(QueueTokenInfoOut), **error_responses(TokenInvalid, ServiceUnavailable)},
+        responses={200: body_of(QueueTokenInfoOut)},
         summary="Token info: status, position, ETA, when to ask again; needs only X-Queue-Token",
     )
     async def token_info(self, request: AppRequest, x_queue_token: QueueTokenHeader = None) -> JsonBytes:
@@ -47,7 +47,7 @@ class WaitingRoomController(Controller):
 
     @get(
         "/concerts/{concert_id:str}/queue/draw",
-        responses={200: body_of(DrawOut), **error_responses(ConcertNotFound, ServiceUnavailable)},
+        responses={200: body_of(DrawOut), **error_responses(ConcertNotFound)},
         summary="The fair start's draw (public): the commitment before the opening, the key after it",
     )
     async def draw(self, concert_id: PathId, request: AppRequest) -> JsonBytes:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import isqrt
 
@@ -95,21 +96,21 @@ class Draw:
 
     def rank(self, seq: int) -> int:
         """The rank of arrival number ``seq``: drawn for the pre-queue, the arrival number after."""
-        if seq > self.size:
-            return seq
-        x = self._encrypt(seq - 1)
-        while x >= self.size:  # cycle walking: out of 0..size-1, step again
-            x = self._encrypt(x)
-        return x + 1
+        return self._walk(seq, self._encrypt)
 
     def seq_at(self, rank: int) -> int:
         """The arrival number holding ``rank`` (the inverse of ``rank``)."""
-        if rank > self.size:
-            return rank
-        y = self._decrypt(rank - 1)
-        while y >= self.size:
-            y = self._decrypt(y)
-        return y + 1
+        return self._walk(rank, self._decrypt)
+
+    def _walk(self, number: int, cipher: Callable[[int], int]) -> int:
+        """``number`` (1-based) through ``cipher``, a permutation of 0..a*b-1, by cycle walking: a
+        value out of 0..size-1 is stepped again until it falls inside. Past ``size``, unchanged."""
+        if number > self.size:
+            return number
+        x = cipher(number - 1)
+        while x >= self.size:
+            x = cipher(x)
+        return x + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,18 +167,13 @@ local function fs_decrypt(y, key, a, b)
   return left * b + right
 end
 -- The rank of arrival number seq, and the arrival number at a rank (see fair_start.py).
-local function rank_of(fs, seq)
-  if not fs or not fs.size or seq > fs.size then return seq end
+local function fs_walk(fs, n, cipher)
+  if not fs or not fs.size or n > fs.size then return n end
   local a, b = fs_shape(fs.size)
-  local x = fs_encrypt(seq - 1, fs.key, a, b)
-  while x >= fs.size do x = fs_encrypt(x, fs.key, a, b) end
+  local x = cipher(n - 1, fs.key, a, b)
+  while x >= fs.size do x = cipher(x, fs.key, a, b) end
   return x + 1
 end
-local function seq_at(fs, rank)
-  if not fs or not fs.size or rank > fs.size then return rank end
-  local a, b = fs_shape(fs.size)
-  local y = fs_decrypt(rank - 1, fs.key, a, b)
-  while y >= fs.size do y = fs_decrypt(y, fs.key, a, b) end
-  return y + 1
-end
+local function rank_of(fs, seq) return fs_walk(fs, seq, fs_encrypt) end
+local function seq_at(fs, rank) return fs_walk(fs, rank, fs_decrypt) end
 """

@@ -1,28 +1,25 @@
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, get, post
 
 from ticketing.container import services
-from ticketing.edge.http import AuthedRequest, JsonBytes, account_checks
+from ticketing.edge.auth import AuthedRequest, account_checks
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.pagination import CursorParam, LimitParam
-from ticketing.edge.params import IdempotencyKeyHeader, PathId
+from ticketing.edge.params import IdempotencyKeyHeader, PathId, idempotent_post
 from ticketing.edge.rate_limit_hooks import enforce
-from ticketing.idempotency.service import idempotent_request
+from ticketing.edge.responses import JsonBytes
 from ticketing.kernel.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     RateLimited,
-    Unauthenticated,
-    UnsupportedMediaType,
 )
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.users.errors import UserNotFound
 from ticketing.wallets.errors import BalanceLimitExceeded, InvalidAmount, WalletNotFound, WalletUserMismatch
 from ticketing.wallets.schemas import ChargeIn, LedgerPage, WalletOut
 
-_OWNER_ERRORS = (Unauthenticated, WalletNotFound, UserNotFound, WalletUserMismatch)
+_OWNER_ERRORS = (WalletNotFound, UserNotFound, WalletUserMismatch)
 
 
 class WalletController(Controller):
@@ -46,7 +43,6 @@ class WalletController(Controller):
                 BalanceLimitExceeded,
                 IdempotencyKeyReused,
                 IdempotencyKeyInUse,
-                UnsupportedMediaType,
                 RateLimited,
             ),
         },
@@ -62,9 +58,7 @@ class WalletController(Controller):
         # Per account (TICKETING_RATE_LIMIT_CHARGE_PER_ACCOUNT): every charge locks the wallet and
         # writes a ledger row; a fan tops up a few times, a script thousands of times a second.
         await enforce(request, "charge", account=str(request.user.user_id))
-        idem = idempotent_request(
-            request.user.user_id, idempotency_key, "POST", request.url.path, msgspec.json.encode(data)
-        )
+        idem = idempotent_post(request, idempotency_key, data)
         reply = await services(request).wallets.charge(request.user, wallet_id, data.amount, idem)
         return JsonBytes(reply.body, reply.status_code)
 

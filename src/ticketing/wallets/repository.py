@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticketing.kernel.db import Connection
-from ticketing.kernel.locking import translate_db_errors
+from ticketing.kernel.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +107,11 @@ SELECT credited.id, credited.user_id, credited.balance, credited.updated_at FROM
 
 
 class WalletRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def create(self, user_id: int) -> int:
-        with translate_db_errors():
-            return int(await self.conn.fetchval("INSERT INTO wallets (user_id) VALUES ($1) RETURNING id", user_id))
+        return int(await self.db.fetchval("INSERT INTO wallets (user_id) VALUES ($1) RETURNING id", user_id))
 
     async def create_funded(self, user_ids: list[int], balance: int) -> dict[int, int]:
         """A wallet per user holding ``balance``, with its CHARGE ledger row when the balance is
@@ -123,39 +121,34 @@ class WalletRepository:
             "INSERT INTO ledger_entries (wallet_id, kind, amount, balance_after) "
             "SELECT unnest($1::bigint[]), 'CHARGE', $2::bigint, $2::bigint"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(wallets, user_ids, balance)
-            if balance > 0:
-                await self.conn.execute(entries, [row[0] for row in rows], balance)
+        rows = await self.db.fetch(wallets, user_ids, balance)
+        if balance > 0:
+            await self.db.execute(entries, [row[0] for row in rows], balance)
         return {user_id: wallet_id for wallet_id, user_id in rows}
 
     async def get(self, wallet_id: int) -> WalletRow | None:
-        with translate_db_errors():
-            row = await self.conn.fetchrow(f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = $1", wallet_id)
+        row = await self.db.fetchrow(f"SELECT {WALLET_COLUMNS} FROM wallets WHERE id = $1", wallet_id)
         return WalletRow(*row) if row else None
 
     async def wallet_of_user(self, user_id: int) -> WalletRow | None:
         sql = f"SELECT {WALLET_COLUMNS} FROM wallets WHERE user_id = $1"
-        with translate_db_errors():
-            row = await self.conn.fetchrow(sql, user_id)
+        row = await self.db.fetchrow(sql, user_id)
         return WalletRow(*row) if row else None
 
     async def charge(self, charges: list[Charge], cap: int) -> list[ChargeVerdict]:
         """See ``CHARGE``: one verdict per charge, in order."""
-        with translate_db_errors():
-            rows = await self.conn.fetch(
-                CHARGE,
-                [c.wallet_id for c in charges],
-                [c.user_id for c in charges],
-                [c.amount for c in charges],
-                cap,
-            )
+        rows = await self.db.fetch(
+            CHARGE,
+            [c.wallet_id for c in charges],
+            [c.user_id for c in charges],
+            [c.amount for c in charges],
+            cap,
+        )
         return [ChargeVerdict(*row) for row in rows]
 
     async def credit_refund(self, user_id: int, amount: int, payment_id: int) -> WalletRow | None:
         """See ``REFUND``. None: the user has no wallet."""
-        with translate_db_errors():
-            row = await self.conn.fetchrow(REFUND, user_id, amount, payment_id)
+        row = await self.db.fetchrow(REFUND, user_id, amount, payment_id)
         return WalletRow(*row) if row else None
 
     async def ledger_page(self, wallet_id: int, before_id: int, limit: int) -> list[LedgerRow]:
@@ -163,6 +156,5 @@ class WalletRepository:
             "SELECT id, kind, amount, balance_after, created_at FROM ledger_entries "
             "WHERE wallet_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         )
-        with translate_db_errors():
-            rows = await self.conn.fetch(sql, wallet_id, before_id, limit)
+        rows = await self.db.fetch(sql, wallet_id, before_id, limit)
         return [LedgerRow(*row) for row in rows]

@@ -57,7 +57,7 @@ class WalletService:
         with it (a unique foreign key, ``ON DELETE CASCADE``): no wallet, no user. So the wallets'
         own table answers, and this domain needs no call up into the users domain built on it."""
         async with self._uow_factory(autocommit=True) as uow:
-            wallet = await WalletRepository(uow.conn).wallet_of_user(user_id)
+            wallet = await uow.repo(WalletRepository).wallet_of_user(user_id)
         if wallet is None:
             raise UserNotFound("The signed-in user no longer exists")
 
@@ -71,7 +71,7 @@ class WalletService:
 
     async def get_wallet(self, principal: Principal, wallet_id: int) -> WalletOut:
         async with self._uow_factory(autocommit=True) as uow:
-            wallet = await WalletRepository(uow.conn).get(wallet_id)
+            wallet = await uow.repo(WalletRepository).get(wallet_id)
         await self._ensure_owner(principal.user_id, wallet.user_id if wallet else None)
         assert wallet is not None
         return wallet_out(wallet)
@@ -95,7 +95,7 @@ class WalletService:
                 stored = await self._idempotency.claim(uow, idempotency)
                 if stored is not None:
                     return stored
-                [verdict] = await WalletRepository(uow.conn).charge([charge], self.balance_cap)
+                [verdict] = await uow.repo(WalletRepository).charge([charge], self.balance_cap)
                 [answer] = self._judge([charge], [verdict])
                 if not isinstance(answer, WalletRow):
                     assert answer is not None  # a lone charge is always decided
@@ -153,7 +153,7 @@ class WalletService:
 
         async def attempt() -> list[WalletRow | AppError | None]:
             async with self._uow_factory(autocommit=True) as uow:
-                verdicts = await WalletRepository(uow.conn).charge(charges, self.balance_cap)
+                verdicts = await uow.repo(WalletRepository).charge(charges, self.balance_cap)
             return self._judge(charges, verdicts)
 
         return await retry_on_conflict(attempt)
@@ -181,7 +181,7 @@ class WalletService:
     async def ledger(self, principal: Principal, wallet_id: int, cursor: str | None, limit: int) -> LedgerPage:
         before = decode_cursor(cursor)
         async with self._uow_factory(autocommit=True) as uow:
-            repo = WalletRepository(uow.conn)
+            repo = uow.repo(WalletRepository)
             wallet = await repo.get(wallet_id)
             await self._ensure_owner(principal.user_id, wallet.user_id if wallet else None)
             rows = await repo.ledger_page(wallet_id, before, limit + 1)
@@ -190,7 +190,7 @@ class WalletService:
 
     # Used by the payments domain, in its own unit of work, after its debit found nothing to take.
     async def why_not_debited(self, uow: UnitOfWork, user_id: int, amount: int) -> Exception:
-        wallet = await WalletRepository(uow.conn).wallet_of_user(user_id)
+        wallet = await uow.repo(WalletRepository).wallet_of_user(user_id)
         if wallet is None:
             return WalletNotFound()
         return InsufficientBalance(f"the balance is {wallet.balance:,} won; the price is {amount:,}")
@@ -201,23 +201,23 @@ class WalletService:
         """Give a refunded payment's amount back to the payer's wallet, with its REFUND ledger row.
         Never refused for the balance cap (which bounds charges): a refund restores money that
         was there."""
-        credited = await WalletRepository(uow.conn).credit_refund(user_id, amount, payment_id)
+        credited = await uow.repo(WalletRepository).credit_refund(user_id, amount, payment_id)
         if credited is None:
             raise WalletNotFound()
         return wallet_out(credited)
 
     async def create_wallet(self, uow: UnitOfWork, user_id: int) -> int:
-        return await WalletRepository(uow.conn).create(user_id)
+        return await uow.repo(WalletRepository).create(user_id)
 
     async def create_funded_wallets(self, uow: UnitOfWork, user_ids: list[int], balance: int) -> dict[int, int]:
         """Wallets holding ``balance`` (charged, with their ledger rows), for fans created in bulk."""
         if not 0 <= balance <= self.balance_cap:
             raise BalanceLimitExceeded(f"the balance limit is {self.balance_cap:,} won")
-        return await WalletRepository(uow.conn).create_funded(user_ids, balance)
+        return await uow.repo(WalletRepository).create_funded(user_ids, balance)
 
     async def wallet_id_of(self, user_id: int) -> int:
         async with self._uow_factory(autocommit=True) as uow:
-            wallet = await WalletRepository(uow.conn).wallet_of_user(user_id)
+            wallet = await uow.repo(WalletRepository).wallet_of_user(user_id)
         if wallet is None:
             raise WalletNotFound()
         return wallet.id

@@ -20,7 +20,7 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
-from ticketing.edge.http import http_exception_handler
+from ticketing.edge.problems import http_exception_handler
 
 STATIC_DIR = Path(__file__).parent / "static"
 SHELL_TEMPLATE = (STATIC_DIR / "shell.html").read_text(encoding="utf-8")

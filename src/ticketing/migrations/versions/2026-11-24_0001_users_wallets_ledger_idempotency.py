@@ -1,19 +1,10 @@
-"""users wallets ledger idempotency
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-24 14:20:50.911562
-"""
-
-from collections.abc import Sequence
+"""Users, wallets, the ledger and idempotency keys."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0001"
+down_revision = None
 
 
 def upgrade() -> None:

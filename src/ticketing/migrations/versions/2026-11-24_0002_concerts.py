@@ -1,19 +1,10 @@
-"""concerts
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24 14:30:00
-"""
-
-from collections.abc import Sequence
+"""The concerts table."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:

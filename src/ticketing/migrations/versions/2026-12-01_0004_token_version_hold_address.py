@@ -1,19 +1,10 @@
-"""token version on users, client address on reservations
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01 10:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""Token version on users, client address on reservations."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:

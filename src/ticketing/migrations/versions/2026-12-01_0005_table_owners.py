@@ -1,19 +1,10 @@
-"""one owner per table: reservations carry their seat number; unread version columns dropped
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-01 20:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""One owner per table: reservations carry their seat number; unread version columns dropped."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

@@ -1,19 +1,12 @@
-"""box office: refunds (payment status, REFUNDED reservations, REFUND ledger rows) and e-tickets
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01 22:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""Box office: refunds (payment status, REFUNDED reservations, REFUND ledger rows) and e-tickets."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from ticketing.migrations.helpers import replace_check
+
+revision = "0006"
+down_revision = "0005"
 
 OLD_BALANCE_CEILING = 100_000_000
 # A refund restores money that was in the wallet, whatever the balance cap (which bounds charges):
@@ -36,18 +29,14 @@ def upgrade() -> None:
     )
 
     # -- reservations: a paid reservation whose payment was refunded ---------------------------
-    op.drop_constraint(op.f("ck_reservations_status_known"), "reservations", type_="check")
-    op.create_check_constraint(
-        op.f("ck_reservations_status_known"),
+    replace_check(
         "reservations",
+        "ck_reservations_status_known",
         "status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED', 'REFUNDED')",
     )
 
     # -- wallets and their ledger: a refund is credited past the cap, once per payment ----------
-    op.drop_constraint(op.f("ck_wallets_balance_in_range"), "wallets", type_="check")
-    op.create_check_constraint(
-        op.f("ck_wallets_balance_in_range"), "wallets", f"balance >= 0 AND balance <= {BALANCE_CEILING}"
-    )
+    replace_check("wallets", "ck_wallets_balance_in_range", f"balance >= 0 AND balance <= {BALANCE_CEILING}")
     op.create_check_constraint(
         op.f("ck_ledger_entries_refund_names_payment"), "ledger_entries", "kind <> 'REFUND' OR payment_id IS NOT NULL"
     )
@@ -112,17 +101,11 @@ def downgrade() -> None:
     )
     op.drop_constraint(op.f("ck_ledger_entries_refund_names_payment"), "ledger_entries", type_="check")
     # Fails if a refund took a balance past the old ceiling: such a wallet cannot be represented there.
-    op.drop_constraint(op.f("ck_wallets_balance_in_range"), "wallets", type_="check")
-    op.create_check_constraint(
-        op.f("ck_wallets_balance_in_range"), "wallets", f"balance >= 0 AND balance <= {OLD_BALANCE_CEILING}"
-    )
+    replace_check("wallets", "ck_wallets_balance_in_range", f"balance >= 0 AND balance <= {OLD_BALANCE_CEILING}")
     # The old schema has no refunded reservation: the nearest it knows is a cancelled one.
     op.execute("UPDATE reservations SET status = 'CANCELLED' WHERE status = 'REFUNDED'")
-    op.drop_constraint(op.f("ck_reservations_status_known"), "reservations", type_="check")
-    op.create_check_constraint(
-        op.f("ck_reservations_status_known"),
-        "reservations",
-        "status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED')",
+    replace_check(
+        "reservations", "ck_reservations_status_known", "status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED')"
     )
     op.drop_constraint(op.f("ck_payments_refunded_has_time"), "payments", type_="check")
     op.drop_constraint(op.f("ck_payments_status_known"), "payments", type_="check")

@@ -1,19 +1,10 @@
-"""per-fan ticket limit: an index of a fan's held and paid seats of one date
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-07 12:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""Per-fan ticket limit: an index of a fan's held and paid seats of one date."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0007"
+down_revision = "0006"
 
 LIVE = "status IN ('HELD', 'CONFIRMED')"
 

@@ -1,21 +1,13 @@
-"""look-alike name keys, the door staff role, a date's tickets in order
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-07 12:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""Look-alike name keys, the door staff role, a date's tickets in order."""
 
 import sqlalchemy as sa
 from alembic import op
 
+from ticketing.migrations.helpers import replace_check
 from ticketing.users.names import name_key
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:
@@ -38,8 +30,7 @@ def upgrade() -> None:
     op.create_index("uq_users_name_key", "users", ["name_key"], unique=True)
 
     # Door staff: check tickets in and read a date's door count, nothing else.
-    op.drop_constraint(op.f("ck_users_role_known"), "users", type_="check")
-    op.create_check_constraint(op.f("ck_users_role_known"), "users", "role IN ('fan', 'admin', 'door')")
+    replace_check("users", "ck_users_role_known", "role IN ('fan', 'admin', 'door')")
 
     # A date's tickets, paged by id (the operators' list and CSV) and counted (the door count).
     op.create_index("ix_tickets_schedule_id_id", "tickets", ["schedule_id", "id"], unique=False)
@@ -48,7 +39,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_tickets_schedule_id_id", table_name="tickets")
     op.execute("UPDATE users SET role = 'fan' WHERE role = 'door'")
-    op.drop_constraint(op.f("ck_users_role_known"), "users", type_="check")
-    op.create_check_constraint(op.f("ck_users_role_known"), "users", "role IN ('fan', 'admin')")
+    replace_check("users", "ck_users_role_known", "role IN ('fan', 'admin')")
     op.drop_index("uq_users_name_key", table_name="users")
     op.drop_column("users", "name_key")

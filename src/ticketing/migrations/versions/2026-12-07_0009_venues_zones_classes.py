@@ -1,21 +1,11 @@
-"""venues: seating plans, zones, seat templates; price classes of a date; seats gain zone, row,
-label and class; a partial index that finds a date's unsold seat at once
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-07 12:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""Venues, zones, seat templates; price classes; seats gain zone, row, label, class; an unsold-seat index."""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0009"
+down_revision = "0008"
 
 # The zone and class of a date made from seat_count and price (schedules/service.py says the same).
 PLAIN_ZONE = "Hall"

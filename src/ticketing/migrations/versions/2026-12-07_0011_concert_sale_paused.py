@@ -1,19 +1,10 @@
-"""a paused sale recorded in PostgreSQL
-
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-07 16:50:00.000000
-"""
-
-from collections.abc import Sequence
+"""A paused sale recorded in PostgreSQL."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0011"
+down_revision = "0010"
 
 
 def upgrade() -> None:
