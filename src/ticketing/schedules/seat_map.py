@@ -132,7 +132,8 @@ class SeatMaps:
 
     async def zone(self, shape: DateShape, zone_id: int) -> Tagged:
         """One zone's answer (``zone_id`` one of ``shape.zone_ids``), as fresh as ``view``'s: kept
-        by the view, or read now (one statement of its seats) the first time it is asked for."""
+        by the view, or read now the first time it is asked for (with the zones asked for at the
+        same moment, ``_read_zones``)."""
         view = await self.view(shape)
         view.asked.add(zone_id)
         kept = view.zones.get(zone_id)
