@@ -37,6 +37,21 @@ async def venue_date(services: Services, concert: int, plan: dict[str, Any], pri
     return venue, await services.schedules.create_schedule(concert, data)
 
 
+def zone_reads(services: Services) -> list[list[int]]:
+    """The zone ids of every ``seats_by_zone`` statement of ``services`` from now on, in order."""
+    reads: list[list[int]] = []
+
+    class Counted(ScheduleRepository):
+        async def seats_by_zone(
+            self, schedule_id: int, zone_ids: Sequence[int]
+        ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
+            reads.append(list(zone_ids))
+            return await super().seats_by_zone(schedule_id, zone_ids)
+
+    services.uow.repositories[ScheduleRepository] = Counted
+    return reads
+
+
 async def test_a_date_on_a_plan_is_priced_per_class(client: Client, services: Services) -> None:
     admin = await create_user(services, role="admin")
     concert = await create_concert(services)
@@ -153,48 +168,44 @@ async def test_seat_map_and_zone_seats(client: Client, services: Services) -> No
     assert_problem(await client.get(url, headers=fan.headers), 401, "TOKEN_INVALID")  # no queue token
 
 
-async def test_every_zone_of_a_date_is_read_in_one_statement(
+async def test_a_zone_is_read_when_first_asked_for_and_again_only_when_it_moved(
     client: Client, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fans going through a date's zones cost one query per refresh, not one per zone: the first
-    zone asked for reads them all, the others are answered from what it kept; after a hold the
-    next request reads again, but only the zone whose free seats moved."""
-    reads: list[tuple[int, list[int] | None]] = []
-
-    class Counted(ScheduleRepository):
-        async def seats_by_zone(
-            self, schedule_id: int, zone_ids: Sequence[int] | None = None
-        ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
-            reads.append((schedule_id, None if zone_ids is None else list(zone_ids)))
-            return await super().seats_by_zone(schedule_id, zone_ids)
-
-    client.app.state.services.uow.repositories[ScheduleRepository] = Counted
+    """The summary reads no zone's seats; each zone's seats are read the first time it is asked
+    for (one statement of that zone alone) and kept; after a hold the next request reads again,
+    but only the zone whose free seats moved."""
+    reads = zone_reads(client.app.state.services)
     monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 3600.0)  # no refresh by age in this test
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
     fan = await create_user(services)
     headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
-    answers = {}
-    for zone in venue.zones:
+    summary = await client.get(f"/api/v1/schedules/{date.id}/seat-map", headers=headers)
+    assert summary.status_code == 200 and len(summary.json()["zones"]) == 6
+    assert reads == []  # the summary is the aggregate alone
+    answers: dict[int, Any] = {}
+    for zone in venue.zones + venue.zones:
         answer = await client.get(f"/api/v1/schedules/{date.id}/zones/{zone.id}/seats", headers=headers)
         assert answer.status_code == 200, answer.text
-        answers[zone.id] = answer.json()
-    assert reads == [(date.id, None)]
+        assert answers.setdefault(zone.id, answer.json()) == answer.json()
+    assert reads == [[zone.id] for zone in venue.zones]  # each zone once, asked twice
     assert [a["zone_id"] for a in answers.values()] == [zone.id for zone in venue.zones]
     assert [len(a["seats"]) for a in answers.values()] == [zone.seat_count for zone in venue.zones]
     seat_ids = [seat["id"] for a in answers.values() for seat in a["seats"]]
     assert len(set(seat_ids)) == len(seat_ids) == 60  # each seat in its own zone's answer only
 
+    reads.clear()
     last = venue.zones[-1].id
     held = await client.post("/api/v1/reservations", json={"seat_id": answers[last]["seats"][0]["id"]}, headers=headers)
     assert held.status_code == 201, held.text
     first = venue.zones[0].id
     assert (await client.get(f"/api/v1/schedules/{date.id}/zones/{first}/seats", headers=headers)).status_code == 200
     again = await client.get(f"/api/v1/schedules/{date.id}/zones/{last}/seats", headers=headers)
-    assert reads == [(date.id, None), (date.id, [last])]
+    assert reads == [[last]]
     assert again.json()["seats"][0]["available"] is False
     unchanged = await client.get(f"/api/v1/schedules/{date.id}/zones/{first}/seats", headers=headers)
     assert unchanged.json() == answers[first]  # kept from the first read, still true
+    assert reads == [[last]]
 
 
 async def test_small_answers_are_not_compressed(client: Client, services: Services) -> None:
@@ -237,16 +248,7 @@ async def test_another_process_sale_is_seen_within_the_bound_and_only_its_zone_i
     hear nothing) shows within the staleness bound; the refresh reads the one zone that moved.
     From half the bound on, a request is answered from what is kept while one refresh runs in
     the background, and the next request sees it."""
-    reads: list[list[int] | None] = []
-
-    class Counted(ScheduleRepository):
-        async def seats_by_zone(
-            self, schedule_id: int, zone_ids: Sequence[int] | None = None
-        ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
-            reads.append(None if zone_ids is None else list(zone_ids))
-            return await super().seats_by_zone(schedule_id, zone_ids)
-
-    client.app.state.services.uow.repositories[ScheduleRepository] = Counted
+    reads = zone_reads(client.app.state.services)
     monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", 4.0)
     concert = await create_concert(services)
     venue, date = await venue_date(services, concert, hall_plan(zones=3, rows=2, seats_per_row=5))
@@ -264,7 +266,7 @@ async def test_another_process_sale_is_seen_within_the_bound_and_only_its_zone_i
         if len(reads) == 2:
             break
         await asyncio.sleep(0.02)
-    assert reads == [None, [venue.zones[1].id]]
+    assert reads == [[venue.zones[1].id], [venue.zones[1].id]]
     # The read has started; its answer is kept once it returns. Well within the 4 s bound the
     # zone must show the sale (a refresh's own read never takes seconds on 15 seats).
     for _ in range(50):
@@ -277,4 +279,93 @@ async def test_another_process_sale_is_seen_within_the_bound_and_only_its_zone_i
     assert [z["available"] for z in summary["zones"]] == [10, 9, 10]
     await asyncio.sleep(4.1)  # nobody read for a whole bound: the next request waits for a read
     assert (await client.get(zone_url, headers=headers)).json() == after
-    assert reads == [None, [venue.zones[1].id]]  # nothing moved since: no seats read again
+    assert reads == [[venue.zones[1].id], [venue.zones[1].id]]  # nothing moved since: no seats read again
+
+
+async def test_zones_built_on_request_follow_another_process_sale_and_their_etags_move(
+    client: Client, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zones are read when first asked for, so the summary alone reads none. A sale by another
+    process (straight to the database) shows, past the staleness bound, in a zone kept, in a zone
+    never asked for before, and in the summary, each under a new ETag; with nothing moved the
+    ETags stay and If-None-Match is 304. A kept zone nobody asked for during a whole view is
+    dropped when it moves instead of read again, and read when next asked for."""
+    reads = zone_reads(client.app.state.services)
+
+    async def sell_elsewhere(seat_id: int) -> None:
+        async with services.uow(autocommit=True) as uow:
+            await uow.conn.execute("UPDATE seats SET status = 'SOLD', version = version + 1 WHERE id = $1", seat_id)
+
+    bound = 0.6
+    monkeypatch.setattr(client.app.state.services.schedules, "cache_seconds", bound)
+    concert = await create_concert(services)
+    venue, date = await venue_date(services, concert, hall_plan(zones=3, rows=2, seats_per_row=5))
+    fan = await create_user(services)
+    headers = {**fan.headers, "X-Queue-Token": await admitted_token(services, fan, concert)}
+    summary_url = f"/api/v1/schedules/{date.id}/seat-map"
+    kept_zone, new_zone = venue.zones[0].id, venue.zones[2].id
+    kept_url = f"/api/v1/schedules/{date.id}/zones/{kept_zone}/seats"
+    new_url = f"/api/v1/schedules/{date.id}/zones/{new_zone}/seats"
+
+    summary = await client.get(summary_url, headers=headers)
+    assert reads == []  # the summary reads the aggregate only
+    kept = await client.get(kept_url, headers=headers)
+    assert reads == [[kept_zone]]
+    async with services.uow(autocommit=True) as uow:
+        new_zone_seats = [
+            r[0] for r in await uow.conn.fetch("SELECT id FROM seats WHERE zone_id = $1 ORDER BY number", new_zone)
+        ]
+    await sell_elsewhere(kept.json()["seats"][1]["id"])
+    await sell_elsewhere(new_zone_seats[3])
+
+    await asyncio.sleep(bound + 0.1)  # past the bound: the next request waits for a read
+    kept_after = await client.get(kept_url, headers=headers)
+    assert [s["available"] for s in kept_after.json()["seats"]][:3] == [True, False, True]
+    assert kept_after.headers["etag"] != kept.headers["etag"]
+    new_after = await client.get(new_url, headers=headers)
+    assert [s["available"] for s in new_after.json()["seats"]][:5] == [True, True, True, False, True]
+    summary_after = await client.get(summary_url, headers=headers)
+    assert summary_after.headers["etag"] != summary.headers["etag"]
+    assert [z["available"] for z in summary_after.json()["zones"]] == [9, 10, 9]
+    assert reads == [[kept_zone], [kept_zone], [new_zone]]
+
+    await asyncio.sleep(bound + 0.1)  # nothing moved: same ETags, 304s, no zone read again
+    for url, answer in ((summary_url, summary_after), (kept_url, kept_after), (new_url, new_after)):
+        again = await client.get(url, headers={**headers, "If-None-Match": answer.headers["etag"]})
+        assert again.status_code == 304 and again.headers["etag"] == answer.headers["etag"]
+    assert reads == [[kept_zone], [kept_zone], [new_zone]]
+
+    # A whole view in which only the summary is read, then a sale in the kept zone: the refresh
+    # drops the zone rather than read it; the next request for it reads it.
+    await asyncio.sleep(bound + 0.1)
+    assert (await client.get(summary_url, headers=headers)).status_code == 200
+    await sell_elsewhere(kept.json()["seats"][2]["id"])
+    await asyncio.sleep(bound + 0.1)
+    assert [z["available"] for z in (await client.get(summary_url, headers=headers)).json()["zones"]] == [8, 10, 9]
+    assert reads == [[kept_zone], [kept_zone], [new_zone]]
+    dropped = await client.get(kept_url, headers=headers)
+    assert [s["available"] for s in dropped.json()["seats"]][:3] == [True, False, False]
+    assert reads == [[kept_zone], [kept_zone], [new_zone], [kept_zone]]
+
+
+async def test_zones_asked_for_at_once_are_read_in_one_statement(services: Services) -> None:
+    """A cold process asked for every zone of a date at the same moment (fans arriving at a
+    stadium's map) reads them in a batch or two rather than one statement each, each zone once,
+    each answer its own zone's seats."""
+    reads = zone_reads(services)
+    concert = await create_concert(services)
+    venue, date = await venue_date(services, concert, hall_plan(zones=6, rows=2, seats_per_row=5))
+    fan = await create_user(services)
+    token = await admitted_token(services, fan, concert)
+    zone_ids = [zone.id for zone in venue.zones]
+    asked = zone_ids * 3
+    answers = await asyncio.gather(
+        *(services.schedules.zone_seats(fan.id, token, date.id, zone_id) for zone_id in asked)
+    )
+    # Each zone read once; the first asked goes at once, the others queued behind it go together.
+    assert sorted(zone_id for batch in reads for zone_id in batch) == sorted(zone_ids)
+    assert len(reads) < len(zone_ids)
+    bodies = [msgspec.json.decode(answer.body) for answer in answers]
+    assert [body["zone_id"] for body in bodies] == asked
+    assert all(len(body["seats"]) == 10 and all(s["available"] for s in body["seats"]) for body in bodies)
+    assert len({s["id"] for body in bodies for s in body["seats"]}) == 60

@@ -139,20 +139,18 @@ class ScheduleRepository:
         return [(r[0], r[1], r[2], r[3]) for r in await self.db.fetch(sql, schedule_id)]
 
     async def seats_by_zone(
-        self, schedule_id: int, zone_ids: Sequence[int] | None = None
+        self, schedule_id: int, zone_ids: Sequence[int]
     ) -> tuple[dict[int, list[ZoneSeatOut]], dict[int, tuple[int, int]]]:
-        """The seats of the date's zones (all of them, or ``zone_ids``), each zone's in seat order,
-        in one statement; and each zone's fingerprint as ``availability`` gives it, from the same
-        rows (so a kept answer and its fingerprint always agree)."""
-        only = "" if zone_ids is None else " AND zone_id = ANY($2::bigint[])"
+        """The seats of the date's zones ``zone_ids``, each zone's in seat order, in one statement;
+        and each zone's fingerprint as ``availability`` gives it, from the same rows (so a kept
+        answer and its fingerprint always agree)."""
         sql = (
             f"SELECT zone_id, id, row, label, class_name, price, {SEAT_IS_FREE}, coalesce({FREE_SEAT_HASH}, 0) "
-            f"FROM seats WHERE schedule_id = $1{only} ORDER BY number"
+            "FROM seats WHERE schedule_id = $1 AND zone_id = ANY($2::bigint[]) ORDER BY number"
         )
         found: dict[int, list[ZoneSeatOut]] = {}
         fingerprints: dict[int, tuple[int, int]] = {}
-        args: tuple[object, ...] = (schedule_id,) if zone_ids is None else (schedule_id, list(zone_ids))
-        for r in await self.db.fetch(sql, *args):
+        for r in await self.db.fetch(sql, schedule_id, list(zone_ids)):
             found.setdefault(r[0], []).append(ZoneSeatOut(r[1], r[2], r[3], r[4], r[5], r[6]))
             free, hashed = fingerprints.get(r[0], (0, 0))
             fingerprints[r[0]] = (free + r[6], hashed ^ r[7])

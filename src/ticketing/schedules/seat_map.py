@@ -7,10 +7,13 @@ Fast and flat under load:
   (single-flight) and does not wait for it. Under steady reading no request waits for a
   refresh; only a date nobody read for a whole bound (or one this process just wrote to) is
   read while a request waits.
-- **Only what changed.** A refresh is one aggregate over the date's seats — the summary's
-  counts, and per zone a fingerprint of its free seats (how many, and an XOR of a hash of their
-  ids) — then the seats of the zones whose fingerprint moved, in one statement. A stadium's
-  hold re-reads one zone of 1,000 seats, not 60,000 rows.
+- **Only what changed, only what is asked for.** A refresh is one aggregate over the date's
+  seats — the summary's counts, and per zone a fingerprint of its free seats (how many, and an
+  XOR of a hash of their ids) — then, in one statement, the seats of the zones kept whose
+  fingerprint moved and that were asked for since the last refresh (a kept zone nobody asked for
+  is dropped when it moves). A zone is read the first time it is asked for (the zones asked for
+  at the same moment in one statement): a cold summary reads no zone, and a stadium's hold
+  re-reads one zone of 1,000 seats, not 60,000 rows.
 - **Read your own writes.** A hold, payment, release or expiry in this process bumps the
   date's write mark; an answer read before the mark is not served, and a request waits for a
   read that began after it.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
+from ticketing.kernel.coalesce import Coalescer
 from ticketing.kernel.singleflight import SingleFlight
 from ticketing.kernel.uow import UnitOfWorkFactory
 from ticketing.schedules.repository import ScheduleRepository
@@ -51,19 +55,32 @@ class Tagged:
     etag: str
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneAnswer:
+    """A zone's answer, the fingerprint of the rows it was built from, and this process's write
+    mark of the date when their read began."""
+
+    answer: Tagged
+    fingerprint: tuple[int, int]
+    write_mark: int
+
+
 @dataclass(slots=True)
 class DateView:
-    """What this process shows of one date: the summary, every zone's answer, and each zone's
-    fingerprint at the read that built the view."""
+    """What this process shows of one date: the summary and each zone's fingerprint from one
+    aggregate, and the answers of the zones asked for (built on first request)."""
 
     read_at: float
     write_mark: int
     summary: Tagged
-    zones: dict[int, Tagged]
-    fingerprints: dict[int, tuple[int, int]] = field(default_factory=dict)
+    fingerprints: dict[int, tuple[int, int]]
+    zones: dict[int, ZoneAnswer] = field(default_factory=dict)
+    # The zones answered from this view: those a refresh reads again when they moved (the others
+    # are dropped, and read again when next asked for).
+    asked: set[int] = field(default_factory=set)
 
     def size_bytes(self) -> int:
-        tagged = [self.summary, *self.zones.values()]
+        tagged = [self.summary, *(zone.answer for zone in self.zones.values())]
         return sum(sys.getsizeof(t.body) + sys.getsizeof(t.etag) + sys.getsizeof(t) + 100 for t in tagged) + (
             sys.getsizeof(self.zones) + sys.getsizeof(self.fingerprints) + 100 * len(self.fingerprints)
         )
@@ -77,6 +94,10 @@ class DateShape:
     venue_id: int | None
     zones: Sequence[ZoneInfo]
     classes: Sequence[ClassAvailability]  # name, price and colour (their ``available`` unused)
+    zone_ids: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zone_ids", frozenset(zone.id for zone in self.zones))
 
 
 class SeatMaps:
@@ -86,10 +107,13 @@ class SeatMaps:
         self._views: dict[int, DateView] = {}
         self._write_marks: dict[int, int] = {}
         self._reads: SingleFlight[int, DateView] = SingleFlight()
+        # Zones asked for at the same moment (a cold process under load is asked for all of a
+        # date's zones within milliseconds) are read together, in one statement per batch.
+        self._zone_reads: Coalescer[int, tuple[int, int], ZoneAnswer] = Coalescer(self._read_zones)
         self._background: set[asyncio.Task[DateView]] = set()
 
     async def view(self, shape: DateShape) -> DateView:
-        """The date's answers, no older than ``cache_seconds`` nor than this process's last write."""
+        """The date's summary, no older than ``cache_seconds`` nor than this process's last write."""
         schedule_id = shape.schedule_id
         view = self._views.get(schedule_id)
         if view is not None and view.write_mark == self._write_marks.get(schedule_id, 0):
@@ -105,6 +129,17 @@ class SeatMaps:
             view = await self._reads.run(schedule_id, lambda: self._refresh(shape))
             if view.write_mark >= mark:
                 return view
+
+    async def zone(self, shape: DateShape, zone_id: int) -> Tagged:
+        """One zone's answer (``zone_id`` one of ``shape.zone_ids``), as fresh as ``view``'s: kept
+        by the view, or read now the first time it is asked for (with the zones asked for at the
+        same moment, ``_read_zones``)."""
+        view = await self.view(shape)
+        view.asked.add(zone_id)
+        kept = view.zones.get(zone_id)
+        if kept is not None:
+            return kept.answer
+        return (await self._zone_reads.submit(shape.schedule_id, (zone_id, view.write_mark))).answer
 
     def written(self, schedule_id: int) -> None:
         """A hold, payment, release or expiry of the date in this process (after its commit)."""
@@ -126,36 +161,69 @@ class SeatMaps:
             log.warning("seat_map_refresh_failed", error=repr(task.exception()))
 
     async def _refresh(self, shape: DateShape) -> DateView:
+        """One aggregate (the summary and every zone's fingerprint), then the zones kept and asked
+        for since the last refresh whose fingerprint moved, in one statement."""
         schedule_id = shape.schedule_id
         started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
         previous = self._views.get(schedule_id)
         async with self._uow_factory(autocommit=True) as uow:
             repo = uow.repo(ScheduleRepository)
-            aggregate: dict[int, tuple[int, int]] = {}
+            fingerprints: dict[int, tuple[int, int]] = {}
             by_zone: dict[int, dict[str, int]] = {}
             for zone_id, class_name, available, free_hash in await repo.availability(schedule_id):
-                free, hashed = aggregate.get(zone_id, (0, 0))
-                aggregate[zone_id] = (free + available, hashed ^ free_hash)
+                free, hashed = fingerprints.get(zone_id, (0, 0))
+                fingerprints[zone_id] = (free + available, hashed ^ free_hash)
                 by_zone.setdefault(zone_id, {})[class_name] = available
-            zone_ids = [zone.id for zone in shape.zones]
-            if previous is None:
-                changed = zone_ids
-                seats, fingerprints = await repo.seats_by_zone(schedule_id)
-            else:
-                changed = [z for z in zone_ids if previous.fingerprints.get(z) != aggregate.get(z, (0, 0))]
-                seats, fingerprints = await repo.seats_by_zone(schedule_id, changed) if changed else ({}, {})
-        # Each zone keeps the fingerprint of the rows its answer was built from: a zone that moved
-        # again between the two statements is read again next time, never kept as it is.
-        zones = dict(previous.zones) if previous is not None else {}
-        kept = dict(previous.fingerprints) if previous is not None else {}
-        for zone_id in changed:
-            zones[zone_id] = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
-            kept[zone_id] = fingerprints.get(zone_id, (0, 0))
-        summary = _tagged(started, _summary(shape, by_zone))
-        view = DateView(started, mark, summary, zones, kept)
+            moved = []
+            if previous is not None:
+                moved = [
+                    zone_id
+                    for zone_id, kept in previous.zones.items()
+                    if zone_id in previous.asked and kept.fingerprint != fingerprints.get(zone_id, (0, 0))
+                ]
+            seats, read = await repo.seats_by_zone(schedule_id, moved) if moved else ({}, {})
+        # A zone is kept while its fingerprint is the aggregate's; one that moved again between
+        # the two statements keeps the fingerprint of the rows it was built from, and is read
+        # again next time, never kept as it is.
+        zones = {}
+        if previous is not None:
+            zones = {z: kept for z, kept in previous.zones.items() if kept.fingerprint == fingerprints.get(z, (0, 0))}
+        for zone_id in moved:
+            answer = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
+            zones[zone_id] = ZoneAnswer(answer, read.get(zone_id, (0, 0)), mark)
+        if previous is not None and previous.fingerprints == fingerprints:
+            summary = previous.summary  # no zone's free seats moved: the same bytes and ETag
+        else:
+            summary = _tagged(started, _summary(shape, by_zone))
+        view = DateView(started, mark, summary, fingerprints, zones)
         if self.cache_seconds:
             self._views[schedule_id] = view
         return view
+
+    async def _read_zones(self, schedule_id: int, wanted: list[tuple[int, int]]) -> list[ZoneAnswer | BaseException]:
+        """Each (zone, write mark) its answer, from no earlier than that write mark: kept by the
+        date's view (a batch before this one read it), else read now, the batch's zones in one
+        statement, and kept by the view when the read is no older than it."""
+
+        def kept(zone_id: int, write_mark: int) -> ZoneAnswer | None:
+            view = self._views.get(schedule_id)
+            zone = view.zones.get(zone_id) if view is not None else None
+            return zone if zone is not None and zone.write_mark >= write_mark else None
+
+        found = {item: zone for item in set(wanted) if (zone := kept(*item)) is not None}
+        missing = sorted({zone_id for zone_id, write_mark in wanted if (zone_id, write_mark) not in found})
+        fresh: dict[int, ZoneAnswer] = {}
+        if missing:
+            started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
+            async with self._uow_factory(autocommit=True) as uow:
+                seats, read = await uow.repo(ScheduleRepository).seats_by_zone(schedule_id, missing)
+            view = self._views.get(schedule_id)
+            for zone_id in missing:
+                answer = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
+                zone = fresh[zone_id] = ZoneAnswer(answer, read.get(zone_id, (0, 0)), mark)
+                if view is not None and view.read_at <= started and view.write_mark <= mark:
+                    view.zones[zone_id] = zone
+        return [found.get(item) or fresh[item[0]] for item in wanted]
 
 
 def _tagged(read_at: float, answer: msgspec.Struct) -> Tagged:

@@ -92,6 +92,7 @@ class ScheduleService:
         self._taken: dict[int, tuple[int, float]] = {}  # seat -> (schedule, known taken until: monotonic)
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
         self._classes: dict[int, list[ClassAvailability]] = {}
+        self._shapes: dict[int, DateShape] = {}
         self._first_looks: Coalescer[None, int, SeatRow | None] = Coalescer(self._read_first_looks)
 
     @property
@@ -223,14 +224,20 @@ class ScheduleService:
         ZoneNotFound for a zone of another venue or date."""
         admitted = await self._waiting_room.require_pass(queue_token, user_id, holds=holds)
         schedule = await self.open_schedule(schedule_id, admitted)
-        answer = (await self._seat_maps.view(await self._shape(schedule))).zones.get(zone_id)
-        if answer is None:
+        shape = await self._shape(schedule)
+        if zone_id not in shape.zone_ids:
             raise ZoneNotFound(f"zone {zone_id} is not a zone of schedule {schedule_id}")
-        return answer
+        return await self._seat_maps.zone(shape, zone_id)
 
     async def _shape(self, schedule: ScheduleRow) -> DateShape:
-        zones = await self._venues.zones(schedule.venue_id, schedule.id)
-        return DateShape(schedule.id, schedule.venue_id, zones, await self._class_list(schedule.id))
+        """The date's venue, zones and classes (they never change once the date exists)."""
+        shape = self._shapes.get(schedule.id)
+        if shape is None:
+            zones = await self._venues.zones(schedule.venue_id, schedule.id)
+            shape = DateShape(schedule.id, schedule.venue_id, zones, await self._class_list(schedule.id))
+            if zones:  # a date being created has none yet: not remembered
+                self._shapes[schedule.id] = shape
+        return shape
 
     def seat_map_cache_bytes(self, schedule_id: int) -> int:
         """What this process keeps of the date's seat map and zones (bodies, ETags and entries;
