@@ -181,16 +181,14 @@ class SeatMaps:
                     for zone_id, kept in previous.zones.items()
                     if zone_id in previous.asked and kept.fingerprint != fingerprints.get(zone_id, (0, 0))
                 ]
-            seats, read = await repo.seats_by_zone(schedule_id, moved) if moved else ({}, {})
+            reread = await _zone_answers(repo, schedule_id, moved, started, mark) if moved else {}
         # A zone is kept while its fingerprint is the aggregate's; one that moved again between
         # the two statements keeps the fingerprint of the rows it was built from, and is read
         # again next time, never kept as it is.
         zones = {}
         if previous is not None:
             zones = {z: kept for z, kept in previous.zones.items() if kept.fingerprint == fingerprints.get(z, (0, 0))}
-        for zone_id in moved:
-            answer = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
-            zones[zone_id] = ZoneAnswer(answer, read.get(zone_id, (0, 0)), mark)
+        zones.update(reread)
         if previous is not None and previous.fingerprints == fingerprints:
             summary = previous.summary  # no zone's free seats moved: the same bytes and ETag
         else:
@@ -216,14 +214,28 @@ class SeatMaps:
         if missing:
             started, mark = time.monotonic(), self._write_marks.get(schedule_id, 0)
             async with self._uow_factory(autocommit=True) as uow:
-                seats, read = await uow.repo(ScheduleRepository).seats_by_zone(schedule_id, missing)
+                fresh = await _zone_answers(uow.repo(ScheduleRepository), schedule_id, missing, started, mark)
             view = self._views.get(schedule_id)
-            for zone_id in missing:
-                answer = _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, [])))
-                zone = fresh[zone_id] = ZoneAnswer(answer, read.get(zone_id, (0, 0)), mark)
-                if view is not None and view.read_at <= started and view.write_mark <= mark:
-                    view.zones[zone_id] = zone
+            if view is not None and view.read_at <= started and view.write_mark <= mark:
+                view.zones.update(fresh)
         return [found.get(item) or fresh[item[0]] for item in wanted]
+
+
+async def _zone_answers(
+    repo: ScheduleRepository, schedule_id: int, zone_ids: Sequence[int], started: float, mark: int
+) -> dict[int, ZoneAnswer]:
+    """The answers of the date's zones ``zone_ids``, read in one statement that began at
+    ``started`` (monotonic) under write mark ``mark``; each keeps the fingerprint of the rows it
+    was built from."""
+    seats, read = await repo.seats_by_zone(schedule_id, zone_ids)
+    return {
+        zone_id: ZoneAnswer(
+            _tagged(started, ZoneSeatsOut(schedule_id, zone_id, seats.get(zone_id, []))),
+            read.get(zone_id, (0, 0)),
+            mark,
+        )
+        for zone_id in zone_ids
+    }
 
 
 def _tagged(read_at: float, answer: msgspec.Struct) -> Tagged:
