@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # answer from it); docs/api.md allows 1 s for a finished token to be refused by the reads.
     queue_snapshot_seconds: float = Field(default=0.1, ge=0, le=1.0)
     run_jobs_in_server: bool = True
+    # The hottest requests (queue join, seat map, a zone's seats) answered past Litestar's router
+    # (edge/lane.py); off, every request takes the long way (the same answers, more CPU).
+    fast_lane: bool = True
 
     bench_endpoints: bool = False  # mount /bench/* baselines (make bench only)
     # GET /metrics needs "Authorization: Bearer <this>" when set; unset, production serves it to

@@ -18,6 +18,7 @@ from ticketing.config import Settings, get_settings
 from ticketing.container import open_services
 from ticketing.edge.body import strict_body
 from ticketing.edge.context import RequestContextMiddleware
+from ticketing.edge.lane import FastLane
 from ticketing.edge.openapi import CompletedJsonRenderPlugin
 from ticketing.edge.problems import EXCEPTION_HANDLERS
 from ticketing.edge.responses import answer_options_with_every_method
@@ -104,7 +105,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Around the whole application rather than as route middleware (see RequestContextMiddleware);
     # it also adds the security headers (edge/headers.py).
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.request_deadline_seconds)
+    # The fast lane (edge/lane.py) sits inside it: both ways get the same request context.
+    handler = FastLane(app, app.asgi_handler) if settings.fast_lane else app.asgi_handler
+    app.asgi_handler = RequestContextMiddleware(handler, settings.request_deadline_seconds)
     answer_options_with_every_method(app)
     return app
 

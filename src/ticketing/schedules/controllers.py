@@ -5,6 +5,7 @@ from litestar import Controller, get, post
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
 from ticketing.edge.auth import AuthedRequest, OperatorController, user_checks
+from ticketing.edge.lane import FAST_LANE
 from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
 from ticketing.edge.params import PathId, QueueTokenHeader
 from ticketing.edge.responses import COMPRESSED, CachedJson, JsonBytes
@@ -68,7 +69,8 @@ class ScheduleController(Controller):
         },
         summary="The date's classes and zones with the seats left in each (ETag; 304 on If-None-Match)",
         # What a fan does next: open a zone (followed by schemathesis' stateful phase, make test-api).
-        opt=linked(
+        opt=FAST_LANE
+        | linked(
             Link(
                 "SeatsOfAZone",
                 "GET",
@@ -96,6 +98,7 @@ class ScheduleController(Controller):
             **error_responses(ScheduleNotFound, ScheduleNotOpen, ZoneNotFound),
         },
         summary="The seats of one zone of a date, each marked available or not (ETag; 304 on If-None-Match)",
+        opt=FAST_LANE,
     )
     async def zone_seats(
         self,

@@ -6,6 +6,7 @@ from litestar import Controller, get, post
 from ticketing.concerts.errors import ConcertNotFound
 from ticketing.container import services
 from ticketing.edge.auth import AppRequest, AuthedRequest, account_checks
+from ticketing.edge.lane import FAST_LANE
 from ticketing.edge.openapi import body_of, error_responses
 from ticketing.edge.params import AltchaHeader, PathId, QueueTokenHeader
 from ticketing.edge.rate_limit_hooks import enforce
@@ -29,6 +30,7 @@ class WaitingRoomController(Controller):
         },
         summary="Join the waiting room: 201 new token, 200 the live one you already have; 428 "
         "while the queue is under pressure and X-Altcha carries no valid solution",
+        opt=FAST_LANE,
     )
     async def issue_token(self, concert_id: PathId, request: AuthedRequest, x_altcha: AltchaHeader = None) -> JsonBytes:
         await enforce(request, "queue_join", account=str(request.user.user_id))

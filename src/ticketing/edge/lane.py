@@ -1,0 +1,222 @@
+"""The fast lane: the few requests every fan of a sale sends over and over (joining the queue,
+the seat map, a zone's seats) answered by their own Litestar handlers, without Litestar's router,
+parameter model and response conversion.
+
+A handler opts in with ``opt=FAST_LANE``. At startup the lane takes each such handler from the
+application's routes and checks it needs nothing the lane skips (no guards, dependencies,
+middleware, after-request hooks or cache; parameters only ``request``, canonical-integer path ids
+and optional string headers; an answer that is already an ASGI response). Per request, when the
+method and path match such a route exactly and the request is plain (no body, valid ``Host``,
+every path id canonical, each header once and within its length), the lane sets what the router
+would have set in the scope, then runs the handler's own before-request hook (authentication,
+account checks) and the handler, inside Litestar's own exception middleware, so that any error
+is rendered by the application's exception handlers exactly as on the long way. Any other request
+goes the long way, through Litestar, unchanged: the lane decides before anything has run.
+
+Measured on the seat map (docs/performance.md): Litestar's routing, parameter parsing and
+response handling are about half of the CPU of a warm answer; the lane leaves the handler,
+its hook and our request context (``RequestContextMiddleware``, around both ways)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from litestar import Litestar, Request
+from litestar._asgi.utils import is_valid_host, wrap_in_exception_handler
+from litestar.exceptions import ImproperlyConfiguredException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import ParameterKwarg
+from litestar.response.base import ASGIResponse
+from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
+
+from ticketing.edge.params import CANONICAL
+from ticketing.kernel.ids import canonical_positive_int
+
+FAST_LANE_KEY = "ticketing.fast_lane"
+FAST_LANE: Final = {FAST_LANE_KEY: True}  # a handler's ``opt``: answer me in the lane
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    parameter: str  # the handler's parameter name
+    name: bytes  # the header, lower-cased as ASGI servers give it
+    max_length: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    method: str
+    segments: tuple[str | None, ...]  # the path's segments; None where an id goes
+    ids: tuple[str, ...]  # the path parameters, in order
+    headers: tuple[_Header, ...]
+    header_names: frozenset[bytes]
+    path_template: str
+    handler: HTTPRouteHandler
+    exception_handlers: Any
+    answer: ASGIApp  # the hook and the handler, inside Litestar's exception middleware
+
+
+class FastLane:
+    """ASGI layer in front of Litestar's own handler (``create_app`` puts it inside
+    ``RequestContextMiddleware``, so request ids, deadlines, security headers and metrics apply to
+    both ways alike)."""
+
+    def __init__(self, app: Litestar, long_way: ASGIApp) -> None:
+        self.long_way = long_way
+        self.routes: dict[tuple[str, int], list[_Route]] = {}
+        for route in app.routes:
+            if not isinstance(route, HTTPRoute):
+                continue
+            for method, (handler, _) in route.route_handler_map.items():
+                if handler.opt.get(FAST_LANE_KEY):
+                    lane_route = _lane_route(route, method, handler)
+                    self.routes.setdefault((method, len(lane_route.segments)), []).append(lane_route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            segments = scope["path"].split("/")
+            candidates = self.routes.get((scope["method"], len(segments)))
+            if candidates is not None:
+                for route in candidates:
+                    if _answer_here(route, segments, scope):
+                        await route.answer(scope, receive, send)
+                        return
+        await self.long_way(scope, receive, send)
+
+
+def _answer_here(route: _Route, segments: list[str], scope: Scope) -> bool:
+    """Whether ``route`` takes this request the short way; if so, the scope is set as Litestar's
+    router sets it (path parameters, handler, template, exception handlers) and the handler's
+    keyword arguments are in the scope's ``FAST_LANE_KEY``."""
+    path_params = _path_params(route, segments)
+    if path_params is None:
+        return False
+    kwargs: dict[str, Any] | None = _headers(route, scope["headers"])
+    if kwargs is None:
+        return False
+    for name, text in path_params.items():
+        kwargs[name] = int(text)
+    scope["path_params"] = path_params
+    scope["route_handler"] = route.handler
+    scope["path_template"] = route.path_template
+    ScopeState.from_scope(scope).exception_handlers = route.exception_handlers
+    scope[FAST_LANE_KEY] = kwargs  # type: ignore[literal-required]
+    return True
+
+
+def _path_params(route: _Route, segments: list[str]) -> dict[str, str] | None:
+    """The path's ids by name, if the path is the route's with every id canonical (else
+    Litestar answers: 404, or the 422 of a malformed id)."""
+    path_params: dict[str, str] = {}
+    ids = iter(route.ids)
+    for expected, segment in zip(route.segments, segments, strict=True):
+        if expected is None:
+            if canonical_positive_int(segment) is None:
+                return None
+            path_params[next(ids)] = segment
+        elif expected != segment:
+            return None
+    return path_params
+
+
+def _headers(route: _Route, headers: Iterable[tuple[bytes, bytes]]) -> dict[str, Any] | None:
+    """The route's header parameters by name, if the request is one the lane takes: no body, a
+    valid ``Host`` (else Litestar's 400), each header parameter at most once and within its
+    length (else Litestar's 422, or its choice among repeated ones)."""
+    values: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name == b"host":
+            if not is_valid_host(value):
+                return None
+        elif (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding":
+            return None
+        elif name in route.header_names:
+            if name in values:
+                return None
+            values[name] = value
+    kwargs: dict[str, Any] = {}
+    for header in route.headers:
+        raw = values.get(header.name)
+        text = raw.decode("latin-1") if raw is not None else None
+        if text is not None and header.max_length is not None and len(text) > header.max_length:
+            return None
+        kwargs[header.parameter] = text
+    return kwargs
+
+
+def _lane_route(route: HTTPRoute, method: str, handler: HTTPRouteHandler) -> _Route:
+    def refuse(why: str) -> ImproperlyConfiguredException:
+        return ImproperlyConfiguredException(f"{handler.handler_name} cannot take the fast lane: {why}")
+
+    if handler.has_sync_callable:
+        raise refuse("it is not async")
+    for what, present in (
+        ("guards", handler.resolve_guards()),
+        ("dependencies", handler.resolve_dependencies()),
+        ("middleware", handler.resolve_middleware()),
+        ("an after-request hook", any(layer.after_request for layer in handler.ownership_layers)),
+        ("an after-response hook", handler.resolve_after_response()),
+        ("a response cache", handler.cache),
+        ("a return DTO", handler.resolve_return_dto()),
+    ):
+        if present:
+            raise refuse(f"it has {what}")
+    returns = handler.parsed_fn_signature.return_type.annotation
+    if not (isinstance(returns, type) and issubclass(returns, ASGIResponse)):
+        raise refuse("its answer is not an ASGI response")
+    segments = tuple(None if part.startswith("{") else part for part in route.path.split("/"))
+    ids = tuple(part[1:-1].partition(":")[0] for part in route.path.split("/") if part.startswith("{"))
+    headers: list[_Header] = []
+    takes_request = False
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        definition = field.kwarg_definition
+        if name == "request":
+            takes_request = True
+        elif name in ids:
+            if CANONICAL not in field.metadata:
+                raise refuse(f"path parameter {name} is not a canonical integer id")
+        elif isinstance(definition, ParameterKwarg) and definition.header and field.is_optional:
+            unchecked = ("pattern", "min_length", "gt", "ge", "lt", "le", "const", "lower_case", "upper_case")
+            if any(getattr(definition, constraint, None) not in (None, False) for constraint in unchecked):
+                raise refuse(f"header {definition.header} has constraints the lane does not check")
+            headers.append(_Header(name, definition.header.lower().encode("latin-1"), definition.max_length))
+        else:
+            raise refuse(f"parameter {name} is neither the request, a path id nor an optional header")
+    if set(ids) - set(handler.parsed_fn_signature.parameters):
+        raise refuse("it does not take every path parameter")
+    return _Route(
+        method=method,
+        segments=segments,
+        ids=ids,
+        headers=tuple(headers),
+        header_names=frozenset(header.name for header in headers),
+        path_template=route.path_format,
+        handler=handler,
+        exception_handlers=handler.resolve_exception_handlers(),
+        answer=wrap_in_exception_handler(_handler_call(handler, takes_request)),
+    )
+
+
+def _handler_call(handler: HTTPRouteHandler, takes_request: bool) -> ASGIApp:
+    """What Litestar does for ``handler`` once its parameters are parsed: its before-request hook
+    (an answer from the hook is not supported: none of ours gives one), then the handler, whose
+    answer is an ASGI response sent as it is."""
+    hook: Callable[[Request[Any, Any, Any]], Any] | None = handler.resolve_before_request()
+    request_class = handler.resolve_request_class()
+    fn = handler.fn
+
+    async def call(scope: Scope, receive: Receive, send: Send) -> None:
+        kwargs = scope.pop(FAST_LANE_KEY)  # type: ignore[misc]
+        request = request_class(scope, receive, send)
+        if hook is not None:
+            await hook(request)
+        if takes_request:
+            kwargs["request"] = request
+        response: ASGIResponse = await fn(**kwargs)
+        await response(scope, receive, send)
+
+    return call
