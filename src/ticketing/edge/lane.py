@@ -4,14 +4,15 @@ parameter model and response conversion.
 
 A handler opts in with ``opt=FAST_LANE``. At startup the lane takes each such handler from the
 application's routes and checks it needs nothing the lane skips (no guards, dependencies,
-middleware, after-request hooks or cache; parameters only ``request``, canonical-integer path ids
-and optional string headers; an answer that is already an ASGI response). Per request, when the
-method and path match such a route exactly and the request is plain (no body, valid ``Host``,
-every path id canonical, each header once and within its length), the lane sets what the router
-would have set in the scope, then runs the handler's own before-request hook (authentication,
-account checks) and the handler, inside Litestar's own exception middleware, so that any error
-is rendered by the application's exception handlers exactly as on the long way. Any other request
-goes the long way, through Litestar, unchanged: the lane decides before anything has run.
+middleware, after-request hooks or cache; parameters only ``request``, canonical-integer path ids,
+optional string headers and a msgspec Struct body; an answer that is already an ASGI response).
+Per request, when the method and path match such a route exactly and the request is plain (a
+body only where one is taken, a valid ``Host``, every path id canonical, each header once and
+within its length), the lane sets what the router would have set in the scope, then runs the
+handler's own before-request hook (authentication, account checks, ``strict_body``) and the
+handler, inside Litestar's own exception middleware, so that any error is rendered by the
+application's exception handlers exactly as on the long way. Any other request goes the long
+way, through Litestar, unchanged: the lane decides before anything has run.
 
 Measured on the seat map (docs/performance.md): Litestar's routing, parameter parsing and
 response handling are about half of the CPU of a warm answer; the lane leaves the handler,
@@ -23,8 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import msgspec
 from litestar import Litestar, Request
 from litestar._asgi.utils import is_valid_host, wrap_in_exception_handler
+from litestar.enums import ScopeType
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import ParameterKwarg
@@ -33,6 +36,7 @@ from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
+from ticketing.edge.body import strict_data
 from ticketing.edge.params import CANONICAL
 from ticketing.kernel.ids import canonical_positive_int
 
@@ -54,6 +58,7 @@ class _Route:
     ids: tuple[str, ...]  # the path parameters, in order
     headers: tuple[_Header, ...]
     header_names: frozenset[bytes]
+    takes_body: bool
     path_template: str
     handler: HTTPRouteHandler
     exception_handlers: Any
@@ -77,7 +82,7 @@ class FastLane:
                     self.routes.setdefault((method, len(lane_route.segments)), []).append(lane_route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
+        if scope["type"] == ScopeType.HTTP and not scope.get("root_path"):
             segments = scope["path"].split("/")
             candidates = self.routes.get((scope["method"], len(segments)))
             if candidates is not None:
@@ -95,7 +100,7 @@ def _answer_here(route: _Route, segments: list[str], scope: Scope) -> bool:
     path_params = _path_params(route, segments)
     if path_params is None:
         return False
-    kwargs: dict[str, Any] | None = _headers(route, scope["headers"])
+    kwargs: dict[str, Any] | None = _headers(route, scope["headers"], route.takes_body)
     if kwargs is None:
         return False
     for name, text in path_params.items():
@@ -123,16 +128,16 @@ def _path_params(route: _Route, segments: list[str]) -> dict[str, str] | None:
     return path_params
 
 
-def _headers(route: _Route, headers: Iterable[tuple[bytes, bytes]]) -> dict[str, Any] | None:
-    """The route's header parameters by name, if the request is one the lane takes: no body, a
-    valid ``Host`` (else Litestar's 400), each header parameter at most once and within its
-    length (else Litestar's 422, or its choice among repeated ones)."""
+def _headers(route: _Route, headers: Iterable[tuple[bytes, bytes]], body: bool) -> dict[str, Any] | None:
+    """The route's header parameters by name, if the request is one the lane takes: a body only
+    if the handler takes one, a valid ``Host`` (else Litestar's 400), each header parameter at
+    most once and within its length (else Litestar's 422, or its choice among repeated ones)."""
     values: dict[bytes, bytes] = {}
     for name, value in headers:
         if name == b"host":
             if not is_valid_host(value):
                 return None
-        elif (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding":
+        elif not body and ((name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding"):
             return None
         elif name in route.header_names:
             if name in values:
@@ -149,11 +154,31 @@ def _headers(route: _Route, headers: Iterable[tuple[bytes, bytes]]) -> dict[str,
 
 
 def _lane_route(route: HTTPRoute, method: str, handler: HTTPRouteHandler) -> _Route:
-    def refuse(why: str) -> ImproperlyConfiguredException:
-        return ImproperlyConfiguredException(f"{handler.handler_name} cannot take the fast lane: {why}")
+    _check_layers(handler)
+    ids = tuple(part[1:-1].partition(":")[0] for part in route.path.split("/") if part.startswith("{"))
+    headers, takes_request, takes_body = _parameters(handler, ids)
+    return _Route(
+        method=method,
+        segments=tuple(None if part.startswith("{") else part for part in route.path.split("/")),
+        ids=ids,
+        headers=headers,
+        header_names=frozenset(header.name for header in headers),
+        takes_body=takes_body,
+        path_template=route.path_format,
+        handler=handler,
+        exception_handlers=handler.resolve_exception_handlers(),
+        answer=wrap_in_exception_handler(_handler_call(handler, takes_request, takes_body)),
+    )
 
+
+def _refusal(handler: HTTPRouteHandler, why: str) -> ImproperlyConfiguredException:
+    return ImproperlyConfiguredException(f"{handler.handler_name} cannot take the fast lane: {why}")
+
+
+def _check_layers(handler: HTTPRouteHandler) -> None:
+    """Nothing of what Litestar would run around ``handler`` is skipped by the lane."""
     if handler.has_sync_callable:
-        raise refuse("it is not async")
+        raise _refusal(handler, "it is not async")
     for what, present in (
         ("guards", handler.resolve_guards()),
         ("dependencies", handler.resolve_dependencies()),
@@ -164,47 +189,45 @@ def _lane_route(route: HTTPRoute, method: str, handler: HTTPRouteHandler) -> _Ro
         ("a return DTO", handler.resolve_return_dto()),
     ):
         if present:
-            raise refuse(f"it has {what}")
+            raise _refusal(handler, f"it has {what}")
     returns = handler.parsed_fn_signature.return_type.annotation
     if not (isinstance(returns, type) and issubclass(returns, ASGIResponse)):
-        raise refuse("its answer is not an ASGI response")
-    segments = tuple(None if part.startswith("{") else part for part in route.path.split("/"))
-    ids = tuple(part[1:-1].partition(":")[0] for part in route.path.split("/") if part.startswith("{"))
+        raise _refusal(handler, "its answer is not an ASGI response")
+
+
+def _parameters(handler: HTTPRouteHandler, ids: tuple[str, ...]) -> tuple[tuple[_Header, ...], bool, bool]:
+    """The handler's headers, and whether it takes the request and a body; refused at startup if
+    a parameter is one the lane does not read as Litestar would."""
     headers: list[_Header] = []
-    takes_request = False
-    for name, field in handler.parsed_fn_signature.parameters.items():
+    takes_request = takes_body = False
+    parameters = handler.parsed_fn_signature.parameters
+    for name, field in parameters.items():
         definition = field.kwarg_definition
         if name == "request":
             takes_request = True
+        elif name == "data":
+            if not (isinstance(field.annotation, type) and issubclass(field.annotation, msgspec.Struct)):
+                raise _refusal(handler, "its body is not a msgspec Struct (strict_body decodes only those)")
+            takes_body = True
         elif name in ids:
             if CANONICAL not in field.metadata:
-                raise refuse(f"path parameter {name} is not a canonical integer id")
+                raise _refusal(handler, f"path parameter {name} is not a canonical integer id")
         elif isinstance(definition, ParameterKwarg) and definition.header and field.is_optional:
             unchecked = ("pattern", "min_length", "gt", "ge", "lt", "le", "const", "lower_case", "upper_case")
             if any(getattr(definition, constraint, None) not in (None, False) for constraint in unchecked):
-                raise refuse(f"header {definition.header} has constraints the lane does not check")
+                raise _refusal(handler, f"header {definition.header} has constraints the lane does not check")
             headers.append(_Header(name, definition.header.lower().encode("latin-1"), definition.max_length))
         else:
-            raise refuse(f"parameter {name} is neither the request, a path id nor an optional header")
-    if set(ids) - set(handler.parsed_fn_signature.parameters):
-        raise refuse("it does not take every path parameter")
-    return _Route(
-        method=method,
-        segments=segments,
-        ids=ids,
-        headers=tuple(headers),
-        header_names=frozenset(header.name for header in headers),
-        path_template=route.path_format,
-        handler=handler,
-        exception_handlers=handler.resolve_exception_handlers(),
-        answer=wrap_in_exception_handler(_handler_call(handler, takes_request)),
-    )
+            raise _refusal(handler, f"parameter {name} is neither the request, its body, a path id nor a header")
+    if set(ids) - set(parameters):
+        raise _refusal(handler, "it does not take every path parameter")
+    return tuple(headers), takes_request, takes_body
 
 
-def _handler_call(handler: HTTPRouteHandler, takes_request: bool) -> ASGIApp:
+def _handler_call(handler: HTTPRouteHandler, takes_request: bool, takes_body: bool) -> ASGIApp:
     """What Litestar does for ``handler`` once its parameters are parsed: its before-request hook
-    (an answer from the hook is not supported: none of ours gives one), then the handler, whose
-    answer is an ASGI response sent as it is."""
+    (an answer from the hook is not supported: none of ours gives one), then the handler, with
+    the body ``strict_body`` decoded as ``data``; its answer is an ASGI response sent as it is."""
     hook: Callable[[Request[Any, Any, Any]], Any] | None = handler.resolve_before_request()
     request_class = handler.resolve_request_class()
     fn = handler.fn
@@ -216,6 +239,8 @@ def _handler_call(handler: HTTPRouteHandler, takes_request: bool) -> ASGIApp:
             await hook(request)
         if takes_request:
             kwargs["request"] = request
+        if takes_body:
+            kwargs["data"] = await strict_data(request)
         response: ASGIResponse = await fn(**kwargs)
         await response(scope, receive, send)
 

@@ -12,6 +12,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from ticketing.edge.responses import ProblemBytes
 from ticketing.kernel.errors import AppError
 from ticketing.kernel.redis import is_redis_failure, redis_unavailable
 
@@ -35,6 +36,11 @@ _TITLES_BY_STATUS: dict[int, tuple[str, str]] = {
 def problem(
     status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response[bytes]:
+    body = _problem_body(status, code, title, detail, extra)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers or {})
+
+
+def _problem_body(status: int, code: str, title: str, detail: str, extra: dict[str, Any]) -> bytes:
     body: dict[str, Any] = {
         "type": f"https://errors.ticketing.example/{code.lower().replace('_', '-')}",
         "title": title,
@@ -43,9 +49,7 @@ def problem(
         "detail": detail,
     }
     body.update(extra)
-    return Response(
-        content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers or {}
-    )
+    return msgspec.json.encode(body)
 
 
 class FailureLog:
@@ -77,6 +81,16 @@ def app_error_handler(_: Request[Any, Any, Any], exc: AppError) -> Response[byte
     if exc.status >= 500:
         _failures.failed(exc)
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+
+
+def problem_answer(exc: AppError) -> ProblemBytes:
+    """The answer ``app_error_handler`` renders for ``exc``, as an ASGI response a handler can
+    return: the same bytes and headers, without the exception middleware's unwinding and
+    conversion (the hold race's losers, most of its answers)."""
+    if exc.status >= 500:
+        _failures.failed(exc)
+    body = _problem_body(exc.status, exc.code, exc.title, exc.detail, exc.extra)
+    return ProblemBytes(body, exc.status, exc.headers or {})
 
 
 def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

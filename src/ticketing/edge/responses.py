@@ -75,6 +75,32 @@ class JsonBytes(ASGIResponse):
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
+class ProblemBytes(JsonBytes):
+    """An encoded problem+json answer and its headers (``Retry-After``), sent as it is: what
+    ``edge.problems.problem_answer`` gives a handler that returns, rather than raises, an answer
+    most of its requests get (a race's lost seat)."""
+
+    __slots__ = ("extra_headers",)
+
+    def __init__(self, body: bytes, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(body, status_code)
+        self.extra_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", b"%d" % len(self.body)),
+                    *self.extra_headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
 # Litestar's compression (brotli, else gzip) as route middleware, on the handlers whose answers
 # can be large and change with every read (a seat list; the answers with an ETag are compressed
 # once per body by ``CachedJson``, with this same config), and only from

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from typing import cast
-
+import msgspec
 from litestar import Controller, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from ticketing.container import services
 from ticketing.edge.auth import AuthedRequest, account_checks, current_account, user_checks
 from ticketing.edge.context import answer_is_personal
-from ticketing.edge.openapi import Link, error_responses, linked
+from ticketing.edge.lane import FAST_LANE
+from ticketing.edge.openapi import Link, body_of, error_responses, linked
 from ticketing.edge.pagination import CursorParam, LimitParam
 from ticketing.edge.params import PathId, QueueTokenHeader
-from ticketing.edge.problems import app_error_handler
+from ticketing.edge.problems import problem_answer
 from ticketing.edge.rate_limit_hooks import client_address, enforce
+from ticketing.edge.responses import JsonBytes
 from ticketing.kernel.errors import RateLimited
 from ticketing.kernel.pagination import DEFAULT_LIMIT
 from ticketing.reservations.errors import (
@@ -38,18 +39,22 @@ class ReservationController(Controller):
         status_code=201,
         # The account check comes in the handler, after a race's loser has been answered.
         before_request=user_checks,
-        responses=error_responses(
-            SeatNotFound,
-            ScheduleNotFound,
-            ScheduleNotOpen,
-            SeatUnavailable,
-            HoldLimitReached,
-            TicketLimitReached,
-            RateLimited,
-        ),
+        responses={
+            201: body_of(ReservationOut | ReservationList, "Document created, URL follows"),
+            **error_responses(
+                SeatNotFound,
+                ScheduleNotFound,
+                ScheduleNotOpen,
+                SeatUnavailable,
+                HoldLimitReached,
+                TicketLimitReached,
+                RateLimited,
+            ),
+        },
         summary="Hold a seat, several, or the best available of a class for TICKETING_HOLD_SECONDS",
         # What a fan does next with the hold (followed by schemathesis' stateful phase, make test-api).
-        opt=linked(
+        opt=FAST_LANE
+        | linked(
             Link(
                 "PayForTheHold",
                 "POST",
@@ -78,7 +83,7 @@ class ReservationController(Controller):
         data: HoldIn,
         request: AuthedRequest,
         x_queue_token: QueueTokenHeader = None,
-    ) -> ReservationOut | ReservationList:
+    ) -> JsonBytes:
         answer_is_personal(request)  # no-store, as every answer of an account-checked endpoint
         try:
             # A race's loser, on a seat this process saw taken: told so after the checks of a
@@ -92,13 +97,13 @@ class ReservationController(Controller):
             # trusted proxy, IPv6 per /64).
             address = client_address(request)
             await enforce(request, "hold", account=str(request.user.user_id), address=address)
-            return await self._hold(data, request, x_queue_token, address)
+            held = await self._hold(data, request, x_queue_token, address)
         except SeatUnavailable as lost:
             # Most answers of a race are this one: returned, not raised through Litestar's
             # exception middleware (its handler look-up, a second Request, the unwinding), the
-            # same problem+json as the exception handler writes. Litestar sends a returned
-            # Response as it is; the annotation stays the success bodies' for the OpenAPI document.
-            return cast("ReservationOut", app_error_handler(request, lost))
+            # same problem+json as the exception handler writes.
+            return problem_answer(lost)
+        return JsonBytes(msgspec.json.encode(held), status_code=201)
 
     @staticmethod
     async def _hold(
