@@ -84,7 +84,9 @@ class ProblemBytes(JsonBytes):
 
     def __init__(self, body: bytes, status_code: int, headers: dict[str, str]) -> None:
         super().__init__(body, status_code)
-        self.extra_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        self.extra_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
