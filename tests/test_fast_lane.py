@@ -252,8 +252,7 @@ async def test_a_hold_and_a_lost_race_answer_alike_both_ways(
         (b"", "application/json"),
         (b'{"seat_id": 1, "extra": 1}', "application/json"),
     ):
-        await _same(
-            clients, lambda c, b=body, t=content_type: c.post(url, content=b, headers={**headers[3], "Content-Type": t})
-        )  # type: ignore[misc]
+        sent = {**headers[3], "Content-Type": content_type}
+        await _same(clients, lambda c, b=body, h=sent: c.post(url, content=b, headers=h))  # type: ignore[misc]
     await _same(clients, lambda c: c.post(url, json={"seat_id": seat}))  # 401 before the body is read
     assert long_way == []
