@@ -33,6 +33,7 @@ class ScheduleController(Controller):
             **error_responses(ConcertNotFound),
         },
         summary="Dates open for reservation with seats left",
+        opt=FAST_LANE,
     )
     async def open_schedules(
         self, concert_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None

@@ -43,6 +43,7 @@ class WaitingRoomController(Controller):
         "/queue/tokens/me",
         responses={200: body_of(QueueTokenInfoOut)},
         summary="Token info: status, position, ETA, when to ask again; needs only X-Queue-Token",
+        opt=FAST_LANE,
     )
     async def token_info(self, request: AppRequest, x_queue_token: QueueTokenHeader = None) -> JsonBytes:
         return JsonBytes(msgspec.json.encode(await services(request).waiting_room.token_info(x_queue_token)))
