@@ -93,6 +93,9 @@ async def test_the_seat_map_and_a_zone_answer_alike_both_ways(
         ("GET", f"/api/v1/schedules/{date.id + 1000}/seat-map", headers),  # no such date
         ("GET", f"/api/v1/schedules/{date.id}/zones/{zone_id + 1000}/seats", headers),  # no such zone
         ("GET", f"/api/v1/schedules/{2**63 - 1}/seat-map", headers),
+        ("GET", f"/api/v1/schedules/{date.id}/seats", headers),  # every seat: 240, 30 KB of JSON
+        ("GET", f"/api/v1/schedules/{date.id}/seats", {**headers, "Accept-Encoding": "gzip"}),
+        ("GET", f"/api/v1/schedules/{date.id}/seats", {**headers, "Accept-Encoding": "br"}),
         ("GET", f"/api/v1/concerts/{concert}/schedules", headers),  # the dates
         ("GET", f"/api/v1/concerts/{concert + 1000}/schedules", headers),
         ("GET", "/api/v1/queue/tokens/me", {"X-Queue-Token": headers["X-Queue-Token"]}),  # the poll

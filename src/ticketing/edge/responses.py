@@ -1,5 +1,6 @@
 """Lean responses: ``JsonBytes`` for JSON the service already encoded, ``CachedJson`` for an
-answer with an ``ETag`` (304, compressed once per body), the ``COMPRESSED`` route middleware, and
+answer with an ``ETag`` (304, compressed once per body), ``CompressedJson`` for a large answer that
+changes with every read, ``ProblemBytes`` for a problem a handler returns, and
 ``OPTIONS`` answers naming every method of a path."""
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
 from litestar.enums import CompressionEncoding
-from litestar.middleware import DefineMiddleware
-from litestar.middleware.compression import CompressionMiddleware
 from litestar.middleware.compression.facade import CompressionFacade
 from litestar.middleware.compression.gzip_facade import GzipCompression
 from litestar.response.base import ASGIResponse
@@ -103,11 +102,10 @@ class ProblemBytes(JsonBytes):
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-# Litestar's compression (brotli, else gzip) as route middleware, on the handlers whose answers
-# can be large and change with every read (a seat list; the answers with an ETag are compressed
-# once per body by ``CachedJson``, with this same config), and only from
-# COMPRESS_MIN_BYTES (a 50-seat list stays as it was): every other route, the small hot reads
-# (queue poll, dates), never runs it.
+# Litestar's compressors (brotli, else gzip) with this config, for the answers that can be large:
+# per answer by ``CompressedJson`` (a seat list, which changes with every read), once per body by
+# ``CachedJson`` (the answers with an ETag); only from COMPRESS_MIN_BYTES (a 50-seat list stays as
+# it was), and the small hot reads (queue poll, dates) never run them.
 COMPRESS_MIN_BYTES = 8 * 1024
 # Measured on a 1,000-seat zone (80 KB of JSON), per answer: brotli quality 2 with a 256 KiB
 # window 0.47 ms and 3.5 KB; Litestar's defaults (quality 5, 4 MiB window: the window alone is
@@ -120,15 +118,36 @@ COMPRESSION = CompressionConfig(
     gzip_compress_level=2,
     minimum_size=COMPRESS_MIN_BYTES,
 )
-COMPRESSED = DefineMiddleware(CompressionMiddleware, config=COMPRESSION)
+
+
+class CompressedJson(JsonBytes):
+    """Encoded JSON, compressed for this request as Litestar's ``CompressionMiddleware`` does with
+    ``COMPRESSION`` (the same encoding chosen, the same headers: ``Content-Encoding`` and ``Vary:
+    Accept-Encoding`` only when compressed). Returned by the handler instead of the middleware on
+    the route, so that the route can take the fast lane (``edge/lane.py``) and a small answer
+    does not build a compressor it then throws away (the middleware does, for every request that
+    accepts an encoding)."""
+
+    __slots__ = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.body
+        encoding = _accepted_encoding(scope) if len(body) >= COMPRESSION.minimum_size else None
+        headers = [(b"content-type", b"application/json")]
+        if encoding is not None:
+            body = compress(body, encoding)
+            headers += [(b"content-encoding", encoding.encode()), (b"vary", b"Accept-Encoding")]
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class CachedJson(JsonBytes):
     """Encoded JSON with its ``ETag``: a request whose ``If-None-Match`` names it is answered 304
     without the body (RFC 9110 section 13.1.2: a weak comparison, ``W/`` prefixes aside).
 
-    Compressed here rather than by ``COMPRESSED`` (so not on those routes), with Litestar's own
-    compressors and the same ``COMPRESSION`` config and negotiation, but **once per body**: the
+    Compressed with Litestar's own compressors and the same ``COMPRESSION`` config and
+    negotiation as ``CompressedJson``, but **once per body**: the
     compressed bytes are kept by ETag (the ETag is a hash of the body) and every later request
     for that body sends them. A 1,000-seat zone asked for by thousands of fans between two
     changes is compressed once, not thousands of times (0.47 ms each)."""

@@ -8,7 +8,7 @@ from ticketing.edge.auth import AuthedRequest, OperatorController, user_checks
 from ticketing.edge.lane import FAST_LANE
 from ticketing.edge.openapi import NOT_MODIFIED, Link, body_of, error_responses, linked
 from ticketing.edge.params import PathId, QueueTokenHeader
-from ticketing.edge.responses import COMPRESSED, CachedJson, JsonBytes
+from ticketing.edge.responses import CachedJson, CompressedJson, JsonBytes
 from ticketing.schedules.errors import ScheduleNotFound, ScheduleNotOpen
 from ticketing.schedules.schemas import (
     ScheduleCreatedOut,
@@ -46,18 +46,18 @@ class ScheduleController(Controller):
 
     @get(
         "/schedules/{schedule_id:str}/seats",
-        middleware=[COMPRESSED],
         responses={
             200: body_of(list[SeatOut]),
             **error_responses(ScheduleNotFound, ScheduleNotOpen),
         },
         summary="Every seat of a schedule, each marked available or not",
+        opt=FAST_LANE,
     )
     async def seats(
         self, schedule_id: PathId, request: AuthedRequest, x_queue_token: QueueTokenHeader = None
-    ) -> JsonBytes:
+    ) -> CompressedJson:
         held = services(request).reservations.live_hold_until
-        return JsonBytes(
+        return CompressedJson(
             await services(request).schedules.seats(request.user.user_id, x_queue_token, schedule_id, holds=held)
         )
 
