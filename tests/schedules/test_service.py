@@ -11,7 +11,8 @@ import pytest
 
 from tests.factories import create_concert, create_schedule, fans_with_tokens, lapse_hold
 from ticketing.concerts.errors import ConcertNotFound
-from ticketing.container import Services
+from ticketing.config import Settings
+from ticketing.container import Services, open_services
 from ticketing.kernel.errors import AppError
 from ticketing.schedules.repository import SeatRepository
 from ticketing.schedules.schemas import ScheduleIn, SeatRow
@@ -157,3 +158,66 @@ async def test_memory_of_a_held_seat_ends_with_its_hold(services: Services) -> N
     await asyncio.sleep(0.35)  # the hold runs out: so does the memory of it, before any sweeper
     assert services.schedules.known_taken(seat_id) is None
     assert (await services.reservations.hold_seat(loser.principal, loser_token, seat_id)).seat_id == seat_id
+
+
+async def test_a_seat_remembered_taken_is_looked_at_again_before_its_memory_runs_out(
+    services: Services, settings: Settings
+) -> None:
+    """From half the bound on, the next loser is still told from memory and one look in the
+    background renews the memory (taken still) or ends it (freed by another process)."""
+    services.schedules.cache_seconds = 1.0
+    concert = await create_concert(services)
+    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
+    (winner, winner_token), (loser, loser_token) = await fans_with_tokens(services, concert, 2)
+    held = await services.reservations.hold_seat(winner.principal, winner_token, seat_id)
+    services.schedules.forget_taken([seat_id])
+    async with open_services(settings) as another_process:
+        reads = count_first_looks(services)
+        with pytest.raises(AppError):
+            await services.reservations.hold_seat(loser.principal, loser_token, seat_id)  # read, remembered
+        assert reads == [[seat_id]]
+
+        await asyncio.sleep(0.6)  # past half the bound
+        assert services.schedules.known_taken(seat_id) is not None  # told from memory, a look started
+        assert services.schedules.known_taken(seat_id) is not None  # one look at a time
+        await asyncio.sleep(0.2)
+        assert reads == [[seat_id], [seat_id]]
+        await asyncio.sleep(0.4)  # the first memory would have run out by now: renewed
+        assert services.schedules.known_taken(seat_id) is not None  # (a second look starts)
+        await asyncio.sleep(0.2)
+
+        await another_process.reservations.release(winner.principal, held.id)
+        await asyncio.sleep(0.3)  # the memory of the second look is half a bound old
+        assert services.schedules.known_taken(seat_id) is not None  # within the bound; a look starts
+        await asyncio.sleep(0.2)
+        assert services.schedules.known_taken(seat_id) is None  # it saw the seat free
+    assert (await services.reservations.hold_seat(loser.principal, loser_token, seat_id)).seat_id == seat_id
+
+
+async def test_a_look_that_began_before_this_process_freed_the_seat_is_not_kept(services: Services) -> None:
+    services.schedules.cache_seconds = 0.2
+    concert = await create_concert(services)
+    seat_id = (await create_schedule(services, concert, seats=1)).seats[0].id
+    (winner, winner_token), (loser, loser_token) = await fans_with_tokens(services, concert, 2)
+    held = await services.reservations.hold_seat(winner.principal, winner_token, seat_id)
+    with pytest.raises(AppError):
+        await services.reservations.hold_seat(loser.principal, loser_token, seat_id)
+    read, answer = asyncio.Event(), asyncio.Event()
+
+    class SlowSeats(SeatRepository):
+        async def read_many(self, seat_ids: Sequence[int]) -> list[SeatRow]:
+            rows = await super().read_many(seat_ids)  # taken, as of now
+            read.set()
+            await answer.wait()
+            return rows
+
+    await asyncio.sleep(0.12)
+    services.uow.repositories[SeatRepository] = SlowSeats
+    assert services.schedules.known_taken(seat_id) is not None  # the look starts
+    async with asyncio.timeout(5):
+        await read.wait()
+    del services.uow.repositories[SeatRepository]
+    await services.reservations.release(winner.principal, held.id)  # forgotten at once
+    answer.set()
+    await asyncio.sleep(0.05)
+    assert services.schedules.known_taken(seat_id) is None  # the look's "taken" predates the release

@@ -10,11 +10,13 @@ hold and payment paths always decide on the database).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import structlog
 
 from ticketing.concerts.service import ConcertService
 from ticketing.kernel.coalesce import Coalescer
@@ -34,7 +36,7 @@ from ticketing.schedules.schemas import (
     SeatBrief,
     SeatRow,
 )
-from ticketing.schedules.seat_map import DateShape, SeatMaps, Tagged
+from ticketing.schedules.seat_map import REFRESH_AHEAD, DateShape, SeatMaps, Tagged
 from ticketing.venues.errors import ZoneNotFound
 from ticketing.venues.service import PALETTE, VenueService
 from ticketing.waiting_room.service import AdmittedToken, HoldLookup, WaitingRoomService
@@ -47,6 +49,8 @@ SCHEDULE_META_SECONDS = 30.0
 # opening only ever moves earlier (a date that opens sooner is added): a process may learn of
 # that this much later; the queue keeps the earliest opening any process told it.
 OPENING_CACHE_SECONDS = 5.0
+log = structlog.get_logger(__name__)
+
 TAKEN_SEATS_REMEMBERED = 100_000  # seats known taken, per process (a few MB at most)
 DEFAULT_SEAT_COUNT = 50
 # Best available chooses among this many blocks of free seats (the front ones), at random, so
@@ -89,7 +93,10 @@ class ScheduleService:
         self._open_lists: dict[int, tuple[float, bytes]] = {}
         self._reads: SingleFlight[tuple[int, int], bytes] = SingleFlight()
         self._openings: dict[int, tuple[float, datetime | None]] = {}  # concert -> (read at, opening)
-        self._taken: dict[int, tuple[int, float]] = {}  # seat -> (schedule, known taken until: monotonic)
+        # seat -> (schedule, known taken until, known since: monotonic)
+        self._taken: dict[int, tuple[int, float, float]] = {}
+        self._looking_again: dict[int, bool] = {}  # seat -> whether its look in flight may still be kept
+        self._looks: set[asyncio.Task[None]] = set()
         self._opening_reads: SingleFlight[int, datetime | None] = SingleFlight()
         self._classes: dict[int, list[ClassAvailability]] = {}
         self._shapes: dict[int, DateShape] = {}
@@ -347,20 +354,50 @@ class ScheduleService:
         ``cache_seconds`` ago (and, held, its hold has not run out since), else None. A hold race's
         losers are told from memory, without a database read; like the seat map, this may only err
         towards "taken", and for at most ``cache_seconds`` after another process freed the seat
-        (this process's own releases, expiries and refunds forget it at once)."""
+        (this process's own releases, expiries and refunds forget it at once).
+
+        From half the bound on, the first loser to ask starts one look at the seat in the
+        background (answered from memory meanwhile), which renews or ends the memory: under a
+        race the losers never all take the full path at once when a seat's memory would run out
+        (they did, every ``cache_seconds`` per seat and process: the hold race's p99)."""
         known = self._taken.get(seat_id)
         if known is None:
             return None
-        schedule_id, until = known
-        if time.monotonic() >= until:
+        schedule_id, until, since = known
+        now = time.monotonic()
+        if now >= until:
             del self._taken[seat_id]
             return None
+        if now - since >= self.cache_seconds * REFRESH_AHEAD and seat_id not in self._looking_again:
+            self._looking_again[seat_id] = True
+            look = asyncio.create_task(self._look_again(seat_id))
+            self._looks.add(look)
+            look.add_done_callback(self._looks.discard)
         return schedule_id
 
-    def _remember(self, seats: Sequence[SeatRow]) -> None:
+    async def _look_again(self, seat_id: int) -> None:
+        since, wall = time.monotonic(), datetime.now(UTC)
+        try:
+            seat = await self._first_looks.submit(None, seat_id)
+        except Exception as error:  # the memory runs out as it would have; the next loser reads
+            log.warning("taken_seat_look_failed", seat_id=seat_id, error=repr(error))
+            return
+        finally:
+            keep = self._looking_again.pop(seat_id, False)
+        if not keep:
+            return  # forgotten meanwhile (this process freed it): the look may predate that
+        if seat is None:
+            self._taken.pop(seat_id, None)
+        else:
+            self._remember([seat], since=since, wall=wall)
+
+    def _remember(self, seats: Sequence[SeatRow], *, since: float | None = None, wall: datetime | None = None) -> None:
+        """Remember the taken ones of ``seats`` as of ``since`` (monotonic, when their read began;
+        ``wall`` the same moment in UTC), or now; forget the free ones."""
         if not self.cache_seconds:
             return
-        now, wall = time.monotonic(), datetime.now(UTC)
+        now = time.monotonic() if since is None else since
+        wall = wall or datetime.now(UTC)
         if len(self._taken) > TAKEN_SEATS_REMEMBERED:
             self._taken.clear()
         for seat in seats:
@@ -370,11 +407,13 @@ class ScheduleService:
             until = now + self.cache_seconds
             if seat.held_until is not None:  # held: taken at most until its hold runs out
                 until = min(until, now + (seat.held_until - wall).total_seconds())
-            self._taken[seat.id] = (seat.schedule_id, until)
+            self._taken[seat.id] = (seat.schedule_id, until, now)
 
     def forget_taken(self, seat_ids: Sequence[int]) -> None:
         for seat_id in seat_ids:
             self._taken.pop(seat_id, None)
+            if seat_id in self._looking_again:
+                self._looking_again[seat_id] = False
 
     @staticmethod
     async def take_seat(uow: UnitOfWork, seat_id: int, hold: timedelta) -> SeatRow | None:
