@@ -6,6 +6,7 @@ these tests say which internal moved, in words, instead of a slow path or a 500 
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,36 @@ def test_litestar_still_adds_an_options_handler_per_route(app: Litestar) -> None
         "Litestar no longer adds an 'options_handler' for OPTIONS to every route: OPTIONS answers "
         f"would miss methods or ask for a bearer token ({len(generated)} of {len(routes)} routes have one)"
     )
+
+
+def test_litestar_router_still_sets_what_the_fast_lane_sets_in_its_place() -> None:
+    """``edge/lane.py`` does the router's part for the handlers it takes: it reads
+    ``HTTPRoute.route_handler_map`` and sets ``path_params``, ``route_handler``, ``path_template``
+    and ``ScopeState.exception_handlers`` in the scope, then calls the handler inside
+    ``wrap_in_exception_handler``, after Litestar's own ``is_valid_host`` check. If the router
+    sets anything more, the lane's answers may differ from Litestar's (tests/test_fast_lane.py
+    compares them; this says which internal moved)."""
+    from litestar._asgi import asgi_router
+    from litestar._asgi.utils import is_valid_host, wrap_in_exception_handler
+    from litestar.utils.scope.state import ScopeState
+
+    router_source = inspect.getsource(asgi_router.ASGIRouter.__call__)
+    for assignment in (
+        'scope["route_handler"] = route_handler',
+        'scope["path_template"] = path_template',
+        "ScopeState.from_scope(scope).exception_handlers = route_handler.resolve_exception_handlers()",
+        "is_valid_host(host)",
+    ):
+        assert assignment in router_source, f"Litestar's router no longer does {assignment!r}"
+    # The keys it reads or writes ("headers": the Host check; "path": the normalized path, the one
+    # the lane matched exactly).
+    assert set(re.findall(r'scope\["(\w+)"\]', router_source)) == {
+        "headers",
+        "path",
+        "path_params",
+        "route_handler",
+        "path_template",
+    }
+    assert callable(is_valid_host) and callable(wrap_in_exception_handler)
+    assert "exception_handlers" in ScopeState.__slots__
+    assert "route_handler_map" in HTTPRoute.__slots__
