@@ -57,6 +57,7 @@ async def test_the_pool_hands_out_warm_connections_that_pay(services: Services) 
             held.id,
             fan.wallet_id,
         )
+    assert paid is not None
     assert tuple(paid) == ("CONFIRMED", 40_000, 1)
 
 
