@@ -6,6 +6,7 @@ the service gets, no HTTP, no service code)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from bench.client import Pool, Recorder, Response
 from bench.fixtures import create_fans
 from bench.workloads import HOST, Target, bearer, create_sale, presolved_joins
 from ticketing.container import Services
-from ticketing.payments.repository import SETTLE_ONE
+from ticketing.kernel.db import warm_connection
+from ticketing.payments.repository import SETTLE_ONE, WARM_STATEMENTS
 
 # The opening second's targets on this 2-core machine: every fan answered within 3 s of the
 # opening, and p99 of the joins (from the moment each fan pressed the button) within 2 s.
@@ -172,13 +174,21 @@ class PaymentBaseline:
 
 
 async def statement_baseline(
-    database_url: str, payments: list[tuple[int, int, int]], callers: int, connections: int
+    database_url: str,
+    payments: list[tuple[int, int, int]],
+    callers: int,
+    connections: int,
+    *,
+    warm: bool = True,
 ) -> Recorder:
     """The settle statement of ``PaymentRepository.settle`` for each (reservation, payer, concert),
     ``callers`` at once over ``connections`` database connections, each statement on its own
-    (autocommit: one statement is one transaction). Every row must come back paid."""
+    (autocommit: one statement is one transaction). Every row must come back paid. Each
+    connection is warmed first as the service's are (``kernel.db.warm_connection``), unless
+    ``warm`` is false: the statement against the service, each on connections in the same state."""
     recorder = Recorder("payment statement, asyncpg (no HTTP)")
-    pool = await asyncpg.create_pool(database_url, min_size=connections, max_size=connections)
+    init = functools.partial(warm_connection, statements=WARM_STATEMENTS) if warm else None
+    pool = await asyncpg.create_pool(database_url, min_size=connections, max_size=connections, init=init)
     next_payment = count()
 
     async def caller() -> None:

@@ -21,6 +21,7 @@ from ticketing.kernel.jobs import PeriodicJob
 from ticketing.kernel.ratelimit import RateLimiter
 from ticketing.kernel.redis import RedisClient, create_redis
 from ticketing.kernel.uow import UnitOfWorkFactory
+from ticketing.payments.repository import WARM_STATEMENTS
 from ticketing.payments.service import PaymentService
 from ticketing.reservations.jobs import hold_sweeper_job
 from ticketing.reservations.service import ReservationService
@@ -172,7 +173,7 @@ def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """A connection pool, a Redis client and the services built on them, closed on exit: the
     server's lifespan, the CLI commands, the tests and the fault-injection harness all start so."""
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, warm=WARM_STATEMENTS)
     redis = create_redis(settings)
     try:
         yield build_services(settings, pool, redis)
