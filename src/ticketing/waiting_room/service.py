@@ -131,10 +131,9 @@ class WaitingRoomService:
         passed while it queued is not sent (and the script refuses one that passes it on the way,
         by Redis' clock); neither uses its solution."""
         now_ms = time.time() * 1000
-        outcomes: list[Joined | BaseException] = [RequestTimedOut() for _ in joins]
         live = [i for i, join in enumerate(joins) if not join[3] or join[3] > now_ms]
         if not live:
-            return outcomes
+            return [RequestTimedOut() for _ in joins]
         opens_ms = min((joins[i][2] for i in live if joins[i][2]), default=0)
         sent = [(joins[i][0], joins[i][1], joins[i][3]) for i in live]
         solutions = [joins[i][4] for i in live] if any(joins[i][4] for i in live) else ()
@@ -146,6 +145,9 @@ class WaitingRoomService:
             draw_key=self.new_draw_key(),
             solutions=solutions,
         )
+        if len(live) == len(joins):
+            return list(issued)
+        outcomes: list[Joined | BaseException] = [RequestTimedOut() for _ in joins]
         for i, outcome in zip(live, issued, strict=True):
             outcomes[i] = outcome
         return outcomes
