@@ -18,7 +18,8 @@ PostgreSQL, whatever the difficulty. A challenge is
 - **bound to one action**: the salt carries ``action`` (``sign-up``, ``sign-in:<name's key>``,
   ``join:<concert id>``); a solution for one action is refused for any other;
 - **single-use**: its signature is remembered in Redis until it expires (``SET NX PX``, shared by
-  every process); a second use is refused.
+  every process); a second use is refused. The queue join sets that mark in its own batched
+  script (``WaitingRoomService.join``: one Redis call for a batch of joins, not one per join).
 
 Whatever is wrong with a solution (missing, not base64, not JSON, another algorithm, expired,
 another action, a wrong number, a forged signature, used before), the answer is the same 428
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import time
@@ -126,14 +128,29 @@ class ChallengeGate:
         Nothing is checked when the gate is off (``TICKETING_CHALLENGE_ENABLED=false``)."""
         if not self.enabled:
             return
+        signature, expires = self.valid(action, solution)
+        if not await self._first_use(signature, expires):
+            raise self.used_before(action)
+
+    def valid(self, action: str, solution: str | None) -> tuple[str, float]:
+        """(signature, expiry in epoch seconds) of a valid solution for ``action``, else 428 with a
+        fresh challenge: ``require`` without the single-use mark, for a caller that marks the
+        signature used in its own Redis call (the queue join, in its batched script: ``mark_ms``,
+        then ``used_before`` if it was)."""
         if not solution:
             raise self.refusal(action, "This request needs a solved challenge (header X-Altcha)")
         checked = self.check(action, solution)
         if checked is None:
             raise self.refusal(action, "The X-Altcha solution is not valid for this request; solve the new challenge")
-        signature, expires = checked
-        if not await self._first_use(signature, expires):
-            raise self.refusal(action, "The X-Altcha solution was used before; solve the new challenge")
+        return checked
+
+    def used_before(self, action: str) -> ChallengeRequired:
+        return self.refusal(action, "The X-Altcha solution was used before; solve the new challenge")
+
+    def mark_ms(self, expires: float) -> int:
+        """How long a used signature is remembered (ms): until its challenge expires, and a second
+        more for the clocks of the processes."""
+        return max(1, int((expires - self._clock()) * 1000) + 1000)
 
     def check(self, action: str, solution: str) -> tuple[str, float] | None:
         """(signature, expiry in epoch seconds) of the solution if it solves a challenge this service made for
@@ -150,7 +167,7 @@ class ChallengeGate:
                 name, _, value = field.partition("=")
                 params.setdefault(name, []).append(value)
         actions, expiries = params.get("action", []), params.get("expires", [])
-        if actions != [urllib.parse.quote_plus(action)] or len(expiries) != 1 or not expiries[0].isdigit():
+        if actions != [_salted(action)] or len(expiries) != 1 or not expiries[0].isdigit():
             return None
         expires = float(expiries[0])
         if expires < self._clock():
@@ -170,7 +187,7 @@ class ChallengeGate:
         )
 
     async def _first_use(self, signature: str, expires: float) -> bool:
-        ttl_ms = max(1, int((expires - self._clock()) * 1000) + 1000)
+        ttl_ms = self.mark_ms(expires)
         try:
             # SET NX PX as a raw command: redis-py's ``set`` builds it through two argument-checking
             # decorators, a twentieth of a gated join's CPU (the reply is parsed the same way).
@@ -193,6 +210,12 @@ class ChallengeGate:
             return False
         self._used_here[signature] = expires
         return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _salted(action: str) -> str:
+    """The action as a salt carries it (urlencoded): one per concert's join, made once."""
+    return urllib.parse.quote_plus(action)
 
 
 def _decode(solution: str) -> _Solution | None:

@@ -44,15 +44,15 @@ from ticketing.waiting_room.schemas import (
     TokenUser,
 )
 from ticketing.waiting_room.snapshot import QueueView, QueueViews, Standing
-from ticketing.waiting_room.store import Joined, QueueStore
+from ticketing.waiting_room.store import Joined, QueueStore, Solution, SolutionUsedBefore
 from ticketing.waiting_room.tokens import QueueToken, QueueTokenCodec
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 # A join waiting for its batch: user id, time ms, the sale's opening ms (0: none), the request's
-# deadline in Unix ms (0: none).
-_Join = tuple[int, int, int, int]
+# deadline in Unix ms (0: none), its proof-of-work solution (None: the gate did not ask for one).
+_Join = tuple[int, int, int, int, Solution | None]
 
 NEAR_FRONT_POLL_MS = 1000  # the shortest poll interval: the fans about to be admitted
 ACTIVE_POLL_MS = 5000  # an admitted fan has moved on to the dates; a poll only refreshes the timer
@@ -125,20 +125,29 @@ class WaitingRoomService:
         self._joins: Coalescer[int, _Join, Joined] = Coalescer(self._join_batch, max_batch=JOIN_BATCH)
 
     async def _join_batch(self, concert_id: int, joins: list[_Join]) -> list[Joined | BaseException]:
-        """(user id, time ms, the sale's opening ms or 0, the request's deadline in Unix ms or 0)
-        each: the earliest opening any of them knew goes with the batch (dates are only added, so
-        an opening only moves earlier). A join whose deadline passed while it queued is not sent
-        (and the script refuses one that passes it on the way, by Redis' clock)."""
+        """(user id, time ms, the sale's opening ms or 0, the request's deadline in Unix ms or 0,
+        the proof-of-work solution or None) each: the earliest opening any of them knew goes with
+        the batch (dates are only added, so an opening only moves earlier). A join whose deadline
+        passed while it queued is not sent (and the script refuses one that passes it on the way,
+        by Redis' clock); neither uses its solution."""
         now_ms = time.time() * 1000
-        outcomes: list[Joined | BaseException] = [RequestTimedOut() for _ in joins]
-        live = [i for i, (_, _, _, due_ms) in enumerate(joins) if not due_ms or due_ms > now_ms]
+        live = [i for i, join in enumerate(joins) if not join[3] or join[3] > now_ms]
         if not live:
-            return outcomes
+            return [RequestTimedOut() for _ in joins]
         opens_ms = min((joins[i][2] for i in live if joins[i][2]), default=0)
         sent = [(joins[i][0], joins[i][1], joins[i][3]) for i in live]
+        solutions = [joins[i][4] for i in live] if any(joins[i][4] for i in live) else ()
         issued = await self.store.issue(
-            concert_id, sent, secrets.token_hex(4), opens_ms=opens_ms, draw_key=self.new_draw_key()
+            concert_id,
+            sent,
+            secrets.token_hex(4),
+            opens_ms=opens_ms,
+            draw_key=self.new_draw_key(),
+            solutions=solutions,
         )
+        if len(live) == len(joins):
+            return list(issued)
+        outcomes: list[Joined | BaseException] = [RequestTimedOut() for _ in joins]
         for i, outcome in zip(live, issued, strict=True):
             outcomes[i] = outcome
         return outcomes
@@ -216,21 +225,39 @@ class WaitingRoomService:
         self, principal: Principal, concert_id: int, *, sale_opens_at: datetime | None, solution: str | None
     ) -> tuple[QueueTokenOut, bool]:
         """Queue-token issue over HTTP: behind the proof-of-work gate while the concert's queue is
-        under pressure (``solution``: the X-Altcha header)."""
-        if self._gate is not None and self._gate.enabled and self.under_pressure(concert_id):
-            await self._gate.require(join_action(concert_id), solution)
-        return await self.issue_token(principal, concert_id, sale_opens_at=sale_opens_at)
+        under pressure (``solution``: the X-Altcha header). The gate checks the solution here and
+        the join script marks it used, in the batch's one Redis call (no command of its own per
+        join): a solution that bought a join before is refused, and nothing is joined. Redis
+        unavailable: the join is a 503 and the solution stays unused (the queue lives in Redis;
+        the gate's in-process fallback is for the endpoints that work without it)."""
+        if self._gate is None or not self._gate.enabled or not self.under_pressure(concert_id):
+            return await self.issue_token(principal, concert_id, sale_opens_at=sale_opens_at)
+        action = join_action(concert_id)
+        signature, expires = self._gate.valid(action, solution)
+        try:
+            return await self.issue_token(
+                principal, concert_id, sale_opens_at=sale_opens_at, solution=(signature, self._gate.mark_ms(expires))
+            )
+        except SolutionUsedBefore:
+            raise self._gate.used_before(action) from None
 
     async def issue_token(
-        self, principal: Principal, concert_id: int, *, sale_opens_at: datetime | None
+        self,
+        principal: Principal,
+        concert_id: int,
+        *,
+        sale_opens_at: datetime | None,
+        solution: Solution | None = None,
     ) -> tuple[QueueTokenOut, bool]:
         """A token for the concert's queue. ``sale_opens_at``: when the sale opens (the earliest
         opening of its dates, None without dates), from the caller, who checked that the concert
-        exists: the schedules domain knows it, and it is built on this one."""
+        exists: the schedules domain knows it, and it is built on this one. ``solution``: a
+        checked proof-of-work solution to mark used with the join (``SolutionUsedBefore`` if it
+        was)."""
         opens_ms = _ms(sale_opens_at)
         ensure_time_left()
         now = self._now_ms()
-        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms, unix_ms()))
+        joined = await self._joins.submit(concert_id, (principal.user_id, now, opens_ms, unix_ms(), solution))
         token = self.codec.encode(
             concert_id, joined.epoch, joined.seq, principal.user_id, joined.issued_at_ms // 1000, principal.name
         )

@@ -52,6 +52,9 @@ them (``KEYS``), so the queue runs unchanged on a Redis Cluster. Per concert, ``
                fans who arrived before the opening, ranked by the permutation under the key)
 - ``drawkey``  "<key> <commitment>": the draw's key, fixed when the pre-queue began, and its
                published commitment (SHA-256 of the key); the key is revealed by the draw
+- ``pow:<signature>`` a proof-of-work solution that bought a join (``kernel/challenge.py``), kept
+               until its challenge expires: marked by the join script itself, in the batch's one
+               call, so a solution is used once across every process
 
 Ranks: the queue orders its fans by rank, which is the arrival number except in a drawn
 pre-queue (arrival numbers 1..P, ranked by the permutation). ``waiting`` is scored by arrival
@@ -65,9 +68,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ticketing.kernel.deadline import RequestTimedOut
 from ticketing.kernel.redis import RedisClient, translate_redis_errors
@@ -179,17 +182,25 @@ def _lua(keys: str, body: str) -> _Lua:
 
 
 # Joins, several at once (ARGV: new epoch, the sale's opening in ms or 0, a fresh draw key and its
-# commitment ("<key> <sha256 of key>"), then user, time and the request's deadline (Unix ms, 0:
-# none) per join, in arrival order): each gets the user's live token, or a new arrival number at
-# the back of the line; a join whose deadline passed by Redis' clock gets nothing (status L:
-# late), so a client process that stalled with it cannot issue it when it resumes. One script call
-# per batch: under load the per-command cost of the client is paid once for many joins. A queue
+# commitment ("<key> <sha256 of key>"), then user, time, the request's deadline (Unix ms, 0:
+# none) and how long to remember its proof-of-work solution (ms, 0: it carries none) per join, in
+# arrival order; KEYS: the script's own, then the ``pow:<signature>`` key of each join that
+# carries a solution, in the same order): each gets the user's live token, or a new arrival number
+# at the back of the line; a join whose deadline passed by Redis' clock gets nothing (status L:
+# late), so a client process that stalled with it cannot issue it when it resumes, and neither
+# does one whose solution bought a join before (status R: reused; the gate's single-use mark is
+# set here, not by a command of its own). One script call per batch: under load the per-command
+# cost of the client is paid once for many joins. A queue
 # whose sale opens later and that admitted nobody yet takes the opening (a pre-queue) and commits
 # to the key of its draw (kept if the opening moves earlier); the first join at or after the
 # opening draws the pre-queue's order.
+_ISSUE_KEYS = "epoch users tok seen waiting seq start upto gone log logn drawkey"
 _ISSUE = _lua(
-    "epoch users tok seen waiting seq start upto gone log logn drawkey",
-    """
+    _ISSUE_KEYS,
+    f"""
+local marked = {len(_ISSUE_KEYS.split())}  -- the KEYS index of the last solution's key taken
+"""
+    + """
 local clock = redis.call('TIME')
 local redis_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local epoch = redis.call('GET', K.epoch)
@@ -206,8 +217,14 @@ if opening > 0 and (fs and not fs.size and opening < fs.opens
   redis.call('SET', K.drawkey, ARGV[3], 'NX')
   emit({'k', 'q', 'o', opening})
 end
-local function join(user, now, due)
+local function join(user, now, due, mark)
+  local solution = nil
+  if mark > 0 then
+    marked = marked + 1
+    solution = KEYS[marked]
+  end
   if due > 0 and redis_ms >= due then return {0, 0, 0, 'L', 0, 0, 0} end
+  if solution and not redis.call('SET', solution, '1', 'PX', mark, 'NX') then return {0, 0, 0, 'R', 0, 0, 0} end
   if fs and not fs.size and now >= fs.opens then draw(fs, string.match(ARGV[3], '^(%S+)')) end
   local pre = 0
   if fs and not fs.size then pre = 1 end
@@ -234,8 +251,9 @@ local function join(user, now, due)
   return {1, seq, now, 'W', position(fs, seq), 0, pre}
 end
 local out = {epoch, 0}
-for i = 4, #ARGV, 3 do
-  for _, value in ipairs(join(ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))) do table.insert(out, value) end
+for i = 4, #ARGV, 4 do
+  local answer = join(ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]))
+  for _, value in ipairs(answer) do table.insert(out, value) end
 end
 if fs then out[2] = fs.opens end
 return out
@@ -544,6 +562,15 @@ def _ranked(flat: list[Any]) -> dict[int, int]:
     return {int(seq): int(float(rank)) for seq, rank in zip(flat[::2], flat[1::2], strict=True)}
 
 
+# A join's proof-of-work solution for the join script's single-use mark: its signature, and how
+# long to remember it (ms).
+Solution = tuple[str, int]
+
+
+class SolutionUsedBefore(Exception):
+    """A join's proof-of-work solution bought a join before: this one changed nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Joined:
     """A join's answer: the fan's live token (new or the one they already had)."""
@@ -610,6 +637,12 @@ Event = tuple[str, dict[str, str]]  # (stream id, fields)
 _STATUS = {"W": "WAITING", "A": "ACTIVE"}
 
 
+class _ScriptCall(Protocol):
+    def __call__(
+        self, concert_id: int, args: Sequence[str | int] = (), more_keys: Sequence[str] = ()
+    ) -> Awaitable[Any]: ...
+
+
 class QueueStore:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
@@ -627,21 +660,23 @@ class QueueStore:
         self._lease = self._script(_LEASE)
         self._registered: dict[int, float] = {}  # concert id -> when this process last added it
 
-    def _script(self, lua: _Lua) -> Callable[[int, Sequence[str | int]], Awaitable[Any]]:
-        """The script, run on one concert's keys. Its first call loads every script once: without
-        that, a burst of first calls each get NOSCRIPT and each load it again (on a Redis Cluster,
-        a thousand at once made the nodes drop connections)."""
+    def _script(self, lua: _Lua) -> _ScriptCall:
+        """The script, run on one concert's keys (and ``more_keys``, of the same slot, after them).
+        Its first call loads every script once: without that, a burst of first calls each get
+        NOSCRIPT and each load it again (on a Redis Cluster, a thousand at once made the nodes
+        drop connections)."""
         script = self.redis.register_script(lua.source)
         self._sources.append(lua.source)
 
-        async def call(concert_id: int, args: Sequence[str | int] = ()) -> Any:
+        async def call(concert_id: int, args: Sequence[str | int] = (), more_keys: Sequence[str] = ()) -> Any:
             if not self._loaded:
                 async with self._loading:
                     if not self._loaded:
                         for text in self._sources:
                             await self.redis.script_load(text)
                         self._loaded = True
-            return await script(keys=concert_keys(concert_id, lua.keys), args=args)
+            keys = concert_keys(concert_id, lua.keys)
+            return await script(keys=[*keys, *more_keys] if more_keys else keys, args=args)
 
         return call
 
@@ -653,29 +688,40 @@ class QueueStore:
         *,
         opens_ms: int = 0,
         draw_key: str = "",
-    ) -> list[Joined | RequestTimedOut]:
+        solutions: Sequence[Solution | None] = (),
+    ) -> list[Joined | RequestTimedOut | SolutionUsedBefore]:
         """Joins of one concert's queue, (user id, time ms, the request's deadline in Unix ms or
         0) each, in arrival order: one answer each, in the same order; a join past its deadline
         by Redis' clock is answered ``RequestTimedOut`` and changed nothing. ``new_epoch`` starts
         the queue's generation if it has none; ``opens_ms`` is the sale's opening as the caller
         knows it (0: none), ``draw_key`` the key of the pre-queue's draw should one of these
-        joins be the first at or after the opening (and the queue have no committed key)."""
+        joins be the first at or after the opening (and the queue have no committed key).
+        ``solutions``: for each join (none when empty), the proof-of-work solution it carries
+        (its signature, and how long to remember it), or None: a solution that bought a join
+        before is answered ``SolutionUsedBefore`` and changed nothing; else it is marked used."""
         key = draw_key or fair_start.new_draw_key()
         args: list[str | int] = [new_epoch, opens_ms, f"{key} {fair_start.commitment(key)}"]
-        for user_id, now_ms, due_ms in joins:
-            args += [user_id, now_ms, due_ms]
+        marks: list[str] = []
+        for (user_id, now_ms, due_ms), solution in zip(joins, solutions or [None] * len(joins), strict=True):
+            if solution is None:
+                args += [user_id, now_ms, due_ms, 0]
+            else:
+                args += [user_id, now_ms, due_ms, max(1, solution[1])]
+                marks.append(f"{concert_prefix(concert_id)}pow:{solution[0]}")
         with translate_redis_errors():
-            raw = await self._issue(concert_id, args)
+            raw = await self._issue(concert_id, args, marks)
             await self._register(concert_id)
         epoch, opens = _text(raw[0]), int(raw[1])
         return [
             RequestTimedOut()
-            if _text(status) == "L"
+            if (code := _text(status)) == "L"
+            else SolutionUsedBefore()
+            if code == "R"
             else Joined(
                 created=int(created) == 1,
                 seq=int(seq),
                 issued_at_ms=int(issued),
-                status=_STATUS[_text(status)],
+                status=_STATUS[code],
                 position=int(position) or None,
                 epoch=epoch,
                 deadline_ms=int(deadline),
