@@ -14,9 +14,10 @@ handler, inside Litestar's own exception middleware, so that any error is render
 application's exception handlers exactly as on the long way. Any other request goes the long
 way, through Litestar, unchanged: the lane decides before anything has run.
 
-Measured on the seat map (docs/performance.md): Litestar's routing, parameter parsing and
-response handling are about half of the CPU of a warm answer; the lane leaves the handler,
-its hook and our request context (``RequestContextMiddleware``, around both ways)."""
+Measured (docs/performance.md, "The fast lane"): the requests it takes cost a quarter to a
+third less server CPU (a seat-map answer 180 -> 132 µs, a queue poll 147 -> 94 µs); what is left
+is the handler, its hook, our request context (``RequestContextMiddleware``, around both ways)
+and the server."""
 
 from __future__ import annotations
 
