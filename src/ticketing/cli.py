@@ -165,7 +165,7 @@ def serve(settings: Settings) -> None:
 
 
 class _Stop(Exception):
-    """SIGTERM or SIGHUP reached ``ticketing run``: stop like Ctrl-C does."""
+    """SIGINT, SIGTERM or SIGHUP reached ``ticketing run``: stop."""
 
 
 def _raise_stop(signum: int, _frame: object) -> None:
@@ -187,7 +187,9 @@ def run(settings: Settings) -> int:
             "against DATABASE_URL and REDIS_URL"
         ) from None
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too, explicitly: a process started in the background by a non-interactive shell (a
+    # script's `ticketing run &`, a CI step) inherits SIGINT ignored, and Python then keeps it so.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     embedded = EmbeddedServers(settings.data_dir)
     server: subprocess.Popen[bytes] | None = None
