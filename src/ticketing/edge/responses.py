@@ -64,14 +64,16 @@ class JsonBytes(ASGIResponse):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))],
-            }
-        )
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        await _send(send, self.status_code, [(b"content-type", b"application/json")], self.body)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """An answer as its two ASGI messages, ``Content-Length`` added to ``headers`` (but to a 304's,
+    which has no body)."""
+    if status != 304:
+        headers.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class ProblemBytes(JsonBytes):
@@ -88,18 +90,8 @@ class ProblemBytes(JsonBytes):
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", b"%d" % len(self.body)),
-                    *self.extra_headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        headers = [(b"content-type", b"application/problem+json"), *self.extra_headers]
+        await _send(send, self.status_code, headers, self.body)
 
 
 # Litestar's compressors (brotli, else gzip) with this config, for the answers that can be large:
@@ -137,9 +129,7 @@ class CompressedJson(JsonBytes):
         if encoding is not None:
             body = compress(body, encoding)
             headers += [(b"content-encoding", encoding.encode()), (b"vary", b"Accept-Encoding")]
-        headers.append((b"content-length", b"%d" % len(body)))
-        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await _send(send, self.status_code, headers, body)
 
 
 class CachedJson(JsonBytes):
@@ -166,22 +156,14 @@ class CachedJson(JsonBytes):
             (b"vary", b"Accept-Encoding"),
         ]
         if _names_etag(scope, self.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await _send(send, 304, headers, b"")
             return
         body = self.body
         encoding = _accepted_encoding(scope) if len(body) >= COMPRESSION.minimum_size else None
         if encoding is not None:
             body = COMPRESSED_BODIES.get(self.etag, encoding, body)
             headers.append((b"content-encoding", encoding.encode()))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *headers],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await _send(send, self.status_code, [(b"content-type", b"application/json"), *headers], body)
 
 
 def _accepted_encoding(scope: Scope) -> str | None:
